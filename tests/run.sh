@@ -1,0 +1,39 @@
+#!/usr/bin/env bash
+# The whole test suite from a fresh Debian 12 machine:
+#   1. install the Debian packages (deploy/install-deps.sh),
+#   2. fetch the Kafka broker's jars from Maven Central (cached outside the tree),
+#   3. configure + build with -Werror and run every ctest test (unit, CLI, and integration
+#      tests against a real Kafka broker that ctest's fixture starts and stops on 127.0.0.1),
+#   4. build again with ASan+UBSan and run the unit tests there.
+# Usage: tests/run.sh [--no-sanitize]   (build dirs: build/, build-asan/ in the repo root)
+set -euo pipefail
+top=$(cd "$(dirname "$0")/.." && pwd)
+cd "$top"
+jobs=$(nproc 2>/dev/null || echo 2)
+t0=$(date +%s)
+
+stage() { printf '\n==== %s (%ss)\n' "$*" "$(( $(date +%s) - t0 ))"; }
+
+stage "dependencies"
+deploy/install-deps.sh
+tests/kafka/broker.sh fetch
+
+cleanup() { tests/kafka/broker.sh stop "$top/build/kafka" >/dev/null 2>&1 || true; }
+trap cleanup EXIT
+
+stage "build (RelWithDebInfo, -Werror)"
+cmake -S . -B build -DCMAKE_BUILD_TYPE=RelWithDebInfo -DPETRA_WERROR=ON >/dev/null
+cmake --build build -j "$jobs"
+
+stage "tests: unit, cli, integration (real Kafka broker)"
+(cd build && ctest --output-on-failure -j 1)
+
+if [ "${1:-}" != "--no-sanitize" ]; then
+  stage "build (ASan+UBSan)"
+  cmake -S . -B build-asan -DCMAKE_BUILD_TYPE=Debug -DPETRA_SANITIZE="address;undefined" >/dev/null
+  cmake --build build-asan -j "$jobs"
+  stage "tests under ASan+UBSan: unit"
+  (cd build-asan && ASAN_OPTIONS=detect_leaks=1:abort_on_error=1 UBSAN_OPTIONS=print_stacktrace=1 \
+     ctest --output-on-failure -L unit -j "$jobs")
+fi
+stage "all tests passed"
