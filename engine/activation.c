@@ -1,0 +1,69 @@
+#include "petra/activation.h"
+
+#include <math.h>
+#include <string.h>
+
+static const char *const names[] = {"none", "relu", "tanh", "sigmoid", "gelu"};
+
+const char *petra_act_name(petra_act a) {
+  return (unsigned)a < sizeof names / sizeof names[0] ? names[a] : "?";
+}
+
+int petra_act_parse(const char *name) {
+  for (unsigned i = 0; i < sizeof names / sizeof names[0]; i++)
+    if (!strcmp(name, names[i])) return (int)i;
+  return -1;
+}
+
+#define GELU_K 0.7978845608028654f /* sqrt(2/pi) */
+#define GELU_C 0.044715f
+
+void petra_act_forward(petra_act a, size_t n, const float *x, float *y) {
+  switch (a) {
+    case PETRA_ACT_NONE:
+      if (y != x) memmove(y, x, n * sizeof *y);
+      break;
+    case PETRA_ACT_RELU:
+      for (size_t i = 0; i < n; i++) y[i] = x[i] > 0.0f ? x[i] : 0.0f;
+      break;
+    case PETRA_ACT_TANH:
+      for (size_t i = 0; i < n; i++) y[i] = tanhf(x[i]);
+      break;
+    case PETRA_ACT_SIGMOID:
+      for (size_t i = 0; i < n; i++) y[i] = 1.0f / (1.0f + expf(-x[i]));
+      break;
+    case PETRA_ACT_GELU:
+      for (size_t i = 0; i < n; i++) {
+        float v = x[i];
+        y[i] = 0.5f * v * (1.0f + tanhf(GELU_K * (v + GELU_C * v * v * v)));
+      }
+      break;
+  }
+}
+
+void petra_act_backward(petra_act a, size_t n, const float *x, const float *y, const float *dy,
+                        float *dx) {
+  switch (a) {
+    case PETRA_ACT_NONE:
+      if (dx != dy) memmove(dx, dy, n * sizeof *dx);
+      break;
+    case PETRA_ACT_RELU:
+      for (size_t i = 0; i < n; i++) dx[i] = x[i] > 0.0f ? dy[i] : 0.0f;
+      break;
+    case PETRA_ACT_TANH:
+      for (size_t i = 0; i < n; i++) dx[i] = dy[i] * (1.0f - y[i] * y[i]);
+      break;
+    case PETRA_ACT_SIGMOID:
+      for (size_t i = 0; i < n; i++) dx[i] = dy[i] * y[i] * (1.0f - y[i]);
+      break;
+    case PETRA_ACT_GELU:
+      for (size_t i = 0; i < n; i++) {
+        float v = x[i];
+        float u = GELU_K * (v + GELU_C * v * v * v);
+        float t = tanhf(u);
+        float du = GELU_K * (1.0f + 3.0f * GELU_C * v * v);
+        dx[i] = dy[i] * (0.5f * (1.0f + t) + 0.5f * v * (1.0f - t * t) * du);
+      }
+      break;
+  }
+}

@@ -1,0 +1,152 @@
+#include "petra/gru.h"
+
+#include <cblas.h>
+#include <math.h>
+#include <string.h>
+
+#include "petra/activation.h"
+
+/* Forward workspace layout: gates [T][B][3H] (first x·Wihᵀ + bih, then overwritten step by
+ * step with the activated r, z, n), hn [T][B][H] (W_hn h + b_hn), hh [B][3H] scratch. */
+size_t petra_gru_fwd_ws_floats(int T, int B, int H) {
+  return (size_t)T * B * 3 * H + (size_t)T * B * H + (size_t)B * 3 * H;
+}
+
+size_t petra_gru_bwd_ws_floats(int T, int B, int H) {
+  return 2 * (size_t)T * B * 3 * H + 2 * (size_t)B * H;
+}
+
+/* y[m×n] = a[m×k] · wᵀ (w [n×k]) + y·beta, with GEMV for a single row. */
+static void matmul_t(int m, int n, int k, const float *a, const float *w, float beta, float *y) {
+  if (m == 1)
+    cblas_sgemv(CblasRowMajor, CblasNoTrans, n, k, 1.0f, w, k, a, 1, beta, y, 1);
+  else
+    cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, m, n, k, 1.0f, a, k, w, k, beta, y, n);
+}
+
+void petra_gru_forward(int T, int B, int in, int H, const float *x, const int *len,
+                       const float *h0, const float *Wih, const float *Whh, const float *bih,
+                       const float *bhh, float *hs, float *ws) {
+  const int G = 3 * H;
+  float *gates = ws;
+  float *hn = gates + (size_t)T * B * G;
+  float *hh = hn + (size_t)T * B * H;
+  const size_t rows = (size_t)T * B;
+  for (size_t i = 0; i < rows; i++) memcpy(gates + i * G, bih, sizeof(float) * G);
+  matmul_t((int)rows, G, in, x, Wih, 1.0f, gates);
+  if (h0)
+    memcpy(hs, h0, sizeof(float) * B * H);
+  else
+    memset(hs, 0, sizeof(float) * B * H);
+
+  for (int t = 0; t < T; t++) {
+    const float *hp = hs + (size_t)t * B * H;
+    float *hc = hs + (size_t)(t + 1) * B * H;
+    for (int b = 0; b < B; b++) memcpy(hh + (size_t)b * G, bhh, sizeof(float) * G);
+    matmul_t(B, G, H, hp, Whh, 1.0f, hh);
+    float *g_t = gates + (size_t)t * B * G;
+    float *hn_t = hn + (size_t)t * B * H;
+    for (int b = 0; b < B; b++) {
+      float *g = g_t + (size_t)b * G;
+      const float *h2 = hh + (size_t)b * G;
+      const float *hpb = hp + (size_t)b * H;
+      float *hcb = hc + (size_t)b * H;
+      float *hnb = hn_t + (size_t)b * H;
+      if (len && t >= len[b]) {
+        memcpy(hcb, hpb, sizeof(float) * H);
+        continue;
+      }
+      for (int j = 0; j < H; j++) {
+        float r = petra_sigmoidf(g[j] + h2[j]);
+        float z = petra_sigmoidf(g[H + j] + h2[H + j]);
+        float n = tanhf(g[2 * H + j] + r * h2[2 * H + j]);
+        g[j] = r;
+        g[H + j] = z;
+        g[2 * H + j] = n;
+        hnb[j] = h2[2 * H + j];
+        hcb[j] = (1.0f - z) * n + z * hpb[j];
+      }
+    }
+  }
+}
+
+void petra_gru_backward(int T, int B, int in, int H, const float *x, const int *len,
+                        const float *Wih, const float *Whh, const float *hs, const float *ws,
+                        const float *dhs, const float *dhT, float *dx, float *dh0, float *dWih,
+                        float *dWhh, float *dbih, float *dbhh, float *bws) {
+  const int G = 3 * H;
+  const float *gates = ws;
+  const float *hn = gates + (size_t)T * B * G;
+  float *dG = bws;                        /* input-side pre-activation grads [T][B][3H] */
+  float *dHh = dG + (size_t)T * B * G;    /* hidden-side pre-activation grads [T][B][3H] */
+  float *dh = dHh + (size_t)T * B * G;    /* grad wrt current state [B][H] */
+  float *dhp = dh + (size_t)B * H;        /* grad wrt previous state [B][H] */
+  if (dhT)
+    memcpy(dh, dhT, sizeof(float) * B * H);
+  else
+    memset(dh, 0, sizeof(float) * B * H);
+
+  for (int t = T - 1; t >= 0; t--) {
+    if (dhs) {
+      const float *d = dhs + (size_t)t * B * H;
+      for (int i = 0; i < B * H; i++) dh[i] += d[i];
+    }
+    const float *g_t = gates + (size_t)t * B * G;
+    const float *hn_t = hn + (size_t)t * B * H;
+    const float *hp = hs + (size_t)t * B * H;
+    float *dG_t = dG + (size_t)t * B * G;
+    float *dHh_t = dHh + (size_t)t * B * G;
+    for (int b = 0; b < B; b++) {
+      float *dgb = dG_t + (size_t)b * G, *dhhb = dHh_t + (size_t)b * G;
+      const float *dhb = dh + (size_t)b * H;
+      float *dhpb = dhp + (size_t)b * H;
+      if (len && t >= len[b]) {
+        memset(dgb, 0, sizeof(float) * G);
+        memset(dhhb, 0, sizeof(float) * G);
+        memcpy(dhpb, dhb, sizeof(float) * H);
+        continue;
+      }
+      const float *g = g_t + (size_t)b * G;
+      const float *hnb = hn_t + (size_t)b * H;
+      const float *hpb = hp + (size_t)b * H;
+      for (int j = 0; j < H; j++) {
+        float r = g[j], z = g[H + j], n = g[2 * H + j];
+        float d = dhb[j];
+        float dan = d * (1.0f - z) * (1.0f - n * n);
+        float dar = dan * hnb[j] * r * (1.0f - r);
+        float daz = d * (hpb[j] - n) * z * (1.0f - z);
+        dgb[j] = dar;
+        dgb[H + j] = daz;
+        dgb[2 * H + j] = dan;
+        dhhb[j] = dar;
+        dhhb[H + j] = daz;
+        dhhb[2 * H + j] = dan * r;
+        dhpb[j] = d * z;
+      }
+    }
+    /* dh_prev += dHh_t · Whh ([B×3H]·[3H×H]); rows of skipped steps are zero. */
+    cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, B, H, G, 1.0f, dHh_t, G, Whh, H, 1.0f,
+                dhp, H);
+    float *tmp = dh;
+    dh = dhp;
+    dhp = tmp;
+  }
+  if (dh0) memcpy(dh0, dh, sizeof(float) * B * H);
+
+  const int rows = T * B;
+  /* dWhh += Σ_t dHh_tᵀ · h_{t−1};  dWih += dGᵀ · x */
+  cblas_sgemm(CblasRowMajor, CblasTrans, CblasNoTrans, G, H, rows, 1.0f, dHh, G, hs, H, 1.0f,
+              dWhh, H);
+  cblas_sgemm(CblasRowMajor, CblasTrans, CblasNoTrans, G, in, rows, 1.0f, dG, G, x, in, 1.0f, dWih,
+              in);
+  for (int i = 0; i < rows; i++) {
+    const float *a = dG + (size_t)i * G, *c = dHh + (size_t)i * G;
+    for (int j = 0; j < G; j++) {
+      dbih[j] += a[j];
+      dbhh[j] += c[j];
+    }
+  }
+  if (dx)
+    cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, rows, in, G, 1.0f, dG, G, Wih, in, 0.0f,
+                dx, in);
+}

@@ -1,0 +1,668 @@
+/* Models: parameter layout, forward and backward passes for seq and ts. */
+#include "petra/model.h"
+
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "petra/dense.h"
+#include "petra/embedding.h"
+#include "petra/gru.h"
+#include "petra/norm.h"
+#include "petra/rng.h"
+
+#define MAX_TENSORS (PETRA_MAX_FIELDS + 16)
+
+/* Indices into m->t[] for the tensors each model kind uses (−1 when absent). */
+typedef struct layout {
+  int emb[PETRA_MAX_FIELDS];
+  int d_w, d_b, ln_g, ln_b;  /* seq dense + layer norm, ts MLP first layer */
+  int g_wih, g_whh, g_bih, g_bhh;
+  int h_w, h_b;              /* head (seq) / output layer (ts) */
+} layout;
+
+/* Workspace for a batch of up to cap examples. */
+typedef struct workspace {
+  int cap;
+  float *block;
+  int32_t *codes;   /* [T][B][F] */
+  float *x0;        /* seq: [T][B][E] concatenated inputs; ts: [R][in] */
+  float *z1, *st, *a1, *a2, *mask, *a3; /* dense pre-act, LN stats, LN out, act out, dropout */
+  float *hs, *gws, *gbws;               /* GRU states and workspaces */
+  float *out;       /* [B][K] (seq) or [R][Hout] (ts, normalized) */
+  float *dout, *dh, *dxg, *da, *db2, *dx0;
+  float *tgt;       /* ts: normalized targets [R][Hout] */
+  float *shift, *scale; /* ts: per-row normalization (value = x·scale + shift) */
+  int *len;         /* [B] */
+} workspace;
+
+struct petra_model {
+  petra_model_spec spec;
+  size_t n_params, n_state;
+  float *p, *g, *state;
+  int n_t;
+  petra_tensor_info t[MAX_TENSORS];
+  layout L;
+  petra_rng rng;
+  /* derived sizes */
+  int E;        /* seq: per-event input width */
+  int ex_floats, n_out, tgt_floats;
+  int ts_rows_per_ex, ts_in, ts_out, ts_cout; /* ts: rows per example, in/out width per row */
+  workspace w;
+};
+
+/* ---------------------------------------------------------------- layout */
+
+static int add_tensor(petra_model *m, const char *name, int rows, int cols) {
+  petra_tensor_info *t = &m->t[m->n_t];
+  size_t nl = strlen(name);
+  if (nl >= sizeof t->name) nl = sizeof t->name - 1;
+  memcpy(t->name, name, nl);
+  t->name[nl] = 0;
+  t->offset = m->n_params;
+  t->rows = rows;
+  t->cols = cols;
+  m->n_params += (size_t)rows * cols;
+  return m->n_t++;
+}
+
+static float *P(petra_model *m, int i) { return i < 0 ? NULL : m->p + m->t[i].offset; }
+static float *Gr(petra_model *m, int i) { return i < 0 ? NULL : m->g + m->t[i].offset; }
+
+static void init_uniform(petra_model *m, int i, float bound) {
+  float *x = P(m, i);
+  size_t n = (size_t)m->t[i].rows * m->t[i].cols;
+  for (size_t k = 0; k < n; k++) x[k] = (float)((petra_rng_uniform(&m->rng) * 2.0 - 1.0) * bound);
+}
+
+static void build_layout(petra_model *m) {
+  petra_model_spec *s = &m->spec;
+  layout *L = &m->L;
+  memset(L, -1, sizeof *L);
+  char name[PETRA_NAME_MAX + 8];
+  if (s->kind == PETRA_MODEL_SEQ) {
+    m->E = s->n_numeric;
+    for (int f = 0; f < s->n_fields; f++) {
+      snprintf(name, sizeof name, "emb.%s", s->fields[f].name);
+      L->emb[f] = add_tensor(m, name, s->fields[f].vocab, s->fields[f].dim);
+      m->E += s->fields[f].dim;
+    }
+    int in = m->E;
+    if (s->dense > 0) {
+      L->d_w = add_tensor(m, "dense0.w", s->dense, in);
+      L->d_b = add_tensor(m, "dense0.b", 1, s->dense);
+      if (s->layernorm) {
+        L->ln_g = add_tensor(m, "ln0.g", 1, s->dense);
+        L->ln_b = add_tensor(m, "ln0.b", 1, s->dense);
+      }
+      in = s->dense;
+    }
+    L->g_wih = add_tensor(m, "gru0.wih", 3 * s->gru, in);
+    L->g_whh = add_tensor(m, "gru0.whh", 3 * s->gru, s->gru);
+    L->g_bih = add_tensor(m, "gru0.bih", 1, 3 * s->gru);
+    L->g_bhh = add_tensor(m, "gru0.bhh", 1, 3 * s->gru);
+    L->h_w = add_tensor(m, "head.w", s->classes, s->gru);
+    L->h_b = add_tensor(m, "head.b", 1, s->classes);
+    m->ex_floats = 1 + s->seq_len * (s->n_fields + s->n_numeric) + 1;
+    m->n_out = s->classes;
+    m->tgt_floats = 1;
+  } else {
+    int C = s->channels, cout = s->target < 0 ? C : 1;
+    m->ts_cout = cout;
+    if (s->ci) {
+      m->ts_rows_per_ex = cout;
+      m->ts_in = s->window;
+      m->ts_out = s->horizon;
+    } else {
+      m->ts_rows_per_ex = 1;
+      m->ts_in = s->window * C;
+      m->ts_out = s->horizon * cout;
+    }
+    int in = m->ts_in;
+    if (s->arch == PETRA_TS_MLP) {
+      L->d_w = add_tensor(m, "dense0.w", s->hidden, in);
+      L->d_b = add_tensor(m, "dense0.b", 1, s->hidden);
+      in = s->hidden;
+    } else if (s->arch == PETRA_TS_GRU) {
+      int gin = s->ci ? 1 : C;
+      L->g_wih = add_tensor(m, "gru0.wih", 3 * s->gru, gin);
+      L->g_whh = add_tensor(m, "gru0.whh", 3 * s->gru, s->gru);
+      L->g_bih = add_tensor(m, "gru0.bih", 1, 3 * s->gru);
+      L->g_bhh = add_tensor(m, "gru0.bhh", 1, 3 * s->gru);
+      in = s->gru;
+    }
+    L->h_w = add_tensor(m, "head.w", m->ts_out, in);
+    L->h_b = add_tensor(m, "head.b", 1, m->ts_out);
+    m->ex_floats = (s->window + s->horizon) * C;
+    m->n_out = s->horizon * cout;
+    m->tgt_floats = s->horizon * C;
+    if (s->norm == PETRA_NORM_RUNNING) m->n_state = 3 * (size_t)C; /* count, mean, M2 */
+  }
+}
+
+/* PyTorch's default initialization: U(−1/√fan_in, 1/√fan_in) for dense and GRU, N(0, 1)
+ * for embeddings, ones/zeros for layer norm. */
+static void init_params(petra_model *m) {
+  layout *L = &m->L;
+  for (int f = 0; f < m->spec.n_fields && m->spec.kind == PETRA_MODEL_SEQ; f++) {
+    float *x = P(m, L->emb[f]);
+    size_t n = (size_t)m->t[L->emb[f]].rows * m->t[L->emb[f]].cols;
+    for (size_t k = 0; k < n; k++) x[k] = (float)petra_rng_normal(&m->rng);
+  }
+  if (L->d_w >= 0) {
+    float b = 1.0f / sqrtf((float)m->t[L->d_w].cols);
+    init_uniform(m, L->d_w, b);
+    init_uniform(m, L->d_b, b);
+  }
+  if (L->ln_g >= 0) {
+    for (int j = 0; j < m->t[L->ln_g].cols; j++) {
+      P(m, L->ln_g)[j] = 1.0f;
+      P(m, L->ln_b)[j] = 0.0f;
+    }
+  }
+  if (L->g_wih >= 0) {
+    float b = 1.0f / sqrtf((float)m->t[L->g_whh].cols);
+    init_uniform(m, L->g_wih, b);
+    init_uniform(m, L->g_whh, b);
+    init_uniform(m, L->g_bih, b);
+    init_uniform(m, L->g_bhh, b);
+  }
+  float b = 1.0f / sqrtf((float)m->t[L->h_w].cols);
+  init_uniform(m, L->h_w, b);
+  init_uniform(m, L->h_b, b);
+}
+
+petra_model *petra_model_new(const petra_model_spec *spec, uint64_t seed, petra_err *err) {
+  petra_model *m = calloc(1, sizeof *m);
+  if (!m) {
+    petra_err_set(err, PETRA_ENOMEM, "model: out of memory");
+    return NULL;
+  }
+  m->spec = *spec;
+  petra_rng_seed(&m->rng, seed);
+  build_layout(m);
+  m->p = calloc(m->n_params, sizeof(float));
+  m->g = calloc(m->n_params, sizeof(float));
+  m->state = m->n_state ? calloc(m->n_state, sizeof(float)) : NULL;
+  if (!m->p || !m->g || (m->n_state && !m->state)) {
+    petra_err_set(err, PETRA_ENOMEM, "model: cannot allocate %zu parameters", m->n_params);
+    petra_model_free(m);
+    return NULL;
+  }
+  init_params(m);
+  return m;
+}
+
+void petra_model_free(petra_model *m) {
+  if (!m) return;
+  free(m->p);
+  free(m->g);
+  free(m->state);
+  free(m->w.block);
+  free(m->w.codes);
+  free(m->w.len);
+  free(m);
+}
+
+const petra_model_spec *petra_model_get_spec(const petra_model *m) { return &m->spec; }
+size_t petra_model_n_params(const petra_model *m) { return m->n_params; }
+float *petra_model_params(petra_model *m) { return m->p; }
+float *petra_model_grads(petra_model *m) { return m->g; }
+int petra_model_n_tensors(const petra_model *m) { return m->n_t; }
+const petra_tensor_info *petra_model_tensor(const petra_model *m, int i) {
+  return i >= 0 && i < m->n_t ? &m->t[i] : NULL;
+}
+const petra_tensor_info *petra_model_find_tensor(const petra_model *m, const char *name) {
+  for (int i = 0; i < m->n_t; i++)
+    if (!strcmp(m->t[i].name, name)) return &m->t[i];
+  return NULL;
+}
+size_t petra_model_n_state(const petra_model *m) { return m->n_state; }
+float *petra_model_state(petra_model *m) { return m->state; }
+int petra_model_example_floats(const petra_model *m) { return m->ex_floats; }
+int petra_model_n_outputs(const petra_model *m) { return m->n_out; }
+int petra_model_target_floats(const petra_model *m) { return m->tgt_floats; }
+const float *petra_model_example_target(const petra_model *m, const float *ex) {
+  return ex + m->ex_floats - m->tgt_floats;
+}
+
+/* ---------------------------------------------------------------- workspace */
+
+static int ensure_ws(petra_model *m, int n) {
+  workspace *w = &m->w;
+  if (n <= w->cap) return 0;
+  free(w->block);
+  free(w->codes);
+  free(w->len);
+  memset(w, 0, sizeof *w);
+  const petra_model_spec *s = &m->spec;
+  size_t T, B = (size_t)n, H = (size_t)s->gru, in_g, rows, D = (size_t)s->dense;
+  size_t sizes[24] = {0};
+  /* order: x0 z1 st a1 a2 mask a3 hs gws gbws out dout dh dxg da db2 dx0 tgt shift scale */
+  if (s->kind == PETRA_MODEL_SEQ) {
+    T = (size_t)s->seq_len;
+    rows = T * B;
+    in_g = D ? D : (size_t)m->E;
+    sizes[0] = rows * m->E;
+    if (D) {
+      sizes[1] = rows * D;
+      sizes[2] = rows * 2;
+      sizes[3] = s->layernorm ? rows * D : 0;
+      sizes[4] = rows * D;
+      sizes[5] = s->dropout > 0 ? rows * D : 0;
+      sizes[6] = s->dropout > 0 ? rows * D : 0;
+      sizes[14] = rows * D;
+      sizes[15] = rows * D;
+    }
+    sizes[7] = (T + 1) * B * H;
+    sizes[8] = petra_gru_fwd_ws_floats((int)T, n, (int)H);
+    sizes[9] = petra_gru_bwd_ws_floats((int)T, n, (int)H);
+    sizes[10] = B * s->classes;
+    sizes[11] = B * s->classes;
+    sizes[12] = B * H;
+    sizes[13] = rows * in_g;
+    sizes[16] = rows * m->E;
+  } else {
+    rows = B * m->ts_rows_per_ex;
+    T = (size_t)s->window;
+    sizes[0] = rows * m->ts_in;
+    if (s->arch == PETRA_TS_MLP) {
+      sizes[1] = rows * s->hidden;
+      sizes[4] = rows * s->hidden;
+      sizes[14] = rows * s->hidden;
+    } else if (s->arch == PETRA_TS_GRU) {
+      sizes[7] = (T + 1) * rows * H;
+      sizes[8] = petra_gru_fwd_ws_floats((int)T, (int)rows, (int)H);
+      sizes[9] = petra_gru_bwd_ws_floats((int)T, (int)rows, (int)H);
+      sizes[12] = rows * H;
+      sizes[13] = rows * m->ts_in;
+    }
+    sizes[10] = rows * m->ts_out;
+    sizes[11] = rows * m->ts_out;
+    sizes[17] = rows * m->ts_out;
+    sizes[18] = rows * (size_t)(s->ci ? 1 : s->channels);
+    sizes[19] = rows * (size_t)(s->ci ? 1 : s->channels);
+  }
+  size_t total = 0;
+  for (int i = 0; i < 24; i++) total += sizes[i];
+  w->block = calloc(total ? total : 1, sizeof(float));
+  w->codes = calloc((size_t)n * s->seq_len * (s->n_fields ? s->n_fields : 1) + 1, sizeof(int32_t));
+  w->len = calloc((size_t)n, sizeof(int));
+  if (!w->block || !w->codes || !w->len) return PETRA_ENOMEM;
+  float *p = w->block;
+  float **dst[20] = {&w->x0, &w->z1, &w->st, &w->a1, &w->a2, &w->mask, &w->a3, &w->hs,
+                     &w->gws, &w->gbws, &w->out, &w->dout, &w->dh, &w->dxg, &w->da,
+                     &w->db2, &w->dx0, &w->tgt, &w->shift, &w->scale};
+  for (int i = 0; i < 20; i++) {
+    *dst[i] = sizes[i] ? p : NULL;
+    p += sizes[i];
+  }
+  w->cap = n;
+  return 0;
+}
+
+/* ---------------------------------------------------------------- examples */
+
+int petra_model_check_example(const petra_model *m, const float *ex, petra_err *err) {
+  const petra_model_spec *s = &m->spec;
+  for (int i = 0; i < m->ex_floats; i++)
+    if (!isfinite(ex[i]))
+      return petra_err_set(err, PETRA_EINVAL, "example: value %d is not finite", i);
+  if (s->kind == PETRA_MODEL_SEQ) {
+    float lf = ex[0];
+    if (!(lf >= 1 && lf <= s->seq_len) || lf != floorf(lf))
+      return petra_err_set(err, PETRA_ERANGE, "example: length %g outside [1, %d]", (double)lf,
+                           s->seq_len);
+    int len = (int)lf, F = s->n_fields;
+    const float *codes = ex + 1;
+    for (int t = 0; t < len; t++)
+      for (int f = 0; f < F; f++) {
+        float c = codes[t * F + f];
+        if (!(c >= 0 && c < s->fields[f].vocab) || c != floorf(c))
+          return petra_err_set(err, PETRA_ERANGE, "example: field %s code %g outside [0, %d)",
+                               s->fields[f].name, (double)c, s->fields[f].vocab);
+      }
+    float y = ex[m->ex_floats - 1];
+    if (s->classes == 1 ? !(y == 0 || y == 1) : !(y >= 0 && y < s->classes && y == floorf(y)))
+      return petra_err_set(err, PETRA_ERANGE, "example: label %g invalid for %d class(es)",
+                           (double)y, s->classes);
+  }
+  return 0;
+}
+
+/* seq: fills codes, lengths and the concatenated per-event inputs x0 [T][B][E]. */
+static int seq_gather(petra_model *m, int n, const float *ex) {
+  const petra_model_spec *s = &m->spec;
+  workspace *w = &m->w;
+  const int T = s->seq_len, F = s->n_fields, N = s->n_numeric, E = m->E;
+  for (int b = 0; b < n; b++) {
+    const float *e = ex + (size_t)b * m->ex_floats;
+    float lf = e[0];
+    if (!(lf >= 1 && lf <= T)) return PETRA_EINVAL;
+    int len = (int)lf;
+    w->len[b] = len;
+    const float *codes = e + 1, *nums = e + 1 + T * F;
+    for (int t = 0; t < T; t++) {
+      int32_t *c = w->codes + ((size_t)t * n + b) * (F ? F : 1);
+      float *row = w->x0 + ((size_t)t * n + b) * E;
+      int off = 0;
+      for (int f = 0; f < F; f++) {
+        float cv = t < len ? codes[t * F + f] : 0.0f;
+        if (!(cv >= 0 && cv < s->fields[f].vocab)) return PETRA_EINVAL;
+        c[f] = (int32_t)cv;
+        off += s->fields[f].dim;
+      }
+      if (t < len)
+        memcpy(row + off, nums + t * N, sizeof(float) * N);
+      else
+        memset(row + off, 0, sizeof(float) * N);
+    }
+  }
+  /* embeddings, field by field, into their column ranges of x0 */
+  int off = 0;
+  for (int f = 0; f < F; f++) {
+    const float *tab = P(m, m->L.emb[f]);
+    int d = s->fields[f].dim;
+    for (size_t r = 0; r < (size_t)T * n; r++)
+      memcpy(w->x0 + r * E + off, tab + (size_t)w->codes[r * F + f] * d, sizeof(float) * d);
+    off += d;
+  }
+  return 0;
+}
+
+static int seq_forward(petra_model *m, int n, const float *ex, int train) {
+  const petra_model_spec *s = &m->spec;
+  workspace *w = &m->w;
+  const layout *L = &m->L;
+  int rc = seq_gather(m, n, ex);
+  if (rc) return rc;
+  const int T = s->seq_len, D = s->dense, H = s->gru;
+  const size_t rows = (size_t)T * n;
+  const float *xg = w->x0;
+  int in_g = m->E;
+  if (D) {
+    petra_dense_forward((int)rows, m->E, D, w->x0, P(m, L->d_w), P(m, L->d_b), w->z1);
+    const float *pre = w->z1;
+    if (s->layernorm) {
+      petra_layernorm_forward((int)rows, D, w->z1, P(m, L->ln_g), P(m, L->ln_b), w->a1, w->st);
+      pre = w->a1;
+    }
+    petra_act_forward(s->act, rows * D, pre, w->a2);
+    xg = w->a2;
+    if (s->dropout > 0) {
+      if (train) {
+        petra_dropout_forward((int)(rows * D), s->dropout, &m->rng, w->a2, w->a3, w->mask);
+        xg = w->a3;
+      }
+    }
+    in_g = D;
+  }
+  petra_gru_forward(T, n, in_g, H, xg, w->len, NULL, P(m, L->g_wih), P(m, L->g_whh),
+                    P(m, L->g_bih), P(m, L->g_bhh), w->hs, w->gws);
+  petra_dense_forward(n, H, s->classes, w->hs + (size_t)T * n * H, P(m, L->h_w), P(m, L->h_b),
+                      w->out);
+  return 0;
+}
+
+static void seq_backward(petra_model *m, int n) {
+  const petra_model_spec *s = &m->spec;
+  workspace *w = &m->w;
+  const layout *L = &m->L;
+  const int T = s->seq_len, D = s->dense, H = s->gru;
+  const size_t rows = (size_t)T * n;
+  const float *hT = w->hs + (size_t)T * n * H;
+  petra_dense_backward(n, H, s->classes, hT, P(m, L->h_w), w->dout, w->dh, Gr(m, L->h_w),
+                       Gr(m, L->h_b));
+  const float *xg = D ? (s->dropout > 0 ? w->a3 : w->a2) : w->x0;
+  int in_g = D ? D : m->E;
+  petra_gru_backward(T, n, in_g, H, xg, w->len, P(m, L->g_wih), P(m, L->g_whh), w->hs, w->gws,
+                     NULL, w->dh, w->dxg, NULL, Gr(m, L->g_wih), Gr(m, L->g_whh), Gr(m, L->g_bih),
+                     Gr(m, L->g_bhh), w->gbws);
+  float *dx0;
+  if (D) {
+    float *d = w->dxg; /* grad wrt GRU input */
+    if (s->dropout > 0) petra_dropout_backward((int)(rows * D), w->mask, d, d);
+    const float *pre = s->layernorm ? w->a1 : w->z1;
+    petra_act_backward(s->act, rows * D, pre, w->a2, d, w->da);
+    float *dz = w->da;
+    if (s->layernorm) {
+      petra_layernorm_backward((int)rows, D, w->z1, P(m, L->ln_g), w->st, w->da, w->db2,
+                               Gr(m, L->ln_g), Gr(m, L->ln_b));
+      dz = w->db2;
+    }
+    petra_dense_backward((int)rows, m->E, D, w->x0, P(m, L->d_w), dz, s->n_fields ? w->dx0 : NULL,
+                         Gr(m, L->d_w), Gr(m, L->d_b));
+    dx0 = w->dx0;
+  } else {
+    dx0 = w->dxg;
+  }
+  int off = 0;
+  for (int f = 0; f < s->n_fields; f++) {
+    int d = s->fields[f].dim, F = s->n_fields;
+    float *gt = Gr(m, L->emb[f]);
+    for (size_t r = 0; r < rows; r++) {
+      int t = (int)(r / n), b = (int)(r % n);
+      if (t >= w->len[b]) continue;
+      float *row = gt + (size_t)w->codes[r * F + f] * d;
+      const float *g = dx0 + r * m->E + off;
+      for (int j = 0; j < d; j++) row[j] += g[j];
+    }
+    off += d;
+  }
+}
+
+/* ---------------------------------------------------------------- ts */
+
+/* Fills x0 [R][in] (normalized inputs), tgt (normalized targets) and the per-row
+ * normalization so that value = normalized·scale + shift. Row r of a ci model is
+ * (example r / cout, channel). */
+static void ts_gather(petra_model *m, int n, const float *ex) {
+  const petra_model_spec *s = &m->spec;
+  workspace *w = &m->w;
+  const int W = s->window, C = s->channels, Hz = s->horizon, cout = m->ts_cout;
+  const int nch = s->ci ? 1 : C;
+  for (int b = 0; b < n; b++) {
+    const float *win = ex + (size_t)b * m->ex_floats;
+    const float *tg = win + (size_t)W * C;
+    for (int k = 0; k < m->ts_rows_per_ex; k++) {
+      size_t r = (size_t)b * m->ts_rows_per_ex + k;
+      float *x = w->x0 + r * m->ts_in;
+      float *y = w->tgt + r * m->ts_out;
+      for (int c2 = 0; c2 < nch; c2++) {
+        int ch = s->ci ? (s->target < 0 ? k : s->target) : c2;
+        float shift = 0, scale = 1;
+        if (s->norm == PETRA_NORM_LAST) {
+          shift = win[(size_t)(W - 1) * C + ch];
+        } else if (s->norm == PETRA_NORM_RUNNING && m->state[ch] > 1) {
+          shift = m->state[C + ch];
+          float var = m->state[2 * C + ch] / (m->state[ch] - 1);
+          scale = sqrtf(var > 1e-12f ? var : 1e-12f);
+        }
+        w->shift[r * nch + c2] = shift;
+        w->scale[r * nch + c2] = scale;
+        float inv = 1.0f / scale;
+        /* ci: x[t]; non-ci: x[t*C + c] (time-major, as the GRU wants) */
+        for (int t = 0; t < W; t++)
+          x[s->ci ? t : t * C + c2] = (win[(size_t)t * C + ch] - shift) * inv;
+        (void)cout;
+      }
+      /* targets in the output layout of the row */
+      for (int h = 0; h < Hz; h++) {
+        if (s->ci) {
+          int ch = s->target < 0 ? k : s->target;
+          y[h] = (tg[(size_t)h * C + ch] - w->shift[r]) / w->scale[r];
+        } else {
+          for (int c2 = 0; c2 < cout; c2++) {
+            int ch = s->target < 0 ? c2 : s->target;
+            int nc = s->target < 0 ? c2 : ch;
+            y[h * cout + c2] = (tg[(size_t)h * C + ch] - w->shift[r * nch + nc]) / w->scale[r * nch + nc];
+          }
+        }
+      }
+    }
+  }
+}
+
+static void ts_forward(petra_model *m, int n, const float *ex) {
+  const petra_model_spec *s = &m->spec;
+  workspace *w = &m->w;
+  const layout *L = &m->L;
+  ts_gather(m, n, ex);
+  const int R = n * m->ts_rows_per_ex;
+  const float *h = w->x0;
+  int in = m->ts_in;
+  if (s->arch == PETRA_TS_MLP) {
+    petra_dense_forward(R, in, s->hidden, w->x0, P(m, L->d_w), P(m, L->d_b), w->z1);
+    petra_act_forward(s->act, (size_t)R * s->hidden, w->z1, w->a2);
+    h = w->a2;
+    in = s->hidden;
+  } else if (s->arch == PETRA_TS_GRU) {
+    /* x0 rows are [W][nch] per row; the GRU wants [W][R][nch] */
+    int nch = s->ci ? 1 : s->channels, W = s->window;
+    float *xt = w->dxg; /* reuse as the time-major copy during forward */
+    for (int r = 0; r < R; r++)
+      for (int t = 0; t < W; t++)
+        memcpy(xt + ((size_t)t * R + r) * nch, w->x0 + (size_t)r * m->ts_in + (size_t)t * nch,
+               sizeof(float) * nch);
+    petra_gru_forward(W, R, nch, s->gru, xt, NULL, NULL, P(m, L->g_wih), P(m, L->g_whh),
+                      P(m, L->g_bih), P(m, L->g_bhh), w->hs, w->gws);
+    h = w->hs + (size_t)W * R * s->gru;
+    in = s->gru;
+  }
+  petra_dense_forward(R, in, m->ts_out, h, P(m, L->h_w), P(m, L->h_b), w->out);
+}
+
+static void ts_backward(petra_model *m, int n) {
+  const petra_model_spec *s = &m->spec;
+  workspace *w = &m->w;
+  const layout *L = &m->L;
+  const int R = n * m->ts_rows_per_ex;
+  if (s->arch == PETRA_TS_LINEAR) {
+    petra_dense_backward(R, m->ts_in, m->ts_out, w->x0, P(m, L->h_w), w->dout, NULL,
+                         Gr(m, L->h_w), Gr(m, L->h_b));
+  } else if (s->arch == PETRA_TS_MLP) {
+    petra_dense_backward(R, s->hidden, m->ts_out, w->a2, P(m, L->h_w), w->dout, w->da,
+                         Gr(m, L->h_w), Gr(m, L->h_b));
+    petra_act_backward(s->act, (size_t)R * s->hidden, w->z1, w->a2, w->da, w->da);
+    petra_dense_backward(R, m->ts_in, s->hidden, w->x0, P(m, L->d_w), w->da, NULL,
+                         Gr(m, L->d_w), Gr(m, L->d_b));
+  } else {
+    int nch = s->ci ? 1 : s->channels, W = s->window;
+    const float *hT = w->hs + (size_t)W * R * s->gru;
+    petra_dense_backward(R, s->gru, m->ts_out, hT, P(m, L->h_w), w->dout, w->dh, Gr(m, L->h_w),
+                         Gr(m, L->h_b));
+    petra_gru_backward(W, R, nch, s->gru, w->dxg, NULL, P(m, L->g_wih), P(m, L->g_whh), w->hs,
+                       w->gws, NULL, w->dh, NULL, NULL, Gr(m, L->g_wih), Gr(m, L->g_whh),
+                       Gr(m, L->g_bih), Gr(m, L->g_bhh), w->gbws);
+  }
+}
+
+/* ts: normalized row outputs -> data units in [b][h][cout] order. */
+static void ts_emit(const petra_model *m, int n, float *out) {
+  const petra_model_spec *s = &m->spec;
+  const workspace *w = &m->w;
+  const int Hz = s->horizon, cout = m->ts_cout, nch = s->ci ? 1 : s->channels;
+  for (int b = 0; b < n; b++) {
+    float *o = out + (size_t)b * m->n_out;
+    for (int k = 0; k < m->ts_rows_per_ex; k++) {
+      size_t r = (size_t)b * m->ts_rows_per_ex + k;
+      const float *y = w->out + r * m->ts_out;
+      for (int h = 0; h < Hz; h++) {
+        if (s->ci) {
+          o[h * cout + k] = y[h] * w->scale[r] + w->shift[r];
+        } else {
+          for (int c = 0; c < cout; c++) {
+            int nc = s->target < 0 ? c : s->target;
+            o[h * cout + c] = y[h * cout + c] * w->scale[r * nch + nc] + w->shift[r * nch + nc];
+          }
+        }
+      }
+    }
+  }
+}
+
+/* ---------------------------------------------------------------- public passes */
+
+int petra_model_forward(petra_model *m, int n, const float *ex, float *out) {
+  if (n <= 0) return n == 0 ? 0 : PETRA_EINVAL;
+  if (ensure_ws(m, n)) return PETRA_ENOMEM;
+  if (m->spec.kind == PETRA_MODEL_SEQ) {
+    int rc = seq_forward(m, n, ex, 0);
+    if (rc) return rc;
+    memcpy(out, m->w.out, sizeof(float) * n * m->n_out);
+  } else {
+    ts_forward(m, n, ex);
+    ts_emit(m, n, out);
+  }
+  return 0;
+}
+
+int petra_model_loss_grad(petra_model *m, int n, const float *ex, double *loss, float *out) {
+  if (n <= 0) return PETRA_EINVAL;
+  if (ensure_ws(m, n)) return PETRA_ENOMEM;
+  memset(m->g, 0, sizeof(float) * m->n_params);
+  workspace *w = &m->w;
+  if (m->spec.kind == PETRA_MODEL_SEQ) {
+    int rc = seq_forward(m, n, ex, 1);
+    if (rc) return rc;
+    /* labels gathered into tgt-like scratch: reuse dh (B×H >= B) */
+    float labels[256];
+    float *lab = n <= 256 ? labels : malloc(sizeof(float) * n);
+    if (!lab) return PETRA_ENOMEM;
+    for (int b = 0; b < n; b++) lab[b] = ex[(size_t)b * m->ex_floats + m->ex_floats - 1];
+    *loss = petra_loss_eval(m->spec.loss, n, m->spec.classes, w->out, lab, w->dout);
+    if (lab != labels) free(lab);
+    if (out) memcpy(out, w->out, sizeof(float) * n * m->n_out);
+    seq_backward(m, n);
+  } else {
+    ts_forward(m, n, ex);
+    int R = n * m->ts_rows_per_ex;
+    *loss = petra_loss_eval(m->spec.loss, R, m->ts_out, w->out, w->tgt, w->dout);
+    if (out) ts_emit(m, n, out);
+    ts_backward(m, n);
+  }
+  return 0;
+}
+
+double petra_model_loss(const petra_model *m, int n, const float *ex, const float *out) {
+  const petra_model_spec *s = &m->spec;
+  if (n <= 0) return 0;
+  double total = 0;
+  if (s->kind == PETRA_MODEL_SEQ) {
+    for (int b = 0; b < n; b++) {
+      float y = ex[(size_t)b * m->ex_floats + m->ex_floats - 1];
+      total += petra_loss_eval(s->loss, 1, s->classes, out + (size_t)b * m->n_out, &y, NULL);
+    }
+    return total / n;
+  }
+  /* ts: loss in data units against the target channel(s) */
+  float *tg = malloc(sizeof(float) * m->n_out);
+  if (!tg) return NAN;
+  for (int b = 0; b < n; b++) {
+    const float *t = petra_model_example_target(m, ex + (size_t)b * m->ex_floats);
+    for (int h = 0; h < s->horizon; h++)
+      for (int c = 0; c < m->ts_cout; c++)
+        tg[h * m->ts_cout + c] = t[(size_t)h * s->channels + (s->target < 0 ? c : s->target)];
+    total += petra_loss_eval(s->loss, 1, m->n_out, out + (size_t)b * m->n_out, tg, NULL);
+  }
+  free(tg);
+  return total / n;
+}
+
+void petra_model_observe(petra_model *m, int n, const float *ex) {
+  const petra_model_spec *s = &m->spec;
+  if (s->kind != PETRA_MODEL_TS || s->norm != PETRA_NORM_RUNNING) return;
+  const int C = s->channels;
+  float *cnt = m->state, *mean = m->state + C, *m2 = m->state + 2 * C;
+  /* Welford over the newest window row of each example */
+  for (int b = 0; b < n; b++) {
+    const float *row = ex + (size_t)b * m->ex_floats + (size_t)(s->window - 1) * C;
+    for (int c = 0; c < C; c++) {
+      cnt[c] += 1;
+      float d = row[c] - mean[c];
+      mean[c] += d / cnt[c];
+      m2[c] += d * (row[c] - mean[c]);
+    }
+  }
+}

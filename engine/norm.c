@@ -1,0 +1,67 @@
+#include "petra/norm.h"
+
+#include <math.h>
+#include <string.h>
+
+#define LN_EPS 1e-5f
+
+void petra_layernorm_forward(int n, int d, const float *x, const float *gamma, const float *beta,
+                             float *y, float *stats) {
+  for (int i = 0; i < n; i++) {
+    const float *xr = x + (size_t)i * d;
+    float *yr = y + (size_t)i * d;
+    double mean = 0, var = 0;
+    for (int j = 0; j < d; j++) mean += xr[j];
+    mean /= d;
+    for (int j = 0; j < d; j++) var += (xr[j] - mean) * (xr[j] - mean);
+    var /= d;
+    float rstd = (float)(1.0 / sqrt(var + LN_EPS));
+    float m = (float)mean;
+    for (int j = 0; j < d; j++) yr[j] = (xr[j] - m) * rstd * gamma[j] + beta[j];
+    stats[2 * i] = m;
+    stats[2 * i + 1] = rstd;
+  }
+}
+
+void petra_layernorm_backward(int n, int d, const float *x, const float *gamma,
+                              const float *stats, const float *dy, float *dx, float *dgamma,
+                              float *dbeta) {
+  for (int i = 0; i < n; i++) {
+    const float *xr = x + (size_t)i * d, *dyr = dy + (size_t)i * d;
+    float *dxr = dx + (size_t)i * d;
+    float m = stats[2 * i], rstd = stats[2 * i + 1];
+    /* xhat = (x−m)·rstd; dxhat = dy·gamma;
+     * dx = rstd · (dxhat − mean(dxhat) − xhat · mean(dxhat · xhat)) */
+    double s1 = 0, s2 = 0;
+    for (int j = 0; j < d; j++) {
+      float xh = (xr[j] - m) * rstd;
+      float g = dyr[j] * gamma[j];
+      s1 += g;
+      s2 += g * xh;
+      if (dgamma) dgamma[j] += dyr[j] * xh;
+      if (dbeta) dbeta[j] += dyr[j];
+    }
+    float a = (float)(s1 / d), b = (float)(s2 / d);
+    for (int j = 0; j < d; j++) {
+      float xh = (xr[j] - m) * rstd;
+      dxr[j] = rstd * (dyr[j] * gamma[j] - a - xh * b);
+    }
+  }
+}
+
+void petra_dropout_forward(int n, float p, petra_rng *rng, const float *x, float *y, float *mask) {
+  if (p <= 0.0f) {
+    if (y != x) memmove(y, x, sizeof(float) * n);
+    for (int i = 0; i < n; i++) mask[i] = 1.0f;
+    return;
+  }
+  float scale = 1.0f / (1.0f - p);
+  for (int i = 0; i < n; i++) {
+    mask[i] = petra_rng_uniform(rng) >= p ? scale : 0.0f;
+    y[i] = x[i] * mask[i];
+  }
+}
+
+void petra_dropout_backward(int n, const float *mask, const float *dy, float *dx) {
+  for (int i = 0; i < n; i++) dx[i] = dy[i] * mask[i];
+}

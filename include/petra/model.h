@@ -1,0 +1,121 @@
+/* Trainable models built from a spec.
+ *
+ * seq — event-sequence classifier. Per event: categorical fields → embeddings, numeric
+ *   inputs → concat → [dense + act (+ layer norm) (+ dropout)] → GRU → last state → dense
+ *   head → 1 logit (binary, BCE) or K logits (multi-class, softmax CE).
+ * ts — multivariate forecaster. Window W × C channels → normalization (none, last value
+ *   subtracted per channel, or running z-score) → linear, MLP or GRU → horizon H × C (or one
+ *   target channel). Channel-independent mode (ci=1) applies one shared map per channel.
+ *
+ * Spec text: a kind then key=value pairs, e.g.
+ *   "seq fields=mcc:400:16 numeric=16 len=32 dense=32 act=relu gru=64 classes=1"
+ *   "ts window=336 horizon=96 channels=7 arch=linear ci=1 norm=last loss=mse"
+ *
+ * Examples are flat float records (so queues, replay buffers and checkpoints copy them as
+ * bytes):
+ *   seq: [len, codes[L][F] (as floats), numeric[L][N], label]   events left-aligned, 1 ≤ len ≤ L
+ *   ts:  [window[W][C], target[H][C]]
+ * All parameters live in one buffer, gradients in a twin; tensors are named views into it. */
+#ifndef PETRA_MODEL_H
+#define PETRA_MODEL_H
+#include <stddef.h>
+#include <stdint.h>
+
+#include "petra/activation.h"
+#include "petra/error.h"
+#include "petra/loss.h"
+
+#define PETRA_MAX_FIELDS 8
+#define PETRA_NAME_MAX 32
+
+typedef enum petra_model_kind { PETRA_MODEL_SEQ = 0, PETRA_MODEL_TS = 1 } petra_model_kind;
+typedef enum petra_ts_arch { PETRA_TS_LINEAR = 0, PETRA_TS_MLP, PETRA_TS_GRU } petra_ts_arch;
+typedef enum petra_ts_norm { PETRA_NORM_NONE = 0, PETRA_NORM_LAST, PETRA_NORM_RUNNING } petra_ts_norm;
+
+typedef struct petra_field_spec {
+  char name[PETRA_NAME_MAX];
+  int vocab; /* codes 0 .. vocab−1 */
+  int dim;   /* embedding width */
+} petra_field_spec;
+
+typedef struct petra_model_spec {
+  petra_model_kind kind;
+  /* seq */
+  int n_fields;
+  petra_field_spec fields[PETRA_MAX_FIELDS];
+  int n_numeric; /* numeric inputs per event */
+  int seq_len;   /* L: events per example */
+  int dense;     /* units of the per-event dense layer; 0 = none */
+  petra_act act;
+  int layernorm; /* layer norm after the dense layer */
+  float dropout; /* dropout after the dense layer (training only) */
+  int classes;   /* 1 = binary; K > 1 = multi-class */
+  /* ts */
+  int window, horizon, channels;
+  int target;    /* target channel, −1 = all */
+  int ci;        /* channel-independent */
+  petra_ts_arch arch;
+  petra_ts_norm norm;
+  int hidden;    /* MLP hidden units */
+  /* both */
+  int gru;       /* GRU hidden units (seq: required; ts: arch=gru) */
+  petra_loss loss;
+} petra_model_spec;
+
+/* Parses spec text; fills defaults for keys not given. Errors name the key and the allowed
+ * range. */
+int petra_model_spec_parse(const char *text, petra_model_spec *out, petra_err *err);
+/* Canonical text form (parses back to the same spec). Returns the length written, as
+ * snprintf does. */
+int petra_model_spec_format(const petra_model_spec *s, char *buf, size_t size);
+
+/* A named parameter tensor: rows × cols floats at offset in the parameter buffer. */
+typedef struct petra_tensor_info {
+  char name[PETRA_NAME_MAX];
+  size_t offset;
+  int rows, cols;
+} petra_tensor_info;
+
+typedef struct petra_model petra_model;
+
+petra_model *petra_model_new(const petra_model_spec *spec, uint64_t seed, petra_err *err);
+void petra_model_free(petra_model *m);
+const petra_model_spec *petra_model_get_spec(const petra_model *m);
+
+size_t petra_model_n_params(const petra_model *m);
+float *petra_model_params(petra_model *m);
+float *petra_model_grads(petra_model *m);
+int petra_model_n_tensors(const petra_model *m);
+const petra_tensor_info *petra_model_tensor(const petra_model *m, int i);
+const petra_tensor_info *petra_model_find_tensor(const petra_model *m, const char *name);
+
+/* Non-trainable state (running normalization statistics), for checkpoints. */
+size_t petra_model_n_state(const petra_model *m);
+float *petra_model_state(petra_model *m);
+
+int petra_model_example_floats(const petra_model *m);
+/* Outputs per example: logits (seq) or forecast values (ts). */
+int petra_model_n_outputs(const petra_model *m);
+/* Floats of target per example, and where they start inside an example. */
+int petra_model_target_floats(const petra_model *m);
+const float *petra_model_example_target(const petra_model *m, const float *example);
+
+/* Checks an example's structure (length, codes in vocabulary, finite values). */
+int petra_model_check_example(const petra_model *m, const float *example, petra_err *err);
+
+/* Inference: out [n × n_outputs]. Dropout off. ts outputs are in data units (the
+ * normalization is undone). Returns PETRA_EINVAL on a malformed example. */
+int petra_model_forward(petra_model *m, int n, const float *examples, float *out);
+
+/* Training pass: zeroes the gradients, runs forward (dropout on), computes the mean loss over
+ * the batch and back-propagates into the gradient buffer. out (may be NULL) receives the
+ * outputs as petra_model_forward would give them. */
+int petra_model_loss_grad(petra_model *m, int n, const float *examples, double *loss, float *out);
+
+/* Updates running normalization statistics from examples (ts with norm=running). */
+void petra_model_observe(petra_model *m, int n, const float *examples);
+
+/* Loss of given outputs against examples' targets (no gradient). */
+double petra_model_loss(const petra_model *m, int n, const float *examples, const float *out);
+
+#endif

@@ -1,0 +1,259 @@
+/* Every layer's backward pass agrees with finite differences of its forward pass
+ * (relative error < 1e-3 in float), for inputs and parameters. */
+#include <stdint.h>
+
+#include "check.h"
+#include "gradcheck.h"
+#include "petra/activation.h"
+#include "petra/dense.h"
+#include "petra/embedding.h"
+#include "petra/gru.h"
+#include "petra/loss.h"
+#include "petra/norm.h"
+
+#define TOL 1e-3
+
+static void fill(float *x, size_t n, petra_rng *r, float scale) {
+  for (size_t i = 0; i < n; i++) x[i] = (float)(petra_rng_normal(r) * scale);
+}
+static double dotc(const float *y, const float *c, size_t n) {
+  double s = 0;
+  for (size_t i = 0; i < n; i++) s += (double)y[i] * c[i];
+  return s;
+}
+
+/* ---- dense */
+struct dense_ctx {
+  int n, in, out;
+  float x[5 * 7], W[4 * 7], b[4], y[5 * 4], c[5 * 4];
+};
+static double dense_loss(void *p) {
+  struct dense_ctx *d = p;
+  petra_dense_forward(d->n, d->in, d->out, d->x, d->W, d->b, d->y);
+  return dotc(d->y, d->c, (size_t)d->n * d->out);
+}
+TEST(dense_gradients_match_finite_differences) {
+  struct dense_ctx d = {.n = 5, .in = 7, .out = 4};
+  petra_rng r;
+  petra_rng_seed(&r, 1);
+  fill(d.x, sizeof d.x / 4, &r, 1);
+  fill(d.W, sizeof d.W / 4, &r, 0.5f);
+  fill(d.b, 4, &r, 0.5f);
+  fill(d.c, sizeof d.c / 4, &r, 1);
+  float dx[5 * 7], dW[4 * 7] = {0}, db[4] = {0};
+  petra_dense_backward(d.n, d.in, d.out, d.x, d.W, d.c, dx, dW, db);
+  CHECK(gradcheck(dense_loss, &d, d.W, dW, 28, 100, 1e-2f, 2, "dense.W") < TOL);
+  CHECK(gradcheck(dense_loss, &d, d.b, db, 4, 100, 1e-2f, 3, "dense.b") < TOL);
+  CHECK(gradcheck(dense_loss, &d, d.x, dx, 35, 100, 1e-2f, 4, "dense.x") < TOL);
+  /* batch-1 path (GEMV) gives the same outputs as the batched path */
+  float y1[4];
+  petra_dense_forward(1, d.in, d.out, d.x + 7, d.W, d.b, y1);
+  petra_dense_forward(d.n, d.in, d.out, d.x, d.W, d.b, d.y);
+  for (int j = 0; j < 4; j++) CHECK_NEAR(y1[j], d.y[4 + j], 1e-5);
+}
+
+/* ---- activations */
+struct act_ctx {
+  petra_act a;
+  float x[64], y[64], c[64];
+};
+static double act_loss(void *p) {
+  struct act_ctx *d = p;
+  petra_act_forward(d->a, 64, d->x, d->y);
+  return dotc(d->y, d->c, 64);
+}
+TEST(activation_gradients_match_finite_differences) {
+  petra_act acts[] = {PETRA_ACT_RELU, PETRA_ACT_TANH, PETRA_ACT_SIGMOID, PETRA_ACT_GELU};
+  for (int k = 0; k < 4; k++) {
+    struct act_ctx d = {.a = acts[k]};
+    petra_rng r;
+    petra_rng_seed(&r, 10 + k);
+    fill(d.x, 64, &r, 1.5f);
+    /* keep ReLU inputs away from its kink so the finite difference is defined */
+    for (int i = 0; i < 64; i++)
+      if (fabsf(d.x[i]) < 0.05f) d.x[i] = 0.3f;
+    fill(d.c, 64, &r, 1);
+    float dx[64];
+    petra_act_forward(d.a, 64, d.x, d.y);
+    petra_act_backward(d.a, 64, d.x, d.y, d.c, dx);
+    CHECK(gradcheck(act_loss, &d, d.x, dx, 64, 64, 1e-2f, 5, petra_act_name(d.a)) < TOL);
+  }
+  CHECK_EQ_INT(petra_act_parse("gelu"), PETRA_ACT_GELU);
+  CHECK_EQ_INT(petra_act_parse("swish"), -1);
+}
+
+/* ---- layer norm */
+struct ln_ctx {
+  float x[6 * 10], g[10], b[10], y[60], st[12], c[60];
+};
+static double ln_loss(void *p) {
+  struct ln_ctx *d = p;
+  petra_layernorm_forward(6, 10, d->x, d->g, d->b, d->y, d->st);
+  return dotc(d->y, d->c, 60);
+}
+TEST(layernorm_gradients_match_finite_differences) {
+  struct ln_ctx d;
+  petra_rng r;
+  petra_rng_seed(&r, 20);
+  fill(d.x, 60, &r, 2);
+  fill(d.g, 10, &r, 1);
+  fill(d.b, 10, &r, 1);
+  fill(d.c, 60, &r, 1);
+  float dx[60], dg[10] = {0}, db[10] = {0};
+  ln_loss(&d);
+  petra_layernorm_backward(6, 10, d.x, d.g, d.st, d.c, dx, dg, db);
+  CHECK(gradcheck(ln_loss, &d, d.x, dx, 60, 60, 1e-2f, 6, "layernorm.x") < TOL);
+  CHECK(gradcheck(ln_loss, &d, d.g, dg, 10, 10, 1e-2f, 7, "layernorm.gamma") < TOL);
+  CHECK(gradcheck(ln_loss, &d, d.b, db, 10, 10, 1e-2f, 8, "layernorm.beta") < TOL);
+  /* each normalized row has mean beta-weighted 0 when gamma=1, beta=0 */
+  for (int j = 0; j < 10; j++) {
+    d.g[j] = 1;
+    d.b[j] = 0;
+  }
+  ln_loss(&d);
+  double mean = 0;
+  for (int j = 0; j < 10; j++) mean += d.y[j];
+  CHECK_NEAR(mean / 10, 0, 1e-5);
+}
+
+/* ---- dropout */
+TEST(dropout_is_seeded_scaled_and_backprops_through_its_mask) {
+  float x[1000], y[1000], mask[1000], dy[1000], dx[1000];
+  for (int i = 0; i < 1000; i++) x[i] = dy[i] = 1.0f;
+  petra_rng r1, r2;
+  petra_rng_seed(&r1, 5);
+  petra_rng_seed(&r2, 5);
+  petra_dropout_forward(1000, 0.25f, &r1, x, y, mask);
+  int zeros = 0;
+  for (int i = 0; i < 1000; i++) {
+    zeros += y[i] == 0.0f;
+    CHECK(y[i] == 0.0f || fabsf(y[i] - 1.0f / 0.75f) < 1e-6f);
+  }
+  CHECK(zeros > 200 && zeros < 300);
+  float y2[1000], mask2[1000];
+  petra_dropout_forward(1000, 0.25f, &r2, x, y2, mask2);
+  CHECK(memcmp(y, y2, sizeof y) == 0);
+  petra_dropout_backward(1000, mask, dy, dx);
+  CHECK(memcmp(dx, y, sizeof y) == 0);
+}
+
+/* ---- embedding */
+struct emb_ctx {
+  float tab[10 * 3], out[6 * 5], c[6 * 5];
+  int32_t codes[6];
+};
+static double emb_loss(void *p) {
+  struct emb_ctx *d = p;
+  petra_embedding_forward(6, 3, d->tab, d->codes, d->out, 5);
+  double s = 0;
+  for (int i = 0; i < 6; i++)
+    for (int j = 0; j < 3; j++) s += d->out[i * 5 + j] * d->c[i * 5 + j];
+  return s;
+}
+TEST(embedding_sparse_gradient_matches_finite_differences) {
+  struct emb_ctx d = {.codes = {1, 4, 1, 9, 0, 4}};
+  petra_rng r;
+  petra_rng_seed(&r, 30);
+  fill(d.tab, 30, &r, 1);
+  fill(d.c, 30, &r, 1);
+  float dt[30] = {0};
+  petra_embedding_backward(6, 3, d.codes, d.c, 5, dt);
+  CHECK(gradcheck(emb_loss, &d, d.tab, dt, 30, 30, 1e-2f, 9, "embedding") < TOL);
+  /* rows never looked up get no gradient */
+  for (int j = 0; j < 3; j++) CHECK(dt[2 * 3 + j] == 0.0f);
+}
+
+/* ---- GRU */
+#define GT 5
+#define GB 3
+#define GI 4
+#define GH 6
+struct gru_ctx {
+  float x[GT * GB * GI], Wih[3 * GH * GI], Whh[3 * GH * GH], bih[3 * GH], bhh[3 * GH];
+  float h0[GB * GH];
+  float hs[(GT + 1) * GB * GH];
+  float ws[GT * GB * 3 * GH + GT * GB * GH + GB * 3 * GH];
+  float cT[GB * GH], call[GT * GB * GH];
+  int len[GB];
+};
+static double gru_loss(void *p) {
+  struct gru_ctx *d = p;
+  petra_gru_forward(GT, GB, GI, GH, d->x, d->len, d->h0, d->Wih, d->Whh, d->bih, d->bhh, d->hs,
+                    d->ws);
+  /* a loss on every step's output and on the final state */
+  return dotc(d->hs + GB * GH, d->call, GT * GB * GH) + dotc(d->hs + GT * GB * GH, d->cT, GB * GH);
+}
+TEST(gru_gradients_match_finite_differences_with_variable_lengths) {
+  struct gru_ctx d = {.len = {5, 2, 4}};
+  petra_rng r;
+  petra_rng_seed(&r, 40);
+  fill(d.x, sizeof d.x / 4, &r, 1);
+  fill(d.Wih, sizeof d.Wih / 4, &r, 0.5f);
+  fill(d.Whh, sizeof d.Whh / 4, &r, 0.5f);
+  fill(d.bih, sizeof d.bih / 4, &r, 0.3f);
+  fill(d.bhh, sizeof d.bhh / 4, &r, 0.3f);
+  fill(d.h0, sizeof d.h0 / 4, &r, 0.5f);
+  fill(d.cT, sizeof d.cT / 4, &r, 1);
+  fill(d.call, sizeof d.call / 4, &r, 1);
+  CHECK(petra_gru_fwd_ws_floats(GT, GB, GH) == sizeof d.ws / 4);
+  gru_loss(&d);
+  static float bws[2 * GT * GB * 3 * GH + 2 * GB * GH];
+  float dx[GT * GB * GI], dh0[GB * GH];
+  float dWih[3 * GH * GI] = {0}, dWhh[3 * GH * GH] = {0}, dbih[3 * GH] = {0}, dbhh[3 * GH] = {0};
+  petra_gru_backward(GT, GB, GI, GH, d.x, d.len, d.Wih, d.Whh, d.hs, d.ws, d.call, d.cT, dx, dh0,
+                     dWih, dWhh, dbih, dbhh, bws);
+  CHECK(gradcheck(gru_loss, &d, d.Wih, dWih, sizeof dWih / 4, 200, 1e-2f, 41, "gru.Wih") < TOL);
+  CHECK(gradcheck(gru_loss, &d, d.Whh, dWhh, sizeof dWhh / 4, 200, 1e-2f, 42, "gru.Whh") < TOL);
+  CHECK(gradcheck(gru_loss, &d, d.bih, dbih, sizeof dbih / 4, 200, 1e-2f, 43, "gru.bih") < TOL);
+  CHECK(gradcheck(gru_loss, &d, d.bhh, dbhh, sizeof dbhh / 4, 200, 1e-2f, 44, "gru.bhh") < TOL);
+  CHECK(gradcheck(gru_loss, &d, d.x, dx, sizeof dx / 4, 200, 1e-2f, 45, "gru.x") < TOL);
+  CHECK(gradcheck(gru_loss, &d, d.h0, dh0, sizeof dh0 / 4, 200, 1e-2f, 46, "gru.h0") < TOL);
+  /* sequence 1 has length 2: its state after step 2 is carried to the end */
+  gru_loss(&d);
+  for (int j = 0; j < GH; j++) CHECK(d.hs[(GT * GB + 1) * GH + j] == d.hs[(2 * GB + 1) * GH + j]);
+}
+
+TEST(gru_matches_pytorch_reference_values) {
+  /* torch.nn.GRU(2, 2) with all weights 0.1, biases 0, x = [[1, 2]], h0 = 0:
+   * r = z = σ(0.3), n = tanh(0.3), h = (1−z)·n. */
+  float W[6 * 2], U[6 * 2], b[6] = {0}, x[2] = {1, 2}, hs[4], ws[6 + 2 + 6];
+  for (int i = 0; i < 12; i++) W[i] = U[i] = 0.1f;
+  petra_gru_forward(1, 1, 2, 2, x, NULL, NULL, W, U, b, b, hs, ws);
+  double z = 1.0 / (1.0 + exp(-0.3)), n = tanh(0.3);
+  CHECK_NEAR(hs[2], (1 - z) * n, 1e-6);
+  CHECK_NEAR(hs[3], (1 - z) * n, 1e-6);
+}
+
+/* ---- losses */
+struct loss_ctx {
+  petra_loss l;
+  int n, k;
+  float out[12], tgt[12];
+};
+static double loss_only(void *p) {
+  struct loss_ctx *d = p;
+  return petra_loss_eval(d->l, d->n, d->k, d->out, d->tgt, NULL);
+}
+TEST(loss_gradients_match_finite_differences) {
+  struct loss_ctx cases[4] = {
+      {.l = PETRA_LOSS_BCE, .n = 6, .k = 1, .tgt = {0, 1, 1, 0, 1, 0}},
+      {.l = PETRA_LOSS_CE, .n = 3, .k = 4, .tgt = {0, 3, 2}},
+      {.l = PETRA_LOSS_MSE, .n = 3, .k = 4},
+      {.l = PETRA_LOSS_HUBER, .n = 3, .k = 4},
+  };
+  petra_rng r;
+  petra_rng_seed(&r, 50);
+  for (int c = 0; c < 4; c++) {
+    struct loss_ctx *d = &cases[c];
+    fill(d->out, 12, &r, 2);
+    if (d->l >= PETRA_LOSS_MSE) fill(d->tgt, 12, &r, 2);
+    float g[12];
+    petra_loss_eval(d->l, d->n, d->k, d->out, d->tgt, g);
+    CHECK(gradcheck(loss_only, d, d->out, g, (size_t)d->n * d->k, 12, 1e-2f, 51,
+                    petra_loss_name(d->l)) < TOL);
+  }
+  /* BCE of a confident wrong logit stays finite */
+  float z = 200, y = 0;
+  CHECK(isfinite(petra_loss_eval(PETRA_LOSS_BCE, 1, 1, &z, &y, NULL)));
+  CHECK_NEAR(petra_loss_eval(PETRA_LOSS_BCE, 1, 1, &z, &y, NULL), 200, 1e-3);
+}

@@ -1,0 +1,201 @@
+/* Whole models: spec text round trip and bad specs, finite-difference gradients of every
+ * parameter of seq and ts models, shapes of outputs, reproducibility from a seed. */
+#include "check.h"
+#include "gradcheck.h"
+#include "petra/model.h"
+
+#define TOL 1e-3
+
+/* Random valid examples for any spec. */
+static float *make_examples(petra_model *m, int n, uint64_t seed) {
+  const petra_model_spec *s = petra_model_get_spec(m);
+  int ef = petra_model_example_floats(m);
+  float *ex = calloc((size_t)n * ef, sizeof(float));
+  petra_rng r;
+  petra_rng_seed(&r, seed);
+  for (int b = 0; b < n; b++) {
+    float *e = ex + (size_t)b * ef;
+    if (s->kind == PETRA_MODEL_SEQ) {
+      int L = s->seq_len, F = s->n_fields, N = s->n_numeric;
+      int len = 1 + (int)petra_rng_below(&r, (uint64_t)L);
+      e[0] = (float)len;
+      for (int t = 0; t < len; t++) {
+        for (int f = 0; f < F; f++)
+          e[1 + t * F + f] = (float)petra_rng_below(&r, (uint64_t)s->fields[f].vocab);
+        for (int k = 0; k < N; k++) e[1 + L * F + t * N + k] = (float)petra_rng_normal(&r);
+      }
+      e[ef - 1] = (float)petra_rng_below(&r, (uint64_t)(s->classes == 1 ? 2 : s->classes));
+    } else {
+      for (int i = 0; i < ef; i++) e[i] = (float)(petra_rng_normal(&r) + 3.0);
+    }
+  }
+  return ex;
+}
+
+struct mctx {
+  petra_model *m;
+  int n;
+  float *ex;
+};
+static double model_loss(void *p) {
+  struct mctx *c = p;
+  int no = petra_model_n_outputs(c->m);
+  float *out = malloc(sizeof(float) * c->n * no);
+  /* forward in inference mode equals training mode for models without dropout */
+  petra_model_forward(c->m, c->n, c->ex, out);
+  double l = petra_model_loss(c->m, c->n, c->ex, out);
+  free(out);
+  return l;
+}
+
+static void check_model_gradients(const char *spec_text, int n, float eps) {
+  petra_model_spec spec;
+  petra_err err = {0};
+  int rc = petra_model_spec_parse(spec_text, &spec, &err);
+  CHECK_MSG(rc == 0, "%s: %s", spec_text, err.msg);
+  if (rc) return;
+  petra_model *m = petra_model_new(&spec, 7, &err);
+  REQUIRE(m);
+  struct mctx c = {m, n, make_examples(m, n, 99)};
+  double loss;
+  REQUIRE(petra_model_loss_grad(m, n, c.ex, &loss, NULL) == 0);
+  CHECK_NEAR(loss, model_loss(&c), 1e-5 * fmax(1, fabs(loss)));
+  size_t np = petra_model_n_params(m);
+  float *g = malloc(sizeof(float) * np);
+  memcpy(g, petra_model_grads(m), sizeof(float) * np);
+  for (int t = 0; t < petra_model_n_tensors(m); t++) {
+    const petra_tensor_info *ti = petra_model_tensor(m, t);
+    char what[96];
+    snprintf(what, sizeof what, "%.40s", ti->name);
+    double rel = gradcheck(model_loss, &c, petra_model_params(m) + ti->offset, g + ti->offset,
+                           (size_t)ti->rows * ti->cols, 60, eps, (uint64_t)t, what);
+    CHECK_MSG(rel < TOL, "%s: tensor %s rel %.2e", spec_text, ti->name, rel);
+  }
+  free(g);
+  free(c.ex);
+  petra_model_free(m);
+}
+
+TEST(seq_binary_model_gradients_match_finite_differences) {
+  check_model_gradients("seq fields=mcc:20:4,chan:3:2 numeric=3 len=6 dense=8 act=tanh gru=5", 4,
+                        1e-2f);
+}
+TEST(seq_multiclass_layernorm_gelu_gradients_match_finite_differences) {
+  check_model_gradients(
+      "seq fields=mcc:10:3 numeric=2 len=5 dense=6 act=gelu layernorm=1 gru=4 classes=4", 3,
+      1e-2f);
+}
+TEST(seq_without_dense_layer_gradients_match_finite_differences) {
+  check_model_gradients("seq fields=mcc:10:3 numeric=2 len=4 dense=0 gru=4", 3, 1e-2f);
+}
+TEST(ts_linear_mlp_gru_gradients_match_finite_differences) {
+  check_model_gradients("ts window=8 horizon=3 channels=2 arch=linear ci=1 norm=last", 3, 1e-2f);
+  check_model_gradients("ts window=8 horizon=3 channels=3 arch=mlp hidden=5 act=tanh ci=0 norm=none",
+                        3, 1e-2f);
+  check_model_gradients("ts window=6 horizon=2 channels=2 arch=gru gru=4 ci=0 target=1 norm=last",
+                        3, 1e-2f);
+  check_model_gradients("ts window=6 horizon=2 channels=2 arch=gru gru=3 ci=1 loss=huber", 2,
+                        1e-2f);
+}
+
+TEST(spec_text_round_trips) {
+  const char *specs[] = {
+      "seq fields=mcc:400:16 numeric=16 len=32 dense=32 act=relu gru=64 classes=1",
+      "seq fields=mcc:66:8,day:7:2 numeric=3 len=20 dense=0 gru=32 classes=4 dropout=0.1",
+      "ts window=336 horizon=96 channels=7 arch=linear ci=1 norm=last",
+      "ts window=96 horizon=24 channels=7 target=6 arch=gru gru=32 ci=0 norm=running loss=huber",
+  };
+  for (unsigned i = 0; i < sizeof specs / sizeof specs[0]; i++) {
+    petra_model_spec a, b;
+    petra_err err = {0};
+    CHECK_MSG(petra_model_spec_parse(specs[i], &a, &err) == 0, "%s", err.msg);
+    char text[1024];
+    petra_model_spec_format(&a, text, sizeof text);
+    CHECK_MSG(petra_model_spec_parse(text, &b, &err) == 0, "%s: %s", text, err.msg);
+    CHECK_MSG(memcmp(&a, &b, sizeof a) == 0, "%s -> %s", specs[i], text);
+  }
+}
+
+TEST(bad_specs_are_rejected_with_the_key_named) {
+  struct {
+    const char *text, *expect;
+  } bad[] = {
+      {"", "empty"},
+      {"cnn", "unknown kind"},
+      {"seq gru=0", "gru=0"},
+      {"seq fields=mcc:0:4", "vocab"},
+      {"seq fields=mcc", "name:vocab:dim"},
+      {"seq fields=:4:4", "name:vocab:dim"},
+      {"seq len=abc", "len=abc"},
+      {"seq dropout=1.5", "dropout"},
+      {"seq classes=3 loss=bce", "loss=bce"},
+      {"seq colour=red", "unknown key 'colour'"},
+      {"seq gru", "not key=value"},
+      {"ts window=0", "window=0"},
+      {"ts channels=2 target=5", "target=5"},
+      {"ts arch=cnn", "arch=cnn"},
+      {"ts loss=bce", "mse or huber"},
+      {"ts norm=minmax", "norm=minmax"},
+      {"ts fields=a:1:1", "unknown key 'fields'"},
+  };
+  for (unsigned i = 0; i < sizeof bad / sizeof bad[0]; i++) {
+    petra_model_spec s;
+    petra_err err = {0};
+    int rc = petra_model_spec_parse(bad[i].text, &s, &err);
+    CHECK_MSG(rc < 0, "'%s' was accepted", bad[i].text);
+    CHECK_MSG(strstr(err.msg, bad[i].expect) != NULL, "'%s': message '%s' lacks '%s'",
+              bad[i].text, err.msg, bad[i].expect);
+  }
+}
+
+TEST(same_seed_gives_same_parameters_and_outputs) {
+  petra_model_spec spec;
+  petra_model_spec_parse("seq fields=mcc:400:16 numeric=16 len=32 dense=32 gru=64", &spec, NULL);
+  petra_model *a = petra_model_new(&spec, 42, NULL), *b = petra_model_new(&spec, 42, NULL),
+              *c = petra_model_new(&spec, 43, NULL);
+  REQUIRE(a && b && c);
+  size_t np = petra_model_n_params(a);
+  /* R1: emb 400·16 + dense 32·32+32 + GRU 3·64·(32+64)+2·192 + head 64+1 */
+  CHECK_EQ_INT(np, 400 * 16 + 32 * 32 + 32 + 3 * 64 * 96 + 2 * 192 + 65);
+  CHECK(memcmp(petra_model_params(a), petra_model_params(b), np * 4) == 0);
+  CHECK(memcmp(petra_model_params(a), petra_model_params(c), np * 4) != 0);
+  float *ex = make_examples(a, 8, 1);
+  float oa[8], ob[8];
+  CHECK(petra_model_forward(a, 8, ex, oa) == 0);
+  CHECK(petra_model_forward(b, 8, ex, ob) == 0);
+  CHECK(memcmp(oa, ob, sizeof oa) == 0);
+  /* batch-1 forward equals the batched forward for the same example */
+  float o1;
+  CHECK(petra_model_forward(a, 1, ex + 3 * petra_model_example_floats(a), &o1) == 0);
+  CHECK_NEAR(o1, oa[3], 1e-5);
+  free(ex);
+  petra_model_free(a);
+  petra_model_free(b);
+  petra_model_free(c);
+}
+
+TEST(malformed_examples_are_rejected) {
+  petra_model_spec spec;
+  petra_model_spec_parse("seq fields=mcc:10:2 numeric=1 len=3 dense=4 gru=4", &spec, NULL);
+  petra_model *m = petra_model_new(&spec, 1, NULL);
+  REQUIRE(m);
+  float *ex = make_examples(m, 1, 3);
+  petra_err err = {0};
+  CHECK(petra_model_check_example(m, ex, &err) == 0);
+  float keep = ex[0];
+  ex[0] = 0;
+  CHECK(petra_model_check_example(m, ex, &err) == PETRA_ERANGE);
+  ex[0] = 4;
+  CHECK(petra_model_check_example(m, ex, &err) == PETRA_ERANGE);
+  float out;
+  CHECK(petra_model_forward(m, 1, ex, &out) == PETRA_EINVAL);
+  ex[0] = keep;
+  ex[1] = 10; /* code outside vocabulary */
+  CHECK(petra_model_check_example(m, ex, &err) == PETRA_ERANGE);
+  CHECK(strstr(err.msg, "mcc") != NULL);
+  ex[1] = 1;
+  ex[1 + 3] = NAN;
+  CHECK(petra_model_check_example(m, ex, &err) == PETRA_EINVAL);
+  free(ex);
+  petra_model_free(m);
+}
