@@ -218,6 +218,7 @@ const petra_tensor_info *petra_model_find_tensor(const petra_model *m, const cha
     if (!strcmp(m->t[i].name, name)) return &m->t[i];
   return NULL;
 }
+struct petra_rng *petra_model_rng(petra_model *m) { return &m->rng; }
 size_t petra_model_n_state(const petra_model *m) { return m->n_state; }
 float *petra_model_state(petra_model *m) { return m->state; }
 int petra_model_example_floats(const petra_model *m) { return m->ex_floats; }

@@ -112,6 +112,9 @@ int petra_model_forward(petra_model *m, int n, const float *examples, float *out
  * outputs as petra_model_forward would give them. */
 int petra_model_loss_grad(petra_model *m, int n, const float *examples, double *loss, float *out);
 
+/* The model's random stream (dropout), for checkpoints. */
+struct petra_rng *petra_model_rng(petra_model *m);
+
 /* Updates running normalization statistics from examples (ts with norm=running). */
 void petra_model_observe(petra_model *m, int n, const float *examples);
 

@@ -1,0 +1,372 @@
+#include "petra/trainer.h"
+
+#include <math.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "bytes.h"
+#include "petra/drift.h"
+#include "petra/rng.h"
+
+#define CKPT_MAGIC "PETRACK1"
+#define CKPT_VERSION 1u
+#define FEED_CHUNK 256
+
+struct petra_trainer {
+  petra_model *m;
+  petra_trainer_conf conf;
+  petra_adam *opt;
+  petra_replay *replay;
+  petra_metrics *metrics;
+  petra_drift drift;
+  petra_trainer_stats stats;
+  int ef, n_fresh;      /* floats per example; fresh examples per step */
+  float *pending;       /* n_fresh examples */
+  int n_pending;
+  float *batch;         /* batch examples */
+  float *out;           /* FEED_CHUNK outputs */
+  float *sel;           /* one example's target in output layout */
+};
+
+petra_trainer_conf petra_trainer_defaults(void) {
+  petra_trainer_conf c = {
+      .batch = 64,
+      .replay_frac = 0.5f,
+      .replay_capacity = 4096,
+      .adam = petra_adam_defaults(),
+      .metrics_window = 2000,
+      .drift_delta = 0.005,
+      .drift_lambda = 50.0,
+      .drift_min_samples = 500,
+      .seed = 1,
+  };
+  c.adam.clip_norm = 5.0f;
+  return c;
+}
+
+static int check_conf(const petra_trainer_conf *c, petra_err *err) {
+  if (c->batch < 1 || c->batch > 65536)
+    return petra_err_set(err, PETRA_ERANGE, "trainer: batch %d outside [1, 65536]", c->batch);
+  if (!(c->replay_frac >= 0 && c->replay_frac < 1))
+    return petra_err_set(err, PETRA_ERANGE, "trainer: replay_frac %g outside [0, 1)",
+                         (double)c->replay_frac);
+  if (c->replay_capacity < 0)
+    return petra_err_set(err, PETRA_ERANGE, "trainer: replay capacity is negative");
+  if (!(c->adam.lr > 0) || !isfinite(c->adam.lr))
+    return petra_err_set(err, PETRA_ERANGE, "trainer: learning rate must be > 0");
+  if (c->metrics_window < 1)
+    return petra_err_set(err, PETRA_ERANGE, "trainer: metrics window must be >= 1");
+  return 0;
+}
+
+petra_trainer *petra_trainer_new(petra_model *m, const petra_trainer_conf *conf, petra_err *err) {
+  if (check_conf(conf, err)) return NULL;
+  petra_trainer *t = calloc(1, sizeof *t);
+  if (!t) goto oom;
+  t->m = m;
+  t->conf = *conf;
+  t->ef = petra_model_example_floats(m);
+  t->n_fresh = conf->batch - (int)lroundf(conf->batch * conf->replay_frac);
+  if (t->n_fresh < 1) t->n_fresh = 1;
+  const petra_model_spec *s = petra_model_get_spec(m);
+  t->opt = petra_adam_new(&conf->adam, petra_model_n_params(m));
+  t->replay = petra_replay_new(conf->replay_capacity, t->ef, conf->seed ^ 0x5eedULL);
+  t->metrics = petra_metrics_new(s->kind == PETRA_MODEL_SEQ ? s->classes : 0,
+                                 petra_model_n_outputs(m), conf->metrics_window);
+  t->pending = malloc(sizeof(float) * t->n_fresh * t->ef);
+  t->batch = malloc(sizeof(float) * (size_t)conf->batch * t->ef);
+  t->out = malloc(sizeof(float) * FEED_CHUNK * petra_model_n_outputs(m));
+  t->sel = malloc(sizeof(float) * petra_model_n_outputs(m));
+  if (!t->opt || !t->replay || !t->metrics || !t->pending || !t->batch || !t->out || !t->sel)
+    goto oom;
+  petra_drift_init(&t->drift, conf->drift_delta, conf->drift_lambda, conf->drift_min_samples);
+  return t;
+oom:
+  petra_err_set(err, PETRA_ENOMEM, "trainer: out of memory");
+  petra_trainer_free(t);
+  return NULL;
+}
+
+void petra_trainer_free(petra_trainer *t) {
+  if (!t) return;
+  petra_adam_free(t->opt);
+  petra_replay_free(t->replay);
+  petra_metrics_free(t->metrics);
+  free(t->pending);
+  free(t->batch);
+  free(t->out);
+  free(t->sel);
+  free(t);
+}
+
+petra_model *petra_trainer_model(petra_trainer *t) { return t->m; }
+const petra_trainer_stats *petra_trainer_get_stats(const petra_trainer *t) { return &t->stats; }
+const petra_metrics *petra_trainer_metrics(const petra_trainer *t) { return t->metrics; }
+petra_replay *petra_trainer_replay(petra_trainer *t) { return t->replay; }
+int petra_trainer_pending(const petra_trainer *t) { return t->n_pending; }
+
+int petra_trainer_take_drift(petra_trainer *t) {
+  int d = t->stats.drift_since_read;
+  t->stats.drift_since_read = 0;
+  return d;
+}
+
+void petra_trainer_remember(petra_trainer *t, int n, const float *ex) {
+  for (int i = 0; i < n; i++) petra_replay_add(t->replay, ex + (size_t)i * t->ef);
+}
+
+int petra_trainer_step(petra_trainer *t, int n, const float *ex, double *loss) {
+  double l;
+  int rc = petra_model_loss_grad(t->m, n, ex, &l, NULL);
+  if (rc) return rc;
+  petra_adam_step(t->opt, petra_model_params(t->m), petra_model_grads(t->m));
+  t->stats.steps++;
+  t->stats.last_loss = l;
+  if (loss) *loss = l;
+  return 0;
+}
+
+/* fresh pending examples + replay sample -> one step; the fresh ones then join the replay. */
+static int step_pending(petra_trainer *t) {
+  size_t row = sizeof(float) * t->ef;
+  int nf = t->n_pending;
+  memcpy(t->batch, t->pending, row * nf);
+  int nr = nf < t->conf.batch
+               ? petra_replay_sample(t->replay, t->conf.batch - nf, t->batch + (size_t)nf * t->ef)
+               : 0;
+  int rc = petra_trainer_step(t, nf + nr, t->batch, NULL);
+  if (rc) return rc;
+  petra_trainer_remember(t, nf, t->pending);
+  t->n_pending = 0;
+  return 0;
+}
+
+int petra_trainer_feed(petra_trainer *t, int n, const float *ex) {
+  for (int i = 0; i < n; i++) {
+    int rc = petra_model_check_example(t->m, ex + (size_t)i * t->ef, NULL);
+    if (rc) return rc;
+  }
+  const int no = petra_model_n_outputs(t->m);
+  const petra_model_spec *s = petra_model_get_spec(t->m);
+  int steps = 0;
+  for (int off = 0; off < n; off += FEED_CHUNK) {
+    int k = n - off < FEED_CHUNK ? n - off : FEED_CHUNK;
+    const float *chunk = ex + (size_t)off * t->ef;
+    petra_model_observe(t->m, k, chunk);
+    /* test ... */
+    int rc = petra_model_forward(t->m, k, chunk, t->out);
+    if (rc) return rc;
+    for (int i = 0; i < k; i++) {
+      const float *e = chunk + (size_t)i * t->ef;
+      const float *o = t->out + (size_t)i * no;
+      const float *tgt = petra_model_example_target(t->m, e);
+      if (s->kind == PETRA_MODEL_TS && s->target >= 0) {
+        /* metrics compare the forecast with the target channel only */
+        for (int h = 0; h < s->horizon; h++) t->sel[h] = tgt[(size_t)h * s->channels + s->target];
+        tgt = t->sel;
+      }
+      petra_metrics_add(t->metrics, o, tgt);
+      double l = petra_model_loss(t->m, 1, e, o);
+      t->stats.ema_loss = t->stats.examples == 0 ? l : 0.99 * t->stats.ema_loss + 0.01 * l;
+      t->stats.examples++;
+      if (petra_drift_update(&t->drift, l)) {
+        t->stats.drift_alarms++;
+        t->stats.drift_since_read = 1;
+      }
+    }
+    /* ... then train */
+    for (int i = 0; i < k; i++) {
+      if (t->n_pending >= t->n_fresh) { /* left over from a checkpoint with a larger batch */
+        if ((rc = step_pending(t))) return rc;
+        steps++;
+      }
+      memcpy(t->pending + (size_t)t->n_pending * t->ef, chunk + (size_t)i * t->ef,
+             sizeof(float) * t->ef);
+      if (++t->n_pending >= t->n_fresh) {
+        if ((rc = step_pending(t))) return rc;
+        steps++;
+      }
+    }
+  }
+  return steps;
+}
+
+int petra_evaluate(petra_model *m, int n, const float *ex, petra_metrics *metrics) {
+  const int no = petra_model_n_outputs(m), ef = petra_model_example_floats(m);
+  const petra_model_spec *s = petra_model_get_spec(m);
+  float *out = malloc(sizeof(float) * FEED_CHUNK * no);
+  float *sel = malloc(sizeof(float) * no);
+  if (!out || !sel) {
+    free(out);
+    free(sel);
+    return PETRA_ENOMEM;
+  }
+  int rc = 0;
+  for (int off = 0; off < n && !rc; off += FEED_CHUNK) {
+    int k = n - off < FEED_CHUNK ? n - off : FEED_CHUNK;
+    rc = petra_model_forward(m, k, ex + (size_t)off * ef, out);
+    for (int i = 0; i < k && !rc; i++) {
+      const float *tgt = petra_model_example_target(m, ex + (size_t)(off + i) * ef);
+      if (s->kind == PETRA_MODEL_TS && s->target >= 0) {
+        for (int h = 0; h < s->horizon; h++) sel[h] = tgt[(size_t)h * s->channels + s->target];
+        tgt = sel;
+      }
+      petra_metrics_add(metrics, out + (size_t)i * no, tgt);
+    }
+  }
+  free(out);
+  free(sel);
+  return rc;
+}
+
+/* ---------------------------------------------------------------- checkpoints */
+
+int petra_trainer_save(const petra_trainer *t, uint8_t **buf, size_t *len) {
+  bytes_w w = {0};
+  char spec[1024];
+  petra_model_spec_format(petra_model_get_spec(t->m), spec, sizeof spec);
+  bw_raw(&w, CKPT_MAGIC, 8);
+  bw_u32(&w, CKPT_VERSION);
+  bw_str(&w, spec);
+  petra_model *m = t->m;
+  size_t np = petra_model_n_params(m), ns = petra_model_n_state(m);
+  bw_u64(&w, np);
+  bw_f32s(&w, petra_model_params(m), np);
+  bw_u64(&w, ns);
+  bw_f32s(&w, petra_model_state(m), ns);
+  petra_rng *mr = petra_model_rng(m);
+  for (int i = 0; i < 4; i++) bw_u64(&w, mr->s[i]);
+  /* optimizer */
+  bw_u64(&w, t->opt->t);
+  bw_f32s(&w, t->opt->m, np);
+  bw_f32s(&w, t->opt->v, np);
+  /* replay */
+  const petra_replay *r = t->replay;
+  bw_u32(&w, (uint32_t)r->width);
+  bw_u32(&w, (uint32_t)r->size);
+  bw_u64(&w, r->seen);
+  for (int i = 0; i < 4; i++) bw_u64(&w, r->rng.s[i]);
+  bw_f32s(&w, r->data, (size_t)r->size * r->width);
+  /* queued examples */
+  bw_u32(&w, (uint32_t)t->n_pending);
+  bw_f32s(&w, t->pending, (size_t)t->n_pending * t->ef);
+  /* counters and drift test */
+  bw_u64(&w, t->stats.examples);
+  bw_u64(&w, t->stats.steps);
+  bw_f64(&w, t->stats.last_loss);
+  bw_f64(&w, t->stats.ema_loss);
+  bw_u64(&w, t->stats.drift_alarms);
+  bw_u64(&w, t->drift.n);
+  bw_f64(&w, t->drift.mean);
+  bw_f64(&w, t->drift.cum);
+  bw_f64(&w, t->drift.min_cum);
+  bw_u64(&w, petra_fnv1a64(w.p, w.len));
+  if (w.err) {
+    free(w.p);
+    return PETRA_ENOMEM;
+  }
+  *buf = w.p;
+  *len = w.len;
+  return 0;
+}
+
+petra_trainer *petra_trainer_restore(const uint8_t *buf, size_t len, const petra_trainer_conf *conf,
+                                     petra_model **model_out, petra_err *err) {
+  *model_out = NULL;
+  if (len < 8 + 4 + 8 || memcmp(buf, CKPT_MAGIC, 8) != 0) {
+    petra_err_set(err, PETRA_EINVAL, "checkpoint: not a petra checkpoint (bad magic)");
+    return NULL;
+  }
+  uint64_t want;
+  {
+    bytes_r hr = {buf + len - 8, 8, 0, 0};
+    want = br_u64(&hr);
+  }
+  if (petra_fnv1a64(buf, len - 8) != want) {
+    petra_err_set(err, PETRA_ECHECKSUM, "checkpoint: hash mismatch (truncated or corrupt file)");
+    return NULL;
+  }
+  bytes_r r = {buf, len - 8, 8, 0};
+  uint32_t ver = br_u32(&r);
+  if (ver != CKPT_VERSION) {
+    petra_err_set(err, PETRA_EVERSION, "checkpoint: format version %u, this build reads %u", ver,
+                  CKPT_VERSION);
+    return NULL;
+  }
+  char spec_text[1024];
+  br_str(&r, spec_text, sizeof spec_text);
+  petra_model_spec spec;
+  if (r.err || petra_model_spec_parse(spec_text, &spec, err)) {
+    if (r.err) petra_err_set(err, PETRA_EINVAL, "checkpoint: truncated model spec");
+    return NULL;
+  }
+  petra_model *m = petra_model_new(&spec, 0, err);
+  if (!m) return NULL;
+  petra_trainer *t = petra_trainer_new(m, conf, err);
+  if (!t) {
+    petra_model_free(m);
+    return NULL;
+  }
+  size_t np = petra_model_n_params(m), ns = petra_model_n_state(m);
+  if (br_u64(&r) != np) goto bad;
+  br_f32s(&r, petra_model_params(m), np);
+  if (br_u64(&r) != ns) goto bad;
+  br_f32s(&r, petra_model_state(m), ns);
+  petra_rng *mr = petra_model_rng(m);
+  for (int i = 0; i < 4; i++) mr->s[i] = br_u64(&r);
+  t->opt->t = br_u64(&r);
+  br_f32s(&r, t->opt->m, np);
+  br_f32s(&r, t->opt->v, np);
+  uint32_t width = br_u32(&r), size = br_u32(&r);
+  if (width != (uint32_t)t->ef) goto bad;
+  /* a smaller configured capacity keeps the first `capacity` stored examples */
+  uint64_t seen = br_u64(&r);
+  uint64_t rs[4];
+  for (int i = 0; i < 4; i++) rs[i] = br_u64(&r);
+  if (r.err || size > (r.len - r.off) / 4 / (width ? width : 1)) goto bad;
+  {
+    petra_replay *rp = t->replay;
+    uint32_t keep = size < (uint32_t)rp->capacity ? size : (uint32_t)rp->capacity;
+    br_f32s(&r, rp->data, (size_t)keep * width);
+    float tmp[64];
+    for (size_t rest = (size_t)(size - keep) * width; rest > 0 && !r.err;) {
+      size_t k = rest < 64 ? rest : 64;
+      br_f32s(&r, tmp, k);
+      rest -= k;
+    }
+    rp->size = (int)keep;
+    rp->seen = seen;
+    memcpy(rp->rng.s, rs, sizeof rs);
+  }
+  uint32_t np_pending = br_u32(&r);
+  if (r.err || np_pending > (r.len - r.off) / 4 / (uint32_t)t->ef) goto bad;
+  if (np_pending > (uint32_t)t->n_fresh) {
+    /* saved with a larger batch: keep every queued example; the next feed trains on them */
+    float *p = realloc(t->pending, sizeof(float) * np_pending * t->ef);
+    float *b = realloc(t->batch, sizeof(float) * (np_pending + (size_t)t->conf.batch) * t->ef);
+    if (p) t->pending = p;
+    if (b) t->batch = b;
+    if (!p || !b) goto bad;
+  }
+  br_f32s(&r, t->pending, (size_t)np_pending * t->ef);
+  t->n_pending = (int)np_pending;
+  t->stats.examples = br_u64(&r);
+  t->stats.steps = br_u64(&r);
+  t->stats.last_loss = br_f64(&r);
+  t->stats.ema_loss = br_f64(&r);
+  t->stats.drift_alarms = br_u64(&r);
+  t->drift.n = br_u64(&r);
+  t->drift.mean = br_f64(&r);
+  t->drift.cum = br_f64(&r);
+  t->drift.min_cum = br_f64(&r);
+  if (r.err || r.off != r.len) goto bad;
+  *model_out = m;
+  return t;
+bad:
+  petra_err_set(err, PETRA_EINVAL,
+                "checkpoint: contents do not match its model spec '%s' (truncated or corrupt)",
+                spec_text);
+  petra_trainer_free(t);
+  petra_model_free(m);
+  return NULL;
+}
