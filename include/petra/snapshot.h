@@ -1,0 +1,48 @@
+/* Model snapshots: what petrad publishes and scoring pipelines load (protobuf
+ * petra.v1.ModelSnapshot, see proto/petra.proto).
+ *
+ * The sha256 field covers the message serialized with sha256 empty. Readers check it,
+ * the schema version, and (when they give one) the feature-schema hash, and refuse a
+ * mismatch with a message that says which. */
+#ifndef PETRA_SNAPSHOT_H
+#define PETRA_SNAPSHOT_H
+#include <stddef.h>
+#include <stdint.h>
+
+#include "petra/error.h"
+#include "petra/model.h"
+
+#define PETRA_SCHEMA_VERSION 1u
+
+typedef struct petra_snapshot_info {
+  char model_id[128];
+  uint64_t version, base_version;
+  int64_t created_ms;
+  uint64_t examples_seen, train_steps;
+  char feature_schema[512];
+  uint64_t feature_schema_hash;
+  char genome[512];          /* text form; empty for the uncompressed model */
+  char metric_name[32];
+  double metric;
+  int higher_is_better;
+  uint64_t size_bytes;       /* packed weights */
+  double latency_p50_us, latency_p99_us, throughput_per_s;
+} petra_snapshot_info;
+
+/* Hash of a feature schema text (FNV-1a 64), as stored in snapshots. */
+uint64_t petra_feature_schema_hash(const char *schema);
+
+/* Serializes the model's fp32 weights with info (feature_schema_hash is computed from
+ * feature_schema). *buf is malloc'ed. */
+int petra_snapshot_encode_model(const petra_model *m, const petra_snapshot_info *info,
+                                uint8_t **buf, size_t *len, petra_err *err);
+
+/* Verifies and decodes a snapshot into a new model. expect_schema_hash 0 accepts any
+ * feature schema. info (may be NULL) receives the metadata. */
+petra_model *petra_snapshot_decode_model(const uint8_t *buf, size_t len,
+                                         uint64_t expect_schema_hash, petra_snapshot_info *info,
+                                         petra_err *err);
+
+/* Splitting a serialized snapshot into SnapshotChunk messages of at most max_bytes payload
+ * each, and reassembling them, is done by the snapshot topic code in daemon/common. */
+#endif
