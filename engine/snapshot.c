@@ -5,7 +5,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "bytes.h"
+#include "petra/bytes.h"
 #include "petra.pb-c.h"
 #include "petra/sha256.h"
 

@@ -4,7 +4,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "bytes.h"
+#include "petra/bytes.h"
 #include "petra/drift.h"
 #include "petra/rng.h"
 
@@ -222,45 +222,45 @@ int petra_evaluate(petra_model *m, int n, const float *ex, petra_metrics *metric
 /* ---------------------------------------------------------------- checkpoints */
 
 int petra_trainer_save(const petra_trainer *t, uint8_t **buf, size_t *len) {
-  bytes_w w = {0};
+  petra_bytes_w w = {0};
   char spec[1024];
   petra_model_spec_format(petra_model_get_spec(t->m), spec, sizeof spec);
-  bw_raw(&w, CKPT_MAGIC, 8);
-  bw_u32(&w, CKPT_VERSION);
-  bw_str(&w, spec);
+  petra_bw_raw(&w, CKPT_MAGIC, 8);
+  petra_bw_u32(&w, CKPT_VERSION);
+  petra_bw_str(&w, spec);
   petra_model *m = t->m;
   size_t np = petra_model_n_params(m), ns = petra_model_n_state(m);
-  bw_u64(&w, np);
-  bw_f32s(&w, petra_model_params(m), np);
-  bw_u64(&w, ns);
-  bw_f32s(&w, petra_model_state(m), ns);
+  petra_bw_u64(&w, np);
+  petra_bw_f32s(&w, petra_model_params(m), np);
+  petra_bw_u64(&w, ns);
+  petra_bw_f32s(&w, petra_model_state(m), ns);
   petra_rng *mr = petra_model_rng(m);
-  for (int i = 0; i < 4; i++) bw_u64(&w, mr->s[i]);
+  for (int i = 0; i < 4; i++) petra_bw_u64(&w, mr->s[i]);
   /* optimizer */
-  bw_u64(&w, t->opt->t);
-  bw_f32s(&w, t->opt->m, np);
-  bw_f32s(&w, t->opt->v, np);
+  petra_bw_u64(&w, t->opt->t);
+  petra_bw_f32s(&w, t->opt->m, np);
+  petra_bw_f32s(&w, t->opt->v, np);
   /* replay */
   const petra_replay *r = t->replay;
-  bw_u32(&w, (uint32_t)r->width);
-  bw_u32(&w, (uint32_t)r->size);
-  bw_u64(&w, r->seen);
-  for (int i = 0; i < 4; i++) bw_u64(&w, r->rng.s[i]);
-  bw_f32s(&w, r->data, (size_t)r->size * r->width);
+  petra_bw_u32(&w, (uint32_t)r->width);
+  petra_bw_u32(&w, (uint32_t)r->size);
+  petra_bw_u64(&w, r->seen);
+  for (int i = 0; i < 4; i++) petra_bw_u64(&w, r->rng.s[i]);
+  petra_bw_f32s(&w, r->data, (size_t)r->size * r->width);
   /* queued examples */
-  bw_u32(&w, (uint32_t)t->n_pending);
-  bw_f32s(&w, t->pending, (size_t)t->n_pending * t->ef);
+  petra_bw_u32(&w, (uint32_t)t->n_pending);
+  petra_bw_f32s(&w, t->pending, (size_t)t->n_pending * t->ef);
   /* counters and drift test */
-  bw_u64(&w, t->stats.examples);
-  bw_u64(&w, t->stats.steps);
-  bw_f64(&w, t->stats.last_loss);
-  bw_f64(&w, t->stats.ema_loss);
-  bw_u64(&w, t->stats.drift_alarms);
-  bw_u64(&w, t->drift.n);
-  bw_f64(&w, t->drift.mean);
-  bw_f64(&w, t->drift.cum);
-  bw_f64(&w, t->drift.min_cum);
-  bw_u64(&w, petra_fnv1a64(w.p, w.len));
+  petra_bw_u64(&w, t->stats.examples);
+  petra_bw_u64(&w, t->stats.steps);
+  petra_bw_f64(&w, t->stats.last_loss);
+  petra_bw_f64(&w, t->stats.ema_loss);
+  petra_bw_u64(&w, t->stats.drift_alarms);
+  petra_bw_u64(&w, t->drift.n);
+  petra_bw_f64(&w, t->drift.mean);
+  petra_bw_f64(&w, t->drift.cum);
+  petra_bw_f64(&w, t->drift.min_cum);
+  petra_bw_u64(&w, petra_fnv1a64(w.p, w.len));
   if (w.err) {
     free(w.p);
     return PETRA_ENOMEM;
@@ -279,22 +279,22 @@ petra_trainer *petra_trainer_restore(const uint8_t *buf, size_t len, const petra
   }
   uint64_t want;
   {
-    bytes_r hr = {buf + len - 8, 8, 0, 0};
-    want = br_u64(&hr);
+    petra_bytes_r hr = {buf + len - 8, 8, 0, 0};
+    want = petra_br_u64(&hr);
   }
   if (petra_fnv1a64(buf, len - 8) != want) {
     petra_err_set(err, PETRA_ECHECKSUM, "checkpoint: hash mismatch (truncated or corrupt file)");
     return NULL;
   }
-  bytes_r r = {buf, len - 8, 8, 0};
-  uint32_t ver = br_u32(&r);
+  petra_bytes_r r = {buf, len - 8, 8, 0};
+  uint32_t ver = petra_br_u32(&r);
   if (ver != CKPT_VERSION) {
     petra_err_set(err, PETRA_EVERSION, "checkpoint: format version %u, this build reads %u", ver,
                   CKPT_VERSION);
     return NULL;
   }
   char spec_text[1024];
-  br_str(&r, spec_text, sizeof spec_text);
+  petra_br_str(&r, spec_text, sizeof spec_text);
   petra_model_spec spec;
   if (r.err || petra_model_spec_parse(spec_text, &spec, err)) {
     if (r.err) petra_err_set(err, PETRA_EINVAL, "checkpoint: truncated model spec");
@@ -308,37 +308,37 @@ petra_trainer *petra_trainer_restore(const uint8_t *buf, size_t len, const petra
     return NULL;
   }
   size_t np = petra_model_n_params(m), ns = petra_model_n_state(m);
-  if (br_u64(&r) != np) goto bad;
-  br_f32s(&r, petra_model_params(m), np);
-  if (br_u64(&r) != ns) goto bad;
-  br_f32s(&r, petra_model_state(m), ns);
+  if (petra_br_u64(&r) != np) goto bad;
+  petra_br_f32s(&r, petra_model_params(m), np);
+  if (petra_br_u64(&r) != ns) goto bad;
+  petra_br_f32s(&r, petra_model_state(m), ns);
   petra_rng *mr = petra_model_rng(m);
-  for (int i = 0; i < 4; i++) mr->s[i] = br_u64(&r);
-  t->opt->t = br_u64(&r);
-  br_f32s(&r, t->opt->m, np);
-  br_f32s(&r, t->opt->v, np);
-  uint32_t width = br_u32(&r), size = br_u32(&r);
+  for (int i = 0; i < 4; i++) mr->s[i] = petra_br_u64(&r);
+  t->opt->t = petra_br_u64(&r);
+  petra_br_f32s(&r, t->opt->m, np);
+  petra_br_f32s(&r, t->opt->v, np);
+  uint32_t width = petra_br_u32(&r), size = petra_br_u32(&r);
   if (width != (uint32_t)t->ef) goto bad;
   /* a smaller configured capacity keeps the first `capacity` stored examples */
-  uint64_t seen = br_u64(&r);
+  uint64_t seen = petra_br_u64(&r);
   uint64_t rs[4];
-  for (int i = 0; i < 4; i++) rs[i] = br_u64(&r);
+  for (int i = 0; i < 4; i++) rs[i] = petra_br_u64(&r);
   if (r.err || size > (r.len - r.off) / 4 / (width ? width : 1)) goto bad;
   {
     petra_replay *rp = t->replay;
     uint32_t keep = size < (uint32_t)rp->capacity ? size : (uint32_t)rp->capacity;
-    br_f32s(&r, rp->data, (size_t)keep * width);
+    petra_br_f32s(&r, rp->data, (size_t)keep * width);
     float tmp[64];
     for (size_t rest = (size_t)(size - keep) * width; rest > 0 && !r.err;) {
       size_t k = rest < 64 ? rest : 64;
-      br_f32s(&r, tmp, k);
+      petra_br_f32s(&r, tmp, k);
       rest -= k;
     }
     rp->size = (int)keep;
     rp->seen = seen;
     memcpy(rp->rng.s, rs, sizeof rs);
   }
-  uint32_t np_pending = br_u32(&r);
+  uint32_t np_pending = petra_br_u32(&r);
   if (r.err || np_pending > (r.len - r.off) / 4 / (uint32_t)t->ef) goto bad;
   if (np_pending > (uint32_t)t->n_fresh) {
     /* saved with a larger batch: keep every queued example; the next feed trains on them */
@@ -348,17 +348,17 @@ petra_trainer *petra_trainer_restore(const uint8_t *buf, size_t len, const petra
     if (b) t->batch = b;
     if (!p || !b) goto bad;
   }
-  br_f32s(&r, t->pending, (size_t)np_pending * t->ef);
+  petra_br_f32s(&r, t->pending, (size_t)np_pending * t->ef);
   t->n_pending = (int)np_pending;
-  t->stats.examples = br_u64(&r);
-  t->stats.steps = br_u64(&r);
-  t->stats.last_loss = br_f64(&r);
-  t->stats.ema_loss = br_f64(&r);
-  t->stats.drift_alarms = br_u64(&r);
-  t->drift.n = br_u64(&r);
-  t->drift.mean = br_f64(&r);
-  t->drift.cum = br_f64(&r);
-  t->drift.min_cum = br_f64(&r);
+  t->stats.examples = petra_br_u64(&r);
+  t->stats.steps = petra_br_u64(&r);
+  t->stats.last_loss = petra_br_f64(&r);
+  t->stats.ema_loss = petra_br_f64(&r);
+  t->stats.drift_alarms = petra_br_u64(&r);
+  t->drift.n = petra_br_u64(&r);
+  t->drift.mean = petra_br_f64(&r);
+  t->drift.cum = petra_br_f64(&r);
+  t->drift.min_cum = petra_br_f64(&r);
   if (r.err || r.off != r.len) goto bad;
   *model_out = m;
   return t;

@@ -1,0 +1,309 @@
+#include "config.h"
+
+#include <ctype.h>
+#include <errno.h>
+#include <math.h>
+#include <stddef.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "log.h"
+#include "petra/model.h"
+
+typedef enum { T_STR, T_INT, T_I64, T_DBL } ktype;
+
+typedef struct keydef {
+  const char *key;
+  ktype type;
+  size_t off, size; /* size: buffer size for strings */
+  double lo, hi;    /* numeric range */
+  const char *def;
+  const char *doc;
+} keydef;
+
+#define S(field) offsetof(petrad_config, field), sizeof(((petrad_config *)0)->field)
+static const keydef keys[] = {
+    {"model.id", T_STR, S(model_id), 0, 0, "petra-default", "model id: key of snapshots, label of metrics"},
+    {"model.spec", T_STR, S(model_spec), 0, 0,
+     "seq fields=mcc:400:16,channel:4:2 numeric=4 len=32 dense=32 act=relu gru=64 classes=1",
+     "model spec (see petra(1)); seq models read the events/labels topics, ts models the series topic"},
+    {"features.numerics", T_STR, S(feature_numerics), 0, 0, "hour_sin,hour_cos",
+     "Event numeric names fed to a seq model after log-amount and log-time-gap (missing = 0)"},
+    {"features.max_entities", T_INT, S(max_entities), 1, 10000000, "50000",
+     "entities whose recent events are kept; the least recently seen is evicted beyond this"},
+    {"kafka.brokers", T_STR, S(brokers), 0, 0, "",
+     "bootstrap servers; empty runs the embedded mock cluster and generator"},
+    {"kafka.group_id", T_STR, S(group_id), 0, 0, "petrad", "consumer group"},
+    {"topics.events", T_STR, S(topic_events), 0, 0, "petra.events", "Event input topic"},
+    {"topics.labels", T_STR, S(topic_labels), 0, 0, "petra.labels", "Label input topic"},
+    {"topics.series", T_STR, S(topic_series), 0, 0, "petra.series", "SeriesPoint input topic"},
+    {"topics.snapshots", T_STR, S(topic_snapshots), 0, 0, "petra.snapshots",
+     "ModelSnapshot output topic (compacted, key = model id)"},
+    {"topics.metrics", T_STR, S(topic_metrics), 0, 0, "petra.metrics", "Metrics output topic"},
+    {"topics.deadletter", T_STR, S(topic_deadletter), 0, 0, "petra.deadletter",
+     "DeadLetter output topic for input that cannot be used"},
+    {"kafka.max_message_bytes", T_INT, S(max_message_bytes), 1024, 100000000, "1000000",
+     "largest message produced; bigger snapshots are split into chunks"},
+    {"kafka.poll_budget", T_INT, S(poll_budget), 1, 1000000, "2000",
+     "messages handled per loop wake-up before yielding to other work"},
+    {"trainer.queue_capacity", T_INT, S(queue_capacity), 16, 10000000, "8192",
+     "examples queued for the trainer; when full, consumption pauses (nothing is dropped)"},
+    {"trainer.batch", T_INT, S(batch), 1, 65536, "64", "examples per optimizer step"},
+    {"trainer.lr", T_DBL, S(lr), 1e-9, 10, "0.001", "Adam learning rate"},
+    {"trainer.weight_decay", T_DBL, S(weight_decay), 0, 1, "0", "AdamW decoupled weight decay"},
+    {"trainer.clip_norm", T_DBL, S(clip_norm), 0, 1e9, "5", "gradient global-norm cap (0 = off)"},
+    {"trainer.replay_capacity", T_INT, S(replay_capacity), 0, 10000000, "8192",
+     "examples in the reservoir replay buffer"},
+    {"trainer.replay_frac", T_DBL, S(replay_frac), 0, 0.99, "0.5",
+     "share of each batch drawn from the replay buffer"},
+    {"trainer.metrics_window", T_INT, S(metrics_window), 10, 10000000, "5000",
+     "prequential metrics are computed over this many recent examples"},
+    {"trainer.seed", T_I64, S(seed), 0, 9.2e18, "1", "seed of every random choice"},
+    {"state.dir", T_STR, S(state_dir), 0, 0, "/var/lib/petra",
+     "checkpoints live here (systemd StateDirectory)"},
+    {"checkpoint.interval_s", T_DBL, S(checkpoint_interval_s), 0.1, 86400, "30",
+     "seconds between checkpoints; offsets are committed only for checkpointed input"},
+    {"checkpoint.interval_examples", T_INT, S(checkpoint_interval_examples), 1, 100000000, "200000",
+     "also checkpoint after this many examples"},
+    {"snapshot.interval_s", T_DBL, S(snapshot_interval_s), 0.1, 86400, "10",
+     "publish a fresh snapshot at least this often"},
+    {"metrics.interval_s", T_DBL, S(metrics_interval_s), 0.1, 86400, "5",
+     "seconds between Metrics messages"},
+    {"evolution.interval_s", T_DBL, S(evolution_interval_s), 0.1, 86400, "15",
+     "seconds between steady-state evolution steps"},
+    {"evolution.latency_budget_ratio", T_DBL, S(latency_budget_ratio), 0.01, 10, "0.5",
+     "latency budget as a fraction of the uncompressed model's p99"},
+    {"control.socket", T_STR, S(control_socket), 0, 0, "/run/petra/petrad.sock",
+     "control socket path (mode 0660)"},
+    {"log.level", T_STR, S(log_level), 0, 0, "info", "error, warn, info or debug"},
+    {"embedded.rate", T_DBL, S(embedded_rate), 1, 10000000, "20000",
+     "events per second the embedded generator produces"},
+    {"embedded.entities", T_INT, S(embedded_entities), 1, 10000000, "5000",
+     "entities the embedded generator simulates"},
+    {"embedded.drift_at_s", T_DBL, S(embedded_drift_at_s), 0, 1e9, "0",
+     "seconds after start when the generator's behaviour drifts (0 = never)"},
+};
+#undef S
+#define NKEYS (sizeof keys / sizeof keys[0])
+
+static const char *const pass_scopes[] = {"kafka.", "consumer.", "producer."};
+
+static int set_key(petrad_config *c, const keydef *k, const char *v, char *err, size_t n) {
+  char *dst = (char *)c + k->off;
+  char *end;
+  switch (k->type) {
+    case T_STR:
+      if (strlen(v) >= k->size) {
+        snprintf(err, n, "%s: value longer than %zu bytes", k->key, k->size - 1);
+        return -1;
+      }
+      strcpy(dst, v);
+      return 0;
+    case T_INT:
+    case T_I64: {
+      errno = 0;
+      long long x = strtoll(v, &end, 10);
+      if (errno || end == v || *end || (double)x < k->lo || (double)x > k->hi) {
+        snprintf(err, n, "%s = %s: expected an integer in [%.0f, %.0f]", k->key, v, k->lo, k->hi);
+        return -1;
+      }
+      if (k->type == T_INT)
+        *(int *)dst = (int)x;
+      else
+        *(int64_t *)dst = x;
+      return 0;
+    }
+    case T_DBL: {
+      errno = 0;
+      double x = strtod(v, &end);
+      if (errno || end == v || *end || !isfinite(x) || x < k->lo || x > k->hi) {
+        snprintf(err, n, "%s = %s: expected a number in [%g, %g]", k->key, v, k->lo, k->hi);
+        return -1;
+      }
+      *(double *)dst = x;
+      return 0;
+    }
+  }
+  return -1;
+}
+
+void petrad_config_defaults(petrad_config *c) {
+  memset(c, 0, sizeof *c);
+  char err[256];
+  for (size_t i = 0; i < NKEYS; i++) set_key(c, &keys[i], keys[i].def, err, sizeof err);
+}
+
+int petrad_config_set(petrad_config *c, const char *key, const char *value, char *err,
+                      size_t errlen) {
+  for (size_t i = 0; i < NKEYS; i++)
+    if (!strcmp(keys[i].key, key)) return set_key(c, &keys[i], value, err, errlen);
+  for (size_t s = 0; s < 3; s++) {
+    size_t pl = strlen(pass_scopes[s]);
+    if (!strncmp(key, pass_scopes[s], pl) && key[pl]) {
+      if (c->n_pass == CFG_MAX_PASS) {
+        snprintf(err, errlen, "%s: more than %d librdkafka pass-through keys", key, CFG_MAX_PASS);
+        return -1;
+      }
+      if (strlen(key + pl) >= sizeof c->pass[0].key || strlen(value) >= CFG_STR) {
+        snprintf(err, errlen, "%s: key or value too long", key);
+        return -1;
+      }
+      passthrough *p = &c->pass[c->n_pass++];
+      snprintf(p->scope, sizeof p->scope, "%.*s", (int)pl - 1, pass_scopes[s]);
+      strcpy(p->key, key + pl);
+      strcpy(p->value, value);
+      return 0;
+    }
+  }
+  snprintf(err, errlen, "unknown key '%s' (petrad --help-config lists them)", key);
+  return -1;
+}
+
+static char *trim(char *s) {
+  while (isspace((unsigned char)*s)) s++;
+  char *e = s + strlen(s);
+  while (e > s && isspace((unsigned char)e[-1])) *--e = 0;
+  return s;
+}
+
+int petrad_config_parse(petrad_config *c, const char *text, const char *name, char *err,
+                        size_t errlen) {
+  int lineno = 0;
+  const char *p = text;
+  while (*p) {
+    lineno++;
+    const char *nl = strchr(p, '\n');
+    size_t len = nl ? (size_t)(nl - p) : strlen(p);
+    char line[2048];
+    if (len >= sizeof line) {
+      snprintf(err, errlen, "%s:%d: line longer than %zu bytes", name, lineno, sizeof line - 1);
+      return -1;
+    }
+    memcpy(line, p, len);
+    line[len] = 0;
+    p += len + (nl ? 1 : 0);
+    if (memchr(line, 0, len) != NULL && strlen(line) != len) {
+      snprintf(err, errlen, "%s:%d: NUL byte in line", name, lineno);
+      return -1;
+    }
+    char *s = trim(line);
+    if (!*s || *s == '#') continue;
+    char *eq = strchr(s, '=');
+    if (!eq) {
+      snprintf(err, errlen, "%s:%d: expected 'key = value', got '%.60s'", name, lineno, s);
+      return -1;
+    }
+    *eq = 0;
+    char *key = trim(s), *val = trim(eq + 1);
+    if (!*key) {
+      snprintf(err, errlen, "%s:%d: empty key", name, lineno);
+      return -1;
+    }
+    /* optional double quotes around a value */
+    size_t vl = strlen(val);
+    if (vl >= 2 && val[0] == '"' && val[vl - 1] == '"') {
+      val[vl - 1] = 0;
+      val++;
+    }
+    char e2[512];
+    if (petrad_config_set(c, key, val, e2, sizeof e2)) {
+      snprintf(err, errlen, "%s:%d: %s", name, lineno, e2);
+      return -1;
+    }
+  }
+  return 0;
+}
+
+int petrad_config_load(petrad_config *c, const char *path, char *err, size_t errlen) {
+  FILE *f = fopen(path, "rb");
+  if (!f) {
+    snprintf(err, errlen, "%s: cannot open: %s", path, strerror(errno));
+    return -1;
+  }
+  char *buf = NULL;
+  size_t len = 0, cap = 0;
+  for (;;) {
+    if (len + 4096 + 1 > cap) {
+      cap = cap ? cap * 2 : 8192;
+      if (cap > (1u << 24)) {
+        snprintf(err, errlen, "%s: larger than 16 MiB", path);
+        free(buf);
+        fclose(f);
+        return -1;
+      }
+      char *nb = realloc(buf, cap);
+      if (!nb) {
+        free(buf);
+        fclose(f);
+        snprintf(err, errlen, "%s: out of memory", path);
+        return -1;
+      }
+      buf = nb;
+    }
+    size_t r = fread(buf + len, 1, 4096, f);
+    len += r;
+    if (r < 4096) break;
+  }
+  fclose(f);
+  buf[len] = 0;
+  if (strlen(buf) != len) {
+    snprintf(err, errlen, "%s: contains a NUL byte", path);
+    free(buf);
+    return -1;
+  }
+  int rc = petrad_config_parse(c, buf, path, err, errlen);
+  free(buf);
+  return rc;
+}
+
+int petrad_config_validate(const petrad_config *c, char *err, size_t errlen) {
+  petra_model_spec spec;
+  petra_err e = {0};
+  if (petra_model_spec_parse(c->model_spec, &spec, &e)) {
+    snprintf(err, errlen, "model.spec: %s", e.msg);
+    return -1;
+  }
+  if (plog_parse_level(c->log_level) < 0) {
+    snprintf(err, errlen, "log.level = %s: expected error, warn, info or debug", c->log_level);
+    return -1;
+  }
+  if (!c->model_id[0]) {
+    snprintf(err, errlen, "model.id must not be empty");
+    return -1;
+  }
+  if (spec.kind == PETRA_MODEL_SEQ) {
+    int n = 2;
+    if (c->feature_numerics[0]) {
+      n++;
+      for (const char *p = c->feature_numerics; *p; p++) n += *p == ',';
+    }
+    if (spec.n_numeric != n) {
+      snprintf(err, errlen,
+               "model.spec has numeric=%d but the features give %d (log amount, log time gap and "
+               "%d from features.numerics = '%s')",
+               spec.n_numeric, n, n - 2, c->feature_numerics);
+      return -1;
+    }
+  }
+  if (!c->state_dir[0]) {
+    snprintf(err, errlen, "state.dir must not be empty");
+    return -1;
+  }
+  return 0;
+}
+
+void petrad_config_describe(FILE *out) {
+  fprintf(out, "# key = default    (range)  doc\n");
+  for (size_t i = 0; i < NKEYS; i++) {
+    const keydef *k = &keys[i];
+    char range[64] = "";
+    if (k->type == T_INT || k->type == T_I64)
+      snprintf(range, sizeof range, "  [%.0f, %.0f]", k->lo, k->hi);
+    else if (k->type == T_DBL)
+      snprintf(range, sizeof range, "  [%g, %g]", k->lo, k->hi);
+    fprintf(out, "%s = %s%s\n    %s\n", k->key, k->def, range, k->doc);
+  }
+  fprintf(out,
+          "kafka.<property>, consumer.<property>, producer.<property>\n"
+          "    passed to librdkafka verbatim (kafka.* to both clients)\n");
+}

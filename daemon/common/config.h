@@ -1,0 +1,77 @@
+/* petrad configuration: one file of `key = value` lines (# comments, blank lines ignored).
+ * Every key is in the table in config.c with its type, range, default and doc line;
+ * `petrad --help-config` prints them. Keys under kafka.* (both clients), consumer.* and
+ * producer.* go to librdkafka verbatim. Unknown keys and bad values are errors naming the
+ * file, line, key and allowed range. */
+#ifndef PETRA_CONFIG_H
+#define PETRA_CONFIG_H
+#include <stdint.h>
+#include <stdio.h>
+
+#define CFG_STR 512
+#define CFG_MAX_PASS 64
+
+typedef struct passthrough {
+  char scope[16]; /* kafka, consumer, producer */
+  char key[128];
+  char value[CFG_STR];
+} passthrough;
+
+typedef struct petrad_config {
+  /* model */
+  char model_id[128];
+  char model_spec[1024];
+  char feature_numerics[CFG_STR]; /* user numeric feature names, comma-separated */
+  int max_entities;
+  /* kafka */
+  char brokers[CFG_STR]; /* empty = embedded mock cluster */
+  char group_id[128];
+  char topic_events[128], topic_labels[128], topic_series[128];
+  char topic_snapshots[128], topic_metrics[128], topic_deadletter[128];
+  int max_message_bytes;
+  int poll_budget;
+  /* trainer */
+  int queue_capacity;
+  int batch;
+  double lr;
+  double weight_decay;
+  double clip_norm;
+  int replay_capacity;
+  double replay_frac;
+  int metrics_window;
+  int64_t seed;
+  /* durability */
+  char state_dir[CFG_STR];
+  double checkpoint_interval_s;
+  int checkpoint_interval_examples;
+  /* publishing */
+  double snapshot_interval_s;
+  double metrics_interval_s;
+  /* evolution */
+  double evolution_interval_s;
+  double latency_budget_ratio;
+  /* operations */
+  char control_socket[CFG_STR];
+  char log_level[16];
+  /* embedded default */
+  double embedded_rate;
+  int embedded_entities;
+  double embedded_drift_at_s;
+  /* librdkafka pass-through */
+  int n_pass;
+  passthrough pass[CFG_MAX_PASS];
+} petrad_config;
+
+void petrad_config_defaults(petrad_config *c);
+/* Sets one key from text. Returns 0, or −1 with a message in err. */
+int petrad_config_set(petrad_config *c, const char *key, const char *value, char *err,
+                      size_t errlen);
+/* Parses config text; name is used in messages ("petrad.conf:12: ..."). */
+int petrad_config_parse(petrad_config *c, const char *text, const char *name, char *err,
+                        size_t errlen);
+int petrad_config_load(petrad_config *c, const char *path, char *err, size_t errlen);
+/* Cross-key checks after loading (e.g. the model spec parses). */
+int petrad_config_validate(const petrad_config *c, char *err, size_t errlen);
+/* Prints every key with default, range and doc. */
+void petrad_config_describe(FILE *out);
+#endif

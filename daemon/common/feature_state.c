@@ -1,0 +1,436 @@
+#include "feature_state.h"
+
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "petra/bytes.h"
+#include "wire.h"
+
+#define MAX_NUMERICS 64
+#define FEATURES_FORMAT 1u
+
+struct features {
+  petra_model_spec spec;
+  int kind;
+  int L, F, N, C, W, H; /* seq: L events, F fields, N numerics; ts: C channels, W, H */
+  int n_user;
+  char user[MAX_NUMERICS][PETRA_NAME_MAX];
+  char schema[1024];
+  int ef;
+  /* entities (or series): slots with LRU links and an open-addressing index */
+  int cap, used;
+  char (*ids)[WIRE_MAX_ID + 1];
+  int *prev, *next;
+  int lru_head, lru_tail; /* head = most recently seen */
+  int *count, *ring_head;
+  int64_t *last_time;
+  int32_t *codes;  /* seq: [cap][L][F] */
+  float *nums;     /* seq: [cap][L][N]; ts: [cap][W+H][C] */
+  int64_t *times;  /* seq: [cap][L] */
+  int *index;      /* hash slots -> entity slot or −1 */
+  size_t index_mask;
+  features_stats stats;
+};
+
+static uint64_t hash_id(const char *s) {
+  uint64_t h = 0xcbf29ce484222325ULL;
+  for (; *s; s++) h = (h ^ (uint8_t)*s) * 0x100000001b3ULL;
+  return h;
+}
+
+static int ring_len(const features *f) { return f->kind == PETRA_MODEL_SEQ ? f->L : f->W + f->H; }
+
+features *features_new(const petra_model_spec *spec, const char *numerics_csv, int max_entities,
+                       char *err, size_t n) {
+  features *f = calloc(1, sizeof *f);
+  if (!f) goto oom;
+  f->spec = *spec;
+  f->kind = spec->kind;
+  if (spec->kind == PETRA_MODEL_SEQ) {
+    f->L = spec->seq_len;
+    f->F = spec->n_fields;
+    f->N = spec->n_numeric;
+    if (numerics_csv && *numerics_csv) {
+      const char *p = numerics_csv;
+      while (*p) {
+        const char *c = strchr(p, ',');
+        size_t l = c ? (size_t)(c - p) : strlen(p);
+        if (l == 0 || l >= PETRA_NAME_MAX || f->n_user == MAX_NUMERICS) {
+          snprintf(err, n, "features.numerics '%s': names must be 1..%d bytes, at most %d",
+                   numerics_csv, PETRA_NAME_MAX - 1, MAX_NUMERICS);
+          goto fail;
+        }
+        memcpy(f->user[f->n_user], p, l);
+        f->user[f->n_user++][l] = 0;
+        p += l + (c ? 1 : 0);
+      }
+    }
+    if (f->N != 2 + f->n_user) {
+      snprintf(err, n, "model has %d numeric inputs; features give 2 + %d named", f->N, f->n_user);
+      goto fail;
+    }
+    int o = snprintf(f->schema, sizeof f->schema, "seq/%u len=%d fields=", FEATURES_FORMAT, f->L);
+    for (int i = 0; i < f->F; i++)
+      o += snprintf(f->schema + o, sizeof f->schema - (size_t)o, "%s%s:%d", i ? "," : "",
+                    spec->fields[i].name, spec->fields[i].vocab);
+    o += snprintf(f->schema + o, sizeof f->schema - (size_t)o,
+                  " numerics=slog1p(amount),log1p(gap_s)");
+    for (int i = 0; i < f->n_user; i++)
+      o += snprintf(f->schema + o, sizeof f->schema - (size_t)o, ",%s", f->user[i]);
+  } else {
+    f->C = spec->channels;
+    f->W = spec->window;
+    f->H = spec->horizon;
+    snprintf(f->schema, sizeof f->schema, "ts/%u window=%d horizon=%d channels=%d",
+             FEATURES_FORMAT, f->W, f->H, f->C);
+  }
+  f->ef = spec->kind == PETRA_MODEL_SEQ ? 1 + f->L * (f->F + f->N) + 1 : (f->W + f->H) * f->C;
+  f->cap = max_entities;
+  size_t R = (size_t)ring_len(f);
+  size_t isz = 1;
+  while (isz < (size_t)max_entities * 2) isz <<= 1;
+  f->index_mask = isz - 1;
+  f->ids = calloc((size_t)f->cap, sizeof *f->ids);
+  f->prev = malloc(sizeof(int) * f->cap);
+  f->next = malloc(sizeof(int) * f->cap);
+  f->count = calloc((size_t)f->cap, sizeof(int));
+  f->ring_head = calloc((size_t)f->cap, sizeof(int));
+  f->last_time = calloc((size_t)f->cap, sizeof(int64_t));
+  f->index = malloc(sizeof(int) * isz);
+  if (spec->kind == PETRA_MODEL_SEQ) {
+    f->codes = calloc((size_t)f->cap * R * (f->F ? f->F : 1), sizeof(int32_t));
+    f->nums = calloc((size_t)f->cap * R * f->N, sizeof(float));
+    f->times = calloc((size_t)f->cap * R, sizeof(int64_t));
+    if (!f->codes || !f->nums || !f->times) goto oom;
+  } else {
+    f->nums = calloc((size_t)f->cap * R * f->C, sizeof(float));
+    if (!f->nums) goto oom;
+  }
+  if (!f->ids || !f->prev || !f->next || !f->count || !f->ring_head || !f->last_time || !f->index)
+    goto oom;
+  for (size_t i = 0; i < isz; i++) f->index[i] = -1;
+  f->lru_head = f->lru_tail = -1;
+  return f;
+oom:
+  snprintf(err, n, "features: out of memory for %d entities", max_entities);
+fail:
+  features_free(f);
+  return NULL;
+}
+
+void features_free(features *f) {
+  if (!f) return;
+  free(f->ids);
+  free(f->prev);
+  free(f->next);
+  free(f->count);
+  free(f->ring_head);
+  free(f->last_time);
+  free(f->codes);
+  free(f->nums);
+  free(f->times);
+  free(f->index);
+  free(f);
+}
+
+const char *features_schema(const features *f) { return f->schema; }
+int features_example_floats(const features *f) { return f->ef; }
+const features_stats *features_get_stats(const features *f) { return &f->stats; }
+
+/* ---------------------------------------------------------------- index + LRU */
+
+static int find(const features *f, const char *id) {
+  size_t h = hash_id(id) & f->index_mask;
+  for (;;) {
+    int s = f->index[h];
+    if (s < 0) return -1;
+    if (!strcmp(f->ids[s], id)) return s;
+    h = (h + 1) & f->index_mask;
+  }
+}
+
+static void index_insert(features *f, int slot) {
+  size_t h = hash_id(f->ids[slot]) & f->index_mask;
+  while (f->index[h] >= 0) h = (h + 1) & f->index_mask;
+  f->index[h] = slot;
+}
+
+/* Removes slot from the index with backward-shift deletion (no tombstones). */
+static void index_remove(features *f, int slot) {
+  size_t h = hash_id(f->ids[slot]) & f->index_mask;
+  while (f->index[h] != slot) h = (h + 1) & f->index_mask;
+  size_t hole = h;
+  for (size_t j = (hole + 1) & f->index_mask; f->index[j] >= 0; j = (j + 1) & f->index_mask) {
+    size_t home = hash_id(f->ids[f->index[j]]) & f->index_mask;
+    /* move j into the hole when its home is not in (hole, j] cyclically */
+    int between = hole <= j ? (home > hole && home <= j) : (home > hole || home <= j);
+    if (!between) {
+      f->index[hole] = f->index[j];
+      hole = j;
+    }
+  }
+  f->index[hole] = -1;
+}
+
+static void lru_unlink(features *f, int s) {
+  if (f->prev[s] >= 0) f->next[f->prev[s]] = f->next[s];
+  else f->lru_head = f->next[s];
+  if (f->next[s] >= 0) f->prev[f->next[s]] = f->prev[s];
+  else f->lru_tail = f->prev[s];
+}
+
+static void lru_push_front(features *f, int s) {
+  f->prev[s] = -1;
+  f->next[s] = f->lru_head;
+  if (f->lru_head >= 0) f->prev[f->lru_head] = s;
+  f->lru_head = s;
+  if (f->lru_tail < 0) f->lru_tail = s;
+}
+
+static int touch_or_create(features *f, const char *id) {
+  int s = find(f, id);
+  if (s >= 0) {
+    lru_unlink(f, s);
+    lru_push_front(f, s);
+    return s;
+  }
+  if (f->used < f->cap) {
+    s = f->used++;
+  } else {
+    s = f->lru_tail;
+    index_remove(f, s);
+    lru_unlink(f, s);
+    f->stats.evictions++;
+  }
+  snprintf(f->ids[s], sizeof f->ids[s], "%s", id);
+  f->count[s] = 0;
+  f->ring_head[s] = 0;
+  f->last_time[s] = 0;
+  index_insert(f, s);
+  lru_push_front(f, s);
+  f->stats.entities = (uint64_t)f->used;
+  return s;
+}
+
+/* ---------------------------------------------------------------- seq */
+
+static int check_label(const features *f, float v, char *err, size_t n) {
+  int K = f->spec.classes;
+  if (K == 1 ? !(v == 0 || v == 1) : !(v >= 0 && v < K && v == floorf(v))) {
+    snprintf(err, n, "label %g is not valid for %s", (double)v,
+             K == 1 ? "a binary model (0 or 1)" : "this multi-class model");
+    return -1;
+  }
+  return 0;
+}
+
+/* Writes an example from entity s's events with time <= until (all when until < 0). */
+static void seq_example(const features *f, int s, int64_t until, float label, float *ex) {
+  const int L = f->L, F = f->F, N = f->N;
+  memset(ex, 0, sizeof(float) * f->ef);
+  int cnt = f->count[s] < L ? f->count[s] : L;
+  /* ring holds events oldest..newest ending before ring_head */
+  int start = (f->ring_head[s] - cnt + L) % L;
+  int len = 0;
+  for (int k = 0; k < cnt; k++) {
+    int r = (start + k) % L;
+    size_t base = (size_t)s * L + r;
+    if (until >= 0 && f->times[base] > until) break;
+    for (int j = 0; j < F; j++) ex[1 + len * F + j] = (float)f->codes[base * F + j];
+    memcpy(ex + 1 + L * F + len * N, f->nums + base * N, sizeof(float) * N);
+    len++;
+  }
+  ex[0] = (float)len;
+  ex[f->ef - 1] = label;
+}
+
+int features_event(features *f, const Petra__V1__Event *e, float *ex, char *err, size_t n) {
+  if (f->kind != PETRA_MODEL_SEQ) {
+    snprintf(err, n, "this model forecasts series; events are not used");
+    return -1;
+  }
+  int32_t codes[PETRA_MAX_FIELDS];
+  for (int j = 0; j < f->F; j++) {
+    codes[j] = 0;
+    for (size_t i = 0; i < e->n_categories; i++)
+      if (!strcmp(e->categories[i]->field, f->spec.fields[j].name)) {
+        int32_t c = e->categories[i]->code;
+        if (c < 0 || c >= f->spec.fields[j].vocab) {
+          snprintf(err, n, "category %s code %d outside [0, %d)", f->spec.fields[j].name, c,
+                   f->spec.fields[j].vocab);
+          return -1;
+        }
+        codes[j] = c;
+        break;
+      }
+  }
+  if (e->has_label && check_label(f, e->label, err, n)) return -1;
+  int s = touch_or_create(f, e->entity_id);
+  const int L = f->L;
+  size_t base = (size_t)s * L + f->ring_head[s];
+  for (int j = 0; j < f->F; j++) f->codes[base * f->F + j] = codes[j];
+  float *num = f->nums + base * f->N;
+  double a = e->amount;
+  num[0] = (float)(a < 0 ? -log1p(-a) : log1p(a));
+  double gap = f->count[s] ? (double)(e->event_time_ms - f->last_time[s]) / 1000.0 : 0.0;
+  num[1] = (float)log1p(gap > 0 ? gap : 0);
+  for (int u = 0; u < f->n_user; u++) {
+    num[2 + u] = 0;
+    for (size_t i = 0; i < e->n_numerics; i++)
+      if (e->numerics[i]->name && !strcmp(e->numerics[i]->name, f->user[u])) {
+        num[2 + u] = e->numerics[i]->value;
+        break;
+      }
+  }
+  f->times[base] = e->event_time_ms;
+  if (e->event_time_ms > f->last_time[s] || f->count[s] == 0) f->last_time[s] = e->event_time_ms;
+  f->ring_head[s] = (f->ring_head[s] + 1) % L;
+  f->count[s]++;
+  if (e->has_label) {
+    seq_example(f, s, -1, e->label, ex);
+    return 1;
+  }
+  return 0;
+}
+
+int features_label(features *f, const Petra__V1__Label *l, float *ex, char *err, size_t n) {
+  if (f->kind != PETRA_MODEL_SEQ) {
+    snprintf(err, n, "this model forecasts series; labels are not used");
+    return -1;
+  }
+  if (check_label(f, l->value, err, n)) return -1;
+  int s = find(f, l->entity_id);
+  if (s < 0) {
+    f->stats.unknown_entity++;
+    return 0;
+  }
+  seq_example(f, s, l->label_time_ms, l->value, ex);
+  if (ex[0] < 1) {
+    f->stats.unknown_entity++; /* no event at or before the label time */
+    return 0;
+  }
+  return 1;
+}
+
+int features_entity_example(features *f, const char *id, float *ex) {
+  int s = find(f, id);
+  if (s < 0) return 0;
+  if (f->kind == PETRA_MODEL_SEQ) {
+    seq_example(f, s, -1, 0, ex);
+    return 1;
+  }
+  return 0;
+}
+
+/* ---------------------------------------------------------------- ts */
+
+int features_series(features *f, const Petra__V1__SeriesPoint *p, float *ex, char *err, size_t n) {
+  if (f->kind != PETRA_MODEL_TS) {
+    snprintf(err, n, "this model classifies event sequences; series are not used");
+    return -1;
+  }
+  if ((int)p->n_values != f->C) {
+    snprintf(err, n, "series point has %zu values; the model has %d channels", p->n_values, f->C);
+    return -1;
+  }
+  int s = touch_or_create(f, p->series_id);
+  const int R = f->W + f->H, C = f->C;
+  float *slot = f->nums + (size_t)s * R * C;
+  memcpy(slot + (size_t)f->ring_head[s] * C, p->values, sizeof(float) * C);
+  f->ring_head[s] = (f->ring_head[s] + 1) % R;
+  f->count[s]++;
+  f->last_time[s] = p->time_ms;
+  if (f->count[s] < R) return 0;
+  /* oldest point is at ring_head (the ring is full) */
+  for (int k = 0; k < R; k++)
+    memcpy(ex + (size_t)k * C, slot + (size_t)((f->ring_head[s] + k) % R) * C, sizeof(float) * C);
+  return 1;
+}
+
+/* ---------------------------------------------------------------- state */
+
+int features_save(const features *f, uint8_t **buf, size_t *len) {
+  petra_bytes_w w = {0};
+  petra_bw_u32(&w, FEATURES_FORMAT);
+  petra_bw_str(&w, f->schema);
+  petra_bw_u64(&w, f->stats.evictions);
+  petra_bw_u64(&w, f->stats.unknown_entity);
+  petra_bw_u32(&w, (uint32_t)f->used);
+  const int R = ring_len(f);
+  /* least recently seen first, so loading in order rebuilds the LRU order */
+  for (int s = f->lru_tail; s >= 0; s = f->prev[s]) {
+    petra_bw_str(&w, f->ids[s]);
+    petra_bw_u32(&w, (uint32_t)f->count[s]);
+    petra_bw_u32(&w, (uint32_t)f->ring_head[s]);
+    petra_bw_u64(&w, (uint64_t)f->last_time[s]);
+    if (f->kind == PETRA_MODEL_SEQ) {
+      for (int k = 0; k < R * f->F; k++)
+        petra_bw_u32(&w, (uint32_t)f->codes[(size_t)s * R * f->F + k]);
+      petra_bw_f32s(&w, f->nums + (size_t)s * R * f->N, (size_t)R * f->N);
+      for (int k = 0; k < R; k++) petra_bw_u64(&w, (uint64_t)f->times[(size_t)s * R + k]);
+    } else {
+      petra_bw_f32s(&w, f->nums + (size_t)s * R * f->C, (size_t)R * f->C);
+    }
+  }
+  if (w.err) {
+    free(w.p);
+    return -1;
+  }
+  *buf = w.p;
+  *len = w.len;
+  return 0;
+}
+
+int features_load(features *f, const uint8_t *buf, size_t len, char *err, size_t n) {
+  petra_bytes_r r = {buf, len, 0, 0};
+  uint32_t ver = petra_br_u32(&r);
+  char schema[1024];
+  petra_br_str(&r, schema, sizeof schema);
+  if (r.err || ver != FEATURES_FORMAT || strcmp(schema, f->schema) != 0) {
+    snprintf(err, n, "feature state was saved for '%s', this model uses '%s'",
+             r.err ? "?" : schema, f->schema);
+    return -1;
+  }
+  uint64_t ev = petra_br_u64(&r), unk = petra_br_u64(&r);
+  uint32_t used = petra_br_u32(&r);
+  /* reset */
+  for (size_t i = 0; i <= f->index_mask; i++) f->index[i] = -1;
+  f->used = 0;
+  f->lru_head = f->lru_tail = -1;
+  const int R = ring_len(f);
+  for (uint32_t i = 0; i < used && !r.err; i++) {
+    char id[WIRE_MAX_ID + 1];
+    petra_br_str(&r, id, sizeof id);
+    if (r.err || !id[0]) break;
+    int s = touch_or_create(f, id);
+    f->count[s] = (int)petra_br_u32(&r);
+    f->ring_head[s] = (int)petra_br_u32(&r);
+    f->last_time[s] = (int64_t)petra_br_u64(&r);
+    if (f->ring_head[s] < 0 || f->ring_head[s] >= R || f->count[s] < 0) r.err = 1;
+    if (f->kind == PETRA_MODEL_SEQ) {
+      for (int k = 0; k < R * f->F && !r.err; k++) {
+        uint32_t c = petra_br_u32(&r);
+        if (c >= (uint32_t)f->spec.fields[k % f->F].vocab) r.err = 1;
+        f->codes[(size_t)s * R * f->F + k] = (int32_t)c;
+      }
+      petra_br_f32s(&r, f->nums + (size_t)s * R * f->N, (size_t)R * f->N);
+      for (int k = 0; k < R; k++) f->times[(size_t)s * R + k] = (int64_t)petra_br_u64(&r);
+    } else {
+      petra_br_f32s(&r, f->nums + (size_t)s * R * f->C, (size_t)R * f->C);
+    }
+  }
+  if (r.err || r.off != r.len) {
+    snprintf(err, n, "feature state is truncated or corrupt");
+    for (size_t i = 0; i <= f->index_mask; i++) f->index[i] = -1;
+    f->used = 0;
+    f->lru_head = f->lru_tail = -1;
+    f->stats.entities = 0;
+    return -1;
+  }
+  f->stats.evictions = ev;
+  f->stats.unknown_entity = unk;
+  f->stats.entities = (uint64_t)f->used;
+  return 0;
+}

@@ -1,0 +1,50 @@
+/* Feature state shared by petrad and `petra score`: turns decoded input messages into model
+ * examples (see include/petra/model.h for the example layout).
+ *
+ * seq models: per entity, a ring of its last L events (bounded number of entities, least
+ *   recently seen evicted and counted). Per event the numeric inputs are, in order:
+ *   sign(amount)·log1p(|amount|), log1p(seconds since the entity's previous event), then the
+ *   Event numerics named in `numerics` (a missing one is 0). A categorical field of the model
+ *   missing from the event gets code 0; a code outside the vocabulary is bad input. An event
+ *   with has_label yields an example at once; a Label yields one from the entity's events up
+ *   to the label time.
+ * ts models: per series, the last W+H points; each point from the (W+H)-th on yields an
+ *   example (window = first W, target = last H). */
+#ifndef PETRA_FEATURE_STATE_H
+#define PETRA_FEATURE_STATE_H
+#include <stddef.h>
+#include <stdint.h>
+
+#include "petra.pb-c.h"
+#include "petra/model.h"
+
+typedef struct features features;
+
+typedef struct features_stats {
+  uint64_t entities;        /* entities (or series) currently held */
+  uint64_t evictions;       /* entities evicted to stay within max_entities */
+  uint64_t unknown_entity;  /* labels for entities with no known events */
+} features_stats;
+
+features *features_new(const petra_model_spec *spec, const char *numerics_csv, int max_entities,
+                       char *err, size_t errlen);
+void features_free(features *f);
+/* Text describing exactly how examples are formed; its hash goes into snapshots. */
+const char *features_schema(const features *f);
+int features_example_floats(const features *f);
+const features_stats *features_get_stats(const features *f);
+
+/* Each returns 1 when an example was written to ex, 0 when none, −1 on bad input (err says
+ * why; the state is unchanged). */
+int features_event(features *f, const Petra__V1__Event *e, float *ex, char *err, size_t errlen);
+int features_label(features *f, const Petra__V1__Label *l, float *ex, char *err, size_t errlen);
+int features_series(features *f, const Petra__V1__SeriesPoint *p, float *ex, char *err,
+                    size_t errlen);
+/* The example a scorer feeds for an entity's current history (label 0). Returns 1, or 0 if
+ * the entity is unknown. */
+int features_entity_example(features *f, const char *entity_id, float *ex);
+
+/* Serialized state for checkpoints; load replaces the state. */
+int features_save(const features *f, uint8_t **buf, size_t *len);
+int features_load(features *f, const uint8_t *buf, size_t len, char *err, size_t errlen);
+#endif

@@ -1,0 +1,206 @@
+#include "wire.h"
+
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "petra/snapshot.h"
+
+/* protobuf-c allocator with a budget: a decoded tree may use at most `budget` bytes. Each
+ * block has a two-word header: [0] its size (so frees give the budget back), [1] free for
+ * the owner. The top-level message's word [1] points at its holder, so wire_free(msg) can
+ * find the allocator that must free the tree. */
+typedef struct capped {
+  size_t used, budget;
+} capped;
+
+static void *capped_alloc(void *data, size_t size) {
+  capped *c = data;
+  if (size > c->budget - c->used) return NULL;
+  size_t *p = malloc(size + sizeof(size_t) * 2);
+  if (!p) return NULL;
+  p[0] = size;
+  p[1] = 0;
+  c->used += size;
+  return p + 2;
+}
+static void capped_free(void *data, void *ptr) {
+  capped *c = data;
+  if (!ptr) return;
+  size_t *p = (size_t *)ptr - 2;
+  c->used -= p[0];
+  free(p);
+}
+
+typedef struct holder {
+  ProtobufCAllocator alloc;
+  capped cap;
+  ProtobufCMessage *msg;
+} holder;
+
+_Static_assert(sizeof(size_t) == sizeof(holder *), "header word holds a pointer");
+
+static ProtobufCMessage *decode(const ProtobufCMessageDescriptor *d, const void *buf, size_t len,
+                                char *err, size_t errlen) {
+  if (len > WIRE_MAX_MESSAGE) {
+    snprintf(err, errlen, "message of %zu bytes exceeds the %u-byte limit", len, WIRE_MAX_MESSAGE);
+    return NULL;
+  }
+  holder *h = malloc(sizeof *h);
+  if (!h) {
+    snprintf(err, errlen, "out of memory");
+    return NULL;
+  }
+  h->cap.used = 0;
+  h->cap.budget = 16 * len + 65536;
+  h->alloc.alloc = capped_alloc;
+  h->alloc.free = capped_free;
+  h->alloc.allocator_data = &h->cap;
+  h->msg = protobuf_c_message_unpack(d, &h->alloc, len, buf);
+  if (!h->msg) {
+    snprintf(err, errlen, "not a decodable %s (%zu bytes)", d->short_name, len);
+    free(h);
+    return NULL;
+  }
+  /* stash the holder in the slot just before the message (allocation header word 1) */
+  ((holder **)h->msg)[-1] = h;
+  return h->msg;
+}
+
+void wire_free(void *msg) {
+  if (!msg) return;
+  holder *h = ((holder **)msg)[-1];
+  protobuf_c_message_free_unpacked(h->msg, &h->alloc);
+  free(h);
+}
+
+static int check_version(uint32_t v, char *err, size_t n) {
+  if (v != PETRA_SCHEMA_VERSION) {
+    snprintf(err, n, "schema_version %u is not supported (this build reads %u)", v,
+             PETRA_SCHEMA_VERSION);
+    return -1;
+  }
+  return 0;
+}
+
+static int check_id(const char *what, const char *id, char *err, size_t n) {
+  size_t l = id ? strlen(id) : 0;
+  if (l == 0 || l > WIRE_MAX_ID) {
+    snprintf(err, n, "%s must be 1..%d bytes (got %zu)", what, WIRE_MAX_ID, l);
+    return -1;
+  }
+  for (size_t i = 0; i < l; i++)
+    if ((unsigned char)id[i] < 0x20) {
+      snprintf(err, n, "%s contains a control character", what);
+      return -1;
+    }
+  return 0;
+}
+
+Petra__V1__Event *wire_decode_event(const void *buf, size_t len, char *err, size_t n) {
+  Petra__V1__Event *e = (Petra__V1__Event *)decode(&petra__v1__event__descriptor, buf, len, err, n);
+  if (!e) return NULL;
+  if (check_version(e->schema_version, err, n) || check_id("entity_id", e->entity_id, err, n))
+    goto bad;
+  if (e->event_time_ms < 0) {
+    snprintf(err, n, "event_time_ms %lld is negative", (long long)e->event_time_ms);
+    goto bad;
+  }
+  if (!isfinite(e->amount) || fabs(e->amount) > 1e15) {
+    snprintf(err, n, "amount %g is not a finite number below 1e15", e->amount);
+    goto bad;
+  }
+  if (e->n_categories > WIRE_MAX_REPEATED || e->n_numerics > WIRE_MAX_REPEATED) {
+    snprintf(err, n, "more than %d categories or numerics", WIRE_MAX_REPEATED);
+    goto bad;
+  }
+  for (size_t i = 0; i < e->n_categories; i++) {
+    if (!e->categories[i]->field || !e->categories[i]->field[0]) {
+      snprintf(err, n, "category %zu has no field name", i);
+      goto bad;
+    }
+    if (e->categories[i]->code < 0) {
+      snprintf(err, n, "category %s code %d is negative", e->categories[i]->field,
+               e->categories[i]->code);
+      goto bad;
+    }
+  }
+  for (size_t i = 0; i < e->n_numerics; i++)
+    if (!isfinite(e->numerics[i]->value)) {
+      snprintf(err, n, "numeric %s is not finite", e->numerics[i]->name ? e->numerics[i]->name : "?");
+      goto bad;
+    }
+  if (e->has_label && !isfinite(e->label)) {
+    snprintf(err, n, "label is not finite");
+    goto bad;
+  }
+  return e;
+bad:
+  wire_free(e);
+  return NULL;
+}
+
+Petra__V1__Label *wire_decode_label(const void *buf, size_t len, char *err, size_t n) {
+  Petra__V1__Label *l = (Petra__V1__Label *)decode(&petra__v1__label__descriptor, buf, len, err, n);
+  if (!l) return NULL;
+  if (check_version(l->schema_version, err, n) || check_id("entity_id", l->entity_id, err, n))
+    goto bad;
+  if (l->label_time_ms < 0) {
+    snprintf(err, n, "label_time_ms %lld is negative", (long long)l->label_time_ms);
+    goto bad;
+  }
+  if (!isfinite(l->value)) {
+    snprintf(err, n, "label value is not finite");
+    goto bad;
+  }
+  return l;
+bad:
+  wire_free(l);
+  return NULL;
+}
+
+Petra__V1__SeriesPoint *wire_decode_series(const void *buf, size_t len, char *err, size_t n) {
+  Petra__V1__SeriesPoint *p =
+      (Petra__V1__SeriesPoint *)decode(&petra__v1__series_point__descriptor, buf, len, err, n);
+  if (!p) return NULL;
+  if (check_version(p->schema_version, err, n) || check_id("series_id", p->series_id, err, n))
+    goto bad;
+  if (p->n_values == 0 || p->n_values > WIRE_MAX_REPEATED) {
+    snprintf(err, n, "values: %zu given, expected 1..%d", p->n_values, WIRE_MAX_REPEATED);
+    goto bad;
+  }
+  if (p->n_channels && p->n_channels != p->n_values) {
+    snprintf(err, n, "%zu channel names for %zu values", p->n_channels, p->n_values);
+    goto bad;
+  }
+  for (size_t i = 0; i < p->n_values; i++)
+    if (!isfinite(p->values[i]) || fabsf(p->values[i]) > 1e30f) {
+      snprintf(err, n, "value %zu is not a finite number", i);
+      goto bad;
+    }
+  return p;
+bad:
+  wire_free(p);
+  return NULL;
+}
+
+size_t wire_deadletter(const char *topic, int32_t partition, int64_t offset, const char *error,
+                       const void *payload, size_t payload_len, const void *key, size_t key_len,
+                       int64_t now_ms, uint8_t **out) {
+  Petra__V1__DeadLetter d = PETRA__V1__DEAD_LETTER__INIT;
+  d.schema_version = PETRA_SCHEMA_VERSION;
+  d.topic = (char *)topic;
+  d.partition = partition;
+  d.offset = offset;
+  d.error = (char *)error;
+  d.payload.len = payload_len;
+  d.payload.data = (uint8_t *)payload;
+  d.key.len = key_len;
+  d.key.data = (uint8_t *)key;
+  d.time_ms = now_ms;
+  size_t n = petra__v1__dead_letter__get_packed_size(&d);
+  *out = malloc(n ? n : 1);
+  if (!*out) return 0;
+  return petra__v1__dead_letter__pack(&d, *out);
+}
