@@ -1,0 +1,587 @@
+/* petrad's Kafka side, all on the loop thread: consumer and producer served through
+ * librdkafka queue io events on eventfds watched by uv_poll; input decoding and dispatch;
+ * dead letters; snapshot and metrics production; the embedded mock cluster and generator. */
+#include <errno.h>
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/eventfd.h>
+#include <unistd.h>
+
+#include "log.h"
+#include "petra/sha256.h"
+#include "petra/snapshot.h"
+#include "petrad.h"
+#include "wire.h"
+
+static const uint64_t one = 1;
+
+static void wake_fd(int fd) {
+  ssize_t w = write(fd, &one, sizeof one);
+  (void)w;
+}
+static void drain_fd(int fd) {
+  uint64_t v;
+  ssize_t r = read(fd, &v, sizeof v);
+  (void)r;
+}
+
+/* ---------------------------------------------------------------- configuration */
+
+static int conf_set(rd_kafka_conf_t *conf, const char *k, const char *v, char *err, size_t n) {
+  char e[512];
+  if (rd_kafka_conf_set(conf, k, v, e, sizeof e) != RD_KAFKA_CONF_OK) {
+    snprintf(err, n, "librdkafka property %s = %s: %s", k, v, e);
+    return -1;
+  }
+  return 0;
+}
+
+static int apply_pass(petrad *d, rd_kafka_conf_t *conf, const char *scope, char *err, size_t n) {
+  for (int i = 0; i < d->cfg.n_pass; i++) {
+    const passthrough *p = &d->cfg.pass[i];
+    if (strcmp(p->scope, "kafka") && strcmp(p->scope, scope)) continue;
+    if (conf_set(conf, p->key, p->value, err, n)) return -1;
+  }
+  return 0;
+}
+
+static void on_error(rd_kafka_t *rk, int code, const char *reason, void *opaque) {
+  (void)opaque;
+  LOG_WARN("kafka_error", "client=%s code=%s reason=\"%s\"", rd_kafka_name(rk),
+           rd_kafka_err2name((rd_kafka_resp_err_t)code), reason);
+}
+
+/* ---------------------------------------------------------------- offsets */
+
+static offset_entry *offset_slot(petrad *d, const char *topic, int32_t part) {
+  for (int i = 0; i < d->n_offsets; i++)
+    if (d->offsets[i].partition == part && !strcmp(d->offsets[i].topic, topic))
+      return &d->offsets[i];
+  if (d->n_offsets == CKPT_MAX_OFFSETS) return NULL;
+  offset_entry *o = &d->offsets[d->n_offsets++];
+  snprintf(o->topic, sizeof o->topic, "%s", topic);
+  o->partition = part;
+  o->next = -1;
+  return o;
+}
+
+void petrad_kafka_store_offsets(petrad *d, const ckpt *c) {
+  if (!d->consumer || c->n_offsets == 0) return;
+  rd_kafka_topic_partition_list_t *l = rd_kafka_topic_partition_list_new(c->n_offsets);
+  for (int i = 0; i < c->n_offsets; i++)
+    if (c->offsets[i].offset >= 0)
+      rd_kafka_topic_partition_list_add(l, c->offsets[i].topic, c->offsets[i].partition)->offset =
+          c->offsets[i].offset;
+  rd_kafka_resp_err_t e = rd_kafka_offsets_store(d->consumer, l);
+  /* ERR__STATE for partitions no longer assigned: they will be redelivered; fine */
+  if (e && e != RD_KAFKA_RESP_ERR__STATE)
+    LOG_WARN("offsets_store_failed", "error=%s", rd_kafka_err2name(e));
+  rd_kafka_topic_partition_list_destroy(l);
+}
+
+/* ---------------------------------------------------------------- rebalance */
+
+static void on_rebalance(rd_kafka_t *rk, rd_kafka_resp_err_t err,
+                         rd_kafka_topic_partition_list_t *parts, void *opaque) {
+  petrad *d = opaque;
+  int coop = !strcmp(rd_kafka_rebalance_protocol(rk), "COOPERATIVE");
+  if (err == RD_KAFKA_RESP_ERR__ASSIGN_PARTITIONS) {
+    /* resume from our own checkpointed offsets where we have them (effectively-once for the
+     * model state even when commits lag) */
+    for (int i = 0; i < parts->cnt; i++) {
+      rd_kafka_topic_partition_t *p = &parts->elems[i];
+      for (int k = 0; k < d->restored.n_offsets; k++)
+        if (d->restored.offsets[k].partition == p->partition &&
+            !strcmp(d->restored.offsets[k].topic, p->topic) && d->restored.offsets[k].offset >= 0)
+          p->offset = d->restored.offsets[k].offset;
+      LOG_INFO("partition_assigned", "topic=%s partition=%d offset=%lld", p->topic, p->partition,
+               (long long)p->offset);
+    }
+    if (coop)
+      rd_kafka_error_destroy(rd_kafka_incremental_assign(rk, parts));
+    else
+      rd_kafka_assign(rk, parts);
+    if (d->paused) rd_kafka_pause_partitions(rk, parts);
+  } else {
+    for (int i = 0; i < parts->cnt; i++)
+      LOG_INFO("partition_revoked", "topic=%s partition=%d lost=%d", parts->elems[i].topic,
+               parts->elems[i].partition, rd_kafka_assignment_lost(rk));
+    if (coop)
+      rd_kafka_error_destroy(rd_kafka_incremental_unassign(rk, parts));
+    else
+      rd_kafka_assign(rk, NULL);
+  }
+}
+
+void petrad_kafka_pause(petrad *d, int pause) {
+  if (!d->consumer || d->paused == pause) return;
+  rd_kafka_topic_partition_list_t *a = NULL;
+  if (rd_kafka_assignment(d->consumer, &a) == RD_KAFKA_RESP_ERR_NO_ERROR && a) {
+    if (pause)
+      rd_kafka_pause_partitions(d->consumer, a);
+    else
+      rd_kafka_resume_partitions(d->consumer, a);
+    rd_kafka_topic_partition_list_destroy(a);
+  }
+  d->paused = pause;
+  LOG_INFO(pause ? "consumption_paused" : "consumption_resumed", "queue=%d", exq_len(d->q));
+  if (pause) uv_timer_start(&d->resume_timer, petrad_resume_check, 20, 20);
+}
+
+/* ---------------------------------------------------------------- input */
+
+static void dead_letter(petrad *d, const rd_kafka_message_t *m, const char *why) {
+  d->dead_letters++;
+  const char *topic = rd_kafka_topic_name(m->rkt);
+  if (d->dead_letters <= 5 || d->dead_letters % 100 == 0)
+    LOG_WARN("dead_letter", "topic=%s partition=%d offset=%lld reason=\"%s\" total=%llu", topic,
+             m->partition, (long long)m->offset, why, (unsigned long long)d->dead_letters);
+  uint8_t *buf;
+  size_t n = wire_deadletter(topic, m->partition, m->offset, why, m->payload, m->len, m->key,
+                             m->key_len, (int64_t)petrad_now_ms(), &buf);
+  if (!n) return;
+  rd_kafka_resp_err_t e = rd_kafka_producev(
+      d->producer, RD_KAFKA_V_TOPIC(d->cfg.topic_deadletter), RD_KAFKA_V_VALUE(buf, n),
+      RD_KAFKA_V_KEY(m->key, m->key_len), RD_KAFKA_V_MSGFLAGS(RD_KAFKA_MSG_F_FREE), RD_KAFKA_V_END);
+  if (e) {
+    LOG_ERROR("dead_letter_produce_failed", "error=%s", rd_kafka_err2name(e));
+    free(buf);
+  }
+}
+
+/* Returns 0 when handled, −1 when it must be retried later (queue full). */
+static int handle_message(petrad *d, rd_kafka_message_t *m) {
+  const char *topic = rd_kafka_topic_name(m->rkt);
+  char err[256];
+  int made = 0, bad = 0;
+  if (exq_free_slots(d->q) < 1) return -1;
+  if (!strcmp(topic, d->cfg.topic_events)) {
+    d->events++;
+    Petra__V1__Event *e = wire_decode_event(m->payload, m->len, err, sizeof err);
+    if (!e || (made = features_event(d->feat, e, d->example, err, sizeof err)) < 0) bad = 1;
+    wire_free(e);
+  } else if (!strcmp(topic, d->cfg.topic_labels)) {
+    d->labels++;
+    Petra__V1__Label *l = wire_decode_label(m->payload, m->len, err, sizeof err);
+    if (!l || (made = features_label(d->feat, l, d->example, err, sizeof err)) < 0) bad = 1;
+    wire_free(l);
+  } else if (!strcmp(topic, d->cfg.topic_series)) {
+    d->events++;
+    Petra__V1__SeriesPoint *p = wire_decode_series(m->payload, m->len, err, sizeof err);
+    if (!p || (made = features_series(d->feat, p, d->example, err, sizeof err)) < 0) bad = 1;
+    wire_free(p);
+  } else {
+    snprintf(err, sizeof err, "message from unexpected topic %s", topic);
+    bad = 1;
+  }
+  if (bad) {
+    dead_letter(d, m, err);
+  } else if (made == 1) {
+    if (exq_push_example(d->q, d->example) == 0) d->examples_queued++;
+  }
+  offset_entry *o = offset_slot(d, topic, m->partition);
+  if (o) o->next = m->offset + 1;
+  return 0;
+}
+
+static void seek_back(petrad *d, const rd_kafka_message_t *m) {
+  rd_kafka_topic_partition_list_t *l = rd_kafka_topic_partition_list_new(1);
+  rd_kafka_topic_partition_list_add(l, rd_kafka_topic_name(m->rkt), m->partition)->offset =
+      m->offset;
+  rd_kafka_error_t *e = rd_kafka_seek_partitions(d->consumer, l, 0);
+  if (e) {
+    LOG_ERROR("seek_failed", "error=\"%s\"", rd_kafka_error_string(e));
+    rd_kafka_error_destroy(e);
+  }
+  rd_kafka_topic_partition_list_destroy(l);
+}
+
+static void on_consumer_ready(uv_poll_t *h, int status, int events) {
+  (void)status;
+  (void)events;
+  petrad *d = h->data;
+  drain_fd(d->cfd);
+  int budget = d->cfg.poll_budget;
+  while (budget-- > 0 && !d->stopping) {
+    rd_kafka_message_t *m = rd_kafka_consumer_poll(d->consumer, 0);
+    if (!m) break;
+    if (m->err) {
+      if (m->err != RD_KAFKA_RESP_ERR__PARTITION_EOF)
+        LOG_WARN("consume_error", "error=\"%s\"", rd_kafka_message_errstr(m));
+    } else if (handle_message(d, m) < 0) {
+      /* queue full: nothing is dropped — pause, and fetch this message again later */
+      petrad_kafka_pause(d, 1);
+      seek_back(d, m);
+      rd_kafka_message_destroy(m);
+      break;
+    }
+    rd_kafka_message_destroy(m);
+  }
+  if (budget < 0) wake_fd(d->cfd); /* more may be waiting: come back after other work */
+  if (!d->paused && exq_free_slots(d->q) < d->cfg.poll_budget) petrad_kafka_pause(d, 1);
+  if (d->examples_queued - d->examples_at_ckpt >= (uint64_t)d->cfg.checkpoint_interval_examples)
+    petrad_request_checkpoint(d, 0);
+}
+
+/* ---------------------------------------------------------------- output */
+
+typedef struct pub {
+  uint64_t version;
+  int pending, failed;
+} pub;
+
+static void on_delivery(rd_kafka_t *rk, const rd_kafka_message_t *m, void *opaque) {
+  (void)rk;
+  petrad *d = opaque;
+  pub *p = m->_private;
+  if (!p) {
+    if (m->err)
+      LOG_WARN("produce_failed", "topic=%s error=%s", rd_kafka_topic_name(m->rkt),
+               rd_kafka_err2name(m->err));
+    return;
+  }
+  if (m->err) p->failed = 1;
+  if (--p->pending == 0) {
+    if (p->failed) {
+      d->snapshot_publish_failures++;
+      LOG_ERROR("snapshot_publish_failed", "version=%llu error=%s", (unsigned long long)p->version,
+                rd_kafka_err2name(m->err));
+    } else {
+      d->snapshots_published++;
+      if (p->version > d->last_published_version) d->last_published_version = p->version;
+      LOG_DEBUG("snapshot_published", "version=%llu", (unsigned long long)p->version);
+    }
+    free(p);
+  }
+}
+
+static void on_producer_ready(uv_poll_t *h, int status, int events) {
+  (void)status;
+  (void)events;
+  petrad *d = h->data;
+  drain_fd(d->pfd);
+  rd_kafka_poll(d->producer, 0);
+}
+
+void petrad_produce_snapshot(petrad *d, outmsg *m) {
+  size_t limit = (size_t)d->cfg.max_message_bytes - 1024;
+  const char *key = d->cfg.model_id;
+  pub *p = calloc(1, sizeof *p);
+  if (!p) return;
+  p->version = m->version;
+  if (m->len <= limit) {
+    p->pending = 1;
+    rd_kafka_resp_err_t e = rd_kafka_producev(
+        d->producer, RD_KAFKA_V_TOPIC(d->cfg.topic_snapshots), RD_KAFKA_V_KEY(key, strlen(key)),
+        RD_KAFKA_V_VALUE(m->bytes, m->len), RD_KAFKA_V_HEADER("petra-type", "snapshot", -1),
+        RD_KAFKA_V_MSGFLAGS(RD_KAFKA_MSG_F_COPY), RD_KAFKA_V_OPAQUE(p), RD_KAFKA_V_END);
+    if (e) {
+      LOG_ERROR("snapshot_produce_failed", "error=%s", rd_kafka_err2name(e));
+      d->snapshot_publish_failures++;
+      free(p);
+    }
+    return;
+  }
+  /* chunked: keys <model>/<version>/<seq> so compaction keeps every chunk */
+  uint32_t total = (uint32_t)((m->len + limit - 1) / limit);
+  uint8_t digest[32];
+  petra_sha256_digest(m->bytes, m->len, digest);
+  char sid[192];
+  snprintf(sid, sizeof sid, "%s/%llu", d->cfg.model_id, (unsigned long long)m->version);
+  p->pending = (int)total;
+  for (uint32_t s = 0; s < total; s++) {
+    Petra__V1__SnapshotChunk c = PETRA__V1__SNAPSHOT_CHUNK__INIT;
+    c.schema_version = PETRA_SCHEMA_VERSION;
+    c.snapshot_id = sid;
+    c.model_id = d->cfg.model_id;
+    c.version = m->version;
+    c.seq = s;
+    c.total = total;
+    size_t off = (size_t)s * limit;
+    c.data.len = m->len - off < limit ? m->len - off : limit;
+    c.data.data = m->bytes + off;
+    c.sha256_of_whole.len = 32;
+    c.sha256_of_whole.data = digest;
+    size_t n = petra__v1__snapshot_chunk__get_packed_size(&c);
+    uint8_t *buf = malloc(n);
+    if (!buf) {
+      p->failed = 1;
+      p->pending--;
+      continue;
+    }
+    petra__v1__snapshot_chunk__pack(&c, buf);
+    char ckey[256];
+    snprintf(ckey, sizeof ckey, "%s/%u", sid, s);
+    rd_kafka_resp_err_t e = rd_kafka_producev(
+        d->producer, RD_KAFKA_V_TOPIC(d->cfg.topic_snapshots), RD_KAFKA_V_KEY(ckey, strlen(ckey)),
+        RD_KAFKA_V_VALUE(buf, n), RD_KAFKA_V_HEADER("petra-type", "chunk", -1),
+        RD_KAFKA_V_MSGFLAGS(RD_KAFKA_MSG_F_FREE), RD_KAFKA_V_OPAQUE(p), RD_KAFKA_V_END);
+    if (e) {
+      free(buf);
+      p->failed = 1;
+      p->pending--;
+    }
+  }
+  if (p->pending == 0) {
+    d->snapshot_publish_failures++;
+    free(p);
+  }
+}
+
+void petrad_produce_metrics(petrad *d) {
+  Petra__V1__Metrics m = PETRA__V1__METRICS__INIT;
+  m.schema_version = PETRA_SCHEMA_VERSION;
+  m.model_id = d->cfg.model_id;
+  m.model_version = d->last_published_version;
+  m.metric_name = d->spec.kind == PETRA_MODEL_SEQ ? (d->spec.classes == 1 ? "auc" : "accuracy") : "mse";
+  m.metric = atomic_load(&d->st.metric);
+  m.higher_is_better = d->spec.kind == PETRA_MODEL_SEQ;
+  m.size_bytes = atomic_load(&d->st.champion_bytes);
+  m.latency_p50_us = atomic_load(&d->st.champion_p50_us);
+  m.latency_p99_us = atomic_load(&d->st.champion_p99_us);
+  m.events = d->events;
+  m.examples = atomic_load(&d->st.examples);
+  m.train_steps = atomic_load(&d->st.train_steps);
+  m.evolution_steps = atomic_load(&d->st.evolution_steps);
+  m.dead_letters = d->dead_letters;
+  m.loss = atomic_load(&d->st.loss);
+  m.time_ms = (int64_t)petrad_now_ms();
+  size_t n = petra__v1__metrics__get_packed_size(&m);
+  uint8_t *buf = malloc(n ? n : 1);
+  if (!buf) return;
+  petra__v1__metrics__pack(&m, buf);
+  rd_kafka_resp_err_t e = rd_kafka_producev(
+      d->producer, RD_KAFKA_V_TOPIC(d->cfg.topic_metrics),
+      RD_KAFKA_V_KEY(d->cfg.model_id, strlen(d->cfg.model_id)), RD_KAFKA_V_VALUE(buf, n),
+      RD_KAFKA_V_MSGFLAGS(RD_KAFKA_MSG_F_FREE), RD_KAFKA_V_END);
+  if (e) free(buf);
+}
+
+/* ---------------------------------------------------------------- embedded generator */
+
+void petrad_gen_tick(uv_timer_t *t) {
+  petrad *d = t->data;
+  uint64_t now = petrad_now_ms();
+  double due = d->gen_carry + d->cfg.embedded_rate * (double)(now - d->gen_last_ms) / 1000.0;
+  d->gen_last_ms = now;
+  int n = (int)due;
+  if (n > 20000) n = 20000;
+  d->gen_carry = due - n > 1 ? 0 : due - n;
+  uint8_t buf[1024];
+  char key[64];
+  for (int i = 0; i < n; i++) {
+    size_t len;
+    const char *topic;
+    if (d->spec.kind == PETRA_MODEL_TS) {
+      len = gen_next_series(d->generator, buf, sizeof buf);
+      topic = d->cfg.topic_series;
+      snprintf(key, sizeof key, "gen-0");
+    } else {
+      int kind;
+      len = gen_next_tx(d->generator, buf, sizeof buf, &kind, key, sizeof key);
+      topic = kind == GEN_EVENT ? d->cfg.topic_events : d->cfg.topic_labels;
+    }
+    /* one malformed message in 50,000 shows the dead-letter path working */
+    if ((d->gen_made + 1) % 50000 == 0) {
+      memcpy(buf, "\xff\xfe not protobuf", 16);
+      len = 16;
+      d->gen_bad++;
+    }
+    rd_kafka_resp_err_t e = rd_kafka_producev(
+        d->gen_producer, RD_KAFKA_V_TOPIC(topic), RD_KAFKA_V_KEY(key, strlen(key)),
+        RD_KAFKA_V_VALUE(buf, len), RD_KAFKA_V_MSGFLAGS(RD_KAFKA_MSG_F_COPY), RD_KAFKA_V_END);
+    if (e == RD_KAFKA_RESP_ERR__QUEUE_FULL) break; /* the generator waits; nothing is lost */
+    d->gen_made++;
+  }
+  rd_kafka_poll(d->gen_producer, 0);
+}
+
+/* ---------------------------------------------------------------- start / close */
+
+static int make_consumer(petrad *d, char *err, size_t n) {
+  rd_kafka_conf_t *conf = rd_kafka_conf_new();
+  if (conf_set(conf, "bootstrap.servers", d->bootstrap, err, n) ||
+      conf_set(conf, "group.id", d->cfg.group_id, err, n) ||
+      conf_set(conf, "enable.auto.offset.store", "false", err, n) ||
+      conf_set(conf, "enable.auto.commit", "true", err, n) ||
+      conf_set(conf, "auto.offset.reset", "earliest", err, n) ||
+      conf_set(conf, "client.id", "petrad-consumer", err, n) ||
+      (d->opt.embedded && conf_set(conf, "session.timeout.ms", "6000", err, n)) ||
+      apply_pass(d, conf, "consumer", err, n)) {
+    rd_kafka_conf_destroy(conf);
+    return -1;
+  }
+  rd_kafka_conf_set_opaque(conf, d);
+  rd_kafka_conf_set_rebalance_cb(conf, on_rebalance);
+  rd_kafka_conf_set_error_cb(conf, on_error);
+  char e[512];
+  d->consumer = rd_kafka_new(RD_KAFKA_CONSUMER, conf, e, sizeof e);
+  if (!d->consumer) {
+    snprintf(err, n, "consumer: %s", e);
+    return -1;
+  }
+  rd_kafka_poll_set_consumer(d->consumer);
+  d->cq = rd_kafka_queue_get_consumer(d->consumer);
+  d->cfd = eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC);
+  rd_kafka_queue_io_event_enable(d->cq, d->cfd, &one, sizeof one);
+  uv_poll_init(d->loop, &d->cpoll, d->cfd);
+  d->cpoll.data = d;
+  uv_poll_start(&d->cpoll, UV_READABLE, on_consumer_ready);
+  wake_fd(d->cfd); /* events queued before the enable are not signalled */
+
+  rd_kafka_topic_partition_list_t *topics = rd_kafka_topic_partition_list_new(2);
+  if (d->spec.kind == PETRA_MODEL_SEQ) {
+    rd_kafka_topic_partition_list_add(topics, d->cfg.topic_events, RD_KAFKA_PARTITION_UA);
+    rd_kafka_topic_partition_list_add(topics, d->cfg.topic_labels, RD_KAFKA_PARTITION_UA);
+  } else {
+    rd_kafka_topic_partition_list_add(topics, d->cfg.topic_series, RD_KAFKA_PARTITION_UA);
+  }
+  rd_kafka_resp_err_t se = rd_kafka_subscribe(d->consumer, topics);
+  rd_kafka_topic_partition_list_destroy(topics);
+  if (se) {
+    snprintf(err, n, "subscribe: %s", rd_kafka_err2str(se));
+    return -1;
+  }
+  return 0;
+}
+
+static int make_producer(petrad *d, char *err, size_t n) {
+  rd_kafka_conf_t *conf = rd_kafka_conf_new();
+  char maxb[32];
+  snprintf(maxb, sizeof maxb, "%d", d->cfg.max_message_bytes + 4096);
+  if (conf_set(conf, "bootstrap.servers", d->bootstrap, err, n) ||
+      conf_set(conf, "enable.idempotence", "true", err, n) ||
+      conf_set(conf, "message.max.bytes", maxb, err, n) ||
+      conf_set(conf, "linger.ms", "5", err, n) ||
+      conf_set(conf, "client.id", "petrad-producer", err, n) ||
+      apply_pass(d, conf, "producer", err, n)) {
+    rd_kafka_conf_destroy(conf);
+    return -1;
+  }
+  rd_kafka_conf_set_opaque(conf, d);
+  rd_kafka_conf_set_dr_msg_cb(conf, on_delivery);
+  rd_kafka_conf_set_error_cb(conf, on_error);
+  char e[512];
+  d->producer = rd_kafka_new(RD_KAFKA_PRODUCER, conf, e, sizeof e);
+  if (!d->producer) {
+    snprintf(err, n, "producer: %s", e);
+    return -1;
+  }
+  d->pq = rd_kafka_queue_get_main(d->producer);
+  d->pfd = eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC);
+  rd_kafka_queue_io_event_enable(d->pq, d->pfd, &one, sizeof one);
+  uv_poll_init(d->loop, &d->ppoll, d->pfd);
+  d->ppoll.data = d;
+  uv_poll_start(&d->ppoll, UV_READABLE, on_producer_ready);
+  wake_fd(d->pfd);
+  return 0;
+}
+
+static int start_embedded(petrad *d, char *err, size_t n) {
+  char e[512];
+  rd_kafka_conf_t *conf = rd_kafka_conf_new();
+  rd_kafka_conf_set(conf, "client.id", "petrad-mock", e, sizeof e);
+  d->mock_owner = rd_kafka_new(RD_KAFKA_PRODUCER, conf, e, sizeof e);
+  if (!d->mock_owner) {
+    snprintf(err, n, "mock cluster owner: %s", e);
+    return -1;
+  }
+  d->mock = rd_kafka_mock_cluster_new(d->mock_owner, 1);
+  if (!d->mock) {
+    snprintf(err, n, "cannot start librdkafka's mock cluster");
+    return -1;
+  }
+  snprintf(d->bootstrap, sizeof d->bootstrap, "%s", rd_kafka_mock_cluster_bootstraps(d->mock));
+  const char *in[] = {d->cfg.topic_events, d->cfg.topic_labels, d->cfg.topic_series};
+  const char *out[] = {d->cfg.topic_snapshots, d->cfg.topic_metrics, d->cfg.topic_deadletter};
+  for (int i = 0; i < 3; i++) {
+    rd_kafka_mock_topic_create(d->mock, in[i], 2, 1);
+    rd_kafka_mock_topic_create(d->mock, out[i], 1, 1);
+  }
+  conf = rd_kafka_conf_new();
+  if (conf_set(conf, "bootstrap.servers", d->bootstrap, err, n) ||
+      conf_set(conf, "linger.ms", "20", err, n) ||
+      conf_set(conf, "queue.buffering.max.messages", "200000", err, n) ||
+      conf_set(conf, "client.id", "petrad-generator", err, n)) {
+    rd_kafka_conf_destroy(conf);
+    return -1;
+  }
+  d->gen_producer = rd_kafka_new(RD_KAFKA_PRODUCER, conf, e, sizeof e);
+  if (!d->gen_producer) {
+    snprintf(err, n, "generator producer: %s", e);
+    return -1;
+  }
+  gen_conf gc = gen_defaults();
+  gc.seed = (uint64_t)d->cfg.seed;
+  gc.entities = d->cfg.embedded_entities;
+  if (d->spec.kind == PETRA_MODEL_SEQ) {
+    gc.vocab = d->spec.n_fields > 0 ? d->spec.fields[0].vocab : 400;
+    gc.channels = d->spec.n_fields > 1 ? d->spec.fields[1].vocab : 4;
+  } else {
+    gc.series_channels = d->spec.channels;
+  }
+  if (d->cfg.embedded_drift_at_s > 0)
+    gc.drift_at_ms = gc.start_ms + (int64_t)(d->cfg.embedded_drift_at_s * 1000 * 50);
+  d->generator = gen_new(&gc);
+  if (!d->generator) {
+    snprintf(err, n, "generator: out of memory");
+    return -1;
+  }
+  d->gen_last_ms = petrad_now_ms();
+  uv_timer_init(d->loop, &d->gen_timer);
+  d->gen_timer.data = d;
+  uv_timer_start(&d->gen_timer, petrad_gen_tick, 10, 10);
+  LOG_INFO("embedded_cluster_started", "bootstrap=%s rate=%g entities=%d", d->bootstrap,
+           d->cfg.embedded_rate, d->cfg.embedded_entities);
+  return 0;
+}
+
+int petrad_kafka_start(petrad *d, char *err, size_t n) {
+  if (d->opt.embedded) {
+    if (start_embedded(d, err, n)) return -1;
+  } else {
+    snprintf(d->bootstrap, sizeof d->bootstrap, "%s", d->cfg.brokers);
+  }
+  if (make_producer(d, err, n) || make_consumer(d, err, n)) return -1;
+  return 0;
+}
+
+void petrad_kafka_close(petrad *d) {
+  if (d->consumer) {
+    uv_poll_stop(&d->cpoll);
+    rd_kafka_resp_err_t e = rd_kafka_commit(d->consumer, NULL, 0);
+    if (e && e != RD_KAFKA_RESP_ERR__NO_OFFSET)
+      LOG_WARN("final_commit_failed", "error=%s", rd_kafka_err2name(e));
+    rd_kafka_queue_destroy(d->cq);
+    rd_kafka_consumer_close(d->consumer);
+    rd_kafka_destroy(d->consumer);
+    d->consumer = NULL;
+    close(d->cfd);
+  }
+  if (d->producer) {
+    uv_poll_stop(&d->ppoll);
+    rd_kafka_resp_err_t e = rd_kafka_flush(d->producer, 10000);
+    if (e) LOG_WARN("producer_flush_incomplete", "outstanding=%d", rd_kafka_outq_len(d->producer));
+    rd_kafka_queue_destroy(d->pq);
+    rd_kafka_destroy(d->producer);
+    d->producer = NULL;
+    close(d->pfd);
+  }
+  if (d->gen_producer) {
+    rd_kafka_flush(d->gen_producer, 2000);
+    rd_kafka_destroy(d->gen_producer);
+    d->gen_producer = NULL;
+  }
+  if (d->mock) {
+    rd_kafka_mock_cluster_destroy(d->mock);
+    d->mock = NULL;
+  }
+  if (d->mock_owner) {
+    rd_kafka_destroy(d->mock_owner);
+    d->mock_owner = NULL;
+  }
+  gen_free(d->generator);
+  d->generator = NULL;
+}

@@ -1,0 +1,138 @@
+/* petrad internals: the daemon context shared by its files.
+ *
+ * Threads and ownership:
+ * - loop thread (libuv): owns the Kafka clients, the feature state, the offsets table and
+ *   every timer; it never trains.
+ * - trainer thread: owns the model, trainer and snapshot building; it never does I/O except
+ *   writing checkpoint files in the state directory.
+ * They talk through `q` (loop → trainer: examples and marks) and the outbox (trainer → loop:
+ *   finished checkpoints and built snapshots, signalled with uv_async). Counters the other
+ *   thread reads are atomics. */
+#ifndef PETRAD_H
+#define PETRAD_H
+#include <librdkafka/rdkafka.h>
+#include <librdkafka/rdkafka_mock.h>
+#include <pthread.h>
+#include <stdatomic.h>
+#include <stdint.h>
+#include <uv.h>
+
+#include "checkpoint.h"
+#include "config.h"
+#include "exqueue.h"
+#include "feature_state.h"
+#include "gen.h"
+#include "petra/model.h"
+#include "petra/trainer.h"
+
+typedef struct petrad_options {
+  const char *config_path;
+  int embedded;
+  double run_for_s;          /* 0 = until signalled */
+  int print_progress;
+} petrad_options;
+
+/* loop → trainer control mark */
+typedef struct mark {
+  int stop;                  /* the trainer exits after this checkpoint */
+  ckpt c;                    /* offsets, counters and feature state at the mark */
+} mark;
+
+/* trainer → loop */
+enum { OUT_CHECKPOINT = 1, OUT_SNAPSHOT = 2, OUT_STOPPED = 3 };
+typedef struct outmsg {
+  int type;
+  struct outmsg *next;
+  int ok;
+  char err[512];
+  ckpt c;                    /* OUT_CHECKPOINT: offsets now durable */
+  uint8_t *bytes;            /* OUT_SNAPSHOT */
+  size_t len;
+  uint64_t version;
+} outmsg;
+
+typedef struct offset_entry {
+  char topic[128];
+  int32_t partition;
+  int64_t next;              /* next offset to consume (last processed + 1) */
+} offset_entry;
+
+typedef struct shared_stats {
+  _Atomic uint64_t examples, train_steps, evolution_steps, snapshots_built;
+  _Atomic uint64_t checkpoints, checkpoint_failures;
+  _Atomic double loss, metric;
+  _Atomic uint64_t champion_bytes;
+  _Atomic double champion_p50_us, champion_p99_us;
+} shared_stats;
+
+typedef struct petrad {
+  petrad_config cfg;
+  petrad_options opt;
+  petra_model_spec spec;
+  uv_loop_t *loop;
+  /* kafka */
+  rd_kafka_t *consumer, *producer, *mock_owner, *gen_producer;
+  rd_kafka_mock_cluster_t *mock;
+  char bootstrap[512];
+  rd_kafka_queue_t *cq, *pq;
+  int cfd, pfd;
+  uv_poll_t cpoll, ppoll;
+  int paused;
+  /* timers and signals */
+  uv_timer_t gen_timer, ckpt_timer, metrics_timer, progress_timer, runfor_timer, resume_timer;
+  uv_signal_t sig_term, sig_int, sig_hup;
+  uv_async_t wake;
+  /* input state */
+  features *feat;
+  float *example;            /* scratch example */
+  int ef;
+  offset_entry offsets[CKPT_MAX_OFFSETS];
+  int n_offsets;
+  ckpt restored;             /* offsets from the checkpoint, applied on assignment */
+  uint64_t events, dead_letters, labels, examples_queued, examples_at_ckpt;
+  uint64_t snapshots_published, snapshot_publish_failures, last_published_version;
+  int checkpoint_in_flight;
+  int stopping, stopped_trainer, exit_code;
+  /* generator (embedded) */
+  gen *generator;
+  uint64_t gen_made, gen_bad;
+  uint64_t gen_last_ms;
+  double gen_carry;
+  /* trainer thread */
+  pthread_t trainer_thread;
+  exqueue *q;
+  petra_model *model;
+  petra_trainer *trainer;
+  uint64_t snapshot_version; /* owned by the trainer thread after start */
+  pthread_mutex_t out_mu;
+  outmsg *out_head, *out_tail;
+  shared_stats st;
+  /* progress */
+  uint64_t prog_events, prog_ms;
+  uint64_t start_ms;
+} petrad;
+
+uint64_t petrad_now_ms(void);
+
+/* kafka.c */
+int petrad_kafka_start(petrad *d, char *err, size_t n);
+void petrad_kafka_pause(petrad *d, int pause);
+void petrad_kafka_store_offsets(petrad *d, const ckpt *c);
+void petrad_produce_snapshot(petrad *d, outmsg *m);
+void petrad_produce_metrics(petrad *d);
+void petrad_kafka_close(petrad *d);
+void petrad_gen_tick(uv_timer_t *t);
+
+/* trainer_thread.c */
+int petrad_trainer_start(petrad *d, char *err, size_t n);
+void petrad_outbox_push(petrad *d, outmsg *m);
+outmsg *petrad_outbox_take(petrad *d);
+void petrad_mark_free(void *m);
+
+/* run.c */
+int petrad_run(petrad *d);
+void petrad_request_checkpoint(petrad *d, int stop);
+void petrad_request_stop(petrad *d, const char *why);
+/* resume_timer callback: resumes consumption once the queue has drained to half. */
+void petrad_resume_check(uv_timer_t *t);
+#endif

@@ -1,0 +1,359 @@
+/* petrad lifecycle on the loop thread: restore, start, timers, signals, checkpoint
+ * requests, outbox handling, orderly stop. */
+#include <errno.h>
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "log.h"
+#include "petrad.h"
+
+uint64_t petrad_now_ms(void) {
+  struct timespec ts;
+  clock_gettime(CLOCK_REALTIME, &ts);
+  return (uint64_t)ts.tv_sec * 1000 + (uint64_t)ts.tv_nsec / 1000000;
+}
+
+static petra_trainer_conf trainer_conf(const petrad_config *c) {
+  petra_trainer_conf t = petra_trainer_defaults();
+  t.batch = c->batch;
+  t.adam.lr = (float)c->lr;
+  t.adam.weight_decay = (float)c->weight_decay;
+  t.adam.clip_norm = (float)c->clip_norm;
+  t.replay_capacity = c->replay_capacity;
+  t.replay_frac = (float)c->replay_frac;
+  t.metrics_window = c->metrics_window;
+  t.seed = (uint64_t)c->seed;
+  return t;
+}
+
+static int mkdir_p(const char *path) {
+  char tmp[1024];
+  snprintf(tmp, sizeof tmp, "%s", path);
+  for (char *p = tmp + 1; *p; p++)
+    if (*p == '/') {
+      *p = 0;
+      if (mkdir(tmp, 0750) && errno != EEXIST) return -1;
+      *p = '/';
+    }
+  return mkdir(tmp, 0750) && errno != EEXIST ? -1 : 0;
+}
+
+/* ---------------------------------------------------------------- checkpoints */
+
+void petrad_request_checkpoint(petrad *d, int stop) {
+  if (d->checkpoint_in_flight && !stop) return;
+  mark *mk = calloc(1, sizeof *mk);
+  if (!mk) return;
+  mk->stop = stop;
+  ckpt *c = &mk->c;
+  c->events = d->events;
+  c->dead_letters = d->dead_letters;
+  for (int i = 0; i < d->n_offsets; i++) {
+    if (d->offsets[i].next < 0) continue;
+    ckpt_offset *o = &c->offsets[c->n_offsets++];
+    snprintf(o->topic, sizeof o->topic, "%s", d->offsets[i].topic);
+    o->partition = d->offsets[i].partition;
+    o->offset = d->offsets[i].next;
+  }
+  if (features_save(d->feat, &c->features, &c->features_len)) {
+    LOG_ERROR("checkpoint_failed", "reason=\"feature state: out of memory\"");
+    petrad_mark_free(mk);
+    return;
+  }
+  if (exq_push_mark(d->q, mk)) {
+    petrad_mark_free(mk);
+    return;
+  }
+  d->checkpoint_in_flight = 1;
+  d->examples_at_ckpt = d->examples_queued;
+}
+
+static void on_ckpt_timer(uv_timer_t *t) { petrad_request_checkpoint(t->data, 0); }
+
+/* ---------------------------------------------------------------- stop */
+
+static void close_cb(uv_handle_t *h) { (void)h; }
+
+static void close_all(petrad *d) {
+  uv_timer_t *timers[] = {&d->gen_timer, &d->ckpt_timer, &d->metrics_timer, &d->progress_timer,
+                          &d->runfor_timer, &d->resume_timer};
+  for (size_t i = 0; i < sizeof timers / sizeof timers[0]; i++)
+    if (uv_is_active((uv_handle_t *)timers[i]) || timers[i]->loop)
+      if (!uv_is_closing((uv_handle_t *)timers[i])) uv_close((uv_handle_t *)timers[i], close_cb);
+  uv_signal_t *sigs[] = {&d->sig_term, &d->sig_int, &d->sig_hup};
+  for (size_t i = 0; i < 3; i++)
+    if (!uv_is_closing((uv_handle_t *)sigs[i])) uv_close((uv_handle_t *)sigs[i], close_cb);
+  if (d->consumer && !uv_is_closing((uv_handle_t *)&d->cpoll)) uv_close((uv_handle_t *)&d->cpoll, close_cb);
+  if (d->producer && !uv_is_closing((uv_handle_t *)&d->ppoll)) uv_close((uv_handle_t *)&d->ppoll, close_cb);
+  uv_close((uv_handle_t *)&d->wake, close_cb);
+}
+
+void petrad_request_stop(petrad *d, const char *why) {
+  if (d->stopping) return;
+  d->stopping = 1;
+  LOG_INFO("stopping", "reason=%s queue=%d", why, exq_len(d->q));
+  if (d->generator) uv_timer_stop(&d->gen_timer);
+  uv_timer_stop(&d->ckpt_timer);
+  uv_timer_stop(&d->resume_timer);
+  if (d->consumer) uv_poll_stop(&d->cpoll);
+  /* the trainer drains what is queued, checkpoints, and exits */
+  petrad_request_checkpoint(d, 1);
+}
+
+static void on_signal(uv_signal_t *s, int signum) {
+  petrad *d = s->data;
+  if (signum == SIGHUP) {
+    if (!d->opt.config_path) {
+      LOG_INFO("reload_skipped", "reason=\"no config file\"");
+      return;
+    }
+    petrad_config c = d->cfg;
+    char err[512];
+    if (petrad_config_load(&c, d->opt.config_path, err, sizeof err) ||
+        petrad_config_validate(&c, err, sizeof err)) {
+      LOG_ERROR("reload_failed", "error=\"%s\" (keeping the running configuration)", err);
+      return;
+    }
+    /* what can change safely while running */
+    d->cfg.snapshot_interval_s = c.snapshot_interval_s;
+    d->cfg.metrics_interval_s = c.metrics_interval_s;
+    d->cfg.checkpoint_interval_s = c.checkpoint_interval_s;
+    d->cfg.checkpoint_interval_examples = c.checkpoint_interval_examples;
+    snprintf(d->cfg.log_level, sizeof d->cfg.log_level, "%s", c.log_level);
+    plog_set_level(plog_parse_level(c.log_level));
+    LOG_INFO("reloaded", "config=%s", d->opt.config_path);
+    return;
+  }
+  petrad_request_stop(d, signum == SIGTERM ? "SIGTERM" : "SIGINT");
+}
+
+static void on_runfor(uv_timer_t *t) { petrad_request_stop(t->data, "run-for elapsed"); }
+
+void petrad_resume_check(uv_timer_t *t) {
+  petrad *d = t->data;
+  if (!d->paused) {
+    uv_timer_stop(t);
+    return;
+  }
+  if (exq_free_slots(d->q) * 2 >= d->cfg.queue_capacity) {
+    uv_timer_stop(t);
+    petrad_kafka_pause(d, 0);
+    uint64_t one = 1;
+    ssize_t w = write(d->cfd, &one, sizeof one);
+    (void)w;
+  }
+}
+
+/* ---------------------------------------------------------------- outbox */
+
+static void on_wake(uv_async_t *a) {
+  petrad *d = a->data;
+  outmsg *m;
+  while ((m = petrad_outbox_take(d))) {
+    switch (m->type) {
+      case OUT_CHECKPOINT:
+        d->checkpoint_in_flight = 0;
+        if (m->ok) {
+          petrad_kafka_store_offsets(d, &m->c);
+          LOG_DEBUG("checkpoint_written", "offsets=%d", m->c.n_offsets);
+        } else {
+          LOG_ERROR("checkpoint_failed", "error=\"%s\"", m->err);
+        }
+        break;
+      case OUT_SNAPSHOT:
+        petrad_produce_snapshot(d, m);
+        free(m->bytes);
+        break;
+      case OUT_STOPPED:
+        d->stopped_trainer = 1;
+        break;
+    }
+    free(m);
+  }
+  if (d->stopped_trainer && d->stopping) {
+    petrad_kafka_close(d); /* final commit of stored offsets, producer flush */
+    close_all(d);
+  }
+}
+
+/* ---------------------------------------------------------------- progress */
+
+static void on_metrics(uv_timer_t *t) { petrad_produce_metrics(t->data); }
+
+static void on_progress(uv_timer_t *t) {
+  petrad *d = t->data;
+  uint64_t now = petrad_now_ms();
+  double secs = (double)(now - d->prog_ms) / 1000.0;
+  double rate = secs > 0 ? (double)(d->events - d->prog_events) / secs : 0;
+  d->prog_ms = now;
+  d->prog_events = d->events;
+  const char *mname = d->spec.kind == PETRA_MODEL_SEQ ? (d->spec.classes == 1 ? "auc" : "accuracy") : "mse";
+  LOG_INFO("progress",
+           "events_per_s=%.0f events=%llu examples=%llu loss=%.4f %s=%.4f train_steps=%llu "
+           "evolution_steps=%llu champion_bytes=%llu champion_p99_us=%.1f snapshots=%llu "
+           "dead_letters=%llu queue=%d paused=%d",
+           rate, (unsigned long long)d->events, (unsigned long long)atomic_load(&d->st.examples),
+           atomic_load(&d->st.loss), mname, atomic_load(&d->st.metric),
+           (unsigned long long)atomic_load(&d->st.train_steps),
+           (unsigned long long)atomic_load(&d->st.evolution_steps),
+           (unsigned long long)atomic_load(&d->st.champion_bytes),
+           atomic_load(&d->st.champion_p99_us), (unsigned long long)d->snapshots_published,
+           (unsigned long long)d->dead_letters, exq_len(d->q), d->paused);
+}
+
+/* ---------------------------------------------------------------- run */
+
+static int restore_or_create(petrad *d, char *err, size_t n) {
+  petra_trainer_conf tc = trainer_conf(&d->cfg);
+  petra_err pe = {0};
+  ckpt c;
+  memset(&c, 0, sizeof c);
+  char why[1024] = "";
+  int rc = ckpt_read(d->cfg.state_dir, "checkpoint", &c, why, sizeof why);
+  if (why[0]) LOG_ERROR("checkpoint_corrupt", "detail=\"%s\"", why);
+  if (rc == 1) {
+    d->trainer = petra_trainer_restore(c.trainer, c.trainer_len, &tc, &d->model, &pe);
+    char ferr[256];
+    if (!d->trainer) {
+      LOG_ERROR("checkpoint_unusable", "error=\"%s\" action=\"starting fresh\"", pe.msg);
+    } else if (memcmp(petra_model_get_spec(d->model), &d->spec, sizeof d->spec) != 0) {
+      LOG_ERROR("checkpoint_unusable", "error=\"model spec changed\" action=\"starting fresh\"");
+      petra_trainer_free(d->trainer);
+      petra_model_free(d->model);
+      d->trainer = NULL;
+      d->model = NULL;
+    } else if (features_load(d->feat, c.features, c.features_len, ferr, sizeof ferr)) {
+      LOG_ERROR("checkpoint_unusable", "error=\"%s\" action=\"starting fresh\"", ferr);
+      petra_trainer_free(d->trainer);
+      petra_model_free(d->model);
+      d->trainer = NULL;
+      d->model = NULL;
+    } else {
+      d->restored = c;
+      d->restored.trainer = d->restored.features = NULL;
+      d->events = c.events;
+      d->dead_letters = c.dead_letters;
+      d->snapshot_version = c.snapshot_version;
+      d->last_published_version = c.snapshot_version;
+      for (int i = 0; i < c.n_offsets; i++) {
+        offset_entry *o = &d->offsets[d->n_offsets++];
+        snprintf(o->topic, sizeof o->topic, "%s", c.offsets[i].topic);
+        o->partition = c.offsets[i].partition;
+        o->next = c.offsets[i].offset;
+      }
+      LOG_INFO("checkpoint_restored", "examples=%llu steps=%llu offsets=%d snapshot_version=%llu",
+               (unsigned long long)petra_trainer_get_stats(d->trainer)->examples,
+               (unsigned long long)petra_trainer_get_stats(d->trainer)->steps, c.n_offsets,
+               (unsigned long long)c.snapshot_version);
+    }
+  }
+  free(c.trainer);
+  free(c.features);
+  if (!d->trainer) {
+    d->model = petra_model_new(&d->spec, (uint64_t)d->cfg.seed, &pe);
+    if (d->model) d->trainer = petra_trainer_new(d->model, &tc, &pe);
+    if (!d->trainer) {
+      snprintf(err, n, "%s", pe.msg);
+      return -1;
+    }
+  }
+  return 0;
+}
+
+int petrad_run(petrad *d) {
+  char err[1024];
+  plog_set_level(plog_parse_level(d->cfg.log_level));
+  petra_err pe = {0};
+  if (petra_model_spec_parse(d->cfg.model_spec, &d->spec, &pe)) {
+    LOG_ERROR("config_invalid", "error=\"%s\"", pe.msg);
+    return 2;
+  }
+  d->feat = features_new(&d->spec, d->cfg.feature_numerics, d->cfg.max_entities, err, sizeof err);
+  if (!d->feat) {
+    LOG_ERROR("config_invalid", "error=\"%s\"", err);
+    return 2;
+  }
+  d->ef = features_example_floats(d->feat);
+  d->example = calloc((size_t)d->ef, sizeof(float));
+  if (mkdir_p(d->cfg.state_dir)) {
+    LOG_ERROR("state_dir_unusable", "dir=%s error=\"%s\"", d->cfg.state_dir, strerror(errno));
+    return 1;
+  }
+  if (restore_or_create(d, err, sizeof err)) {
+    LOG_ERROR("model_init_failed", "error=\"%s\"", err);
+    return 1;
+  }
+  d->q = exq_new(d->cfg.queue_capacity, d->ef);
+  if (!d->q || !d->example) {
+    LOG_ERROR("out_of_memory", "what=queue");
+    return 1;
+  }
+  pthread_mutex_init(&d->out_mu, NULL);
+  d->loop = uv_default_loop();
+  uv_async_init(d->loop, &d->wake, on_wake);
+  d->wake.data = d;
+  uv_timer_t *timers[] = {&d->ckpt_timer, &d->metrics_timer, &d->progress_timer, &d->runfor_timer,
+                          &d->resume_timer};
+  for (size_t i = 0; i < sizeof timers / sizeof timers[0]; i++) {
+    uv_timer_init(d->loop, timers[i]);
+    timers[i]->data = d;
+  }
+  uv_signal_t *sigs[] = {&d->sig_term, &d->sig_int, &d->sig_hup};
+  int signums[] = {SIGTERM, SIGINT, SIGHUP};
+  for (int i = 0; i < 3; i++) {
+    uv_signal_init(d->loop, sigs[i]);
+    sigs[i]->data = d;
+    uv_signal_start(sigs[i], on_signal, signums[i]);
+  }
+  if (petrad_kafka_start(d, err, sizeof err)) {
+    LOG_ERROR("kafka_start_failed", "error=\"%s\"", err);
+    petrad_kafka_close(d);
+    return 1;
+  }
+  if (petrad_trainer_start(d, err, sizeof err)) {
+    LOG_ERROR("trainer_start_failed", "error=\"%s\"", err);
+    return 1;
+  }
+  uint64_t ck = (uint64_t)(d->cfg.checkpoint_interval_s * 1000);
+  uv_timer_start(&d->ckpt_timer, on_ckpt_timer, ck, ck);
+  uint64_t mt = (uint64_t)(d->cfg.metrics_interval_s * 1000);
+  uv_timer_start(&d->metrics_timer, on_metrics, mt, mt);
+  if (d->opt.print_progress) uv_timer_start(&d->progress_timer, on_progress, 5000, 5000);
+  if (d->opt.run_for_s > 0)
+    uv_timer_start(&d->runfor_timer, on_runfor, (uint64_t)(d->opt.run_for_s * 1000), 0);
+  d->start_ms = d->prog_ms = petrad_now_ms();
+  LOG_INFO("started", "model=%s spec=\"%s\" bootstrap=%s state_dir=%s embedded=%d",
+           d->cfg.model_id, d->cfg.model_spec, d->bootstrap, d->cfg.state_dir, d->opt.embedded);
+  uv_run(d->loop, UV_RUN_DEFAULT);
+  pthread_join(d->trainer_thread, NULL);
+  uv_loop_close(d->loop);
+
+  double secs = (double)(petrad_now_ms() - d->start_ms) / 1000.0;
+  const char *mname = d->spec.kind == PETRA_MODEL_SEQ ? (d->spec.classes == 1 ? "auc" : "accuracy") : "mse";
+  double metric = atomic_load(&d->st.metric);
+  printf("{\"events\":%llu,\"examples\":%llu,\"train_steps\":%llu,\"evolution_steps\":%llu,"
+         "\"snapshots_published\":%llu,\"dead_letters\":%llu,\"champion_bytes\":%llu,"
+         "\"champion_p99_us\":%.1f,\"metric_name\":\"%s\",\"metric\":%.6f,\"loss\":%.6f,"
+         "\"checkpoints\":%llu,\"checkpoint_failures\":%llu,\"seconds\":%.1f}\n",
+         (unsigned long long)d->events, (unsigned long long)atomic_load(&d->st.examples),
+         (unsigned long long)atomic_load(&d->st.train_steps),
+         (unsigned long long)atomic_load(&d->st.evolution_steps),
+         (unsigned long long)d->snapshots_published, (unsigned long long)d->dead_letters,
+         (unsigned long long)atomic_load(&d->st.champion_bytes), atomic_load(&d->st.champion_p99_us),
+         mname, isfinite(metric) ? metric : 0.0, atomic_load(&d->st.loss),
+         (unsigned long long)atomic_load(&d->st.checkpoints),
+         (unsigned long long)atomic_load(&d->st.checkpoint_failures), secs);
+  fflush(stdout);
+  exq_free(d->q, petrad_mark_free);
+  petra_trainer_free(d->trainer);
+  petra_model_free(d->model);
+  features_free(d->feat);
+  free(d->example);
+  pthread_mutex_destroy(&d->out_mu);
+  return d->exit_code;
+}

@@ -1,0 +1,186 @@
+/* The trainer thread: owns the model and trainer. Pops examples and marks from the queue,
+ * trains (prequential test-then-train), writes checkpoints when a mark arrives, and builds
+ * snapshots on the freshness interval; results go to the loop through the outbox. */
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include "log.h"
+#include "petra/snapshot.h"
+#include "petrad.h"
+
+#define POP_MAX 256
+
+void petrad_mark_free(void *p) {
+  mark *m = p;
+  if (!m) return;
+  ckpt_clear(&m->c);
+  free(m);
+}
+
+void petrad_outbox_push(petrad *d, outmsg *m) {
+  m->next = NULL;
+  pthread_mutex_lock(&d->out_mu);
+  if (d->out_tail)
+    d->out_tail->next = m;
+  else
+    d->out_head = m;
+  d->out_tail = m;
+  pthread_mutex_unlock(&d->out_mu);
+  uv_async_send(&d->wake);
+}
+
+outmsg *petrad_outbox_take(petrad *d) {
+  pthread_mutex_lock(&d->out_mu);
+  outmsg *m = d->out_head;
+  if (m) {
+    d->out_head = m->next;
+    if (!d->out_head) d->out_tail = NULL;
+  }
+  pthread_mutex_unlock(&d->out_mu);
+  return m;
+}
+
+static double now_us(void) {
+  struct timespec ts;
+  clock_gettime(CLOCK_MONOTONIC, &ts);
+  return (double)ts.tv_sec * 1e6 + (double)ts.tv_nsec / 1e3;
+}
+
+static int cmp_double(const void *a, const void *b) {
+  double x = *(const double *)a, y = *(const double *)b;
+  return (x > y) - (x < y);
+}
+
+/* Batch-1 latency of the current model on recent replay examples: p50 and p99 in µs. */
+static void measure_latency(petrad *d, double *p50, double *p99) {
+  const petra_replay *r = petra_trainer_replay(d->trainer);
+  *p50 = *p99 = 0;
+  if (r->size == 0) return;
+  enum { REPS = 200 };
+  double t[REPS];
+  float out[1024];
+  int no = petra_model_n_outputs(d->model);
+  if (no > 1024) return;
+  for (int i = 0; i < 20; i++) petra_model_forward(d->model, 1, petra_replay_get(r, i % r->size), out);
+  for (int i = 0; i < REPS; i++) {
+    double t0 = now_us();
+    petra_model_forward(d->model, 1, petra_replay_get(r, i % r->size), out);
+    t[i] = now_us() - t0;
+  }
+  qsort(t, REPS, sizeof t[0], cmp_double);
+  *p50 = t[REPS / 2];
+  *p99 = t[REPS * 99 / 100];
+}
+
+static void build_snapshot(petrad *d) {
+  double p50, p99;
+  measure_latency(d, &p50, &p99);
+  const petra_metrics *met = petra_trainer_metrics(d->trainer);
+  const petra_trainer_stats *ts = petra_trainer_get_stats(d->trainer);
+  petra_snapshot_info info;
+  memset(&info, 0, sizeof info);
+  snprintf(info.model_id, sizeof info.model_id, "%s", d->cfg.model_id);
+  info.version = d->snapshot_version + 1;
+  info.base_version = d->snapshot_version;
+  info.created_ms = (int64_t)petrad_now_ms();
+  info.examples_seen = ts->examples;
+  info.train_steps = ts->steps;
+  snprintf(info.feature_schema, sizeof info.feature_schema, "%s", features_schema(d->feat));
+  snprintf(info.metric_name, sizeof info.metric_name, "%s", petra_metrics_name(met));
+  double mv = petra_metrics_value(met);
+  info.metric = isfinite(mv) ? mv : 0;
+  info.higher_is_better = petra_metrics_higher_is_better(met);
+  info.latency_p50_us = p50;
+  info.latency_p99_us = p99;
+  info.throughput_per_s = p50 > 0 ? 1e6 / p50 : 0;
+  outmsg *m = calloc(1, sizeof *m);
+  if (!m) return;
+  petra_err err = {0};
+  if (petra_snapshot_encode_model(d->model, &info, &m->bytes, &m->len, &err)) {
+    LOG_ERROR("snapshot_build_failed", "error=\"%s\"", err.msg);
+    free(m);
+    return;
+  }
+  m->type = OUT_SNAPSHOT;
+  m->version = info.version;
+  d->snapshot_version = info.version;
+  atomic_store(&d->st.champion_bytes, (uint64_t)petra_model_n_params(d->model) * 4);
+  atomic_store(&d->st.champion_p50_us, p50);
+  atomic_store(&d->st.champion_p99_us, p99);
+  atomic_fetch_add(&d->st.snapshots_built, 1);
+  petrad_outbox_push(d, m);
+}
+
+static void do_checkpoint(petrad *d, mark *mk) {
+  outmsg *m = calloc(1, sizeof *m);
+  if (!m) {
+    petrad_mark_free(mk);
+    return;
+  }
+  m->type = OUT_CHECKPOINT;
+  ckpt *c = &mk->c;
+  c->snapshot_version = d->snapshot_version;
+  int rc = petra_trainer_save(d->trainer, &c->trainer, &c->trainer_len);
+  if (rc == 0) rc = ckpt_write(d->cfg.state_dir, "checkpoint", c, m->err, sizeof m->err);
+  else snprintf(m->err, sizeof m->err, "serializing the trainer failed: %s", petra_strerror(rc));
+  m->ok = rc == 0;
+  if (m->ok) atomic_fetch_add(&d->st.checkpoints, 1);
+  else atomic_fetch_add(&d->st.checkpoint_failures, 1);
+  /* hand the offsets (not the blobs) back to the loop */
+  m->c.n_offsets = c->n_offsets;
+  memcpy(m->c.offsets, c->offsets, sizeof(ckpt_offset) * (size_t)c->n_offsets);
+  petrad_mark_free(mk);
+  petrad_outbox_push(d, m);
+}
+
+static void *trainer_main(void *arg) {
+  petrad *d = arg;
+  float *buf = malloc(sizeof(float) * POP_MAX * (size_t)d->ef);
+  uint64_t last_snapshot = petrad_now_ms();
+  int stop = 0;
+  while (!stop && buf) {
+    exq_item it;
+    int n = exq_pop(d->q, buf, POP_MAX, 100, &it);
+    if (it.type == EXQ_EXAMPLE && n > 0) {
+      int rc = petra_trainer_feed(d->trainer, n, buf);
+      if (rc < 0) LOG_ERROR("train_failed", "error=%s", petra_strerror(rc));
+      const petra_trainer_stats *s = petra_trainer_get_stats(d->trainer);
+      atomic_store(&d->st.examples, s->examples);
+      atomic_store(&d->st.train_steps, s->steps);
+      atomic_store(&d->st.loss, s->ema_loss);
+      double mv = petra_metrics_value(petra_trainer_metrics(d->trainer));
+      if (isfinite(mv)) atomic_store(&d->st.metric, mv);
+      if (petra_trainer_take_drift(d->trainer))
+        LOG_INFO("drift_detected", "examples=%llu loss=%.4f", (unsigned long long)s->examples,
+                 s->ema_loss);
+    } else if (it.type == EXQ_MARK) {
+      mark *mk = it.mark;
+      stop = mk->stop;
+      do_checkpoint(d, mk);
+    }
+    uint64_t now = petrad_now_ms();
+    if (!stop && (double)(now - last_snapshot) >= d->cfg.snapshot_interval_s * 1000 &&
+        petra_trainer_get_stats(d->trainer)->steps > 0) {
+      build_snapshot(d);
+      last_snapshot = now;
+    }
+  }
+  free(buf);
+  outmsg *m = calloc(1, sizeof *m);
+  if (m) {
+    m->type = OUT_STOPPED;
+    petrad_outbox_push(d, m);
+  }
+  return NULL;
+}
+
+int petrad_trainer_start(petrad *d, char *err, size_t n) {
+  if (pthread_create(&d->trainer_thread, NULL, trainer_main, d)) {
+    snprintf(err, n, "cannot start the trainer thread");
+    return -1;
+  }
+  return 0;
+}
