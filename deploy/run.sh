@@ -9,4 +9,4 @@ deploy/install-deps.sh --runtime >/dev/null
 deploy/install-deps.sh
 cmake -S . -B build -DCMAKE_BUILD_TYPE=RelWithDebInfo >/dev/null
 cmake --build build -j "$(nproc 2>/dev/null || echo 2)" >/dev/null
-exec build/petra --version "$@"
+exec build/petrad --embedded "$@"

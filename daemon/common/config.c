@@ -58,6 +58,8 @@ static const keydef keys[] = {
      "share of each batch drawn from the replay buffer"},
     {"trainer.metrics_window", T_INT, S(metrics_window), 10, 10000000, "5000",
      "prequential metrics are computed over this many recent examples"},
+    {"trainer.threads", T_INT, S(threads), 1, 256, "1",
+     "OpenBLAS threads of the trainer (1 leaves the other cores to the loop and scorers)"},
     {"trainer.seed", T_I64, S(seed), 0, 9.2e18, "1", "seed of every random choice"},
     {"state.dir", T_STR, S(state_dir), 0, 0, "/var/lib/petra",
      "checkpoints live here (systemd StateDirectory)"},

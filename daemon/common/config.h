@@ -40,6 +40,7 @@ typedef struct petrad_config {
   double replay_frac;
   int metrics_window;
   int64_t seed;
+  int threads;
   /* durability */
   char state_dir[CFG_STR];
   double checkpoint_interval_s;

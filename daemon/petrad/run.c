@@ -9,6 +9,8 @@
 #include <time.h>
 #include <unistd.h>
 
+#include <cblas.h>
+
 #include "log.h"
 #include "petrad.h"
 
@@ -268,6 +270,7 @@ static int restore_or_create(petrad *d, char *err, size_t n) {
 int petrad_run(petrad *d) {
   char err[1024];
   plog_set_level(plog_parse_level(d->cfg.log_level));
+  openblas_set_num_threads(d->cfg.threads);
   petra_err pe = {0};
   if (petra_model_spec_parse(d->cfg.model_spec, &d->spec, &pe)) {
     LOG_ERROR("config_invalid", "error=\"%s\"", pe.msg);
