@@ -31,6 +31,11 @@ struct features {
   int64_t *times;  /* seq: [cap][L] */
   int *index;      /* hash slots -> entity slot or −1 */
   size_t index_mask;
+  /* labels parked until their entity's events reach the label time: a pool of entries
+   * linked per entity (phead[slot] -> pnext ...), free entries linked from pfree */
+  int *phead, *pnext, pfree;
+  int64_t *ptime;
+  float *pvalue;
   features_stats stats;
 };
 
@@ -99,6 +104,16 @@ features *features_new(const petra_model_spec *spec, const char *numerics_csv, i
   f->ring_head = calloc((size_t)f->cap, sizeof(int));
   f->last_time = calloc((size_t)f->cap, sizeof(int64_t));
   f->index = malloc(sizeof(int) * isz);
+  f->phead = malloc(sizeof(int) * f->cap);
+  f->pnext = malloc(sizeof(int) * f->cap);
+  f->ptime = malloc(sizeof(int64_t) * f->cap);
+  f->pvalue = malloc(sizeof(float) * f->cap);
+  if (!f->phead || !f->pnext || !f->ptime || !f->pvalue) goto oom;
+  for (int i = 0; i < f->cap; i++) {
+    f->phead[i] = -1;
+    f->pnext[i] = i + 1 < f->cap ? i + 1 : -1;
+  }
+  f->pfree = 0;
   if (spec->kind == PETRA_MODEL_SEQ) {
     f->codes = calloc((size_t)f->cap * R * (f->F ? f->F : 1), sizeof(int32_t));
     f->nums = calloc((size_t)f->cap * R * f->N, sizeof(float));
@@ -132,6 +147,10 @@ void features_free(features *f) {
   free(f->nums);
   free(f->times);
   free(f->index);
+  free(f->phead);
+  free(f->pnext);
+  free(f->ptime);
+  free(f->pvalue);
   free(f);
 }
 
@@ -203,6 +222,14 @@ static int touch_or_create(features *f, const char *id) {
     index_remove(f, s);
     lru_unlink(f, s);
     f->stats.evictions++;
+    while (f->phead[s] >= 0) { /* its parked labels go with it */
+      int p = f->phead[s];
+      f->phead[s] = f->pnext[p];
+      f->pnext[p] = f->pfree;
+      f->pfree = p;
+      f->stats.parked--;
+      f->stats.labels_dropped++;
+    }
   }
   snprintf(f->ids[s], sizeof f->ids[s], "%s", id);
   f->count[s] = 0;
@@ -246,7 +273,25 @@ static void seq_example(const features *f, int s, int64_t until, float label, fl
   ex[f->ef - 1] = label;
 }
 
-int features_event(features *f, const Petra__V1__Event *e, float *ex, char *err, size_t n) {
+/* Parks a label on entity s; returns 0, or −1 when the pool is full (label dropped). */
+static int park(features *f, int s, int64_t t, float v) {
+  if (f->pfree < 0) {
+    f->stats.labels_dropped++;
+    return -1;
+  }
+  int p = f->pfree;
+  f->pfree = f->pnext[p];
+  f->ptime[p] = t;
+  f->pvalue[p] = v;
+  f->pnext[p] = f->phead[s];
+  f->phead[s] = p;
+  f->stats.parked++;
+  f->stats.labels_parked_total++;
+  return 0;
+}
+
+int features_event(features *f, const Petra__V1__Event *e, float *ex, int max, char *err,
+                   size_t n) {
   if (f->kind != PETRA_MODEL_SEQ) {
     snprintf(err, n, "this model forecasts series; events are not used");
     return -1;
@@ -288,11 +333,28 @@ int features_event(features *f, const Petra__V1__Event *e, float *ex, char *err,
   if (e->event_time_ms > f->last_time[s] || f->count[s] == 0) f->last_time[s] = e->event_time_ms;
   f->ring_head[s] = (f->ring_head[s] + 1) % L;
   f->count[s]++;
-  if (e->has_label) {
+  int out = 0;
+  if (e->has_label && out < max) {
     seq_example(f, s, -1, e->label, ex);
-    return 1;
+    out++;
   }
-  return 0;
+  /* parked labels whose time this entity's events have now reached */
+  for (int *pp = &f->phead[s]; *pp >= 0 && out < max;) {
+    int p = *pp;
+    if (f->ptime[p] > e->event_time_ms) {
+      pp = &f->pnext[p];
+      continue;
+    }
+    float *dst = ex + (size_t)out * f->ef;
+    seq_example(f, s, f->ptime[p], f->pvalue[p], dst);
+    if (dst[0] >= 1) out++;
+    else f->stats.unknown_entity++;
+    *pp = f->pnext[p];
+    f->pnext[p] = f->pfree;
+    f->pfree = p;
+    f->stats.parked--;
+  }
+  return out;
 }
 
 int features_label(features *f, const Petra__V1__Label *l, float *ex, char *err, size_t n) {
@@ -302,8 +364,11 @@ int features_label(features *f, const Petra__V1__Label *l, float *ex, char *err,
   }
   if (check_label(f, l->value, err, n)) return -1;
   int s = find(f, l->entity_id);
-  if (s < 0) {
-    f->stats.unknown_entity++;
+  if (s < 0 || f->count[s] == 0 || f->last_time[s] < l->label_time_ms) {
+    /* the entity's events have not reached the label time yet (labels consumed ahead of
+     * events, e.g. on catch-up): wait for them */
+    if (s < 0) s = touch_or_create(f, l->entity_id);
+    park(f, s, l->label_time_ms, l->value);
     return 0;
   }
   seq_example(f, s, l->label_time_ms, l->value, ex);
@@ -365,6 +430,13 @@ int features_save(const features *f, uint8_t **buf, size_t *len) {
     petra_bw_u32(&w, (uint32_t)f->count[s]);
     petra_bw_u32(&w, (uint32_t)f->ring_head[s]);
     petra_bw_u64(&w, (uint64_t)f->last_time[s]);
+    uint32_t np = 0;
+    for (int p = f->phead[s]; p >= 0; p = f->pnext[p]) np++;
+    petra_bw_u32(&w, np);
+    for (int p = f->phead[s]; p >= 0; p = f->pnext[p]) {
+      petra_bw_u64(&w, (uint64_t)f->ptime[p]);
+      petra_bw_f32s(&w, &f->pvalue[p], 1);
+    }
     if (f->kind == PETRA_MODEL_SEQ) {
       for (int k = 0; k < R * f->F; k++)
         petra_bw_u32(&w, (uint32_t)f->codes[(size_t)s * R * f->F + k]);
@@ -397,6 +469,12 @@ int features_load(features *f, const uint8_t *buf, size_t len, char *err, size_t
   uint32_t used = petra_br_u32(&r);
   /* reset */
   for (size_t i = 0; i <= f->index_mask; i++) f->index[i] = -1;
+  for (int i = 0; i < f->cap; i++) {
+    f->phead[i] = -1;
+    f->pnext[i] = i + 1 < f->cap ? i + 1 : -1;
+  }
+  f->pfree = 0;
+  f->stats.parked = 0;
   f->used = 0;
   f->lru_head = f->lru_tail = -1;
   const int R = ring_len(f);
@@ -408,6 +486,14 @@ int features_load(features *f, const uint8_t *buf, size_t len, char *err, size_t
     f->count[s] = (int)petra_br_u32(&r);
     f->ring_head[s] = (int)petra_br_u32(&r);
     f->last_time[s] = (int64_t)petra_br_u64(&r);
+    uint32_t np = petra_br_u32(&r);
+    if (np > (uint32_t)f->cap) r.err = 1;
+    for (uint32_t k = 0; k < np && !r.err; k++) {
+      int64_t t = (int64_t)petra_br_u64(&r);
+      float v;
+      petra_br_f32s(&r, &v, 1);
+      park(f, s, t, v);
+    }
     if (f->ring_head[s] < 0 || f->ring_head[s] >= R || f->count[s] < 0) r.err = 1;
     if (f->kind == PETRA_MODEL_SEQ) {
       for (int k = 0; k < R * f->F && !r.err; k++) {
@@ -424,6 +510,12 @@ int features_load(features *f, const uint8_t *buf, size_t len, char *err, size_t
   if (r.err || r.off != r.len) {
     snprintf(err, n, "feature state is truncated or corrupt");
     for (size_t i = 0; i <= f->index_mask; i++) f->index[i] = -1;
+    for (int i = 0; i < f->cap; i++) {
+      f->phead[i] = -1;
+      f->pnext[i] = i + 1 < f->cap ? i + 1 : -1;
+    }
+    f->pfree = 0;
+    f->stats.parked = 0;
     f->used = 0;
     f->lru_head = f->lru_tail = -1;
     f->stats.entities = 0;

@@ -7,7 +7,10 @@
  *   Event numerics named in `numerics` (a missing one is 0). A categorical field of the model
  *   missing from the event gets code 0; a code outside the vocabulary is bad input. An event
  *   with has_label yields an example at once; a Label yields one from the entity's events up
- *   to the label time.
+ *   to the label time. A Label that arrives before its entity's events have reached the label
+ *   time (a catch-up replay reads the labels topic ahead of the events topic) is parked and
+ *   joined when an event at or after the label time arrives; parked labels are part of the
+ *   saved state, at most max_entities of them.
  * ts models: per series, the last W+H points; each point from the (W+H)-th on yields an
  *   example (window = first W, target = last H). */
 #ifndef PETRA_FEATURE_STATE_H
@@ -23,7 +26,10 @@ typedef struct features features;
 typedef struct features_stats {
   uint64_t entities;        /* entities (or series) currently held */
   uint64_t evictions;       /* entities evicted to stay within max_entities */
-  uint64_t unknown_entity;  /* labels for entities with no known events */
+  uint64_t unknown_entity;  /* labels with no event of their entity at or before label time */
+  uint64_t parked;          /* labels now waiting for their entity's events */
+  uint64_t labels_parked_total;
+  uint64_t labels_dropped;  /* parked labels lost to eviction or a full pool */
 } features_stats;
 
 features *features_new(const petra_model_spec *spec, const char *numerics_csv, int max_entities,
@@ -34,9 +40,12 @@ const char *features_schema(const features *f);
 int features_example_floats(const features *f);
 const features_stats *features_get_stats(const features *f);
 
-/* Each returns 1 when an example was written to ex, 0 when none, −1 on bad input (err says
- * why; the state is unchanged). */
-int features_event(features *f, const Petra__V1__Event *e, float *ex, char *err, size_t errlen);
+/* features_event writes up to max examples (the event's own label, parked labels it
+ * releases) to ex and returns how many; labels beyond max stay parked. features_label and
+ * features_series return 1 when an example was written, 0 when none. All return −1 on bad
+ * input (err says why; the state is unchanged). */
+int features_event(features *f, const Petra__V1__Event *e, float *ex, int max, char *err,
+                   size_t errlen);
 int features_label(features *f, const Petra__V1__Label *l, float *ex, char *err, size_t errlen);
 int features_series(features *f, const Petra__V1__SeriesPoint *p, float *ex, char *err,
                     size_t errlen);

@@ -156,11 +156,13 @@ static int handle_message(petrad *d, rd_kafka_message_t *m) {
   const char *topic = rd_kafka_topic_name(m->rkt);
   char err[256];
   int made = 0, bad = 0;
-  if (exq_free_slots(d->q) < 1) return -1;
+  int room = exq_free_slots(d->q);
+  if (room < 1) return -1;
+  if (room > PETRAD_MAX_EXAMPLES_PER_MESSAGE) room = PETRAD_MAX_EXAMPLES_PER_MESSAGE;
   if (!strcmp(topic, d->cfg.topic_events)) {
     d->events++;
     Petra__V1__Event *e = wire_decode_event(m->payload, m->len, err, sizeof err);
-    if (!e || (made = features_event(d->feat, e, d->example, err, sizeof err)) < 0) bad = 1;
+    if (!e || (made = features_event(d->feat, e, d->example, room, err, sizeof err)) < 0) bad = 1;
     wire_free(e);
   } else if (!strcmp(topic, d->cfg.topic_labels)) {
     d->labels++;
@@ -178,8 +180,9 @@ static int handle_message(petrad *d, rd_kafka_message_t *m) {
   }
   if (bad) {
     dead_letter(d, m, err);
-  } else if (made == 1) {
-    if (exq_push_example(d->q, d->example) == 0) d->examples_queued++;
+  } else {
+    for (int i = 0; i < made; i++)
+      if (exq_push_example(d->q, d->example + (size_t)i * d->ef) == 0) d->examples_queued++;
   }
   offset_entry *o = offset_slot(d, topic, m->partition);
   if (o) o->next = m->offset + 1;

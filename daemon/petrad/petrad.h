@@ -25,6 +25,9 @@
 #include "petra/model.h"
 #include "petra/trainer.h"
 
+/* Examples one input message may release (an event's label plus parked labels). */
+#define PETRAD_MAX_EXAMPLES_PER_MESSAGE 16
+
 typedef struct petrad_options {
   const char *config_path;
   int embedded;

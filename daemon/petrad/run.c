@@ -282,7 +282,7 @@ int petrad_run(petrad *d) {
     return 2;
   }
   d->ef = features_example_floats(d->feat);
-  d->example = calloc((size_t)d->ef, sizeof(float));
+  d->example = calloc((size_t)d->ef * PETRAD_MAX_EXAMPLES_PER_MESSAGE, sizeof(float));
   if (mkdir_p(d->cfg.state_dir)) {
     LOG_ERROR("state_dir_unusable", "dir=%s error=\"%s\"", d->cfg.state_dir, strerror(errno));
     return 1;

@@ -43,7 +43,7 @@ TEST(label_joins_the_entity_history_up_to_label_time) {
   char err[256];
   for (int i = 0; i < 6; i++) {
     Petra__V1__Event e = ev("a", 1000 * (i + 1), i == 2 ? -9.0 : 9.0, 10 + i);
-    CHECK(features_event(f, &e, ex, err, sizeof err) == 0);
+    CHECK(features_event(f, &e, ex, 1, err, sizeof err) == 0);
   }
   Petra__V1__Label l = PETRA__V1__LABEL__INIT;
   l.schema_version = 1;
@@ -60,15 +60,24 @@ TEST(label_joins_the_entity_history_up_to_label_time) {
   CHECK_NEAR(nums[1], log1p(1.0), 1e-6);  /* 1 s after event 2 */
   CHECK_NEAR(nums[3 + 0], log1p(9.0), 1e-6);
   CHECK(ex[ef - 1] == 1.0f);
-  /* unknown entity: no example, counted */
-  l.entity_id = "nobody";
+  /* a label ahead of its entity's events is parked, then joined by the first event at or
+   * after the label time, with the history up to the label time only */
+  l.entity_id = "late";
+  l.label_time_ms = 20000;
   CHECK(features_label(f, &l, ex, err, sizeof err) == 0);
-  CHECK_EQ_INT(features_get_stats(f)->unknown_entity, 1);
+  CHECK_EQ_INT(features_get_stats(f)->parked, 1);
+  Petra__V1__Event l1 = ev("late", 19000, 5, 7); /* ev() reuses one static category */
+  CHECK(features_event(f, &l1, ex, 4, err, sizeof err) == 0);
+  Petra__V1__Event l2 = ev("late", 21000, 5, 8);
+  CHECK(features_event(f, &l2, ex, 4, err, sizeof err) == 1);
+  CHECK_EQ_INT((int)ex[0], 1);     /* only the event at 19000 */
+  CHECK_EQ_INT((int)ex[1], 7);
+  CHECK_EQ_INT(features_get_stats(f)->parked, 0);
   /* bad inputs leave the state alone */
   Petra__V1__Event bad = ev("b", 1, 1, 400);
-  CHECK(features_event(f, &bad, ex, err, sizeof err) == -1);
+  CHECK(features_event(f, &bad, ex, 1, err, sizeof err) == -1);
   CHECK(strstr(err, "mcc code 400 outside [0, 400)") != NULL);
-  CHECK_EQ_INT(features_get_stats(f)->entities, 1);
+  CHECK_EQ_INT(features_get_stats(f)->entities, 2);
   l.entity_id = "a";
   l.value = 0.5f;
   CHECK(features_label(f, &l, ex, err, sizeof err) == -1);
@@ -84,10 +93,10 @@ TEST(entities_are_bounded_with_lru_eviction) {
   for (int i = 0; i < 1000; i++) {
     snprintf(id, sizeof id, "e%d", i % 250);
     Petra__V1__Event e = ev(id, i, 1, 1);
-    features_event(f, &e, ex, err, sizeof err);
+    features_event(f, &e, ex, 1, err, sizeof err);
     /* keep e0 hot */
     Petra__V1__Event h = ev("e0", i, 1, 2);
-    features_event(f, &h, ex, err, sizeof err);
+    features_event(f, &h, ex, 1, err, sizeof err);
   }
   CHECK_EQ_INT(features_get_stats(f)->entities, 100);
   CHECK(features_get_stats(f)->evictions > 0);
@@ -112,7 +121,7 @@ TEST(state_survives_save_and_load_and_rejects_corruption) {
     if (kind != GEN_EVENT) continue;
     Petra__V1__Event *e = wire_decode_event(buf, n, err, sizeof err);
     REQUIRE(e);
-    CHECK(features_event(f, e, ex, err, sizeof err) >= 0);
+    CHECK(features_event(f, e, ex, 1, err, sizeof err) >= 0);
     wire_free(e);
   }
   uint8_t *state;
