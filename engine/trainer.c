@@ -100,6 +100,8 @@ void petra_trainer_free(petra_trainer *t) {
 }
 
 petra_model *petra_trainer_model(petra_trainer *t) { return t->m; }
+void petra_trainer_set_lr(petra_trainer *t, float lr) { t->opt->conf.lr = lr; }
+float petra_trainer_get_lr(const petra_trainer *t) { return t->opt->conf.lr; }
 const petra_trainer_stats *petra_trainer_get_stats(const petra_trainer *t) { return &t->stats; }
 const petra_metrics *petra_trainer_metrics(const petra_trainer *t) { return t->metrics; }
 petra_replay *petra_trainer_replay(petra_trainer *t) { return t->replay; }

@@ -1,16 +1,25 @@
-/* petra: the offline tool. Subcommands are added per module. */
+/* petra: the offline tool. */
 #include <stdio.h>
 #include <string.h>
 
+#include "cli.h"
 #include "version.h"
 
+static const struct {
+  const char *name;
+  int (*fn)(int, char **);
+  const char *doc;
+} commands[] = {
+    {"train", cmd_train, "train a model spec on a CSV file and report hold-out metrics"},
+    {"bench", cmd_bench, "benchmarks: bench train|infer --preset r1 (JSON lines)"},
+    {"gen", cmd_gen, "generate transactions or series (to stdout as CSV, or to Kafka)"},
+};
+#define NCOMMANDS (sizeof commands / sizeof commands[0])
+
 static void usage(FILE *out) {
-  fprintf(out,
-          "usage: petra COMMAND [OPTIONS]\n"
-          "\n"
-          "commands:\n"
-          "  --version        print versions and exit\n"
-          "  --help           this text\n");
+  fprintf(out, "usage: petra COMMAND [OPTIONS]   (petra COMMAND --help for its options)\n\ncommands:\n");
+  for (size_t i = 0; i < NCOMMANDS; i++) fprintf(out, "  %-8s %s\n", commands[i].name, commands[i].doc);
+  fprintf(out, "  %-8s %s\n  %-8s %s\n", "version", "print versions", "help", "this text");
 }
 
 int main(int argc, char **argv) {
@@ -18,14 +27,17 @@ int main(int argc, char **argv) {
     usage(stderr);
     return 2;
   }
-  if (!strcmp(argv[1], "--version") || !strcmp(argv[1], "version")) {
+  const char *cmd = argv[1];
+  if (!strcmp(cmd, "--version") || !strcmp(cmd, "version")) {
     petra_print_version("petra", stdout);
     return 0;
   }
-  if (!strcmp(argv[1], "--help") || !strcmp(argv[1], "help")) {
+  if (!strcmp(cmd, "--help") || !strcmp(cmd, "help") || !strcmp(cmd, "-h")) {
     usage(stdout);
     return 0;
   }
-  fprintf(stderr, "petra: unknown command '%s' (see petra --help)\n", argv[1]);
+  for (size_t i = 0; i < NCOMMANDS; i++)
+    if (!strcmp(cmd, commands[i].name)) return commands[i].fn(argc - 1, argv + 1);
+  fprintf(stderr, "petra: unknown command '%s' (see petra --help)\n", cmd);
   return 2;
 }

@@ -54,6 +54,10 @@ int petra_trainer_feed(petra_trainer *t, int n, const float *examples);
  * through loss (may be NULL). */
 int petra_trainer_step(petra_trainer *t, int n, const float *examples, double *loss);
 
+/* Changes the base learning rate (schedules, operator steering). */
+void petra_trainer_set_lr(petra_trainer *t, float lr);
+float petra_trainer_get_lr(const petra_trainer *t);
+
 /* Adds examples to the replay buffer without training on them. */
 void petra_trainer_remember(petra_trainer *t, int n, const float *examples);
 petra_replay *petra_trainer_replay(petra_trainer *t);

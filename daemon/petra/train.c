@@ -1,0 +1,676 @@
+/* petra train: trains a model spec on a CSV file and reports hold-out metrics.
+ *
+ * Time series (ts spec): every column but --time (or those named by --channels) is a
+ * channel; rows are split chronologically into train/validation/test (--split), z-scored
+ * with the training rows' statistics (the literature's protocol for ETTh1 and friends), cut
+ * into windows (the validation and test windows' inputs may reach back into the previous
+ * part, as in the Informer/DLinear code), trained for --epochs (the first pass in stream
+ * order, test-then-train; later passes shuffled) with early stopping on validation MSE, and
+ * evaluated on the test windows: MSE and MAE on normalized data.
+ *
+ * Event sequences (seq spec): rows are events (--entity, --time, --amount, --categorical,
+ * --numeric) fed through the same feature code as petrad. Labels come from a column of the
+ * same file (--label: per-event labels; the last 20% of rows are the hold-out) or from a
+ * second file with one label per entity (--labels FILE --label-entity COL --label-column COL:
+ * one example per entity from its whole history; 20% of entities, by hash, are held out). */
+#include <cblas.h>
+#include <getopt.h>
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include "cli.h"
+#include "csv.h"
+#include "feature_state.h"
+#include "petra/snapshot.h"
+#include "petra/trainer.h"
+
+double cli_now_s(void) {
+  struct timespec ts;
+  clock_gettime(CLOCK_MONOTONIC, &ts);
+  return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
+}
+
+int cli_split(char *buf, char **items, int max) {
+  int n = 0;
+  for (char *save = NULL, *t = strtok_r(buf, ",", &save); t && n < max; t = strtok_r(NULL, ",", &save))
+    items[n++] = t;
+  return n;
+}
+
+typedef struct train_opts {
+  const char *spec, *csv, *time_col, *channels, *target, *split;
+  const char *entity, *amount, *categorical, *numeric, *label, *labels_file, *label_entity,
+      *label_column;
+  int window, horizon, epochs, batch, patience, json, zscore, threads, quiet;
+  double lr, replay_frac, weight_decay, lr_decay;
+  uint64_t seed;
+  const char *save;
+} train_opts;
+
+static void usage(FILE *out) {
+  fprintf(out,
+          "usage: petra train --spec SPEC --csv FILE [options]\n"
+          "\n"
+          "common:\n"
+          "  --spec SPEC            model spec, e.g. \"ts arch=linear ci=1 norm=last\"\n"
+          "  --csv FILE             input rows (header required)\n"
+          "  --epochs N             passes over the training part (default 1: stream order)\n"
+          "  --batch N --lr X       optimizer batch and learning rate (64, 0.001)\n"
+          "  --weight-decay X       AdamW decay (0)\n"
+          "  --lr-decay X           multiply the learning rate by X after each epoch (1)\n"
+          "  --replay-frac X        share of each streamed batch from the replay buffer (0)\n"
+          "  --patience N           early stopping on validation (3)\n"
+          "  --seed N --threads N   seed (1), OpenBLAS threads (1)\n"
+          "  --save FILE            write the trained model as a snapshot file\n"
+          "  --json                 last stdout line is one JSON object of the hold-out metrics\n"
+          "time series:\n"
+          "  --time COL             time column, not a channel (default: date)\n"
+          "  --channels A,B,...     channel columns (default: all but the time column)\n"
+          "  --target COL           forecast only this channel (default: all channels)\n"
+          "  --window W --horizon H override the spec's window and horizon\n"
+          "  --split A,B,C          train/validation/test rows (counts or fractions; 0.7,0.1,0.2)\n"
+          "  --no-zscore            do not normalize with training statistics\n"
+          "event sequences:\n"
+          "  --entity COL --time COL --amount COL\n"
+          "  --categorical FIELD=COL,...   model field <- integer column\n"
+          "  --numeric COL,...             extra numeric inputs (after log amount, log gap)\n"
+          "  --label COL                   per-event label column\n"
+          "  --labels FILE --label-entity COL --label-column COL   one label per entity\n");
+}
+
+static int parse_double_col(const char *s, double *v) {
+  char *end;
+  *v = strtod(s, &end);
+  return end != s && *end == 0 && isfinite(*v);
+}
+
+/* "YYYY-MM-DD HH:MM:SS", "YYYY-MM-DD" or a plain number (taken as days when it is small,
+ * like trans_date in the age sample, else as ms). Returns ms. */
+static int parse_time_ms(const char *s, int64_t *ms) {
+  int y, mo, d, h = 0, mi = 0, se = 0;
+  if (sscanf(s, "%d-%d-%d %d:%d:%d", &y, &mo, &d, &h, &mi, &se) >= 3) {
+    struct tm tm = {.tm_year = y - 1900, .tm_mon = mo - 1, .tm_mday = d, .tm_hour = h,
+                    .tm_min = mi, .tm_sec = se};
+    *ms = (int64_t)timegm(&tm) * 1000;
+    return 1;
+  }
+  double v;
+  if (!parse_double_col(s, &v) || v < 0) return 0;
+  *ms = v < 1e7 ? (int64_t)(v * 86400000.0) : (int64_t)v;
+  return 1;
+}
+
+static void shuffle(int *idx, int n, petra_rng *r) {
+  for (int i = n - 1; i > 0; i--) {
+    int j = (int)petra_rng_below(r, (uint64_t)(i + 1));
+    int t = idx[i];
+    idx[i] = idx[j];
+    idx[j] = t;
+  }
+}
+
+/* Trains with early stopping; returns the hold-out metrics object. */
+typedef struct dataset {
+  int n, ef;
+  float *x;
+} dataset;
+
+static int train_epochs(const train_opts *o, petra_model *m, petra_trainer *t, const dataset *tr,
+                        const dataset *va, petra_metrics **val_out) {
+  int ef = tr->ef;
+  size_t np = petra_model_n_params(m);
+  float *best = malloc(sizeof(float) * np);
+  float *batch = malloc(sizeof(float) * (size_t)o->batch * ef);
+  int *idx = malloc(sizeof(int) * (size_t)(tr->n ? tr->n : 1));
+  if (!best || !batch || !idx) return -1;
+  petra_rng rng;
+  petra_rng_seed(&rng, o->seed + 17);
+  const petra_model_spec *spec = petra_model_get_spec(m);
+  int classes = spec->kind == PETRA_MODEL_SEQ ? spec->classes : 0;
+  double best_val = INFINITY;
+  int bad_epochs = 0;
+  memcpy(best, petra_model_params(m), sizeof(float) * np);
+  for (int e = 0; e < o->epochs; e++) {
+    double t0 = cli_now_s();
+    if (e == 0) {
+      /* stream order, test-then-train */
+      for (int off = 0; off < tr->n; off += 1024) {
+        int k = tr->n - off < 1024 ? tr->n - off : 1024;
+        int rc = petra_trainer_feed(t, k, tr->x + (size_t)off * ef);
+        if (rc < 0) {
+          fprintf(stderr, "petra train: training failed: %s\n", petra_strerror(rc));
+          return -1;
+        }
+      }
+    } else {
+      for (int i = 0; i < tr->n; i++) idx[i] = i;
+      shuffle(idx, tr->n, &rng);
+      for (int off = 0; off + 1 <= tr->n; off += o->batch) {
+        int k = tr->n - off < o->batch ? tr->n - off : o->batch;
+        for (int i = 0; i < k; i++)
+          memcpy(batch + (size_t)i * ef, tr->x + (size_t)idx[off + i] * ef, sizeof(float) * ef);
+        petra_trainer_step(t, k, batch, NULL);
+      }
+    }
+    double val = NAN;
+    if (va->n > 0) {
+      petra_metrics *vm = petra_metrics_new(classes, petra_model_n_outputs(m), va->n);
+      petra_evaluate(m, va->n, va->x, vm);
+      /* lower is better for the stopping criterion */
+      val = classes == 0 ? petra_metrics_mse(vm) : petra_metrics_logloss(vm);
+      petra_metrics_free(vm);
+    }
+    const petra_metrics *pm = petra_trainer_metrics(t);
+    if (!o->quiet)
+      fprintf(stderr, "epoch %d: %.1f s, prequential %s %.4f, validation %s %.4f\n", e + 1,
+              cli_now_s() - t0, petra_metrics_name(pm), petra_metrics_value(pm),
+              classes == 0 ? "mse" : "logloss", val);
+    if (o->lr_decay != 1.0) petra_trainer_set_lr(t, petra_trainer_get_lr(t) * (float)o->lr_decay);
+    if (va->n == 0) continue;
+    if (val < best_val) {
+      best_val = val;
+      bad_epochs = 0;
+      memcpy(best, petra_model_params(m), sizeof(float) * np);
+    } else if (++bad_epochs >= o->patience) {
+      if (!o->quiet) fprintf(stderr, "early stop after epoch %d\n", e + 1);
+      break;
+    }
+  }
+  if (va->n > 0) memcpy(petra_model_params(m), best, sizeof(float) * np);
+  (void)val_out;
+  free(best);
+  free(batch);
+  free(idx);
+  return 0;
+}
+
+static int report(const train_opts *o, petra_model *m, petra_trainer *t, const dataset *te,
+                  int n_train, int n_val, double secs) {
+  const petra_model_spec *spec = petra_model_get_spec(m);
+  int classes = spec->kind == PETRA_MODEL_SEQ ? spec->classes : 0;
+  petra_metrics *hm = petra_metrics_new(classes, petra_model_n_outputs(m), te->n ? te->n : 1);
+  petra_evaluate(m, te->n, te->x, hm);
+  char spec_text[1024];
+  petra_model_spec_format(spec, spec_text, sizeof spec_text);
+  const petra_trainer_stats *st = petra_trainer_get_stats(t);
+  if (classes == 0) {
+    printf("hold-out: %d windows, mse %.4f, mae %.4f (train %d, validation %d, %.1f s)\n", te->n,
+           petra_metrics_mse(hm), petra_metrics_mae(hm), n_train, n_val, secs);
+    if (o->json)
+      printf("{\"spec\":\"%s\",\"train\":%d,\"validation\":%d,\"test\":%d,\"steps\":%llu,"
+             "\"mse\":%.6f,\"mae\":%.6f,\"seconds\":%.2f}\n",
+             spec_text, n_train, n_val, te->n, (unsigned long long)st->steps,
+             petra_metrics_mse(hm), petra_metrics_mae(hm), secs);
+  } else {
+    double auc = petra_metrics_auc(hm);
+    printf("hold-out: %d examples, auc %.4f, logloss %.4f, accuracy %.4f (train %d, %.1f s)\n",
+           te->n, auc, petra_metrics_logloss(hm), petra_metrics_accuracy(hm), n_train, secs);
+    if (o->json)
+      printf("{\"spec\":\"%s\",\"train\":%d,\"test\":%d,\"steps\":%llu,\"auc\":%s%.6f%s,"
+             "\"logloss\":%.6f,\"accuracy\":%.6f,\"seconds\":%.2f}\n",
+             spec_text, n_train, te->n, (unsigned long long)st->steps, isnan(auc) ? "null" : "",
+             isnan(auc) ? 0.0 : auc, isnan(auc) ? "" : "", petra_metrics_logloss(hm),
+             petra_metrics_accuracy(hm), secs);
+  }
+  petra_metrics_free(hm);
+  return 0;
+}
+
+/* ---------------------------------------------------------------- ts */
+
+static int split_sizes(const char *text, int rows, int *a, int *b, int *c) {
+  double v[3];
+  if (sscanf(text, "%lf,%lf,%lf", &v[0], &v[1], &v[2]) != 3 || v[0] <= 0 || v[1] < 0 || v[2] <= 0)
+    return -1;
+  int out[3];
+  for (int i = 0; i < 3; i++) out[i] = v[i] <= 1.0 ? (int)(v[i] * rows) : (int)v[i];
+  if (out[0] + out[1] + out[2] > rows) return -1;
+  *a = out[0];
+  *b = out[1];
+  *c = out[2];
+  return 0;
+}
+
+static int train_ts(train_opts *o, petra_model_spec *spec) {
+  char err[512];
+  csv_reader *r = csv_open(o->csv, err, sizeof err);
+  if (!r) {
+    fprintf(stderr, "petra train: %s\n", err);
+    return 1;
+  }
+  int cols[1024], C = 0;
+  const char *tcol = o->time_col ? o->time_col : "date";
+  if (o->channels) {
+    char buf[4096];
+    snprintf(buf, sizeof buf, "%s", o->channels);
+    char *names[1024];
+    int k = cli_split(buf, names, 1024);
+    for (int i = 0; i < k; i++) {
+      cols[C] = csv_column(r, names[i]);
+      if (cols[C] < 0) {
+        fprintf(stderr, "petra train: %s has no column '%s'\n", o->csv, names[i]);
+        csv_close(r);
+        return 2;
+      }
+      C++;
+    }
+  } else {
+    for (int i = 0; i < csv_columns(r); i++)
+      if (strcmp(csv_header(r, i), tcol)) cols[C++] = i;
+  }
+  int target = -1;
+  if (o->target) {
+    for (int i = 0; i < C; i++)
+      if (!strcmp(csv_header(r, cols[i]), o->target)) target = i;
+    if (target < 0) {
+      fprintf(stderr, "petra train: target '%s' is not among the channels\n", o->target);
+      csv_close(r);
+      return 2;
+    }
+  }
+  size_t cap = 4096, rows = 0;
+  float *data = malloc(sizeof(float) * cap * C);
+  char **f;
+  int nf, rc;
+  while ((rc = csv_next(r, &f, &nf, err, sizeof err)) == 1) {
+    if (rows == cap) {
+      cap *= 2;
+      data = realloc(data, sizeof(float) * cap * C);
+    }
+    for (int i = 0; i < C; i++) {
+      double v;
+      if (!parse_double_col(f[cols[i]], &v)) {
+        fprintf(stderr, "petra train: %s:%ld: column %s: '%s' is not a number\n", o->csv,
+                csv_line(r), csv_header(r, cols[i]), f[cols[i]]);
+        csv_close(r);
+        free(data);
+        return 1;
+      }
+      data[rows * C + i] = (float)v;
+    }
+    rows++;
+  }
+  csv_close(r);
+  if (rc < 0) {
+    fprintf(stderr, "petra train: %s\n", err);
+    free(data);
+    return 1;
+  }
+  spec->channels = C;
+  spec->target = target;
+  if (o->window) spec->window = o->window;
+  if (o->horizon) spec->horizon = o->horizon;
+  int W = spec->window, H = spec->horizon;
+  int n_tr, n_va, n_te;
+  if (split_sizes(o->split ? o->split : "0.7,0.1,0.2", (int)rows, &n_tr, &n_va, &n_te)) {
+    fprintf(stderr, "petra train: --split %s does not fit %zu rows\n", o->split, rows);
+    free(data);
+    return 2;
+  }
+  if (o->zscore) {
+    for (int c = 0; c < C; c++) {
+      double s = 0, s2 = 0;
+      for (int i = 0; i < n_tr; i++) s += data[(size_t)i * C + c];
+      double mean = s / n_tr;
+      for (int i = 0; i < n_tr; i++) {
+        double dlt = data[(size_t)i * C + c] - mean;
+        s2 += dlt * dlt;
+      }
+      double sd = sqrt(s2 / n_tr);
+      if (sd < 1e-12) sd = 1;
+      for (size_t i = 0; i < rows; i++) data[i * C + c] = (float)((data[i * C + c] - mean) / sd);
+    }
+  }
+  petra_err pe = {0};
+  petra_model *m = petra_model_new(spec, o->seed, &pe);
+  if (!m) {
+    fprintf(stderr, "petra train: %s\n", pe.msg);
+    free(data);
+    return 2;
+  }
+  int ef = petra_model_example_floats(m);
+  /* windows of each part: [border1, border2) with border1 reaching back W rows */
+  int b1[3] = {0, n_tr - W, n_tr + n_va - W}, b2[3] = {n_tr, n_tr + n_va, n_tr + n_va + n_te};
+  dataset ds[3];
+  for (int p = 0; p < 3; p++) {
+    int cnt = b2[p] - b1[p] - W - H + 1;
+    if (b1[p] < 0) cnt = 0;
+    ds[p].n = cnt > 0 ? cnt : 0;
+    ds[p].ef = ef;
+    ds[p].x = malloc(sizeof(float) * (size_t)(ds[p].n ? ds[p].n : 1) * ef);
+    for (int i = 0; i < ds[p].n; i++)
+      memcpy(ds[p].x + (size_t)i * ef, data + (size_t)(b1[p] + i) * C, sizeof(float) * (size_t)ef);
+  }
+  free(data);
+  if (ds[0].n == 0 || ds[2].n == 0) {
+    fprintf(stderr, "petra train: too few rows for window %d + horizon %d\n", W, H);
+    return 2;
+  }
+  petra_trainer_conf tc = petra_trainer_defaults();
+  tc.batch = o->batch;
+  tc.adam.lr = (float)o->lr;
+  tc.adam.weight_decay = (float)o->weight_decay;
+  tc.replay_frac = (float)o->replay_frac;
+  tc.seed = o->seed;
+  tc.metrics_window = ds[0].n;
+  petra_trainer *t = petra_trainer_new(m, &tc, &pe);
+  if (!t) {
+    fprintf(stderr, "petra train: %s\n", pe.msg);
+    return 2;
+  }
+  double t0 = cli_now_s();
+  if (!o->quiet)
+    fprintf(stderr, "ts: %zu rows × %d channels; windows train %d, validation %d, test %d\n", rows,
+            C, ds[0].n, ds[1].n, ds[2].n);
+  if (train_epochs(o, m, t, &ds[0], &ds[1], NULL)) return 1;
+  report(o, m, t, &ds[2], ds[0].n, ds[1].n, cli_now_s() - t0);
+  if (o->save) {
+    petra_snapshot_info info;
+    memset(&info, 0, sizeof info);
+    snprintf(info.model_id, sizeof info.model_id, "petra-train");
+    info.version = 1;
+    snprintf(info.feature_schema, sizeof info.feature_schema, "ts/1 window=%d horizon=%d channels=%d",
+             W, H, C);
+    uint8_t *buf;
+    size_t len;
+    if (petra_snapshot_encode_model(m, &info, &buf, &len, &pe) == 0) {
+      FILE *fo = fopen(o->save, "wb");
+      if (!fo || fwrite(buf, 1, len, fo) != len) fprintf(stderr, "petra train: cannot write %s\n", o->save);
+      if (fo) fclose(fo);
+      free(buf);
+    }
+  }
+  for (int p = 0; p < 3; p++) free(ds[p].x);
+  petra_trainer_free(t);
+  petra_model_free(m);
+  return 0;
+}
+
+/* ---------------------------------------------------------------- seq */
+
+static uint64_t hash_str(const char *s) {
+  uint64_t h = 1469598103934665603ULL;
+  for (; *s; s++) h = (h ^ (uint8_t)*s) * 1099511628211ULL;
+  return h;
+}
+
+static int train_seq(train_opts *o, petra_model_spec *spec) {
+  char err[512];
+  if (!o->entity || !o->time_col) {
+    fprintf(stderr, "petra train: a seq model needs --entity and --time columns\n");
+    return 2;
+  }
+  if (!o->label && !o->labels_file) {
+    fprintf(stderr, "petra train: give --label COL or --labels FILE\n");
+    return 2;
+  }
+  csv_reader *r = csv_open(o->csv, err, sizeof err);
+  if (!r) {
+    fprintf(stderr, "petra train: %s\n", err);
+    return 1;
+  }
+  int c_ent = csv_column(r, o->entity), c_time = csv_column(r, o->time_col);
+  int c_amt = o->amount ? csv_column(r, o->amount) : -1;
+  int c_lab = o->label ? csv_column(r, o->label) : -1;
+  if (c_ent < 0 || c_time < 0 || (o->amount && c_amt < 0) || (o->label && c_lab < 0)) {
+    fprintf(stderr, "petra train: %s lacks one of the named columns (%s, %s%s%s%s%s)\n", o->csv,
+            o->entity, o->time_col, o->amount ? ", " : "", o->amount ? o->amount : "",
+            o->label ? ", " : "", o->label ? o->label : "");
+    csv_close(r);
+    return 2;
+  }
+  /* categorical FIELD=COL and numeric COL lists */
+  char cbuf[2048] = "", nbuf[2048] = "";
+  char *cats[PETRA_MAX_FIELDS], *nums[64];
+  int ncat = 0, nnum = 0, cat_col[PETRA_MAX_FIELDS], num_col[64];
+  char cat_field[PETRA_MAX_FIELDS][PETRA_NAME_MAX];
+  if (o->categorical) {
+    snprintf(cbuf, sizeof cbuf, "%s", o->categorical);
+    ncat = cli_split(cbuf, cats, PETRA_MAX_FIELDS);
+  }
+  for (int i = 0; i < ncat; i++) {
+    char *eq = strchr(cats[i], '=');
+    const char *col = eq ? eq + 1 : cats[i];
+    if (eq) *eq = 0;
+    snprintf(cat_field[i], PETRA_NAME_MAX, "%s", cats[i]);
+    cat_col[i] = csv_column(r, col);
+    if (cat_col[i] < 0) {
+      fprintf(stderr, "petra train: %s has no column '%s'\n", o->csv, col);
+      csv_close(r);
+      return 2;
+    }
+  }
+  if (o->numeric) {
+    snprintf(nbuf, sizeof nbuf, "%s", o->numeric);
+    nnum = cli_split(nbuf, nums, 64);
+  }
+  char numerics_csv[2048] = "";
+  for (int i = 0; i < nnum; i++) {
+    num_col[i] = csv_column(r, nums[i]);
+    if (num_col[i] < 0) {
+      fprintf(stderr, "petra train: %s has no column '%s'\n", o->csv, nums[i]);
+      csv_close(r);
+      return 2;
+    }
+    size_t l = strlen(numerics_csv);
+    snprintf(numerics_csv + l, sizeof numerics_csv - l, "%s%s", i ? "," : "", nums[i]);
+  }
+  if (spec->n_numeric != 2 + nnum) {
+    fprintf(stderr, "petra train: the spec has numeric=%d; the features give %d (log amount, log gap, %d --numeric)\n",
+            spec->n_numeric, 2 + nnum, nnum);
+    csv_close(r);
+    return 2;
+  }
+  features *feat = features_new(spec, numerics_csv, 1000000, err, sizeof err);
+  if (!feat) {
+    fprintf(stderr, "petra train: %s\n", err);
+    csv_close(r);
+    return 2;
+  }
+  int ef = features_example_floats(feat);
+  size_t cap = 1024, n_ex = 0;
+  float *ex = malloc(sizeof(float) * cap * ef);
+  char **f;
+  int nf, rc;
+  Petra__V1__Category cs[PETRA_MAX_FIELDS], *cps[PETRA_MAX_FIELDS];
+  Petra__V1__Numeric ns[64], *nps[64];
+  long rows = 0, bad = 0;
+  while ((rc = csv_next(r, &f, &nf, err, sizeof err)) == 1) {
+    rows++;
+    Petra__V1__Event e = PETRA__V1__EVENT__INIT;
+    e.schema_version = 1;
+    e.entity_id = f[c_ent];
+    double v;
+    if (!parse_time_ms(f[c_time], &e.event_time_ms) || (c_amt >= 0 && !parse_double_col(f[c_amt], &e.amount))) {
+      bad++;
+      continue;
+    }
+    for (int i = 0; i < ncat; i++) {
+      petra__v1__category__init(&cs[i]);
+      cs[i].field = cat_field[i];
+      cs[i].code = parse_double_col(f[cat_col[i]], &v) ? (int32_t)v : -1;
+      cps[i] = &cs[i];
+    }
+    e.n_categories = (size_t)ncat;
+    e.categories = cps;
+    for (int i = 0; i < nnum; i++) {
+      petra__v1__numeric__init(&ns[i]);
+      ns[i].name = nums[i];
+      ns[i].value = parse_double_col(f[num_col[i]], &v) ? (float)v : 0;
+      nps[i] = &ns[i];
+    }
+    e.n_numerics = (size_t)nnum;
+    e.numerics = nps;
+    if (c_lab >= 0 && f[c_lab][0]) {
+      if (!parse_double_col(f[c_lab], &v)) {
+        bad++;
+        continue;
+      }
+      e.has_label = 1;
+      e.label = (float)v;
+    }
+    if (n_ex == cap) {
+      cap *= 2;
+      ex = realloc(ex, sizeof(float) * cap * ef);
+    }
+    int made = features_event(feat, &e, ex + n_ex * ef, 1, err, sizeof err);
+    if (made < 0) {
+      if (bad++ < 5) fprintf(stderr, "petra train: %s:%ld: %s\n", o->csv, csv_line(r), err);
+      continue;
+    }
+    n_ex += (size_t)made;
+  }
+  csv_close(r);
+  if (rc < 0) {
+    fprintf(stderr, "petra train: %s\n", err);
+    return 1;
+  }
+  dataset tr = {0, ef, NULL}, te = {0, ef, NULL}, va = {0, ef, NULL};
+  if (o->labels_file) {
+    csv_reader *lr = csv_open(o->labels_file, err, sizeof err);
+    if (!lr) {
+      fprintf(stderr, "petra train: %s\n", err);
+      return 1;
+    }
+    int le = csv_column(lr, o->label_entity ? o->label_entity : o->entity);
+    int lc = csv_column(lr, o->label_column ? o->label_column : "label");
+    if (le < 0 || lc < 0) {
+      fprintf(stderr, "petra train: %s lacks the entity or label column\n", o->labels_file);
+      csv_close(lr);
+      return 2;
+    }
+    float *trx = malloc(sizeof(float) * 1024 * ef), *tex = malloc(sizeof(float) * 1024 * ef);
+    size_t trc = 1024, tec = 1024;
+    while ((rc = csv_next(lr, &f, &nf, err, sizeof err)) == 1) {
+      double v;
+      float *dst;
+      int test = hash_str(f[le]) % 5 == 0;
+      if (test && (size_t)te.n == tec) tex = realloc(tex, sizeof(float) * (tec *= 2) * ef);
+      if (!test && (size_t)tr.n == trc) trx = realloc(trx, sizeof(float) * (trc *= 2) * ef);
+      dst = test ? tex + (size_t)te.n * ef : trx + (size_t)tr.n * ef;
+      if (!parse_double_col(f[lc], &v) || !features_entity_example(feat, f[le], dst)) continue;
+      dst[ef - 1] = (float)v;
+      if (test) te.n++;
+      else tr.n++;
+    }
+    csv_close(lr);
+    tr.x = trx;
+    te.x = tex;
+  } else {
+    tr.n = (int)(n_ex * 8 / 10);
+    te.n = (int)n_ex - tr.n;
+    tr.x = ex;
+    te.x = ex + (size_t)tr.n * ef;
+  }
+  if (!o->quiet)
+    fprintf(stderr, "seq: %ld rows (%ld skipped), %d train / %d hold-out examples, %llu entities\n",
+            rows, bad, tr.n, te.n, (unsigned long long)features_get_stats(feat)->entities);
+  if (tr.n == 0 || te.n == 0) {
+    fprintf(stderr, "petra train: no labelled examples formed\n");
+    return 1;
+  }
+  petra_err pe = {0};
+  petra_model *m = petra_model_new(spec, o->seed, &pe);
+  petra_trainer_conf tc = petra_trainer_defaults();
+  tc.batch = o->batch;
+  tc.adam.lr = (float)o->lr;
+  tc.adam.weight_decay = (float)o->weight_decay;
+  tc.replay_frac = (float)o->replay_frac;
+  tc.seed = o->seed;
+  tc.metrics_window = tr.n;
+  petra_trainer *t = m ? petra_trainer_new(m, &tc, &pe) : NULL;
+  if (!t) {
+    fprintf(stderr, "petra train: %s\n", pe.msg);
+    return 2;
+  }
+  double t0 = cli_now_s();
+  if (train_epochs(o, m, t, &tr, &va, NULL)) return 1;
+  report(o, m, t, &te, tr.n, 0, cli_now_s() - t0);
+  if (o->labels_file) {
+    free(tr.x);
+    free(te.x);
+  }
+  free(ex);
+  features_free(feat);
+  petra_trainer_free(t);
+  petra_model_free(m);
+  return 0;
+}
+
+int cmd_train(int argc, char **argv) {
+  train_opts o = {.epochs = 1, .batch = 64, .lr = 1e-3, .patience = 3, .zscore = 1, .threads = 1,
+                  .seed = 1, .lr_decay = 1.0};
+  enum { SPEC = 256, CSV, TIME, CHANNELS, TARGET, SPLIT, WINDOW, HORIZON, EPOCHS, BATCH, LR, WD,
+         REPLAY, LRDECAY, PATIENCE, SEED, THREADS, JSON, NOZ, ENTITY, AMOUNT, CAT, NUM, LABEL, LABELS,
+         LENT, LCOL, SAVE, QUIET, HELP };
+  static const struct option opts[] = {
+      {"spec", 1, 0, SPEC}, {"csv", 1, 0, CSV}, {"time", 1, 0, TIME}, {"channels", 1, 0, CHANNELS},
+      {"target", 1, 0, TARGET}, {"split", 1, 0, SPLIT}, {"window", 1, 0, WINDOW},
+      {"horizon", 1, 0, HORIZON}, {"epochs", 1, 0, EPOCHS}, {"batch", 1, 0, BATCH}, {"lr", 1, 0, LR},
+      {"weight-decay", 1, 0, WD}, {"replay-frac", 1, 0, REPLAY}, {"lr-decay", 1, 0, LRDECAY}, {"patience", 1, 0, PATIENCE},
+      {"seed", 1, 0, SEED}, {"threads", 1, 0, THREADS}, {"json", 0, 0, JSON},
+      {"no-zscore", 0, 0, NOZ}, {"entity", 1, 0, ENTITY}, {"amount", 1, 0, AMOUNT},
+      {"categorical", 1, 0, CAT}, {"numeric", 1, 0, NUM}, {"label", 1, 0, LABEL},
+      {"labels", 1, 0, LABELS}, {"label-entity", 1, 0, LENT}, {"label-column", 1, 0, LCOL},
+      {"save", 1, 0, SAVE}, {"quiet", 0, 0, QUIET}, {"help", 0, 0, HELP}, {0, 0, 0, 0}};
+  int c;
+  optind = 1;
+  while ((c = getopt_long(argc, argv, "", opts, NULL)) != -1) {
+    switch (c) {
+      case SPEC: o.spec = optarg; break;
+      case CSV: o.csv = optarg; break;
+      case TIME: o.time_col = optarg; break;
+      case CHANNELS: o.channels = optarg; break;
+      case TARGET: o.target = optarg; break;
+      case SPLIT: o.split = optarg; break;
+      case WINDOW: o.window = atoi(optarg); break;
+      case HORIZON: o.horizon = atoi(optarg); break;
+      case EPOCHS: o.epochs = atoi(optarg); break;
+      case BATCH: o.batch = atoi(optarg); break;
+      case LR: o.lr = atof(optarg); break;
+      case WD: o.weight_decay = atof(optarg); break;
+      case REPLAY: o.replay_frac = atof(optarg); break;
+      case LRDECAY: o.lr_decay = atof(optarg); break;
+      case PATIENCE: o.patience = atoi(optarg); break;
+      case SEED: o.seed = strtoull(optarg, NULL, 10); break;
+      case THREADS: o.threads = atoi(optarg); break;
+      case JSON: o.json = 1; break;
+      case NOZ: o.zscore = 0; break;
+      case ENTITY: o.entity = optarg; break;
+      case AMOUNT: o.amount = optarg; break;
+      case CAT: o.categorical = optarg; break;
+      case NUM: o.numeric = optarg; break;
+      case LABEL: o.label = optarg; break;
+      case LABELS: o.labels_file = optarg; break;
+      case LENT: o.label_entity = optarg; break;
+      case LCOL: o.label_column = optarg; break;
+      case SAVE: o.save = optarg; break;
+      case QUIET: o.quiet = 1; break;
+      case HELP: usage(stdout); return 0;
+      default: usage(stderr); return 2;
+    }
+  }
+  if (!o.spec || !o.csv) {
+    fprintf(stderr, "petra train: --spec and --csv are required\n");
+    usage(stderr);
+    return 2;
+  }
+  if (o.epochs < 1 || o.batch < 1 || !(o.lr > 0) || o.patience < 1 || o.threads < 1 ||
+      o.window < 0 || o.horizon < 0 || !(o.replay_frac >= 0 && o.replay_frac < 1) ||
+      !(o.lr_decay > 0 && o.lr_decay <= 1)) {
+    fprintf(stderr, "petra train: --epochs, --batch, --patience, --threads must be >= 1, --lr > 0, "
+                    "--replay-frac in [0, 1), --lr-decay in (0, 1]\n");
+    return 2;
+  }
+  openblas_set_num_threads(o.threads);
+  petra_model_spec spec;
+  petra_err pe = {0};
+  if (petra_model_spec_parse(o.spec, &spec, &pe)) {
+    fprintf(stderr, "petra train: %s\n", pe.msg);
+    return 2;
+  }
+  return spec.kind == PETRA_MODEL_TS ? train_ts(&o, &spec) : train_seq(&o, &spec);
+}
