@@ -1,10 +1,145 @@
+/* petra bench: engine benchmarks that print one JSON line each.
+ *   petra bench train --preset r1 [--seconds S]   training throughput (examples/s)
+ *   petra bench infer --preset r1 [--reps N]      batch-1 latency p50/p99 (µs)
+ * Preset R1: seq model, one categorical field (vocab 400, embedding 16) + 16 numeric
+ * inputs -> dense 32 + ReLU -> GRU 64 -> dense 1; batch 64, sequence length 32, Adam,
+ * 1 thread. Inputs are random with a fixed seed. */
+#include <cblas.h>
+#include <getopt.h>
+#include <math.h>
 #include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
 
 #include "cli.h"
+#include "petra/trainer.h"
+
+typedef struct preset {
+  const char *name, *spec;
+  int batch;
+} preset;
+
+static const preset presets[] = {
+    {"r1", "seq fields=mcc:400:16 numeric=16 len=32 dense=32 act=relu gru=64 classes=1", 64},
+};
+
+static const preset *find_preset(const char *name) {
+  for (size_t i = 0; i < sizeof presets / sizeof presets[0]; i++)
+    if (!strcmp(presets[i].name, name)) return &presets[i];
+  return NULL;
+}
+
+/* Random full-length examples for a seq spec (or random windows for ts). */
+static float *random_examples(petra_model *m, int n, uint64_t seed) {
+  const petra_model_spec *s = petra_model_get_spec(m);
+  int ef = petra_model_example_floats(m);
+  float *ex = calloc((size_t)n * ef, sizeof(float));
+  petra_rng r;
+  petra_rng_seed(&r, seed);
+  for (int b = 0; b < n && ex; b++) {
+    float *e = ex + (size_t)b * ef;
+    if (s->kind == PETRA_MODEL_SEQ) {
+      int L = s->seq_len, F = s->n_fields, N = s->n_numeric;
+      e[0] = (float)L;
+      for (int t = 0; t < L; t++) {
+        for (int f = 0; f < F; f++) e[1 + t * F + f] = (float)petra_rng_below(&r, (uint64_t)s->fields[f].vocab);
+        for (int k = 0; k < N; k++) e[1 + L * F + t * N + k] = (float)petra_rng_normal(&r);
+      }
+      e[ef - 1] = (float)petra_rng_below(&r, (uint64_t)(s->classes == 1 ? 2 : s->classes));
+    } else {
+      for (int i = 0; i < ef; i++) e[i] = (float)petra_rng_normal(&r);
+    }
+  }
+  return ex;
+}
+
+static int cmp_d(const void *a, const void *b) {
+  double x = *(const double *)a, y = *(const double *)b;
+  return (x > y) - (x < y);
+}
 
 int cmd_bench(int argc, char **argv) {
-  (void)argc;
-  (void)argv;
-  fprintf(stderr, "petra bench: not yet\n");
-  return 2;
+  if (argc < 2 || (strcmp(argv[1], "train") && strcmp(argv[1], "infer"))) {
+    fprintf(stderr, "usage: petra bench train|infer --preset r1 [--seconds S] [--reps N] [--threads N]\n");
+    return 2;
+  }
+  const char *what = argv[1];
+  const char *pname = "r1";
+  double seconds = 3;
+  int reps = 5000, threads = 1;
+  static const struct option opts[] = {{"preset", 1, 0, 'p'}, {"seconds", 1, 0, 's'},
+                                       {"reps", 1, 0, 'r'},   {"threads", 1, 0, 't'},
+                                       {0, 0, 0, 0}};
+  int c;
+  optind = 2;
+  while ((c = getopt_long(argc, argv, "", opts, NULL)) != -1) {
+    switch (c) {
+      case 'p': pname = optarg; break;
+      case 's': seconds = atof(optarg); break;
+      case 'r': reps = atoi(optarg); break;
+      case 't': threads = atoi(optarg); break;
+      default: return 2;
+    }
+  }
+  const preset *p = find_preset(pname);
+  if (!p || !(seconds > 0) || reps < 100 || threads < 1) {
+    fprintf(stderr, "petra bench: unknown preset '%s' or bad --seconds/--reps/--threads\n", pname);
+    return 2;
+  }
+  openblas_set_num_threads(threads);
+  petra_model_spec spec;
+  petra_err err = {0};
+  if (petra_model_spec_parse(p->spec, &spec, &err)) {
+    fprintf(stderr, "petra bench: %s\n", err.msg);
+    return 1;
+  }
+  petra_model *m = petra_model_new(&spec, 1, &err);
+  if (!m) return 1;
+  int ef = petra_model_example_floats(m);
+  if (!strcmp(what, "train")) {
+    enum { NB = 16 };
+    float *ex = random_examples(m, p->batch * NB, 7);
+    petra_trainer_conf tc = petra_trainer_defaults();
+    tc.batch = p->batch;
+    tc.adam.clip_norm = 0;
+    petra_trainer *t = petra_trainer_new(m, &tc, &err);
+    for (int i = 0; i < 5; i++) petra_trainer_step(t, p->batch, ex + (size_t)(i % NB) * p->batch * ef, NULL);
+    long steps = 0;
+    double t0 = cli_now_s(), el;
+    do {
+      for (int i = 0; i < 10; i++, steps++)
+        petra_trainer_step(t, p->batch, ex + (size_t)(steps % NB) * p->batch * ef, NULL);
+      el = cli_now_s() - t0;
+    } while (el < seconds);
+    printf("{\"bench\":\"train\",\"preset\":\"%s\",\"threads\":%d,\"batch\":%d,\"steps\":%ld,"
+           "\"examples_per_s\":%.0f,\"loss\":%.4f}\n",
+           p->name, threads, p->batch, steps, (double)steps * p->batch / el,
+           petra_trainer_get_stats(t)->last_loss);
+    petra_trainer_free(t);
+    free(ex);
+  } else {
+    enum { NE = 64 };
+    float *ex = random_examples(m, NE, 9);
+    int no = petra_model_n_outputs(m);
+    float *out = malloc(sizeof(float) * no);
+    double *lat = malloc(sizeof(double) * reps);
+    for (int i = 0; i < 200; i++) petra_model_forward(m, 1, ex + (size_t)(i % NE) * ef, out);
+    double sum = 0;
+    for (int i = 0; i < reps; i++) {
+      double t0 = cli_now_s();
+      petra_model_forward(m, 1, ex + (size_t)(i % NE) * ef, out);
+      lat[i] = (cli_now_s() - t0) * 1e6;
+      sum += out[0];
+    }
+    qsort(lat, (size_t)reps, sizeof *lat, cmp_d);
+    printf("{\"bench\":\"infer\",\"preset\":\"%s\",\"threads\":%d,\"batch\":1,\"p50_us\":%.2f,"
+           "\"p99_us\":%.2f,\"bytes\":%zu,\"checksum\":%.4f}\n",
+           p->name, threads, lat[reps / 2], lat[(size_t)reps * 99 / 100],
+           petra_model_n_params(m) * sizeof(float), sum / reps);
+    free(out);
+    free(lat);
+    free(ex);
+  }
+  petra_model_free(m);
+  return 0;
 }
