@@ -3,6 +3,8 @@
 #include <math.h>
 #include <string.h>
 
+#include "kernels.h"
+
 static const char *const names[] = {"none", "relu", "tanh", "sigmoid", "gelu"};
 
 const char *petra_act_name(petra_act a) {
@@ -24,13 +26,13 @@ void petra_act_forward(petra_act a, size_t n, const float *x, float *y) {
       if (y != x) memmove(y, x, n * sizeof *y);
       break;
     case PETRA_ACT_RELU:
-      for (size_t i = 0; i < n; i++) y[i] = x[i] > 0.0f ? x[i] : 0.0f;
+      petra_kernels_best()->relu(n, x, y);
       break;
     case PETRA_ACT_TANH:
-      for (size_t i = 0; i < n; i++) y[i] = tanhf(x[i]);
+      petra_kernels_best()->tanh(n, x, y);
       break;
     case PETRA_ACT_SIGMOID:
-      for (size_t i = 0; i < n; i++) y[i] = 1.0f / (1.0f + expf(-x[i]));
+      petra_kernels_best()->sigmoid(n, x, y);
       break;
     case PETRA_ACT_GELU:
       for (size_t i = 0; i < n; i++) {
@@ -48,7 +50,7 @@ void petra_act_backward(petra_act a, size_t n, const float *x, const float *y, c
       if (dx != dy) memmove(dx, dy, n * sizeof *dx);
       break;
     case PETRA_ACT_RELU:
-      for (size_t i = 0; i < n; i++) dx[i] = x[i] > 0.0f ? dy[i] : 0.0f;
+      petra_kernels_best()->relu_bwd(n, x, dy, dx);
       break;
     case PETRA_ACT_TANH:
       for (size_t i = 0; i < n; i++) dx[i] = dy[i] * (1.0f - y[i] * y[i]);

@@ -4,12 +4,14 @@
 #include <math.h>
 #include <string.h>
 
-#include "petra/activation.h"
+#include "kernels.h"
 
 /* Forward workspace layout: gates [T][B][3H] (first x·Wihᵀ + bih, then overwritten step by
- * step with the activated r, z, n), hn [T][B][H] (W_hn h + b_hn), hh [B][3H] scratch. */
+ * step with the activated r, z, n), hn [T][B][H] (W_hn h + b_hn), hh [B][3H] scratch, and
+ * Whhᵀ [H][3H] (a non-transposed operand lets OpenBLAS use its small-matrix kernels for the
+ * per-step product instead of packing Whh every step). */
 size_t petra_gru_fwd_ws_floats(int T, int B, int H) {
-  return (size_t)T * B * 3 * H + (size_t)T * B * H + (size_t)B * 3 * H;
+  return (size_t)T * B * 3 * H + (size_t)T * B * H + (size_t)B * 3 * H + (size_t)H * 3 * H;
 }
 
 size_t petra_gru_bwd_ws_floats(int T, int B, int H) {
@@ -31,7 +33,11 @@ void petra_gru_forward(int T, int B, int in, int H, const float *x, const int *l
   float *gates = ws;
   float *hn = gates + (size_t)T * B * G;
   float *hh = hn + (size_t)T * B * H;
+  float *whhT = hh + (size_t)B * G;
   const size_t rows = (size_t)T * B;
+  if (B > 1)
+    for (int i = 0; i < G; i++)
+      for (int j = 0; j < H; j++) whhT[(size_t)j * G + i] = Whh[(size_t)i * H + j];
   for (size_t i = 0; i < rows; i++) memcpy(gates + i * G, bih, sizeof(float) * G);
   matmul_t((int)rows, G, in, x, Wih, 1.0f, gates);
   if (h0)
@@ -39,11 +45,16 @@ void petra_gru_forward(int T, int B, int in, int H, const float *x, const int *l
   else
     memset(hs, 0, sizeof(float) * B * H);
 
+  const petra_kernels *k = petra_kernels_best();
   for (int t = 0; t < T; t++) {
     const float *hp = hs + (size_t)t * B * H;
     float *hc = hs + (size_t)(t + 1) * B * H;
     for (int b = 0; b < B; b++) memcpy(hh + (size_t)b * G, bhh, sizeof(float) * G);
-    matmul_t(B, G, H, hp, Whh, 1.0f, hh);
+    if (B == 1)
+      cblas_sgemv(CblasRowMajor, CblasNoTrans, G, H, 1.0f, Whh, H, hp, 1, 1.0f, hh, 1);
+    else
+      cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, B, G, H, 1.0f, hp, H, whhT, G, 1.0f,
+                  hh, G);
     float *g_t = gates + (size_t)t * B * G;
     float *hn_t = hn + (size_t)t * B * H;
     for (int b = 0; b < B; b++) {
@@ -56,16 +67,7 @@ void petra_gru_forward(int T, int B, int in, int H, const float *x, const int *l
         memcpy(hcb, hpb, sizeof(float) * H);
         continue;
       }
-      for (int j = 0; j < H; j++) {
-        float r = petra_sigmoidf(g[j] + h2[j]);
-        float z = petra_sigmoidf(g[H + j] + h2[H + j]);
-        float n = tanhf(g[2 * H + j] + r * h2[2 * H + j]);
-        g[j] = r;
-        g[H + j] = z;
-        g[2 * H + j] = n;
-        hnb[j] = h2[2 * H + j];
-        hcb[j] = (1.0f - z) * n + z * hpb[j];
-      }
+      k->gru_fwd(H, g, h2, hpb, hnb, hcb);
     }
   }
 }
@@ -85,6 +87,7 @@ void petra_gru_backward(int T, int B, int in, int H, const float *x, const int *
     memcpy(dh, dhT, sizeof(float) * B * H);
   else
     memset(dh, 0, sizeof(float) * B * H);
+  const petra_kernels *k = petra_kernels_best();
 
   for (int t = T - 1; t >= 0; t--) {
     if (dhs) {
@@ -106,23 +109,8 @@ void petra_gru_backward(int T, int B, int in, int H, const float *x, const int *
         memcpy(dhpb, dhb, sizeof(float) * H);
         continue;
       }
-      const float *g = g_t + (size_t)b * G;
-      const float *hnb = hn_t + (size_t)b * H;
-      const float *hpb = hp + (size_t)b * H;
-      for (int j = 0; j < H; j++) {
-        float r = g[j], z = g[H + j], n = g[2 * H + j];
-        float d = dhb[j];
-        float dan = d * (1.0f - z) * (1.0f - n * n);
-        float dar = dan * hnb[j] * r * (1.0f - r);
-        float daz = d * (hpb[j] - n) * z * (1.0f - z);
-        dgb[j] = dar;
-        dgb[H + j] = daz;
-        dgb[2 * H + j] = dan;
-        dhhb[j] = dar;
-        dhhb[H + j] = daz;
-        dhhb[2 * H + j] = dan * r;
-        dhpb[j] = d * z;
-      }
+      k->gru_bwd(H, g_t + (size_t)b * G, hn_t + (size_t)b * H, hp + (size_t)b * H, dhb, dgb, dhhb,
+                 dhpb);
     }
     /* dh_prev += dHh_t · Whh ([B×3H]·[3H×H]); rows of skipped steps are zero. */
     cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, B, H, G, 1.0f, dHh_t, G, Whh, H, 1.0f,

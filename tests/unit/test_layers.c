@@ -172,7 +172,7 @@ struct gru_ctx {
   float x[GT * GB * GI], Wih[3 * GH * GI], Whh[3 * GH * GH], bih[3 * GH], bhh[3 * GH];
   float h0[GB * GH];
   float hs[(GT + 1) * GB * GH];
-  float ws[GT * GB * 3 * GH + GT * GB * GH + GB * 3 * GH];
+  float ws[GT * GB * 3 * GH + GT * GB * GH + GB * 3 * GH + GH * 3 * GH];
   float cT[GB * GH], call[GT * GB * GH];
   int len[GB];
 };
@@ -216,7 +216,7 @@ TEST(gru_gradients_match_finite_differences_with_variable_lengths) {
 TEST(gru_matches_pytorch_reference_values) {
   /* torch.nn.GRU(2, 2) with all weights 0.1, biases 0, x = [[1, 2]], h0 = 0:
    * r = z = σ(0.3), n = tanh(0.3), h = (1−z)·n. */
-  float W[6 * 2], U[6 * 2], b[6] = {0}, x[2] = {1, 2}, hs[4], ws[6 + 2 + 6];
+  float W[6 * 2], U[6 * 2], b[6] = {0}, x[2] = {1, 2}, hs[4], ws[6 + 2 + 6 + 12];
   for (int i = 0; i < 12; i++) W[i] = U[i] = 0.1f;
   petra_gru_forward(1, 1, 2, 2, x, NULL, NULL, W, U, b, b, hs, ws);
   double z = 1.0 / (1.0 + exp(-0.3)), n = tanh(0.3);

@@ -1,0 +1,33 @@
+/* Element-wise kernels of the hot loops (GRU gates, activations), compiled once per
+ * instruction set from one source (kernels_body.inc) and chosen at run time by CPU
+ * detection. Internal to libpetra.
+ *
+ * The exponential is a branch-free range reduction to 2^f with f in [-1/2, 1/2] and a
+ * degree-6 polynomial (relative error below 2e-7 over the clamped range); sigmoid and tanh
+ * are built on it, so compilers vectorize the loops. Every variant computes the same
+ * formulas; test_kernels checks each against the portable variant and against libm. */
+#ifndef PETRA_ENGINE_KERNELS_H
+#define PETRA_ENGINE_KERNELS_H
+#include <stddef.h>
+
+typedef struct petra_kernels {
+  const char *name; /* "portable", "avx2", "avx512" */
+  /* GRU forward step for one row: g [3H] holds x·Wihᵀ+bih and receives r, z, n; h2 [3H] is
+   * h·Whhᵀ+bhh; hp the previous state; writes hn = h2[2H..3H) and hc the new state. */
+  void (*gru_fwd)(int H, float *g, const float *h2, const float *hp, float *hn, float *hc);
+  /* GRU backward step for one row (see gru.c for the formulas). */
+  void (*gru_bwd)(int H, const float *g, const float *hn, const float *hp, const float *dh,
+                  float *dg, float *dhh, float *dhp);
+  void (*sigmoid)(size_t n, const float *x, float *y);
+  void (*tanh)(size_t n, const float *x, float *y);
+  void (*exp)(size_t n, const float *x, float *y);
+  void (*relu)(size_t n, const float *x, float *y);
+  /* dx = dy where x > 0, else 0 (dx may alias dy) */
+  void (*relu_bwd)(size_t n, const float *x, const float *dy, float *dx);
+} petra_kernels;
+
+/* The best variant this CPU runs. */
+const petra_kernels *petra_kernels_best(void);
+/* Variant i (0 = portable, 1 = avx2, 2 = avx512) or NULL when this CPU lacks it. */
+const petra_kernels *petra_kernels_variant(int i);
+#endif
