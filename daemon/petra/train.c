@@ -23,6 +23,7 @@
 
 #include "cli.h"
 #include "csv.h"
+#include "csvmap.h"
 #include "feature_state.h"
 #include "petra/snapshot.h"
 #include "petra/trainer.h"
@@ -79,28 +80,6 @@ static void usage(FILE *out) {
           "  --numeric COL,...             extra numeric inputs (after log amount, log gap)\n"
           "  --label COL                   per-event label column\n"
           "  --labels FILE --label-entity COL --label-column COL   one label per entity\n");
-}
-
-static int parse_double_col(const char *s, double *v) {
-  char *end;
-  *v = strtod(s, &end);
-  return end != s && *end == 0 && isfinite(*v);
-}
-
-/* "YYYY-MM-DD HH:MM:SS", "YYYY-MM-DD" or a plain number (taken as days when it is small,
- * like trans_date in the age sample, else as ms). Returns ms. */
-static int parse_time_ms(const char *s, int64_t *ms) {
-  int y, mo, d, h = 0, mi = 0, se = 0;
-  if (sscanf(s, "%d-%d-%d %d:%d:%d", &y, &mo, &d, &h, &mi, &se) >= 3) {
-    struct tm tm = {.tm_year = y - 1900, .tm_mon = mo - 1, .tm_mday = d, .tm_hour = h,
-                    .tm_min = mi, .tm_sec = se};
-    *ms = (int64_t)timegm(&tm) * 1000;
-    return 1;
-  }
-  double v;
-  if (!parse_double_col(s, &v) || v < 0) return 0;
-  *ms = v < 1e7 ? (int64_t)(v * 86400000.0) : (int64_t)v;
-  return 1;
 }
 
 static void shuffle(int *idx, int n, petra_rng *r) {
@@ -208,12 +187,13 @@ static int report(const train_opts *o, petra_model *m, petra_trainer *t, const d
     double auc = petra_metrics_auc(hm);
     printf("hold-out: %d examples, auc %.4f, logloss %.4f, accuracy %.4f (train %d, %.1f s)\n",
            te->n, auc, petra_metrics_logloss(hm), petra_metrics_accuracy(hm), n_train, secs);
+    char auc_text[32] = "null";
+    if (!isnan(auc)) snprintf(auc_text, sizeof auc_text, "%.6f", auc);
     if (o->json)
-      printf("{\"spec\":\"%s\",\"train\":%d,\"test\":%d,\"steps\":%llu,\"auc\":%s%.6f%s,"
+      printf("{\"spec\":\"%s\",\"train\":%d,\"test\":%d,\"steps\":%llu,\"auc\":%s,"
              "\"logloss\":%.6f,\"accuracy\":%.6f,\"seconds\":%.2f}\n",
-             spec_text, n_train, te->n, (unsigned long long)st->steps, isnan(auc) ? "null" : "",
-             isnan(auc) ? 0.0 : auc, isnan(auc) ? "" : "", petra_metrics_logloss(hm),
-             petra_metrics_accuracy(hm), secs);
+             spec_text, n_train, te->n, (unsigned long long)st->steps, auc_text,
+             petra_metrics_logloss(hm), petra_metrics_accuracy(hm), secs);
   }
   petra_metrics_free(hm);
   return 0;
@@ -282,7 +262,7 @@ static int train_ts(train_opts *o, petra_model_spec *spec) {
     }
     for (int i = 0; i < C; i++) {
       double v;
-      if (!parse_double_col(f[cols[i]], &v)) {
+      if (!csvmap_number(f[cols[i]], &v)) {
         fprintf(stderr, "petra train: %s:%ld: column %s: '%s' is not a number\n", o->csv,
                 csv_line(r), csv_header(r, cols[i]), f[cols[i]]);
         csv_close(r);
@@ -412,59 +392,20 @@ static int train_seq(train_opts *o, petra_model_spec *spec) {
     fprintf(stderr, "petra train: %s\n", err);
     return 1;
   }
-  int c_ent = csv_column(r, o->entity), c_time = csv_column(r, o->time_col);
-  int c_amt = o->amount ? csv_column(r, o->amount) : -1;
-  int c_lab = o->label ? csv_column(r, o->label) : -1;
-  if (c_ent < 0 || c_time < 0 || (o->amount && c_amt < 0) || (o->label && c_lab < 0)) {
-    fprintf(stderr, "petra train: %s lacks one of the named columns (%s, %s%s%s%s%s)\n", o->csv,
-            o->entity, o->time_col, o->amount ? ", " : "", o->amount ? o->amount : "",
-            o->label ? ", " : "", o->label ? o->label : "");
+  csvmap_opts mo = {o->entity, o->time_col, o->amount, o->categorical, o->numeric, o->label};
+  static csvmap map;
+  if (csvmap_init(&map, &mo, r, err, sizeof err)) {
+    fprintf(stderr, "petra train: %s: %s\n", o->csv, err);
     csv_close(r);
     return 2;
   }
-  /* categorical FIELD=COL and numeric COL lists */
-  char cbuf[2048] = "", nbuf[2048] = "";
-  char *cats[PETRA_MAX_FIELDS], *nums[64];
-  int ncat = 0, nnum = 0, cat_col[PETRA_MAX_FIELDS], num_col[64];
-  char cat_field[PETRA_MAX_FIELDS][PETRA_NAME_MAX];
-  if (o->categorical) {
-    snprintf(cbuf, sizeof cbuf, "%s", o->categorical);
-    ncat = cli_split(cbuf, cats, PETRA_MAX_FIELDS);
-  }
-  for (int i = 0; i < ncat; i++) {
-    char *eq = strchr(cats[i], '=');
-    const char *col = eq ? eq + 1 : cats[i];
-    if (eq) *eq = 0;
-    snprintf(cat_field[i], PETRA_NAME_MAX, "%s", cats[i]);
-    cat_col[i] = csv_column(r, col);
-    if (cat_col[i] < 0) {
-      fprintf(stderr, "petra train: %s has no column '%s'\n", o->csv, col);
-      csv_close(r);
-      return 2;
-    }
-  }
-  if (o->numeric) {
-    snprintf(nbuf, sizeof nbuf, "%s", o->numeric);
-    nnum = cli_split(nbuf, nums, 64);
-  }
-  char numerics_csv[2048] = "";
-  for (int i = 0; i < nnum; i++) {
-    num_col[i] = csv_column(r, nums[i]);
-    if (num_col[i] < 0) {
-      fprintf(stderr, "petra train: %s has no column '%s'\n", o->csv, nums[i]);
-      csv_close(r);
-      return 2;
-    }
-    size_t l = strlen(numerics_csv);
-    snprintf(numerics_csv + l, sizeof numerics_csv - l, "%s%s", i ? "," : "", nums[i]);
-  }
-  if (spec->n_numeric != 2 + nnum) {
+  if (spec->n_numeric != 2 + map.nnum) {
     fprintf(stderr, "petra train: the spec has numeric=%d; the features give %d (log amount, log gap, %d --numeric)\n",
-            spec->n_numeric, 2 + nnum, nnum);
+            spec->n_numeric, 2 + map.nnum, map.nnum);
     csv_close(r);
     return 2;
   }
-  features *feat = features_new(spec, numerics_csv, 1000000, err, sizeof err);
+  features *feat = features_new(spec, map.numerics_csv, 1000000, err, sizeof err);
   if (!feat) {
     fprintf(stderr, "petra train: %s\n", err);
     csv_close(r);
@@ -475,42 +416,13 @@ static int train_seq(train_opts *o, petra_model_spec *spec) {
   float *ex = malloc(sizeof(float) * cap * ef);
   char **f;
   int nf, rc;
-  Petra__V1__Category cs[PETRA_MAX_FIELDS], *cps[PETRA_MAX_FIELDS];
-  Petra__V1__Numeric ns[64], *nps[64];
   long rows = 0, bad = 0;
   while ((rc = csv_next(r, &f, &nf, err, sizeof err)) == 1) {
     rows++;
-    Petra__V1__Event e = PETRA__V1__EVENT__INIT;
-    e.schema_version = 1;
-    e.entity_id = f[c_ent];
-    double v;
-    if (!parse_time_ms(f[c_time], &e.event_time_ms) || (c_amt >= 0 && !parse_double_col(f[c_amt], &e.amount))) {
-      bad++;
+    Petra__V1__Event e;
+    if (csvmap_event(&map, f, &e, err, sizeof err)) {
+      if (bad++ < 5) fprintf(stderr, "petra train: %s:%ld: %s\n", o->csv, csv_line(r), err);
       continue;
-    }
-    for (int i = 0; i < ncat; i++) {
-      petra__v1__category__init(&cs[i]);
-      cs[i].field = cat_field[i];
-      cs[i].code = parse_double_col(f[cat_col[i]], &v) ? (int32_t)v : -1;
-      cps[i] = &cs[i];
-    }
-    e.n_categories = (size_t)ncat;
-    e.categories = cps;
-    for (int i = 0; i < nnum; i++) {
-      petra__v1__numeric__init(&ns[i]);
-      ns[i].name = nums[i];
-      ns[i].value = parse_double_col(f[num_col[i]], &v) ? (float)v : 0;
-      nps[i] = &ns[i];
-    }
-    e.n_numerics = (size_t)nnum;
-    e.numerics = nps;
-    if (c_lab >= 0 && f[c_lab][0]) {
-      if (!parse_double_col(f[c_lab], &v)) {
-        bad++;
-        continue;
-      }
-      e.has_label = 1;
-      e.label = (float)v;
     }
     if (n_ex == cap) {
       cap *= 2;
@@ -551,7 +463,7 @@ static int train_seq(train_opts *o, petra_model_spec *spec) {
       if (test && (size_t)te.n == tec) tex = realloc(tex, sizeof(float) * (tec *= 2) * ef);
       if (!test && (size_t)tr.n == trc) trx = realloc(trx, sizeof(float) * (trc *= 2) * ef);
       dst = test ? tex + (size_t)te.n * ef : trx + (size_t)tr.n * ef;
-      if (!parse_double_col(f[lc], &v) || !features_entity_example(feat, f[le], dst)) continue;
+      if (!csvmap_number(f[lc], &v) || !features_entity_example(feat, f[le], dst)) continue;
       dst[ef - 1] = (float)v;
       if (test) te.n++;
       else tr.n++;
