@@ -103,13 +103,8 @@ static int fsync_dir(const char *dir) {
   return rc;
 }
 
-int ckpt_write(const char *dir, const char *name, const ckpt *c, char *err, size_t n) {
-  uint8_t *buf;
-  size_t len;
-  if (ckpt_encode(c, &buf, &len)) {
-    snprintf(err, n, "checkpoint: out of memory");
-    return -ENOMEM;
-  }
+int atomic_write_file(const char *dir, const char *name, const void *buf, size_t len,
+                      int keep_prev, char *err, size_t n) {
   char tmp[1024], path[1024], prev[1100];
   snprintf(tmp, sizeof tmp, "%s/%s.tmp", dir, name);
   snprintf(path, sizeof path, "%s/%s", dir, name);
@@ -118,13 +113,12 @@ int ckpt_write(const char *dir, const char *name, const ckpt *c, char *err, size
   int fd = open(tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
   if (fd < 0) {
     rc = -errno;
-    snprintf(err, n, "checkpoint: cannot create %s: %s", tmp, strerror(errno));
-    free(buf);
+    snprintf(err, n, "cannot create %s: %s", tmp, strerror(errno));
     return rc;
   }
   size_t off = 0;
   while (off < len) {
-    ssize_t w = write(fd, buf + off, len - off);
+    ssize_t w = write(fd, (const uint8_t *)buf + off, len - off);
     if (w < 0) {
       if (errno == EINTR) continue;
       rc = -errno;
@@ -134,33 +128,45 @@ int ckpt_write(const char *dir, const char *name, const ckpt *c, char *err, size
   }
   if (!rc && fsync(fd)) rc = -errno;
   if (close(fd) && !rc) rc = -errno;
-  free(buf);
   if (rc) {
-    snprintf(err, n, "checkpoint: writing %s failed: %s (the previous checkpoint is kept)", tmp,
-             strerror(-rc));
+    snprintf(err, n, "writing %s failed: %s (the previous file is kept)", tmp, strerror(-rc));
     unlink(tmp);
     return rc;
   }
   /* keep the last good one as .prev; a crash between the renames leaves .prev to load */
-  if (rename(path, prev) && errno != ENOENT) {
+  if (keep_prev && rename(path, prev) && errno != ENOENT) {
     rc = -errno;
-    snprintf(err, n, "checkpoint: rename %s: %s", path, strerror(errno));
+    snprintf(err, n, "rename %s: %s", path, strerror(errno));
     unlink(tmp);
     return rc;
   }
   if (rename(tmp, path)) {
     rc = -errno;
-    snprintf(err, n, "checkpoint: rename %s: %s", tmp, strerror(errno));
+    snprintf(err, n, "rename %s: %s", tmp, strerror(errno));
     return rc;
   }
   if ((rc = fsync_dir(dir))) {
-    snprintf(err, n, "checkpoint: fsync %s: %s", dir, strerror(-rc));
+    snprintf(err, n, "fsync %s: %s", dir, strerror(-rc));
     return rc;
   }
   return 0;
 }
 
-static int read_file(const char *path, uint8_t **buf, size_t *len) {
+int ckpt_write(const char *dir, const char *name, const ckpt *c, char *err, size_t n) {
+  uint8_t *buf;
+  size_t len;
+  if (ckpt_encode(c, &buf, &len)) {
+    snprintf(err, n, "checkpoint: out of memory");
+    return -ENOMEM;
+  }
+  char e2[768];
+  int rc = atomic_write_file(dir, name, buf, len, 1, e2, sizeof e2);
+  free(buf);
+  if (rc) snprintf(err, n, "checkpoint: %s", e2);
+  return rc;
+}
+
+int read_whole_file(const char *path, uint8_t **buf, size_t *len) {
   int fd = open(path, O_RDONLY | O_CLOEXEC);
   if (fd < 0) return -errno;
   struct stat st;
@@ -197,7 +203,7 @@ int ckpt_read(const char *dir, const char *name, ckpt *c, char *err, size_t n) {
     snprintf(path, sizeof path, "%s/%s%s", dir, name, suffix[i]);
     uint8_t *buf = NULL;
     size_t len = 0;
-    int rc = read_file(path, &buf, &len);
+    int rc = read_whole_file(path, &buf, &len);
     if (rc == -ENOENT) continue;
     found = 1;
     char why[256] = "";

@@ -33,6 +33,13 @@ int ckpt_write(const char *dir, const char *name, const ckpt *c, char *err, size
  * corrupt: they are moved aside; err says what happened). c's blobs are malloc'ed. */
 int ckpt_read(const char *dir, const char *name, ckpt *c, char *err, size_t errlen);
 void ckpt_clear(ckpt *c);
+/* Writes buf to dir/name atomically (temp file, fsync, rename, fsync of dir); keep_prev
+ * renames an existing file to name.prev first. Returns 0 or −errno (message in err). */
+int atomic_write_file(const char *dir, const char *name, const void *buf, size_t len,
+                      int keep_prev, char *err, size_t errlen);
+/* Reads a whole small file; returns 0, −ENOENT when absent, or −errno. *buf is malloc'ed. */
+int read_whole_file(const char *path, uint8_t **buf, size_t *len);
+
 /* Encode/decode without files (for tests and fuzzing). */
 int ckpt_encode(const ckpt *c, uint8_t **buf, size_t *len);
 int ckpt_decode(const uint8_t *buf, size_t len, ckpt *c, char *err, size_t errlen);

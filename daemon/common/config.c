@@ -60,6 +60,8 @@ static const keydef keys[] = {
      "prequential metrics are computed over this many recent examples"},
     {"trainer.threads", T_INT, S(threads), 1, 256, "1",
      "OpenBLAS threads of the trainer (1 leaves the other cores to the loop and scorers)"},
+    {"trainer.audit_file", T_STR, S(audit_file), 0, 0, "",
+     "append the event id of every example fed to the trainer to this file (testing aid)"},
     {"trainer.seed", T_I64, S(seed), 0, 9.2e18, "1", "seed of every random choice"},
     {"state.dir", T_STR, S(state_dir), 0, 0, "/var/lib/petra",
      "checkpoints live here (systemd StateDirectory)"},

@@ -41,6 +41,7 @@ typedef struct petrad_config {
   int metrics_window;
   int64_t seed;
   int threads;
+  char audit_file[CFG_STR];
   /* durability */
   char state_dir[CFG_STR];
   double checkpoint_interval_s;

@@ -10,6 +10,7 @@
 typedef struct rec {
   int type;
   void *mark;
+  uint64_t tag;
 } rec;
 
 struct exqueue {
@@ -68,14 +69,15 @@ int exq_len(exqueue *q) {
   return n;
 }
 
-static void push_rec(exqueue *q, int type, void *mark) {
+static void push_rec(exqueue *q, int type, void *mark, uint64_t tag) {
   rec *r = &q->recs[(q->rec_head + q->n_recs) % q->rec_cap];
   r->type = type;
   r->mark = mark;
+  r->tag = tag;
   q->n_recs++;
 }
 
-int exq_push_example(exqueue *q, const float *ex) {
+int exq_push_example(exqueue *q, const float *ex, uint64_t tag) {
   pthread_mutex_lock(&q->mu);
   if (q->n_examples == q->cap || q->n_recs == q->rec_cap) {
     pthread_mutex_unlock(&q->mu);
@@ -84,7 +86,7 @@ int exq_push_example(exqueue *q, const float *ex) {
   int slot = (q->data_head + q->n_examples) % q->cap;
   memcpy(q->data + (size_t)slot * q->width, ex, sizeof(float) * q->width);
   q->n_examples++;
-  push_rec(q, EXQ_EXAMPLE, NULL);
+  push_rec(q, EXQ_EXAMPLE, NULL, tag);
   pthread_cond_signal(&q->cv);
   pthread_mutex_unlock(&q->mu);
   return 0;
@@ -96,13 +98,13 @@ int exq_push_mark(exqueue *q, void *mark) {
     pthread_mutex_unlock(&q->mu);
     return -1;
   }
-  push_rec(q, EXQ_MARK, mark);
+  push_rec(q, EXQ_MARK, mark, 0);
   pthread_cond_signal(&q->cv);
   pthread_mutex_unlock(&q->mu);
   return 0;
 }
 
-int exq_pop(exqueue *q, float *out, int max, int timeout_ms, exq_item *item) {
+int exq_pop(exqueue *q, float *out, uint64_t *tags, int max, int timeout_ms, exq_item *item) {
   pthread_mutex_lock(&q->mu);
   if (q->n_recs == 0 && timeout_ms > 0) {
     struct timespec ts;
@@ -129,6 +131,7 @@ int exq_pop(exqueue *q, float *out, int max, int timeout_ms, exq_item *item) {
     while (got < max && q->n_recs > 0 && q->recs[q->rec_head].type == EXQ_EXAMPLE) {
       memcpy(out + (size_t)got * q->width, q->data + (size_t)q->data_head * q->width,
              sizeof(float) * q->width);
+      if (tags) tags[got] = q->recs[q->rec_head].tag;
       q->data_head = (q->data_head + 1) % q->cap;
       q->n_examples--;
       q->rec_head = (q->rec_head + 1) % q->rec_cap;

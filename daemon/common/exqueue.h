@@ -22,12 +22,13 @@ exqueue *exq_new(int capacity, int example_floats);
 void exq_free(exqueue *q, void (*free_mark)(void *));
 int exq_free_slots(exqueue *q);
 int exq_len(exqueue *q);
-/* Returns 0, or −1 when full (the caller must not lose the example: it pauses and retries). */
-int exq_push_example(exqueue *q, const float *ex);
+/* Returns 0, or −1 when full (the caller must not lose the example: it pauses and retries).
+ * tag travels with the example (petrad: the input event id, for the training audit). */
+int exq_push_example(exqueue *q, const float *ex, uint64_t tag);
 /* Marks always fit (they are few); returns −1 only when out of memory. */
 int exq_push_mark(exqueue *q, void *mark);
-/* Pops up to max examples into out (stopping before a mark) or one mark. Waits up to
- * timeout_ms when empty. Returns the number of examples (type EXQ_EXAMPLE), 1 for a mark
- * (type EXQ_MARK, *mark set), 0 on timeout. */
-int exq_pop(exqueue *q, float *out, int max, int timeout_ms, exq_item *item);
+/* Pops up to max examples into out and their tags into tags (may be NULL), stopping before a
+ * mark, or one mark. Waits up to timeout_ms when empty. Returns the number of examples (type
+ * EXQ_EXAMPLE), 1 for a mark (type EXQ_MARK, item->mark set), 0 on timeout. */
+int exq_pop(exqueue *q, float *out, uint64_t *tags, int max, int timeout_ms, exq_item *item);
 #endif

@@ -74,10 +74,14 @@ void petrad_kafka_store_offsets(petrad *d, const ckpt *c) {
     if (c->offsets[i].offset >= 0)
       rd_kafka_topic_partition_list_add(l, c->offsets[i].topic, c->offsets[i].partition)->offset =
           c->offsets[i].offset;
-  rd_kafka_resp_err_t e = rd_kafka_offsets_store(d->consumer, l);
-  /* ERR__STATE for partitions no longer assigned: they will be redelivered; fine */
-  if (e && e != RD_KAFKA_RESP_ERR__STATE)
-    LOG_WARN("offsets_store_failed", "error=%s", rd_kafka_err2name(e));
+  rd_kafka_offsets_store(d->consumer, l);
+  /* Per-partition errors (ERR__STATE / _UNKNOWN_PARTITION) mean the partition is not
+   * assigned to us right now: its input will be redelivered, and our own checkpointed
+   * offsets are applied when it is assigned again. Nothing is lost; note it at debug. */
+  for (int i = 0; i < l->cnt; i++)
+    if (l->elems[i].err)
+      LOG_DEBUG("offset_not_stored", "topic=%s partition=%d error=%s", l->elems[i].topic,
+                l->elems[i].partition, rd_kafka_err2name(l->elems[i].err));
   rd_kafka_topic_partition_list_destroy(l);
 }
 
@@ -126,6 +130,7 @@ void petrad_kafka_pause(petrad *d, int pause) {
     rd_kafka_topic_partition_list_destroy(a);
   }
   d->paused = pause;
+  if (pause) d->pauses++;
   LOG_INFO(pause ? "consumption_paused" : "consumption_resumed", "queue=%d", exq_len(d->q));
   if (pause) uv_timer_start(&d->resume_timer, petrad_resume_check, 20, 20);
 }
@@ -156,6 +161,10 @@ static int handle_message(petrad *d, rd_kafka_message_t *m) {
   const char *topic = rd_kafka_topic_name(m->rkt);
   char err[256];
   int made = 0, bad = 0;
+  uint64_t now = petrad_now_ms();
+  if (!d->first_msg_ms) d->first_msg_ms = now;
+  d->last_msg_ms = now;
+  uint64_t tag = 0;
   int room = exq_free_slots(d->q);
   if (room < 1) return -1;
   if (room > PETRAD_MAX_EXAMPLES_PER_MESSAGE) room = PETRAD_MAX_EXAMPLES_PER_MESSAGE;
@@ -163,6 +172,7 @@ static int handle_message(petrad *d, rd_kafka_message_t *m) {
     d->events++;
     Petra__V1__Event *e = wire_decode_event(m->payload, m->len, err, sizeof err);
     if (!e || (made = features_event(d->feat, e, d->example, room, err, sizeof err)) < 0) bad = 1;
+    if (e) tag = e->event_id;
     wire_free(e);
   } else if (!strcmp(topic, d->cfg.topic_labels)) {
     d->labels++;
@@ -182,7 +192,7 @@ static int handle_message(petrad *d, rd_kafka_message_t *m) {
     dead_letter(d, m, err);
   } else {
     for (int i = 0; i < made; i++)
-      if (exq_push_example(d->q, d->example + (size_t)i * d->ef) == 0) d->examples_queued++;
+      if (exq_push_example(d->q, d->example + (size_t)i * d->ef, tag) == 0) d->examples_queued++;
   }
   offset_entry *o = offset_slot(d, topic, m->partition);
   if (o) o->next = m->offset + 1;
@@ -223,7 +233,10 @@ static void on_consumer_ready(uv_poll_t *h, int status, int events) {
     rd_kafka_message_destroy(m);
   }
   if (budget < 0) wake_fd(d->cfd); /* more may be waiting: come back after other work */
-  if (!d->paused && exq_free_slots(d->q) < d->cfg.poll_budget) petrad_kafka_pause(d, 1);
+  /* pause while a full budget's worth of examples might not fit; resume at half empty */
+  int slack = d->cfg.poll_budget < d->cfg.queue_capacity / 4 ? d->cfg.poll_budget
+                                                              : d->cfg.queue_capacity / 4;
+  if (!d->paused && exq_free_slots(d->q) < slack) petrad_kafka_pause(d, 1);
   if (d->examples_queued - d->examples_at_ckpt >= (uint64_t)d->cfg.checkpoint_interval_examples)
     petrad_request_checkpoint(d, 0);
 }

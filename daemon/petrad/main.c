@@ -140,8 +140,9 @@ int main(int argc, char **argv) {
   int rc = petrad_run(&d);
   if (!state_dir && d.opt.embedded) {
     char path[1200];
-    const char *files[] = {"checkpoint", "checkpoint.prev", "checkpoint.tmp"};
-    for (int i = 0; i < 3; i++) {
+    const char *files[] = {"checkpoint", "checkpoint.prev", "checkpoint.tmp", "snapshot_version",
+                           "snapshot_version.tmp"};
+    for (int i = 0; i < 5; i++) {
       snprintf(path, sizeof path, "%s/%s", tmpdir, files[i]);
       unlink(path);
     }

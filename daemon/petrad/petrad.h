@@ -15,6 +15,7 @@
 #include <pthread.h>
 #include <stdatomic.h>
 #include <stdint.h>
+#include <stdio.h>
 #include <uv.h>
 
 #include "checkpoint.h"
@@ -112,6 +113,9 @@ typedef struct petrad {
   shared_stats st;
   /* progress */
   uint64_t prog_events, prog_ms;
+  uint64_t first_msg_ms, last_msg_ms; /* wall time of the first and last input message */
+  uint64_t events_at_start, pauses;
+  FILE *audit;                        /* trainer.audit_file: event ids fed to the trainer */
   uint64_t start_ms;
 } petrad;
 

@@ -256,6 +256,20 @@ static int restore_or_create(petrad *d, char *err, size_t n) {
   }
   free(c.trainer);
   free(c.features);
+  /* versions reserved after the checkpoint was written */
+  char vpath[1100];
+  snprintf(vpath, sizeof vpath, "%s/snapshot_version", d->cfg.state_dir);
+  uint8_t *vb;
+  size_t vlen;
+  if (read_whole_file(vpath, &vb, &vlen) == 0) {
+    char text[32];
+    size_t k = vlen < sizeof text - 1 ? vlen : sizeof text - 1;
+    memcpy(text, vb, k);
+    text[k] = 0;
+    unsigned long long v = strtoull(text, NULL, 10);
+    if (v > d->snapshot_version) d->snapshot_version = v;
+    free(vb);
+  }
   if (!d->trainer) {
     d->model = petra_model_new(&d->spec, (uint64_t)d->cfg.seed, &pe);
     if (d->model) d->trainer = petra_trainer_new(d->model, &tc, &pe);
@@ -289,6 +303,10 @@ int petrad_run(petrad *d) {
   }
   if (restore_or_create(d, err, sizeof err)) {
     LOG_ERROR("model_init_failed", "error=\"%s\"", err);
+    return 1;
+  }
+  if (d->cfg.audit_file[0] && !(d->audit = fopen(d->cfg.audit_file, "a"))) {
+    LOG_ERROR("audit_file_unusable", "path=%s error=\"%s\"", d->cfg.audit_file, strerror(errno));
     return 1;
   }
   d->q = exq_new(d->cfg.queue_capacity, d->ef);
@@ -330,6 +348,7 @@ int petrad_run(petrad *d) {
   if (d->opt.run_for_s > 0)
     uv_timer_start(&d->runfor_timer, on_runfor, (uint64_t)(d->opt.run_for_s * 1000), 0);
   d->start_ms = d->prog_ms = petrad_now_ms();
+  d->events_at_start = d->events;
   LOG_INFO("started", "model=%s spec=\"%s\" bootstrap=%s state_dir=%s embedded=%d",
            d->cfg.model_id, d->cfg.model_spec, d->bootstrap, d->cfg.state_dir, d->opt.embedded);
   uv_run(d->loop, UV_RUN_DEFAULT);
@@ -337,12 +356,15 @@ int petrad_run(petrad *d) {
   uv_loop_close(d->loop);
 
   double secs = (double)(petrad_now_ms() - d->start_ms) / 1000.0;
+  double active = (double)(d->last_msg_ms - d->first_msg_ms) / 1000.0;
+  if (d->audit) fclose(d->audit);
   const char *mname = d->spec.kind == PETRA_MODEL_SEQ ? (d->spec.classes == 1 ? "auc" : "accuracy") : "mse";
   double metric = atomic_load(&d->st.metric);
   printf("{\"events\":%llu,\"examples\":%llu,\"train_steps\":%llu,\"evolution_steps\":%llu,"
          "\"snapshots_published\":%llu,\"dead_letters\":%llu,\"champion_bytes\":%llu,"
          "\"champion_p99_us\":%.1f,\"metric_name\":\"%s\",\"metric\":%.6f,\"loss\":%.6f,"
-         "\"checkpoints\":%llu,\"checkpoint_failures\":%llu,\"seconds\":%.1f}\n",
+         "\"checkpoints\":%llu,\"checkpoint_failures\":%llu,\"seconds\":%.1f,"
+         "\"ingest_events_per_s\":%.0f,\"paused_count\":%llu}\n",
          (unsigned long long)d->events, (unsigned long long)atomic_load(&d->st.examples),
          (unsigned long long)atomic_load(&d->st.train_steps),
          (unsigned long long)atomic_load(&d->st.evolution_steps),
@@ -350,7 +372,9 @@ int petrad_run(petrad *d) {
          (unsigned long long)atomic_load(&d->st.champion_bytes), atomic_load(&d->st.champion_p99_us),
          mname, isfinite(metric) ? metric : 0.0, atomic_load(&d->st.loss),
          (unsigned long long)atomic_load(&d->st.checkpoints),
-         (unsigned long long)atomic_load(&d->st.checkpoint_failures), secs);
+         (unsigned long long)atomic_load(&d->st.checkpoint_failures), secs,
+         active > 0 ? (double)(d->events - d->events_at_start) / active : 0.0,
+         (unsigned long long)d->pauses);
   fflush(stdout);
   exq_free(d->q, petrad_mark_free);
   petra_trainer_free(d->trainer);

@@ -104,6 +104,16 @@ static void build_snapshot(petrad *d) {
     free(m);
     return;
   }
+  /* reserve the version durably before it can be published, so that a restart from an
+   * older checkpoint never publishes a version number again */
+  char vtext[32], verr[512];
+  int vl = snprintf(vtext, sizeof vtext, "%llu\n", (unsigned long long)info.version);
+  if (atomic_write_file(d->cfg.state_dir, "snapshot_version", vtext, (size_t)vl, 0, verr, sizeof verr)) {
+    LOG_ERROR("snapshot_version_not_saved", "error=\"%s\" action=\"snapshot not published\"", verr);
+    free(m->bytes);
+    free(m);
+    return;
+  }
   m->type = OUT_SNAPSHOT;
   m->version = info.version;
   d->snapshot_version = info.version;
@@ -139,14 +149,20 @@ static void do_checkpoint(petrad *d, mark *mk) {
 static void *trainer_main(void *arg) {
   petrad *d = arg;
   float *buf = malloc(sizeof(float) * POP_MAX * (size_t)d->ef);
+  uint64_t tags[POP_MAX];
   uint64_t last_snapshot = petrad_now_ms();
   int stop = 0;
   while (!stop && buf) {
     exq_item it;
-    int n = exq_pop(d->q, buf, POP_MAX, 100, &it);
+    int n = exq_pop(d->q, buf, tags, POP_MAX, 100, &it);
     if (it.type == EXQ_EXAMPLE && n > 0) {
       int rc = petra_trainer_feed(d->trainer, n, buf);
       if (rc < 0) LOG_ERROR("train_failed", "error=%s", petra_strerror(rc));
+      if (d->audit) {
+        /* written to the kernel at once (fflush) so that it survives kill -9 */
+        for (int i = 0; i < n; i++) fprintf(d->audit, "%llu\n", (unsigned long long)tags[i]);
+        fflush(d->audit);
+      }
       const petra_trainer_stats *s = petra_trainer_get_stats(d->trainer);
       atomic_store(&d->st.examples, s->examples);
       atomic_store(&d->st.train_steps, s->steps);
