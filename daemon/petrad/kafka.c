@@ -7,6 +7,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/eventfd.h>
+#include <time.h>
 #include <unistd.h>
 
 #include "log.h"
@@ -246,7 +247,14 @@ static void on_consumer_ready(uv_poll_t *h, int status, int events) {
 typedef struct pub {
   uint64_t version;
   int pending, failed;
+  double built_us; /* when the trainer finished building it */
 } pub;
+
+static double mono_us(void) {
+  struct timespec ts;
+  clock_gettime(CLOCK_MONOTONIC, &ts);
+  return (double)ts.tv_sec * 1e6 + (double)ts.tv_nsec / 1e3;
+}
 
 static void on_delivery(rd_kafka_t *rk, const rd_kafka_message_t *m, void *opaque) {
   (void)rk;
@@ -267,6 +275,7 @@ static void on_delivery(rd_kafka_t *rk, const rd_kafka_message_t *m, void *opaqu
     } else {
       d->snapshots_published++;
       if (p->version > d->last_published_version) d->last_published_version = p->version;
+      d->publish_ms[d->n_publish++ % PETRAD_PUBLISH_SAMPLES] = (mono_us() - p->built_us) / 1000.0;
       LOG_DEBUG("snapshot_published", "version=%llu", (unsigned long long)p->version);
     }
     free(p);
@@ -287,6 +296,7 @@ void petrad_produce_snapshot(petrad *d, outmsg *m) {
   pub *p = calloc(1, sizeof *p);
   if (!p) return;
   p->version = m->version;
+  p->built_us = m->built_us;
   if (m->len <= limit) {
     p->pending = 1;
     rd_kafka_resp_err_t e = rd_kafka_producev(

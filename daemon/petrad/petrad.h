@@ -28,6 +28,7 @@
 
 /* Examples one input message may release (an event's label plus parked labels). */
 #define PETRAD_MAX_EXAMPLES_PER_MESSAGE 16
+#define PETRAD_PUBLISH_SAMPLES 1024
 
 typedef struct petrad_options {
   const char *config_path;
@@ -53,6 +54,7 @@ typedef struct outmsg {
   uint8_t *bytes;            /* OUT_SNAPSHOT */
   size_t len;
   uint64_t version;
+  double built_us;           /* CLOCK_MONOTONIC µs when the snapshot was ready */
 } outmsg;
 
 typedef struct offset_entry {
@@ -115,6 +117,8 @@ typedef struct petrad {
   uint64_t prog_events, prog_ms;
   uint64_t first_msg_ms, last_msg_ms; /* wall time of the first and last input message */
   uint64_t events_at_start, pauses;
+  double publish_ms[PETRAD_PUBLISH_SAMPLES]; /* built → delivered, last samples */
+  uint64_t n_publish;
   FILE *audit;                        /* trainer.audit_file: event ids fed to the trainer */
   uint64_t start_ms;
 } petrad;

@@ -210,6 +210,11 @@ static void on_progress(uv_timer_t *t) {
 
 /* ---------------------------------------------------------------- run */
 
+static int cmp_double(const void *a, const void *b) {
+  double x = *(const double *)a, y = *(const double *)b;
+  return (x > y) - (x < y);
+}
+
 static int restore_or_create(petrad *d, char *err, size_t n) {
   petra_trainer_conf tc = trainer_conf(&d->cfg);
   petra_err pe = {0};
@@ -340,6 +345,9 @@ int petrad_run(petrad *d) {
     LOG_ERROR("trainer_start_failed", "error=\"%s\"", err);
     return 1;
   }
+  /* a first Metrics message announces the start and warms the producer (connection,
+   * idempotent producer id) so that the first snapshot is not delayed by it */
+  petrad_produce_metrics(d);
   uint64_t ck = (uint64_t)(d->cfg.checkpoint_interval_s * 1000);
   uv_timer_start(&d->ckpt_timer, on_ckpt_timer, ck, ck);
   uint64_t mt = (uint64_t)(d->cfg.metrics_interval_s * 1000);
@@ -357,6 +365,15 @@ int petrad_run(petrad *d) {
 
   double secs = (double)(petrad_now_ms() - d->start_ms) / 1000.0;
   double active = (double)(d->last_msg_ms - d->first_msg_ms) / 1000.0;
+  size_t np = d->n_publish < PETRAD_PUBLISH_SAMPLES ? (size_t)d->n_publish : PETRAD_PUBLISH_SAMPLES;
+  double pub_p50 = 0, pub_p99 = 0;
+  if (np) {
+    double tmp[PETRAD_PUBLISH_SAMPLES];
+    memcpy(tmp, d->publish_ms, sizeof(double) * np);
+    qsort(tmp, np, sizeof tmp[0], cmp_double);
+    pub_p50 = tmp[np / 2];
+    pub_p99 = tmp[(np * 99) / 100 < np ? (np * 99) / 100 : np - 1];
+  }
   if (d->audit) fclose(d->audit);
   const char *mname = d->spec.kind == PETRA_MODEL_SEQ ? (d->spec.classes == 1 ? "auc" : "accuracy") : "mse";
   double metric = atomic_load(&d->st.metric);
@@ -364,7 +381,8 @@ int petrad_run(petrad *d) {
          "\"snapshots_published\":%llu,\"dead_letters\":%llu,\"champion_bytes\":%llu,"
          "\"champion_p99_us\":%.1f,\"metric_name\":\"%s\",\"metric\":%.6f,\"loss\":%.6f,"
          "\"checkpoints\":%llu,\"checkpoint_failures\":%llu,\"seconds\":%.1f,"
-         "\"ingest_events_per_s\":%.0f,\"paused_count\":%llu}\n",
+         "\"ingest_events_per_s\":%.0f,\"paused_count\":%llu,\"snapshot_publish_p50_ms\":%.1f,"
+         "\"snapshot_publish_p99_ms\":%.1f}\n",
          (unsigned long long)d->events, (unsigned long long)atomic_load(&d->st.examples),
          (unsigned long long)atomic_load(&d->st.train_steps),
          (unsigned long long)atomic_load(&d->st.evolution_steps),
@@ -374,7 +392,7 @@ int petrad_run(petrad *d) {
          (unsigned long long)atomic_load(&d->st.checkpoints),
          (unsigned long long)atomic_load(&d->st.checkpoint_failures), secs,
          active > 0 ? (double)(d->events - d->events_at_start) / active : 0.0,
-         (unsigned long long)d->pauses);
+         (unsigned long long)d->pauses, pub_p50, pub_p99);
   fflush(stdout);
   exq_free(d->q, petrad_mark_free);
   petra_trainer_free(d->trainer);

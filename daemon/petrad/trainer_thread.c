@@ -116,6 +116,7 @@ static void build_snapshot(petrad *d) {
   }
   m->type = OUT_SNAPSHOT;
   m->version = info.version;
+  m->built_us = now_us();
   d->snapshot_version = info.version;
   atomic_store(&d->st.champion_bytes, (uint64_t)petra_model_n_params(d->model) * 4);
   atomic_store(&d->st.champion_p50_us, p50);
