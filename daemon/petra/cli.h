@@ -7,6 +7,7 @@ int cmd_train(int argc, char **argv);
 int cmd_bench(int argc, char **argv);
 int cmd_gen(int argc, char **argv);
 int cmd_replay(int argc, char **argv);
+int cmd_inspect(int argc, char **argv);
 
 /* Shared helpers */
 double cli_now_s(void);
