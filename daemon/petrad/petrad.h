@@ -119,6 +119,7 @@ typedef struct petrad {
   uint64_t events_at_start, pauses;
   double publish_ms[PETRAD_PUBLISH_SAMPLES]; /* built → delivered, last samples */
   uint64_t n_publish;
+  double first_publish_ms;                   /* −1 until the first snapshot is delivered */
   FILE *audit;                        /* trainer.audit_file: event ids fed to the trainer */
   uint64_t start_ms;
 } petrad;

@@ -320,6 +320,7 @@ int petrad_run(petrad *d) {
     return 1;
   }
   pthread_mutex_init(&d->out_mu, NULL);
+  d->first_publish_ms = -1;
   d->loop = uv_default_loop();
   uv_async_init(d->loop, &d->wake, on_wake);
   d->wake.data = d;
@@ -381,8 +382,8 @@ int petrad_run(petrad *d) {
          "\"snapshots_published\":%llu,\"dead_letters\":%llu,\"champion_bytes\":%llu,"
          "\"champion_p99_us\":%.1f,\"metric_name\":\"%s\",\"metric\":%.6f,\"loss\":%.6f,"
          "\"checkpoints\":%llu,\"checkpoint_failures\":%llu,\"seconds\":%.1f,"
-         "\"ingest_events_per_s\":%.0f,\"paused_count\":%llu,\"snapshot_publish_p50_ms\":%.1f,"
-         "\"snapshot_publish_p99_ms\":%.1f}\n",
+         "\"ingest_events_per_s\":%.0f,\"paused_count\":%llu,\"snapshot_publish_first_ms\":%.1f,"
+         "\"snapshot_publish_p50_ms\":%.1f,\"snapshot_publish_p99_ms\":%.1f}\n",
          (unsigned long long)d->events, (unsigned long long)atomic_load(&d->st.examples),
          (unsigned long long)atomic_load(&d->st.train_steps),
          (unsigned long long)atomic_load(&d->st.evolution_steps),
@@ -392,7 +393,7 @@ int petrad_run(petrad *d) {
          (unsigned long long)atomic_load(&d->st.checkpoints),
          (unsigned long long)atomic_load(&d->st.checkpoint_failures), secs,
          active > 0 ? (double)(d->events - d->events_at_start) / active : 0.0,
-         (unsigned long long)d->pauses, pub_p50, pub_p99);
+         (unsigned long long)d->pauses, d->first_publish_ms, pub_p50, pub_p99);
   fflush(stdout);
   exq_free(d->q, petrad_mark_free);
   petra_trainer_free(d->trainer);
