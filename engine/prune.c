@@ -1,0 +1,206 @@
+#include "petra/prune.h"
+
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+/* Kept indices: the k largest scores, returned in ascending index order. */
+static int *top_k(const double *score, int n, int k) {
+  int *idx = malloc(sizeof(int) * (size_t)n);
+  char *take = calloc((size_t)n, 1);
+  if (!idx || !take) {
+    free(idx);
+    free(take);
+    return NULL;
+  }
+  for (int c = 0; c < k; c++) {
+    int best = -1;
+    for (int i = 0; i < n; i++)
+      if (!take[i] && (best < 0 || score[i] > score[best])) best = i;
+    take[best] = 1;
+  }
+  int m = 0;
+  for (int i = 0; i < n; i++)
+    if (take[i]) idx[m++] = i;
+  free(take);
+  return idx;
+}
+
+static int kept(float keep, int n) {
+  int k = (int)ceil((double)keep * n - 1e-9);
+  return k < 1 ? 1 : (k > n ? n : k);
+}
+
+static const float *T(const petra_model *m, const char *name, int *rows, int *cols) {
+  if (rows) *rows = 0;
+  if (cols) *cols = 0;
+  const petra_tensor_info *t = petra_model_find_tensor(m, name);
+  if (!t) return NULL;
+  if (rows) *rows = t->rows;
+  if (cols) *cols = t->cols;
+  return petra_model_params((petra_model *)m) + t->offset;
+}
+static float *Tw(petra_model *m, const char *name) {
+  const petra_tensor_info *t = petra_model_find_tensor(m, name);
+  return t ? petra_model_params(m) + t->offset : NULL;
+}
+
+static double row_norm2(const float *w, int cols, int r) {
+  double s = 0;
+  for (int c = 0; c < cols; c++) s += (double)w[(size_t)r * cols + c] * w[(size_t)r * cols + c];
+  return s;
+}
+static double col_norm2(const float *w, int rows, int cols, int c) {
+  double s = 0;
+  for (int r = 0; r < rows; r++) s += (double)w[(size_t)r * cols + c] * w[(size_t)r * cols + c];
+  return s;
+}
+
+/* Copies rows `ri` (nr of them) and columns `ci` (nc) of a [*, cols] matrix; NULL = all. */
+static void gather(const float *src, int cols, const int *ri, int nr, const int *ci, int nc,
+                   float *dst) {
+  for (int r = 0; r < nr; r++) {
+    int sr = ri ? ri[r] : r;
+    for (int c = 0; c < nc; c++) dst[(size_t)r * nc + c] = src[(size_t)sr * cols + (ci ? ci[c] : c)];
+  }
+}
+
+/* GRU rows of the kept units, gate by gate: j, H+j, 2H+j. */
+static int *gate_rows(const int *units, int k, int H) {
+  int *r = malloc(sizeof(int) * 3 * (size_t)k);
+  if (!r) return NULL;
+  for (int g = 0; g < 3; g++)
+    for (int i = 0; i < k; i++) r[g * k + i] = g * H + units[i];
+  return r;
+}
+
+petra_model *petra_prune(const petra_model *m, const petra_genome *g, petra_err *err) {
+  const petra_model_spec *s = petra_model_get_spec(m);
+  petra_model_spec ns = *s;
+  int *emb_keep[PETRA_MAX_FIELDS] = {0}, *dense_keep = NULL, *gru_keep = NULL;
+  int *in_cols = NULL; /* kept input columns of the layer after the embeddings */
+  int n_in_cols = 0;
+  petra_model *out = NULL;
+  int H = s->gru, K_h = 0, D = 0, K_d = 0;
+  int wr = 0, wc = 0;
+
+  if (s->kind == PETRA_MODEL_SEQ) {
+    /* the layer that reads the concatenated per-event inputs */
+    const char *reader = s->dense > 0 ? "dense0.w" : "gru0.wih";
+    int rr = 0, rc = 0;
+    const float *rw = T(m, reader, &rr, &rc);
+    in_cols = malloc(sizeof(int) * (size_t)rc);
+    if (!in_cols) goto oom;
+    int off = 0;
+    for (int f = 0; f < s->n_fields; f++) {
+      char name[PETRA_NAME_MAX + 8];
+      snprintf(name, sizeof name, "emb.%s", s->fields[f].name);
+      int vr = 0, d = 0;
+      const float *tab = T(m, name, &vr, &d);
+      int k = kept(petra_genome_gene(g, name).keep, d);
+      double *score = malloc(sizeof(double) * (size_t)d);
+      if (!score) goto oom;
+      for (int j = 0; j < d; j++) score[j] = col_norm2(tab, vr, d, j) * col_norm2(rw, rr, rc, off + j);
+      emb_keep[f] = top_k(score, d, k);
+      free(score);
+      if (!emb_keep[f]) goto oom;
+      for (int j = 0; j < k; j++) in_cols[n_in_cols++] = off + emb_keep[f][j];
+      ns.fields[f].dim = k;
+      off += d;
+    }
+    for (int j = 0; j < s->n_numeric; j++) in_cols[n_in_cols++] = off + j;
+  }
+
+  if (s->dense > 0 || (s->kind == PETRA_MODEL_TS && s->arch == PETRA_TS_MLP)) {
+    D = s->kind == PETRA_MODEL_SEQ ? s->dense : s->hidden;
+    const float *w = T(m, "dense0.w", &wr, &wc);
+    const char *next = s->kind == PETRA_MODEL_SEQ ? "gru0.wih" : "head.w";
+    int nr = 0, nc = 0;
+    const float *nw = T(m, next, &nr, &nc);
+    K_d = kept(petra_genome_gene(g, "dense0").keep, D);
+    double *score = malloc(sizeof(double) * (size_t)D);
+    if (!score) goto oom;
+    for (int o = 0; o < D; o++) score[o] = row_norm2(w, wc, o) * col_norm2(nw, nr, nc, o);
+    dense_keep = top_k(score, D, K_d);
+    free(score);
+    if (!dense_keep) goto oom;
+    if (s->kind == PETRA_MODEL_SEQ) ns.dense = K_d;
+    else ns.hidden = K_d;
+  }
+
+  if (H > 0 && (s->kind == PETRA_MODEL_SEQ || s->arch == PETRA_TS_GRU)) {
+    int ir = 0, ic = 0, hr = 0, hc = 0, or_ = 0, oc = 0;
+    const float *wih = T(m, "gru0.wih", &ir, &ic), *whh = T(m, "gru0.whh", &hr, &hc);
+    const float *head = T(m, "head.w", &or_, &oc);
+    K_h = kept(petra_genome_gene(g, "gru0").keep, H);
+    double *score = malloc(sizeof(double) * (size_t)H);
+    if (!score) goto oom;
+    for (int j = 0; j < H; j++) {
+      double in = 0;
+      for (int gte = 0; gte < 3; gte++) in += row_norm2(wih, ic, gte * H + j) + row_norm2(whh, hc, gte * H + j);
+      score[j] = in * (col_norm2(whh, hr, hc, j) + col_norm2(head, or_, oc, j));
+    }
+    gru_keep = top_k(score, H, K_h);
+    free(score);
+    if (!gru_keep) goto oom;
+    ns.gru = K_h;
+  }
+
+  out = petra_model_new(&ns, 0, err);
+  if (!out) goto fail;
+  /* copy kept weights */
+  if (s->kind == PETRA_MODEL_SEQ) {
+    for (int f = 0; f < s->n_fields; f++) {
+      char name[PETRA_NAME_MAX + 8];
+      snprintf(name, sizeof name, "emb.%s", s->fields[f].name);
+      int vr = 0, d = 0;
+      const float *tab = T(m, name, &vr, &d);
+      gather(tab, d, NULL, vr, emb_keep[f], ns.fields[f].dim, Tw(out, name));
+    }
+  }
+  if (dense_keep) {
+    const float *w = T(m, "dense0.w", &wr, &wc);
+    const int *cols = s->kind == PETRA_MODEL_SEQ ? in_cols : NULL;
+    int ncols = s->kind == PETRA_MODEL_SEQ ? n_in_cols : wc;
+    gather(w, wc, dense_keep, K_d, cols, ncols, Tw(out, "dense0.w"));
+    gather(T(m, "dense0.b", NULL, NULL), D, NULL, 1, dense_keep, K_d, Tw(out, "dense0.b"));
+  }
+  if (gru_keep) {
+    int *rows = gate_rows(gru_keep, K_h, H);
+    if (!rows) goto oom;
+    int ir = 0, ic = 0;
+    const float *wih = T(m, "gru0.wih", &ir, &ic);
+    /* GRU input columns: kept dense units, or kept embedding/numeric columns, or all (ts) */
+    const int *cols = dense_keep ? dense_keep : (s->kind == PETRA_MODEL_SEQ ? in_cols : NULL);
+    int ncols = dense_keep ? K_d : (s->kind == PETRA_MODEL_SEQ ? n_in_cols : ic);
+    gather(wih, ic, rows, 3 * K_h, cols, ncols, Tw(out, "gru0.wih"));
+    gather(T(m, "gru0.whh", NULL, NULL), H, rows, 3 * K_h, gru_keep, K_h, Tw(out, "gru0.whh"));
+    gather(T(m, "gru0.bih", NULL, NULL), 3 * H, NULL, 1, rows, 3 * K_h, Tw(out, "gru0.bih"));
+    gather(T(m, "gru0.bhh", NULL, NULL), 3 * H, NULL, 1, rows, 3 * K_h, Tw(out, "gru0.bhh"));
+    free(rows);
+  }
+  {
+    int hr = 0, hc = 0;
+    const float *hw = T(m, "head.w", &hr, &hc);
+    const int *cols = gru_keep ? gru_keep : (s->kind == PETRA_MODEL_TS && dense_keep ? dense_keep : NULL);
+    int ncols = gru_keep ? K_h : (s->kind == PETRA_MODEL_TS && dense_keep ? K_d : hc);
+    gather(hw, hc, NULL, hr, cols, ncols, Tw(out, "head.w"));
+    memcpy(Tw(out, "head.b"), T(m, "head.b", NULL, NULL), sizeof(float) * (size_t)hr);
+  }
+  if (petra_model_n_state(m))
+    memcpy(petra_model_state(out), petra_model_state((petra_model *)m),
+           sizeof(float) * petra_model_n_state(m));
+  goto done;
+oom:
+  petra_err_set(err, PETRA_ENOMEM, "prune: out of memory");
+fail:
+  petra_model_free(out);
+  out = NULL;
+done:
+  for (int f = 0; f < PETRA_MAX_FIELDS; f++) free(emb_keep[f]);
+  free(dense_keep);
+  free(gru_keep);
+  free(in_cols);
+  return out;
+}

@@ -1,0 +1,111 @@
+/* Structured pruning: keep=1 is the identity; removing units whose weights are zero leaves
+ * the outputs unchanged (so the right rows and columns were removed, consistently across GRU
+ * gates); sizes shrink as the genome says. */
+#include "check.h"
+#include "petra/prune.h"
+#include "petra/rng.h"
+
+static float *examples(petra_model *m, int n) {
+  const petra_model_spec *s = petra_model_get_spec(m);
+  int ef = petra_model_example_floats(m);
+  float *ex = calloc((size_t)n * ef, sizeof(float));
+  petra_rng r;
+  petra_rng_seed(&r, 3);
+  for (int b = 0; b < n; b++) {
+    float *e = ex + (size_t)b * ef;
+    if (s->kind == PETRA_MODEL_SEQ) {
+      int L = s->seq_len, F = s->n_fields, N = s->n_numeric;
+      e[0] = (float)(1 + petra_rng_below(&r, (uint64_t)L));
+      for (int t = 0; t < L; t++) {
+        for (int f = 0; f < F; f++) e[1 + t * F + f] = (float)petra_rng_below(&r, (uint64_t)s->fields[f].vocab);
+        for (int k = 0; k < N; k++) e[1 + L * F + t * N + k] = (float)petra_rng_normal(&r);
+      }
+    } else {
+      for (int i = 0; i < ef; i++) e[i] = (float)petra_rng_normal(&r);
+    }
+  }
+  return ex;
+}
+
+static void zero_unit_rows(petra_model *m, const char *name, const int *rows, int n) {
+  const petra_tensor_info *t = petra_model_find_tensor(m, name);
+  for (int i = 0; i < n; i++) memset(petra_model_params(m) + t->offset + (size_t)rows[i] * t->cols, 0, sizeof(float) * t->cols);
+}
+static void zero_cols(petra_model *m, const char *name, const int *cols, int n) {
+  const petra_tensor_info *t = petra_model_find_tensor(m, name);
+  for (int r = 0; r < t->rows; r++)
+    for (int i = 0; i < n; i++) petra_model_params(m)[t->offset + (size_t)r * t->cols + cols[i]] = 0;
+}
+
+TEST(pruning_dead_units_keeps_outputs_and_shrinks_the_model) {
+  petra_model_spec spec;
+  REQUIRE(petra_model_spec_parse("seq fields=mcc:30:6 numeric=3 len=5 dense=8 gru=6", &spec, NULL) == 0);
+  petra_model *m = petra_model_new(&spec, 4, NULL);
+  /* make dense units 1,4,6,7 and GRU units 0,2,5 dead (no incoming or outgoing weight), and
+   * embedding dims 1,3,5 unused */
+  int du[] = {1, 4, 6, 7}, gu[] = {0, 2, 5}, ed[] = {1, 3, 5};
+  zero_unit_rows(m, "dense0.w", du, 4);
+  zero_cols(m, "gru0.wih", du, 4);
+  int grows[9];
+  for (int g = 0; g < 3; g++)
+    for (int i = 0; i < 3; i++) grows[g * 3 + i] = g * 6 + gu[i];
+  zero_unit_rows(m, "gru0.wih", grows, 9);
+  zero_unit_rows(m, "gru0.whh", grows, 9);
+  zero_cols(m, "gru0.whh", gu, 3);
+  zero_cols(m, "head.w", gu, 3);
+  zero_cols(m, "emb.mcc", ed, 3);
+  zero_cols(m, "dense0.w", ed, 3);
+  /* biases of dead GRU units must not leak: with zero weights in and out, a dead unit's state
+   * still evolves from its biases, but nothing reads it (its Whh column and head column are 0),
+   * and dead dense units feed only zero GRU columns. */
+  petra_genome g;
+  petra_err err = {0};
+  REQUIRE(petra_genome_parse("emb.mcc:keep=0.5;dense0:keep=0.5;gru0:keep=0.5", &g, &err) == 0);
+  petra_model *p = petra_prune(m, &g, &err);
+  REQUIRE(p);
+  const petra_model_spec *ps = petra_model_get_spec(p);
+  CHECK_EQ_INT(ps->dense, 4);
+  CHECK_EQ_INT(ps->gru, 3);
+  CHECK_EQ_INT(ps->fields[0].dim, 3);
+  CHECK(petra_model_n_params(p) < petra_model_n_params(m) / 2);
+  CHECK_EQ_INT(petra_model_example_floats(p), petra_model_example_floats(m)); /* same inputs */
+  float *ex = examples(m, 16), o1[16], o2[16];
+  CHECK(petra_model_forward(m, 16, ex, o1) == 0);
+  CHECK(petra_model_forward(p, 16, ex, o2) == 0);
+  for (int i = 0; i < 16; i++) CHECK_NEAR(o1[i], o2[i], 1e-5);
+  free(ex);
+  petra_model_free(p);
+
+  /* keep=1 everywhere: identical parameters */
+  petra_genome id;
+  petra_genome_identity(&id);
+  p = petra_prune(m, &id, &err);
+  REQUIRE(p);
+  CHECK(petra_model_n_params(p) == petra_model_n_params(m));
+  CHECK(memcmp(petra_model_params(p), petra_model_params(m), petra_model_n_params(m) * 4) == 0);
+  petra_model_free(p);
+  petra_model_free(m);
+}
+
+TEST(ts_mlp_and_gru_prune_consistently) {
+  const char *specs[] = {"ts window=12 horizon=3 channels=2 arch=mlp hidden=10 ci=1",
+                         "ts window=6 horizon=2 channels=3 arch=gru gru=8 ci=0 target=1"};
+  for (int k = 0; k < 2; k++) {
+    petra_model_spec spec;
+    REQUIRE(petra_model_spec_parse(specs[k], &spec, NULL) == 0);
+    petra_model *m = petra_model_new(&spec, 9, NULL);
+    petra_genome g;
+    petra_genome_parse("dense0:keep=0.3;gru0:keep=0.5", &g, NULL);
+    petra_err err = {0};
+    petra_model *p = petra_prune(m, &g, &err);
+    REQUIRE(p);
+    CHECK(petra_model_n_params(p) < petra_model_n_params(m));
+    float *ex = examples(m, 4);
+    float o[64];
+    CHECK(petra_model_forward(p, 4, ex, o) == 0);
+    for (int i = 0; i < 4 * petra_model_n_outputs(p); i++) CHECK(isfinite(o[i]));
+    free(ex);
+    petra_model_free(p);
+    petra_model_free(m);
+  }
+}
