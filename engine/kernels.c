@@ -17,16 +17,17 @@
 #undef KATTR
 
 #define K(name) name##_avx512
-#define KATTR \
-  __attribute__((target("avx512f,avx512vl,avx512bw,avx512dq,avx2,fma,prefer-vector-width=512")))
+#define KATTR                                                                              \
+  __attribute__((target("avx512f,avx512vl,avx512bw,avx512dq,avx512vnni,avx2,fma,"         \
+                        "prefer-vector-width=512")))
 #include "kernels_body.inc"
 #undef K
 #undef KATTR
 #endif
 
 #define TABLE(sfx)                                                                         \
-  {#sfx, gru_fwd_##sfx, gru_bwd_##sfx, sigmoid_##sfx, tanh_##sfx, exp_##sfx, relu_##sfx, \
-   relu_bwd_##sfx}
+  {#sfx,        gru_fwd_##sfx, gru_bwd_##sfx, sigmoid_##sfx, tanh_##sfx, exp_##sfx, relu_##sfx, \
+   relu_bwd_##sfx, qdot_##sfx, quant_row_##sfx}
 
 static const petra_kernels variants[] = {
     TABLE(portable),
@@ -42,7 +43,8 @@ const petra_kernels *petra_kernels_variant(int i) {
   __builtin_cpu_init();
   if (i == 1 && !(__builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma"))) return NULL;
   if (i == 2 && !(__builtin_cpu_supports("avx512f") && __builtin_cpu_supports("avx512vl") &&
-                  __builtin_cpu_supports("avx512bw") && __builtin_cpu_supports("avx512dq")))
+                  __builtin_cpu_supports("avx512bw") && __builtin_cpu_supports("avx512dq") &&
+                  __builtin_cpu_supports("avx512vnni")))
     return NULL;
 #endif
   return &variants[i];

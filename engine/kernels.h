@@ -9,6 +9,7 @@
 #ifndef PETRA_ENGINE_KERNELS_H
 #define PETRA_ENGINE_KERNELS_H
 #include <stddef.h>
+#include <stdint.h>
 
 typedef struct petra_kernels {
   const char *name; /* "portable", "avx2", "avx512" */
@@ -24,6 +25,13 @@ typedef struct petra_kernels {
   void (*relu)(size_t n, const float *x, float *y);
   /* dx = dy where x > 0, else 0 (dx may alias dy) */
   void (*relu_bwd)(size_t n, const float *x, const float *dy, float *dx);
+  /* int8 matrix × vector: acc[o] = Σ_i xu[i]·W[o][i] for o < rows, W [rows × in] signed,
+   * xu unsigned (activations offset by +128; the caller subtracts 128·Σ_i W[o][i]). Exact
+   * integer arithmetic: every variant gives identical results. */
+  void (*qdot)(int rows, int in, const int8_t *W, const uint8_t *xu, int32_t *acc);
+  /* Quantizes x[n] to xu = round(x/s)+128 with s = max|x|/127 (s = 1 when x is all zero);
+   * returns s. */
+  float (*quant_row)(int n, const float *x, uint8_t *xu);
 } petra_kernels;
 
 /* The best variant this CPU runs. */

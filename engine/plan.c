@@ -1,0 +1,395 @@
+#include "petra/plan.h"
+
+#include <cblas.h>
+#include <math.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "kernels.h"
+#include "petra/dense.h"
+#include "petra/norm.h"
+
+/* A linear layer y = x·Wᵀ + b in fp32 or int8. */
+typedef struct qlinear {
+  int out, in, bits;
+  float *w;        /* fp32 [out × in] (bits 32) */
+  int8_t *q;       /* int8 [out × in] (bits 8) */
+  float *scale;    /* per output row (bits 8) */
+  int32_t *rowsum; /* Σ_i q[o][i], for the +128 activation offset */
+  const float *b;  /* bias [out] or NULL (points into the plan's fp32 block) */
+} qlinear;
+
+typedef struct qembed {
+  int vocab, dim, bits;
+  float *w;       /* fp32 [vocab × dim] */
+  int8_t *q;      /* int8 [vocab × dim] */
+  float *scale;   /* per code */
+} qembed;
+
+struct petra_plan {
+  petra_model_spec spec;
+  petra_genome genome;
+  int ef, n_out, E; /* E: seq per-event input width */
+  qembed emb[PETRA_MAX_FIELDS];
+  qlinear dense, wih, whh, head;
+  float *ln_g, *ln_b, *bih, *bhh, *dense_b, *head_b;
+  size_t bytes;
+  const petra_kernels *k;
+};
+
+/* ---------------------------------------------------------------- build */
+
+static int make_linear(qlinear *l, const float *w, int out, int in, int bits, const float *b) {
+  l->out = out;
+  l->in = in;
+  l->bits = bits;
+  l->b = b;
+  if (bits == 32) {
+    l->w = malloc(sizeof(float) * (size_t)out * in);
+    if (!l->w) return -1;
+    memcpy(l->w, w, sizeof(float) * (size_t)out * in);
+    return 0;
+  }
+  l->q = malloc((size_t)out * in);
+  l->scale = malloc(sizeof(float) * (size_t)out);
+  l->rowsum = malloc(sizeof(int32_t) * (size_t)out);
+  if (!l->q || !l->scale || !l->rowsum) return -1;
+  for (int o = 0; o < out; o++) {
+    const float *r = w + (size_t)o * in;
+    float mx = 0;
+    for (int i = 0; i < in; i++) mx = fmaxf(mx, fabsf(r[i]));
+    float s = mx > 0 ? mx / 127.0f : 1.0f;
+    int32_t sum = 0;
+    for (int i = 0; i < in; i++) {
+      float q = rintf(r[i] / s);
+      q = fminf(127.0f, fmaxf(-127.0f, q));
+      l->q[(size_t)o * in + i] = (int8_t)q;
+      sum += (int32_t)q;
+    }
+    l->scale[o] = s;
+    l->rowsum[o] = sum;
+  }
+  return 0;
+}
+
+static size_t linear_bytes(const qlinear *l) {
+  if (!l->out) return 0;
+  size_t w = l->bits == 32 ? sizeof(float) * (size_t)l->out * l->in
+                           : (size_t)l->out * l->in + sizeof(float) * (size_t)l->out;
+  return w + (l->b ? sizeof(float) * (size_t)l->out : 0);
+}
+
+static void free_linear(qlinear *l) {
+  free(l->w);
+  free(l->q);
+  free(l->scale);
+  free(l->rowsum);
+}
+
+static const float *tensor(const petra_model *m, const char *name) {
+  const petra_tensor_info *t = petra_model_find_tensor(m, name);
+  return t ? petra_model_params((petra_model *)m) + t->offset : NULL;
+}
+
+static float *dup(const float *x, size_t n) {
+  if (!x) return NULL;
+  float *d = malloc(sizeof(float) * (n ? n : 1));
+  if (d) memcpy(d, x, sizeof(float) * n);
+  return d;
+}
+
+petra_plan *petra_plan_build(const petra_model *m, const petra_genome *g, petra_err *err) {
+  petra_plan *p = calloc(1, sizeof *p);
+  if (!p) {
+    petra_err_set(err, PETRA_ENOMEM, "plan: out of memory");
+    return NULL;
+  }
+  const petra_model_spec *s = petra_model_get_spec(m);
+  p->spec = *s;
+  p->genome = *g;
+  p->ef = petra_model_example_floats(m);
+  p->n_out = petra_model_n_outputs(m);
+  p->k = petra_kernels_best();
+  if (s->kind == PETRA_MODEL_TS && s->norm == PETRA_NORM_RUNNING) {
+    petra_err_set(err, PETRA_EINVAL, "plan: ts models with norm=running are not compiled yet");
+    goto fail;
+  }
+  int rc = 0;
+  if (s->kind == PETRA_MODEL_SEQ) {
+    p->E = s->n_numeric;
+    for (int f = 0; f < s->n_fields; f++) {
+      char name[PETRA_NAME_MAX + 8];
+      snprintf(name, sizeof name, "emb.%s", s->fields[f].name);
+      qembed *e = &p->emb[f];
+      e->vocab = s->fields[f].vocab;
+      e->dim = s->fields[f].dim;
+      e->bits = petra_genome_gene(g, name).bits == 32 ? 32 : 8;
+      const float *t = tensor(m, name);
+      size_t nw = (size_t)e->vocab * e->dim;
+      if (e->bits == 32) {
+        if (!(e->w = dup(t, nw))) rc = -1;
+        p->bytes += nw * sizeof(float);
+      } else {
+        e->q = malloc(nw);
+        e->scale = malloc(sizeof(float) * (size_t)e->vocab);
+        if (!e->q || !e->scale) rc = -1;
+        for (int v = 0; v < e->vocab && !rc; v++) {
+          float mx = 0;
+          for (int j = 0; j < e->dim; j++) mx = fmaxf(mx, fabsf(t[(size_t)v * e->dim + j]));
+          float sc = mx > 0 ? mx / 127.0f : 1.0f;
+          e->scale[v] = sc;
+          for (int j = 0; j < e->dim; j++)
+            e->q[(size_t)v * e->dim + j] = (int8_t)fminf(127.0f, fmaxf(-127.0f, rintf(t[(size_t)v * e->dim + j] / sc)));
+        }
+        p->bytes += nw + sizeof(float) * (size_t)e->vocab;
+      }
+      p->E += e->dim;
+    }
+  }
+  int in = s->kind == PETRA_MODEL_SEQ ? p->E : (s->ci ? s->window : s->window * s->channels);
+  int D = s->kind == PETRA_MODEL_SEQ ? s->dense : (s->arch == PETRA_TS_MLP ? s->hidden : 0);
+  if (D > 0) {
+    p->dense_b = dup(tensor(m, "dense0.b"), (size_t)D);
+    rc |= make_linear(&p->dense, tensor(m, "dense0.w"), D, in,
+                      petra_genome_gene(g, "dense0").bits == 32 ? 32 : 8, p->dense_b);
+    if (s->layernorm) {
+      p->ln_g = dup(tensor(m, "ln0.g"), (size_t)D);
+      p->ln_b = dup(tensor(m, "ln0.b"), (size_t)D);
+      p->bytes += 2 * sizeof(float) * (size_t)D;
+    }
+    in = D;
+  }
+  if (s->gru > 0 && (s->kind == PETRA_MODEL_SEQ || s->arch == PETRA_TS_GRU)) {
+    int H = s->gru, bits = petra_genome_gene(g, "gru0").bits == 32 ? 32 : 8;
+    int gin = s->kind == PETRA_MODEL_SEQ ? in : (s->ci ? 1 : s->channels);
+    p->bih = dup(tensor(m, "gru0.bih"), 3 * (size_t)H);
+    p->bhh = dup(tensor(m, "gru0.bhh"), 3 * (size_t)H);
+    rc |= make_linear(&p->wih, tensor(m, "gru0.wih"), 3 * H, gin, bits, p->bih);
+    rc |= make_linear(&p->whh, tensor(m, "gru0.whh"), 3 * H, H, bits, p->bhh);
+    in = H;
+  }
+  const petra_tensor_info *ht = petra_model_find_tensor(m, "head.w");
+  p->head_b = dup(tensor(m, "head.b"), (size_t)ht->rows);
+  rc |= make_linear(&p->head, tensor(m, "head.w"), ht->rows, ht->cols,
+                    petra_genome_gene(g, "head").bits == 32 ? 32 : 8, p->head_b);
+  if (rc) {
+    petra_err_set(err, PETRA_ENOMEM, "plan: out of memory");
+    goto fail;
+  }
+  p->bytes += linear_bytes(&p->dense) + linear_bytes(&p->wih) + linear_bytes(&p->whh) +
+              linear_bytes(&p->head);
+  return p;
+fail:
+  petra_plan_free(p);
+  return NULL;
+}
+
+void petra_plan_free(petra_plan *p) {
+  if (!p) return;
+  for (int f = 0; f < PETRA_MAX_FIELDS; f++) {
+    free(p->emb[f].w);
+    free(p->emb[f].q);
+    free(p->emb[f].scale);
+  }
+  free_linear(&p->dense);
+  free_linear(&p->wih);
+  free_linear(&p->whh);
+  free_linear(&p->head);
+  free(p->ln_g);
+  free(p->ln_b);
+  free(p->bih);
+  free(p->bhh);
+  free(p->dense_b);
+  free(p->head_b);
+  free(p);
+}
+
+const petra_model_spec *petra_plan_spec(const petra_plan *p) { return &p->spec; }
+const petra_genome *petra_plan_genome(const petra_plan *p) { return &p->genome; }
+size_t petra_plan_bytes(const petra_plan *p) { return p->bytes; }
+int petra_plan_example_floats(const petra_plan *p) { return p->ef; }
+int petra_plan_n_outputs(const petra_plan *p) { return p->n_out; }
+
+/* ---------------------------------------------------------------- scoring */
+
+/* y [n × out] = x [n × in] · Wᵀ + b; xu: n·in bytes of scratch for int8 activations. */
+static void linear_apply(const petra_plan *p, const qlinear *l, int n, const float *x, float *y,
+                         uint8_t *xu, int32_t *acc) {
+  if (l->bits == 32) {
+    petra_dense_forward(n, l->in, l->out, x, l->w, l->b, y);
+    return;
+  }
+  for (int r = 0; r < n; r++) {
+    uint8_t *u = xu + (size_t)r * l->in;
+    float sx = p->k->quant_row(l->in, x + (size_t)r * l->in, u);
+    p->k->qdot(l->out, l->in, l->q, u, acc);
+    float *yr = y + (size_t)r * l->out;
+    for (int o = 0; o < l->out; o++)
+      yr[o] = sx * l->scale[o] * (float)(acc[o] - 128 * l->rowsum[o]) + (l->b ? l->b[o] : 0.0f);
+  }
+}
+
+/* Scratch layout (floats unless noted), sized for n examples. */
+typedef struct scratch {
+  float *x0, *a1, *st, *xi, *h, *hh, *out2;
+  uint8_t *xu;
+  int32_t *acc;
+} scratch;
+
+static size_t layout(const petra_plan *p, int n, void *base, scratch *sc) {
+  const petra_model_spec *s = &p->spec;
+  size_t T = s->kind == PETRA_MODEL_SEQ ? (size_t)s->seq_len : (size_t)s->window;
+  size_t R = s->kind == PETRA_MODEL_SEQ ? (size_t)n : (size_t)n * (s->ci ? (s->target < 0 ? s->channels : 1) : 1);
+  size_t rows = s->kind == PETRA_MODEL_SEQ ? T * n : R;
+  size_t in0 = s->kind == PETRA_MODEL_SEQ ? (size_t)p->E : (size_t)(s->ci ? s->window : s->window * s->channels);
+  size_t D = (size_t)(p->dense.out ? p->dense.out : 1), H = (size_t)(s->gru ? s->gru : 1);
+  size_t maxin = in0 > D ? in0 : D;
+  if (H > maxin) maxin = H;
+  size_t a1 = rows * D > rows * in0 ? rows * D : rows * in0; /* also the ts GRU's time-major input */
+  size_t sizes[7] = {rows * in0, a1, rows * 2, T * R * 3 * H + 3 * H, 2 * R * H, R * 3 * H,
+                     R * (size_t)(p->head.out)};
+  size_t off = 0;
+  float **dst[7] = {&sc->x0, &sc->a1, &sc->st, &sc->xi, &sc->h, &sc->hh, &sc->out2};
+  for (int i = 0; i < 7; i++) {
+    if (base) *dst[i] = (float *)((char *)base + off);
+    off += ((sizes[i] * sizeof(float)) + 63) & ~(size_t)63;
+  }
+  size_t xub = (rows > R * T ? rows : R * T) * maxin;
+  if (base) sc->xu = (uint8_t *)base + off;
+  off += (xub + 63) & ~(size_t)63;
+  if (base) sc->acc = (int32_t *)((char *)base + off);
+  off += sizeof(int32_t) * 3 * H * 4 + sizeof(int32_t) * (size_t)(p->head.out + p->dense.out + 64);
+  return off;
+}
+
+size_t petra_plan_scratch_bytes(const petra_plan *p, int n) { return layout(p, n, NULL, NULL) + 64; }
+
+/* GRU over T steps for R rows; x [T][R][in]; final states in h (first R·H floats). */
+static void gru_run(const petra_plan *p, int T, int R, const float *x, const int *len, scratch *sc) {
+  const int H = p->spec.gru, G = 3 * H;
+  linear_apply(p, &p->wih, T * R, x, sc->xi, sc->xu, sc->acc);
+  float *h = sc->h, *hn = sc->h + (size_t)R * H; /* hn: scratch for W_hn h + b_hn */
+  memset(h, 0, sizeof(float) * (size_t)R * H);
+  float hc[1024];
+  for (int t = 0; t < T; t++) {
+    linear_apply(p, &p->whh, R, h, sc->hh, sc->xu, sc->acc);
+    for (int r = 0; r < R; r++) {
+      if (len && t >= len[r]) continue;
+      float *g = sc->xi + ((size_t)t * R + r) * G;
+      float *hr = h + (size_t)r * H;
+      p->k->gru_fwd(H, g, sc->hh + (size_t)r * G, hr, hn + (size_t)r * H, hc);
+      memcpy(hr, hc, sizeof(float) * H);
+    }
+  }
+}
+
+int petra_plan_score(const petra_plan *p, int n, const float *ex, float *out, void *scratch_mem) {
+  if (n <= 0) return n == 0 ? 0 : PETRA_EINVAL;
+  const petra_model_spec *s = &p->spec;
+  if (s->gru > 1024) return PETRA_ERANGE;
+  scratch sc;
+  void *base = (void *)(((uintptr_t)scratch_mem + 63) & ~(uintptr_t)63);
+  layout(p, n, base, &sc);
+  if (s->kind == PETRA_MODEL_SEQ) {
+    const int T = s->seq_len, F = s->n_fields, N = s->n_numeric, E = p->E;
+    int lens[256];
+    int *len = n <= 256 ? lens : malloc(sizeof(int) * (size_t)n);
+    if (!len) return PETRA_ENOMEM;
+    for (int b = 0; b < n; b++) {
+      const float *e = ex + (size_t)b * p->ef;
+      if (!(e[0] >= 1 && e[0] <= T)) {
+        if (len != lens) free(len);
+        return PETRA_EINVAL;
+      }
+      len[b] = (int)e[0];
+      for (int t = 0; t < T; t++) {
+        float *row = sc.x0 + ((size_t)t * n + b) * E;
+        int off = 0;
+        for (int f = 0; f < F; f++) {
+          const qembed *q = &p->emb[f];
+          float cv = t < len[b] ? e[1 + t * F + f] : 0.0f;
+          if (!(cv >= 0 && cv < q->vocab)) {
+            if (len != lens) free(len);
+            return PETRA_EINVAL;
+          }
+          int c = (int)cv;
+          if (q->bits == 32) {
+            memcpy(row + off, q->w + (size_t)c * q->dim, sizeof(float) * q->dim);
+          } else {
+            for (int j = 0; j < q->dim; j++) row[off + j] = q->scale[c] * (float)q->q[(size_t)c * q->dim + j];
+          }
+          off += q->dim;
+        }
+        if (t < len[b])
+          memcpy(row + off, e + 1 + T * F + t * N, sizeof(float) * N);
+        else
+          memset(row + off, 0, sizeof(float) * N);
+      }
+    }
+    const float *xg = sc.x0;
+    size_t rows = (size_t)T * n;
+    if (p->dense.out) {
+      linear_apply(p, &p->dense, (int)rows, sc.x0, sc.a1, sc.xu, sc.acc);
+      if (p->ln_g) petra_layernorm_forward((int)rows, p->dense.out, sc.a1, p->ln_g, p->ln_b, sc.a1, sc.st);
+      petra_act_forward(s->act, rows * p->dense.out, sc.a1, sc.a1);
+      xg = sc.a1;
+    }
+    gru_run(p, T, n, xg, len, &sc);
+    linear_apply(p, &p->head, n, sc.h, out, sc.xu, sc.acc);
+    if (len != lens) free(len);
+    return 0;
+  }
+  /* ts: per-row normalization as the model does (none or last value) */
+  const int W = s->window, C = s->channels, Hz = s->horizon;
+  const int ci = s->ci, cout = s->target < 0 ? C : 1, rpe = ci ? cout : 1, nch = ci ? 1 : C;
+  const int in = ci ? W : W * C, R = n * rpe;
+  float shift[4096];
+  if (R * nch > 4096) return PETRA_ERANGE;
+  for (int b = 0; b < n; b++) {
+    const float *win = ex + (size_t)b * p->ef;
+    for (int k = 0; k < rpe; k++) {
+      int r = b * rpe + k;
+      float *x = sc.x0 + (size_t)r * in;
+      for (int c2 = 0; c2 < nch; c2++) {
+        int ch = ci ? (s->target < 0 ? k : s->target) : c2;
+        float sh = s->norm == PETRA_NORM_LAST ? win[(size_t)(W - 1) * C + ch] : 0.0f;
+        shift[r * nch + c2] = sh;
+        for (int t = 0; t < W; t++) x[ci ? t : t * C + c2] = win[(size_t)t * C + ch] - sh;
+      }
+    }
+  }
+  const float *h = sc.x0;
+  if (s->arch == PETRA_TS_MLP) {
+    linear_apply(p, &p->dense, R, sc.x0, sc.a1, sc.xu, sc.acc);
+    petra_act_forward(s->act, (size_t)R * p->dense.out, sc.a1, sc.a1);
+    h = sc.a1;
+  } else if (s->arch == PETRA_TS_GRU) {
+    /* rows [R][W][nch] -> time-major [W][R][nch] */
+    for (int r = 0; r < R; r++)
+      for (int t = 0; t < W; t++)
+        memcpy(sc.a1 + ((size_t)t * R + r) * nch, sc.x0 + (size_t)r * in + (size_t)t * nch, sizeof(float) * nch);
+    gru_run(p, W, R, sc.a1, NULL, &sc);
+    h = sc.h;
+  }
+  linear_apply(p, &p->head, R, h, sc.out2, sc.xu, sc.acc);
+  for (int b = 0; b < n; b++) {
+    float *o = out + (size_t)b * p->n_out;
+    for (int k = 0; k < rpe; k++) {
+      int r = b * rpe + k;
+      const float *y = sc.out2 + (size_t)r * p->head.out;
+      for (int hz = 0; hz < Hz; hz++) {
+        if (ci) {
+          o[hz * cout + k] = y[hz] + shift[r];
+        } else {
+          for (int c = 0; c < cout; c++) {
+            int nc = s->target < 0 ? c : s->target;
+            o[hz * cout + c] = y[hz * cout + c] + shift[r * nch + nc];
+          }
+        }
+      }
+    }
+  }
+  return 0;
+}

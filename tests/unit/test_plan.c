@@ -1,0 +1,193 @@
+/* Plans: an all-fp32 plan scores like the model (1e-5); int8 plans stay close; int8 kernel
+ * variants are bit-exact; plans are smaller as promised; concurrent scoring is safe. */
+#include <pthread.h>
+
+#include "check.h"
+#include "kernels.h"
+#include "petra/plan.h"
+#include "petra/prune.h"
+#include "petra/rng.h"
+
+static float *examples(const petra_model *m, int n, uint64_t seed) {
+  const petra_model_spec *s = petra_model_get_spec(m);
+  int ef = petra_model_example_floats(m);
+  float *ex = calloc((size_t)n * ef, sizeof(float));
+  petra_rng r;
+  petra_rng_seed(&r, seed);
+  for (int b = 0; b < n; b++) {
+    float *e = ex + (size_t)b * ef;
+    if (s->kind == PETRA_MODEL_SEQ) {
+      int L = s->seq_len, F = s->n_fields, N = s->n_numeric;
+      e[0] = (float)(1 + petra_rng_below(&r, (uint64_t)L));
+      for (int t = 0; t < L; t++) {
+        for (int f = 0; f < F; f++) e[1 + t * F + f] = (float)petra_rng_below(&r, (uint64_t)s->fields[f].vocab);
+        for (int k = 0; k < N; k++) e[1 + L * F + t * N + k] = (float)petra_rng_normal(&r);
+      }
+    } else {
+      for (int i = 0; i < ef; i++) e[i] = (float)(petra_rng_normal(&r) + 2);
+    }
+  }
+  return ex;
+}
+
+static const char *specs[] = {
+    "seq fields=mcc:400:16 numeric=16 len=32 dense=32 act=relu gru=64 classes=1",
+    "seq fields=mcc:50:4,ch:4:2 numeric=3 len=7 dense=8 layernorm=1 act=gelu gru=6 classes=3",
+    "seq fields=mcc:50:4 numeric=2 len=5 dense=0 gru=5",
+    "ts window=24 horizon=6 channels=3 arch=linear ci=1 norm=last",
+    "ts window=24 horizon=6 channels=3 arch=mlp hidden=16 ci=0 target=2 norm=none",
+    "ts window=12 horizon=4 channels=2 arch=gru gru=8 ci=1 norm=last",
+};
+
+static double max_rel_diff(const float *a, const float *b, int n) {
+  double num = 0, den = 0;
+  for (int i = 0; i < n; i++) {
+    num = fmax(num, fabs((double)a[i] - b[i]));
+    den = fmax(den, fabs((double)b[i]));
+  }
+  return num / fmax(den, 1e-6);
+}
+
+TEST(fp32_plan_scores_like_the_model_and_int8_stays_close) {
+  for (unsigned k = 0; k < sizeof specs / sizeof specs[0]; k++) {
+    petra_model_spec spec;
+    petra_err err = {0};
+    REQUIRE(petra_model_spec_parse(specs[k], &spec, &err) == 0);
+    petra_model *m = petra_model_new(&spec, 11 + k, &err);
+    REQUIRE(m);
+    int n = 9, no = petra_model_n_outputs(m);
+    float *ex = examples(m, n, 5 + k);
+    float *ref = malloc(sizeof(float) * n * no), *got = malloc(sizeof(float) * n * no);
+    REQUIRE(petra_model_forward(m, n, ex, ref) == 0);
+    petra_genome g;
+    petra_genome_identity(&g);
+    petra_plan *p = petra_plan_build(m, &g, &err);
+    REQUIRE(p);
+    void *scratch = malloc(petra_plan_scratch_bytes(p, n));
+    REQUIRE(petra_plan_score(p, n, ex, got, scratch) == 0);
+    double d32 = max_rel_diff(got, ref, n * no);
+    CHECK_MSG(d32 < 1e-5, "%s: fp32 plan differs by %.2e", specs[k], d32);
+    /* batch 1 gives the same as batch n */
+    float one[64];
+    REQUIRE(petra_plan_score(p, 1, ex + 2 * petra_model_example_floats(m), one, scratch) == 0);
+    for (int i = 0; i < no; i++) CHECK_NEAR(one[i], got[2 * no + i], 1e-5 * fmax(1, fabs(got[2 * no + i])));
+    size_t b32 = petra_plan_bytes(p);
+    petra_plan_free(p);
+    free(scratch);
+
+    petra_genome_parse("emb.mcc:bits=8;dense0:bits=8;gru0:bits=8;head:bits=8", &g, &err);
+    p = petra_plan_build(m, &g, &err);
+    REQUIRE(p);
+    scratch = malloc(petra_plan_scratch_bytes(p, n));
+    REQUIRE(petra_plan_score(p, n, ex, got, scratch) == 0);
+    double d8 = max_rel_diff(got, ref, n * no);
+    fprintf(stderr, "%-70s fp32 %.1e int8 %.1e bytes %zu -> %zu\n", specs[k], d32, d8, b32,
+            petra_plan_bytes(p));
+    CHECK_MSG(d8 < 0.05, "%s: int8 plan differs by %.3f", specs[k], d8);
+    CHECK(petra_plan_bytes(p) < (k == 0 ? b32 * 0.3 : (double)b32)); /* biases stay fp32 */
+    petra_plan_free(p);
+    free(scratch);
+    free(ex);
+    free(ref);
+    free(got);
+    petra_model_free(m);
+  }
+}
+
+TEST(int8_kernels_are_bit_exact_across_variants) {
+  const petra_kernels *ref = petra_kernels_variant(0);
+  petra_rng r;
+  petra_rng_seed(&r, 8);
+  enum { ROWS = 37, IN = 203 };
+  int8_t W[ROWS * IN];
+  uint8_t xu0[IN], xu1[IN];
+  float x[IN];
+  for (int i = 0; i < ROWS * IN; i++) W[i] = (int8_t)((int)petra_rng_below(&r, 255) - 127);
+  /* edge rows: all zero, all max magnitude */
+  memset(W, 0, IN);
+  for (int i = 0; i < IN; i++) W[IN + i] = (i & 1) ? 127 : -127;
+  for (int i = 0; i < IN; i++) x[i] = (float)petra_rng_normal(&r) * 3;
+  int32_t a0[ROWS], a1[ROWS];
+  for (int v = 1; v < 3; v++) {
+    const petra_kernels *k = petra_kernels_variant(v);
+    if (!k) continue;
+    float s0 = ref->quant_row(IN, x, xu0), s1 = k->quant_row(IN, x, xu1);
+    CHECK(s0 == s1);
+    CHECK(memcmp(xu0, xu1, IN) == 0);
+    ref->qdot(ROWS, IN, W, xu0, a0);
+    k->qdot(ROWS, IN, W, xu0, a1);
+    CHECK_MSG(memcmp(a0, a1, sizeof a0) == 0, "%s qdot differs", k->name);
+    /* all-zero input quantizes to the offset only */
+    float z[IN] = {0};
+    CHECK(k->quant_row(IN, z, xu1) == 1.0f);
+    for (int i = 0; i < IN; i++) CHECK(xu1[i] == 128);
+  }
+  /* the reference agrees with plain integer arithmetic */
+  ref->quant_row(IN, x, xu0);
+  ref->qdot(ROWS, IN, W, xu0, a0);
+  for (int o = 0; o < ROWS; o++) {
+    int64_t s = 0;
+    for (int i = 0; i < IN; i++) s += (int64_t)xu0[i] * W[o * IN + i];
+    CHECK_EQ_INT(a0[o], s);
+  }
+}
+
+typedef struct job {
+  const petra_plan *p;
+  const float *ex;
+  int n;
+  float out[64 * 4];
+} job;
+static void *score_job(void *arg) {
+  job *j = arg;
+  void *scratch = malloc(petra_plan_scratch_bytes(j->p, 1));
+  for (int rep = 0; rep < 200; rep++)
+    for (int i = 0; i < j->n; i++)
+      petra_plan_score(j->p, 1, j->ex + (size_t)i * petra_plan_example_floats(j->p), j->out + i, scratch);
+  free(scratch);
+  return NULL;
+}
+
+TEST(one_plan_scores_concurrently_from_many_threads) {
+  petra_model_spec spec;
+  petra_model_spec_parse(specs[0], &spec, NULL);
+  petra_model *m = petra_model_new(&spec, 1, NULL);
+  petra_genome g;
+  petra_genome_parse("gru0:bits=8;dense0:bits=8", &g, NULL);
+  petra_plan *p = petra_plan_build(m, &g, NULL);
+  REQUIRE(p);
+  float *ex = examples(m, 16, 2);
+  job jobs[4];
+  pthread_t th[4];
+  for (int i = 0; i < 4; i++) {
+    jobs[i] = (job){.p = p, .ex = ex, .n = 16};
+    pthread_create(&th[i], NULL, score_job, &jobs[i]);
+  }
+  for (int i = 0; i < 4; i++) pthread_join(th[i], NULL);
+  for (int i = 1; i < 4; i++) CHECK(memcmp(jobs[0].out, jobs[i].out, sizeof(float) * 16) == 0);
+  free(ex);
+  petra_plan_free(p);
+  petra_model_free(m);
+}
+
+TEST(pruned_int8_plan_of_r1_is_under_15_percent_of_fp32) {
+  petra_model_spec spec;
+  petra_model_spec_parse(specs[0], &spec, NULL);
+  petra_model *m = petra_model_new(&spec, 1, NULL);
+  petra_genome id, g;
+  petra_genome_identity(&id);
+  petra_genome_parse("emb.mcc:keep=0.5,bits=8;dense0:keep=0.5,bits=8;gru0:keep=0.5,bits=8;head:bits=8", &g, NULL);
+  petra_err err = {0};
+  petra_plan *p32 = petra_plan_build(m, &id, &err);
+  petra_model *pr = petra_prune(m, &g, &err);
+  REQUIRE(p32 && pr);
+  petra_plan *p8 = petra_plan_build(pr, &g, &err);
+  REQUIRE(p8);
+  fprintf(stderr, "R1 plan bytes: fp32 %zu, int8 + 50%% units %zu (%.1f%%)\n", petra_plan_bytes(p32),
+          petra_plan_bytes(p8), 100.0 * petra_plan_bytes(p8) / petra_plan_bytes(p32));
+  CHECK(petra_plan_bytes(p8) <= 0.15 * petra_plan_bytes(p32));
+  petra_plan_free(p32);
+  petra_plan_free(p8);
+  petra_model_free(pr);
+  petra_model_free(m);
+}
