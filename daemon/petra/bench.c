@@ -58,9 +58,18 @@ static int cmp_d(const void *a, const void *b) {
   return (x > y) - (x < y);
 }
 
+int cmd_bench_compress(const char *preset);
+
 int cmd_bench(int argc, char **argv) {
+  if (argc >= 2 && !strcmp(argv[1], "compress")) {
+    const char *pn = "r1";
+    for (int i = 2; i + 1 < argc; i++)
+      if (!strcmp(argv[i], "--preset")) pn = argv[i + 1];
+    openblas_set_num_threads(1);
+    return cmd_bench_compress(pn);
+  }
   if (argc < 2 || (strcmp(argv[1], "train") && strcmp(argv[1], "infer"))) {
-    fprintf(stderr, "usage: petra bench train|infer --preset r1 [--seconds S] [--reps N] [--threads N]\n");
+    fprintf(stderr, "usage: petra bench train|infer|compress --preset r1 [--seconds S] [--reps N] [--threads N]\n");
     return 2;
   }
   const char *what = argv[1];
@@ -141,5 +150,205 @@ int cmd_bench(int argc, char **argv) {
     free(ex);
   }
   petra_model_free(m);
+  return 0;
+}
+
+/* ---------------------------------------------------------------- bench compress */
+
+#include "feature_state.h"
+#include "gen.h"
+#include "petra/plan.h"
+#include "petra/prune.h"
+#include "wire.h"
+
+typedef struct exset {
+  int n, ef;
+  float *x;
+} exset;
+
+/* R1-shaped examples from the generator: mcc codes, and 16 numeric inputs per event (log
+ * amount, log gap, hour sin/cos, then 12 constant-zero inputs R1's width asks for). */
+static int r1_data(const petra_model_spec *spec, int n_records, exset *all) {
+  char err[256];
+  features *f = features_new(spec, "hour_sin,hour_cos,z0,z1,z2,z3,z4,z5,z6,z7,z8,z9,z10,z11", 20000,
+                             err, sizeof err);
+  if (!f) {
+    fprintf(stderr, "petra bench: %s\n", err);
+    return -1;
+  }
+  gen_conf gc = gen_defaults();
+  gc.seed = 42;
+  gc.entities = 4000;
+  gc.channels = 1;
+  gen *g = gen_new(&gc);
+  int ef = features_example_floats(f);
+  size_t cap = 4096;
+  all->ef = ef;
+  all->n = 0;
+  all->x = malloc(sizeof(float) * cap * ef);
+  uint8_t buf[1024];
+  char key[64];
+  for (int i = 0; i < n_records; i++) {
+    int kind;
+    size_t len = gen_next_tx(g, buf, sizeof buf, &kind, key, sizeof key);
+    if ((size_t)all->n + 2 > cap) all->x = realloc(all->x, sizeof(float) * (cap *= 2) * ef);
+    float *dst = all->x + (size_t)all->n * ef;
+    int made = 0;
+    if (kind == GEN_EVENT) {
+      Petra__V1__Event *e = wire_decode_event(buf, len, err, sizeof err);
+      if (e) made = features_event(f, e, dst, 1, err, sizeof err);
+      wire_free(e);
+    } else {
+      Petra__V1__Label *l = wire_decode_label(buf, len, err, sizeof err);
+      if (l) made = features_label(f, l, dst, err, sizeof err);
+      wire_free(l);
+    }
+    if (made > 0) all->n += made;
+  }
+  gen_free(g);
+  features_free(f);
+  return 0;
+}
+
+static void train_steps(petra_model *m, const exset *tr, int steps, float lr, uint64_t seed) {
+  petra_trainer_conf tc = petra_trainer_defaults();
+  tc.batch = 64;
+  tc.adam.lr = lr;
+  tc.seed = seed;
+  petra_trainer *t = petra_trainer_new(m, &tc, NULL);
+  petra_rng r;
+  petra_rng_seed(&r, seed);
+  float *batch = malloc(sizeof(float) * 64 * tr->ef);
+  for (int s = 0; s < steps; s++) {
+    for (int i = 0; i < 64; i++)
+      memcpy(batch + (size_t)i * tr->ef, tr->x + petra_rng_below(&r, (uint64_t)tr->n) * tr->ef,
+             sizeof(float) * tr->ef);
+    petra_trainer_step(t, 64, batch, NULL);
+  }
+  free(batch);
+  petra_trainer_free(t);
+}
+
+/* Metric of a plan on a test set: AUC (seq, binary) or MSE (ts). */
+static double plan_metric(const petra_plan *p, const exset *te, int classes) {
+  int no = petra_plan_n_outputs(p);
+  petra_metrics *met = petra_metrics_new(classes, no, te->n);
+  void *scratch = malloc(petra_plan_scratch_bytes(p, 256));
+  float *out = malloc(sizeof(float) * 256 * no);
+  const petra_model_spec *s = petra_plan_spec(p);
+  float *sel = malloc(sizeof(float) * no);
+  for (int off = 0; off < te->n; off += 256) {
+    int k = te->n - off < 256 ? te->n - off : 256;
+    petra_plan_score(p, k, te->x + (size_t)off * te->ef, out, scratch);
+    for (int i = 0; i < k; i++) {
+      const float *e = te->x + (size_t)(off + i) * te->ef;
+      const float *tgt = e + te->ef - (s->kind == PETRA_MODEL_SEQ ? 1 : s->horizon * s->channels);
+      if (s->kind == PETRA_MODEL_TS && s->target >= 0) {
+        for (int h = 0; h < s->horizon; h++) sel[h] = tgt[h * s->channels + s->target];
+        tgt = sel;
+      }
+      petra_metrics_add(met, out + (size_t)i * no, tgt);
+    }
+  }
+  double v = classes ? petra_metrics_auc(met) : petra_metrics_mse(met);
+  petra_metrics_free(met);
+  free(scratch);
+  free(out);
+  free(sel);
+  return v;
+}
+
+static void plan_speed(const petra_plan *p, const exset *te, double *p50, double *p99, double *tput) {
+  enum { REPS = 3000 };
+  int no = petra_plan_n_outputs(p);
+  void *scratch = malloc(petra_plan_scratch_bytes(p, 64));
+  float *out = malloc(sizeof(float) * 64 * no);
+  double *lat = malloc(sizeof(double) * REPS);
+  for (int i = 0; i < 200; i++) petra_plan_score(p, 1, te->x + (size_t)(i % te->n) * te->ef, out, scratch);
+  for (int i = 0; i < REPS; i++) {
+    double t0 = cli_now_s();
+    petra_plan_score(p, 1, te->x + (size_t)(i % te->n) * te->ef, out, scratch);
+    lat[i] = (cli_now_s() - t0) * 1e6;
+  }
+  qsort(lat, REPS, sizeof *lat, cmp_d);
+  *p50 = lat[REPS / 2];
+  *p99 = lat[REPS * 99 / 100];
+  int batches = 0;
+  double t0 = cli_now_s();
+  while (cli_now_s() - t0 < 1.0) {
+    int off = (batches * 64) % (te->n - 64 > 0 ? te->n - 64 : 1);
+    petra_plan_score(p, te->n >= 64 ? 64 : te->n, te->x + (size_t)off * te->ef, out, scratch);
+    batches++;
+  }
+  *tput = batches * (te->n >= 64 ? 64.0 : te->n) / (cli_now_s() - t0);
+  free(scratch);
+  free(out);
+  free(lat);
+}
+
+int cmd_bench_compress(const char *pname) {
+  petra_model_spec spec;
+  exset all = {0}, tr, te;
+  int classes;
+  const char **genomes;
+  int n_genomes;
+  static const char *r1_genomes[] = {
+      "",
+      "emb.mcc:bits=8;dense0:bits=8;gru0:bits=8;head:bits=8",
+      "emb.mcc:keep=0.5,bits=8;dense0:keep=0.5,bits=8;gru0:keep=0.5,bits=8;head:bits=8;global:finetune_steps=300",
+      "emb.mcc:keep=0.5;dense0:keep=0.5;gru0:keep=0.5;global:finetune_steps=300",
+  };
+  if (!strcmp(pname, "r1")) {
+    petra_model_spec_parse(presets[0].spec, &spec, NULL);
+    if (r1_data(&spec, 400000, &all)) return 1;
+    tr = (exset){all.n * 4 / 5, all.ef, all.x};
+    te = (exset){all.n - tr.n, all.ef, all.x + (size_t)tr.n * all.ef};
+    classes = 1;
+    genomes = r1_genomes;
+    n_genomes = 4;
+  } else if (!strcmp(pname, "etth1")) {
+    fprintf(stderr, "petra bench compress: use --preset r1 (the ETTh1 table is printed by "
+                    "tests/bench/compress_etth1.sh)\n");
+    return 2;
+  } else {
+    fprintf(stderr, "petra bench compress: unknown preset '%s'\n", pname);
+    return 2;
+  }
+  petra_model *base = petra_model_new(&spec, 1, NULL);
+  double t0 = cli_now_s();
+  train_steps(base, &tr, 2500, 2e-3f, 1);
+  fprintf(stderr, "trained fp32 base on %d examples in %.1f s; test %d examples\n", tr.n,
+          cli_now_s() - t0, te.n);
+  for (int gi = 0; gi < n_genomes; gi++) {
+    petra_genome g;
+    petra_err err = {0};
+    if (petra_genome_parse(genomes[gi], &g, &err)) {
+      fprintf(stderr, "%s\n", err.msg);
+      return 1;
+    }
+    petra_model *m = petra_prune(base, &g, &err);
+    if (!m) {
+      fprintf(stderr, "%s\n", err.msg);
+      return 1;
+    }
+    if (g.finetune_steps) train_steps(m, &tr, g.finetune_steps, g.finetune_lr, 7);
+    petra_plan *p = petra_plan_build(m, &g, &err);
+    if (!p) {
+      fprintf(stderr, "%s\n", err.msg);
+      return 1;
+    }
+    double metric = plan_metric(p, &te, classes), p50, p99, tput;
+    plan_speed(p, &te, &p50, &p99, &tput);
+    char text[1024] = "fp32";
+    if (genomes[gi][0]) snprintf(text, sizeof text, "%s", genomes[gi]);
+    printf("{\"bench\":\"compress\",\"preset\":\"%s\",\"genome\":\"%s\",\"bytes\":%zu,\"p50_us\":%.2f,"
+           "\"p99_us\":%.2f,\"throughput_per_s\":%.0f,\"metric\":%.4f,\"metric_name\":\"%s\"}\n",
+           pname, text, petra_plan_bytes(p), p50, p99, tput, metric, classes ? "auc" : "mse");
+    fflush(stdout);
+    petra_plan_free(p);
+    petra_model_free(m);
+  }
+  petra_model_free(base);
+  free(all.x);
   return 0;
 }
