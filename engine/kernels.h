@@ -29,10 +29,19 @@ typedef struct petra_kernels {
    * xu unsigned (activations offset by +128; the caller subtracts 128·Σ_i W[o][i]). Exact
    * integer arithmetic: every variant gives identical results. */
   void (*qdot)(int rows, int in, const int8_t *W, const uint8_t *xu, int32_t *acc);
+  /* The same product on weights packed by petra_qpack (16-row blocks of 4-input groups);
+   * in4 = in rounded up to a multiple of 4, xu padded to in4 bytes; acc has rows rounded up
+   * to 16 entries. */
+  void (*qdot_packed)(int rows16, int in4, const int8_t *Wp, const uint8_t *xu, int32_t *acc);
   /* Quantizes x[n] to xu = round(x/s)+128 with s = max|x|/127 (s = 1 when x is all zero);
    * returns s. */
   float (*quant_row)(int n, const float *x, uint8_t *xu);
 } petra_kernels;
+
+/* Packs W [rows × in] into the qdot_packed layout: for each block of 16 rows, for each
+ * group of 4 inputs, 16 rows × 4 bytes (row-major within the group); padding is zero.
+ * Wp has round16(rows) · round4(in) bytes. */
+void petra_qpack(int rows, int in, const int8_t *W, int8_t *Wp);
 
 /* The best variant this CPU runs. */
 const petra_kernels *petra_kernels_best(void);

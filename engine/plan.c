@@ -15,7 +15,8 @@
 typedef struct qlinear {
   int out, in, bits;
   float *w;        /* fp32 [out × in] (bits 32) */
-  int8_t *q;       /* int8 [out × in] (bits 8) */
+  int8_t *q;       /* int8, packed for qdot_packed: round16(out) × round4(in) bytes */
+  int out16, in4;
   float *scale;    /* per output row (bits 8) */
   int32_t *rowsum; /* Σ_i q[o][i], for the +128 activation offset */
   const float *b;  /* bias [out] or NULL (points into the plan's fp32 block) */
@@ -52,10 +53,16 @@ static int make_linear(qlinear *l, const float *w, int out, int in, int bits, co
     memcpy(l->w, w, sizeof(float) * (size_t)out * in);
     return 0;
   }
-  l->q = malloc((size_t)out * in);
+  l->out16 = (out + 15) / 16 * 16;
+  l->in4 = (in + 3) / 4 * 4;
+  int8_t *q = malloc((size_t)out * in);
+  l->q = malloc((size_t)l->out16 * l->in4);
   l->scale = malloc(sizeof(float) * (size_t)out);
   l->rowsum = malloc(sizeof(int32_t) * (size_t)out);
-  if (!l->q || !l->scale || !l->rowsum) return -1;
+  if (!q || !l->q || !l->scale || !l->rowsum) {
+    free(q);
+    return -1;
+  }
   for (int o = 0; o < out; o++) {
     const float *r = w + (size_t)o * in;
     float mx = 0;
@@ -63,19 +70,22 @@ static int make_linear(qlinear *l, const float *w, int out, int in, int bits, co
     float s = mx > 0 ? mx / 127.0f : 1.0f;
     int32_t sum = 0;
     for (int i = 0; i < in; i++) {
-      float q = rintf(r[i] / s);
-      q = fminf(127.0f, fmaxf(-127.0f, q));
-      l->q[(size_t)o * in + i] = (int8_t)q;
-      sum += (int32_t)q;
+      float v = rintf(r[i] / s);
+      v = fminf(127.0f, fmaxf(-127.0f, v));
+      q[(size_t)o * in + i] = (int8_t)v;
+      sum += (int32_t)v;
     }
     l->scale[o] = s;
     l->rowsum[o] = sum;
   }
+  petra_qpack(out, in, q, l->q);
+  free(q);
   return 0;
 }
 
 static size_t linear_bytes(const qlinear *l) {
   if (!l->out) return 0;
+  /* int8: the weights and one scale per row (padding of the packed layout not counted) */
   size_t w = l->bits == 32 ? sizeof(float) * (size_t)l->out * l->in
                            : (size_t)l->out * l->in + sizeof(float) * (size_t)l->out;
   return w + (l->b ? sizeof(float) * (size_t)l->out : 0);
@@ -222,9 +232,10 @@ static void linear_apply(const petra_plan *p, const qlinear *l, int n, const flo
     return;
   }
   for (int r = 0; r < n; r++) {
-    uint8_t *u = xu + (size_t)r * l->in;
+    uint8_t *u = xu + (size_t)r * l->in4;
     float sx = p->k->quant_row(l->in, x + (size_t)r * l->in, u);
-    p->k->qdot(l->out, l->in, l->q, u, acc);
+    for (int i = l->in; i < l->in4; i++) u[i] = 128;
+    p->k->qdot_packed(l->out16, l->in4, l->q, u, acc);
     float *yr = y + (size_t)r * l->out;
     for (int o = 0; o < l->out; o++)
       yr[o] = sx * l->scale[o] * (float)(acc[o] - 128 * l->rowsum[o]) + (l->b ? l->b[o] : 0.0f);
@@ -256,11 +267,11 @@ static size_t layout(const petra_plan *p, int n, void *base, scratch *sc) {
     if (base) *dst[i] = (float *)((char *)base + off);
     off += ((sizes[i] * sizeof(float)) + 63) & ~(size_t)63;
   }
-  size_t xub = (rows > R * T ? rows : R * T) * maxin;
+  size_t xub = (rows > R * T ? rows : R * T) * (maxin + 4);
   if (base) sc->xu = (uint8_t *)base + off;
   off += (xub + 63) & ~(size_t)63;
   if (base) sc->acc = (int32_t *)((char *)base + off);
-  off += sizeof(int32_t) * 3 * H * 4 + sizeof(int32_t) * (size_t)(p->head.out + p->dense.out + 64);
+  off += sizeof(int32_t) * (3 * H + 16) * 4 + sizeof(int32_t) * (size_t)(p->head.out + p->dense.out + 64);
   return off;
 }
 

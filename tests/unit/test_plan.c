@@ -117,6 +117,17 @@ TEST(int8_kernels_are_bit_exact_across_variants) {
     ref->qdot(ROWS, IN, W, xu0, a0);
     k->qdot(ROWS, IN, W, xu0, a1);
     CHECK_MSG(memcmp(a0, a1, sizeof a0) == 0, "%s qdot differs", k->name);
+    /* packed layout: same sums for every variant and as the plain product */
+    static int8_t Wp[48 * 204];
+    uint8_t xp[204];
+    memcpy(xp, xu0, IN);
+    xp[203] = 128;
+    petra_qpack(ROWS, IN, W, Wp);
+    int32_t p0[48], p1[48];
+    ref->qdot_packed(48, 204, Wp, xp, p0);
+    k->qdot_packed(48, 204, Wp, xp, p1);
+    CHECK_MSG(memcmp(p0, p1, sizeof p0) == 0, "%s qdot_packed differs", k->name);
+    for (int o = 0; o < ROWS; o++) CHECK_EQ_INT(p0[o], a0[o]);
     /* all-zero input quantizes to the offset only */
     float z[IN] = {0};
     CHECK(k->quant_row(IN, z, xu1) == 1.0f);
