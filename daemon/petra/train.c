@@ -25,6 +25,8 @@
 #include "csv.h"
 #include "csvmap.h"
 #include "feature_state.h"
+#include "petra/plan.h"
+#include "petra/prune.h"
 #include "petra/snapshot.h"
 #include "petra/trainer.h"
 
@@ -48,7 +50,7 @@ typedef struct train_opts {
   int window, horizon, epochs, batch, patience, json, zscore, threads, quiet;
   double lr, replay_frac, weight_decay, lr_decay;
   uint64_t seed;
-  const char *save;
+  const char *save, *genome;
 } train_opts;
 
 static void usage(FILE *out) {
@@ -66,6 +68,8 @@ static void usage(FILE *out) {
           "  --patience N           early stopping on validation (3)\n"
           "  --seed N --threads N   seed (1), OpenBLAS threads (1)\n"
           "  --save FILE            write the trained model as a snapshot file\n"
+          "  --genome TEXT          also compile the trained model with this genome (pruning\n"
+          "                         without fine-tune, bits) and report its hold-out metric\n"
           "  --json                 last stdout line is one JSON object of the hold-out metrics\n"
           "time series:\n"
           "  --time COL             time column, not a channel (default: date)\n"
@@ -196,6 +200,50 @@ static int report(const train_opts *o, petra_model *m, petra_trainer *t, const d
              petra_metrics_logloss(hm), petra_metrics_accuracy(hm), secs);
   }
   petra_metrics_free(hm);
+  if (o->genome) {
+    petra_genome g;
+    petra_err pe = {0};
+    if (petra_genome_parse(o->genome, &g, &pe)) {
+      fprintf(stderr, "petra train: --genome: %s\n", pe.msg);
+      return 2;
+    }
+    petra_model *pm = petra_prune(m, &g, &pe);
+    petra_plan *p = pm ? petra_plan_build(pm, &g, &pe) : NULL;
+    if (!p) {
+      fprintf(stderr, "petra train: --genome: %s\n", pe.msg);
+      petra_model_free(pm);
+      return 1;
+    }
+    int no = petra_plan_n_outputs(p);
+    petra_metrics *pmet = petra_metrics_new(classes, no, te->n ? te->n : 1);
+    void *scratch = malloc(petra_plan_scratch_bytes(p, 64));
+    float *out = malloc(sizeof(float) * 64 * no), *sel = malloc(sizeof(float) * no);
+    for (int off = 0; off < te->n; off += 64) {
+      int k = te->n - off < 64 ? te->n - off : 64;
+      petra_plan_score(p, k, te->x + (size_t)off * te->ef, out, scratch);
+      for (int i = 0; i < k; i++) {
+        const float *tgt = petra_model_example_target(m, te->x + (size_t)(off + i) * te->ef);
+        if (spec->kind == PETRA_MODEL_TS && spec->target >= 0) {
+          for (int h = 0; h < spec->horizon; h++) sel[h] = tgt[(size_t)h * spec->channels + spec->target];
+          tgt = sel;
+        }
+        petra_metrics_add(pmet, out + (size_t)i * no, tgt);
+      }
+    }
+    printf("plan (%s): %zu bytes, %s %.4f\n", o->genome, petra_plan_bytes(p), petra_metrics_name(pmet),
+           petra_metrics_value(pmet));
+    if (o->json)
+      printf("{\"genome\":\"%s\",\"plan_bytes\":%zu,\"plan_%s\":%.6f%s%.6f}\n", o->genome,
+             petra_plan_bytes(p), petra_metrics_name(pmet), petra_metrics_value(pmet),
+             classes == 0 ? ",\"plan_mae\":" : ",\"plan_logloss\":",
+             classes == 0 ? petra_metrics_mae(pmet) : petra_metrics_logloss(pmet));
+    free(scratch);
+    free(out);
+    free(sel);
+    petra_metrics_free(pmet);
+    petra_plan_free(p);
+    petra_model_free(pm);
+  }
   return 0;
 }
 
@@ -517,7 +565,7 @@ int cmd_train(int argc, char **argv) {
                   .seed = 1, .lr_decay = 1.0};
   enum { SPEC = 256, CSV, TIME, CHANNELS, TARGET, SPLIT, WINDOW, HORIZON, EPOCHS, BATCH, LR, WD,
          REPLAY, LRDECAY, PATIENCE, SEED, THREADS, JSON, NOZ, ENTITY, AMOUNT, CAT, NUM, LABEL, LABELS,
-         LENT, LCOL, SAVE, QUIET, HELP };
+         LENT, LCOL, SAVE, GENOME, QUIET, HELP };
   static const struct option opts[] = {
       {"spec", 1, 0, SPEC}, {"csv", 1, 0, CSV}, {"time", 1, 0, TIME}, {"channels", 1, 0, CHANNELS},
       {"target", 1, 0, TARGET}, {"split", 1, 0, SPLIT}, {"window", 1, 0, WINDOW},
@@ -527,7 +575,7 @@ int cmd_train(int argc, char **argv) {
       {"no-zscore", 0, 0, NOZ}, {"entity", 1, 0, ENTITY}, {"amount", 1, 0, AMOUNT},
       {"categorical", 1, 0, CAT}, {"numeric", 1, 0, NUM}, {"label", 1, 0, LABEL},
       {"labels", 1, 0, LABELS}, {"label-entity", 1, 0, LENT}, {"label-column", 1, 0, LCOL},
-      {"save", 1, 0, SAVE}, {"quiet", 0, 0, QUIET}, {"help", 0, 0, HELP}, {0, 0, 0, 0}};
+      {"save", 1, 0, SAVE}, {"genome", 1, 0, GENOME}, {"quiet", 0, 0, QUIET}, {"help", 0, 0, HELP}, {0, 0, 0, 0}};
   int c;
   optind = 1;
   while ((c = getopt_long(argc, argv, "", opts, NULL)) != -1) {
@@ -560,6 +608,7 @@ int cmd_train(int argc, char **argv) {
       case LENT: o.label_entity = optarg; break;
       case LCOL: o.label_column = optarg; break;
       case SAVE: o.save = optarg; break;
+      case GENOME: o.genome = optarg; break;
       case QUIET: o.quiet = 1; break;
       case HELP: usage(stdout); return 0;
       default: usage(stderr); return 2;
