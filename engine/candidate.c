@@ -1,0 +1,116 @@
+#include "petra/candidate.h"
+
+#include <math.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "petra/metrics.h"
+#include "petra/prune.h"
+#include "petra/trainer.h"
+
+double petra_plan_metric(const petra_plan *p, int n, const float *ex) {
+  const petra_model_spec *s = petra_plan_spec(p);
+  int no = petra_plan_n_outputs(p), ef = petra_plan_example_floats(p);
+  int classes = s->kind == PETRA_MODEL_SEQ ? s->classes : 0;
+  petra_metrics *m = petra_metrics_new(classes, no, n > 0 ? n : 1);
+  void *scratch = malloc(petra_plan_scratch_bytes(p, 64));
+  float *out = malloc(sizeof(float) * 64 * no), *sel = malloc(sizeof(float) * no);
+  double v = NAN;
+  if (m && scratch && out && sel) {
+    for (int off = 0; off < n; off += 64) {
+      int k = n - off < 64 ? n - off : 64;
+      if (petra_plan_score(p, k, ex + (size_t)off * ef, out, scratch)) break;
+      for (int i = 0; i < k; i++) {
+        const float *e = ex + (size_t)(off + i) * ef;
+        const float *tgt = e + ef - (s->kind == PETRA_MODEL_SEQ ? 1 : s->horizon * s->channels);
+        if (s->kind == PETRA_MODEL_TS && s->target >= 0) {
+          for (int h = 0; h < s->horizon; h++) sel[h] = tgt[h * s->channels + s->target];
+          tgt = sel;
+        }
+        petra_metrics_add(m, out + (size_t)i * no, tgt);
+      }
+    }
+    v = petra_metrics_value(m);
+  }
+  petra_metrics_free(m);
+  free(scratch);
+  free(out);
+  free(sel);
+  return v;
+}
+
+static int cmp_d(const void *a, const void *b) {
+  double x = *(const double *)a, y = *(const double *)b;
+  return (x > y) - (x < y);
+}
+
+static void latency(const petra_candidate *c, const petra_plan *p, double *p50, double *p99) {
+  int reps = c->latency_reps > 0 ? c->latency_reps : 200;
+  int ef = petra_plan_example_floats(p);
+  double *t = malloc(sizeof(double) * (size_t)reps);
+  void *scratch = malloc(petra_plan_scratch_bytes(p, 1));
+  float out[1024];
+  *p50 = *p99 = 0;
+  if (!t || !scratch || petra_plan_n_outputs(p) > 1024 || c->n_holdout < 1) goto done;
+  for (int attempt = 0; attempt < 2; attempt++) {
+    for (int i = 0; i < 20; i++) petra_plan_score(p, 1, c->holdout + (size_t)(i % c->n_holdout) * ef, out, scratch);
+    for (int i = 0; i < reps; i++) {
+      double t0 = c->clock(c->clock_ctx);
+      petra_plan_score(p, 1, c->holdout + (size_t)(i % c->n_holdout) * ef, out, scratch);
+      t[i] = c->clock(c->clock_ctx) - t0;
+    }
+    qsort(t, (size_t)reps, sizeof *t, cmp_d);
+    *p50 = t[reps / 2];
+    *p99 = t[(size_t)reps * 99 / 100];
+    if (*p99 <= 3 * *p50) break; /* a wide spread means interference: measure once more */
+  }
+done:
+  free(t);
+  free(scratch);
+}
+
+int petra_candidate_eval(void *ctx, const petra_genome *g, petra_fitness *fit) {
+  petra_candidate *c = ctx;
+  petra_err err = {0};
+  petra_model *m = petra_prune(c->base, g, &err);
+  if (!m) return err.code ? err.code : PETRA_ENOMEM;
+  int ef = petra_model_example_floats(m);
+  if (g->finetune_steps > 0 && c->n_tune > 0) {
+    petra_trainer_conf tc = petra_trainer_defaults();
+    tc.batch = 64;
+    tc.adam.lr = g->finetune_lr > 0 ? g->finetune_lr : 1e-3f;
+    tc.seed = c->seed;
+    petra_trainer *t = petra_trainer_new(m, &tc, &err);
+    float *batch = malloc(sizeof(float) * 64 * (size_t)ef);
+    petra_rng r;
+    petra_rng_seed(&r, c->seed ^ 0xf1e7U);
+    for (int s = 0; t && batch && s < g->finetune_steps; s++) {
+      for (int i = 0; i < 64; i++)
+        memcpy(batch + (size_t)i * ef, c->tune + petra_rng_below(&r, (uint64_t)c->n_tune) * ef,
+               sizeof(float) * (size_t)ef);
+      petra_trainer_step(t, 64, batch, NULL);
+    }
+    free(batch);
+    petra_trainer_free(t);
+  }
+  petra_plan *p = petra_plan_build(m, g, &err);
+  if (!p) {
+    petra_model_free(m);
+    return err.code ? err.code : PETRA_ENOMEM;
+  }
+  memset(fit, 0, sizeof *fit);
+  fit->metric = petra_plan_metric(p, c->n_holdout, c->holdout);
+  fit->bytes = (double)petra_plan_bytes(p);
+  latency(c, p, &fit->p50_us, &fit->p99_us);
+  fit->throughput_per_s = fit->p50_us > 0 ? 1e6 / fit->p50_us : 0;
+  if (c->keep_result) {
+    petra_model_free(c->model);
+    petra_plan_free(c->plan);
+    c->model = m;
+    c->plan = p;
+  } else {
+    petra_plan_free(p);
+    petra_model_free(m);
+  }
+  return 0;
+}

@@ -1,0 +1,359 @@
+#include "petra/evolve.h"
+
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "petra/rng.h"
+
+#define ARCHIVE_MAX 64
+
+static const float keep_levels[] = {0.125f, 0.25f, 0.375f, 0.5f, 0.625f, 0.75f, 0.875f, 1.0f};
+#define N_KEEP 8
+static const int ft_levels[] = {0, 50, 100, 200, 400};
+#define N_FT 5
+
+struct petra_evo {
+  petra_evo_conf c;
+  petra_evo_eval_fn eval;
+  void *ctx;
+  petra_rng rng;
+  petra_member pop[PETRA_EVO_MAX_POP];
+  int n;
+  uint64_t steps;
+  petra_member archive[ARCHIVE_MAX];
+  int n_archive;
+};
+
+petra_evo_conf petra_evo_defaults(void) {
+  petra_evo_conf c;
+  memset(&c, 0, sizeof c);
+  c.population = 12;
+  c.allow_bits8 = 1;
+  c.higher_is_better = 1;
+  c.metric_floor = -INFINITY;
+  c.metric_tolerance = 0.005;
+  c.big_jump = 0.1;
+  c.seed = 1;
+  return c;
+}
+
+static int keep_index(float k) {
+  int best = 0;
+  for (int i = 1; i < N_KEEP; i++)
+    if (fabsf(keep_levels[i] - k) < fabsf(keep_levels[best] - k)) best = i;
+  return best;
+}
+static int ft_index(int s) {
+  int best = 0;
+  for (int i = 1; i < N_FT; i++)
+    if (abs(ft_levels[i] - s) < abs(ft_levels[best] - s)) best = i;
+  return best;
+}
+
+/* ---------------------------------------------------------------- domination */
+
+/* objective vector, all minimized */
+static void objectives(const petra_evo *e, const petra_member *m, double o[3]) {
+  o[0] = e->c.higher_is_better ? -m->fit.metric : m->fit.metric;
+  o[1] = m->fit.bytes;
+  o[2] = m->fit.p99_us;
+}
+
+static double violation(const petra_evo *e, const petra_fitness *f) {
+  double v = 0;
+  if (e->c.latency_budget_us > 0 && f->p99_us > e->c.latency_budget_us)
+    v += (f->p99_us - e->c.latency_budget_us) / e->c.latency_budget_us;
+  if (isfinite(e->c.metric_floor)) {
+    double gap = e->c.higher_is_better ? e->c.metric_floor - f->metric : f->metric - e->c.metric_floor;
+    if (gap > 0) v += gap / fmax(fabs(e->c.metric_floor), 1e-9);
+  }
+  if (!isfinite(f->metric)) v += 1e9;
+  return v;
+}
+
+/* 1 when a constrained-dominates b */
+static int dominates(const petra_evo *e, const petra_member *a, const petra_member *b) {
+  if (a->violation == 0 && b->violation > 0) return 1;
+  if (a->violation > 0 && b->violation == 0) return 0;
+  if (a->violation > 0) return a->violation < b->violation;
+  double oa[3], ob[3];
+  objectives(e, a, oa);
+  objectives(e, b, ob);
+  int better = 0;
+  for (int k = 0; k < 3; k++) {
+    if (oa[k] > ob[k]) return 0;
+    if (oa[k] < ob[k]) better = 1;
+  }
+  return better;
+}
+
+/* NSGA-II ranks and crowding distances of the evaluated members. */
+static void rank_population(petra_evo *e) {
+  int n = e->n;
+  int assigned = 0, front = 0;
+  char done[PETRA_EVO_MAX_POP] = {0};
+  for (int i = 0; i < n; i++) {
+    e->pop[i].rank = 1 << 20;
+    e->pop[i].crowding = 0;
+    if (!e->pop[i].evaluated) {
+      done[i] = 1;
+      assigned++;
+    }
+  }
+  while (assigned < n) {
+    int members[PETRA_EVO_MAX_POP], m = 0;
+    for (int i = 0; i < n; i++) {
+      if (done[i]) continue;
+      int dominated = 0;
+      for (int j = 0; j < n && !dominated; j++)
+        if (j != i && !done[j] && dominates(e, &e->pop[j], &e->pop[i])) dominated = 1;
+      if (!dominated) members[m++] = i;
+    }
+    for (int k = 0; k < m; k++) {
+      e->pop[members[k]].rank = front;
+      done[members[k]] = 1;
+    }
+    assigned += m;
+    /* crowding within this front, per objective */
+    for (int obj = 0; obj < 3 && m > 0; obj++) {
+      /* insertion sort of members by objective */
+      for (int a = 1; a < m; a++) {
+        int x = members[a], b = a - 1;
+        double ox[3];
+        objectives(e, &e->pop[x], ox);
+        while (b >= 0) {
+          double ob[3];
+          objectives(e, &e->pop[members[b]], ob);
+          if (ob[obj] <= ox[obj]) break;
+          members[b + 1] = members[b];
+          b--;
+        }
+        members[b + 1] = x;
+      }
+      double lo[3], hi[3];
+      objectives(e, &e->pop[members[0]], lo);
+      objectives(e, &e->pop[members[m - 1]], hi);
+      e->pop[members[0]].crowding = INFINITY;
+      e->pop[members[m - 1]].crowding = INFINITY;
+      double span = hi[obj] - lo[obj];
+      if (span <= 0) continue;
+      for (int k = 1; k + 1 < m; k++) {
+        double p[3], q[3];
+        objectives(e, &e->pop[members[k - 1]], p);
+        objectives(e, &e->pop[members[k + 1]], q);
+        e->pop[members[k]].crowding += (q[obj] - p[obj]) / span;
+      }
+    }
+    front++;
+  }
+}
+
+/* a better than b for selection and survival */
+static int better(const petra_member *a, const petra_member *b) {
+  if (a->evaluated != b->evaluated) return a->evaluated;
+  if (a->rank != b->rank) return a->rank < b->rank;
+  return a->crowding > b->crowding;
+}
+
+/* ---------------------------------------------------------------- operators */
+
+static void set_gene(petra_genome *g, const char *layer, int keep_i, int bits) {
+  petra_layer_gene gene = petra_genome_gene(g, layer);
+  gene.keep = keep_levels[keep_i];
+  gene.bits = bits;
+  petra_genome_set(g, &gene);
+}
+
+static void random_genome(petra_evo *e, petra_genome *g) {
+  petra_genome_identity(g);
+  for (int l = 0; l < e->c.n_layers; l++)
+    set_gene(g, e->c.layers[l], (int)petra_rng_below(&e->rng, N_KEEP),
+             e->c.allow_bits8 && petra_rng_uniform(&e->rng) < 0.5 ? 8 : 32);
+  g->finetune_steps = ft_levels[petra_rng_below(&e->rng, N_FT)];
+  g->finetune_lr = 1e-3f;
+}
+
+void petra_evo_mutate(petra_evo *e, petra_genome *g) {
+  int genes = e->c.n_layers * 2 + 1;
+  int which = (int)petra_rng_below(&e->rng, (uint64_t)genes);
+  int jump = petra_rng_uniform(&e->rng) < e->c.big_jump;
+  int dir = petra_rng_uniform(&e->rng) < 0.5 ? -1 : 1;
+  if (which == genes - 1) {
+    int i = ft_index(g->finetune_steps);
+    i = jump ? (int)petra_rng_below(&e->rng, N_FT) : i + dir;
+    if (i < 0) i = 1;
+    if (i >= N_FT) i = N_FT - 2;
+    g->finetune_steps = ft_levels[i];
+    return;
+  }
+  const char *layer = e->c.layers[which / 2];
+  petra_layer_gene gene = petra_genome_gene(g, layer);
+  if (which % 2 == 0) {
+    int i = keep_index(gene.keep);
+    i = jump ? (int)petra_rng_below(&e->rng, N_KEEP) : i + dir;
+    if (i < 0) i = 1;
+    if (i >= N_KEEP) i = N_KEEP - 2;
+    gene.keep = keep_levels[i];
+  } else if (e->c.allow_bits8) {
+    gene.bits = gene.bits == 32 ? 8 : 32;
+  }
+  petra_genome_set(g, &gene);
+}
+
+void petra_evo_crossover(petra_evo *e, const petra_genome *a, const petra_genome *b,
+                         petra_genome *child) {
+  *child = *a;
+  for (int l = 0; l < e->c.n_layers; l++)
+    if (petra_rng_uniform(&e->rng) < 0.5) {
+      petra_layer_gene gb = petra_genome_gene(b, e->c.layers[l]);
+      petra_genome_set(child, &gb);
+    }
+  if (petra_rng_uniform(&e->rng) < 0.5) {
+    child->finetune_steps = b->finetune_steps;
+    child->finetune_lr = b->finetune_lr;
+  }
+}
+
+/* ---------------------------------------------------------------- life cycle */
+
+petra_evo *petra_evo_new(const petra_evo_conf *c, petra_evo_eval_fn eval, void *ctx, petra_err *err) {
+  if (c->population < 4 || c->population > PETRA_EVO_MAX_POP || c->n_layers < 1 ||
+      c->n_layers > PETRA_EVO_MAX_LAYERS) {
+    petra_err_set(err, PETRA_ERANGE, "evolve: population must be 4..%d and layers 1..%d",
+                  PETRA_EVO_MAX_POP, PETRA_EVO_MAX_LAYERS);
+    return NULL;
+  }
+  petra_evo *e = calloc(1, sizeof *e);
+  if (!e) {
+    petra_err_set(err, PETRA_ENOMEM, "evolve: out of memory");
+    return NULL;
+  }
+  e->c = *c;
+  e->eval = eval;
+  e->ctx = ctx;
+  petra_rng_seed(&e->rng, c->seed);
+  e->n = c->population;
+  /* member 0 is the identity genome: the uncompressed reference */
+  petra_genome_identity(&e->pop[0].genome);
+  for (int i = 1; i < e->n; i++) random_genome(e, &e->pop[i].genome);
+  return e;
+}
+
+void petra_evo_free(petra_evo *e) { free(e); }
+uint64_t petra_evo_steps(const petra_evo *e) { return e->steps; }
+int petra_evo_size(const petra_evo *e) { return e->n; }
+const petra_member *petra_evo_member(const petra_evo *e, int i) {
+  return i >= 0 && i < e->n ? &e->pop[i] : NULL;
+}
+
+void petra_evo_set_baseline(petra_evo *e, double baseline, double floor) {
+  e->c.baseline_metric = baseline;
+  e->c.metric_floor = floor;
+  for (int i = 0; i < e->n; i++)
+    if (e->pop[i].evaluated) e->pop[i].violation = violation(e, &e->pop[i].fit);
+}
+
+static void archive_add(petra_evo *e, const petra_member *m) {
+  if (m->violation > 0) return;
+  double om[3];
+  objectives(e, m, om);
+  for (int i = 0; i < e->n_archive; i++) {
+    double oa[3];
+    objectives(e, &e->archive[i], oa);
+    if (dominates(e, &e->archive[i], m) || (oa[0] == om[0] && oa[1] == om[1] && oa[2] == om[2]))
+      return;
+  }
+  int k = 0;
+  for (int i = 0; i < e->n_archive; i++)
+    if (!dominates(e, m, &e->archive[i])) e->archive[k++] = e->archive[i];
+  e->n_archive = k;
+  if (e->n_archive == ARCHIVE_MAX) {
+    /* full: drop the oldest entry */
+    memmove(&e->archive[0], &e->archive[1], sizeof(petra_member) * (ARCHIVE_MAX - 1));
+    e->n_archive--;
+  }
+  e->archive[e->n_archive++] = *m;
+}
+
+static int evaluate(petra_evo *e, petra_member *m) {
+  petra_fitness f;
+  int rc = e->eval(e->ctx, &m->genome, &f);
+  if (rc) return rc;
+  m->fit = f;
+  m->evaluated = 1;
+  m->evaluated_at = e->steps;
+  m->violation = violation(e, &f);
+  archive_add(e, m);
+  return 0;
+}
+
+static int tournament(petra_evo *e) {
+  int a = (int)petra_rng_below(&e->rng, (uint64_t)e->n), b = (int)petra_rng_below(&e->rng, (uint64_t)e->n);
+  return better(&e->pop[a], &e->pop[b]) ? a : b;
+}
+
+int petra_evo_step(petra_evo *e) {
+  e->steps++;
+  for (int i = 0; i < e->n; i++)
+    if (!e->pop[i].evaluated) {
+      e->pop[i].born = e->steps;
+      int rc = evaluate(e, &e->pop[i]);
+      rank_population(e);
+      return rc;
+    }
+  rank_population(e);
+  petra_member child;
+  memset(&child, 0, sizeof child);
+  int pa = tournament(e), pb = tournament(e);
+  petra_evo_crossover(e, &e->pop[pa].genome, &e->pop[pb].genome, &child.genome);
+  petra_evo_mutate(e, &child.genome);
+  child.born = e->steps;
+  int rc = evaluate(e, &child);
+  if (rc == 0) {
+    /* replace the worst member (never the identity reference at 0) if the child is better */
+    int worst = 1;
+    for (int i = 2; i < e->n; i++)
+      if (better(&e->pop[worst], &e->pop[i])) worst = i;
+    petra_member keep = e->pop[worst];
+    e->pop[worst] = child;
+    rank_population(e);
+    if (better(&keep, &e->pop[worst])) {
+      e->pop[worst] = keep; /* the child was the worst after all */
+      rank_population(e);
+    }
+  }
+  /* re-evaluate the oldest evaluation so fitness follows the data */
+  int oldest = 0;
+  for (int i = 1; i < e->n; i++)
+    if (e->pop[i].evaluated_at < e->pop[oldest].evaluated_at) oldest = i;
+  int rc2 = evaluate(e, &e->pop[oldest]);
+  rank_population(e);
+  return rc ? rc : rc2;
+}
+
+const petra_member *petra_evo_champion(const petra_evo *e) {
+  const petra_member *best = NULL;
+  for (int i = 0; i < e->n; i++) {
+    const petra_member *m = &e->pop[i];
+    if (!m->evaluated || m->violation > 0) continue;
+    double drop = e->c.higher_is_better ? e->c.baseline_metric - m->fit.metric
+                                        : m->fit.metric - e->c.baseline_metric;
+    if (drop > e->c.metric_tolerance) continue;
+    if (!best) {
+      best = m;
+      continue;
+    }
+    double a = e->c.prefer ? m->fit.p99_us : m->fit.bytes;
+    double b = e->c.prefer ? best->fit.p99_us : best->fit.bytes;
+    if (a < b || (a == b && m->fit.metric > best->fit.metric)) best = m;
+  }
+  return best;
+}
+
+int petra_evo_front(const petra_evo *e, const petra_member **out, int max) {
+  int k = 0;
+  for (int i = 0; i < e->n_archive && k < max; i++) out[k++] = &e->archive[i];
+  return k;
+}
