@@ -159,9 +159,12 @@ static int better(const petra_member *a, const petra_member *b) {
 
 /* ---------------------------------------------------------------- operators */
 
+/* A model's output layer keeps all its units (petra_prune never removes outputs). */
+static int fixed_units(const char *layer) { return !strcmp(layer, "head"); }
+
 static void set_gene(petra_genome *g, const char *layer, int keep_i, int bits) {
   petra_layer_gene gene = petra_genome_gene(g, layer);
-  gene.keep = keep_levels[keep_i];
+  gene.keep = fixed_units(layer) ? 1.0f : keep_levels[keep_i];
   gene.bits = bits;
   petra_genome_set(g, &gene);
 }
@@ -190,7 +193,7 @@ void petra_evo_mutate(petra_evo *e, petra_genome *g) {
   }
   const char *layer = e->c.layers[which / 2];
   petra_layer_gene gene = petra_genome_gene(g, layer);
-  if (which % 2 == 0) {
+  if (which % 2 == 0 && !fixed_units(layer)) {
     int i = keep_index(gene.keep);
     i = jump ? (int)petra_rng_below(&e->rng, N_KEEP) : i + dir;
     if (i < 0) i = 1;

@@ -12,6 +12,9 @@
 #include <string.h>
 
 #include "cli.h"
+#include "petra/candidate.h"
+#include "petra/plan.h"
+#include "petra/prune.h"
 #include "petra/trainer.h"
 
 typedef struct preset {
@@ -20,7 +23,7 @@ typedef struct preset {
 } preset;
 
 static const preset presets[] = {
-    {"r1", "seq fields=mcc:400:16 numeric=16 len=32 dense=32 act=relu gru=64 classes=1", 64},
+    {"r1", R1_SPEC, 64},
 };
 
 static const preset *find_preset(const char *name) {
@@ -155,108 +158,6 @@ int cmd_bench(int argc, char **argv) {
 
 /* ---------------------------------------------------------------- bench compress */
 
-#include "feature_state.h"
-#include "gen.h"
-#include "petra/plan.h"
-#include "petra/prune.h"
-#include "wire.h"
-
-typedef struct exset {
-  int n, ef;
-  float *x;
-} exset;
-
-/* R1-shaped examples from the generator: mcc codes, and 16 numeric inputs per event (log
- * amount, log gap, hour sin/cos, then 12 constant-zero inputs R1's width asks for). */
-static int r1_data(const petra_model_spec *spec, int n_records, exset *all) {
-  char err[256];
-  features *f = features_new(spec, "hour_sin,hour_cos,z0,z1,z2,z3,z4,z5,z6,z7,z8,z9,z10,z11", 20000,
-                             err, sizeof err);
-  if (!f) {
-    fprintf(stderr, "petra bench: %s\n", err);
-    return -1;
-  }
-  gen_conf gc = gen_defaults();
-  gc.seed = 42;
-  gc.entities = 4000;
-  gc.channels = 1;
-  gen *g = gen_new(&gc);
-  int ef = features_example_floats(f);
-  size_t cap = 4096;
-  all->ef = ef;
-  all->n = 0;
-  all->x = malloc(sizeof(float) * cap * ef);
-  uint8_t buf[1024];
-  char key[64];
-  for (int i = 0; i < n_records; i++) {
-    int kind;
-    size_t len = gen_next_tx(g, buf, sizeof buf, &kind, key, sizeof key);
-    if ((size_t)all->n + 2 > cap) all->x = realloc(all->x, sizeof(float) * (cap *= 2) * ef);
-    float *dst = all->x + (size_t)all->n * ef;
-    int made = 0;
-    if (kind == GEN_EVENT) {
-      Petra__V1__Event *e = wire_decode_event(buf, len, err, sizeof err);
-      if (e) made = features_event(f, e, dst, 1, err, sizeof err);
-      wire_free(e);
-    } else {
-      Petra__V1__Label *l = wire_decode_label(buf, len, err, sizeof err);
-      if (l) made = features_label(f, l, dst, err, sizeof err);
-      wire_free(l);
-    }
-    if (made > 0) all->n += made;
-  }
-  gen_free(g);
-  features_free(f);
-  return 0;
-}
-
-static void train_steps(petra_model *m, const exset *tr, int steps, float lr, uint64_t seed) {
-  petra_trainer_conf tc = petra_trainer_defaults();
-  tc.batch = 64;
-  tc.adam.lr = lr;
-  tc.seed = seed;
-  petra_trainer *t = petra_trainer_new(m, &tc, NULL);
-  petra_rng r;
-  petra_rng_seed(&r, seed);
-  float *batch = malloc(sizeof(float) * 64 * tr->ef);
-  for (int s = 0; s < steps; s++) {
-    for (int i = 0; i < 64; i++)
-      memcpy(batch + (size_t)i * tr->ef, tr->x + petra_rng_below(&r, (uint64_t)tr->n) * tr->ef,
-             sizeof(float) * tr->ef);
-    petra_trainer_step(t, 64, batch, NULL);
-  }
-  free(batch);
-  petra_trainer_free(t);
-}
-
-/* Metric of a plan on a test set: AUC (seq, binary) or MSE (ts). */
-static double plan_metric(const petra_plan *p, const exset *te, int classes) {
-  int no = petra_plan_n_outputs(p);
-  petra_metrics *met = petra_metrics_new(classes, no, te->n);
-  void *scratch = malloc(petra_plan_scratch_bytes(p, 256));
-  float *out = malloc(sizeof(float) * 256 * no);
-  const petra_model_spec *s = petra_plan_spec(p);
-  float *sel = malloc(sizeof(float) * no);
-  for (int off = 0; off < te->n; off += 256) {
-    int k = te->n - off < 256 ? te->n - off : 256;
-    petra_plan_score(p, k, te->x + (size_t)off * te->ef, out, scratch);
-    for (int i = 0; i < k; i++) {
-      const float *e = te->x + (size_t)(off + i) * te->ef;
-      const float *tgt = e + te->ef - (s->kind == PETRA_MODEL_SEQ ? 1 : s->horizon * s->channels);
-      if (s->kind == PETRA_MODEL_TS && s->target >= 0) {
-        for (int h = 0; h < s->horizon; h++) sel[h] = tgt[h * s->channels + s->target];
-        tgt = sel;
-      }
-      petra_metrics_add(met, out + (size_t)i * no, tgt);
-    }
-  }
-  double v = classes ? petra_metrics_auc(met) : petra_metrics_mse(met);
-  petra_metrics_free(met);
-  free(scratch);
-  free(out);
-  free(sel);
-  return v;
-}
 
 static void plan_speed(const petra_plan *p, const exset *te, double *p50, double *p99, double *tput) {
   enum { REPS = 3000 };
@@ -337,7 +238,7 @@ int cmd_bench_compress(const char *pname) {
       fprintf(stderr, "%s\n", err.msg);
       return 1;
     }
-    double metric = plan_metric(p, &te, classes), p50, p99, tput;
+    double metric = petra_plan_metric(p, te.n, te.x), p50, p99, tput;
     plan_speed(p, &te, &p50, &p99, &tput);
     char text[1024] = "fp32";
     if (genomes[gi][0]) snprintf(text, sizeof text, "%s", genomes[gi]);

@@ -13,6 +13,7 @@ static const struct {
     {"train", cmd_train, "train a model spec on a CSV file and report hold-out metrics"},
     {"bench", cmd_bench, "benchmarks: bench train|infer --preset r1 (JSON lines)"},
     {"gen", cmd_gen, "generate transactions or series (to stdout as CSV, or to Kafka)"},
+    {"evolve", cmd_evolve, "evolutionary compression search on a preset (--preset r1)"},
     {"inspect", cmd_inspect, "verify and describe a snapshot (file or --from-kafka)"},
     {"replay", cmd_replay, "stream a CSV file to Kafka as protobuf Events or SeriesPoints"},
 };

@@ -1,0 +1,192 @@
+/* petra evolve: trains a model (preset R1 on generator data), then runs the steady-state
+ * evolutionary search under a latency budget, shows progress, and prints the Pareto front
+ * as a table, writes it as an SVG plot, and (--json) ends with one JSON line. */
+#include <cblas.h>
+#include <getopt.h>
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include "cli.h"
+#include "petra/candidate.h"
+#include "petra/evolve.h"
+
+static double clock_us(void *ctx) {
+  (void)ctx;
+  struct timespec ts;
+  clock_gettime(CLOCK_MONOTONIC, &ts);
+  return (double)ts.tv_sec * 1e6 + (double)ts.tv_nsec / 1e3;
+}
+
+static void write_svg(const char *path, const petra_member **front, int n, const petra_member *champ,
+                      double budget, double base_metric, double base_p99) {
+  FILE *f = fopen(path, "w");
+  if (!f) {
+    fprintf(stderr, "petra evolve: cannot write %s\n", path);
+    return;
+  }
+  double xmax = base_p99 * 1.1, ymin = INFINITY, ymax = -INFINITY, bmax = 1;
+  for (int i = 0; i < n; i++) {
+    xmax = fmax(xmax, front[i]->fit.p99_us * 1.1);
+    ymin = fmin(ymin, front[i]->fit.metric);
+    ymax = fmax(ymax, front[i]->fit.metric);
+    bmax = fmax(bmax, front[i]->fit.bytes);
+  }
+  ymin = fmin(ymin, base_metric) - 0.005;
+  ymax = fmax(ymax, base_metric) + 0.005;
+  const double W = 640, H = 420, L = 70, B = 50, T = 30, R = 20;
+#define X(v) (L + (v) / xmax * (W - L - R))
+#define Y(v) (H - B - ((v) - ymin) / (ymax - ymin) * (H - B - T))
+  fprintf(f, "<svg xmlns='http://www.w3.org/2000/svg' width='%.0f' height='%.0f' font-family='sans-serif' font-size='12'>\n", W, H);
+  fprintf(f, "<rect width='100%%' height='100%%' fill='white'/>\n");
+  fprintf(f, "<text x='%.0f' y='18' text-anchor='middle' font-size='14'>Pareto front: metric vs p99 latency (area = bytes)</text>\n", W / 2);
+  fprintf(f, "<line x1='%.0f' y1='%.0f' x2='%.0f' y2='%.0f' stroke='black'/>\n", L, H - B, W - R, H - B);
+  fprintf(f, "<line x1='%.0f' y1='%.0f' x2='%.0f' y2='%.0f' stroke='black'/>\n", L, T, L, H - B);
+  for (int i = 0; i <= 4; i++) {
+    double xv = xmax * i / 4, yv = ymin + (ymax - ymin) * i / 4;
+    fprintf(f, "<text x='%.1f' y='%.0f' text-anchor='middle'>%.0f</text>\n", X(xv), H - B + 16, xv);
+    fprintf(f, "<text x='%.0f' y='%.1f' text-anchor='end'>%.3f</text>\n", L - 6, Y(yv) + 4, yv);
+  }
+  fprintf(f, "<text x='%.0f' y='%.0f' text-anchor='middle'>p99 latency, batch 1 (µs)</text>\n", (L + W - R) / 2, H - 12);
+  fprintf(f, "<text x='16' y='%.0f' transform='rotate(-90 16 %.0f)' text-anchor='middle'>metric</text>\n", (T + H - B) / 2, (T + H - B) / 2);
+  if (budget > 0)
+    fprintf(f, "<line x1='%.1f' y1='%.0f' x2='%.1f' y2='%.0f' stroke='red' stroke-dasharray='4 3'/><text x='%.1f' y='%.0f' fill='red'>budget</text>\n",
+            X(budget), T, X(budget), H - B, X(budget) + 4, T + 12);
+  fprintf(f, "<circle cx='%.1f' cy='%.1f' r='%.1f' fill='none' stroke='gray'/><text x='%.1f' y='%.1f' fill='gray'>fp32</text>\n",
+          X(base_p99), Y(base_metric), 14.0, X(base_p99) + 16, Y(base_metric));
+  for (int i = 0; i < n; i++) {
+    double r = 3 + 12 * sqrt(front[i]->fit.bytes / bmax);
+    int is_champ = champ && !memcmp(&front[i]->genome, &champ->genome, sizeof champ->genome);
+    fprintf(f, "<circle cx='%.1f' cy='%.1f' r='%.1f' fill='%s' fill-opacity='0.6' stroke='black'/>\n",
+            X(front[i]->fit.p99_us), Y(front[i]->fit.metric), r, is_champ ? "gold" : "steelblue");
+    if (is_champ)
+      fprintf(f, "<text x='%.1f' y='%.1f'>champion</text>\n", X(front[i]->fit.p99_us) + r + 3, Y(front[i]->fit.metric) - 3);
+  }
+  fprintf(f, "</svg>\n");
+#undef X
+#undef Y
+  fclose(f);
+}
+
+int cmd_evolve(int argc, char **argv) {
+  const char *preset = "r1", *svg = "pareto.svg";
+  int steps = 100, json = 0, pop = 12, records = 400000;
+  double ratio = 0.5, tol = 0.005;
+  uint64_t seed = 1;
+  static const struct option opts[] = {
+      {"preset", 1, 0, 'p'}, {"steps", 1, 0, 's'}, {"latency-budget-ratio", 1, 0, 'r'},
+      {"json", 0, 0, 'j'},   {"svg", 1, 0, 'g'},   {"population", 1, 0, 'n'},
+      {"seed", 1, 0, 'S'},   {"tolerance", 1, 0, 't'}, {"records", 1, 0, 'R'},
+      {"help", 0, 0, 'h'},   {0, 0, 0, 0}};
+  int c;
+  optind = 1;
+  while ((c = getopt_long(argc, argv, "", opts, NULL)) != -1) {
+    switch (c) {
+      case 'p': preset = optarg; break;
+      case 's': steps = atoi(optarg); break;
+      case 'r': ratio = atof(optarg); break;
+      case 'j': json = 1; break;
+      case 'g': svg = optarg; break;
+      case 'n': pop = atoi(optarg); break;
+      case 'S': seed = strtoull(optarg, NULL, 10); break;
+      case 't': tol = atof(optarg); break;
+      case 'R': records = atoi(optarg); break;
+      case 'h':
+        printf("usage: petra evolve --preset r1 [--steps N] [--latency-budget-ratio R] [--population P]\n"
+               "                    [--tolerance T] [--seed S] [--svg FILE] [--json]\n");
+        return 0;
+      default: return 2;
+    }
+  }
+  if (strcmp(preset, "r1") || steps < 0 || !(ratio > 0) || pop < 4 || pop > PETRA_EVO_MAX_POP) {
+    fprintf(stderr, "petra evolve: --preset r1, --steps >= 0, --latency-budget-ratio > 0, --population 4..%d\n",
+            PETRA_EVO_MAX_POP);
+    return 2;
+  }
+  openblas_set_num_threads(1);
+  petra_model_spec spec;
+  petra_model_spec_parse(R1_SPEC, &spec, NULL);
+  exset all;
+  if (r1_data(&spec, records, &all)) return 1;
+  exset tr = {all.n * 4 / 5, all.ef, all.x};
+  exset te = {all.n - tr.n, all.ef, all.x + (size_t)tr.n * all.ef};
+  petra_model *base = petra_model_new(&spec, seed, NULL);
+  double t0 = cli_now_s();
+  train_steps(base, &tr, 2500, 2e-3f, seed);
+  fprintf(stderr, "trained R1 on %d examples in %.1f s\n", tr.n, cli_now_s() - t0);
+
+  petra_candidate cand = {.base = base, .tune = tr.x, .n_tune = tr.n, .holdout = te.x,
+                          .n_holdout = te.n, .clock = clock_us, .latency_reps = 300, .seed = seed};
+  petra_genome id;
+  petra_genome_identity(&id);
+  petra_fitness bf;
+  if (petra_candidate_eval(&cand, &id, &bf)) return 1;
+  fprintf(stderr, "baseline fp32: %.0f bytes, p99 %.1f us, auc %.4f\n", bf.bytes, bf.p99_us, bf.metric);
+
+  petra_evo_conf ec = petra_evo_defaults();
+  ec.population = pop;
+  const char *layers[] = {"emb.mcc", "dense0", "gru0", "head"};
+  ec.n_layers = 4;
+  for (int i = 0; i < 4; i++) snprintf(ec.layers[i], sizeof ec.layers[i], "%s", layers[i]);
+  ec.latency_budget_us = ratio * bf.p99_us;
+  ec.higher_is_better = 1;
+  ec.baseline_metric = bf.metric;
+  ec.metric_floor = bf.metric - 4 * tol;
+  ec.metric_tolerance = tol;
+  ec.seed = seed;
+  petra_err err = {0};
+  petra_evo *e = petra_evo_new(&ec, petra_candidate_eval, &cand, &err);
+  if (!e) {
+    fprintf(stderr, "petra evolve: %s\n", err.msg);
+    return 1;
+  }
+  double e0 = cli_now_s();
+  for (int s = 1; s <= steps; s++) {
+    petra_evo_step(e);
+    if (s % 10 == 0 || s == steps) {
+      const petra_member *ch = petra_evo_champion(e);
+      const petra_member *front[64];
+      int nf = petra_evo_front(e, front, 64);
+      double best = -INFINITY;
+      for (int i = 0; i < petra_evo_size(e); i++)
+        if (petra_evo_member(e, i)->evaluated) best = fmax(best, petra_evo_member(e, i)->fit.metric);
+      fprintf(stderr, "step %4d  best auc %.4f  champion %s%.0f bytes p99 %.1f us  front %d  %.2f s/step\n",
+              s, best, ch ? "" : "(none) ", ch ? ch->fit.bytes : 0, ch ? ch->fit.p99_us : 0, nf,
+              (cli_now_s() - e0) / s);
+    }
+  }
+  double per_step = steps ? (cli_now_s() - e0) / steps : 0;
+  const petra_member *front[64];
+  int nf = petra_evo_front(e, front, 64);
+  const petra_member *ch = petra_evo_champion(e);
+  printf("%-8s %-8s %-9s %-9s  %s\n", "auc", "bytes", "p50_us", "p99_us", "genome");
+  char text[2048];
+  for (int i = 0; i < nf; i++) {
+    petra_genome_format(&front[i]->genome, text, sizeof text);
+    printf("%-8.4f %-8.0f %-9.1f %-9.1f  %s%s\n", front[i]->fit.metric, front[i]->fit.bytes,
+           front[i]->fit.p50_us, front[i]->fit.p99_us, text,
+           ch && !memcmp(&front[i]->genome, &ch->genome, sizeof ch->genome) ? "   <- champion" : "");
+  }
+  write_svg(svg, front, nf, ch, ec.latency_budget_us, bf.metric, bf.p99_us);
+  fprintf(stderr, "Pareto front plot: %s\n", svg);
+  if (json) {
+    char gtext[2048] = "";
+    if (ch) petra_genome_format(&ch->genome, gtext, sizeof gtext);
+    printf("{\"baseline\":{\"bytes\":%.0f,\"p99_us\":%.2f,\"metric\":%.4f},", bf.bytes, bf.p99_us, bf.metric);
+    if (ch)
+      printf("\"champion\":{\"genome\":\"%s\",\"bytes\":%.0f,\"p99_us\":%.2f,\"metric\":%.4f,"
+             "\"size_ratio\":%.4f,\"p99_ratio\":%.4f,\"metric_drop\":%.4f},",
+             gtext, ch->fit.bytes, ch->fit.p99_us, ch->fit.metric, ch->fit.bytes / bf.bytes,
+             ch->fit.p99_us / bf.p99_us, bf.metric - ch->fit.metric);
+    else
+      printf("\"champion\":null,");
+    printf("\"steps\":%d,\"seconds_per_step\":%.3f,\"front_size\":%d,\"latency_budget_us\":%.2f}\n",
+           steps, per_step, nf, ec.latency_budget_us);
+  }
+  petra_evo_free(e);
+  petra_model_free(base);
+  free(all.x);
+  return ch ? 0 : 1;
+}
