@@ -52,7 +52,9 @@ static void latency(const petra_candidate *c, const petra_plan *p, double *p50, 
   float out[1024];
   *p50 = *p99 = 0;
   if (!t || !scratch || petra_plan_n_outputs(p) > 1024 || c->n_holdout < 1) goto done;
-  for (int attempt = 0; attempt < 2; attempt++) {
+  /* A wide spread (p99 > 3·p50) means interference from other work on the host: measure
+   * again, up to three times, and keep the quietest attempt. */
+  for (int attempt = 0; attempt < 3; attempt++) {
     for (int i = 0; i < 20; i++) petra_plan_score(p, 1, c->holdout + (size_t)(i % c->n_holdout) * ef, out, scratch);
     for (int i = 0; i < reps; i++) {
       double t0 = c->clock(c->clock_ctx);
@@ -60,9 +62,12 @@ static void latency(const petra_candidate *c, const petra_plan *p, double *p50, 
       t[i] = c->clock(c->clock_ctx) - t0;
     }
     qsort(t, (size_t)reps, sizeof *t, cmp_d);
-    *p50 = t[reps / 2];
-    *p99 = t[(size_t)reps * 99 / 100];
-    if (*p99 <= 3 * *p50) break; /* a wide spread means interference: measure once more */
+    double a50 = t[reps / 2], a99 = t[(size_t)reps * 99 / 100];
+    if (attempt == 0 || a99 < *p99) {
+      *p50 = a50;
+      *p99 = a99;
+    }
+    if (*p99 <= 3 * *p50) break;
   }
 done:
   free(t);

@@ -251,9 +251,10 @@ const petra_member *petra_evo_member(const petra_evo *e, int i) {
   return i >= 0 && i < e->n ? &e->pop[i] : NULL;
 }
 
-void petra_evo_set_baseline(petra_evo *e, double baseline, double floor) {
+void petra_evo_set_baseline(petra_evo *e, double baseline, double floor, double budget) {
   e->c.baseline_metric = baseline;
   e->c.metric_floor = floor;
+  if (budget > 0) e->c.latency_budget_us = budget;
   for (int i = 0; i < e->n; i++)
     if (e->pop[i].evaluated) e->pop[i].violation = violation(e, &e->pop[i].fit);
 }

@@ -7,6 +7,7 @@
 
 #include "petra/bytes.h"
 #include "petra.pb-c.h"
+#include "petra/genome.h"
 #include "petra/sha256.h"
 
 uint64_t petra_feature_schema_hash(const char *schema) {
@@ -60,6 +61,31 @@ int petra_snapshot_encode_model(const petra_model *m, const petra_snapshot_info 
   met.time_ms = info->created_ms;
   Petra__V1__Genome gen = PETRA__V1__GENOME__INIT;
   gen.schema_version = PETRA_SCHEMA_VERSION;
+  petra_genome pg;
+  Petra__V1__LayerGene lg[PETRA_GENOME_MAX_LAYERS], *lgp[PETRA_GENOME_MAX_LAYERS];
+  if (info->genome[0]) {
+    if (petra_genome_parse(info->genome, &pg, err)) {
+      free(ts);
+      free(tp);
+      free(shapes);
+      return err ? err->code : PETRA_EINVAL;
+    }
+    for (int i = 0; i < pg.n_layers; i++) {
+      petra__v1__layer_gene__init(&lg[i]);
+      lg[i].layer = pg.layers[i].layer;
+      lg[i].keep = pg.layers[i].keep;
+      lg[i].sparsity = pg.layers[i].sparsity;
+      lg[i].bits = (uint32_t)pg.layers[i].bits;
+      lg[i].rank = pg.layers[i].rank;
+      lgp[i] = &lg[i];
+    }
+    gen.n_layers = (size_t)pg.n_layers;
+    gen.layers = lgp;
+    gen.l1 = pg.l1;
+    gen.group_lasso = pg.group_lasso;
+    gen.finetune_steps = (uint32_t)pg.finetune_steps;
+    gen.finetune_lr = pg.finetune_lr;
+  }
   Petra__V1__ModelSnapshot s = PETRA__V1__MODEL_SNAPSHOT__INIT;
   s.schema_version = PETRA_SCHEMA_VERSION;
   s.model_id = (char *)info->model_id;
@@ -198,6 +224,22 @@ petra_model *petra_snapshot_decode_model(const uint8_t *buf, size_t len,
     info->train_steps = s->train_steps;
     snprintf(info->feature_schema, sizeof info->feature_schema, "%s", s->feature_schema);
     info->feature_schema_hash = s->feature_schema_hash;
+    if (s->genome && s->genome->n_layers > 0) {
+      petra_genome pg;
+      petra_genome_identity(&pg);
+      for (size_t i = 0; i < s->genome->n_layers && i < PETRA_GENOME_MAX_LAYERS; i++) {
+        const Petra__V1__LayerGene *l = s->genome->layers[i];
+        petra_layer_gene gene = {.keep = l->keep, .sparsity = l->sparsity, .bits = (int)l->bits,
+                                 .rank = l->rank};
+        snprintf(gene.layer, sizeof gene.layer, "%s", l->layer ? l->layer : "");
+        petra_genome_set(&pg, &gene);
+      }
+      pg.l1 = s->genome->l1;
+      pg.group_lasso = s->genome->group_lasso;
+      pg.finetune_steps = (int)s->genome->finetune_steps;
+      pg.finetune_lr = s->genome->finetune_lr;
+      petra_genome_format(&pg, info->genome, sizeof info->genome);
+    }
     if (s->metrics) {
       snprintf(info->metric_name, sizeof info->metric_name, "%s", s->metrics->metric_name);
       info->metric = s->metrics->metric;

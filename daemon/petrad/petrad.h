@@ -23,6 +23,8 @@
 #include "exqueue.h"
 #include "feature_state.h"
 #include "gen.h"
+#include "petra/candidate.h"
+#include "petra/evolve.h"
 #include "petra/model.h"
 #include "petra/trainer.h"
 
@@ -110,6 +112,14 @@ typedef struct petrad {
   petra_model *model;
   petra_trainer *trainer;
   uint64_t snapshot_version; /* owned by the trainer thread after start */
+  /* evolution, owned by the trainer thread */
+  petra_evo *evo;
+  petra_candidate cand;
+  float *holdout;            /* ring of the most recent examples (a hold-out window) */
+  int hold_cap, hold_n, hold_head;
+  float *hold_lin;           /* the ring laid out in order for evaluation */
+  char champion_text[1024];  /* genome of the last published champion */
+  double baseline_p99_us;
   pthread_mutex_t out_mu;
   outmsg *out_head, *out_tail;
   shared_stats st;

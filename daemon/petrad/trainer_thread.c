@@ -7,6 +7,8 @@
 #include <string.h>
 #include <time.h>
 
+#include "petra/plan.h"
+
 #include "log.h"
 #include "petra/snapshot.h"
 #include "petrad.h"
@@ -75,9 +77,33 @@ static void measure_latency(petrad *d, double *p50, double *p99) {
   *p99 = t[REPS * 99 / 100];
 }
 
+static double clock_us(void *ctx) {
+  (void)ctx;
+  return now_us();
+}
+
 static void build_snapshot(petrad *d) {
   double p50, p99;
-  measure_latency(d, &p50, &p99);
+  const petra_member *ch = d->evo ? petra_evo_champion(d->evo) : NULL;
+  petra_model *snap_model = d->model;
+  petra_fitness cf;
+  char gtext[1024] = "";
+  if (ch) {
+    /* the champion compiled from the current weights: prune + fine-tune again */
+    d->cand.keep_result = 1;
+    int rc = petra_candidate_eval(&d->cand, &ch->genome, &cf);
+    d->cand.keep_result = 0;
+    if (rc == 0 && d->cand.model) {
+      snap_model = d->cand.model;
+      petra_genome_format(&ch->genome, gtext, sizeof gtext);
+    }
+  }
+  if (snap_model == d->model) {
+    measure_latency(d, &p50, &p99);
+  } else {
+    p50 = cf.p50_us;
+    p99 = cf.p99_us;
+  }
   const petra_metrics *met = petra_trainer_metrics(d->trainer);
   const petra_trainer_stats *ts = petra_trainer_get_stats(d->trainer);
   petra_snapshot_info info;
@@ -96,10 +122,15 @@ static void build_snapshot(petrad *d) {
   info.latency_p50_us = p50;
   info.latency_p99_us = p99;
   info.throughput_per_s = p50 > 0 ? 1e6 / p50 : 0;
+  snprintf(info.genome, sizeof info.genome, "%s", gtext);
+  if (snap_model != d->model) {
+    info.metric = cf.metric;
+    info.size_bytes = (uint64_t)cf.bytes;
+  }
   outmsg *m = calloc(1, sizeof *m);
   if (!m) return;
   petra_err err = {0};
-  if (petra_snapshot_encode_model(d->model, &info, &m->bytes, &m->len, &err)) {
+  if (petra_snapshot_encode_model(snap_model, &info, &m->bytes, &m->len, &err)) {
     LOG_ERROR("snapshot_build_failed", "error=\"%s\"", err.msg);
     free(m);
     return;
@@ -118,11 +149,95 @@ static void build_snapshot(petrad *d) {
   m->version = info.version;
   m->built_us = now_us();
   d->snapshot_version = info.version;
-  atomic_store(&d->st.champion_bytes, (uint64_t)petra_model_n_params(d->model) * 4);
+  snprintf(d->champion_text, sizeof d->champion_text, "%s", gtext);
+  atomic_store(&d->st.champion_bytes,
+               snap_model != d->model ? (uint64_t)cf.bytes : (uint64_t)petra_model_n_params(d->model) * 4);
   atomic_store(&d->st.champion_p50_us, p50);
   atomic_store(&d->st.champion_p99_us, p99);
   atomic_fetch_add(&d->st.snapshots_built, 1);
   petrad_outbox_push(d, m);
+}
+
+/* Keeps the most recent examples as the evaluation window. */
+static void remember_recent(petrad *d, int n, const float *ex) {
+  for (int i = 0; i < n; i++) {
+    memcpy(d->holdout + (size_t)d->hold_head * d->ef, ex + (size_t)i * d->ef, sizeof(float) * (size_t)d->ef);
+    d->hold_head = (d->hold_head + 1) % d->hold_cap;
+    if (d->hold_n < d->hold_cap) d->hold_n++;
+  }
+}
+
+/* One steady-state evolution step on the live weights; publishes when the champion changes. */
+static void evolution_tick(petrad *d) {
+  const petra_replay *r = petra_trainer_replay(d->trainer);
+  if (r->size < 512 || d->hold_n < 256) return;
+  int start = (d->hold_head - d->hold_n + d->hold_cap) % d->hold_cap;
+  for (int i = 0; i < d->hold_n; i++)
+    memcpy(d->hold_lin + (size_t)i * d->ef, d->holdout + (size_t)((start + i) % d->hold_cap) * d->ef,
+           sizeof(float) * (size_t)d->ef);
+  d->cand.base = d->model;
+  d->cand.tune = r->data;
+  d->cand.n_tune = r->size;
+  d->cand.holdout = d->hold_lin;
+  d->cand.n_holdout = d->hold_n;
+  d->cand.clock = clock_us;
+  d->cand.latency_reps = 200;
+  d->cand.seed = (uint64_t)d->cfg.seed;
+  int hib = d->spec.kind == PETRA_MODEL_SEQ;
+  if (!d->evo || petra_evo_steps(d->evo) % 10 == 0) {
+    petra_genome id;
+    petra_genome_identity(&id);
+    petra_fitness base;
+    if (petra_candidate_eval(&d->cand, &id, &base)) return;
+    double tol = hib ? 0.005 : 0.02 * fabs(base.metric);
+    double floor = hib ? base.metric - 4 * tol : base.metric + 4 * tol;
+    if (!d->evo) {
+      petra_evo_conf ec = petra_evo_defaults();
+      ec.population = 12;
+      int nl = 0;
+      for (int f = 0; f < d->spec.n_fields && nl < PETRA_EVO_MAX_LAYERS - 3; f++)
+        snprintf(ec.layers[nl++], sizeof ec.layers[0], "emb.%.26s", d->spec.fields[f].name);
+      if (d->spec.dense > 0 || (d->spec.kind == PETRA_MODEL_TS && d->spec.arch == PETRA_TS_MLP))
+        snprintf(ec.layers[nl++], sizeof ec.layers[0], "dense0");
+      if (d->spec.gru > 0) snprintf(ec.layers[nl++], sizeof ec.layers[0], "gru0");
+      snprintf(ec.layers[nl++], sizeof ec.layers[0], "head");
+      ec.n_layers = nl;
+      ec.higher_is_better = hib;
+      ec.baseline_metric = base.metric;
+      ec.metric_floor = floor;
+      ec.metric_tolerance = tol;
+      ec.latency_budget_us = d->cfg.latency_budget_ratio * base.p99_us;
+      ec.seed = (uint64_t)d->cfg.seed;
+      petra_err err = {0};
+      d->evo = petra_evo_new(&ec, petra_candidate_eval, &d->cand, &err);
+      if (!d->evo) {
+        LOG_ERROR("evolution_unavailable", "error=\"%s\"", err.msg);
+        return;
+      }
+      d->baseline_p99_us = base.p99_us;
+      LOG_INFO("evolution_started", "baseline_metric=%.4f baseline_p99_us=%.1f budget_us=%.1f layers=%d",
+               base.metric, base.p99_us, ec.latency_budget_us, nl);
+    } else {
+      /* the budget follows the quietest baseline measurement seen */
+      if (base.p99_us > 0 && base.p99_us < d->baseline_p99_us) d->baseline_p99_us = base.p99_us;
+      petra_evo_set_baseline(d->evo, base.metric, floor, d->cfg.latency_budget_ratio * d->baseline_p99_us);
+    }
+  }
+  double t0 = now_us();
+  int rc = petra_evo_step(d->evo);
+  atomic_fetch_add(&d->st.evolution_steps, 1);
+  const petra_member *ch = petra_evo_champion(d->evo);
+  LOG_DEBUG("evolution_step", "step=%llu rc=%d ms=%.0f champion=%d",
+            (unsigned long long)petra_evo_steps(d->evo), rc, (now_us() - t0) / 1000, ch != NULL);
+  if (ch) {
+    char text[1024];
+    petra_genome_format(&ch->genome, text, sizeof text);
+    if (strcmp(text, d->champion_text)) {
+      LOG_INFO("champion_changed", "bytes=%.0f p99_us=%.1f metric=%.4f genome=\"%s\"", ch->fit.bytes,
+               ch->fit.p99_us, ch->fit.metric, text);
+      build_snapshot(d);
+    }
+  }
 }
 
 static void do_checkpoint(petrad *d, mark *mk) {
@@ -151,13 +266,17 @@ static void *trainer_main(void *arg) {
   petrad *d = arg;
   float *buf = malloc(sizeof(float) * POP_MAX * (size_t)d->ef);
   uint64_t tags[POP_MAX];
-  uint64_t last_snapshot = petrad_now_ms();
+  uint64_t last_snapshot = petrad_now_ms(), last_evo = petrad_now_ms();
   int stop = 0;
+  d->hold_cap = 1024;
+  d->holdout = malloc(sizeof(float) * (size_t)d->hold_cap * d->ef);
+  d->hold_lin = malloc(sizeof(float) * (size_t)d->hold_cap * d->ef);
   while (!stop && buf) {
     exq_item it;
     int n = exq_pop(d->q, buf, tags, POP_MAX, 100, &it);
     if (it.type == EXQ_EXAMPLE && n > 0) {
       int rc = petra_trainer_feed(d->trainer, n, buf);
+      remember_recent(d, n, buf);
       if (rc < 0) LOG_ERROR("train_failed", "error=%s", petra_strerror(rc));
       if (d->audit) {
         /* written to the kernel at once (fflush) so that it survives kill -9 */
@@ -179,6 +298,11 @@ static void *trainer_main(void *arg) {
       do_checkpoint(d, mk);
     }
     uint64_t now = petrad_now_ms();
+    if (!stop && d->holdout && d->hold_lin &&
+        (double)(now - last_evo) >= d->cfg.evolution_interval_s * 1000) {
+      evolution_tick(d);
+      last_evo = now = petrad_now_ms();
+    }
     if (!stop && (double)(now - last_snapshot) >= d->cfg.snapshot_interval_s * 1000 &&
         petra_trainer_get_stats(d->trainer)->steps > 0) {
       build_snapshot(d);
@@ -186,6 +310,12 @@ static void *trainer_main(void *arg) {
     }
   }
   free(buf);
+  petra_evo_free(d->evo);
+  d->evo = NULL;
+  petra_model_free(d->cand.model);
+  petra_plan_free(d->cand.plan);
+  free(d->holdout);
+  free(d->hold_lin);
   outmsg *m = calloc(1, sizeof *m);
   if (m) {
     m->type = OUT_STOPPED;

@@ -73,8 +73,10 @@ const petra_member *petra_evo_member(const petra_evo *e, int i);
 const petra_member *petra_evo_champion(const petra_evo *e);
 /* Feasible non-dominated members seen so far (the Pareto archive); returns the count. */
 int petra_evo_front(const petra_evo *e, const petra_member **out, int max);
-/* Updates the baseline metric and floor (they drift with the data). */
-void petra_evo_set_baseline(petra_evo *e, double baseline_metric, double metric_floor);
+/* Updates the baseline metric, floor and (when > 0) the latency budget: they drift with the
+ * data and the host. */
+void petra_evo_set_baseline(petra_evo *e, double baseline_metric, double metric_floor,
+                            double latency_budget_us);
 /* Genome operators, exposed for tests: mutate one gene of g; crossover of a and b. */
 void petra_evo_mutate(petra_evo *e, petra_genome *g);
 void petra_evo_crossover(petra_evo *e, const petra_genome *a, const petra_genome *b, petra_genome *child);

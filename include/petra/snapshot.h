@@ -21,7 +21,10 @@ typedef struct petra_snapshot_info {
   uint64_t examples_seen, train_steps;
   char feature_schema[512];
   uint64_t feature_schema_hash;
-  char genome[512];          /* text form; empty for the uncompressed model */
+  char genome[1024];         /* text form; empty for the uncompressed model. The snapshot
+                              * carries the (pruned) fp32 weights and this genome; a scorer
+                              * compiles the identical plan from them (petra_plan_build is
+                              * deterministic). */
   char metric_name[32];
   double metric;
   int higher_is_better;
