@@ -299,7 +299,10 @@ int features_event(features *f, const Petra__V1__Event *e, float *ex, int max, c
   int32_t codes[PETRA_MAX_FIELDS];
   for (int j = 0; j < f->F; j++) {
     codes[j] = 0;
-    for (size_t i = 0; i < e->n_categories; i++)
+    /* producers usually send the fields in the model's order: try index j first */
+    size_t first = (size_t)j < e->n_categories ? (size_t)j : 0;
+    for (size_t k = 0; k < e->n_categories; k++) {
+      size_t i = (first + k) % e->n_categories;
       if (!strcmp(e->categories[i]->field, f->spec.fields[j].name)) {
         int32_t c = e->categories[i]->code;
         if (c < 0 || c >= f->spec.fields[j].vocab) {
@@ -310,6 +313,7 @@ int features_event(features *f, const Petra__V1__Event *e, float *ex, int max, c
         codes[j] = c;
         break;
       }
+    }
   }
   if (e->has_label && check_label(f, e->label, err, n)) return -1;
   int s = touch_or_create(f, e->entity_id);
@@ -323,11 +327,14 @@ int features_event(features *f, const Petra__V1__Event *e, float *ex, int max, c
   num[1] = (float)log1p(gap > 0 ? gap : 0);
   for (int u = 0; u < f->n_user; u++) {
     num[2 + u] = 0;
-    for (size_t i = 0; i < e->n_numerics; i++)
+    size_t first = (size_t)u < e->n_numerics ? (size_t)u : 0;
+    for (size_t k = 0; k < e->n_numerics; k++) {
+      size_t i = (first + k) % e->n_numerics;
       if (e->numerics[i]->name && !strcmp(e->numerics[i]->name, f->user[u])) {
         num[2 + u] = e->numerics[i]->value;
         break;
       }
+    }
   }
   f->times[base] = e->event_time_ms;
   if (e->event_time_ms > f->last_time[s] || f->count[s] == 0) f->last_time[s] = e->event_time_ms;

@@ -41,6 +41,67 @@ typedef struct holder {
 
 _Static_assert(sizeof(size_t) == sizeof(holder *), "header word holds a pointer");
 
+/* Arena allocator: bump allocation in one growing block, frees are no-ops; the whole tree
+ * is dropped by resetting the arena. The budget is the same as the capped allocator's. */
+static void *arena_alloc(void *data, size_t size) {
+  wire_arena *a = data;
+  size = (size + 15) & ~(size_t)15;
+  if (size > a->budget - a->used) return NULL;
+  if (a->used + size > a->cap) {
+    /* the tree must stay contiguous-independent: grow only when empty (first allocation) */
+    if (a->used) {
+      /* spill: chain a separate block (rare: only for messages beyond the first block) */
+      void *p = malloc(size);
+      if (!p || a->n_spill == WIRE_ARENA_SPILLS) {
+        free(p);
+        return NULL;
+      }
+      a->spill[a->n_spill++] = p;
+      a->used += size;
+      return p;
+    }
+    size_t cap = a->cap ? a->cap : 65536;
+    while (cap < size) cap *= 2;
+    uint8_t *nb = realloc(a->buf, cap);
+    if (!nb) return NULL;
+    a->buf = nb;
+    a->cap = cap;
+  }
+  void *p = a->buf + a->used;
+  a->used += size;
+  return p;
+}
+static void arena_free(void *data, void *ptr) {
+  (void)data;
+  (void)ptr;
+}
+
+void wire_arena_reset(wire_arena *a) {
+  for (int i = 0; i < a->n_spill; i++) free(a->spill[i]);
+  a->n_spill = 0;
+  a->used = 0;
+}
+
+void wire_arena_free(wire_arena *a) {
+  wire_arena_reset(a);
+  free(a->buf);
+  memset(a, 0, sizeof *a);
+}
+
+static ProtobufCMessage *decode_in(wire_arena *a, const ProtobufCMessageDescriptor *d,
+                                   const void *buf, size_t len, char *err, size_t errlen) {
+  wire_arena_reset(a);
+  if (len > WIRE_MAX_MESSAGE) {
+    snprintf(err, errlen, "message of %zu bytes exceeds the %u-byte limit", len, WIRE_MAX_MESSAGE);
+    return NULL;
+  }
+  a->budget = 16 * len + 65536;
+  ProtobufCAllocator al = {arena_alloc, arena_free, a};
+  ProtobufCMessage *m = protobuf_c_message_unpack(d, &al, len, buf);
+  if (!m) snprintf(err, errlen, "not a decodable %s (%zu bytes)", d->short_name, len);
+  return m;
+}
+
 static ProtobufCMessage *decode(const ProtobufCMessageDescriptor *d, const void *buf, size_t len,
                                 char *err, size_t errlen) {
   if (len > WIRE_MAX_MESSAGE) {
@@ -98,9 +159,7 @@ static int check_id(const char *what, const char *id, char *err, size_t n) {
   return 0;
 }
 
-Petra__V1__Event *wire_decode_event(const void *buf, size_t len, char *err, size_t n) {
-  Petra__V1__Event *e = (Petra__V1__Event *)decode(&petra__v1__event__descriptor, buf, len, err, n);
-  if (!e) return NULL;
+static int check_event(Petra__V1__Event *e, char *err, size_t n) {
   if (check_version(e->schema_version, err, n) || check_id("entity_id", e->entity_id, err, n))
     goto bad;
   if (e->event_time_ms < 0) {
@@ -135,15 +194,26 @@ Petra__V1__Event *wire_decode_event(const void *buf, size_t len, char *err, size
     snprintf(err, n, "label is not finite");
     goto bad;
   }
-  return e;
+  return 0;
 bad:
-  wire_free(e);
-  return NULL;
+  return -1;
 }
 
-Petra__V1__Label *wire_decode_label(const void *buf, size_t len, char *err, size_t n) {
-  Petra__V1__Label *l = (Petra__V1__Label *)decode(&petra__v1__label__descriptor, buf, len, err, n);
-  if (!l) return NULL;
+Petra__V1__Event *wire_decode_event(const void *buf, size_t len, char *err, size_t n) {
+  Petra__V1__Event *e = (Petra__V1__Event *)decode(&petra__v1__event__descriptor, buf, len, err, n);
+  if (e && check_event(e, err, n)) {
+    wire_free(e);
+    e = NULL;
+  }
+  return e;
+}
+
+Petra__V1__Event *wire_decode_event_in(wire_arena *a, const void *buf, size_t len, char *err, size_t n) {
+  Petra__V1__Event *e = (Petra__V1__Event *)decode_in(a, &petra__v1__event__descriptor, buf, len, err, n);
+  return e && check_event(e, err, n) == 0 ? e : NULL;
+}
+
+static int check_label(Petra__V1__Label *l, char *err, size_t n) {
   if (check_version(l->schema_version, err, n) || check_id("entity_id", l->entity_id, err, n))
     goto bad;
   if (l->label_time_ms < 0) {
@@ -154,16 +224,26 @@ Petra__V1__Label *wire_decode_label(const void *buf, size_t len, char *err, size
     snprintf(err, n, "label value is not finite");
     goto bad;
   }
-  return l;
+  return 0;
 bad:
-  wire_free(l);
-  return NULL;
+  return -1;
 }
 
-Petra__V1__SeriesPoint *wire_decode_series(const void *buf, size_t len, char *err, size_t n) {
-  Petra__V1__SeriesPoint *p =
-      (Petra__V1__SeriesPoint *)decode(&petra__v1__series_point__descriptor, buf, len, err, n);
-  if (!p) return NULL;
+Petra__V1__Label *wire_decode_label(const void *buf, size_t len, char *err, size_t n) {
+  Petra__V1__Label *l = (Petra__V1__Label *)decode(&petra__v1__label__descriptor, buf, len, err, n);
+  if (l && check_label(l, err, n)) {
+    wire_free(l);
+    l = NULL;
+  }
+  return l;
+}
+
+Petra__V1__Label *wire_decode_label_in(wire_arena *a, const void *buf, size_t len, char *err, size_t n) {
+  Petra__V1__Label *l = (Petra__V1__Label *)decode_in(a, &petra__v1__label__descriptor, buf, len, err, n);
+  return l && check_label(l, err, n) == 0 ? l : NULL;
+}
+
+static int check_series(Petra__V1__SeriesPoint *p, char *err, size_t n) {
   if (check_version(p->schema_version, err, n) || check_id("series_id", p->series_id, err, n))
     goto bad;
   if (p->n_values == 0 || p->n_values > WIRE_MAX_REPEATED) {
@@ -179,10 +259,26 @@ Petra__V1__SeriesPoint *wire_decode_series(const void *buf, size_t len, char *er
       snprintf(err, n, "value %zu is not a finite number", i);
       goto bad;
     }
-  return p;
+  return 0;
 bad:
-  wire_free(p);
-  return NULL;
+  return -1;
+}
+
+Petra__V1__SeriesPoint *wire_decode_series(const void *buf, size_t len, char *err, size_t n) {
+  Petra__V1__SeriesPoint *p =
+      (Petra__V1__SeriesPoint *)decode(&petra__v1__series_point__descriptor, buf, len, err, n);
+  if (p && check_series(p, err, n)) {
+    wire_free(p);
+    p = NULL;
+  }
+  return p;
+}
+
+Petra__V1__SeriesPoint *wire_decode_series_in(wire_arena *a, const void *buf, size_t len,
+                                              char *err, size_t n) {
+  Petra__V1__SeriesPoint *p =
+      (Petra__V1__SeriesPoint *)decode_in(a, &petra__v1__series_point__descriptor, buf, len, err, n);
+  return p && check_series(p, err, n) == 0 ? p : NULL;
 }
 
 size_t wire_deadletter(const char *topic, int32_t partition, int64_t offset, const char *error,

@@ -19,6 +19,24 @@ Petra__V1__Label *wire_decode_label(const void *buf, size_t len, char *err, size
 Petra__V1__SeriesPoint *wire_decode_series(const void *buf, size_t len, char *err, size_t errlen);
 void wire_free(void *msg);
 
+/* The same, decoding into a reusable arena (no per-field malloc/free): the message is valid
+ * until the next decode with the same arena. For the hot input path. */
+#define WIRE_ARENA_SPILLS 64
+typedef struct wire_arena {
+  uint8_t *buf;
+  size_t cap, used, budget;
+  void *spill[WIRE_ARENA_SPILLS];
+  int n_spill;
+} wire_arena;
+Petra__V1__Event *wire_decode_event_in(wire_arena *a, const void *buf, size_t len, char *err,
+                                       size_t errlen);
+Petra__V1__Label *wire_decode_label_in(wire_arena *a, const void *buf, size_t len, char *err,
+                                       size_t errlen);
+Petra__V1__SeriesPoint *wire_decode_series_in(wire_arena *a, const void *buf, size_t len,
+                                              char *err, size_t errlen);
+void wire_arena_reset(wire_arena *a);
+void wire_arena_free(wire_arena *a);
+
 /* Serializes a DeadLetter for a rejected message; *out is malloc'ed. Returns its length. */
 size_t wire_deadletter(const char *topic, int32_t partition, int64_t offset, const char *error,
                        const void *payload, size_t payload_len, const void *key, size_t key_len,

@@ -57,14 +57,24 @@ static void on_error(rd_kafka_t *rk, int code, const char *reason, void *opaque)
 /* ---------------------------------------------------------------- offsets */
 
 static offset_entry *offset_slot(petrad *d, const char *topic, int32_t part) {
+  /* consecutive messages mostly come from the same partition */
+  if (d->last_offset_slot >= 0 && d->last_offset_slot < d->n_offsets &&
+      d->offsets[d->last_offset_slot].partition == part &&
+      d->offsets[d->last_offset_slot].topic_ptr == topic)
+    return &d->offsets[d->last_offset_slot];
   for (int i = 0; i < d->n_offsets; i++)
-    if (d->offsets[i].partition == part && !strcmp(d->offsets[i].topic, topic))
+    if (d->offsets[i].partition == part && !strcmp(d->offsets[i].topic, topic)) {
+      d->offsets[i].topic_ptr = topic;
+      d->last_offset_slot = i;
       return &d->offsets[i];
+    }
   if (d->n_offsets == CKPT_MAX_OFFSETS) return NULL;
   offset_entry *o = &d->offsets[d->n_offsets++];
   snprintf(o->topic, sizeof o->topic, "%s", topic);
   o->partition = part;
   o->next = -1;
+  o->topic_ptr = topic;
+  d->last_offset_slot = d->n_offsets - 1;
   return o;
 }
 
@@ -157,34 +167,46 @@ static void dead_letter(petrad *d, const rd_kafka_message_t *m, const char *why)
   }
 }
 
+/* Which input a topic handle is, cached by handle (librdkafka keeps one per topic). */
+enum { IN_OTHER = 0, IN_EVENTS, IN_LABELS, IN_SERIES };
+static int topic_kind(petrad *d, rd_kafka_topic_t *rkt) {
+  for (int i = 0; i < d->n_topic_cache; i++)
+    if (d->topic_cache[i].rkt == rkt) return d->topic_cache[i].kind;
+  const char *t = rd_kafka_topic_name(rkt);
+  int kind = !strcmp(t, d->cfg.topic_events)   ? IN_EVENTS
+             : !strcmp(t, d->cfg.topic_labels) ? IN_LABELS
+             : !strcmp(t, d->cfg.topic_series) ? IN_SERIES
+                                               : IN_OTHER;
+  if (d->n_topic_cache < PETRAD_TOPIC_CACHE) {
+    d->topic_cache[d->n_topic_cache].rkt = rkt;
+    d->topic_cache[d->n_topic_cache++].kind = kind;
+  }
+  return kind;
+}
+
 /* Returns 0 when handled, −1 when it must be retried later (queue full). */
 static int handle_message(petrad *d, rd_kafka_message_t *m) {
   const char *topic = rd_kafka_topic_name(m->rkt);
   char err[256];
   int made = 0, bad = 0;
-  uint64_t now = petrad_now_ms();
-  if (!d->first_msg_ms) d->first_msg_ms = now;
-  d->last_msg_ms = now;
   uint64_t tag = 0;
   int room = exq_free_slots(d->q);
   if (room < 1) return -1;
   if (room > PETRAD_MAX_EXAMPLES_PER_MESSAGE) room = PETRAD_MAX_EXAMPLES_PER_MESSAGE;
-  if (!strcmp(topic, d->cfg.topic_events)) {
+  int kind = topic_kind(d, m->rkt);
+  if (kind == IN_EVENTS) {
     d->events++;
-    Petra__V1__Event *e = wire_decode_event(m->payload, m->len, err, sizeof err);
+    Petra__V1__Event *e = wire_decode_event_in(&d->arena, m->payload, m->len, err, sizeof err);
     if (!e || (made = features_event(d->feat, e, d->example, room, err, sizeof err)) < 0) bad = 1;
     if (e) tag = e->event_id;
-    wire_free(e);
-  } else if (!strcmp(topic, d->cfg.topic_labels)) {
+  } else if (kind == IN_LABELS) {
     d->labels++;
-    Petra__V1__Label *l = wire_decode_label(m->payload, m->len, err, sizeof err);
+    Petra__V1__Label *l = wire_decode_label_in(&d->arena, m->payload, m->len, err, sizeof err);
     if (!l || (made = features_label(d->feat, l, d->example, err, sizeof err)) < 0) bad = 1;
-    wire_free(l);
-  } else if (!strcmp(topic, d->cfg.topic_series)) {
+  } else if (kind == IN_SERIES) {
     d->events++;
-    Petra__V1__SeriesPoint *p = wire_decode_series(m->payload, m->len, err, sizeof err);
+    Petra__V1__SeriesPoint *p = wire_decode_series_in(&d->arena, m->payload, m->len, err, sizeof err);
     if (!p || (made = features_series(d->feat, p, d->example, err, sizeof err)) < 0) bad = 1;
-    wire_free(p);
   } else {
     snprintf(err, sizeof err, "message from unexpected topic %s", topic);
     bad = 1;
@@ -218,6 +240,7 @@ static void on_consumer_ready(uv_poll_t *h, int status, int events) {
   petrad *d = h->data;
   drain_fd(d->cfd);
   int budget = d->cfg.poll_budget;
+  uint64_t events_before = d->events + d->labels + d->dead_letters;
   while (budget-- > 0 && !d->stopping) {
     rd_kafka_message_t *m = rd_kafka_consumer_poll(d->consumer, 0);
     if (!m) break;
@@ -234,6 +257,11 @@ static void on_consumer_ready(uv_poll_t *h, int status, int events) {
     rd_kafka_message_destroy(m);
   }
   if (budget < 0) wake_fd(d->cfd); /* more may be waiting: come back after other work */
+  if (d->events + d->labels + d->dead_letters != events_before) {
+    uint64_t now = petrad_now_ms();
+    if (!d->first_msg_ms) d->first_msg_ms = now;
+    d->last_msg_ms = now;
+  }
   /* pause while a full budget's worth of examples might not fit; resume at half empty */
   int slack = d->cfg.poll_budget < d->cfg.queue_capacity / 4 ? d->cfg.poll_budget
                                                               : d->cfg.queue_capacity / 4;

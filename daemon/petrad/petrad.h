@@ -23,6 +23,7 @@
 #include "exqueue.h"
 #include "feature_state.h"
 #include "gen.h"
+#include "wire.h"
 #include "petra/candidate.h"
 #include "petra/evolve.h"
 #include "petra/model.h"
@@ -31,6 +32,7 @@
 /* Examples one input message may release (an event's label plus parked labels). */
 #define PETRAD_MAX_EXAMPLES_PER_MESSAGE 16
 #define PETRAD_PUBLISH_SAMPLES 1024
+#define PETRAD_TOPIC_CACHE 16
 
 typedef struct petrad_options {
   const char *config_path;
@@ -60,6 +62,7 @@ typedef struct outmsg {
 } outmsg;
 
 typedef struct offset_entry {
+  const char *topic_ptr; /* librdkafka's name pointer for this topic (a fast-path key) */
   char topic[128];
   int32_t partition;
   int64_t next;              /* next offset to consume (last processed + 1) */
@@ -95,7 +98,13 @@ typedef struct petrad {
   float *example;            /* scratch example */
   int ef;
   offset_entry offsets[CKPT_MAX_OFFSETS];
-  int n_offsets;
+  int n_offsets, last_offset_slot;
+  struct {
+    rd_kafka_topic_t *rkt;
+    int kind;
+  } topic_cache[PETRAD_TOPIC_CACHE];
+  int n_topic_cache;
+  wire_arena arena;          /* decoding scratch of the loop thread */
   ckpt restored;             /* offsets from the checkpoint, applied on assignment */
   uint64_t events, dead_letters, labels, examples_queued, examples_at_ckpt;
   uint64_t snapshots_published, snapshot_publish_failures, last_published_version;

@@ -321,6 +321,7 @@ int petrad_run(petrad *d) {
   }
   pthread_mutex_init(&d->out_mu, NULL);
   d->first_publish_ms = -1;
+  d->last_offset_slot = -1;
   d->loop = uv_default_loop();
   uv_async_init(d->loop, &d->wake, on_wake);
   d->wake.data = d;
@@ -396,6 +397,7 @@ int petrad_run(petrad *d) {
          (unsigned long long)d->pauses, d->first_publish_ms, pub_p50, pub_p99);
   fflush(stdout);
   exq_free(d->q, petrad_mark_free);
+  wire_arena_free(&d->arena);
   petra_trainer_free(d->trainer);
   petra_model_free(d->model);
   features_free(d->feat);
