@@ -249,7 +249,9 @@ typedef struct scratch {
   int32_t *acc;
 } scratch;
 
-static size_t layout(const petra_plan *p, int n, void *base, scratch *sc) {
+static size_t layout(const petra_plan *p, int n, void *base, scratch *sc_out) {
+  scratch dummy;
+  scratch *sc = sc_out ? sc_out : &dummy; /* sizes only when base is NULL */
   const petra_model_spec *s = &p->spec;
   size_t T = s->kind == PETRA_MODEL_SEQ ? (size_t)s->seq_len : (size_t)s->window;
   size_t R = s->kind == PETRA_MODEL_SEQ ? (size_t)n : (size_t)n * (s->ci ? (s->target < 0 ? s->channels : 1) : 1);

@@ -74,6 +74,7 @@ typedef struct shared_stats {
   _Atomic double loss, metric;
   _Atomic uint64_t champion_bytes;
   _Atomic double champion_p50_us, champion_p99_us;
+  _Atomic uint64_t trainer_heartbeat; /* bumped on every pass of the trainer's loop */
 } shared_stats;
 
 typedef struct petrad {
@@ -90,7 +91,9 @@ typedef struct petrad {
   uv_poll_t cpoll, ppoll;
   int paused;
   /* timers and signals */
-  uv_timer_t gen_timer, ckpt_timer, metrics_timer, progress_timer, runfor_timer, resume_timer;
+  uv_timer_t gen_timer, ckpt_timer, metrics_timer, progress_timer, runfor_timer, resume_timer,
+      watchdog_timer;
+  uint64_t last_heartbeat;
   uv_signal_t sig_term, sig_int, sig_hup;
   uv_async_t wake;
   /* input state */

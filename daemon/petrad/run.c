@@ -12,6 +12,7 @@
 #include <cblas.h>
 
 #include "log.h"
+#include "notify.h"
 #include "petrad.h"
 
 uint64_t petrad_now_ms(void) {
@@ -83,7 +84,7 @@ static void close_cb(uv_handle_t *h) { (void)h; }
 
 static void close_all(petrad *d) {
   uv_timer_t *timers[] = {&d->gen_timer, &d->ckpt_timer, &d->metrics_timer, &d->progress_timer,
-                          &d->runfor_timer, &d->resume_timer};
+                          &d->runfor_timer, &d->resume_timer, &d->watchdog_timer};
   for (size_t i = 0; i < sizeof timers / sizeof timers[0]; i++)
     if (uv_is_active((uv_handle_t *)timers[i]) || timers[i]->loop)
       if (!uv_is_closing((uv_handle_t *)timers[i])) uv_close((uv_handle_t *)timers[i], close_cb);
@@ -98,10 +99,12 @@ static void close_all(petrad *d) {
 void petrad_request_stop(petrad *d, const char *why) {
   if (d->stopping) return;
   d->stopping = 1;
+  sdn_notify("STOPPING=1\nSTATUS=draining, checkpointing and committing");
   LOG_INFO("stopping", "reason=%s queue=%d", why, exq_len(d->q));
   if (d->generator) uv_timer_stop(&d->gen_timer);
   uv_timer_stop(&d->ckpt_timer);
   uv_timer_stop(&d->resume_timer);
+  uv_timer_stop(&d->watchdog_timer);
   if (d->consumer) uv_poll_stop(&d->cpoll);
   /* the trainer drains what is queued, checkpoints, and exits */
   petrad_request_checkpoint(d, 1);
@@ -114,11 +117,13 @@ static void on_signal(uv_signal_t *s, int signum) {
       LOG_INFO("reload_skipped", "reason=\"no config file\"");
       return;
     }
+    sdn_notify("RELOADING=1");
     petrad_config c = d->cfg;
     char err[512];
     if (petrad_config_load(&c, d->opt.config_path, err, sizeof err) ||
         petrad_config_validate(&c, err, sizeof err)) {
       LOG_ERROR("reload_failed", "error=\"%s\" (keeping the running configuration)", err);
+      sdn_notify("READY=1\nSTATUS=reload failed; running configuration kept");
       return;
     }
     /* what can change safely while running */
@@ -129,6 +134,7 @@ static void on_signal(uv_signal_t *s, int signum) {
     snprintf(d->cfg.log_level, sizeof d->cfg.log_level, "%s", c.log_level);
     plog_set_level(plog_parse_level(c.log_level));
     LOG_INFO("reloaded", "config=%s", d->opt.config_path);
+    sdn_notify("READY=1\nSTATUS=configuration reloaded");
     return;
   }
   petrad_request_stop(d, signum == SIGTERM ? "SIGTERM" : "SIGINT");
@@ -187,6 +193,16 @@ static void on_wake(uv_async_t *a) {
 
 static void on_metrics(uv_timer_t *t) { petrad_produce_metrics(t->data); }
 
+/* WATCHDOG=1 only while the trainer thread is alive and not stuck: its heartbeat (set on
+ * every pass of its loop, at least every 100 ms) must have moved since the last ping. */
+static void on_watchdog(uv_timer_t *t) {
+  petrad *d = t->data;
+  uint64_t hb = atomic_load(&d->st.trainer_heartbeat);
+  if (hb != d->last_heartbeat) sdn_notify("WATCHDOG=1");
+  else LOG_WARN("watchdog_withheld", "reason=\"trainer made no progress\"");
+  d->last_heartbeat = hb;
+}
+
 static void on_progress(uv_timer_t *t) {
   petrad *d = t->data;
   uint64_t now = petrad_now_ms();
@@ -206,6 +222,11 @@ static void on_progress(uv_timer_t *t) {
            (unsigned long long)atomic_load(&d->st.champion_bytes),
            atomic_load(&d->st.champion_p99_us), (unsigned long long)d->snapshots_published,
            (unsigned long long)d->dead_letters, exq_len(d->q), d->paused);
+  char status[256];
+  snprintf(status, sizeof status, "STATUS=%.0f events/s, %llu examples, %s %.4f, champion %llu bytes",
+           rate, (unsigned long long)atomic_load(&d->st.examples), mname, atomic_load(&d->st.metric),
+           (unsigned long long)atomic_load(&d->st.champion_bytes));
+  sdn_notify(status);
 }
 
 /* ---------------------------------------------------------------- run */
@@ -326,7 +347,7 @@ int petrad_run(petrad *d) {
   uv_async_init(d->loop, &d->wake, on_wake);
   d->wake.data = d;
   uv_timer_t *timers[] = {&d->ckpt_timer, &d->metrics_timer, &d->progress_timer, &d->runfor_timer,
-                          &d->resume_timer};
+                          &d->resume_timer, &d->watchdog_timer};
   for (size_t i = 0; i < sizeof timers / sizeof timers[0]; i++) {
     uv_timer_init(d->loop, timers[i]);
     timers[i]->data = d;
@@ -359,6 +380,11 @@ int petrad_run(petrad *d) {
     uv_timer_start(&d->runfor_timer, on_runfor, (uint64_t)(d->opt.run_for_s * 1000), 0);
   d->start_ms = d->prog_ms = petrad_now_ms();
   d->events_at_start = d->events;
+  uint64_t wd = sdn_watchdog_usec();
+  if (wd) uv_timer_start(&d->watchdog_timer, on_watchdog, wd / 2000, wd / 2000);
+  /* ready: configuration, checkpoint restore and subscription are done (not waiting for a
+   * partition assignment, so a broker outage does not fail the start) */
+  sdn_notify("READY=1\nSTATUS=started");
   LOG_INFO("started", "model=%s spec=\"%s\" bootstrap=%s state_dir=%s embedded=%d",
            d->cfg.model_id, d->cfg.model_spec, d->bootstrap, d->cfg.state_dir, d->opt.embedded);
   uv_run(d->loop, UV_RUN_DEFAULT);

@@ -273,6 +273,7 @@ static void *trainer_main(void *arg) {
   d->hold_lin = malloc(sizeof(float) * (size_t)d->hold_cap * d->ef);
   while (!stop && buf) {
     exq_item it;
+    atomic_fetch_add(&d->st.trainer_heartbeat, 1);
     int n = exq_pop(d->q, buf, tags, POP_MAX, 100, &it);
     if (it.type == EXQ_EXAMPLE && n > 0) {
       int rc = petra_trainer_feed(d->trainer, n, buf);

@@ -25,7 +25,7 @@ ok "ls '$lib'/libpetra.so* >/dev/null 2>&1 && [ -e '$lib/libpetra.a' ]"
 awk '/<!-- example: score.c -->/{f=1; next} f && /^```c/{g=1; next} g && /^```/{exit} g{print}' \
   "$src/README.md" > "$tmp/score.c"
 ok '[ -s "$tmp/score.c" ]'
-PKG_CONFIG_PATH="$(dirname "$pc")" cc -std=c11 -Wall -Wextra -Werror "$tmp/score.c" -o "$tmp/score" \
+PKG_CONFIG_PATH="$(dirname "$pc")" cc -std=c11 -Wall -Wextra -Werror ${PETRA_EXTRA_CFLAGS:-} "$tmp/score.c" -o "$tmp/score" \
   $(PKG_CONFIG_PATH="$(dirname "$pc")" pkg-config --cflags --libs petra) 2> "$tmp/cc.log"
 ok '[ $? -eq 0 ] || { cat "$tmp/cc.log"; false; }'
 "$build/petra" train --spec "ts window=24 horizon=4 arch=linear ci=1 norm=last" \

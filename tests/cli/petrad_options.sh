@@ -20,7 +20,9 @@ expect() { # expect NAME CODE PATTERN -- CMD...
 expect help 0 'usage: petrad' -- "$bin" --help
 expect version 0 '^petrad [0-9]' -- "$bin" --version
 expect help_config 0 'trainer.batch = 64' -- "$bin" --help-config
-expect shipped_config_ok 0 'configuration ok' -- "$bin" --check-config --config "$src/configs/petrad.conf"
+for conf in "$src"/configs/*.conf; do
+  expect "config_$(basename "$conf")" 0 'configuration ok' -- "$bin" --check-config --config "$conf"
+done
 printf 'trainer.batch = 0\n' > "$tmp/a.conf"
 expect bad_value 2 'a.conf:1: trainer.batch = 0: expected an integer in \[1, 65536\]' -- "$bin" --check-config --config "$tmp/a.conf"
 printf '# x\nfoo = 1\n' > "$tmp/b.conf"
