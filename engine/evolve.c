@@ -238,9 +238,15 @@ petra_evo *petra_evo_new(const petra_evo_conf *c, petra_evo_eval_fn eval, void *
   e->ctx = ctx;
   petra_rng_seed(&e->rng, c->seed);
   e->n = c->population;
-  /* member 0 is the identity genome: the uncompressed reference */
+  /* member 0 is the identity genome: the uncompressed reference; member 1 a known-good
+   * start (half the units, 8-bit weights where allowed, 200 recovery steps); the rest
+   * random */
   petra_genome_identity(&e->pop[0].genome);
-  for (int i = 1; i < e->n; i++) random_genome(e, &e->pop[i].genome);
+  petra_genome_identity(&e->pop[1].genome);
+  for (int l = 0; l < c->n_layers; l++)
+    set_gene(&e->pop[1].genome, c->layers[l], keep_index(0.5f), c->allow_bits8 ? 8 : 32);
+  e->pop[1].genome.finetune_steps = 200;
+  for (int i = 2; i < e->n; i++) random_genome(e, &e->pop[i].genome);
   return e;
 }
 

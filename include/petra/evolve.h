@@ -12,7 +12,9 @@
  * evaluated and replaces the worst member if it is better; then the oldest member is
  * re-evaluated so fitness follows drifting data. Evaluation is the caller's function (the
  * daemon prunes, fine-tunes, compiles and measures; tests plug in synthetic problems).
- * Deterministic for a given seed and evaluation function. */
+ * The population starts from the identity genome (the uncompressed reference, never
+ * replaced), one known-good genome (half the units, 8-bit weights, 200 recovery steps) and
+ * random ones. Deterministic for a given seed and evaluation function. */
 #ifndef PETRA_EVOLVE_H
 #define PETRA_EVOLVE_H
 #include <stdint.h>

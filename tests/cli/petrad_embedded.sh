@@ -10,7 +10,8 @@ fail=0 pass=0
 check() { if python3 -c "import json,sys; d=json.loads(open('$tmp/out').read().strip().splitlines()[-1]); sys.exit(0 if ($1) else 1)"; then pass=$((pass+1)); else echo "FAIL: $1"; tail -n1 "$tmp/out"; fail=$((fail+1)); fi; }
 
 "$bin" --embedded --run-for 20 --quiet --set snapshot.interval_s=3 --set checkpoint.interval_s=2 \
-  --set evolution.interval_s=1 --state-dir "$tmp/state" >"$tmp/out" 2>"$tmp/err"
+  --set evolution.interval_s=1 --set evolution.latency_budget_ratio=2 \
+  --state-dir "$tmp/state" >"$tmp/out" 2>"$tmp/err"
 rc=$?
 [ $rc -eq 0 ] && pass=$((pass+1)) || { echo "FAIL: exit $rc"; tail -n 20 "$tmp/err"; fail=$((fail+1)); }
 check "d['events'] > 50000"
@@ -20,7 +21,9 @@ check "d['snapshots_published'] >= 2"
 check "d['dead_letters'] >= 1"
 check "d['checkpoints'] >= 3 and d['checkpoint_failures'] == 0"
 check "d['champion_bytes'] > 0 and d['champion_p99_us'] > 0"
-# evolution ran on the live model and found a compressed champion (fp32 R1-like: 104100 bytes)
+# evolution ran on the live model and found a compressed champion (fp32: 104100 bytes); the
+# budget is loose (2x the fp32 p99) so that sanitizer builds, where latencies scale
+# differently, reach the same outcome
 check "d['evolution_steps'] >= 3"
 check "d['champion_bytes'] < 104100"
 check "d['metric_name'] == 'auc' and d['metric'] > 0.75"
