@@ -47,6 +47,20 @@ static uint64_t hash_id(const char *s) {
 
 static int ring_len(const features *f) { return f->kind == PETRA_MODEL_SEQ ? f->L : f->W + f->H; }
 
+/* Empties the entity table, the LRU list and the parked-label pool. */
+static void clear_state(features *f) {
+  for (size_t i = 0; i <= f->index_mask; i++) f->index[i] = -1;
+  for (int i = 0; i < f->cap; i++) {
+    f->phead[i] = -1;
+    f->pnext[i] = i + 1 < f->cap ? i + 1 : -1;
+  }
+  f->pfree = 0;
+  f->stats.parked = 0;
+  f->stats.entities = 0;
+  f->used = 0;
+  f->lru_head = f->lru_tail = -1;
+}
+
 features *features_new(const petra_model_spec *spec, const char *numerics_csv, int max_entities,
                        char *err, size_t n) {
   features *f = calloc(1, sizeof *f);
@@ -109,11 +123,6 @@ features *features_new(const petra_model_spec *spec, const char *numerics_csv, i
   f->ptime = malloc(sizeof(int64_t) * f->cap);
   f->pvalue = malloc(sizeof(float) * f->cap);
   if (!f->phead || !f->pnext || !f->ptime || !f->pvalue) goto oom;
-  for (int i = 0; i < f->cap; i++) {
-    f->phead[i] = -1;
-    f->pnext[i] = i + 1 < f->cap ? i + 1 : -1;
-  }
-  f->pfree = 0;
   if (spec->kind == PETRA_MODEL_SEQ) {
     f->codes = calloc((size_t)f->cap * R * (f->F ? f->F : 1), sizeof(int32_t));
     f->nums = calloc((size_t)f->cap * R * f->N, sizeof(float));
@@ -125,8 +134,7 @@ features *features_new(const petra_model_spec *spec, const char *numerics_csv, i
   }
   if (!f->ids || !f->prev || !f->next || !f->count || !f->ring_head || !f->last_time || !f->index)
     goto oom;
-  for (size_t i = 0; i < isz; i++) f->index[i] = -1;
-  f->lru_head = f->lru_tail = -1;
+  clear_state(f);
   return f;
 oom:
   snprintf(err, n, "features: out of memory for %d entities", max_entities);
@@ -474,16 +482,7 @@ int features_load(features *f, const uint8_t *buf, size_t len, char *err, size_t
   }
   uint64_t ev = petra_br_u64(&r), unk = petra_br_u64(&r);
   uint32_t used = petra_br_u32(&r);
-  /* reset */
-  for (size_t i = 0; i <= f->index_mask; i++) f->index[i] = -1;
-  for (int i = 0; i < f->cap; i++) {
-    f->phead[i] = -1;
-    f->pnext[i] = i + 1 < f->cap ? i + 1 : -1;
-  }
-  f->pfree = 0;
-  f->stats.parked = 0;
-  f->used = 0;
-  f->lru_head = f->lru_tail = -1;
+  clear_state(f);
   const int R = ring_len(f);
   for (uint32_t i = 0; i < used && !r.err; i++) {
     char id[WIRE_MAX_ID + 1];
@@ -516,16 +515,7 @@ int features_load(features *f, const uint8_t *buf, size_t len, char *err, size_t
   }
   if (r.err || r.off != r.len) {
     snprintf(err, n, "feature state is truncated or corrupt");
-    for (size_t i = 0; i <= f->index_mask; i++) f->index[i] = -1;
-    for (int i = 0; i < f->cap; i++) {
-      f->phead[i] = -1;
-      f->pnext[i] = i + 1 < f->cap ? i + 1 : -1;
-    }
-    f->pfree = 0;
-    f->stats.parked = 0;
-    f->used = 0;
-    f->lru_head = f->lru_tail = -1;
-    f->stats.entities = 0;
+    clear_state(f);
     return -1;
   }
   f->stats.evictions = ev;

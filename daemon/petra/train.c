@@ -247,6 +247,18 @@ static int report(const train_opts *o, petra_model *m, petra_trainer *t, const d
   return 0;
 }
 
+static petra_trainer *new_trainer(const train_opts *o, petra_model *m, int metrics_window,
+                                  petra_err *pe) {
+  petra_trainer_conf tc = petra_trainer_defaults();
+  tc.batch = o->batch;
+  tc.adam.lr = (float)o->lr;
+  tc.adam.weight_decay = (float)o->weight_decay;
+  tc.replay_frac = (float)o->replay_frac;
+  tc.seed = o->seed;
+  tc.metrics_window = metrics_window > 0 ? metrics_window : 1;
+  return petra_trainer_new(m, &tc, pe);
+}
+
 /* ---------------------------------------------------------------- ts */
 
 static int split_sizes(const char *text, int rows, int *a, int *b, int *c) {
@@ -377,14 +389,7 @@ static int train_ts(train_opts *o, petra_model_spec *spec) {
     fprintf(stderr, "petra train: too few rows for window %d + horizon %d\n", W, H);
     return 2;
   }
-  petra_trainer_conf tc = petra_trainer_defaults();
-  tc.batch = o->batch;
-  tc.adam.lr = (float)o->lr;
-  tc.adam.weight_decay = (float)o->weight_decay;
-  tc.replay_frac = (float)o->replay_frac;
-  tc.seed = o->seed;
-  tc.metrics_window = ds[0].n;
-  petra_trainer *t = petra_trainer_new(m, &tc, &pe);
+  petra_trainer *t = new_trainer(o, m, ds[0].n, &pe);
   if (!t) {
     fprintf(stderr, "petra train: %s\n", pe.msg);
     return 2;
@@ -534,14 +539,7 @@ static int train_seq(train_opts *o, petra_model_spec *spec) {
   }
   petra_err pe = {0};
   petra_model *m = petra_model_new(spec, o->seed, &pe);
-  petra_trainer_conf tc = petra_trainer_defaults();
-  tc.batch = o->batch;
-  tc.adam.lr = (float)o->lr;
-  tc.adam.weight_decay = (float)o->weight_decay;
-  tc.replay_frac = (float)o->replay_frac;
-  tc.seed = o->seed;
-  tc.metrics_window = tr.n;
-  petra_trainer *t = m ? petra_trainer_new(m, &tc, &pe) : NULL;
+  petra_trainer *t = m ? new_trainer(o, m, tr.n, &pe) : NULL;
   if (!t) {
     fprintf(stderr, "petra train: %s\n", pe.msg);
     return 2;

@@ -3,32 +3,13 @@
 #include <pthread.h>
 
 #include "check.h"
+#include "exgen.h"
 #include "kernels.h"
 #include "petra/plan.h"
 #include "petra/prune.h"
 #include "petra/rng.h"
 
-static float *examples(const petra_model *m, int n, uint64_t seed) {
-  const petra_model_spec *s = petra_model_get_spec(m);
-  int ef = petra_model_example_floats(m);
-  float *ex = calloc((size_t)n * ef, sizeof(float));
-  petra_rng r;
-  petra_rng_seed(&r, seed);
-  for (int b = 0; b < n; b++) {
-    float *e = ex + (size_t)b * ef;
-    if (s->kind == PETRA_MODEL_SEQ) {
-      int L = s->seq_len, F = s->n_fields, N = s->n_numeric;
-      e[0] = (float)(1 + petra_rng_below(&r, (uint64_t)L));
-      for (int t = 0; t < L; t++) {
-        for (int f = 0; f < F; f++) e[1 + t * F + f] = (float)petra_rng_below(&r, (uint64_t)s->fields[f].vocab);
-        for (int k = 0; k < N; k++) e[1 + L * F + t * N + k] = (float)petra_rng_normal(&r);
-      }
-    } else {
-      for (int i = 0; i < ef; i++) e[i] = (float)(petra_rng_normal(&r) + 2);
-    }
-  }
-  return ex;
-}
+static float *examples(const petra_model *m, int n, uint64_t seed) { return exgen(m, n, seed, 2.0); }
 
 static const char *specs[] = {
     "seq fields=mcc:400:16 numeric=16 len=32 dense=32 act=relu gru=64 classes=1",

@@ -2,30 +2,11 @@
  * the outputs unchanged (so the right rows and columns were removed, consistently across GRU
  * gates); sizes shrink as the genome says. */
 #include "check.h"
+#include "exgen.h"
 #include "petra/prune.h"
 #include "petra/rng.h"
 
-static float *examples(petra_model *m, int n) {
-  const petra_model_spec *s = petra_model_get_spec(m);
-  int ef = petra_model_example_floats(m);
-  float *ex = calloc((size_t)n * ef, sizeof(float));
-  petra_rng r;
-  petra_rng_seed(&r, 3);
-  for (int b = 0; b < n; b++) {
-    float *e = ex + (size_t)b * ef;
-    if (s->kind == PETRA_MODEL_SEQ) {
-      int L = s->seq_len, F = s->n_fields, N = s->n_numeric;
-      e[0] = (float)(1 + petra_rng_below(&r, (uint64_t)L));
-      for (int t = 0; t < L; t++) {
-        for (int f = 0; f < F; f++) e[1 + t * F + f] = (float)petra_rng_below(&r, (uint64_t)s->fields[f].vocab);
-        for (int k = 0; k < N; k++) e[1 + L * F + t * N + k] = (float)petra_rng_normal(&r);
-      }
-    } else {
-      for (int i = 0; i < ef; i++) e[i] = (float)petra_rng_normal(&r);
-    }
-  }
-  return ex;
-}
+static float *examples(petra_model *m, int n) { return exgen(m, n, 3, 0.0); }
 
 static void zero_unit_rows(petra_model *m, const char *name, const int *rows, int n) {
   const petra_tensor_info *t = petra_model_find_tensor(m, name);
