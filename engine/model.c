@@ -173,6 +173,16 @@ static void init_params(petra_model *m) {
   init_uniform(m, L->h_b, b);
 }
 
+size_t petra_model_spec_n_params(const petra_model_spec *spec) {
+  petra_model *m = calloc(1, sizeof *m);
+  if (!m) return 0;
+  m->spec = *spec;
+  build_layout(m);
+  size_t n = m->n_params;
+  free(m);
+  return n;
+}
+
 petra_model *petra_model_new(const petra_model_spec *spec, uint64_t seed, petra_err *err) {
   petra_model *m = calloc(1, sizeof *m);
   if (!m) {

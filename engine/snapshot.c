@@ -179,6 +179,17 @@ petra_model *petra_snapshot_decode_model(const uint8_t *buf, size_t len,
   }
   petra_model_spec spec;
   if (petra_model_spec_parse(s->model_spec, &spec, err)) goto out;
+  {
+    /* the tensors must carry every weight the spec asks for: check before allocating */
+    size_t have = 0;
+    for (size_t i = 0; i < s->n_tensors; i++) have += s->tensors[i]->data.len;
+    size_t need = petra_model_spec_n_params(&spec);
+    if (need == 0 || need > have / sizeof(float)) {
+      petra_err_set(err, PETRA_ESHAPE, "snapshot: spec needs %zu weights, the tensors hold %zu bytes",
+                    need, have);
+      goto out;
+    }
+  }
   m = petra_model_new(&spec, 0, err);
   if (!m) goto out;
   if ((int)s->n_tensors != petra_model_n_tensors(m)) {

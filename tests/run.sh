@@ -4,7 +4,8 @@
 #   2. fetch the Kafka broker's jars from Maven Central (cached outside the tree),
 #   3. configure + build with -Werror and run every ctest test (unit, CLI, and integration
 #      tests against a real Kafka broker that ctest's fixture starts and stops on 127.0.0.1),
-#   4. build again with ASan+UBSan and run the unit tests there.
+#   4. build again with ASan+UBSan and run the unit tests there,
+#   5. build the libFuzzer targets (clang) and run each briefly from its seed corpus.
 # Usage: tests/run.sh [--no-sanitize]   (build dirs: build/, build-asan/ in the repo root)
 set -euo pipefail
 top=$(cd "$(dirname "$0")/.." && pwd)
@@ -35,5 +36,9 @@ if [ "${1:-}" != "--no-sanitize" ]; then
   stage "tests under ASan+UBSan: unit"
   (cd build-asan && ASAN_OPTIONS=detect_leaks=1:abort_on_error=1 UBSAN_OPTIONS=print_stacktrace=1 \
      ctest --output-on-failure -L unit -j "$jobs")
+fi
+if [ "${1:-}" != "--no-sanitize" ]; then
+  stage "fuzz targets (clang libFuzzer + ASan/UBSan), ${PETRA_FUZZ_SECONDS:-20}s each"
+  tests/fuzz/run.sh "${PETRA_FUZZ_SECONDS:-20}"
 fi
 stage "all tests passed"

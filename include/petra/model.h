@@ -79,6 +79,9 @@ typedef struct petra_tensor_info {
 typedef struct petra_model petra_model;
 
 petra_model *petra_model_new(const petra_model_spec *spec, uint64_t seed, petra_err *err);
+/* Number of parameters a spec needs, without allocating them (0 when out of memory). Readers
+ * of untrusted input check it against the data they were given before building a model. */
+size_t petra_model_spec_n_params(const petra_model_spec *spec);
 void petra_model_free(petra_model *m);
 const petra_model_spec *petra_model_get_spec(const petra_model *m);
 

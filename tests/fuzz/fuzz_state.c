@@ -1,0 +1,67 @@
+/* Fuzz target: binary state readers — snapshots (and building their model + plan), snapshot
+ * chunk reassembly, petrad checkpoints, libpetra trainer checkpoints, feature state. */
+#include <stdint.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "checkpoint.h"
+#include "feature_state.h"
+#include "petra/plan.h"
+#include "petra/snapshot.h"
+#include "petra/trainer.h"
+#include "snapread.h"
+
+int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
+
+int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
+  if (size < 1) return 0;
+  const uint8_t *p = data + 1;
+  size_t n = size - 1;
+  char err[512];
+  switch (data[0] % 5) {
+    case 0: {
+      petra_snapshot_info info;
+      petra_model *m = petra_snapshot_decode_model(p, n, 0, &info, NULL);
+      if (m) {
+        petra_genome g;
+        if (petra_genome_parse(info.genome, &g, NULL) != 0) petra_genome_identity(&g);
+        petra_plan *pl = petra_plan_build(m, &g, NULL);
+        petra_plan_free(pl);
+        petra_model_free(m);
+      }
+      break;
+    }
+    case 1: {
+      static snapread *sr;
+      if (!sr) sr = snapread_new();
+      const uint8_t *out;
+      size_t len;
+      snapread_feed_raw(sr, "chunk", p, n, &out, &len, err, sizeof err);
+      break;
+    }
+    case 2: {
+      ckpt c;
+      if (ckpt_decode(p, n, &c, err, sizeof err) == 0) ckpt_clear(&c);
+      break;
+    }
+    case 3: {
+      petra_trainer_conf tc = petra_trainer_defaults();
+      petra_model *m = NULL;
+      petra_trainer *t = petra_trainer_restore(p, n, &tc, &m, NULL);
+      petra_trainer_free(t);
+      petra_model_free(m);
+      break;
+    }
+    default: {
+      static features *f;
+      if (!f) {
+        petra_model_spec s;
+        petra_model_spec_parse("seq fields=mcc:400:4 numeric=2 len=4 dense=4 gru=4", &s, NULL);
+        f = features_new(&s, "", 32, err, sizeof err);
+      }
+      features_load(f, p, n, err, sizeof err);
+      break;
+    }
+  }
+  return 0;
+}

@@ -1,0 +1,49 @@
+/* Fuzz target: Event/Label/SeriesPoint decode + validation, through both the allocating and
+ * the arena path, then the feature state (what petrad does with every input message). */
+#include <stdint.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "feature_state.h"
+#include "wire.h"
+
+int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
+
+int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
+  static features *seq, *ts;
+  static wire_arena arena;
+  static float ex[4096];
+  if (!seq) {
+    petra_model_spec s1, s2;
+    petra_model_spec_parse("seq fields=mcc:400:4,channel:4:2 numeric=4 len=8 dense=8 gru=8", &s1, NULL);
+    petra_model_spec_parse("ts window=8 horizon=2 channels=3", &s2, NULL);
+    char err[256];
+    seq = features_new(&s1, "hour_sin,hour_cos", 64, err, sizeof err);
+    ts = features_new(&s2, "", 8, err, sizeof err);
+  }
+  if (size < 1) return 0;
+  char err[256];
+  const uint8_t *p = data + 1;
+  size_t n = size - 1;
+  switch (data[0] % 3) {
+    case 0: {
+      Petra__V1__Event *e = wire_decode_event(p, n, err, sizeof err);
+      if (e) features_event(seq, e, ex, 4, err, sizeof err);
+      wire_free(e);
+      e = wire_decode_event_in(&arena, p, n, err, sizeof err);
+      if (e) features_event(seq, e, ex, 4, err, sizeof err);
+      break;
+    }
+    case 1: {
+      Petra__V1__Label *l = wire_decode_label_in(&arena, p, n, err, sizeof err);
+      if (l) features_label(seq, l, ex, err, sizeof err);
+      break;
+    }
+    default: {
+      Petra__V1__SeriesPoint *sp = wire_decode_series_in(&arena, p, n, err, sizeof err);
+      if (sp) features_series(ts, sp, ex, err, sizeof err);
+      break;
+    }
+  }
+  return 0;
+}
