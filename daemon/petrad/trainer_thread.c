@@ -266,7 +266,9 @@ static void *trainer_main(void *arg) {
   petrad *d = arg;
   float *buf = malloc(sizeof(float) * POP_MAX * (size_t)d->ef);
   uint64_t tags[POP_MAX];
-  uint64_t last_snapshot = petrad_now_ms(), last_evo = petrad_now_ms();
+  uint64_t last_snapshot = petrad_now_ms(), last_evo = petrad_now_ms(), last_metric_ms = 0;
+  double feed_us = 0;
+  uint64_t feed_calls = 0, feed_examples = 0;
   int stop = 0;
   d->hold_cap = 1024;
   d->holdout = malloc(sizeof(float) * (size_t)d->hold_cap * d->ef);
@@ -276,7 +278,11 @@ static void *trainer_main(void *arg) {
     atomic_fetch_add(&d->st.trainer_heartbeat, 1);
     int n = exq_pop(d->q, buf, tags, POP_MAX, 100, &it);
     if (it.type == EXQ_EXAMPLE && n > 0) {
+      double tf0 = now_us();
       int rc = petra_trainer_feed(d->trainer, n, buf);
+      feed_us += now_us() - tf0;
+      feed_calls++;
+      feed_examples += (uint64_t)n;
       remember_recent(d, n, buf);
       if (rc < 0) LOG_ERROR("train_failed", "error=%s", petra_strerror(rc));
       if (d->audit) {
@@ -288,8 +294,14 @@ static void *trainer_main(void *arg) {
       atomic_store(&d->st.examples, s->examples);
       atomic_store(&d->st.train_steps, s->steps);
       atomic_store(&d->st.loss, s->ema_loss);
-      double mv = petra_metrics_value(petra_trainer_metrics(d->trainer));
-      if (isfinite(mv)) atomic_store(&d->st.metric, mv);
+      /* the windowed AUC sorts the window: refresh the published value at most 4× a second,
+       * not on every pop (small pops are frequent when the queue runs near empty) */
+      uint64_t tnow = petrad_now_ms();
+      if (tnow - last_metric_ms >= 250) {
+        double mv = petra_metrics_value(petra_trainer_metrics(d->trainer));
+        if (isfinite(mv)) atomic_store(&d->st.metric, mv);
+        last_metric_ms = tnow;
+      }
       if (petra_trainer_take_drift(d->trainer))
         LOG_INFO("drift_detected", "examples=%llu loss=%.4f", (unsigned long long)s->examples,
                  s->ema_loss);
@@ -311,6 +323,9 @@ static void *trainer_main(void *arg) {
     }
   }
   free(buf);
+  LOG_INFO("trainer_summary", "examples=%llu feed_calls=%llu feed_seconds=%.2f examples_per_feed_s=%.0f",
+           (unsigned long long)feed_examples, (unsigned long long)feed_calls, feed_us / 1e6,
+           feed_us > 0 ? (double)feed_examples / (feed_us / 1e6) : 0.0);
   petra_evo_free(d->evo);
   d->evo = NULL;
   petra_model_free(d->cand.model);
