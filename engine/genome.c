@@ -39,10 +39,12 @@ static int number(const char *key, const char *v, double lo, double hi, int lo_o
   char *end;
   errno = 0;
   double x = strtod(v, &end);
-  if (errno || end == v || *end || !isfinite(x) || x > hi || (lo_open ? x <= lo : x < lo))
+  /* range-checked as the float it will be stored as (1e-50 > 0, but not as a float) */
+  float xf = (float)x;
+  if (errno || end == v || *end || !isfinite(x) || xf > hi || (lo_open ? xf <= lo : xf < lo))
     return petra_err_set(err, PETRA_ERANGE, "genome: %s=%s: expected a number in %s%g, %g]", key,
                          v, lo_open ? "(" : "[", lo, hi);
-  *out = x;
+  *out = xf;
   return 0;
 }
 

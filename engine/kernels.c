@@ -17,9 +17,13 @@
 #undef KATTR
 
 #define K(name) name##_avx512
+#if defined(__clang__) /* clang has no prefer-vector-width in target() */
+#define KATTR __attribute__((target("avx512f,avx512vl,avx512bw,avx512dq,avx512vnni,avx2,fma")))
+#else
 #define KATTR                                                                              \
   __attribute__((target("avx512f,avx512vl,avx512bw,avx512dq,avx512vnni,avx2,fma,"         \
                         "prefer-vector-width=512")))
+#endif
 #include "kernels_body.inc"
 #undef K
 #undef KATTR

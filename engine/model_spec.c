@@ -109,9 +109,10 @@ int petra_model_spec_parse(const char *text, petra_model_spec *s, petra_err *err
     } else if (seq && !strcmp(k, "dropout")) {
       char *end;
       double d = strtod(v, &end);
-      if (end == v || *end || !(d >= 0.0 && d < 1.0))
+      float df = (float)d; /* checked as stored */
+      if (end == v || *end || !(df >= 0.0f && df < 1.0f))
         return petra_err_set(err, PETRA_ERANGE, "model spec: dropout=%s: expected [0, 1)", v);
-      s->dropout = (float)d;
+      s->dropout = df;
     } else if (seq && !strcmp(k, "classes")) {
       rc = parse_int(k, v, 1, 100000, &s->classes, err);
     } else if (!strcmp(k, "gru")) {

@@ -86,7 +86,7 @@ int snapread_feed_raw(snapread *s, const char *type, const void *payload, size_t
     s->buf = b;
     s->cap = cap;
   }
-  memcpy(s->buf + s->len, c->data.data, c->data.len);
+  if (c->data.len) memcpy(s->buf + s->len, c->data.data, c->data.len); /* empty chunk: data NULL */
   s->len += c->data.len;
   s->next = c->seq + 1;
   if (s->next == s->total) {

@@ -45,6 +45,8 @@ TEST(bad_genomes_are_rejected_with_reasons) {
       {"global:finetune_steps=1.5", "expected an integer"},
       {"global:finetune_lr=0", "finetune_lr=0"},
       {"global:l1=-1", "l1=-1"},
+      /* libFuzzer (fuzz_text): positive as a double, zero as the float it is stored in */
+      {"gru0:keep=5e-89", "keep=5e-89"},
   };
   for (unsigned i = 0; i < sizeof bad / sizeof bad[0]; i++) {
     petra_genome g;

@@ -106,6 +106,7 @@ TEST(bad_specs_are_rejected_with_the_key_named) {
       {"seq fields=:4:4", "name:vocab:dim"},
       {"seq len=abc", "len=abc"},
       {"seq dropout=1.5", "dropout"},
+      {"seq dropout=0.99999999", "dropout"}, /* rounds to 1 as a float */
       {"seq classes=3 loss=bce", "loss=bce"},
       {"seq colour=red", "unknown key 'colour'"},
       {"seq gru", "not key=value"},
