@@ -96,9 +96,9 @@ int snapread_feed_raw(snapread *s, const char *type, const void *payload, size_t
       snprintf(err, n, "snapshot %s: reassembled bytes do not match sha256_of_whole", s->id);
     } else {
       free(s->done);
-      s->done = malloc(s->len);
+      s->done = malloc(s->len ? s->len : 1);
       if (s->done) {
-        memcpy(s->done, s->buf, s->len);
+        if (s->len) memcpy(s->done, s->buf, s->len); /* an empty snapshot has no buffer */
         *out = s->done;
         *len = s->len;
         rc = 1;
