@@ -648,16 +648,23 @@ double petra_model_loss(const petra_model *m, int n, const float *ex, const floa
     return total / n;
   }
   /* ts: loss in data units against the target channel(s) */
-  float *tg = malloc(sizeof(float) * m->n_out);
-  if (!tg) return NAN;
+  /* all channels: the target block [h][c] already has the output layout; one target
+   * channel: gather it (on the stack; this runs once per example in the trainer) */
+  float stack[1024];
+  float *tg = NULL;
+  if (s->target >= 0) {
+    tg = m->n_out <= 1024 ? stack : malloc(sizeof(float) * m->n_out);
+    if (!tg) return NAN;
+  }
   for (int b = 0; b < n; b++) {
     const float *t = petra_model_example_target(m, ex + (size_t)b * m->ex_floats);
-    for (int h = 0; h < s->horizon; h++)
-      for (int c = 0; c < m->ts_cout; c++)
-        tg[h * m->ts_cout + c] = t[(size_t)h * s->channels + (s->target < 0 ? c : s->target)];
-    total += petra_loss_eval(s->loss, 1, m->n_out, out + (size_t)b * m->n_out, tg, NULL);
+    if (tg) {
+      for (int h = 0; h < s->horizon; h++) tg[h] = t[(size_t)h * s->channels + s->target];
+      t = tg;
+    }
+    total += petra_loss_eval(s->loss, 1, m->n_out, out + (size_t)b * m->n_out, t, NULL);
   }
-  free(tg);
+  if (tg != stack) free(tg);
   return total / n;
 }
 

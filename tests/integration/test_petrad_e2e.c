@@ -12,6 +12,7 @@
 #include "kafkatest.h"
 #include "petra.pb-c.h"
 #include "petra/snapshot.h"
+#include "snapread.h"
 
 extern char **environ;
 
@@ -91,9 +92,7 @@ static void read_outputs(const char *bs, seen *s) {
   rd_kafka_topic_partition_list_add(t, topic_dead, RD_KAFKA_PARTITION_UA);
   rd_kafka_subscribe(c, t);
   rd_kafka_topic_partition_list_destroy(t);
-  uint8_t *asm_buf = NULL;
-  size_t asm_len = 0;
-  uint32_t asm_next = 0;
+  snapread *sr = snapread_new(); /* the readers' reassembly: whole messages and chunk sets */
   int idle = 0;
   uint64_t hash = 0;
   while (idle < 50) {
@@ -108,45 +107,24 @@ static void read_outputs(const char *bs, seen *s) {
     }
     idle = 0;
     const char *topic = rd_kafka_topic_name(m->rkt);
-    const uint8_t *snap = NULL;
-    size_t snap_len = 0;
     if (!strcmp(topic, topic_snap)) {
+      const uint8_t *snap;
+      size_t snap_len;
+      char err[256];
+      rd_kafka_headers_t *hdrs;
       const void *hv;
       size_t hl;
-      int chunk = 0;
-      rd_kafka_headers_t *hdrs;
-      if (rd_kafka_message_headers(m, &hdrs) == 0 &&
-          rd_kafka_header_get_last(hdrs, "petra-type", &hv, &hl) == 0 && hl == 5 &&
-          !memcmp(hv, "chunk", 5))
-        chunk = 1;
-      if (chunk) {
-        Petra__V1__SnapshotChunk *ch = petra__v1__snapshot_chunk__unpack(NULL, m->len, m->payload);
-        if (ch && ch->seq == asm_next) {
-          asm_buf = realloc(asm_buf, asm_len + ch->data.len);
-          memcpy(asm_buf + asm_len, ch->data.data, ch->data.len);
-          asm_len += ch->data.len;
-          asm_next++;
-          if (asm_next == ch->total) {
-            snap = asm_buf;
-            snap_len = asm_len;
-            s->chunks_assembled++;
-          }
-        } else {
-          asm_len = 0;
-          asm_next = 0;
-        }
-        if (ch) petra__v1__snapshot_chunk__free_unpacked(ch, NULL);
-      } else {
-        snap = m->payload;
-        snap_len = m->len;
-      }
-      if (snap) {
+      int chunk = rd_kafka_message_headers(m, &hdrs) == 0 &&
+                  rd_kafka_header_get_last(hdrs, "petra-type", &hv, &hl) == 0 && hl == 5 &&
+                  !memcmp(hv, "chunk", 5);
+      if (snapread_feed(sr, m, &snap, &snap_len, err, sizeof err) == 1) {
+        if (chunk) s->chunks_assembled++;
         petra_snapshot_info info;
-        petra_err err = {0};
-        petra_model *mod = petra_snapshot_decode_model(snap, snap_len, hash, &info, &err);
+        petra_err perr = {0};
+        petra_model *mod = petra_snapshot_decode_model(snap, snap_len, hash, &info, &perr);
         if (!mod) {
           s->bad_snapshots++;
-          fprintf(stderr, "snapshot rejected: %s\n", err.msg);
+          fprintf(stderr, "snapshot rejected: %s\n", perr.msg);
         } else {
           hash = info.feature_schema_hash; /* all later ones must match the first */
           s->snapshots++;
@@ -154,10 +132,9 @@ static void read_outputs(const char *bs, seen *s) {
           s->last_version = info.version;
           petra_model_free(mod);
         }
-        if (snap == asm_buf) {
-          asm_len = 0;
-          asm_next = 0;
-        }
+      } else if (err[0]) {
+        s->bad_snapshots++;
+        fprintf(stderr, "snapshot chunk rejected: %s\n", err);
       }
     } else if (!strcmp(topic, topic_metrics)) {
       Petra__V1__Metrics *mm = petra__v1__metrics__unpack(NULL, m->len, m->payload);
@@ -171,7 +148,7 @@ static void read_outputs(const char *bs, seen *s) {
     }
     rd_kafka_message_destroy(m);
   }
-  free(asm_buf);
+  snapread_free(sr);
   rd_kafka_consumer_close(c);
   rd_kafka_destroy(c);
 }
