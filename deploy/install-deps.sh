@@ -6,9 +6,9 @@
 #   deploy/install-deps.sh --bench    also the benchmark peer (python3-torch) and tools
 set -euo pipefail
 
-runtime=(librdkafka1 libuv1 libprotobuf-c1 libopenblas0-pthread liblapacke)
+runtime=(librdkafka1 libuv1 libprotobuf-c1 libopenblas0-pthread liblapacke libmicrohttpd12)
 build=(build-essential cmake pkg-config librdkafka-dev libuv1-dev libprotobuf-c-dev
-       protobuf-c-compiler libopenblas-dev liblapacke-dev
+       protobuf-c-compiler libopenblas-dev liblapacke-dev libmicrohttpd-dev
        kcat maven openjdk-17-jre-headless python3 systemd clang libclang-rt-14-dev)
 bench=(python3-torch python3-numpy hyperfine valgrind)
 

@@ -1,6 +1,8 @@
 #include "config.h"
 
+#include <arpa/inet.h>
 #include <ctype.h>
+#include <grp.h>
 #include <errno.h>
 #include <math.h>
 #include <stddef.h>
@@ -78,7 +80,25 @@ static const keydef keys[] = {
     {"evolution.latency_budget_ratio", T_DBL, S(latency_budget_ratio), 0.01, 10, "0.5",
      "latency budget as a fraction of the uncompressed model's p99"},
     {"control.socket", T_STR, S(control_socket), 0, 0, "/run/petra/petrad.sock",
-     "control socket path (mode 0660)"},
+     "control socket path (mode 0660; empty = no control socket; embedded mode without\n"
+     "    --control-socket puts it in the state directory as control.sock)"},
+    {"control.group", T_STR, S(control_group), 0, 0, "",
+     "group (name) whose members may also use the control socket; the socket is chowned\n"
+     "    to it. Besides it: root and petrad's own user"},
+    {"control.max_clients", T_INT, S(control_max_clients), 1, 100000, "4096",
+     "control clients served at once; more are answered with an error and closed"},
+    {"control.timeout_s", T_DBL, S(control_timeout_s), 0.1, 3600, "10",
+     "a control client must complete each command line within this time or is dropped"},
+    {"metrics.http_port", T_INT, S(metrics_http_port), 0, 65535, "0",
+     "serve Prometheus /metrics over HTTP on this port (0 = off)"},
+    {"metrics.http_address", T_STR, S(metrics_http_address), 0, 0, "127.0.0.1",
+     "IPv4 address the /metrics listener binds (loopback by default)"},
+    {"health.max_lag", T_I64, S(health_max_lag), 0, 1e15, "1000000",
+     "health is degraded when a partition lags more messages than this"},
+    {"health.max_checkpoint_age_s", T_DBL, S(health_max_checkpoint_age_s), 1, 1e9, "600",
+     "health is degraded when the last good checkpoint is older than this"},
+    {"health.trainer_stall_s", T_DBL, S(health_trainer_stall_s), 1, 1e9, "60",
+     "health is failing when the trainer thread makes no progress for this long"},
     {"log.level", T_STR, S(log_level), 0, 0, "info", "error, warn, info or debug"},
     {"embedded.rate", T_DBL, S(embedded_rate), 1, 10000000, "20000",
      "events per second the embedded generator produces"},
@@ -291,6 +311,16 @@ int petrad_config_validate(const petrad_config *c, char *err, size_t errlen) {
   }
   if (!c->state_dir[0]) {
     snprintf(err, errlen, "state.dir must not be empty");
+    return -1;
+  }
+  struct in_addr a;
+  if (inet_pton(AF_INET, c->metrics_http_address, &a) != 1) {
+    snprintf(err, errlen, "metrics.http_address = '%s': expected an IPv4 address such as 127.0.0.1",
+             c->metrics_http_address);
+    return -1;
+  }
+  if (c->control_group[0] && !getgrnam(c->control_group)) {
+    snprintf(err, errlen, "control.group = '%s': no such group", c->control_group);
     return -1;
   }
   return 0;

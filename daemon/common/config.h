@@ -54,6 +54,13 @@ typedef struct petrad_config {
   double latency_budget_ratio;
   /* operations */
   char control_socket[CFG_STR];
+  char control_group[64];
+  int control_max_clients;
+  double control_timeout_s;
+  int metrics_http_port;
+  char metrics_http_address[64];
+  int64_t health_max_lag;
+  double health_max_checkpoint_age_s, health_trainer_stall_s;
   char log_level[16];
   /* embedded default */
   double embedded_rate;

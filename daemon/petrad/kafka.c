@@ -49,7 +49,8 @@ static int apply_pass(petrad *d, rd_kafka_conf_t *conf, const char *scope, char 
 }
 
 static void on_error(rd_kafka_t *rk, int code, const char *reason, void *opaque) {
-  (void)opaque;
+  petrad *d = opaque;
+  if (code == RD_KAFKA_RESP_ERR__ALL_BROKERS_DOWN) d->brokers_down = 1;
   LOG_WARN("kafka_error", "client=%s code=%s reason=\"%s\"", rd_kafka_name(rk),
            rd_kafka_err2name((rd_kafka_resp_err_t)code), reason);
 }
@@ -259,6 +260,7 @@ static void on_consumer_ready(uv_poll_t *h, int status, int events) {
   if (budget < 0) wake_fd(d->cfd); /* more may be waiting: come back after other work */
   if (d->events + d->labels + d->dead_letters != events_before) {
     uint64_t now = petrad_now_ms();
+    d->brokers_down = 0;
     if (!d->first_msg_ms) d->first_msg_ms = now;
     d->last_msg_ms = now;
   }
@@ -302,6 +304,8 @@ static void on_delivery(rd_kafka_t *rk, const rd_kafka_message_t *m, void *opaqu
                 rd_kafka_err2name(m->err));
     } else {
       d->snapshots_published++;
+      d->brokers_down = 0;
+      d->last_snapshot_ms = petrad_now_ms();
       if (p->version > d->last_published_version) d->last_published_version = p->version;
       double ms = (mono_us() - p->built_us) / 1000.0;
       /* the first publish also pays for producer start-up and topic metadata: kept apart */

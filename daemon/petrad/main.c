@@ -127,6 +127,10 @@ int main(int argc, char **argv) {
     }
     snprintf(d.cfg.state_dir, sizeof d.cfg.state_dir, "%s", tmpdir);
   }
+  /* the embedded default runs unprivileged: its control socket lives in its state
+   * directory unless one is given (the production default is under /run/petra) */
+  if (d.opt.embedded && !sock && !strcmp(d.cfg.control_socket, "/run/petra/petrad.sock") && !check)
+    snprintf(d.cfg.control_socket, sizeof d.cfg.control_socket, "%.490s/control.sock", d.cfg.state_dir);
   if (petrad_config_validate(&d.cfg, err, sizeof err)) {
     fprintf(stderr, "petrad: %s%s%s\n", d.opt.config_path ? d.opt.config_path : "",
             d.opt.config_path ? ": " : "", err);

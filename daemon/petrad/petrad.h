@@ -20,6 +20,7 @@
 
 #include "checkpoint.h"
 #include "config.h"
+#include "ctl.h"
 #include "exqueue.h"
 #include "feature_state.h"
 #include "gen.h"
@@ -75,7 +76,20 @@ typedef struct shared_stats {
   _Atomic uint64_t champion_bytes;
   _Atomic double champion_p50_us, champion_p99_us;
   _Atomic uint64_t trainer_heartbeat; /* bumped on every pass of the trainer's loop */
+  _Atomic uint64_t drifts;            /* drift detections */
+  _Atomic int req_evolve, req_snapshot; /* operator requests (control socket) */
 } shared_stats;
+
+/* What the trainer thread publishes for the control socket: copied under info_mu. */
+typedef struct trainer_info {
+  char champion[1024];       /* genome text of the current snapshot's model ("" = fp32) */
+  char *population_json;     /* JSON array of members, after each evolution step */
+  char *pareto_json;         /* JSON array of the Pareto archive */
+  uint64_t last_drift_ms;
+  double evolution_step_ms;
+} trainer_info;
+
+typedef struct ctl_client ctl_client;
 
 typedef struct petrad {
   petrad_config cfg;
@@ -142,6 +156,29 @@ typedef struct petrad {
   double publish_ms[PETRAD_PUBLISH_SAMPLES]; /* built → delivered, last samples */
   uint64_t n_publish;
   double first_publish_ms;                   /* −1 until the first snapshot is delivered */
+  /* operations (control.c) */
+  uv_pipe_t ctl_server;
+  int ctl_on;
+  char ctl_path[CFG_STR];
+  int ctl_gid;                        /* −1 = no extra group */
+  ctl_client *ctl_clients;
+  int n_ctl_clients;
+  uint64_t ctl_requests, ctl_refused, ctl_dropped;
+  uv_timer_t ops_timer;               /* 1 s: rates, stall detection, /metrics cache */
+  uint64_t ops_events[6], ops_ms[6];  /* ring of (events, time) for a 5 s events/s */
+  int ops_i;
+  double events_per_s;
+  uint64_t hb_seen, hb_changed_ms;
+  uint64_t last_ckpt_ok_ms, last_ckpt_fail_ms, last_snapshot_ms;
+  char last_ckpt_error[512];
+  int op_paused;                      /* paused by the operator (not by backpressure) */
+  int brokers_down;
+  void *http;                         /* struct MHD_Daemon * when metrics.http_port is set */
+  pthread_mutex_t prom_mu;
+  char *prom_cache;                   /* exposition served over HTTP, refreshed by ops_timer */
+  size_t prom_len;
+  pthread_mutex_t info_mu;
+  trainer_info info;
   FILE *audit;                        /* trainer.audit_file: event ids fed to the trainer */
   uint64_t start_ms;
 } petrad;
@@ -163,7 +200,18 @@ void petrad_outbox_push(petrad *d, outmsg *m);
 outmsg *petrad_outbox_take(petrad *d);
 void petrad_mark_free(void *m);
 
+/* control.c */
+int petrad_control_start(petrad *d, char *err, size_t n);
+void petrad_control_close(petrad *d);
+void petrad_control_free(petrad *d);
+/* The Prometheus exposition of the daemon's state (loop thread). */
+void petrad_metrics_text(petrad *d, sbuf *b);
+/* health level 0 ok, 1 degraded, 2 failing, with reasons as a JSON array into b */
+int petrad_health(petrad *d, sbuf *reasons);
+
 /* run.c */
+/* Re-reads the configuration file and applies what can change while running. */
+int petrad_reload(petrad *d, char *err, size_t n);
 int petrad_run(petrad *d);
 void petrad_request_checkpoint(petrad *d, int stop);
 void petrad_request_stop(petrad *d, const char *why);

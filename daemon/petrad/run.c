@@ -94,6 +94,7 @@ static void close_all(petrad *d) {
   if (d->consumer && !uv_is_closing((uv_handle_t *)&d->cpoll)) uv_close((uv_handle_t *)&d->cpoll, close_cb);
   if (d->producer && !uv_is_closing((uv_handle_t *)&d->ppoll)) uv_close((uv_handle_t *)&d->ppoll, close_cb);
   uv_close((uv_handle_t *)&d->wake, close_cb);
+  petrad_control_close(d);
 }
 
 void petrad_request_stop(petrad *d, const char *why) {
@@ -110,31 +111,41 @@ void petrad_request_stop(petrad *d, const char *why) {
   petrad_request_checkpoint(d, 1);
 }
 
+int petrad_reload(petrad *d, char *err, size_t n) {
+  if (!d->opt.config_path) {
+    snprintf(err, n, "no configuration file to reload (petrad runs on defaults and --set)");
+    LOG_INFO("reload_skipped", "reason=\"no config file\"");
+    return -1;
+  }
+  sdn_notify("RELOADING=1");
+  petrad_config c = d->cfg;
+  if (petrad_config_load(&c, d->opt.config_path, err, n) || petrad_config_validate(&c, err, n)) {
+    LOG_ERROR("reload_failed", "error=\"%s\" (keeping the running configuration)", err);
+    sdn_notify("READY=1\nSTATUS=reload failed; running configuration kept");
+    return -1;
+  }
+  /* what can change safely while running */
+  d->cfg.snapshot_interval_s = c.snapshot_interval_s;
+  d->cfg.metrics_interval_s = c.metrics_interval_s;
+  d->cfg.checkpoint_interval_s = c.checkpoint_interval_s;
+  d->cfg.checkpoint_interval_examples = c.checkpoint_interval_examples;
+  d->cfg.health_max_lag = c.health_max_lag;
+  d->cfg.health_max_checkpoint_age_s = c.health_max_checkpoint_age_s;
+  d->cfg.health_trainer_stall_s = c.health_trainer_stall_s;
+  d->cfg.control_timeout_s = c.control_timeout_s;
+  d->cfg.control_max_clients = c.control_max_clients;
+  snprintf(d->cfg.log_level, sizeof d->cfg.log_level, "%s", c.log_level);
+  plog_set_level(plog_parse_level(c.log_level));
+  LOG_INFO("reloaded", "config=%s", d->opt.config_path);
+  sdn_notify("READY=1\nSTATUS=configuration reloaded");
+  return 0;
+}
+
 static void on_signal(uv_signal_t *s, int signum) {
   petrad *d = s->data;
   if (signum == SIGHUP) {
-    if (!d->opt.config_path) {
-      LOG_INFO("reload_skipped", "reason=\"no config file\"");
-      return;
-    }
-    sdn_notify("RELOADING=1");
-    petrad_config c = d->cfg;
     char err[512];
-    if (petrad_config_load(&c, d->opt.config_path, err, sizeof err) ||
-        petrad_config_validate(&c, err, sizeof err)) {
-      LOG_ERROR("reload_failed", "error=\"%s\" (keeping the running configuration)", err);
-      sdn_notify("READY=1\nSTATUS=reload failed; running configuration kept");
-      return;
-    }
-    /* what can change safely while running */
-    d->cfg.snapshot_interval_s = c.snapshot_interval_s;
-    d->cfg.metrics_interval_s = c.metrics_interval_s;
-    d->cfg.checkpoint_interval_s = c.checkpoint_interval_s;
-    d->cfg.checkpoint_interval_examples = c.checkpoint_interval_examples;
-    snprintf(d->cfg.log_level, sizeof d->cfg.log_level, "%s", c.log_level);
-    plog_set_level(plog_parse_level(c.log_level));
-    LOG_INFO("reloaded", "config=%s", d->opt.config_path);
-    sdn_notify("READY=1\nSTATUS=configuration reloaded");
+    petrad_reload(d, err, sizeof err);
     return;
   }
   petrad_request_stop(d, signum == SIGTERM ? "SIGTERM" : "SIGINT");
@@ -144,8 +155,8 @@ static void on_runfor(uv_timer_t *t) { petrad_request_stop(t->data, "run-for ela
 
 void petrad_resume_check(uv_timer_t *t) {
   petrad *d = t->data;
-  if (!d->paused) {
-    uv_timer_stop(t);
+  if (!d->paused || d->op_paused) {
+    uv_timer_stop(t); /* an operator's pause lasts until the operator resumes */
     return;
   }
   if (exq_free_slots(d->q) * 2 >= d->cfg.queue_capacity) {
@@ -167,9 +178,12 @@ static void on_wake(uv_async_t *a) {
       case OUT_CHECKPOINT:
         d->checkpoint_in_flight = 0;
         if (m->ok) {
+          d->last_ckpt_ok_ms = petrad_now_ms();
           petrad_kafka_store_offsets(d, &m->c);
           LOG_DEBUG("checkpoint_written", "offsets=%d", m->c.n_offsets);
         } else {
+          d->last_ckpt_fail_ms = petrad_now_ms();
+          snprintf(d->last_ckpt_error, sizeof d->last_ckpt_error, "%s", m->err);
           LOG_ERROR("checkpoint_failed", "error=\"%s\"", m->err);
         }
         break;
@@ -341,6 +355,7 @@ int petrad_run(petrad *d) {
     return 1;
   }
   pthread_mutex_init(&d->out_mu, NULL);
+  pthread_mutex_init(&d->info_mu, NULL);
   d->first_publish_ms = -1;
   d->last_offset_slot = -1;
   d->loop = uv_default_loop();
@@ -358,6 +373,12 @@ int petrad_run(petrad *d) {
     uv_signal_init(d->loop, sigs[i]);
     sigs[i]->data = d;
     uv_signal_start(sigs[i], on_signal, signums[i]);
+  }
+  d->start_ms = petrad_now_ms();
+  if (petrad_control_start(d, err, sizeof err)) {
+    LOG_ERROR("control_start_failed", "error=\"%s\"", err);
+    petrad_control_close(d);
+    return 1;
   }
   if (petrad_kafka_start(d, err, sizeof err)) {
     LOG_ERROR("kafka_start_failed", "error=\"%s\"", err);
@@ -429,5 +450,7 @@ int petrad_run(petrad *d) {
   features_free(d->feat);
   free(d->example);
   pthread_mutex_destroy(&d->out_mu);
+  pthread_mutex_destroy(&d->info_mu);
+  petrad_control_free(d);
   return d->exit_code;
 }

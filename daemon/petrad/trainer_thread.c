@@ -150,6 +150,9 @@ static void build_snapshot(petrad *d) {
   m->built_us = now_us();
   d->snapshot_version = info.version;
   snprintf(d->champion_text, sizeof d->champion_text, "%s", gtext);
+  pthread_mutex_lock(&d->info_mu);
+  snprintf(d->info.champion, sizeof d->info.champion, "%s", gtext);
+  pthread_mutex_unlock(&d->info_mu);
   atomic_store(&d->st.champion_bytes,
                snap_model != d->model ? (uint64_t)cf.bytes : (uint64_t)petra_model_n_params(d->model) * 4);
   atomic_store(&d->st.champion_p50_us, p50);
@@ -165,6 +168,60 @@ static void remember_recent(petrad *d, int n, const float *ex) {
     d->hold_head = (d->hold_head + 1) % d->hold_cap;
     if (d->hold_n < d->hold_cap) d->hold_n++;
   }
+}
+
+static void member_json(sbuf *b, const petra_member *m, const petra_member *champion) {
+  char g[1024];
+  petra_genome_format(&m->genome, g, sizeof g);
+  /* the genome last: tables of members stay readable with long genomes */
+  sb_printf(b, "{\"champion\":%s,\"evaluated\":%s,\"metric\":", m == champion ? "true" : "false",
+            m->evaluated ? "true" : "false");
+  sb_json_num(b, m->evaluated ? m->fit.metric : NAN);
+  sb_printf(b, ",\"bytes\":");
+  sb_json_num(b, m->evaluated ? m->fit.bytes : NAN);
+  sb_printf(b, ",\"p50_us\":");
+  sb_json_num(b, m->evaluated ? m->fit.p50_us : NAN);
+  sb_printf(b, ",\"p99_us\":");
+  sb_json_num(b, m->evaluated ? m->fit.p99_us : NAN);
+  sb_printf(b, ",\"rank\":%d,\"violation\":", m->rank);
+  sb_json_num(b, m->violation);
+  sb_printf(b, ",\"born\":%llu,\"genome\":", (unsigned long long)m->born);
+  sb_json_str(b, g[0] ? g : "fp32");
+  sb_put(b, "}", 1);
+}
+
+/* The population and the Pareto archive as JSON for the control socket. */
+static void publish_population(petrad *d, double step_ms) {
+  sbuf pop, par;
+  sb_init(&pop);
+  sb_init(&par);
+  const petra_member *ch = petra_evo_champion(d->evo);
+  sb_put(&pop, "[", 1);
+  for (int i = 0; i < petra_evo_size(d->evo); i++) {
+    if (i) sb_put(&pop, ",", 1);
+    member_json(&pop, petra_evo_member(d->evo, i), ch);
+  }
+  sb_put(&pop, "]", 1);
+  const petra_member *front[PETRA_EVO_MAX_POP * 4];
+  int nf = petra_evo_front(d->evo, front, (int)(sizeof front / sizeof front[0]));
+  sb_put(&par, "[", 1);
+  for (int i = 0; i < nf; i++) {
+    if (i) sb_put(&par, ",", 1);
+    member_json(&par, front[i], ch);
+  }
+  sb_put(&par, "]", 1);
+  if (pop.oom || par.oom) {
+    sb_free(&pop);
+    sb_free(&par);
+    return;
+  }
+  pthread_mutex_lock(&d->info_mu);
+  free(d->info.population_json);
+  free(d->info.pareto_json);
+  d->info.population_json = pop.p;
+  d->info.pareto_json = par.p;
+  d->info.evolution_step_ms = step_ms;
+  pthread_mutex_unlock(&d->info_mu);
 }
 
 /* One steady-state evolution step on the live weights; publishes when the champion changes. */
@@ -227,6 +284,7 @@ static void evolution_tick(petrad *d) {
   int rc = petra_evo_step(d->evo);
   atomic_fetch_add(&d->st.evolution_steps, 1);
   const petra_member *ch = petra_evo_champion(d->evo);
+  publish_population(d, (now_us() - t0) / 1000);
   LOG_DEBUG("evolution_step", "step=%llu rc=%d ms=%.0f champion=%d",
             (unsigned long long)petra_evo_steps(d->evo), rc, (now_us() - t0) / 1000, ch != NULL);
   if (ch) {
@@ -302,9 +360,14 @@ static void *trainer_main(void *arg) {
         if (isfinite(mv)) atomic_store(&d->st.metric, mv);
         last_metric_ms = tnow;
       }
-      if (petra_trainer_take_drift(d->trainer))
+      if (petra_trainer_take_drift(d->trainer)) {
+        atomic_fetch_add(&d->st.drifts, 1);
+        pthread_mutex_lock(&d->info_mu);
+        d->info.last_drift_ms = petrad_now_ms();
+        pthread_mutex_unlock(&d->info_mu);
         LOG_INFO("drift_detected", "examples=%llu loss=%.4f", (unsigned long long)s->examples,
                  s->ema_loss);
+      }
     } else if (it.type == EXQ_MARK) {
       mark *mk = it.mark;
       stop = mk->stop;
@@ -312,11 +375,14 @@ static void *trainer_main(void *arg) {
     }
     uint64_t now = petrad_now_ms();
     if (!stop && d->holdout && d->hold_lin &&
-        (double)(now - last_evo) >= d->cfg.evolution_interval_s * 1000) {
+        ((double)(now - last_evo) >= d->cfg.evolution_interval_s * 1000 ||
+         atomic_exchange(&d->st.req_evolve, 0))) {
       evolution_tick(d);
       last_evo = now = petrad_now_ms();
     }
-    if (!stop && (double)(now - last_snapshot) >= d->cfg.snapshot_interval_s * 1000 &&
+    if (!stop &&
+        ((double)(now - last_snapshot) >= d->cfg.snapshot_interval_s * 1000 ||
+         atomic_exchange(&d->st.req_snapshot, 0)) &&
         petra_trainer_get_stats(d->trainer)->steps > 0) {
       build_snapshot(d);
       last_snapshot = now;

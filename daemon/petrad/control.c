@@ -1,0 +1,670 @@
+/* Operations on the loop thread: the control socket (a Unix stream socket, one JSON line per
+ * command line, peer credentials checked), health and status, the Prometheus exposition and
+ * its optional HTTP listener (libmicrohttpd, own thread, served from a cache refreshed by the
+ * 1 s ops timer so that it never touches loop state).
+ *
+ * Clients are bounded in number (control.max_clients), in line length (CTL_MAX_LINE), in
+ * time per command line (control.timeout_s: a slow or silent client is dropped) and in
+ * unread output (a client that does not read its replies is dropped at 1 MiB). None of them
+ * can block the loop: every read and write is non-blocking through libuv. */
+#include <errno.h>
+#include <grp.h>
+#include <math.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <sys/stat.h>
+#include <sys/un.h>
+#include <unistd.h>
+
+#include <arpa/inet.h>
+#include <microhttpd.h>
+
+#include "log.h"
+#include "petrad.h"
+#include "prom.h"
+#include "version.h"
+
+#define CTL_MAX_UNREAD (1u << 20)
+
+struct ctl_client {
+  uv_pipe_t pipe;
+  uv_timer_t timer;
+  petrad *d;
+  ctl_client *prev, *next;
+  char buf[CTL_MAX_LINE];
+  size_t len;
+  int handles_open;
+  int closing;
+};
+
+typedef struct wreq {
+  uv_write_t req;
+  char *data;
+} wreq;
+
+static const char *metric_name(const petrad *d) {
+  return d->spec.kind == PETRA_MODEL_SEQ ? (d->spec.classes == 1 ? "auc" : "accuracy") : "mse";
+}
+
+/* ---------------------------------------------------------------- health */
+
+typedef struct reasons {
+  sbuf *b;
+  int level, n;
+} reasons;
+
+static void __attribute__((format(printf, 3, 4))) reason(reasons *r, int level, const char *fmt, ...) {
+  char text[512];
+  va_list ap;
+  va_start(ap, fmt);
+  vsnprintf(text, sizeof text, fmt, ap);
+  va_end(ap);
+  if (level > r->level) r->level = level;
+  if (r->n++) sb_put(r->b, ",", 1);
+  sb_json_str(r->b, text);
+}
+
+int petrad_health(petrad *d, sbuf *out) {
+  reasons rs = {out, 0, 0}, *r = &rs;
+  uint64_t now = petrad_now_ms();
+#define REASON(lvl, ...) reason(r, lvl, __VA_ARGS__)
+  sb_put(out, "[", 1);
+  double stall = (double)(now - d->hb_changed_ms) / 1000.0;
+  if (d->hb_changed_ms && stall > d->cfg.health_trainer_stall_s)
+    REASON(2, "trainer stalled: no progress for %.0f s", stall);
+  if (d->brokers_down) REASON(1, "broker unreachable: all brokers down");
+  for (int i = 0; i < d->n_offsets && d->consumer; i++) {
+    int64_t lo = -1, hi = -1;
+    if (d->offsets[i].next < 0) continue;
+    if (rd_kafka_get_watermark_offsets(d->consumer, d->offsets[i].topic, d->offsets[i].partition, &lo,
+                                       &hi) != RD_KAFKA_RESP_ERR_NO_ERROR || hi < 0)
+      continue;
+    int64_t lag = hi - d->offsets[i].next;
+    if (lag > d->cfg.health_max_lag)
+      REASON(1, "consumer lag over threshold: %s[%d] lags %lld > %lld", d->offsets[i].topic,
+             d->offsets[i].partition, (long long)lag, (long long)d->cfg.health_max_lag);
+  }
+  double age = (double)(now - d->last_ckpt_ok_ms) / 1000.0;
+  if (age > d->cfg.health_max_checkpoint_age_s)
+    REASON(1, "last checkpoint age %.0f s > %.0f s", age, d->cfg.health_max_checkpoint_age_s);
+  if (d->last_ckpt_fail_ms > d->last_ckpt_ok_ms)
+    REASON(1, "last checkpoint failed: %s", d->last_ckpt_error);
+  if (d->op_paused) REASON(1, "consumption paused by the operator");
+  if (d->stopping) REASON(1, "stopping");
+  sb_put(out, "]", 1);
+#undef REASON
+  return rs.level;
+}
+
+/* ---------------------------------------------------------------- metrics */
+
+static void counter(sbuf *b, const char *name, const char *help, double v) {
+  prom_family(b, name, "counter", help);
+  prom_sample(b, name, "", v);
+}
+static void gauge(sbuf *b, const char *name, const char *help, double v) {
+  prom_family(b, name, "gauge", help);
+  prom_sample(b, name, "", v);
+}
+
+void petrad_metrics_text(petrad *d, sbuf *b) {
+  char lab[512];
+  prom_family(b, "petra_build_info", "gauge", "petrad version and model id (always 1)");
+  lab[0] = 0;
+  prom_label(lab, sizeof lab, "version", PETRA_VERSION);
+  prom_label(lab, sizeof lab, "model_id", d->cfg.model_id);
+  prom_sample(b, "petra_build_info", lab, 1);
+  gauge(b, "petra_uptime_seconds", "seconds since petrad started",
+        (double)(petrad_now_ms() - d->start_ms) / 1000.0);
+  counter(b, "petra_events_total", "input messages consumed and decoded (events and points)", (double)d->events);
+  counter(b, "petra_labels_total", "label messages consumed", (double)d->labels);
+  counter(b, "petra_dead_letters_total", "input messages rejected to the dead-letter topic",
+          (double)d->dead_letters);
+  gauge(b, "petra_events_per_second", "input messages per second over the last 5 s", d->events_per_s);
+  counter(b, "petra_examples_total", "examples the trainer has seen", (double)atomic_load(&d->st.examples));
+  counter(b, "petra_train_steps_total", "optimizer steps", (double)atomic_load(&d->st.train_steps));
+  gauge(b, "petra_train_loss", "exponential moving average of the training loss", atomic_load(&d->st.loss));
+  prom_family(b, "petra_model_metric", "gauge", "prequential target metric over the recent window");
+  lab[0] = 0;
+  prom_label(lab, sizeof lab, "metric", metric_name(d));
+  prom_sample(b, "petra_model_metric", lab, atomic_load(&d->st.metric));
+  counter(b, "petra_drift_detections_total", "Page-Hinkley drift detections", (double)atomic_load(&d->st.drifts));
+  counter(b, "petra_evolution_steps_total", "steady-state evolution steps", (double)atomic_load(&d->st.evolution_steps));
+  gauge(b, "petra_champion_bytes", "packed size of the published model", (double)atomic_load(&d->st.champion_bytes));
+  gauge(b, "petra_champion_latency_p50_seconds", "batch-1 p50 latency of the published model",
+        atomic_load(&d->st.champion_p50_us) / 1e6);
+  gauge(b, "petra_champion_latency_p99_seconds", "batch-1 p99 latency of the published model",
+        atomic_load(&d->st.champion_p99_us) / 1e6);
+  counter(b, "petra_snapshots_built_total", "snapshots built by the trainer", (double)atomic_load(&d->st.snapshots_built));
+  counter(b, "petra_snapshots_published_total", "snapshots confirmed delivered", (double)d->snapshots_published);
+  counter(b, "petra_snapshot_publish_failures_total", "snapshots whose delivery failed",
+          (double)d->snapshot_publish_failures);
+  gauge(b, "petra_snapshot_version", "last published snapshot version", (double)d->last_published_version);
+  counter(b, "petra_checkpoints_total", "checkpoints written", (double)atomic_load(&d->st.checkpoints));
+  counter(b, "petra_checkpoint_failures_total", "checkpoints that failed",
+          (double)atomic_load(&d->st.checkpoint_failures));
+  gauge(b, "petra_checkpoint_age_seconds", "seconds since the last good checkpoint",
+        (double)(petrad_now_ms() - d->last_ckpt_ok_ms) / 1000.0);
+  gauge(b, "petra_queue_depth", "examples waiting for the trainer", exq_len(d->q));
+  gauge(b, "petra_queue_capacity_examples", "capacity of the trainer queue", d->cfg.queue_capacity);
+  gauge(b, "petra_consumer_paused", "1 while consumption is paused (backpressure or operator)", d->paused);
+  counter(b, "petra_consumer_pauses_total", "times consumption was paused", (double)d->pauses);
+  counter(b, "petra_control_requests_total", "control socket commands served", (double)d->ctl_requests);
+  counter(b, "petra_control_refused_total", "control clients refused (credentials or limits)", (double)d->ctl_refused);
+  gauge(b, "petra_control_clients", "control clients connected", d->n_ctl_clients);
+  if (d->consumer && d->n_offsets) {
+    prom_family(b, "petra_consumer_lag_messages", "gauge", "high watermark minus next offset to consume");
+    for (int i = 0; i < d->n_offsets; i++) {
+      int64_t lo = -1, hi = -1;
+      if (d->offsets[i].next < 0 ||
+          rd_kafka_get_watermark_offsets(d->consumer, d->offsets[i].topic, d->offsets[i].partition, &lo,
+                                         &hi) != RD_KAFKA_RESP_ERR_NO_ERROR || hi < 0)
+        continue;
+      char p[16];
+      snprintf(p, sizeof p, "%d", d->offsets[i].partition);
+      lab[0] = 0;
+      prom_label(lab, sizeof lab, "topic", d->offsets[i].topic);
+      prom_label(lab, sizeof lab, "partition", p);
+      prom_sample(b, "petra_consumer_lag_messages", lab, (double)(hi - d->offsets[i].next));
+    }
+  }
+  /* snapshot publish latency: built → delivery confirmed */
+  static const double le[] = {0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5};
+  prom_hist h;
+  prom_hist_init(&h, le, (int)(sizeof le / sizeof le[0]));
+  size_t np = d->n_publish < PETRAD_PUBLISH_SAMPLES ? (size_t)d->n_publish : PETRAD_PUBLISH_SAMPLES;
+  for (size_t i = 0; i < np; i++) prom_hist_observe(&h, d->publish_ms[i] / 1000.0);
+  prom_histogram(b, "petra_snapshot_publish_seconds",
+                 "snapshot built to delivery confirmed (the last 1024 snapshots)", &h);
+  int lvl = 0;
+  sbuf r;
+  sb_init(&r);
+  lvl = petrad_health(d, &r);
+  sb_free(&r);
+  gauge(b, "petra_health_status", "0 ok, 1 degraded, 2 failing", lvl);
+}
+
+/* ---------------------------------------------------------------- status */
+
+static void status_json(petrad *d, sbuf *b) {
+  uint64_t now = petrad_now_ms();
+  sb_printf(b, "\"model_id\":");
+  sb_json_str(b, d->cfg.model_id);
+  sb_printf(b, ",\"version\":\"%s\",\"uptime_s\":%.1f,\"events\":%llu,\"events_per_s\":", PETRA_VERSION,
+            (double)(now - d->start_ms) / 1000.0, (unsigned long long)d->events);
+  sb_json_num(b, d->events_per_s);
+  sb_printf(b, ",\"labels\":%llu,\"dead_letters\":%llu,\"examples\":%llu,\"train_steps\":%llu,\"loss\":",
+            (unsigned long long)d->labels, (unsigned long long)d->dead_letters,
+            (unsigned long long)atomic_load(&d->st.examples), (unsigned long long)atomic_load(&d->st.train_steps));
+  sb_json_num(b, atomic_load(&d->st.loss));
+  sb_printf(b, ",\"metric_name\":\"%s\",\"metric\":", metric_name(d));
+  sb_json_num(b, atomic_load(&d->st.metric));
+  pthread_mutex_lock(&d->info_mu);
+  uint64_t last_drift = d->info.last_drift_ms;
+  char champion[1024];
+  snprintf(champion, sizeof champion, "%s", d->info.champion);
+  pthread_mutex_unlock(&d->info_mu);
+  sb_printf(b, ",\"drift_detections\":%llu,\"last_drift_age_s\":", (unsigned long long)atomic_load(&d->st.drifts));
+  sb_json_num(b, last_drift ? (double)(now - last_drift) / 1000.0 : NAN);
+  sb_printf(b, ",\"queue_depth\":%d,\"queue_capacity\":%d,\"paused\":%s,\"operator_paused\":%s,\"pauses\":%llu",
+            exq_len(d->q), d->cfg.queue_capacity, d->paused ? "true" : "false", d->op_paused ? "true" : "false",
+            (unsigned long long)d->pauses);
+  sb_printf(b, ",\"partitions\":[");
+  int np = 0;
+  for (int i = 0; i < d->n_offsets; i++) {
+    int64_t lo = -1, hi = -1;
+    if (d->consumer)
+      rd_kafka_get_watermark_offsets(d->consumer, d->offsets[i].topic, d->offsets[i].partition, &lo, &hi);
+    sb_printf(b, "%s{\"topic\":", np++ ? "," : "");
+    sb_json_str(b, d->offsets[i].topic);
+    sb_printf(b, ",\"partition\":%d,\"next_offset\":%lld,\"high_watermark\":%lld,\"lag\":", d->offsets[i].partition,
+              (long long)d->offsets[i].next, (long long)hi);
+    if (hi >= 0 && d->offsets[i].next >= 0) sb_printf(b, "%lld}", (long long)(hi - d->offsets[i].next));
+    else sb_printf(b, "null}");
+  }
+  sb_printf(b, "],\"evolution_steps\":%llu,\"champion\":{\"genome\":",
+            (unsigned long long)atomic_load(&d->st.evolution_steps));
+  sb_json_str(b, champion[0] ? champion : "fp32");
+  sb_printf(b, ",\"bytes\":%llu,\"p50_us\":", (unsigned long long)atomic_load(&d->st.champion_bytes));
+  sb_json_num(b, atomic_load(&d->st.champion_p50_us));
+  sb_printf(b, ",\"p99_us\":");
+  sb_json_num(b, atomic_load(&d->st.champion_p99_us));
+  sb_printf(b, "},\"last_snapshot\":{\"version\":%llu,\"published\":%llu,\"age_s\":",
+            (unsigned long long)d->last_published_version, (unsigned long long)d->snapshots_published);
+  sb_json_num(b, d->last_snapshot_ms ? (double)(now - d->last_snapshot_ms) / 1000.0 : NAN);
+  sb_printf(b, "},\"checkpoints\":%llu,\"checkpoint_failures\":%llu,\"last_checkpoint_age_s\":",
+            (unsigned long long)atomic_load(&d->st.checkpoints),
+            (unsigned long long)atomic_load(&d->st.checkpoint_failures));
+  sb_json_num(b, (double)(now - d->last_ckpt_ok_ms) / 1000.0);
+  sb_printf(b, ",\"embedded\":%s,\"bootstrap\":", d->opt.embedded ? "true" : "false");
+  sb_json_str(b, d->bootstrap);
+  sb_printf(b, ",\"log_level\":\"%s\"", plog_level_name(plog_get_level()));
+}
+
+/* ---------------------------------------------------------------- commands */
+
+static void execute(petrad *d, const char *line, size_t len, sbuf *b) {
+  ctl_request rq;
+  char err[256];
+  d->ctl_requests++;
+  if (ctl_parse(line, len, &rq, err, sizeof err)) {
+    sb_printf(b, "{\"ok\":false,\"error\":");
+    sb_json_str(b, err);
+    sb_put(b, "}", 1);
+    return;
+  }
+  sb_printf(b, "{\"ok\":true,\"command\":\"%s\"", ctl_cmd_name(rq.cmd));
+  switch (rq.cmd) {
+    case CTL_HELP:
+      sb_printf(b, ",\"commands\":\"%s\"", ctl_commands());
+      break;
+    case CTL_HEALTH: {
+      sbuf r;
+      sb_init(&r);
+      int lvl = petrad_health(d, &r);
+      static const char *names[] = {"ok", "degraded", "failing"};
+      sb_printf(b, ",\"health\":\"%s\",\"level\":%d,\"reasons\":%s", names[lvl], lvl, r.p ? r.p : "[]");
+      sb_free(&r);
+      break;
+    }
+    case CTL_STATUS:
+      sb_put(b, ",", 1);
+      status_json(d, b);
+      break;
+    case CTL_POPULATION:
+    case CTL_PARETO: {
+      pthread_mutex_lock(&d->info_mu);
+      const char *j = rq.cmd == CTL_POPULATION ? d->info.population_json : d->info.pareto_json;
+      sb_printf(b, ",\"evolution_steps\":%llu,\"members\":%s",
+                (unsigned long long)atomic_load(&d->st.evolution_steps), j ? j : "[]");
+      pthread_mutex_unlock(&d->info_mu);
+      break;
+    }
+    case CTL_METRICS: {
+      sbuf m;
+      sb_init(&m);
+      petrad_metrics_text(d, &m);
+      sb_printf(b, ",\"text\":");
+      sb_json_str(b, m.p ? m.p : "");
+      sb_free(&m);
+      break;
+    }
+    case CTL_PAUSE:
+      d->op_paused = 1;
+      petrad_kafka_pause(d, 1);
+      LOG_INFO("operator_pause", "via=control");
+      sb_printf(b, ",\"paused\":true");
+      break;
+    case CTL_RESUME:
+      d->op_paused = 0;
+      LOG_INFO("operator_resume", "via=control");
+      /* resumes now if the queue has room, else when it drains (the backpressure timer) */
+      if (d->paused) uv_timer_start(&d->resume_timer, petrad_resume_check, 0, 20);
+      sb_printf(b, ",\"paused\":false");
+      break;
+    case CTL_EVOLVE:
+      atomic_store(&d->st.req_evolve, 1);
+      sb_printf(b, ",\"queued\":true,\"evolution_steps\":%llu",
+                (unsigned long long)atomic_load(&d->st.evolution_steps));
+      break;
+    case CTL_SNAPSHOT:
+      atomic_store(&d->st.req_snapshot, 1);
+      sb_printf(b, ",\"queued\":true,\"snapshots_built\":%llu",
+                (unsigned long long)atomic_load(&d->st.snapshots_built));
+      break;
+    case CTL_CHECKPOINT: {
+      int was = d->checkpoint_in_flight;
+      if (!d->stopping) petrad_request_checkpoint(d, 0);
+      sb_printf(b, ",\"queued\":%s,\"checkpoints\":%llu", !was && !d->stopping ? "true" : "false",
+                (unsigned long long)atomic_load(&d->st.checkpoints));
+      break;
+    }
+    case CTL_RELOAD: {
+      char rerr[512];
+      if (petrad_reload(d, rerr, sizeof rerr)) {
+        b->len = 0;
+        sb_printf(b, "{\"ok\":false,\"command\":\"reload\",\"error\":");
+        sb_json_str(b, rerr);
+      }
+      break;
+    }
+    case CTL_LOGLEVEL:
+      plog_set_level(plog_parse_level(rq.arg));
+      snprintf(d->cfg.log_level, sizeof d->cfg.log_level, "%.15s", rq.arg);
+      LOG_INFO("log_level_set", "level=%s via=control", rq.arg);
+      sb_printf(b, ",\"log_level\":\"%s\"", rq.arg);
+      break;
+  }
+  sb_put(b, "}", 1);
+}
+
+/* ---------------------------------------------------------------- clients */
+
+static void client_closed(uv_handle_t *h) {
+  ctl_client *c = h->data;
+  if (--c->handles_open == 0) free(c);
+}
+
+static void client_drop(ctl_client *c) {
+  if (c->closing) return;
+  c->closing = 1;
+  petrad *d = c->d;
+  if (c->prev) c->prev->next = c->next;
+  else d->ctl_clients = c->next;
+  if (c->next) c->next->prev = c->prev;
+  d->n_ctl_clients--;
+  uv_timer_stop(&c->timer);
+  uv_close((uv_handle_t *)&c->timer, client_closed);
+  uv_close((uv_handle_t *)&c->pipe, client_closed);
+}
+
+static void write_done(uv_write_t *req, int status) {
+  wreq *w = (wreq *)req;
+  (void)status; /* a failed write means the client went away; its read sees EOF */
+  free(w->data);
+  free(w);
+}
+
+/* Queues a reply (the text plus "\n"); the buffer is the sbuf's own, handed to the write. */
+static void send_reply(ctl_client *c, sbuf *b) {
+  if (c->closing) return;
+  sb_put(b, "\n", 1);
+  if (b->oom) {
+    sb_free(b);
+    client_drop(c);
+    return;
+  }
+  wreq *w = malloc(sizeof *w);
+  if (!w) {
+    sb_free(b);
+    client_drop(c);
+    return;
+  }
+  w->data = b->p;
+  uv_buf_t buf = uv_buf_init(b->p, (unsigned)b->len);
+  sb_init(b);
+  if (uv_write(&w->req, (uv_stream_t *)&c->pipe, &buf, 1, write_done)) {
+    free(w->data);
+    free(w);
+    client_drop(c);
+    return;
+  }
+  if (uv_stream_get_write_queue_size((uv_stream_t *)&c->pipe) > CTL_MAX_UNREAD) {
+    LOG_WARN("control_client_dropped", "reason=\"not reading its replies\"");
+    c->d->ctl_dropped++;
+    client_drop(c);
+  }
+}
+
+static void reply_error_and_close(ctl_client *c, const char *msg) {
+  sbuf b;
+  sb_init(&b);
+  sb_printf(&b, "{\"ok\":false,\"error\":");
+  sb_json_str(&b, msg);
+  sb_put(&b, "}", 1);
+  send_reply(c, &b);
+  client_drop(c);
+}
+
+static void on_client_timeout(uv_timer_t *t) {
+  ctl_client *c = t->data;
+  c->d->ctl_dropped++;
+  LOG_INFO("control_client_dropped", "reason=\"no complete command within %.1f s\"", c->d->cfg.control_timeout_s);
+  reply_error_and_close(c, "timeout: no complete command line");
+}
+
+static void alloc_cb(uv_handle_t *h, size_t suggested, uv_buf_t *buf) {
+  (void)h;
+  (void)suggested;
+  static char rbuf[4096]; /* the loop thread's; each read is consumed before the next */
+  *buf = uv_buf_init(rbuf, sizeof rbuf);
+}
+
+static void on_client_read(uv_stream_t *s, ssize_t nread, const uv_buf_t *buf) {
+  ctl_client *c = s->data;
+  if (nread < 0) {
+    client_drop(c);
+    return;
+  }
+  for (ssize_t i = 0; i < nread && !c->closing; i++) {
+    char ch = buf->base[i];
+    if (c->len == sizeof c->buf) {
+      reply_error_and_close(c, "command line too long");
+      return;
+    }
+    c->buf[c->len++] = ch;
+    if (ch != '\n') continue;
+    sbuf b;
+    sb_init(&b);
+    execute(c->d, c->buf, c->len, &b);
+    c->len = 0;
+    send_reply(c, &b);
+    if (!c->closing) {
+      uint64_t to = (uint64_t)(c->d->cfg.control_timeout_s * 1000);
+      uv_timer_start(&c->timer, on_client_timeout, to, 0);
+    }
+  }
+}
+
+static int peer_allowed(petrad *d, int fd, struct ucred *cr) {
+  socklen_t l = sizeof *cr;
+  if (getsockopt(fd, SOL_SOCKET, SO_PEERCRED, cr, &l)) return 0;
+  if (cr->uid == 0 || cr->uid == geteuid()) return 1;
+  return d->ctl_gid >= 0 && cr->gid == (gid_t)d->ctl_gid;
+}
+
+static void on_connection(uv_stream_t *server, int status) {
+  petrad *d = server->data;
+  if (status < 0) {
+    LOG_WARN("control_accept_failed", "error=\"%s\"", uv_strerror(status));
+    return;
+  }
+  ctl_client *c = calloc(1, sizeof *c);
+  if (!c) return;
+  c->d = d;
+  uv_pipe_init(d->loop, &c->pipe, 0);
+  uv_timer_init(d->loop, &c->timer);
+  c->pipe.data = c->timer.data = c;
+  c->handles_open = 2;
+  c->next = d->ctl_clients;
+  if (d->ctl_clients) d->ctl_clients->prev = c;
+  d->ctl_clients = c;
+  d->n_ctl_clients++;
+  if (uv_accept(server, (uv_stream_t *)&c->pipe)) {
+    client_drop(c);
+    return;
+  }
+  uv_os_fd_t fd;
+  struct ucred cr = {0, (uid_t)-1, (gid_t)-1};
+  if (uv_fileno((uv_handle_t *)&c->pipe, &fd) || !peer_allowed(d, fd, &cr)) {
+    d->ctl_refused++;
+    LOG_WARN("control_refused", "uid=%d gid=%d pid=%d reason=\"peer credentials not allowed\"", (int)cr.uid,
+             (int)cr.gid, (int)cr.pid);
+    reply_error_and_close(c, "permission denied: uid not allowed on this control socket");
+    return;
+  }
+  if (d->n_ctl_clients > d->cfg.control_max_clients) {
+    d->ctl_refused++;
+    LOG_WARN("control_refused", "reason=\"too many clients\" max=%d", d->cfg.control_max_clients);
+    reply_error_and_close(c, "too many control clients; try again");
+    return;
+  }
+  uv_read_start((uv_stream_t *)&c->pipe, alloc_cb, on_client_read);
+  uv_timer_start(&c->timer, on_client_timeout, (uint64_t)(d->cfg.control_timeout_s * 1000), 0);
+}
+
+/* ---------------------------------------------------------------- HTTP /metrics */
+
+static enum MHD_Result http_handler(void *cls, struct MHD_Connection *conn, const char *url, const char *method,
+                                    const char *version, const char *upload, size_t *upload_size, void **state) {
+  (void)version;
+  (void)upload;
+  (void)upload_size;
+  (void)state;
+  petrad *d = cls;
+  struct MHD_Response *r;
+  unsigned code = MHD_HTTP_OK;
+  if (strcmp(method, "GET") && strcmp(method, "HEAD")) {
+    code = MHD_HTTP_METHOD_NOT_ALLOWED;
+    r = MHD_create_response_from_buffer(19, (void *)"method not allowed\n", MHD_RESPMEM_PERSISTENT);
+  } else if (strcmp(url, "/metrics")) {
+    code = MHD_HTTP_NOT_FOUND;
+    r = MHD_create_response_from_buffer(24, (void *)"not found; try /metrics\n", MHD_RESPMEM_PERSISTENT);
+  } else {
+    pthread_mutex_lock(&d->prom_mu);
+    r = MHD_create_response_from_buffer(d->prom_len, d->prom_cache ? d->prom_cache : (void *)"",
+                                        MHD_RESPMEM_MUST_COPY);
+    pthread_mutex_unlock(&d->prom_mu);
+    if (r) MHD_add_response_header(r, "Content-Type", "text/plain; version=0.0.4; charset=utf-8");
+  }
+  if (!r) return MHD_NO;
+  enum MHD_Result ret = MHD_queue_response(conn, code, r);
+  MHD_destroy_response(r);
+  return ret;
+}
+
+static void refresh_prom_cache(petrad *d) {
+  sbuf b;
+  sb_init(&b);
+  petrad_metrics_text(d, &b);
+  if (b.oom) {
+    sb_free(&b);
+    return;
+  }
+  pthread_mutex_lock(&d->prom_mu);
+  free(d->prom_cache);
+  d->prom_cache = b.p;
+  d->prom_len = b.len;
+  pthread_mutex_unlock(&d->prom_mu);
+}
+
+/* ---------------------------------------------------------------- ops timer */
+
+static void on_ops(uv_timer_t *t) {
+  petrad *d = t->data;
+  uint64_t now = petrad_now_ms();
+  uint64_t hb = atomic_load(&d->st.trainer_heartbeat);
+  if (hb != d->hb_seen || !d->hb_changed_ms) {
+    d->hb_seen = hb;
+    d->hb_changed_ms = now;
+  }
+  d->ops_i = (d->ops_i + 1) % 6;
+  d->ops_events[d->ops_i] = d->events;
+  d->ops_ms[d->ops_i] = now;
+  int oldest = (d->ops_i + 1) % 6;
+  while (!d->ops_ms[oldest] && oldest != d->ops_i) oldest = (oldest + 1) % 6; /* first seconds */
+  if (d->ops_ms[oldest] && now > d->ops_ms[oldest])
+    d->events_per_s = (double)(d->events - d->ops_events[oldest]) * 1000.0 / (double)(now - d->ops_ms[oldest]);
+  if (d->http) refresh_prom_cache(d);
+}
+
+/* ---------------------------------------------------------------- start / close */
+
+static int bind_socket(petrad *d, const char *path, char *err, size_t n) {
+  struct stat st;
+  if (strlen(path) >= sizeof(((struct sockaddr_un *)0)->sun_path)) {
+    snprintf(err, n, "control socket path '%s' is longer than %zu bytes", path,
+             sizeof(((struct sockaddr_un *)0)->sun_path) - 1);
+    return -1;
+  }
+  if (lstat(path, &st) == 0) {
+    if (!S_ISSOCK(st.st_mode)) {
+      snprintf(err, n, "control socket %s: exists and is not a socket", path);
+      return -1;
+    }
+    /* a live petrad answers there: refuse to steal its socket; a stale one is replaced */
+    int fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
+    struct sockaddr_un sa = {.sun_family = AF_UNIX};
+    snprintf(sa.sun_path, sizeof sa.sun_path, "%s", path);
+    int live = fd >= 0 && connect(fd, (struct sockaddr *)&sa, sizeof sa) == 0;
+    if (fd >= 0) close(fd);
+    if (live) {
+      snprintf(err, n, "control socket %s: another process is listening on it", path);
+      return -1;
+    }
+    unlink(path);
+  }
+  uv_pipe_init(d->loop, &d->ctl_server, 0);
+  d->ctl_server.data = d;
+  mode_t old = umask(0117); /* created 0660 from the start, never wider */
+  int rc = uv_pipe_bind(&d->ctl_server, path);
+  umask(old);
+  if (rc == 0 && d->ctl_gid >= 0 && chown(path, (uid_t)-1, (gid_t)d->ctl_gid)) rc = uv_translate_sys_error(errno);
+  if (rc == 0) rc = chmod(path, 0660) ? uv_translate_sys_error(errno) : 0;
+  if (rc == 0) rc = uv_listen((uv_stream_t *)&d->ctl_server, 4096, on_connection);
+  if (rc) {
+    snprintf(err, n, "control socket %s: %s (set control.socket, or leave it empty to run without one)",
+             path, uv_strerror(rc));
+    uv_close((uv_handle_t *)&d->ctl_server, NULL);
+    return -1;
+  }
+  snprintf(d->ctl_path, sizeof d->ctl_path, "%s", path);
+  d->ctl_on = 1;
+  return 0;
+}
+
+int petrad_control_start(petrad *d, char *err, size_t n) {
+  pthread_mutex_init(&d->prom_mu, NULL);
+  d->ctl_gid = -1;
+  d->last_ckpt_ok_ms = petrad_now_ms();
+  uv_timer_init(d->loop, &d->ops_timer);
+  d->ops_timer.data = d;
+  uv_timer_start(&d->ops_timer, on_ops, 0, 1000);
+  if (d->cfg.control_group[0]) {
+    struct group *g = getgrnam(d->cfg.control_group);
+    if (!g) {
+      snprintf(err, n, "control.group %s: no such group", d->cfg.control_group);
+      return -1;
+    }
+    d->ctl_gid = (int)g->gr_gid;
+  }
+  if (d->cfg.control_socket[0]) {
+    if (bind_socket(d, d->cfg.control_socket, err, n)) return -1;
+    LOG_INFO("control_listening", "socket=%s", d->ctl_path);
+  }
+  if (d->cfg.metrics_http_port > 0) {
+    struct sockaddr_in sa = {.sin_family = AF_INET, .sin_port = htons((uint16_t)d->cfg.metrics_http_port)};
+    inet_pton(AF_INET, d->cfg.metrics_http_address, &sa.sin_addr);
+    refresh_prom_cache(d);
+    d->http = MHD_start_daemon(MHD_USE_INTERNAL_POLLING_THREAD | MHD_USE_ERROR_LOG, (uint16_t)d->cfg.metrics_http_port,
+                               NULL, NULL, http_handler, d, MHD_OPTION_SOCK_ADDR, (struct sockaddr *)&sa,
+                               MHD_OPTION_CONNECTION_LIMIT, 64u, MHD_OPTION_CONNECTION_TIMEOUT, 10u,
+                               MHD_OPTION_END);
+    if (!d->http) {
+      snprintf(err, n, "metrics.http_port %d on %s: cannot listen (in use, or not permitted)",
+               d->cfg.metrics_http_port, d->cfg.metrics_http_address);
+      return -1;
+    }
+    LOG_INFO("metrics_http_listening", "address=%s port=%d path=/metrics", d->cfg.metrics_http_address,
+             d->cfg.metrics_http_port);
+  }
+  return 0;
+}
+
+static void noop_close(uv_handle_t *h) { (void)h; }
+
+void petrad_control_close(petrad *d) {
+  if (d->http) {
+    MHD_stop_daemon(d->http);
+    d->http = NULL;
+  }
+  if (d->ops_timer.loop && !uv_is_closing((uv_handle_t *)&d->ops_timer))
+    uv_close((uv_handle_t *)&d->ops_timer, noop_close);
+  while (d->ctl_clients) client_drop(d->ctl_clients);
+  if (d->ctl_on) {
+    uv_close((uv_handle_t *)&d->ctl_server, noop_close);
+    unlink(d->ctl_path);
+    d->ctl_on = 0;
+  }
+}
+
+void petrad_control_free(petrad *d) {
+  free(d->prom_cache);
+  d->prom_cache = NULL;
+  pthread_mutex_destroy(&d->prom_mu);
+  free(d->info.population_json);
+  free(d->info.pareto_json);
+}
