@@ -9,7 +9,7 @@ set -euo pipefail
 runtime=(librdkafka1 libuv1 libprotobuf-c1 libopenblas0-pthread liblapacke libmicrohttpd12)
 build=(build-essential cmake pkg-config librdkafka-dev libuv1-dev libprotobuf-c-dev
        protobuf-c-compiler libopenblas-dev liblapacke-dev libmicrohttpd-dev
-       kcat maven openjdk-17-jre-headless python3 systemd clang libclang-rt-14-dev)
+       kcat maven openjdk-17-jre-headless python3 systemd clang libclang-rt-14-dev groff-base)
 bench=(python3-torch python3-numpy hyperfine valgrind)
 
 want=("${runtime[@]}")

@@ -84,7 +84,7 @@ static const keydef keys[] = {
      "    --control-socket puts it in the state directory as control.sock)"},
     {"control.group", T_STR, S(control_group), 0, 0, "",
      "group (name) whose members may also use the control socket; the socket is chowned\n"
-     "    to it. Besides it: root and petrad's own user"},
+     "    to it. Always allowed: root, petrad's user and members of petrad's own group"},
     {"control.max_clients", T_INT, S(control_max_clients), 1, 100000, "4096",
      "control clients served at once; more are answered with an error and closed"},
     {"control.timeout_s", T_DBL, S(control_timeout_s), 0.1, 3600, "10",

@@ -9,6 +9,7 @@
  * can block the loop: every read and write is non-blocking through libuv. */
 #include <errno.h>
 #include <grp.h>
+#include <pwd.h>
 #include <math.h>
 #include <stdarg.h>
 #include <stdio.h>
@@ -449,11 +450,26 @@ static void on_client_read(uv_stream_t *s, ssize_t nread, const uv_buf_t *buf) {
   }
 }
 
+/* Is the peer's user listed as a member of group gid (supplementary membership, which
+ * SO_PEERCRED does not carry), or is gid its primary group? */
+static int in_group(uid_t uid, gid_t peer_gid, gid_t gid) {
+  if (peer_gid == gid) return 1;
+  struct passwd *pw = getpwuid(uid);
+  struct group *g = getgrgid(gid);
+  if (!pw || !g) return 0;
+  for (char **m = g->gr_mem; *m; m++)
+    if (!strcmp(*m, pw->pw_name)) return 1;
+  return 0;
+}
+
+/* Allowed: root, petrad's own user, members of petrad's own group (the unit's `petra`
+ * group: operators join it), and members of control.group. */
 static int peer_allowed(petrad *d, int fd, struct ucred *cr) {
   socklen_t l = sizeof *cr;
   if (getsockopt(fd, SOL_SOCKET, SO_PEERCRED, cr, &l)) return 0;
   if (cr->uid == 0 || cr->uid == geteuid()) return 1;
-  return d->ctl_gid >= 0 && cr->gid == (gid_t)d->ctl_gid;
+  if (getegid() != 0 && in_group(cr->uid, cr->gid, getegid())) return 1;
+  return d->ctl_gid >= 0 && in_group(cr->uid, cr->gid, (gid_t)d->ctl_gid);
 }
 
 static void on_connection(uv_stream_t *server, int status) {

@@ -1,10 +1,13 @@
-/* Fuzz target: the text parsers — config file, model spec, genome, CSV (first byte picks). */
+/* Fuzz target: the text parsers — config file, model spec, genome, CSV, control-socket
+ * command line, petractl's JSON reader (first byte picks). */
 #include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
 
 #include "config.h"
 #include "csv.h"
+#include "ctl.h"
+#include "minijson.h"
 #include "petra/genome.h"
 #include "petra/model.h"
 
@@ -16,7 +19,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
   memcpy(text, data + 1, size - 1);
   text[size - 1] = 0;
   char err[512];
-  switch (data[0] % 4) {
+  switch (data[0] % 6) {
     case 0: {
       static petrad_config c;
       petrad_config_defaults(&c);
@@ -44,7 +47,26 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
       }
       break;
     }
-    default: {
+    case 4: {
+      ctl_request rq;
+      if (ctl_parse(text, size - 1, &rq, err, sizeof err) == 0) {
+        /* an accepted line names a known command and, for loglevel, a valid level */
+        if (!strcmp(ctl_cmd_name(rq.cmd), "?")) abort();
+        if (rq.cmd == CTL_LOGLEVEL && !rq.arg[0]) abort();
+      }
+      break;
+    }
+    case 5: {
+      mj_doc *d = mj_parse(text, size - 1, err, sizeof err);
+      if (d) {
+        const mj *r = mj_root(d);
+        if (!r) abort();
+        mj_get(r, "ok");
+        mj_free(d);
+      }
+      break;
+    }
+    case 3: {
       csv_reader *r = csv_open_mem(text, size - 1, "fuzz.csv", err, sizeof err);
       if (r) {
         char **f;
@@ -55,6 +77,8 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
       }
       break;
     }
+    default:
+      break;
   }
   free(text);
   return 0;
