@@ -3,7 +3,9 @@
  *
  * Exit codes: 0 ok; 1 the daemon refused or failed the command (or `health` is degraded);
  * 2 `health` is failing; 3 petrad is unreachable (no socket, refused, timed out);
- * 64 usage error. */
+ * 64 usage error.
+ * It links only the protocol code (no Kafka, BLAS or libuv): it starts in well under a
+ * millisecond, which is most of what a health probe costs. */
 #include <errno.h>
 #include <getopt.h>
 #include <math.h>
@@ -18,7 +20,6 @@
 
 #include "ctl.h"
 #include "minijson.h"
-#include "version.h"
 
 #define EXIT_UNREACHABLE 3
 #define EXIT_USAGE 64
@@ -236,7 +237,7 @@ int main(int argc, char **argv) {
         }
         break;
       }
-      case 'V': petra_print_version("petractl", stdout); return 0;
+      case 'V': printf("petractl %s\n", PETRA_VERSION); return 0;
       case 'h': usage(stdout); return 0;
       default: usage(stderr); return EXIT_USAGE;
     }

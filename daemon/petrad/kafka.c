@@ -18,6 +18,10 @@
 
 static const uint64_t one = 1;
 
+#define GEN_MAX_AHEAD 60000
+
+static double mono_us(void);
+
 static void wake_fd(int fd) {
   ssize_t w = write(fd, &one, sizeof one);
   (void)w;
@@ -242,7 +246,18 @@ static void on_consumer_ready(uv_poll_t *h, int status, int events) {
   drain_fd(d->cfd);
   int budget = d->cfg.poll_budget;
   uint64_t events_before = d->events + d->labels + d->dead_letters;
+  /* bounded in messages and in time, so that timers and control clients wait at most
+   * about a millisecond behind a backlog */
+  double t_end = mono_us() + 1000;
+  int since_clock = 0;
   while (budget-- > 0 && !d->stopping) {
+    if (++since_clock == 64) {
+      since_clock = 0;
+      if (mono_us() > t_end) {
+        budget = -1;
+        break;
+      }
+    }
     rd_kafka_message_t *m = rd_kafka_consumer_poll(d->consumer, 0);
     if (!m) break;
     if (m->err) {
@@ -430,7 +445,18 @@ void petrad_gen_tick(uv_timer_t *t) {
   double due = d->gen_carry + d->cfg.embedded_rate * (double)(now - d->gen_last_ms) / 1000.0;
   d->gen_last_ms = now;
   int n = (int)due;
-  if (n > 20000) n = 20000;
+  if (n > 2500) n = 2500; /* per 10 ms tick (250k/s): keeps each tick short for the loop */
+  /* The mock cluster keeps only the newest 100,000 messages (5 MB) per partition: a
+   * generator far ahead of the consumer would have its input trimmed away before it is
+   * read. So the embedded source is bounded like a real one: at most GEN_MAX_AHEAD
+   * messages produced and not yet consumed (embedded.rate is then a ceiling). */
+  int64_t consumed = (int64_t)(d->events + d->labels + d->dead_letters) - (int64_t)d->gen_consumed_at_start;
+  int64_t room = GEN_MAX_AHEAD - ((int64_t)d->gen_made - consumed);
+  if (room < n) {
+    n = room > 0 ? (int)room : 0;
+    d->gen_carry = 0;
+    d->gen_throttled++;
+  }
   d->gen_carry = due - n > 1 ? 0 : due - n;
   uint8_t buf[1024];
   char key[64];
@@ -593,6 +619,7 @@ static int start_embedded(petrad *d, char *err, size_t n) {
     return -1;
   }
   d->gen_last_ms = petrad_now_ms();
+  d->gen_consumed_at_start = d->events + d->labels + d->dead_letters;
   uv_timer_init(d->loop, &d->gen_timer);
   d->gen_timer.data = d;
   uv_timer_start(&d->gen_timer, petrad_gen_tick, 10, 10);

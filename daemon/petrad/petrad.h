@@ -129,7 +129,7 @@ typedef struct petrad {
   int stopping, stopped_trainer, exit_code;
   /* generator (embedded) */
   gen *generator;
-  uint64_t gen_made, gen_bad;
+  uint64_t gen_made, gen_bad, gen_throttled, gen_consumed_at_start;
   uint64_t gen_last_ms;
   double gen_carry;
   /* trainer thread */
