@@ -8,6 +8,8 @@
 #include "petra/bytes.h"
 #include "petra.pb-c.h"
 #include "petra/genome.h"
+#include "petra/plan.h"
+#include <time.h>
 #include "petra/sha256.h"
 
 uint64_t petra_feature_schema_hash(const char *schema) {
@@ -268,4 +270,50 @@ fail:
 out:
   petra__v1__model_snapshot__free_unpacked(s, NULL);
   return m;
+}
+
+static double mono_us(void) {
+  struct timespec ts;
+  clock_gettime(CLOCK_MONOTONIC, &ts);
+  return (double)ts.tv_sec * 1e6 + (double)ts.tv_nsec / 1e3;
+}
+
+petra_loaded *petra_snapshot_load(const uint8_t *buf, size_t len, uint64_t expect_schema_hash,
+                                  petra_err *err) {
+  double t0 = mono_us();
+  petra_loaded *l = calloc(1, sizeof *l);
+  if (!l) {
+    petra_err_set(err, PETRA_ENOMEM, "out of memory");
+    return NULL;
+  }
+  petra_model *m = petra_snapshot_decode_model(buf, len, expect_schema_hash, &l->info, err);
+  if (!m) {
+    free(l);
+    return NULL;
+  }
+  petra_genome g;
+  if (l->info.genome[0]) {
+    if (petra_genome_parse(l->info.genome, &g, err)) {
+      petra_model_free(m);
+      free(l);
+      return NULL;
+    }
+  } else {
+    petra_genome_identity(&g);
+  }
+  l->plan = petra_plan_build(m, &g, err);
+  petra_model_free(m);
+  if (!l->plan) {
+    free(l);
+    return NULL;
+  }
+  l->load_us = mono_us() - t0;
+  return l;
+}
+
+void petra_loaded_free(void *p) {
+  petra_loaded *l = p;
+  if (!l) return;
+  petra_plan_free(l->plan);
+  free(l);
 }

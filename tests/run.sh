@@ -5,7 +5,8 @@
 #   3. configure + build with -Werror and run every ctest test (unit, CLI, and integration
 #      tests against a real Kafka broker that ctest's fixture starts and stops on 127.0.0.1),
 #   4. build again with ASan+UBSan and run the unit tests there,
-#   5. build the libFuzzer targets (clang) and run each briefly from its seed corpus.
+#   5. build the hot-swap stress test with TSan and run it,
+#   6. build the libFuzzer targets (clang) and run each briefly from its seed corpus.
 # Usage: tests/run.sh [--no-sanitize]   (build dirs: build/, build-asan/ in the repo root)
 set -euo pipefail
 top=$(cd "$(dirname "$0")/.." && pwd)
@@ -38,6 +39,10 @@ if [ "${1:-}" != "--no-sanitize" ]; then
      ctest --output-on-failure -L unit -j "$jobs")
 fi
 if [ "${1:-}" != "--no-sanitize" ]; then
+  stage "build (TSan): the hot-swap holder's stress test"
+  cmake -S . -B build-tsan -DCMAKE_BUILD_TYPE=RelWithDebInfo -DPETRA_SANITIZE=thread >/dev/null
+  cmake --build build-tsan -j "$jobs" --target test_holder
+  (cd build-tsan && TSAN_OPTIONS=halt_on_error=1 ctest --output-on-failure -R '^holder\.')
   stage "fuzz targets (clang libFuzzer + ASan/UBSan), ${PETRA_FUZZ_SECONDS:-20}s each"
   tests/fuzz/run.sh "${PETRA_FUZZ_SECONDS:-20}"
 fi

@@ -349,17 +349,51 @@ static void client_closed(uv_handle_t *h) {
   if (--c->handles_open == 0) free(c);
 }
 
-static void client_drop(ctl_client *c) {
-  if (c->closing) return;
-  c->closing = 1;
+static void unlink_client(ctl_client *c) {
   petrad *d = c->d;
   if (c->prev) c->prev->next = c->next;
   else d->ctl_clients = c->next;
   if (c->next) c->next->prev = c->prev;
   d->n_ctl_clients--;
+}
+
+static void client_drop(ctl_client *c) {
+  if (c->closing == 2) return;
+  if (!c->closing) unlink_client(c);
+  c->closing = 2;
   uv_timer_stop(&c->timer);
   uv_close((uv_handle_t *)&c->timer, client_closed);
   uv_close((uv_handle_t *)&c->pipe, client_closed);
+}
+
+static void on_shutdown(uv_shutdown_t *req, int status) {
+  (void)status;
+  ctl_client *c = req->data;
+  free(req);
+  client_drop(c);
+}
+
+static void on_flush_timeout(uv_timer_t *t) { client_drop(t->data); }
+
+/* Closes after the queued replies are written (uv_close alone would cancel them), but no
+ * later than a second from now for a peer that does not read. */
+static void client_finish(ctl_client *c) {
+  if (c->closing) return;
+  unlink_client(c);
+  c->closing = 1;
+  uv_read_stop((uv_stream_t *)&c->pipe);
+  uv_shutdown_t *req = malloc(sizeof *req);
+  if (!req) {
+    client_drop(c);
+    return;
+  }
+  req->data = c;
+  if (uv_shutdown(req, (uv_stream_t *)&c->pipe, on_shutdown)) {
+    free(req);
+    client_drop(c);
+    return;
+  }
+  uv_timer_start(&c->timer, on_flush_timeout, 1000, 0);
 }
 
 static void write_done(uv_write_t *req, int status) {
@@ -407,7 +441,7 @@ static void reply_error_and_close(ctl_client *c, const char *msg) {
   sb_json_str(&b, msg);
   sb_put(&b, "}", 1);
   send_reply(c, &b);
-  client_drop(c);
+  client_finish(c);
 }
 
 static void on_client_timeout(uv_timer_t *t) {

@@ -46,6 +46,22 @@ petra_model *petra_snapshot_decode_model(const uint8_t *buf, size_t len,
                                          uint64_t expect_schema_hash, petra_snapshot_info *info,
                                          petra_err *err);
 
+/* A snapshot ready to score with: verified, decoded and compiled into its plan (the genome
+ * it carries applied to its weights). What a scoring pipeline holds, and swaps with
+ * petra_holder (petra/holder.h) when a new snapshot arrives. */
+typedef struct petra_loaded {
+  struct petra_plan *plan;
+  petra_snapshot_info info;
+  double load_us; /* decode + verify + plan build, µs */
+} petra_loaded;
+
+/* Verifies, decodes and compiles a serialized ModelSnapshot. NULL with err on any
+ * mismatch (checksum, schema version, feature schema, genome, weights). */
+petra_loaded *petra_snapshot_load(const uint8_t *buf, size_t len, uint64_t expect_schema_hash,
+                                  petra_err *err);
+/* Frees a petra_loaded (void * so that it can be a petra_holder's free function). */
+void petra_loaded_free(void *loaded);
+
 /* Splitting a serialized snapshot into SnapshotChunk messages of at most max_bytes payload
  * each, and reassembling them, is done by the snapshot topic code in daemon/common. */
 #endif
