@@ -401,7 +401,16 @@ int features_entity_example(features *f, const char *id, float *ex) {
     seq_example(f, s, -1, 0, ex);
     return 1;
   }
-  return 0;
+  /* ts: the newest W points as the window (a forecast of the next H), target zero */
+  const int R = f->W + f->H, C = f->C;
+  if (f->count[s] < f->W) return 0;
+  const float *slot = f->nums + (size_t)s * R * C;
+  for (int k = 0; k < f->W; k++) {
+    int at = ((f->ring_head[s] - f->W + k) % R + R) % R;
+    memcpy(ex + (size_t)k * C, slot + (size_t)at * C, sizeof(float) * C);
+  }
+  memset(ex + (size_t)f->W * C, 0, sizeof(float) * (size_t)f->H * C);
+  return 1;
 }
 
 /* ---------------------------------------------------------------- ts */

@@ -49,8 +49,9 @@ int features_event(features *f, const Petra__V1__Event *e, float *ex, int max, c
 int features_label(features *f, const Petra__V1__Label *l, float *ex, char *err, size_t errlen);
 int features_series(features *f, const Petra__V1__SeriesPoint *p, float *ex, char *err,
                     size_t errlen);
-/* The example a scorer feeds for an entity's current history (label 0). Returns 1, or 0 if
- * the entity is unknown. */
+/* The example a scorer feeds for an entity's current history (label 0); for a series, its
+ * newest W points as the window (target 0). Returns 1, or 0 if the entity is unknown (or the
+ * series has fewer than W points). */
 int features_entity_example(features *f, const char *entity_id, float *ex);
 
 /* Serialized state for checkpoints; load replaces the state. */

@@ -76,13 +76,14 @@ static rd_kafka_t *reader(const char *brokers) {
 }
 
 int cmd_inspect(int argc, char **argv) {
-  const char *brokers = NULL, *topic = "petra.snapshots", *model_id = NULL;
+  const char *brokers = NULL, *topic = "petra.snapshots", *model_id = NULL, *save = NULL;
   int json = 0, from_kafka = 0;
   double wait_s = 10;
   static const struct option opts[] = {{"from-kafka", 0, 0, 'k'}, {"brokers", 1, 0, 'B'},
                                        {"topic", 1, 0, 't'},      {"model-id", 1, 0, 'm'},
                                        {"json", 0, 0, 'j'},       {"wait", 1, 0, 'w'},
-                                       {"help", 0, 0, 'h'},       {0, 0, 0, 0}};
+                                       {"save", 1, 0, 's'},       {"help", 0, 0, 'h'},
+                                       {0, 0, 0, 0}};
   int c;
   optind = 1;
   while ((c = getopt_long(argc, argv, "", opts, NULL)) != -1) {
@@ -93,10 +94,13 @@ int cmd_inspect(int argc, char **argv) {
       case 'm': model_id = optarg; break;
       case 'j': json = 1; break;
       case 'w': wait_s = atof(optarg); break;
+      case 's': save = optarg; break;
       case 'h':
         printf("usage: petra inspect SNAPSHOT_FILE [--json]\n"
                "       petra inspect --from-kafka --brokers B [--topic T] [--model-id ID] [--wait S] [--json]\n"
-               "The Kafka form reads the whole topic and prints the newest verified snapshot.\n");
+               "                     [--save FILE]\n"
+               "The Kafka form reads the whole topic and prints the newest verified snapshot\n"
+               "(--save writes it, reassembled, to FILE: e.g. for petra score --snapshot).\n");
         return 0;
       default: return 2;
     }
@@ -182,6 +186,17 @@ int cmd_inspect(int argc, char **argv) {
     return 1;
   }
   print_snapshot(best, best_len, json);
+  int rc = 0;
+  if (save) {
+    char err[512];
+    FILE *f = fopen(save, "wb");
+    if (!f || fwrite(best, 1, best_len, f) != best_len) {
+      snprintf(err, sizeof err, "cannot write %s", save);
+      fprintf(stderr, "petra inspect: %s\n", err);
+      rc = 1;
+    }
+    if (f && fclose(f)) rc = 1;
+  }
   free(best);
-  return 0;
+  return rc;
 }

@@ -1,0 +1,626 @@
+/* petra score: a scoring pipeline. Follows the snapshots topic for a model id (from the
+ * latest snapshots on it), keeps the same feature state as petrad (daemon/common/
+ * feature_state.c, shared code), scores every event (or series point) with the current plan
+ * and produces Score messages; or, in file mode, scores a CSV of events into a CSV.
+ *
+ * Threads (Kafka mode): a snapshot thread consumes the snapshots topic, reassembles chunks,
+ * verifies and compiles each new version and swaps it into a petra_holder; the main thread
+ * consumes events, scores with whatever plan it acquires (never blocking on a swap) and
+ * produces. Offsets of input are stored only after its Score was handed to the producer, and
+ * committed at exit after the producer is flushed: at-least-once scores. */
+#include <getopt.h>
+#include <math.h>
+#include <pthread.h>
+#include <signal.h>
+#include <stdatomic.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+#include <unistd.h>
+
+#include <cblas.h>
+#include <librdkafka/rdkafka.h>
+
+#include "cli.h"
+#include "config.h"
+#include "csv.h"
+#include "csvmap.h"
+#include "feature_state.h"
+#include "petra.pb-c.h"
+#include "petra/holder.h"
+#include "petra/plan.h"
+#include "petra/snapshot.h"
+#include "snapread.h"
+#include "wire.h"
+
+#define SWAP_SAMPLES 4096
+
+typedef struct scorer {
+  petrad_config cfg;
+  petra_model_spec spec;
+  features *feat;
+  uint64_t schema_hash;
+  petra_holder *holder;
+  _Atomic uint64_t version; /* the version in the holder */
+  _Atomic int stop;
+  /* snapshot thread */
+  pthread_t snap_thread;
+  const char *brokers;
+  _Atomic uint64_t snapshots_loaded, snapshots_rejected;
+  _Atomic int caught_up; /* the snapshot thread has read up to the end it saw at start */
+  double swap_ms[SWAP_SAMPLES]; /* consumed (last chunk polled) → visible to scorers */
+  _Atomic uint64_t n_swap;
+} scorer;
+
+static volatile sig_atomic_t got_signal;
+static void on_signal(int s) {
+  (void)s;
+  got_signal = 1;
+}
+
+static double mono_ms(void) {
+  struct timespec ts;
+  clock_gettime(CLOCK_MONOTONIC, &ts);
+  return (double)ts.tv_sec * 1e3 + (double)ts.tv_nsec / 1e6;
+}
+
+static int cmp_double(const void *a, const void *b) {
+  double x = *(const double *)a, y = *(const double *)b;
+  return (x > y) - (x < y);
+}
+
+/* Loads a snapshot and swaps it in if it is for our model and newer. */
+static void offer_snapshot(scorer *s, const uint8_t *buf, size_t len, double consumed_ms, const char *where) {
+  petra_err err = {0};
+  petra_loaded *l = petra_snapshot_load(buf, len, s->schema_hash, &err);
+  if (!l) {
+    atomic_fetch_add(&s->snapshots_rejected, 1);
+    fprintf(stderr, "petra score: snapshot from %s rejected (the current plan stays): %s\n", where, err.msg);
+    return;
+  }
+  if (strcmp(l->info.model_id, s->cfg.model_id) || l->info.version <= atomic_load(&s->version)) {
+    petra_loaded_free(l);
+    return;
+  }
+  uint64_t v = l->info.version;
+  petra_holder_swap(s->holder, l);
+  atomic_store(&s->version, v);
+  double ms = mono_ms() - consumed_ms;
+  uint64_t k = atomic_fetch_add(&s->n_swap, 1);
+  s->swap_ms[k % SWAP_SAMPLES] = ms;
+  atomic_fetch_add(&s->snapshots_loaded, 1);
+  fprintf(stderr, "petra score: model %s version %llu active (%.2f ms after it was consumed)\n", s->cfg.model_id,
+          (unsigned long long)v, ms);
+}
+
+static int conf_all(rd_kafka_conf_t *conf, const scorer *s, const char *scope, char *err, size_t n) {
+  for (int i = 0; i < s->cfg.n_pass; i++) {
+    const passthrough *p = &s->cfg.pass[i];
+    if (strcmp(p->scope, "kafka") && strcmp(p->scope, scope)) continue;
+    if (rd_kafka_conf_set(conf, p->key, p->value, err, n) != RD_KAFKA_CONF_OK) return -1;
+  }
+  return 0;
+}
+
+static void *snapshot_main(void *arg) {
+  scorer *s = arg;
+  char err[512];
+  rd_kafka_conf_t *conf = rd_kafka_conf_new();
+  char group[256];
+  snprintf(group, sizeof group, "petra-score-snapshots-%d", (int)getpid());
+  if (rd_kafka_conf_set(conf, "bootstrap.servers", s->brokers, err, sizeof err) ||
+      rd_kafka_conf_set(conf, "group.id", group, err, sizeof err) ||
+      rd_kafka_conf_set(conf, "enable.auto.commit", "false", err, sizeof err) ||
+      rd_kafka_conf_set(conf, "fetch.message.max.bytes", "104857600", err, sizeof err) ||
+      conf_all(conf, s, "consumer", err, sizeof err)) {
+    fprintf(stderr, "petra score: snapshot consumer: %s\n", err);
+    rd_kafka_conf_destroy(conf);
+    atomic_store(&s->stop, 1);
+    return NULL;
+  }
+  rd_kafka_t *k = rd_kafka_new(RD_KAFKA_CONSUMER, conf, err, sizeof err);
+  if (!k) {
+    fprintf(stderr, "petra score: snapshot consumer: %s\n", err);
+    atomic_store(&s->stop, 1);
+    return NULL;
+  }
+  const char *topic = s->cfg.topic_snapshots;
+  /* find the partitions and start a little before the end of each: the newest snapshot
+   * (its chunks) is there; older versions are skipped by version */
+  rd_kafka_topic_partition_list_t *assign = NULL;
+  enum { MAXP = 256 };
+  int64_t end[MAXP];
+  int32_t pid[MAXP];
+  int np = 0;
+  while (!atomic_load(&s->stop) && !assign) {
+    const struct rd_kafka_metadata *md = NULL;
+    rd_kafka_topic_t *rkt = rd_kafka_topic_new(k, topic, NULL);
+    if (rd_kafka_metadata(k, 0, rkt, &md, 5000) == RD_KAFKA_RESP_ERR_NO_ERROR && md->topic_cnt == 1 &&
+        md->topics[0].err == RD_KAFKA_RESP_ERR_NO_ERROR && md->topics[0].partition_cnt > 0) {
+      assign = rd_kafka_topic_partition_list_new(md->topics[0].partition_cnt);
+      for (int p = 0; p < md->topics[0].partition_cnt; p++) {
+        int64_t lo = 0, hi = 0;
+        int32_t id = md->topics[0].partitions[p].id;
+        if (rd_kafka_query_watermark_offsets(k, topic, id, &lo, &hi, 5000)) lo = hi = 0;
+        int64_t start = hi - 512 > lo ? hi - 512 : lo;
+        rd_kafka_topic_partition_list_add(assign, topic, id)->offset = start;
+        if (np < MAXP && hi > start) {
+          pid[np] = id;
+          end[np++] = hi;
+        }
+      }
+    }
+    if (md) rd_kafka_metadata_destroy(md);
+    rd_kafka_topic_destroy(rkt);
+    if (!assign) sleep(1);
+  }
+  if (assign) {
+    rd_kafka_assign(k, assign);
+    rd_kafka_topic_partition_list_destroy(assign);
+  }
+  snapread *sr = snapread_new();
+  int pending = np; /* partitions not yet read up to their end at start */
+  if (!pending) atomic_store(&s->caught_up, 1);
+  while (!atomic_load(&s->stop)) {
+    rd_kafka_message_t *m = rd_kafka_consumer_poll(k, 100);
+    if (!m) continue;
+    double t = mono_ms();
+    if (!m->err) {
+      const uint8_t *snap;
+      size_t len;
+      err[0] = 0;
+      int r = snapread_feed(sr, m, &snap, &len, err, sizeof err);
+      char where[160];
+      snprintf(where, sizeof where, "%s[%d]@%lld", topic, m->partition, (long long)m->offset);
+      if (r == 1) offer_snapshot(s, snap, len, t, where);
+      else if (err[0]) fprintf(stderr, "petra score: %s: %s\n", where, err);
+      /* start scoring only with the newest snapshot there was at start, not an older one */
+      for (int i = 0; i < np && pending; i++)
+        if (pid[i] == m->partition && end[i] >= 0 && m->offset + 1 >= end[i]) {
+          end[i] = -1;
+          if (--pending == 0) atomic_store(&s->caught_up, 1);
+        }
+    }
+    rd_kafka_message_destroy(m);
+  }
+  snapread_free(sr);
+  rd_kafka_consumer_close(k);
+  rd_kafka_destroy(k);
+  return NULL;
+}
+
+/* ---------------------------------------------------------------- scoring */
+
+typedef struct score_ctx {
+  int slot;
+  float *ex, *tmp, out[4096];
+  void *scratch;
+  size_t scratch_n;
+  int n_out;
+  uint64_t version;
+} score_ctx;
+
+/* Scores the current history of entity; returns the number of outputs (0: no plan or no
+ * history). */
+static int score_entity(scorer *s, score_ctx *c, const char *entity) {
+  if (!features_entity_example(s->feat, entity, c->ex)) return 0;
+  petra_loaded *l = petra_holder_acquire(s->holder, c->slot);
+  int no = 0;
+  if (l) {
+    size_t need = petra_plan_scratch_bytes(l->plan, 1);
+    if (need > c->scratch_n) {
+      free(c->scratch);
+      c->scratch_n = (need + 63) / 64 * 64;
+      c->scratch = aligned_alloc(64, c->scratch_n);
+    }
+    no = petra_plan_n_outputs(l->plan);
+    if (!c->scratch || no > 4096 || petra_plan_score(l->plan, 1, c->ex, c->out, c->scratch)) no = 0;
+    c->version = l->info.version;
+  }
+  petra_holder_release(s->holder, c->slot);
+  return no;
+}
+
+static int setup(scorer *s, char *err, size_t n) {
+  petra_err pe = {0};
+  if (petra_model_spec_parse(s->cfg.model_spec, &s->spec, &pe)) {
+    snprintf(err, n, "model.spec: %s", pe.msg);
+    return -1;
+  }
+  s->feat = features_new(&s->spec, s->cfg.feature_numerics, s->cfg.max_entities, err, n);
+  if (!s->feat) return -1;
+  s->schema_hash = petra_feature_schema_hash(features_schema(s->feat));
+  s->holder = petra_holder_new(4, petra_loaded_free);
+  return s->holder ? 0 : -1;
+}
+
+static void print_summary(scorer *s, uint64_t scored, uint64_t bad, uint64_t unscored, uint64_t failed, double secs) {
+  uint64_t ns = atomic_load(&s->n_swap);
+  size_t k = ns < SWAP_SAMPLES ? (size_t)ns : SWAP_SAMPLES;
+  double p50 = 0, mx = 0;
+  if (k) {
+    double tmp[SWAP_SAMPLES];
+    memcpy(tmp, s->swap_ms, sizeof(double) * k);
+    qsort(tmp, k, sizeof tmp[0], cmp_double);
+    p50 = tmp[k / 2];
+    mx = tmp[k - 1];
+  }
+  printf("{\"scored\":%llu,\"bad\":%llu,\"unscored\":%llu,\"delivery_failures\":%llu,\"seconds\":%.2f,"
+         "\"events_per_s\":%.0f,\"model_id\":\"%s\",\"model_version\":%llu,\"snapshots_loaded\":%llu,"
+         "\"snapshots_rejected\":%llu,\"swap_p50_ms\":%.3f,\"swap_max_ms\":%.3f}\n",
+         (unsigned long long)scored, (unsigned long long)bad, (unsigned long long)unscored,
+         (unsigned long long)failed, secs, secs > 0 ? (double)scored / secs : 0.0, s->cfg.model_id,
+         (unsigned long long)atomic_load(&s->version), (unsigned long long)atomic_load(&s->snapshots_loaded),
+         (unsigned long long)atomic_load(&s->snapshots_rejected), p50, mx);
+  fflush(stdout);
+}
+
+/* ---------------------------------------------------------------- file mode */
+
+static int file_mode(scorer *s, const char *snap_path, const char *csv_path, const char *out_path, csvmap_opts *mo) {
+  char err[1024];
+  uint8_t *buf = NULL;
+  size_t len = 0;
+  FILE *f = fopen(snap_path, "rb");
+  if (f) {
+    fseek(f, 0, SEEK_END);
+    long sz = ftell(f);
+    fseek(f, 0, SEEK_SET);
+    buf = sz > 0 ? malloc((size_t)sz) : NULL;
+    if (buf && fread(buf, 1, (size_t)sz, f) == (size_t)sz) len = (size_t)sz;
+    fclose(f);
+  }
+  if (!len) {
+    fprintf(stderr, "petra score: cannot read snapshot %s\n", snap_path);
+    free(buf);
+    return 1;
+  }
+  petra_err pe = {0};
+  petra_loaded *l = petra_snapshot_load(buf, len, s->schema_hash, &pe);
+  free(buf);
+  if (!l) {
+    fprintf(stderr, "petra score: %s: %s\n", snap_path, pe.msg);
+    return 1;
+  }
+  snprintf(s->cfg.model_id, sizeof s->cfg.model_id, "%s", l->info.model_id);
+  atomic_store(&s->version, l->info.version);
+  petra_holder_swap(s->holder, l);
+  csv_reader *r = csv_open(csv_path, err, sizeof err);
+  if (!r) {
+    fprintf(stderr, "petra score: %s\n", err);
+    return 1;
+  }
+  static csvmap map;
+  if (csvmap_init(&map, mo, r, err, sizeof err)) {
+    fprintf(stderr, "petra score: %s: %s\n", csv_path, err);
+    csv_close(r);
+    return 2;
+  }
+  FILE *out = out_path ? fopen(out_path, "w") : stdout;
+  if (!out) {
+    fprintf(stderr, "petra score: cannot write %s\n", out_path);
+    csv_close(r);
+    return 1;
+  }
+  int ef = features_example_floats(s->feat);
+  score_ctx c = {.slot = petra_holder_reader(s->holder)};
+  c.ex = malloc(sizeof(float) * (size_t)ef);
+  c.tmp = malloc(sizeof(float) * (size_t)ef * 16);
+  int kind_col = csv_column(r, "kind");
+  fprintf(out, "entity_id,event_time_ms,model_version,score\n");
+  char **fields;
+  int nf;
+  uint64_t scored = 0, bad = 0, unscored = 0;
+  double t0 = mono_ms();
+  int rc;
+  while ((rc = csv_next(r, &fields, &nf, err, sizeof err)) == 1) {
+    if (kind_col >= 0 && strcmp(fields[kind_col], "event")) continue; /* petra gen's label rows */
+    Petra__V1__Event e;
+    if (csvmap_event(&map, fields, &e, err, sizeof err) ||
+        features_event(s->feat, &e, c.tmp, 16, err, sizeof err) < 0) {
+      if (bad++ < 10) fprintf(stderr, "petra score: %s: %s\n", csv_path, err);
+      continue;
+    }
+    int no = score_entity(s, &c, e.entity_id);
+    if (!no) {
+      unscored++;
+      continue;
+    }
+    fprintf(out, "%s,%lld,%llu", e.entity_id, (long long)e.event_time_ms, (unsigned long long)c.version);
+    for (int i = 0; i < no; i++) fprintf(out, "%c%.9g", i ? ';' : ',', c.out[i]);
+    fputc('\n', out);
+    scored++;
+  }
+  if (rc < 0) fprintf(stderr, "petra score: %s\n", err);
+  if (out != stdout) fclose(out);
+  csv_close(r);
+  free(c.ex);
+  free(c.tmp);
+  free(c.scratch);
+  print_summary(s, scored, bad, unscored, 0, (mono_ms() - t0) / 1000);
+  return rc < 0 ? 1 : 0;
+}
+
+/* ---------------------------------------------------------------- Kafka mode */
+
+static void on_delivery(rd_kafka_t *rk, const rd_kafka_message_t *m, void *opaque) {
+  (void)rk;
+  if (m->err) atomic_fetch_add((_Atomic uint64_t *)opaque, 1);
+}
+
+static int kafka_mode(scorer *s, const char *group, const char *out_topic, const char *start, double run_for,
+                      uint64_t max_events, double wait_snapshot) {
+  char err[512];
+  if (pthread_create(&s->snap_thread, NULL, snapshot_main, s)) return 1;
+  double t_wait = mono_ms();
+  while ((!atomic_load(&s->version) || !atomic_load(&s->caught_up)) && !atomic_load(&s->stop) && !got_signal) {
+    if (wait_snapshot > 0 && mono_ms() - t_wait > wait_snapshot * 1000) {
+      fprintf(stderr, "petra score: no snapshot of model %s on %s within %.0f s\n", s->cfg.model_id,
+              s->cfg.topic_snapshots, wait_snapshot);
+      atomic_store(&s->stop, 1);
+      pthread_join(s->snap_thread, NULL);
+      return 1;
+    }
+    usleep(20000);
+  }
+  static _Atomic uint64_t delivery_failures;
+  rd_kafka_conf_t *pc = rd_kafka_conf_new();
+  rd_kafka_conf_t *cc = rd_kafka_conf_new();
+  if (rd_kafka_conf_set(pc, "bootstrap.servers", s->brokers, err, sizeof err) ||
+      rd_kafka_conf_set(pc, "enable.idempotence", "true", err, sizeof err) ||
+      rd_kafka_conf_set(pc, "linger.ms", "5", err, sizeof err) || conf_all(pc, s, "producer", err, sizeof err) ||
+      rd_kafka_conf_set(cc, "bootstrap.servers", s->brokers, err, sizeof err) ||
+      rd_kafka_conf_set(cc, "group.id", group, err, sizeof err) ||
+      rd_kafka_conf_set(cc, "auto.offset.reset", start, err, sizeof err) ||
+      rd_kafka_conf_set(cc, "enable.auto.offset.store", "false", err, sizeof err) ||
+      conf_all(cc, s, "consumer", err, sizeof err)) {
+    fprintf(stderr, "petra score: %s\n", err);
+    atomic_store(&s->stop, 1);
+    pthread_join(s->snap_thread, NULL);
+    return 2;
+  }
+  rd_kafka_conf_set_dr_msg_cb(pc, on_delivery);
+  rd_kafka_conf_set_opaque(pc, (void *)&delivery_failures);
+  rd_kafka_t *prod = rd_kafka_new(RD_KAFKA_PRODUCER, pc, err, sizeof err);
+  rd_kafka_t *cons = prod ? rd_kafka_new(RD_KAFKA_CONSUMER, cc, err, sizeof err) : NULL;
+  if (!prod || !cons) {
+    fprintf(stderr, "petra score: %s\n", err);
+    if (prod) rd_kafka_destroy(prod);
+    atomic_store(&s->stop, 1);
+    pthread_join(s->snap_thread, NULL);
+    return 1;
+  }
+  rd_kafka_poll_set_consumer(cons);
+  int is_ts = s->spec.kind == PETRA_MODEL_TS;
+  rd_kafka_topic_partition_list_t *t = rd_kafka_topic_partition_list_new(1);
+  rd_kafka_topic_partition_list_add(t, is_ts ? s->cfg.topic_series : s->cfg.topic_events, RD_KAFKA_PARTITION_UA);
+  rd_kafka_subscribe(cons, t);
+  rd_kafka_topic_partition_list_destroy(t);
+  rd_kafka_topic_t *out = rd_kafka_topic_new(prod, out_topic, NULL);
+
+  int ef = features_example_floats(s->feat);
+  score_ctx c = {.slot = petra_holder_reader(s->holder)};
+  c.ex = malloc(sizeof(float) * (size_t)ef);
+  c.tmp = malloc(sizeof(float) * (size_t)ef * 16);
+  wire_arena arena = {0};
+  uint64_t scored = 0, bad = 0, unscored = 0, last_scored = 0;
+  double t0 = mono_ms(), t_first = 0, t_last = 0, t_prog = t0;
+  uint8_t obuf[65536];
+  while (!got_signal && !atomic_load(&s->stop)) {
+    if (run_for > 0 && mono_ms() - t0 > run_for * 1000) break;
+    if (max_events && scored + bad + unscored >= max_events) break;
+    rd_kafka_message_t *m = rd_kafka_consumer_poll(cons, 100);
+    if (!m || (scored & 1023) == 0) rd_kafka_poll(prod, 0); /* delivery reports */
+    if (mono_ms() - t_prog > 5000) {
+      fprintf(stderr, "petra score: scored=%llu events_per_s=%.0f model_version=%llu bad=%llu\n",
+              (unsigned long long)scored, (double)(scored - last_scored) * 1000 / (mono_ms() - t_prog),
+              (unsigned long long)atomic_load(&s->version), (unsigned long long)bad);
+      t_prog = mono_ms();
+      last_scored = scored;
+    }
+    if (!m) continue;
+    if (m->err) {
+      if (m->err != RD_KAFKA_RESP_ERR__PARTITION_EOF)
+        fprintf(stderr, "petra score: consume: %s\n", rd_kafka_message_errstr(m));
+      rd_kafka_message_destroy(m);
+      continue;
+    }
+    if (!t_first) t_first = mono_ms();
+    const char *entity = NULL;
+    int64_t when = 0;
+    int ok = 0;
+    if (is_ts) {
+      Petra__V1__SeriesPoint *p = wire_decode_series_in(&arena, m->payload, m->len, err, sizeof err);
+      if (p && features_series(s->feat, p, c.tmp, err, sizeof err) >= 0) {
+        ok = 1;
+        entity = p->series_id;
+        when = p->time_ms;
+      }
+    } else {
+      Petra__V1__Event *e = wire_decode_event_in(&arena, m->payload, m->len, err, sizeof err);
+      if (e && features_event(s->feat, e, c.tmp, 16, err, sizeof err) >= 0) {
+        ok = 1;
+        entity = e->entity_id;
+        when = e->event_time_ms;
+      }
+    }
+    if (!ok) {
+      if (bad++ < 10) fprintf(stderr, "petra score: bad input at offset %lld: %s\n", (long long)m->offset, err);
+    } else {
+      int no = score_entity(s, &c, entity);
+      if (!no) {
+        unscored++;
+      } else {
+        Petra__V1__Score sc = PETRA__V1__SCORE__INIT;
+        sc.schema_version = PETRA_SCHEMA_VERSION;
+        sc.entity_id = (char *)entity;
+        sc.event_time_ms = when;
+        sc.model_id = s->cfg.model_id;
+        sc.model_version = c.version;
+        sc.n_scores = (size_t)no;
+        sc.scores = c.out;
+        size_t n = petra__v1__score__get_packed_size(&sc);
+        if (n <= sizeof obuf) {
+          petra__v1__score__pack(&sc, obuf);
+          while (rd_kafka_produce(out, RD_KAFKA_PARTITION_UA, RD_KAFKA_MSG_F_COPY, obuf, n, entity, strlen(entity),
+                                  NULL) == -1 &&
+                 rd_kafka_last_error() == RD_KAFKA_RESP_ERR__QUEUE_FULL)
+            rd_kafka_poll(prod, 10);
+          scored++;
+        }
+      }
+    }
+    rd_kafka_offset_store(m->rkt, m->partition, m->offset);
+    t_last = mono_ms();
+    rd_kafka_message_destroy(m);
+  }
+  rd_kafka_flush(prod, 30000);
+  uint64_t undelivered = (uint64_t)rd_kafka_outq_len(prod);
+  /* commit only what was scored and delivered (stored offsets) */
+  if (!undelivered && !atomic_load(&delivery_failures)) rd_kafka_commit(cons, NULL, 0);
+  rd_kafka_consumer_close(cons);
+  rd_kafka_destroy(cons);
+  rd_kafka_topic_destroy(out);
+  rd_kafka_destroy(prod);
+  atomic_store(&s->stop, 1);
+  pthread_join(s->snap_thread, NULL);
+  wire_arena_free(&arena);
+  free(c.ex);
+  free(c.tmp);
+  free(c.scratch);
+  print_summary(s, scored, bad, unscored, atomic_load(&delivery_failures) + undelivered,
+                t_last > t_first ? (t_last - t_first) / 1000 : 0);
+  return atomic_load(&delivery_failures) + undelivered ? 1 : 0;
+}
+
+static void usage(FILE *o) {
+  fprintf(o,
+          "usage: petra score [--config FILE] [--set KEY=VALUE]... MODE\n"
+          "Kafka mode (default): follows topics.snapshots for model.id, scores topics.events (seq\n"
+          "  models) or topics.series (ts models), produces petra.v1.Score messages.\n"
+          "  --brokers B           bootstrap servers (default kafka.brokers)\n"
+          "  --output-topic T      where scores go (default petra.scores)\n"
+          "  --group G             consumer group (default petra-score-<model.id>)\n"
+          "  --start earliest|latest  where a new group starts (default latest)\n"
+          "  --wait-snapshot S     give up if no snapshot arrives within S seconds (default: wait)\n"
+          "  --run-for S, --max-events N   stop after this long / this many input messages\n"
+          "File mode: --snapshot FILE --csv IN [--out OUT]  (events; columns as petra train:\n"
+          "  --entity COL --time COL [--amount COL] [--categorical F=COL,...] [--numeric COL,...];\n"
+          "  defaults match petra gen's CSV). Output: entity_id,event_time_ms,model_version,score\n"
+          "The feature settings (model.spec, features.*) come from the config, as petrad's: the\n"
+          "snapshot's feature-schema hash must match them.\n"
+          "The last stdout line is a JSON summary (scored, events_per_s, model_version, swaps).\n");
+}
+
+int cmd_score(int argc, char **argv) {
+  static scorer s;
+  memset(&s, 0, sizeof s);
+  petrad_config_defaults(&s.cfg);
+  const char *config = NULL, *snap = NULL, *csvp = NULL, *outp = NULL, *out_topic = "petra.scores";
+  const char *group = NULL, *start = "latest", *brokers = NULL;
+  double run_for = 0, wait_snapshot = 0;
+  uint64_t max_events = 0;
+  csvmap_opts mo = {"entity_id", "time_ms", "amount", NULL, NULL, NULL};
+  const char *sets[64];
+  int nsets = 0;
+  static const struct option opts[] = {
+      {"config", 1, 0, 'c'},       {"set", 1, 0, 's'},        {"brokers", 1, 0, 'B'},      {"output-topic", 1, 0, 'o'},
+      {"group", 1, 0, 'g'},        {"start", 1, 0, 'S'},      {"wait-snapshot", 1, 0, 'w'}, {"run-for", 1, 0, 'r'},
+      {"max-events", 1, 0, 'm'},   {"snapshot", 1, 0, 'f'},   {"csv", 1, 0, 'i'},          {"out", 1, 0, 'O'},
+      {"entity", 1, 0, 'e'},       {"time", 1, 0, 'T'},       {"amount", 1, 0, 'a'},       {"categorical", 1, 0, 'C'},
+      {"numeric", 1, 0, 'N'},      {"help", 0, 0, 'h'},       {0, 0, 0, 0}};
+  int o;
+  optind = 1;
+  while ((o = getopt_long(argc, argv, "", opts, NULL)) != -1) {
+    switch (o) {
+      case 'c': config = optarg; break;
+      case 's':
+        if (nsets < 64) sets[nsets++] = optarg;
+        break;
+      case 'B': brokers = optarg; break;
+      case 'o': out_topic = optarg; break;
+      case 'g': group = optarg; break;
+      case 'S': start = optarg; break;
+      case 'w': wait_snapshot = atof(optarg); break;
+      case 'r': run_for = atof(optarg); break;
+      case 'm': max_events = strtoull(optarg, NULL, 10); break;
+      case 'f': snap = optarg; break;
+      case 'i': csvp = optarg; break;
+      case 'O': outp = optarg; break;
+      case 'e': mo.entity = optarg; break;
+      case 'T': mo.time = optarg; break;
+      case 'a': mo.amount = optarg; break;
+      case 'C': mo.categorical = optarg; break;
+      case 'N': mo.numeric = optarg; break;
+      case 'h': usage(stdout); return 0;
+      default: usage(stderr); return 2;
+    }
+  }
+  char err[1024];
+  if (config && petrad_config_load(&s.cfg, config, err, sizeof err)) {
+    fprintf(stderr, "petra score: %s\n", err);
+    return 2;
+  }
+  for (int i = 0; i < nsets; i++) {
+    char kv[1200];
+    snprintf(kv, sizeof kv, "%s", sets[i]);
+    char *eq = strchr(kv, '=');
+    if (!eq) {
+      fprintf(stderr, "petra score: --set %s: expected KEY=VALUE\n", sets[i]);
+      return 2;
+    }
+    *eq = 0;
+    if (petrad_config_set(&s.cfg, kv, eq + 1, err, sizeof err)) {
+      fprintf(stderr, "petra score: --set: %s\n", err);
+      return 2;
+    }
+  }
+  if (strcmp(start, "earliest") && strcmp(start, "latest")) {
+    fprintf(stderr, "petra score: --start %s: expected earliest or latest\n", start);
+    return 2;
+  }
+  /* batch-1 scoring: BLAS threads would only spin and yield against each other */
+  openblas_set_num_threads(1);
+  if (setup(&s, err, sizeof err)) {
+    fprintf(stderr, "petra score: %s\n", err);
+    return 2;
+  }
+  int rc;
+  if (snap || csvp) {
+    if (!snap || !csvp) {
+      fprintf(stderr, "petra score: file mode needs --snapshot and --csv\n");
+      rc = 2;
+    } else if (s.spec.kind != PETRA_MODEL_SEQ) {
+      fprintf(stderr, "petra score: file mode scores events (seq models)\n");
+      rc = 2;
+    } else {
+      if (!mo.categorical) {
+        /* petra gen's columns: each categorical field of the spec is a column of its name */
+        static char cats[1024];
+        size_t k = 0;
+        for (int f = 0; f < s.spec.n_fields && k < sizeof cats - 80; f++)
+          k += (size_t)snprintf(cats + k, sizeof cats - k, "%s%s=%s", f ? "," : "", s.spec.fields[f].name,
+                                s.spec.fields[f].name);
+        mo.categorical = cats;
+      }
+      if (!mo.numeric && s.cfg.feature_numerics[0]) mo.numeric = s.cfg.feature_numerics;
+      rc = file_mode(&s, snap, csvp, outp, &mo);
+    }
+  } else {
+    s.brokers = brokers ? brokers : s.cfg.brokers;
+    if (!s.brokers[0]) {
+      fprintf(stderr, "petra score: no brokers (--brokers or kafka.brokers)\n");
+      rc = 2;
+    } else {
+      char g[300];
+      snprintf(g, sizeof g, "petra-score-%s", s.cfg.model_id);
+      signal(SIGINT, on_signal);
+      signal(SIGTERM, on_signal);
+      rc = kafka_mode(&s, group ? group : g, out_topic, start, run_for, max_events, wait_snapshot);
+    }
+  }
+  petra_holder_free(s.holder);
+  features_free(s.feat);
+  return rc;
+}
