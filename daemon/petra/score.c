@@ -350,7 +350,7 @@ static void on_delivery(rd_kafka_t *rk, const rd_kafka_message_t *m, void *opaqu
 }
 
 static int kafka_mode(scorer *s, const char *group, const char *out_topic, const char *start, double run_for,
-                      uint64_t max_events, double wait_snapshot) {
+                      uint64_t max_events, double wait_snapshot, int exit_at_end) {
   char err[512];
   if (pthread_create(&s->snap_thread, NULL, snapshot_main, s)) return 1;
   double t_wait = mono_ms();
@@ -374,6 +374,7 @@ static int kafka_mode(scorer *s, const char *group, const char *out_topic, const
       rd_kafka_conf_set(cc, "group.id", group, err, sizeof err) ||
       rd_kafka_conf_set(cc, "auto.offset.reset", start, err, sizeof err) ||
       rd_kafka_conf_set(cc, "enable.auto.offset.store", "false", err, sizeof err) ||
+      rd_kafka_conf_set(cc, "enable.partition.eof", exit_at_end ? "true" : "false", err, sizeof err) ||
       conf_all(cc, s, "consumer", err, sizeof err)) {
     fprintf(stderr, "petra score: %s\n", err);
     atomic_store(&s->stop, 1);
@@ -407,6 +408,8 @@ static int kafka_mode(scorer *s, const char *group, const char *out_topic, const
   uint64_t scored = 0, bad = 0, unscored = 0, last_scored = 0;
   double t0 = mono_ms(), t_first = 0, t_last = 0, t_prog = t0;
   uint8_t obuf[65536];
+  int32_t eof_part[1024];
+  int n_eof = 0;
   while (!got_signal && !atomic_load(&s->stop)) {
     if (run_for > 0 && mono_ms() - t0 > run_for * 1000) break;
     if (max_events && scored + bad + unscored >= max_events) break;
@@ -420,6 +423,25 @@ static int kafka_mode(scorer *s, const char *group, const char *out_topic, const
       last_scored = scored;
     }
     if (!m) continue;
+    if (exit_at_end) {
+      /* track which partitions sit at their end; stop when all assigned ones do */
+      int k = 0;
+      while (k < n_eof && eof_part[k] != m->partition) k++;
+      if (m->err == RD_KAFKA_RESP_ERR__PARTITION_EOF) {
+        if (k == n_eof && n_eof < 1024) eof_part[n_eof++] = m->partition;
+        rd_kafka_topic_partition_list_t *asg = NULL;
+        if (!rd_kafka_assignment(cons, &asg) && asg) {
+          int all = asg->cnt > 0 && n_eof >= asg->cnt;
+          rd_kafka_topic_partition_list_destroy(asg);
+          if (all) {
+            rd_kafka_message_destroy(m);
+            break;
+          }
+        }
+      } else if (k < n_eof) {
+        eof_part[k] = eof_part[--n_eof];
+      }
+    }
     if (m->err) {
       if (m->err != RD_KAFKA_RESP_ERR__PARTITION_EOF)
         fprintf(stderr, "petra score: consume: %s\n", rd_kafka_message_errstr(m));
@@ -505,6 +527,7 @@ static void usage(FILE *o) {
           "  --start earliest|latest  where a new group starts (default latest)\n"
           "  --wait-snapshot S     give up if no snapshot arrives within S seconds (default: wait)\n"
           "  --run-for S, --max-events N   stop after this long / this many input messages\n"
+          "  --exit-at-end         stop when every assigned partition is read to its end\n"
           "File mode: --snapshot FILE --csv IN [--out OUT]  (events; columns as petra train:\n"
           "  --entity COL --time COL [--amount COL] [--categorical F=COL,...] [--numeric COL,...];\n"
           "  defaults match petra gen's CSV). Output: entity_id,event_time_ms,model_version,score\n"
@@ -521,6 +544,7 @@ int cmd_score(int argc, char **argv) {
   const char *group = NULL, *start = "latest", *brokers = NULL;
   double run_for = 0, wait_snapshot = 0;
   uint64_t max_events = 0;
+  int exit_at_end = 0;
   csvmap_opts mo = {"entity_id", "time_ms", "amount", NULL, NULL, NULL};
   const char *sets[64];
   int nsets = 0;
@@ -529,7 +553,7 @@ int cmd_score(int argc, char **argv) {
       {"group", 1, 0, 'g'},        {"start", 1, 0, 'S'},      {"wait-snapshot", 1, 0, 'w'}, {"run-for", 1, 0, 'r'},
       {"max-events", 1, 0, 'm'},   {"snapshot", 1, 0, 'f'},   {"csv", 1, 0, 'i'},          {"out", 1, 0, 'O'},
       {"entity", 1, 0, 'e'},       {"time", 1, 0, 'T'},       {"amount", 1, 0, 'a'},       {"categorical", 1, 0, 'C'},
-      {"numeric", 1, 0, 'N'},      {"help", 0, 0, 'h'},       {0, 0, 0, 0}};
+      {"numeric", 1, 0, 'N'},      {"exit-at-end", 0, 0, 'x'}, {"help", 0, 0, 'h'},      {0, 0, 0, 0}};
   int o;
   optind = 1;
   while ((o = getopt_long(argc, argv, "", opts, NULL)) != -1) {
@@ -553,6 +577,7 @@ int cmd_score(int argc, char **argv) {
       case 'a': mo.amount = optarg; break;
       case 'C': mo.categorical = optarg; break;
       case 'N': mo.numeric = optarg; break;
+      case 'x': exit_at_end = 1; break;
       case 'h': usage(stdout); return 0;
       default: usage(stderr); return 2;
     }
@@ -617,7 +642,7 @@ int cmd_score(int argc, char **argv) {
       snprintf(g, sizeof g, "petra-score-%s", s.cfg.model_id);
       signal(SIGINT, on_signal);
       signal(SIGTERM, on_signal);
-      rc = kafka_mode(&s, group ? group : g, out_topic, start, run_for, max_events, wait_snapshot);
+      rc = kafka_mode(&s, group ? group : g, out_topic, start, run_for, max_events, wait_snapshot, exit_at_end);
     }
   }
   petra_holder_free(s.holder);
