@@ -30,6 +30,7 @@ struct features {
   float *nums;     /* seq: [cap][L][N]; ts: [cap][W+H][C] */
   int64_t *times;  /* seq: [cap][L] */
   int *index;      /* hash slots -> entity slot or −1 */
+  uint64_t *ihash; /* the full hash of index[h]'s id: probes compare it before the string */
   size_t index_mask;
   /* labels parked until their entity's events reach the label time: a pool of entries
    * linked per entity (phead[slot] -> pnext ...), free entries linked from pfree */
@@ -42,6 +43,13 @@ struct features {
 static uint64_t hash_id(const char *s) {
   uint64_t h = 0xcbf29ce484222325ULL;
   for (; *s; s++) h = (h ^ (uint8_t)*s) * 0x100000001b3ULL;
+  /* FNV's low bits mix poorly for ids that differ in their last characters: finalize
+   * (MurmurHash3 fmix64) before masking */
+  h ^= h >> 33;
+  h *= 0xff51afd7ed558ccdULL;
+  h ^= h >> 33;
+  h *= 0xc4ceb9fe1a85ec53ULL;
+  h ^= h >> 33;
   return h;
 }
 
@@ -118,6 +126,8 @@ features *features_new(const petra_model_spec *spec, const char *numerics_csv, i
   f->ring_head = calloc((size_t)f->cap, sizeof(int));
   f->last_time = calloc((size_t)f->cap, sizeof(int64_t));
   f->index = malloc(sizeof(int) * isz);
+  f->ihash = malloc(sizeof(uint64_t) * isz);
+  if (!f->index || !f->ihash) goto oom;
   f->phead = malloc(sizeof(int) * f->cap);
   f->pnext = malloc(sizeof(int) * f->cap);
   f->ptime = malloc(sizeof(int64_t) * f->cap);
@@ -155,6 +165,7 @@ void features_free(features *f) {
   free(f->nums);
   free(f->times);
   free(f->index);
+  free(f->ihash);
   free(f->phead);
   free(f->pnext);
   free(f->ptime);
@@ -169,19 +180,22 @@ const features_stats *features_get_stats(const features *f) { return &f->stats; 
 /* ---------------------------------------------------------------- index + LRU */
 
 static int find(const features *f, const char *id) {
-  size_t h = hash_id(id) & f->index_mask;
+  uint64_t full = hash_id(id);
+  size_t h = full & f->index_mask;
   for (;;) {
     int s = f->index[h];
     if (s < 0) return -1;
-    if (!strcmp(f->ids[s], id)) return s;
+    if (f->ihash[h] == full && !strcmp(f->ids[s], id)) return s;
     h = (h + 1) & f->index_mask;
   }
 }
 
 static void index_insert(features *f, int slot) {
-  size_t h = hash_id(f->ids[slot]) & f->index_mask;
+  uint64_t full = hash_id(f->ids[slot]);
+  size_t h = full & f->index_mask;
   while (f->index[h] >= 0) h = (h + 1) & f->index_mask;
   f->index[h] = slot;
+  f->ihash[h] = full;
 }
 
 /* Removes slot from the index with backward-shift deletion (no tombstones). */
@@ -190,11 +204,12 @@ static void index_remove(features *f, int slot) {
   while (f->index[h] != slot) h = (h + 1) & f->index_mask;
   size_t hole = h;
   for (size_t j = (hole + 1) & f->index_mask; f->index[j] >= 0; j = (j + 1) & f->index_mask) {
-    size_t home = hash_id(f->ids[f->index[j]]) & f->index_mask;
+    size_t home = f->ihash[j] & f->index_mask;
     /* move j into the hole when its home is not in (hole, j] cyclically */
     int between = hole <= j ? (home > hole && home <= j) : (home > hole || home <= j);
     if (!between) {
       f->index[hole] = f->index[j];
+      f->ihash[hole] = f->ihash[j];
       hole = j;
     }
   }

@@ -30,6 +30,12 @@ typedef struct wire_arena {
 } wire_arena;
 Petra__V1__Event *wire_decode_event_in(wire_arena *a, const void *buf, size_t len, char *err,
                                        size_t errlen);
+/* The same through protobuf-c (the Event decoder above is hand-written for speed); kept to
+ * check one against the other (tests, fuzz_wire). */
+Petra__V1__Event *wire_decode_event_pbc_in(wire_arena *a, const void *buf, size_t len, char *err,
+                                           size_t errlen);
+/* The hand-written decoder alone (no validation), for comparing with protobuf-c. */
+Petra__V1__Event *wire_fast_event_in(wire_arena *a, const void *buf, size_t len);
 Petra__V1__Label *wire_decode_label_in(wire_arena *a, const void *buf, size_t len, char *err,
                                        size_t errlen);
 Petra__V1__SeriesPoint *wire_decode_series_in(wire_arena *a, const void *buf, size_t len,

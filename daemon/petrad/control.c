@@ -637,6 +637,18 @@ static int bind_socket(petrad *d, const char *path, char *err, size_t n) {
     }
     unlink(path);
   }
+  /* the runtime directory: systemd makes it (RuntimeDirectory=petra); by hand, make it */
+  char dir[CFG_STR];
+  snprintf(dir, sizeof dir, "%s", path);
+  char *slash = strrchr(dir, '/');
+  if (slash && slash != dir) {
+    *slash = 0;
+    if (mkdir(dir, 0750) && errno != EEXIST) {
+      snprintf(err, n, "control socket %s: cannot create %s: %s (set control.socket, or leave it empty to run "
+               "without one)", path, dir, strerror(errno));
+      return -1;
+    }
+  }
   uv_pipe_init(d->loop, &d->ctl_server, 0);
   d->ctl_server.data = d;
   mode_t old = umask(0117); /* created 0660 from the start, never wider */

@@ -225,7 +225,8 @@ static void on_progress(uv_timer_t *t) {
   d->prog_ms = now;
   d->prog_events = d->events;
   const char *mname = d->spec.kind == PETRA_MODEL_SEQ ? (d->spec.classes == 1 ? "auc" : "accuracy") : "mse";
-  LOG_INFO("progress",
+  if (d->opt.print_progress)
+    LOG_INFO("progress",
            "events_per_s=%.0f events=%llu examples=%llu loss=%.4f %s=%.4f train_steps=%llu "
            "evolution_steps=%llu champion_bytes=%llu champion_p99_us=%.1f snapshots=%llu "
            "dead_letters=%llu queue=%d paused=%d",
@@ -396,7 +397,8 @@ int petrad_run(petrad *d) {
   uv_timer_start(&d->ckpt_timer, on_ckpt_timer, ck, ck);
   uint64_t mt = (uint64_t)(d->cfg.metrics_interval_s * 1000);
   uv_timer_start(&d->metrics_timer, on_metrics, mt, mt);
-  if (d->opt.print_progress) uv_timer_start(&d->progress_timer, on_progress, 5000, 5000);
+  /* progress lines (unless --quiet) and systemd STATUS= every 5 s */
+  uv_timer_start(&d->progress_timer, on_progress, 5000, 5000);
   if (d->opt.run_for_s > 0)
     uv_timer_start(&d->runfor_timer, on_runfor, (uint64_t)(d->opt.run_for_s * 1000), 0);
   d->start_ms = d->prog_ms = petrad_now_ms();

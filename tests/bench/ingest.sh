@@ -15,7 +15,7 @@ bs=$("$top/tests/kafka/broker.sh" start "$work/kafka")
 "$bin/petra" gen --kind tx --count "$n" --brokers "$bs" --events-topic ing-events \
   --labels-topic ing-labels-unused
 secs=$(( n / 150000 + 15 ))
-"$bin/petrad" --quiet --state-dir "$work/state" --set kafka.brokers="$bs" \
+"$bin/petrad" --quiet --control-socket "$work/ctl.sock" --state-dir "$work/state" --set kafka.brokers="$bs" \
   --set topics.events=ing-events --set topics.labels=ing-labels-empty \
   --set kafka.group_id=ing --set consumer.fetch.max.bytes=52428800 \
   --set consumer.max.partition.fetch.bytes=10485760 --set kafka.poll_budget=20000 \

@@ -1,5 +1,6 @@
 /* Fuzz target: Event/Label/SeriesPoint decode + validation, through both the allocating and
- * the arena path, then the feature state (what petrad does with every input message). */
+ * the arena path, then the feature state (what petrad does with every input message). The
+ * hand-written Event decoder is checked against protobuf-c on every input. */
 #include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
@@ -27,11 +28,34 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
   size_t n = size - 1;
   switch (data[0] % 3) {
     case 0: {
-      Petra__V1__Event *e = wire_decode_event(p, n, err, sizeof err);
-      if (e) features_event(seq, e, ex, 4, err, sizeof err);
-      wire_free(e);
+      /* the hand-written decoder must decode exactly what protobuf-c decodes (unbudgeted),
+       * field for field */
+      static wire_arena fast;
+      Petra__V1__Event *ref = petra__v1__event__unpack(NULL, n, p);
+      Petra__V1__Event *e = n <= WIRE_MAX_MESSAGE ? wire_fast_event_in(&fast, p, n) : NULL;
+      if (n <= WIRE_MAX_MESSAGE && !ref != !e) abort();
+      if (e && ref) {
+        if (e->schema_version != ref->schema_version || strcmp(e->entity_id, ref->entity_id) ||
+            e->event_time_ms != ref->event_time_ms || memcmp(&e->amount, &ref->amount, 8) ||
+            e->has_label != ref->has_label || memcmp(&e->label, &ref->label, 4) || e->event_id != ref->event_id ||
+            e->n_categories != ref->n_categories || e->n_numerics != ref->n_numerics)
+          abort();
+        for (size_t i = 0; i < e->n_categories; i++)
+          if (strcmp(e->categories[i]->field, ref->categories[i]->field) ||
+              e->categories[i]->code != ref->categories[i]->code)
+            abort();
+        for (size_t i = 0; i < e->n_numerics; i++)
+          if (strcmp(e->numerics[i]->name, ref->numerics[i]->name) ||
+              memcmp(&e->numerics[i]->value, &ref->numerics[i]->value, 4))
+            abort();
+      }
+      if (ref) petra__v1__event__free_unpacked(ref, NULL);
+      /* what petrad does: decode + validate (fast), then the feature state */
       e = wire_decode_event_in(&arena, p, n, err, sizeof err);
       if (e) features_event(seq, e, ex, 4, err, sizeof err);
+      Petra__V1__Event *a = wire_decode_event(p, n, err, sizeof err);
+      if (a) features_event(seq, a, ex, 4, err, sizeof err);
+      wire_free(a);
       break;
     }
     case 1: {

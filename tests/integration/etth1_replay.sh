@@ -16,7 +16,7 @@ ok() { if eval "$1"; then pass=$((pass+1)); else echo "FAIL: $1"; fail=$((fail+1
   --series-id etth1 2> "$tmp/replay.log"
 ok '[ $? -eq 0 ]'
 ok 'grep -q "17420 messages" "$tmp/replay.log"'
-"$bin/petrad" --quiet --state-dir "$tmp/state" --set kafka.brokers="$bs" --set kafka.group_id="$t" \
+"$bin/petrad" --quiet --control-socket "$tmp/ctl.sock" --state-dir "$tmp/state" --set kafka.brokers="$bs" --set kafka.group_id="$t" \
   --set "model.spec=ts window=96 horizon=24 channels=7 arch=linear ci=1 norm=last" \
   --set topics.series="$t.series" --set topics.snapshots="$t.snapshots" \
   --set topics.metrics="$t.metrics" --set topics.deadletter="$t.dead" \

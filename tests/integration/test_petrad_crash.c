@@ -27,8 +27,8 @@ static pid_t spawn_petrad(const char *bs, const char *state, const char *run_for
   snprintf(a[3], 320, "topics.snapshots=%s", topic_snap);
   snprintf(a[4], 320, "kafka.group_id=%s", group);
   snprintf(a[5], 320, "trainer.audit_file=%s", audit);
-  char *argv[40] = {PETRA_BINARY_DIR "/petrad", "--quiet", "--state-dir", (char *)state};
-  int k = 4;
+  char *argv[40] = {PETRA_BINARY_DIR "/petrad", "--quiet", "--control-socket", "", "--state-dir", (char *)state};
+  int k = 6;
   for (int i = 0; i < 6; i++) {
     argv[k++] = "--set";
     argv[k++] = a[i];

@@ -61,7 +61,7 @@ static pid_t spawn_petrad(const char *bs, const char *state, const char *run_for
   snprintf(a_met, sizeof a_met, "topics.metrics=%s", topic_metrics);
   snprintf(a_dead, sizeof a_dead, "topics.deadletter=%s", topic_dead);
   snprintf(a_group, sizeof a_group, "kafka.group_id=%s", group);
-  char *argv[] = {PETRA_BINARY_DIR "/petrad", "--quiet", "--state-dir", (char *)state,
+  char *argv[] = {PETRA_BINARY_DIR "/petrad", "--quiet", "--control-socket", "", "--state-dir", (char *)state,
                   "--set", a_brokers, "--set", a_events, "--set", a_labels, "--set", a_snap,
                   "--set", a_met, "--set", a_dead, "--set", a_group,
                   "--set", "snapshot.interval_s=2", "--set", "checkpoint.interval_s=1",
