@@ -8,7 +8,9 @@
  * Kafka mode and the reference must agree bit for bit for every event, with the snapshot's
  * version on every Score; file mode scores the same events within 1e-5 (the CSV holds the
  * inputs as rounded text). For this fp32 snapshot the plan must also match the
- * model's forward pass (petrad's prequential scoring) within 1e-5. */
+ * model's forward pass (petrad's prequential scoring) within 1e-5. Then a running scorer is
+ * fed a truncated and a corrupted snapshot (rejected, its plan kept) and a valid newer one
+ * (taken). */
 #include <math.h>
 #include <stdarg.h>
 
@@ -262,6 +264,54 @@ TEST(petra_score_matches_the_plan_in_kafka_and_file_modes) {
   CHECK_MSG(max_d < 1e-5, "file mode vs reference: max |diff| %g", max_d);
   fprintf(stderr, "parity: %d events, %d kafka-mode scores (bit-exact), %d file-mode scores (max diff %.2g), snapshot v%llu\n",
           n_events, sc.out.n, file.n, max_d, (unsigned long long)rc.l->info.version);
+  /* bad snapshots on the topic: a running scorer rejects a truncated and a corrupted one
+   * (keeping its plan) and takes a valid newer one */
+  {
+    char out2[128];
+    kt_unique(out2, sizeof out2, "parity.scores2");
+    REQUIRE(run("timeout 60 %s/petra score --config %s --group %s-score2 --output-topic %s --wait-snapshot 30 "
+                "--run-for 14 > %s/score2.json 2> %s/score2.err &",
+                bin, conf, ev, out2, tmp, tmp) == 0);
+    sleep(5);
+    const char *pc[] = {"enable.idempotence", "true", NULL};
+    rd_kafka_t *p = kt_client(RD_KAFKA_PRODUCER, bs, pc, NULL);
+    REQUIRE(p);
+    uint8_t *flipped = malloc(slen);
+    memcpy(flipped, sb, slen);
+    flipped[slen / 2] ^= 0x40;
+    petra_snapshot_info info = rc.l->info;
+    info.version += 100;
+    uint8_t *newer;
+    size_t newer_len;
+    REQUIRE(petra_snapshot_encode_model(rc.model, &info, &newer, &newer_len, &pe) == 0);
+    const void *vals[3] = {sb, flipped, newer};
+    size_t lens[3] = {slen / 2, slen, newer_len};
+    for (int i = 0; i < 3; i++)
+      CHECK(rd_kafka_producev(p, RD_KAFKA_V_TOPIC(snap), RD_KAFKA_V_KEY("petra-default", 13),
+                              RD_KAFKA_V_VALUE((void *)vals[i], lens[i]), RD_KAFKA_V_MSGFLAGS(RD_KAFKA_MSG_F_COPY),
+                              RD_KAFKA_V_END) == 0);
+    CHECK_EQ_INT(rd_kafka_flush(p, 10000), 0);
+    rd_kafka_destroy(p);
+    free(flipped);
+    free(newer);
+    char jpath[600], js[2048] = "";
+    snprintf(jpath, sizeof jpath, "%s/score2.json", tmp);
+    for (int i = 0; i < 300 && !strchr(js, '}'); i++) {
+      usleep(100000);
+      FILE *jf = fopen(jpath, "r");
+      if (jf) {
+        size_t k = fread(js, 1, sizeof js - 1, jf);
+        js[k] = 0;
+        fclose(jf);
+      }
+    }
+    char want[64];
+    snprintf(want, sizeof want, "\"model_version\":%llu", (unsigned long long)info.version);
+    CHECK_MSG(strstr(js, want) != NULL, "the valid newer snapshot was not taken: %s", js);
+    const char *rj = strstr(js, "\"snapshots_rejected\":");
+    CHECK_MSG(rj && atoi(rj + 21) >= 2, "bad snapshots not rejected: %s", js);
+  }
+
   free(file.v);
   free(sc.out.v);
   free(rc.out.v);
