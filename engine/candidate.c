@@ -84,6 +84,8 @@ int petra_candidate_eval(void *ctx, const petra_genome *g, petra_fitness *fit) {
     petra_trainer_conf tc = petra_trainer_defaults();
     tc.batch = 64;
     tc.adam.lr = g->finetune_lr > 0 ? g->finetune_lr : 1e-3f;
+    tc.l1 = g->l1; /* the genome's regularizers shape the recovery fine-tune */
+    tc.group_lasso = g->group_lasso;
     tc.seed = c->seed;
     petra_trainer *t = petra_trainer_new(m, &tc, &err);
     float *batch = malloc(sizeof(float) * 64 * (size_t)ef);

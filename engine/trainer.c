@@ -1,5 +1,7 @@
 #include "petra/trainer.h"
 
+#include "petra/regularize.h"
+
 #include <math.h>
 #include <stdlib.h>
 #include <string.h>
@@ -121,6 +123,8 @@ int petra_trainer_step(petra_trainer *t, int n, const float *ex, double *loss) {
   double l;
   int rc = petra_model_loss_grad(t->m, n, ex, &l, NULL);
   if (rc) return rc;
+  if (t->conf.l1 > 0 || t->conf.group_lasso > 0)
+    l += petra_regularize(t->m, t->conf.l1, t->conf.group_lasso, petra_model_grads(t->m));
   petra_adam_step(t->opt, petra_model_params(t->m), petra_model_grads(t->m));
   t->stats.steps++;
   t->stats.last_loss = l;

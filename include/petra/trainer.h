@@ -25,6 +25,7 @@ typedef struct petra_trainer_conf {
   double drift_delta, drift_lambda;
   int drift_min_samples;
   uint64_t seed;
+  float l1, group_lasso; /* regularizers added to the loss (petra/regularize.h); 0 = off */
 } petra_trainer_conf;
 
 typedef struct petra_trainer_stats {
