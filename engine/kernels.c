@@ -62,7 +62,46 @@ __attribute__((target("avx512f,avx512vnni"))) static void qdot_packed_vnni(
   }
 }
 #define qdot_packed_avx512 qdot_packed_vnni
+
+/* int4: per group of 4 inputs, 32 bytes of nibbles expand to the 64 signed bytes of 16 rows ×
+ * 4 inputs (low nibbles: rows 0–7, high nibbles: rows 8–15) and one vpdpbusd adds them in. */
+__attribute__((target("avx512f,avx512bw,avx512vnni"))) static void qdot4_vnni(int rows16, int nb, const uint8_t *W4,
+                                                                             const uint8_t *xu, int32_t *bacc) {
+  const __m256i m4 = _mm256_set1_epi8(0x0f);
+  const __m512i eight = _mm512_set1_epi8(8);
+  for (int rb = 0; rb < rows16 / 16; rb++)
+    for (int b = 0; b < nb; b++) {
+      const uint8_t *blk = W4 + ((size_t)rb * nb + b) * 256;
+      __m512i acc = _mm512_setzero_si512();
+      for (int g = 0; g < 8; g++) {
+        __m256i v = _mm256_loadu_si256((const __m256i *)(blk + g * 32));
+        __m256i lo = _mm256_and_si256(v, m4), hi = _mm256_and_si256(_mm256_srli_epi16(v, 4), m4);
+        __m512i w = _mm512_sub_epi8(_mm512_inserti64x4(_mm512_castsi256_si512(lo), hi, 1), eight);
+        int32_t x4;
+        __builtin_memcpy(&x4, xu + (size_t)b * 32 + g * 4, 4);
+        acc = _mm512_dpbusd_epi32(acc, _mm512_set1_epi32(x4), w);
+      }
+      int32_t a[16];
+      _mm512_storeu_si512(a, acc);
+      for (int r = 0; r < 16; r++) bacc[(size_t)(rb * 16 + r) * nb + b] = a[r];
+    }
+}
+#define qdot4_avx512 qdot4_vnni
 #endif
+
+void petra_qpack4(int rows, int in, const int8_t *q, uint8_t *W4) {
+  int rows16 = (rows + 15) / 16 * 16, nb = (in + 31) / 32;
+  for (int rb = 0; rb < rows16 / 16; rb++)
+    for (int b = 0; b < nb; b++)
+      for (int g = 0; g < 8; g++)
+        for (int j = 0; j < 32; j++) {
+          int r = j / 4, k = j % 4, col = b * 32 + g * 4 + k;
+          int r0 = rb * 16 + r, r1 = r0 + 8;
+          int v0 = r0 < rows && col < in ? q[(size_t)r0 * in + col] : 0;
+          int v1 = r1 < rows && col < in ? q[(size_t)r1 * in + col] : 0;
+          W4[((size_t)rb * nb + b) * 256 + g * 32 + j] = (uint8_t)((v0 + 8) | ((v1 + 8) << 4));
+        }
+}
 
 void petra_qpack(int rows, int in, const int8_t *W, int8_t *Wp) {
   int rows16 = (rows + 15) / 16 * 16, in4 = (in + 3) / 4 * 4;
@@ -78,7 +117,7 @@ void petra_qpack(int rows, int in, const int8_t *W, int8_t *Wp) {
 
 #define TABLE(sfx)                                                                         \
   {#sfx,        gru_fwd_##sfx, gru_bwd_##sfx, sigmoid_##sfx, tanh_##sfx, exp_##sfx, relu_##sfx, \
-   relu_bwd_##sfx, qdot_##sfx, qdot_packed_##sfx, quant_row_##sfx}
+   relu_bwd_##sfx, qdot_##sfx, qdot_packed_##sfx, quant_row_##sfx, qdot4_##sfx}
 
 static const petra_kernels variants[] = {
     TABLE(portable),

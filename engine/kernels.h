@@ -36,12 +36,23 @@ typedef struct petra_kernels {
   /* Quantizes x[n] to xu = round(x/s)+128 with s = max|x|/127 (s = 1 when x is all zero);
    * returns s. */
   float (*quant_row)(int n, const float *x, uint8_t *xu);
+  /* int4 matrix × vector in blocks of 32 inputs, on weights packed by petra_qpack4:
+   * bacc[o·nb + b] = Σ_j xu[32b + j]·q[o][32b + j] for o < rows16 (rows rounded up to 16),
+   * xu padded to 32·nb bytes. Exact integer arithmetic: every variant gives identical results. */
+  void (*qdot4)(int rows16, int nb, const uint8_t *W4, const uint8_t *xu, int32_t *bacc);
 } petra_kernels;
 
 /* Packs W [rows × in] into the qdot_packed layout: for each block of 16 rows, for each
  * group of 4 inputs, 16 rows × 4 bytes (row-major within the group); padding is zero.
  * Wp has round16(rows) · round4(in) bytes. */
 void petra_qpack(int rows, int in, const int8_t *W, int8_t *Wp);
+
+/* Packs int4 values q [rows × in] (each in [-8, 7]) for qdot4: for each block of 16 rows,
+ * for each block of 32 inputs, for each group of 4 inputs, 32 bytes: byte r·4 + k holds
+ * q[row r][input k] + 8 in its low nibble and q[row r + 8][input k] + 8 in its high nibble
+ * (so one AVX-512 register takes the group's 16 rows × 4 inputs as bytes). Padding is q = 0.
+ * W4 has round16(rows) · nb · 128 bytes, nb = ceil(in / 32). */
+void petra_qpack4(int rows, int in, const int8_t *q, uint8_t *W4);
 
 /* The best variant this CPU runs. */
 const petra_kernels *petra_kernels_best(void);

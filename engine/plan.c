@@ -1,6 +1,7 @@
 #include "petra/plan.h"
 
 #include <cblas.h>
+#include <lapacke.h>
 #include <math.h>
 #include <stdint.h>
 #include <stdio.h>
@@ -11,7 +12,8 @@
 #include "petra/dense.h"
 #include "petra/norm.h"
 
-/* A linear layer y = x·Wᵀ + b in fp32 or int8. */
+/* A linear layer y = x·Wᵀ + b in fp32, int8 or int4, optionally low-rank: W ≈ U·V with
+ * V [r × in] in `lr` (applied first, no bias) and this layer holding U [out × r]. */
 typedef struct qlinear {
   int out, in, bits;
   float *w;        /* fp32 [out × in] (bits 32) */
@@ -19,6 +21,12 @@ typedef struct qlinear {
   int out16, in4;
   float *scale;    /* per output row (bits 8) */
   int32_t *rowsum; /* Σ_i q[o][i], for the +128 activation offset */
+  /* bits 4: nb blocks of 32 inputs per row, one scale per block (max|w|/7), nibbles q + 8 */
+  int nb;
+  uint8_t *q4;     /* [out × nb × 16] */
+  float *bscale;   /* [out × nb] */
+  int32_t *bsum;   /* [out × nb]: Σ q over the block, for the +128 offset */
+  struct qlinear *lr;
   const float *b;  /* bias [out] or NULL (points into the plan's fp32 block) */
 } qlinear;
 
@@ -42,11 +50,45 @@ struct petra_plan {
 
 /* ---------------------------------------------------------------- build */
 
-static int make_linear(qlinear *l, const float *w, int out, int in, int bits, const float *b) {
+static int make_linear_full(qlinear *l, const float *w, int out, int in, int bits, const float *b) {
   l->out = out;
   l->in = in;
   l->bits = bits;
   l->b = b;
+  /* int4 blocks pad rows to 32 inputs: for narrow layers int8 is smaller, and is used */
+  if (bits == 4 && (size_t)((in + 31) / 32) * (16 + sizeof(float)) >= (size_t)in + sizeof(float)) bits = l->bits = 8;
+  if (bits == 4) {
+    l->nb = (in + 31) / 32;
+    l->out16 = (out + 15) / 16 * 16;
+    size_t nbk = (size_t)out * l->nb;
+    int8_t *q = calloc((size_t)out * in, 1);
+    l->q4 = malloc((size_t)l->out16 * l->nb * 128);
+    l->bscale = malloc(sizeof(float) * nbk);
+    l->bsum = malloc(sizeof(int32_t) * nbk);
+    if (!q || !l->q4 || !l->bscale || !l->bsum) {
+      free(q);
+      return -1;
+    }
+    for (int o = 0; o < out; o++)
+      for (int bk = 0; bk < l->nb; bk++) {
+        const float *r = w + (size_t)o * in + (size_t)bk * 32;
+        int m = in - bk * 32 < 32 ? in - bk * 32 : 32;
+        float mx = 0;
+        for (int j = 0; j < m; j++) mx = fmaxf(mx, fabsf(r[j]));
+        float sc = mx > 0 ? mx / 7.0f : 1.0f;
+        int32_t sum = 0;
+        for (int j = 0; j < m; j++) {
+          int v = (int)fminf(7.0f, fmaxf(-7.0f, rintf(r[j] / sc)));
+          q[(size_t)o * in + bk * 32 + j] = (int8_t)v;
+          sum += v;
+        }
+        l->bscale[(size_t)o * l->nb + bk] = sc;
+        l->bsum[(size_t)o * l->nb + bk] = sum;
+      }
+    petra_qpack4(out, in, q, l->q4);
+    free(q);
+    return 0;
+  }
   if (bits == 32) {
     l->w = malloc(sizeof(float) * (size_t)out * in);
     if (!l->w) return -1;
@@ -83,12 +125,45 @@ static int make_linear(qlinear *l, const float *w, int out, int in, int bits, co
   return 0;
 }
 
+/* Low-rank when the gene asks for it and it saves weights: truncated SVD (LAPACKE sgesdd)
+ * W [out × in] = U Σ Vᵀ, keeping r = ceil(rank · min(out, in)) singular values: this layer
+ * becomes (UΣ)_r [out × r] and lr holds Vᵀ_r [r × in]; both at the gene's bits. */
+static int make_linear(qlinear *l, const float *w, int out, int in, int bits, const float *b, float rank) {
+  int k = out < in ? out : in;
+  int r = (int)ceilf(rank * (float)k);
+  if (r < 1) r = 1;
+  if (!(rank < 1.0f) || (size_t)r * (size_t)(out + in) >= (size_t)out * in)
+    return make_linear_full(l, w, out, in, bits, b);
+  float *a = malloc(sizeof(float) * (size_t)out * in), *sv = malloc(sizeof(float) * (size_t)k);
+  float *u = malloc(sizeof(float) * (size_t)out * k), *vt = malloc(sizeof(float) * (size_t)k * in);
+  float *ur = malloc(sizeof(float) * (size_t)out * r);
+  int rc = -1;
+  l->lr = calloc(1, sizeof(qlinear));
+  if (a && sv && u && vt && ur && l->lr) {
+    memcpy(a, w, sizeof(float) * (size_t)out * in);
+    if (LAPACKE_sgesdd(LAPACK_ROW_MAJOR, 'S', out, in, a, in, sv, u, k, vt, in) == 0) {
+      for (int o = 0; o < out; o++)
+        for (int j = 0; j < r; j++) ur[(size_t)o * r + j] = u[(size_t)o * k + j] * sv[j];
+      rc = make_linear_full(l->lr, vt, r, in, bits, NULL);
+      if (rc == 0) rc = make_linear_full(l, ur, out, r, bits, b);
+    }
+  }
+  free(a);
+  free(sv);
+  free(u);
+  free(vt);
+  free(ur);
+  return rc;
+}
+
 static size_t linear_bytes(const qlinear *l) {
   if (!l->out) return 0;
-  /* int8: the weights and one scale per row (padding of the packed layout not counted) */
-  size_t w = l->bits == 32 ? sizeof(float) * (size_t)l->out * l->in
-                           : (size_t)l->out * l->in + sizeof(float) * (size_t)l->out;
-  return w + (l->b ? sizeof(float) * (size_t)l->out : 0);
+  /* int8: the weights and one scale per row (padding of the packed layout not counted);
+   * int4: half a byte per weight (blocks padded to 32) and one scale per block */
+  size_t w = l->bits == 32  ? sizeof(float) * (size_t)l->out * l->in
+             : l->bits == 4 ? (size_t)l->out * l->nb * (16 + sizeof(float))
+                            : (size_t)l->out * l->in + sizeof(float) * (size_t)l->out;
+  return w + (l->b ? sizeof(float) * (size_t)l->out : 0) + (l->lr ? linear_bytes(l->lr) : 0);
 }
 
 static void free_linear(qlinear *l) {
@@ -96,6 +171,18 @@ static void free_linear(qlinear *l) {
   free(l->q);
   free(l->scale);
   free(l->rowsum);
+  free(l->q4);
+  free(l->bscale);
+  free(l->bsum);
+  if (l->lr) {
+    free_linear(l->lr);
+    free(l->lr);
+  }
+}
+
+static int gene_bits(const petra_genome *g, const char *layer) {
+  int b = petra_genome_gene(g, layer).bits;
+  return b == 32 ? 32 : b == 4 ? 4 : 8;
 }
 
 static const float *tensor(const petra_model *m, const char *name) {
@@ -162,8 +249,8 @@ petra_plan *petra_plan_build(const petra_model *m, const petra_genome *g, petra_
   int D = s->kind == PETRA_MODEL_SEQ ? s->dense : (s->arch == PETRA_TS_MLP ? s->hidden : 0);
   if (D > 0) {
     p->dense_b = dup(tensor(m, "dense0.b"), (size_t)D);
-    rc |= make_linear(&p->dense, tensor(m, "dense0.w"), D, in,
-                      petra_genome_gene(g, "dense0").bits == 32 ? 32 : 8, p->dense_b);
+    rc |= make_linear(&p->dense, tensor(m, "dense0.w"), D, in, gene_bits(g, "dense0"), p->dense_b,
+                      petra_genome_gene(g, "dense0").rank);
     if (s->layernorm) {
       p->ln_g = dup(tensor(m, "ln0.g"), (size_t)D);
       p->ln_b = dup(tensor(m, "ln0.b"), (size_t)D);
@@ -172,18 +259,19 @@ petra_plan *petra_plan_build(const petra_model *m, const petra_genome *g, petra_
     in = D;
   }
   if (s->gru > 0 && (s->kind == PETRA_MODEL_SEQ || s->arch == PETRA_TS_GRU)) {
-    int H = s->gru, bits = petra_genome_gene(g, "gru0").bits == 32 ? 32 : 8;
+    int H = s->gru, bits = gene_bits(g, "gru0");
+    float rank = petra_genome_gene(g, "gru0").rank;
     int gin = s->kind == PETRA_MODEL_SEQ ? in : (s->ci ? 1 : s->channels);
     p->bih = dup(tensor(m, "gru0.bih"), 3 * (size_t)H);
     p->bhh = dup(tensor(m, "gru0.bhh"), 3 * (size_t)H);
-    rc |= make_linear(&p->wih, tensor(m, "gru0.wih"), 3 * H, gin, bits, p->bih);
-    rc |= make_linear(&p->whh, tensor(m, "gru0.whh"), 3 * H, H, bits, p->bhh);
+    rc |= make_linear(&p->wih, tensor(m, "gru0.wih"), 3 * H, gin, bits, p->bih, rank);
+    rc |= make_linear(&p->whh, tensor(m, "gru0.whh"), 3 * H, H, bits, p->bhh, rank);
     in = H;
   }
   const petra_tensor_info *ht = petra_model_find_tensor(m, "head.w");
   p->head_b = dup(tensor(m, "head.b"), (size_t)ht->rows);
-  rc |= make_linear(&p->head, tensor(m, "head.w"), ht->rows, ht->cols,
-                    petra_genome_gene(g, "head").bits == 32 ? 32 : 8, p->head_b);
+  rc |= make_linear(&p->head, tensor(m, "head.w"), ht->rows, ht->cols, gene_bits(g, "head"), p->head_b,
+                    petra_genome_gene(g, "head").rank);
   if (rc) {
     petra_err_set(err, PETRA_ENOMEM, "plan: out of memory");
     goto fail;
@@ -224,30 +312,66 @@ int petra_plan_n_outputs(const petra_plan *p) { return p->n_out; }
 
 /* ---------------------------------------------------------------- scoring */
 
-/* y [n × out] = x [n × in] · Wᵀ + b; xu: n·in bytes of scratch for int8 activations. */
-static void linear_apply(const petra_plan *p, const qlinear *l, int n, const float *x, float *y,
-                         uint8_t *xu, int32_t *acc) {
+/* Scratch layout (floats unless noted), sized for n examples. */
+typedef struct scratch {
+  float *x0, *a1, *st, *xi, *h, *hh, *out2, *lr;
+  uint8_t *xu;
+  int32_t *acc;
+} scratch;
+
+/* y [n × out] = x [n × in] · Wᵀ + b (no low-rank factor). */
+static void linear_apply1(const petra_plan *p, const qlinear *l, int n, const float *x, float *y, scratch *sc) {
   if (l->bits == 32) {
     petra_dense_forward(n, l->in, l->out, x, l->w, l->b, y);
     return;
   }
+  if (l->bits == 4) {
+    const int nb = l->nb;
+    for (int r = 0; r < n; r++) {
+      uint8_t *u = sc->xu;
+      float sx = p->k->quant_row(l->in, x + (size_t)r * l->in, u);
+      for (int i = l->in; i < nb * 32; i++) u[i] = 128;
+      p->k->qdot4(l->out16, nb, l->q4, u, sc->acc);
+      float *yr = y + (size_t)r * l->out;
+      for (int o = 0; o < l->out; o++) {
+        /* the float combination stays outside the kernels: identical on every CPU path */
+        float a = 0;
+        const int32_t *ba = sc->acc + (size_t)o * nb, *bs = l->bsum + (size_t)o * nb;
+        const float *bsc = l->bscale + (size_t)o * nb;
+        for (int b = 0; b < nb; b++) a += bsc[b] * (float)(ba[b] - 128 * bs[b]);
+        yr[o] = sx * a + (l->b ? l->b[o] : 0.0f);
+      }
+    }
+    return;
+  }
   for (int r = 0; r < n; r++) {
-    uint8_t *u = xu + (size_t)r * l->in4;
+    uint8_t *u = sc->xu;
     float sx = p->k->quant_row(l->in, x + (size_t)r * l->in, u);
     for (int i = l->in; i < l->in4; i++) u[i] = 128;
-    p->k->qdot_packed(l->out16, l->in4, l->q, u, acc);
+    p->k->qdot_packed(l->out16, l->in4, l->q, u, sc->acc);
     float *yr = y + (size_t)r * l->out;
     for (int o = 0; o < l->out; o++)
-      yr[o] = sx * l->scale[o] * (float)(acc[o] - 128 * l->rowsum[o]) + (l->b ? l->b[o] : 0.0f);
+      yr[o] = sx * l->scale[o] * (float)(sc->acc[o] - 128 * l->rowsum[o]) + (l->b ? l->b[o] : 0.0f);
   }
 }
 
+static void linear_apply(const petra_plan *p, const qlinear *l, int n, const float *x, float *y, scratch *sc) {
+  if (!l->lr) {
+    linear_apply1(p, l, n, x, y, sc);
+    return;
+  }
+  linear_apply1(p, l->lr, n, x, sc->lr, sc);
+  linear_apply1(p, l, n, sc->lr, y, sc);
+}
+
 /* Scratch layout (floats unless noted), sized for n examples. */
-typedef struct scratch {
-  float *x0, *a1, *st, *xi, *h, *hh, *out2;
-  uint8_t *xu;
-  int32_t *acc;
-} scratch;
+/* int32 accumulators a layer needs per input row */
+static size_t acc_need(const qlinear *l) {
+  if (!l->out) return 0;
+  size_t a = l->bits == 4 ? (size_t)l->out16 * l->nb : (size_t)l->out16;
+  size_t b = l->lr ? acc_need(l->lr) : 0;
+  return a > b ? a : b;
+}
 
 static size_t layout(const petra_plan *p, int n, void *base, scratch *sc_out) {
   scratch dummy;
@@ -261,19 +385,27 @@ static size_t layout(const petra_plan *p, int n, void *base, scratch *sc_out) {
   size_t maxin = in0 > D ? in0 : D;
   if (H > maxin) maxin = H;
   size_t a1 = rows * D > rows * in0 ? rows * D : rows * in0; /* also the ts GRU's time-major input */
-  size_t sizes[7] = {rows * in0, a1, rows * 2, T * R * 3 * H + 3 * H, 2 * R * H, R * 3 * H,
-                     R * (size_t)(p->head.out)};
+  const qlinear *ls[4] = {&p->dense, &p->wih, &p->whh, &p->head};
+  size_t maxr = 0, accn = 64;
+  for (int i = 0; i < 4; i++) {
+    if (ls[i]->lr && (size_t)ls[i]->lr->out > maxr) maxr = (size_t)ls[i]->lr->out;
+    if (acc_need(ls[i]) > accn) accn = acc_need(ls[i]);
+  }
+  size_t maxrows = rows > R * T ? rows : R * T;
+  size_t sizes[8] = {rows * in0, a1, rows * 2, T * R * 3 * H + 3 * H, 2 * R * H, R * 3 * H,
+                     R * (size_t)(p->head.out), maxrows * maxr};
   size_t off = 0;
-  float **dst[7] = {&sc->x0, &sc->a1, &sc->st, &sc->xi, &sc->h, &sc->hh, &sc->out2};
-  for (int i = 0; i < 7; i++) {
+  float **dst[8] = {&sc->x0, &sc->a1, &sc->st, &sc->xi, &sc->h, &sc->hh, &sc->out2, &sc->lr};
+  for (int i = 0; i < 8; i++) {
     if (base) *dst[i] = (float *)((char *)base + off);
     off += ((sizes[i] * sizeof(float)) + 63) & ~(size_t)63;
   }
-  size_t xub = (rows > R * T ? rows : R * T) * (maxin + 4);
+  /* one row of quantized activations at a time (int4 blocks pad to 32) */
+  size_t xub = maxin + 64;
   if (base) sc->xu = (uint8_t *)base + off;
   off += (xub + 63) & ~(size_t)63;
   if (base) sc->acc = (int32_t *)((char *)base + off);
-  off += sizeof(int32_t) * (3 * H + 16) * 4 + sizeof(int32_t) * (size_t)(p->head.out + p->dense.out + 64);
+  off += sizeof(int32_t) * (accn + 16);
   return off;
 }
 
@@ -282,12 +414,12 @@ size_t petra_plan_scratch_bytes(const petra_plan *p, int n) { return layout(p, n
 /* GRU over T steps for R rows; x [T][R][in]; final states in h (first R·H floats). */
 static void gru_run(const petra_plan *p, int T, int R, const float *x, const int *len, scratch *sc) {
   const int H = p->spec.gru, G = 3 * H;
-  linear_apply(p, &p->wih, T * R, x, sc->xi, sc->xu, sc->acc);
+  linear_apply(p, &p->wih, T * R, x, sc->xi, sc);
   float *h = sc->h, *hn = sc->h + (size_t)R * H; /* hn: scratch for W_hn h + b_hn */
   memset(h, 0, sizeof(float) * (size_t)R * H);
   float hc[1024];
   for (int t = 0; t < T; t++) {
-    linear_apply(p, &p->whh, R, h, sc->hh, sc->xu, sc->acc);
+    linear_apply(p, &p->whh, R, h, sc->hh, sc);
     for (int r = 0; r < R; r++) {
       if (len && t >= len[r]) continue;
       float *g = sc->xi + ((size_t)t * R + r) * G;
@@ -344,13 +476,13 @@ int petra_plan_score(const petra_plan *p, int n, const float *ex, float *out, vo
     const float *xg = sc.x0;
     size_t rows = (size_t)T * n;
     if (p->dense.out) {
-      linear_apply(p, &p->dense, (int)rows, sc.x0, sc.a1, sc.xu, sc.acc);
+      linear_apply(p, &p->dense, (int)rows, sc.x0, sc.a1, &sc);
       if (p->ln_g) petra_layernorm_forward((int)rows, p->dense.out, sc.a1, p->ln_g, p->ln_b, sc.a1, sc.st);
       petra_act_forward(s->act, rows * p->dense.out, sc.a1, sc.a1);
       xg = sc.a1;
     }
     gru_run(p, T, n, xg, len, &sc);
-    linear_apply(p, &p->head, n, sc.h, out, sc.xu, sc.acc);
+    linear_apply(p, &p->head, n, sc.h, out, &sc);
     if (len != lens) free(len);
     return 0;
   }
@@ -375,7 +507,7 @@ int petra_plan_score(const petra_plan *p, int n, const float *ex, float *out, vo
   }
   const float *h = sc.x0;
   if (s->arch == PETRA_TS_MLP) {
-    linear_apply(p, &p->dense, R, sc.x0, sc.a1, sc.xu, sc.acc);
+    linear_apply(p, &p->dense, R, sc.x0, sc.a1, &sc);
     petra_act_forward(s->act, (size_t)R * p->dense.out, sc.a1, sc.a1);
     h = sc.a1;
   } else if (s->arch == PETRA_TS_GRU) {
@@ -386,7 +518,7 @@ int petra_plan_score(const petra_plan *p, int n, const float *ex, float *out, vo
     gru_run(p, W, R, sc.a1, NULL, &sc);
     h = sc.h;
   }
-  linear_apply(p, &p->head, R, h, sc.out2, sc.xu, sc.acc);
+  linear_apply(p, &p->head, R, h, sc.out2, &sc);
   for (int b = 0; b < n; b++) {
     float *o = out + (size_t)b * p->n_out;
     for (int k = 0; k < rpe; k++) {

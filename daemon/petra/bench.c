@@ -159,34 +159,6 @@ int cmd_bench(int argc, char **argv) {
 /* ---------------------------------------------------------------- bench compress */
 
 
-static void plan_speed(const petra_plan *p, const exset *te, double *p50, double *p99, double *tput) {
-  enum { REPS = 3000 };
-  int no = petra_plan_n_outputs(p);
-  void *scratch = malloc(petra_plan_scratch_bytes(p, 64));
-  float *out = malloc(sizeof(float) * 64 * no);
-  double *lat = malloc(sizeof(double) * REPS);
-  for (int i = 0; i < 200; i++) petra_plan_score(p, 1, te->x + (size_t)(i % te->n) * te->ef, out, scratch);
-  for (int i = 0; i < REPS; i++) {
-    double t0 = cli_now_s();
-    petra_plan_score(p, 1, te->x + (size_t)(i % te->n) * te->ef, out, scratch);
-    lat[i] = (cli_now_s() - t0) * 1e6;
-  }
-  qsort(lat, REPS, sizeof *lat, cmp_d);
-  *p50 = lat[REPS / 2];
-  *p99 = lat[REPS * 99 / 100];
-  int batches = 0;
-  double t0 = cli_now_s();
-  while (cli_now_s() - t0 < 1.0) {
-    int off = (batches * 64) % (te->n - 64 > 0 ? te->n - 64 : 1);
-    petra_plan_score(p, te->n >= 64 ? 64 : te->n, te->x + (size_t)off * te->ef, out, scratch);
-    batches++;
-  }
-  *tput = batches * (te->n >= 64 ? 64.0 : te->n) / (cli_now_s() - t0);
-  free(scratch);
-  free(out);
-  free(lat);
-}
-
 int cmd_bench_compress(const char *pname) {
   petra_model_spec spec;
   exset all = {0}, tr, te;
@@ -198,6 +170,9 @@ int cmd_bench_compress(const char *pname) {
       "emb.mcc:bits=8;dense0:bits=8;gru0:bits=8;head:bits=8",
       "emb.mcc:keep=0.5,bits=8;dense0:keep=0.5,bits=8;gru0:keep=0.5,bits=8;head:bits=8;global:finetune_steps=300",
       "emb.mcc:keep=0.5;dense0:keep=0.5;gru0:keep=0.5;global:finetune_steps=300",
+      "emb.mcc:keep=0.5,bits=8;dense0:keep=0.5,bits=4;gru0:keep=0.5,bits=4;head:bits=8;global:finetune_steps=300",
+      "dense0:rank=0.25;gru0:rank=0.25",
+      "emb.mcc:bits=8;dense0:rank=0.25,bits=8;gru0:rank=0.25,bits=8;head:bits=8",
   };
   if (!strcmp(pname, "r1")) {
     petra_model_spec_parse(presets[0].spec, &spec, NULL);
@@ -206,10 +181,10 @@ int cmd_bench_compress(const char *pname) {
     te = (exset){all.n - tr.n, all.ef, all.x + (size_t)tr.n * all.ef};
     classes = 1;
     genomes = r1_genomes;
-    n_genomes = 4;
+    n_genomes = (int)(sizeof r1_genomes / sizeof r1_genomes[0]);
   } else if (!strcmp(pname, "etth1")) {
-    fprintf(stderr, "petra bench compress: use --preset r1 (the ETTh1 table is printed by "
-                    "tests/bench/compress_etth1.sh)\n");
+    fprintf(stderr, "petra bench compress: the ETTh1 table is printed by tests/bench/compress_etth1.sh "
+                    "(it trains on ../shared/data/ett/ETTh1.csv with petra train --genome)\n");
     return 2;
   } else {
     fprintf(stderr, "petra bench compress: unknown preset '%s'\n", pname);

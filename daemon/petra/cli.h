@@ -24,6 +24,9 @@ void train_steps(petra_model *m, const exset *tr, int steps, float lr, uint64_t 
 int cmd_evolve(int argc, char **argv);
 
 double cli_now_s(void);
+struct petra_plan;
+/* Batch-1 latency p50/p99 (µs) and batch-64 throughput (examples/s) of a plan on te. */
+void plan_speed(const struct petra_plan *p, const exset *te, double *p50, double *p99, double *tput);
 /* Parses a comma-separated list into at most max items (pointers into buf, which it edits). */
 int cli_split(char *buf, char **items, int max);
 #endif

@@ -6,6 +6,7 @@
 #include "cli.h"
 #include "feature_state.h"
 #include "gen.h"
+#include "petra/plan.h"
 #include "petra/trainer.h"
 #include "wire.h"
 
@@ -70,5 +71,40 @@ void train_steps(petra_model *m, const exset *tr, int steps, float lr, uint64_t 
   }
   free(batch);
   petra_trainer_free(t);
+}
+
+
+static int cmp_lat(const void *a, const void *b) {
+  double x = *(const double *)a, y = *(const double *)b;
+  return (x > y) - (x < y);
+}
+
+/* Batch-1 latency p50/p99 (µs) over 3000 scores and batch-64 throughput over 1 s. */
+void plan_speed(const petra_plan *p, const exset *te, double *p50, double *p99, double *tput) {
+  enum { REPS = 3000 };
+  int no = petra_plan_n_outputs(p);
+  void *scratch = malloc(petra_plan_scratch_bytes(p, 64));
+  float *out = malloc(sizeof(float) * 64 * no);
+  double *lat = malloc(sizeof(double) * REPS);
+  for (int i = 0; i < 200; i++) petra_plan_score(p, 1, te->x + (size_t)(i % te->n) * te->ef, out, scratch);
+  for (int i = 0; i < REPS; i++) {
+    double t0 = cli_now_s();
+    petra_plan_score(p, 1, te->x + (size_t)(i % te->n) * te->ef, out, scratch);
+    lat[i] = (cli_now_s() - t0) * 1e6;
+  }
+  qsort(lat, REPS, sizeof *lat, cmp_lat);
+  *p50 = lat[REPS / 2];
+  *p99 = lat[REPS * 99 / 100];
+  int batches = 0;
+  double t0 = cli_now_s();
+  while (cli_now_s() - t0 < 1.0) {
+    int off = (batches * 64) % (te->n - 64 > 0 ? te->n - 64 : 1);
+    petra_plan_score(p, te->n >= 64 ? 64 : te->n, te->x + (size_t)off * te->ef, out, scratch);
+    batches++;
+  }
+  *tput = batches * (te->n >= 64 ? 64.0 : te->n) / (cli_now_s() - t0);
+  free(scratch);
+  free(out);
+  free(lat);
 }
 

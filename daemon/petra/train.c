@@ -230,13 +230,17 @@ static int report(const train_opts *o, petra_model *m, petra_trainer *t, const d
         petra_metrics_add(pmet, out + (size_t)i * no, tgt);
       }
     }
-    printf("plan (%s): %zu bytes, %s %.4f\n", o->genome, petra_plan_bytes(p), petra_metrics_name(pmet),
-           petra_metrics_value(pmet));
+    double p50 = 0, p99 = 0, tput = 0;
+    exset tx = {te->n, te->ef, te->x};
+    if (te->n > 0) plan_speed(p, &tx, &p50, &p99, &tput);
+    printf("plan (%s): %zu bytes, %s %.4f, batch-1 p50 %.1f us p99 %.1f us, %.0f/s at batch 64\n", o->genome,
+           petra_plan_bytes(p), petra_metrics_name(pmet), petra_metrics_value(pmet), p50, p99, tput);
     if (o->json)
-      printf("{\"genome\":\"%s\",\"plan_bytes\":%zu,\"plan_%s\":%.6f%s%.6f}\n", o->genome,
-             petra_plan_bytes(p), petra_metrics_name(pmet), petra_metrics_value(pmet),
+      printf("{\"genome\":\"%s\",\"plan_bytes\":%zu,\"plan_%s\":%.6f%s%.6f,\"p50_us\":%.2f,\"p99_us\":%.2f,"
+             "\"throughput_per_s\":%.0f}\n",
+             o->genome, petra_plan_bytes(p), petra_metrics_name(pmet), petra_metrics_value(pmet),
              classes == 0 ? ",\"plan_mae\":" : ",\"plan_logloss\":",
-             classes == 0 ? petra_metrics_mae(pmet) : petra_metrics_logloss(pmet));
+             classes == 0 ? petra_metrics_mae(pmet) : petra_metrics_logloss(pmet), p50, p99, tput);
     free(scratch);
     free(out);
     free(sel);

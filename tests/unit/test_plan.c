@@ -183,3 +183,137 @@ TEST(pruned_int8_plan_of_r1_is_under_15_percent_of_fp32) {
   petra_model_free(pr);
   petra_model_free(m);
 }
+
+TEST(int4_kernel_is_bit_exact_across_variants_and_matches_integers) {
+  const petra_kernels *ref = petra_kernels_variant(0);
+  petra_rng r;
+  petra_rng_seed(&r, 21);
+  enum { ROWS = 19, IN = 141, NB = 5, R16 = 32 };
+  static int8_t q[ROWS * IN];
+  static uint8_t W4[R16 * NB * 128], xu[NB * 32];
+  for (int i = 0; i < ROWS * IN; i++) q[i] = (int8_t)((int)petra_rng_below(&r, 16) - 8);
+  /* edge rows: all zero, all −8, all +7 */
+  for (int i = 0; i < IN; i++) q[i] = 0, q[IN + i] = -8, q[2 * IN + i] = 7;
+  petra_qpack4(ROWS, IN, q, W4);
+  for (int trial = 0; trial < 3; trial++) {
+    for (int i = 0; i < NB * 32; i++) xu[i] = trial == 0 ? (uint8_t)petra_rng_below(&r, 256) : trial == 1 ? 255 : 0;
+    int32_t a0[R16 * NB], a1[R16 * NB];
+    ref->qdot4(R16, NB, W4, xu, a0);
+    for (int o = 0; o < R16; o++)
+      for (int b = 0; b < NB; b++) {
+        int64_t s = 0;
+        for (int j = 0; j < 32; j++) {
+          int col = b * 32 + j;
+          if (o < ROWS && col < IN) s += (int64_t)xu[col] * q[o * IN + col];
+        }
+        CHECK_EQ_INT(a0[o * NB + b], s);
+      }
+    for (int v = 1; v < 3; v++) {
+      const petra_kernels *k = petra_kernels_variant(v);
+      if (!k) continue;
+      k->qdot4(R16, NB, W4, xu, a1);
+      CHECK_MSG(memcmp(a0, a1, sizeof a0) == 0, "%s qdot4 differs", k->name);
+    }
+  }
+}
+
+/* Mean |plan − model| over examples, relative to the mean |model| output. */
+static double plan_error(const petra_model *m, const petra_plan *p, int n, const float *ex) {
+  int no = petra_model_n_outputs(m);
+  float *a = malloc(sizeof(float) * (size_t)n * no), *b = malloc(sizeof(float) * (size_t)n * no);
+  void *scr = malloc(petra_plan_scratch_bytes(p, n));
+  petra_model_forward((petra_model *)m, n, ex, a);
+  petra_plan_score(p, n, ex, b, scr);
+  double num = 0, den = 0;
+  for (int i = 0; i < n * no; i++) {
+    num += fabs((double)a[i] - b[i]);
+    den += fabs((double)a[i]);
+  }
+  free(a);
+  free(b);
+  free(scr);
+  return num / fmax(den, 1e-9);
+}
+
+TEST(int4_plans_are_smaller_than_int8_and_stay_close) {
+  for (unsigned k = 0; k < sizeof specs / sizeof specs[0]; k++) {
+    petra_model_spec spec;
+    REQUIRE(petra_model_spec_parse(specs[k], &spec, NULL) == 0);
+    petra_model *m = petra_model_new(&spec, 31 + k, NULL);
+    float *ex = examples(m, 16, 3 + k);
+    petra_genome g8, g4;
+    petra_genome_parse("dense0:bits=8;gru0:bits=8;head:bits=8", &g8, NULL);
+    petra_genome_parse("dense0:bits=4;gru0:bits=4;head:bits=4", &g4, NULL);
+    petra_err err = {0};
+    petra_plan *p8 = petra_plan_build(m, &g8, &err), *p4 = petra_plan_build(m, &g4, &err);
+    REQUIRE(p8 && p4);
+    double e8 = plan_error(m, p8, 16, ex), e4 = plan_error(m, p4, 16, ex);
+    fprintf(stderr, "%s: bytes int8 %zu int4 %zu; mean rel error int8 %.4f int4 %.4f\n", specs[k],
+            petra_plan_bytes(p8), petra_plan_bytes(p4), e8, e4);
+    /* int4 where it is smaller (layers of 32+ inputs), int8 where blocks would pad more */
+    CHECK(petra_plan_bytes(p4) <= petra_plan_bytes(p8));
+    if (k == 0) CHECK(petra_plan_bytes(p8) - petra_plan_bytes(p4) > 7000); /* R1: linear weights ~40% smaller */
+    CHECK_MSG(e4 < 0.25, "int4 error %g", e4);
+    /* the same plan scores the same twice (deterministic) */
+    float o1[64], o2[64];
+    void *scr = malloc(petra_plan_scratch_bytes(p4, 1));
+    petra_plan_score(p4, 1, ex, o1, scr);
+    petra_plan_score(p4, 1, ex, o2, scr);
+    CHECK(memcmp(o1, o2, sizeof(float) * (size_t)petra_plan_n_outputs(p4)) == 0);
+    free(scr);
+    petra_plan_free(p8);
+    petra_plan_free(p4);
+    free(ex);
+    petra_model_free(m);
+  }
+}
+
+TEST(low_rank_plan_is_exact_on_low_rank_weights_and_smaller) {
+  petra_model_spec spec;
+  REQUIRE(petra_model_spec_parse("seq fields=mcc:50:16 numeric=16 len=6 dense=32 act=relu gru=16 classes=1", &spec, NULL) == 0);
+  petra_model *m = petra_model_new(&spec, 5, NULL);
+  /* make dense0.w [32 × 32] exactly rank 4 */
+  const petra_tensor_info *t = petra_model_find_tensor(m, "dense0.w");
+  float *w = petra_model_params(m) + t->offset;
+  petra_rng r;
+  petra_rng_seed(&r, 4);
+  float a[32 * 4], b[4 * 32];
+  for (int i = 0; i < 128; i++) a[i] = (float)petra_rng_normal(&r) * 0.3f, b[i] = (float)petra_rng_normal(&r) * 0.3f;
+  for (int i = 0; i < t->rows; i++)
+    for (int j = 0; j < t->cols; j++) {
+      float s = 0;
+      for (int k = 0; k < 4; k++) s += a[i * 4 + k] * b[k * t->cols + j];
+      w[i * t->cols + j] = s;
+    }
+  float *ex = examples(m, 8, 9);
+  petra_genome id, lr;
+  petra_genome_identity(&id);
+  petra_genome_parse("dense0:rank=0.125", &lr, NULL); /* r = 4 of 32 */
+  petra_err err = {0};
+  petra_plan *p32 = petra_plan_build(m, &id, &err), *plr = petra_plan_build(m, &lr, &err);
+  REQUIRE(p32 && plr);
+  double e = plan_error(m, plr, 8, ex);
+  fprintf(stderr, "rank-4 dense0: bytes %zu -> %zu, mean rel error %.2e\n", petra_plan_bytes(p32), petra_plan_bytes(plr), e);
+  CHECK_MSG(e < 1e-4, "low-rank error on exactly low-rank weights: %g", e);
+  CHECK(petra_plan_bytes(plr) < petra_plan_bytes(p32));
+  CHECK_EQ_INT((int)(petra_plan_bytes(p32) - petra_plan_bytes(plr)), (int)(sizeof(float) * (32 * 32 - 4 * (32 + 32))));
+  /* a rank that would not save anything is ignored */
+  petra_genome big;
+  petra_genome_parse("dense0:rank=0.9", &big, NULL);
+  petra_plan *pb = petra_plan_build(m, &big, &err);
+  REQUIRE(pb);
+  CHECK_EQ_INT((int)petra_plan_bytes(pb), (int)petra_plan_bytes(p32));
+  /* low rank with int8 and int4 factors */
+  petra_genome q;
+  petra_genome_parse("dense0:rank=0.125,bits=4;gru0:rank=0.5,bits=8", &q, NULL);
+  petra_plan *pq = petra_plan_build(m, &q, &err);
+  REQUIRE(pq);
+  CHECK(plan_error(m, pq, 8, ex) < 0.25);
+  CHECK(petra_plan_bytes(pq) < petra_plan_bytes(plr));
+  petra_plan_free(pq);
+  petra_plan_free(pb);
+  petra_plan_free(p32);
+  petra_plan_free(plr);
+  free(ex);
+  petra_model_free(m);
+}
