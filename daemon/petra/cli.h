@@ -9,6 +9,7 @@ int cmd_gen(int argc, char **argv);
 int cmd_replay(int argc, char **argv);
 int cmd_inspect(int argc, char **argv);
 int cmd_score(int argc, char **argv);
+int cmd_compress(int argc, char **argv);
 
 /* Shared helpers */
 #include "petra/model.h"

@@ -16,6 +16,7 @@ static const struct {
     {"evolve", cmd_evolve, "evolutionary compression search on a preset (--preset r1)"},
     {"inspect", cmd_inspect, "verify and describe a snapshot (file or --from-kafka)"},
     {"replay", cmd_replay, "stream a CSV file to Kafka as protobuf Events or SeriesPoints"},
+    {"compress", cmd_compress, "apply a compression genome to a snapshot: fine-tune, measure before/after"},
     {"score", cmd_score, "score events with the latest snapshot (Kafka in/out, or CSV files)"},
 };
 #define NCOMMANDS (sizeof commands / sizeof commands[0])
