@@ -341,3 +341,16 @@ void petrad_config_describe(FILE *out) {
           "kafka.<property>, consumer.<property>, producer.<property>\n"
           "    passed to librdkafka verbatim (kafka.* to both clients)\n");
 }
+
+int petrad_config_set_kv(petrad_config *c, const char *kv, char *err, size_t errlen) {
+  char buf[1200];
+  snprintf(buf, sizeof buf, "%s", kv);
+  char *eq = strchr(buf, '=');
+  if (!eq) {
+    snprintf(err, errlen, "--set %.200s: expected KEY=VALUE", kv);
+    return -1;
+  }
+  *eq = 0;
+  if (petrad_config_set(c, buf, eq + 1, err, errlen)) return -1;
+  return 0;
+}

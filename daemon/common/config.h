@@ -75,6 +75,8 @@ void petrad_config_defaults(petrad_config *c);
 /* Sets one key from text. Returns 0, or −1 with a message in err. */
 int petrad_config_set(petrad_config *c, const char *key, const char *value, char *err,
                       size_t errlen);
+/* "KEY=VALUE" (a --set option). */
+int petrad_config_set_kv(petrad_config *c, const char *kv, char *err, size_t errlen);
 /* Parses config text; name is used in messages ("petrad.conf:12: ..."). */
 int petrad_config_parse(petrad_config *c, const char *text, const char *name, char *err,
                         size_t errlen);

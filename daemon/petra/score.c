@@ -587,20 +587,11 @@ int cmd_score(int argc, char **argv) {
     fprintf(stderr, "petra score: %s\n", err);
     return 2;
   }
-  for (int i = 0; i < nsets; i++) {
-    char kv[1200];
-    snprintf(kv, sizeof kv, "%s", sets[i]);
-    char *eq = strchr(kv, '=');
-    if (!eq) {
-      fprintf(stderr, "petra score: --set %s: expected KEY=VALUE\n", sets[i]);
+  for (int i = 0; i < nsets; i++)
+    if (petrad_config_set_kv(&s.cfg, sets[i], err, sizeof err)) {
+      fprintf(stderr, "petra score: %s\n", err);
       return 2;
     }
-    *eq = 0;
-    if (petrad_config_set(&s.cfg, kv, eq + 1, err, sizeof err)) {
-      fprintf(stderr, "petra score: --set: %s\n", err);
-      return 2;
-    }
-  }
   if (strcmp(start, "earliest") && strcmp(start, "latest")) {
     fprintf(stderr, "petra score: --start %s: expected earliest or latest\n", start);
     return 2;

@@ -99,20 +99,11 @@ int main(int argc, char **argv) {
     fprintf(stderr, "petrad: %s\n", err);
     return 2;
   }
-  for (int i = 0; i < nsets; i++) {
-    char kv[1200];
-    snprintf(kv, sizeof kv, "%s", sets[i]);
-    char *eq = strchr(kv, '=');
-    if (!eq) {
-      fprintf(stderr, "petrad: --set %s: expected KEY=VALUE\n", sets[i]);
+  for (int i = 0; i < nsets; i++)
+    if (petrad_config_set_kv(&d.cfg, sets[i], err, sizeof err)) {
+      fprintf(stderr, "petrad: %s\n", err);
       return 2;
     }
-    *eq = 0;
-    if (petrad_config_set(&d.cfg, kv, eq + 1, err, sizeof err)) {
-      fprintf(stderr, "petrad: --set: %s\n", err);
-      return 2;
-    }
-  }
   if (sock) snprintf(d.cfg.control_socket, sizeof d.cfg.control_socket, "%s", sock);
   char tmpdir[] = "/tmp/petrad-embedded-XXXXXX";
   if (!d.cfg.brokers[0]) d.opt.embedded = 1;

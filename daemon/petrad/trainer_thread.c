@@ -327,7 +327,7 @@ static void *trainer_main(void *arg) {
   uint64_t last_snapshot = petrad_now_ms(), last_evo = petrad_now_ms(), last_metric_ms = 0;
   double feed_us = 0;
   uint64_t feed_calls = 0, feed_examples = 0;
-  int stop = 0;
+  int stop = 0, drift_pending = 0;
   d->hold_cap = 1024;
   d->holdout = malloc(sizeof(float) * (size_t)d->hold_cap * d->ef);
   d->hold_lin = malloc(sizeof(float) * (size_t)d->hold_cap * d->ef);
@@ -361,6 +361,7 @@ static void *trainer_main(void *arg) {
         last_metric_ms = tnow;
       }
       if (petra_trainer_take_drift(d->trainer)) {
+        drift_pending = 1; /* re-search the compression now: the champion was chosen on old data */
         atomic_fetch_add(&d->st.drifts, 1);
         pthread_mutex_lock(&d->info_mu);
         d->info.last_drift_ms = petrad_now_ms();
@@ -375,8 +376,10 @@ static void *trainer_main(void *arg) {
     }
     uint64_t now = petrad_now_ms();
     if (!stop && d->holdout && d->hold_lin &&
-        ((double)(now - last_evo) >= d->cfg.evolution_interval_s * 1000 ||
-         atomic_exchange(&d->st.req_evolve, 0))) {
+        ((double)(now - last_evo) >= d->cfg.evolution_interval_s * 1000 || atomic_exchange(&d->st.req_evolve, 0) ||
+         drift_pending)) {
+      if (drift_pending) LOG_INFO("evolution_on_drift", "steps=%llu", (unsigned long long)atomic_load(&d->st.evolution_steps));
+      drift_pending = 0;
       evolution_tick(d);
       last_evo = now = petrad_now_ms();
     }
