@@ -151,7 +151,8 @@ void petrad_metrics_text(petrad *d, sbuf *b) {
         (double)(petrad_now_ms() - d->last_ckpt_ok_ms) / 1000.0);
   gauge(b, "petra_queue_depth", "examples waiting for the trainer", exq_len(d->q));
   gauge(b, "petra_queue_capacity_examples", "capacity of the trainer queue", d->cfg.queue_capacity);
-  gauge(b, "petra_consumer_paused", "1 while consumption is paused (backpressure or operator)", d->paused);
+  gauge(b, "petra_consumer_paused", "1 while consumption is paused (backpressure or operator)",
+        d->paused || d->backpressure);
   counter(b, "petra_consumer_pauses_total", "times consumption was paused", (double)d->pauses);
   counter(b, "petra_control_requests_total", "control socket commands served", (double)d->ctl_requests);
   counter(b, "petra_control_refused_total", "control clients refused (credentials or limits)", (double)d->ctl_refused);
@@ -210,9 +211,11 @@ static void status_json(petrad *d, sbuf *b) {
   pthread_mutex_unlock(&d->info_mu);
   sb_printf(b, ",\"drift_detections\":%llu,\"last_drift_age_s\":", (unsigned long long)atomic_load(&d->st.drifts));
   sb_json_num(b, last_drift ? (double)(now - last_drift) / 1000.0 : NAN);
-  sb_printf(b, ",\"queue_depth\":%d,\"queue_capacity\":%d,\"paused\":%s,\"operator_paused\":%s,\"pauses\":%llu",
-            exq_len(d->q), d->cfg.queue_capacity, d->paused ? "true" : "false", d->op_paused ? "true" : "false",
-            (unsigned long long)d->pauses);
+  sb_printf(b,
+            ",\"queue_depth\":%d,\"queue_capacity\":%d,\"paused\":%s,\"backpressure\":%s,\"operator_paused\":%s,"
+            "\"pauses\":%llu",
+            exq_len(d->q), d->cfg.queue_capacity, d->paused || d->backpressure ? "true" : "false",
+            d->backpressure ? "true" : "false", d->op_paused ? "true" : "false", (unsigned long long)d->pauses);
   sb_printf(b, ",\"partitions\":[");
   int np = 0;
   for (int i = 0; i < d->n_offsets; i++) {
@@ -303,7 +306,7 @@ static void execute(petrad *d, const char *line, size_t len, sbuf *b) {
       d->op_paused = 0;
       LOG_INFO("operator_resume", "via=control");
       /* resumes now if the queue has room, else when it drains (the backpressure timer) */
-      if (d->paused) uv_timer_start(&d->resume_timer, petrad_resume_check, 0, 20);
+      petrad_kafka_pause(d, 0);
       sb_printf(b, ",\"paused\":false");
       break;
     case CTL_EVOLVE:

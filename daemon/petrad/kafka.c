@@ -148,7 +148,6 @@ void petrad_kafka_pause(petrad *d, int pause) {
   d->paused = pause;
   if (pause) d->pauses++;
   LOG_INFO(pause ? "consumption_paused" : "consumption_resumed", "queue=%d", exq_len(d->q));
-  if (pause) uv_timer_start(&d->resume_timer, petrad_resume_check, 20, 20);
 }
 
 /* ---------------------------------------------------------------- input */
@@ -227,16 +226,26 @@ static int handle_message(petrad *d, rd_kafka_message_t *m) {
   return 0;
 }
 
-static void seek_back(petrad *d, const rd_kafka_message_t *m) {
-  rd_kafka_topic_partition_list_t *l = rd_kafka_topic_partition_list_new(1);
-  rd_kafka_topic_partition_list_add(l, rd_kafka_topic_name(m->rkt), m->partition)->offset =
-      m->offset;
-  rd_kafka_error_t *e = rd_kafka_seek_partitions(d->consumer, l, 0);
-  if (e) {
-    LOG_ERROR("seek_failed", "error=\"%s\"", rd_kafka_error_string(e));
-    rd_kafka_error_destroy(e);
-  }
-  rd_kafka_topic_partition_list_destroy(l);
+
+static void on_consumer_ready(uv_poll_t *h, int status, int events);
+
+/* Backpressure: the trainer's queue is full. Stop taking messages from librdkafka (keeping
+ * the one in hand) until the queue has drained to half; meanwhile librdkafka's own
+ * prefetch queue fills to consumer.queued.max.messages.kbytes and it stops fetching, so
+ * memory stays bounded, nothing is dropped, and there is no pause/seek/refetch round trip. */
+static void hold(petrad *d, rd_kafka_message_t *m) {
+  d->held = m;
+  if (!d->backpressure) d->pauses++;
+  d->backpressure = 1;
+  uv_poll_stop(&d->cpoll);
+  uv_timer_start(&d->resume_timer, petrad_resume_check, 5, 5);
+}
+
+void petrad_kafka_unblock(petrad *d) {
+  d->backpressure = 0;
+  if (d->stopping || !d->consumer) return;
+  uv_poll_start(&d->cpoll, UV_READABLE, on_consumer_ready);
+  wake_fd(d->cfd);
 }
 
 static void on_consumer_ready(uv_poll_t *h, int status, int events) {
@@ -246,6 +255,14 @@ static void on_consumer_ready(uv_poll_t *h, int status, int events) {
   drain_fd(d->cfd);
   int budget = d->cfg.poll_budget;
   uint64_t events_before = d->events + d->labels + d->dead_letters;
+  if (d->held) {
+    if (handle_message(d, d->held) < 0) {
+      hold(d, d->held);
+      return;
+    }
+    rd_kafka_message_destroy(d->held);
+    d->held = NULL;
+  }
   /* bounded in messages and in time, so that timers and control clients wait at most
    * about a millisecond behind a backlog */
   double t_end = mono_us() + 1000;
@@ -264,10 +281,8 @@ static void on_consumer_ready(uv_poll_t *h, int status, int events) {
       if (m->err != RD_KAFKA_RESP_ERR__PARTITION_EOF)
         LOG_WARN("consume_error", "error=\"%s\"", rd_kafka_message_errstr(m));
     } else if (handle_message(d, m) < 0) {
-      /* queue full: nothing is dropped — pause, and fetch this message again later */
-      petrad_kafka_pause(d, 1);
-      seek_back(d, m);
-      rd_kafka_message_destroy(m);
+      hold(d, m); /* queue full: keep this message, take no more until there is room */
+      budget = 0;
       break;
     }
     rd_kafka_message_destroy(m);
@@ -279,10 +294,6 @@ static void on_consumer_ready(uv_poll_t *h, int status, int events) {
     if (!d->first_msg_ms) d->first_msg_ms = now;
     d->last_msg_ms = now;
   }
-  /* pause while a full budget's worth of examples might not fit; resume at half empty */
-  int slack = d->cfg.poll_budget < d->cfg.queue_capacity / 4 ? d->cfg.poll_budget
-                                                              : d->cfg.queue_capacity / 4;
-  if (!d->paused && exq_free_slots(d->q) < slack) petrad_kafka_pause(d, 1);
   if (d->examples_queued - d->examples_at_ckpt >= (uint64_t)d->cfg.checkpoint_interval_examples)
     petrad_request_checkpoint(d, 0);
 }
@@ -641,6 +652,10 @@ int petrad_kafka_start(petrad *d, char *err, size_t n) {
 void petrad_kafka_close(petrad *d) {
   if (d->consumer) {
     uv_poll_stop(&d->cpoll);
+    if (d->held) {
+      rd_kafka_message_destroy(d->held); /* not processed: redelivered after a restart */
+      d->held = NULL;
+    }
     rd_kafka_resp_err_t e = rd_kafka_commit(d->consumer, NULL, 0);
     if (e && e != RD_KAFKA_RESP_ERR__NO_OFFSET)
       LOG_WARN("final_commit_failed", "error=%s", rd_kafka_err2name(e));

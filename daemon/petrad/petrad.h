@@ -103,7 +103,9 @@ typedef struct petrad {
   rd_kafka_queue_t *cq, *pq;
   int cfd, pfd;
   uv_poll_t cpoll, ppoll;
-  int paused;
+  int paused;                /* partitions paused (the operator's pause) */
+  int backpressure;          /* not taking messages: the trainer's queue is full */
+  rd_kafka_message_t *held;  /* the message that did not fit, processed first on resume */
   /* timers and signals */
   uv_timer_t gen_timer, ckpt_timer, metrics_timer, progress_timer, runfor_timer, resume_timer,
       watchdog_timer;
@@ -188,6 +190,8 @@ uint64_t petrad_now_ms(void);
 /* kafka.c */
 int petrad_kafka_start(petrad *d, char *err, size_t n);
 void petrad_kafka_pause(petrad *d, int pause);
+/* Resumes taking messages after backpressure (resume_timer decides when). */
+void petrad_kafka_unblock(petrad *d);
 void petrad_kafka_store_offsets(petrad *d, const ckpt *c);
 void petrad_produce_snapshot(petrad *d, outmsg *m);
 void petrad_produce_metrics(petrad *d);

@@ -155,17 +155,10 @@ static void on_runfor(uv_timer_t *t) { petrad_request_stop(t->data, "run-for ela
 
 void petrad_resume_check(uv_timer_t *t) {
   petrad *d = t->data;
-  if (!d->paused || d->op_paused) {
-    uv_timer_stop(t); /* an operator's pause lasts until the operator resumes */
-    return;
-  }
-  if (exq_free_slots(d->q) * 2 >= d->cfg.queue_capacity) {
-    uv_timer_stop(t);
-    petrad_kafka_pause(d, 0);
-    uint64_t one = 1;
-    ssize_t w = write(d->cfd, &one, sizeof one);
-    (void)w;
-  }
+  int room = exq_free_slots(d->q) * 2 >= d->cfg.queue_capacity; /* drained to half */
+  if (d->backpressure && room) petrad_kafka_unblock(d);
+  if (d->paused && !d->op_paused) petrad_kafka_pause(d, 0); /* a leftover pause */
+  if (!d->backpressure) uv_timer_stop(t);
 }
 
 /* ---------------------------------------------------------------- outbox */
