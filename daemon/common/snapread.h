@@ -8,7 +8,10 @@
 #include <stddef.h>
 #include <stdint.h>
 
-typedef struct snapread snapread;
+#include "petra/snapshot.h"
+
+/* The reassembly itself is libpetra's (petra_snapshot_assembler); this adds the Kafka side. */
+typedef petra_snapshot_assembler snapread;
 
 snapread *snapread_new(void);
 void snapread_free(snapread *s);

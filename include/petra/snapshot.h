@@ -62,6 +62,17 @@ petra_loaded *petra_snapshot_load(const uint8_t *buf, size_t len, uint64_t expec
 /* Frees a petra_loaded (void * so that it can be a petra_holder's free function). */
 void petra_loaded_free(void *loaded);
 
-/* Splitting a serialized snapshot into SnapshotChunk messages of at most max_bytes payload
- * each, and reassembling them, is done by the snapshot topic code in daemon/common. */
+/* Reassembling what the snapshots topic carries: a whole ModelSnapshot per message (header
+ * petra-type: snapshot, or no header) or a set of SnapshotChunk messages (petra-type: chunk)
+ * in order, checked against the set's sha256_of_whole; an incomplete, out-of-order or
+ * inconsistent set is discarded with a reason. At most 256 MiB per snapshot. */
+typedef struct petra_snapshot_assembler petra_snapshot_assembler;
+petra_snapshot_assembler *petra_snapshot_assembler_new(void);
+void petra_snapshot_assembler_free(petra_snapshot_assembler *a);
+/* type: the message's petra-type header ("snapshot", "chunk") or NULL. Returns 1 when a
+ * complete serialized snapshot is ready (out/len valid until the next call; then verify it
+ * with petra_snapshot_load), 0 when more chunks are needed or the message was discarded
+ * (err says why, empty when simply waiting). */
+int petra_snapshot_assembler_feed(petra_snapshot_assembler *a, const char *type, const void *payload, size_t plen,
+                                  const uint8_t **out, size_t *len, char *err, size_t errlen);
 #endif
