@@ -33,12 +33,12 @@ peak=0 maxlag=0 degraded=0 t0=$(date +%s)
 while true; do
   rss=$(awk '/VmRSS/{print $2}' /proc/$pid/status 2>/dev/null || echo 0)
   [ "${rss:-0}" -gt "$peak" ] && peak=$rss
-  lag=$("$build/petractl" --socket "$tmp/ctl.sock" --json status 2>/dev/null | python3 -c 'import json,sys
+  lag=$( ("$build/petractl" --socket "$tmp/ctl.sock" --json status 2>/dev/null || true) | python3 -c 'import json,sys
 try: print(sum(p["lag"] or 0 for p in json.loads(sys.stdin.read())["partitions"]))
 except Exception: print(0)')
   [ "$lag" -gt "$maxlag" ] && maxlag=$lag
   "$build/petractl" --socket "$tmp/ctl.sock" health > /dev/null 2>&1 || degraded=$((degraded + 1))
-  seen=$(wc -l < "$tmp/audit" 2>/dev/null || echo 0)
+  seen=$(cat "$tmp/audit" 2>/dev/null | wc -l)
   if ! kill -0 $rp 2>/dev/null && [ "$seen" -ge "$n" ]; then break; fi
   [ $(( $(date +%s) - t0 )) -gt $((secs * 20)) ] && { echo "did not catch up" >&2; break; }
   sleep 2
