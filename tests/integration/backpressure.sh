@@ -13,12 +13,9 @@ trap 'kill $(cat "$tmp/pid" 2>/dev/null) 2>/dev/null; rm -rf "$tmp"' EXIT
 fail=0 pass=0
 ok() { if eval "$1"; then pass=$((pass+1)); else echo "FAIL: $1"; fail=$((fail+1)); fi; }
 
-"$bin/petra" gen --count 30000 --seed 6 | awk -F, 'NR == 1 {print "entity_id,time_ms,amount,mcc,channel,hour_sin,hour_cos,label"; next}
-  $1 == "event" {print $2 "," $3 "," $4 "," $5 "," $6 "," $7 "," $8 "," ($5 >= 200 ? 1 : 0)}' > "$tmp/events.csv"
-n=$(( $(wc -l < "$tmp/events.csv") - 1 ))
-"$bin/petra" replay --csv "$tmp/events.csv" --brokers "$bs" --topic "$t.events" --kind events --entity entity_id \
-  --time time_ms --amount amount --categorical mcc=mcc,channel=channel --numeric hour_sin,hour_cos --label label \
-  2> "$tmp/replay.log"
+lib=$(dirname "$0")/../labelled_events.sh
+n=$("$lib" "$bin" "$tmp/events.csv" 30000 6)
+"$lib" "$bin" "$tmp/events.csv" --replay "$bs" "$t.events" 2> "$tmp/replay.log"
 ok '[ $? -eq 0 ]'
 "$bin/petrad" --quiet --control-socket "$tmp/ctl.sock" --state-dir "$tmp/state" --set kafka.brokers="$bs" \
   --set kafka.group_id="$t" --set topics.events="$t.events" --set topics.labels="$t.labels" \

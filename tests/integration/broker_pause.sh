@@ -14,12 +14,9 @@ fail=0 pass=0
 ok() { if eval "$1"; then pass=$((pass+1)); else echo "FAIL: $1"; fail=$((fail+1)); fi; }
 
 # labelled events, one example each, event ids 1..N (petra replay numbers the rows)
-"$bin/petra" gen --count 12000 --seed 4 | awk -F, 'NR == 1 {print "entity_id,time_ms,amount,mcc,channel,hour_sin,hour_cos,label"; next}
-  $1 == "event" {print $2 "," $3 "," $4 "," $5 "," $6 "," $7 "," $8 "," ($5 >= 200 ? 1 : 0)}' > "$tmp/events.csv"
-n=$(( $(wc -l < "$tmp/events.csv") - 1 ))
-"$bin/petra" replay --csv "$tmp/events.csv" --brokers "$bs" --topic "$t.events" --kind events --entity entity_id \
-  --time time_ms --amount amount --categorical mcc=mcc,channel=channel --numeric hour_sin,hour_cos --label label \
-  --rate 2000 2> "$tmp/replay.log" &
+lib=$(dirname "$0")/../labelled_events.sh
+n=$("$lib" "$bin" "$tmp/events.csv" 12000 4)
+"$lib" "$bin" "$tmp/events.csv" --replay "$bs" "$t.events" 2000 2> "$tmp/replay.log" &
 rp=$!
 "$bin/petrad" --quiet --control-socket "$tmp/ctl.sock" --state-dir "$tmp/state" --set kafka.brokers="$bs" \
   --set kafka.group_id="$t" --set topics.events="$t.events" --set topics.labels="$t.labels" \

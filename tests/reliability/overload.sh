@@ -15,12 +15,8 @@ tmp=$(mktemp -d /tmp/petra-overload-XXXXXX)
 trap '"$top/tests/kafka/broker.sh" stop "$tmp/kafka" >/dev/null 2>&1 || true; kill $(cat "$tmp/pid" 2>/dev/null) 2>/dev/null || true; rm -rf "$tmp"' EXIT
 bs=$("$top/tests/kafka/broker.sh" start "$tmp/kafka")
 count=$((secs * rate * 105 / 100))
-"$build/petra" gen --count "$count" --seed 8 | awk -F, 'NR == 1 {print "entity_id,time_ms,amount,mcc,channel,hour_sin,hour_cos,label"; next}
-  $1 == "event" {print $2 "," $3 "," $4 "," $5 "," $6 "," $7 "," $8 "," ($5 >= 200 ? 1 : 0)}' > "$tmp/events.csv"
-n=$(( $(wc -l < "$tmp/events.csv") - 1 ))
-"$build/petra" replay --csv "$tmp/events.csv" --brokers "$bs" --topic ov.events --kind events --entity entity_id \
-  --time time_ms --amount amount --categorical mcc=mcc,channel=channel --numeric hour_sin,hour_cos --label label \
-  --rate "$rate" 2> "$tmp/replay.log" &
+n=$("$top/tests/labelled_events.sh" "$build" "$tmp/events.csv" "$count" 8)
+"$top/tests/labelled_events.sh" "$build" "$tmp/events.csv" --replay "$bs" ov.events "$rate" 2> "$tmp/replay.log" &
 rp=$!
 qcap=8192 kbytes=65536
 "$build/petrad" --quiet --control-socket "$tmp/ctl.sock" --state-dir "$tmp/state" --set kafka.brokers="$bs" \

@@ -1,0 +1,19 @@
+#!/usr/bin/env bash
+# Shared by the backpressure, broker-pause and overload scripts: labelled transactions for
+# audit-checked runs. petra gen's events get a label each (so every event becomes one
+# example) and petra replay numbers them 1..N as event ids; the trainer's audit file then
+# shows which reached training.
+#   labelled_events.sh BIN_DIR OUT_CSV COUNT SEED        writes the CSV, prints N
+#   labelled_events.sh BIN_DIR OUT_CSV --replay BOOTSTRAP TOPIC [RATE]   streams it
+set -euo pipefail
+bin=$1 csv=$2
+if [ "$3" != "--replay" ]; then
+  "$bin/petra" gen --count "$3" --seed "$4" | awk -F, 'NR == 1 {print "entity_id,time_ms,amount,mcc,channel,hour_sin,hour_cos,label"; next}
+    $1 == "event" {print $2 "," $3 "," $4 "," $5 "," $6 "," $7 "," $8 "," ($5 >= 200 ? 1 : 0)}' > "$csv"
+  echo $(( $(wc -l < "$csv") - 1 ))
+  exit 0
+fi
+rate=()
+[ -n "${6:-}" ] && rate=(--rate "$6")
+exec "$bin/petra" replay --csv "$csv" --brokers "$4" --topic "$5" --kind events --entity entity_id --time time_ms \
+  --amount amount --categorical mcc=mcc,channel=channel --numeric hour_sin,hour_cos --label label "${rate[@]}"
