@@ -384,7 +384,8 @@ static void client_finish(ctl_client *c) {
   if (c->closing) return;
   unlink_client(c);
   c->closing = 1;
-  uv_read_stop((uv_stream_t *)&c->pipe);
+  /* keep reading (and discarding) until closed: a socket closed with unread input makes
+   * the peer's reads fail with ECONNRESET, which could hide the reply just sent */
   uv_shutdown_t *req = malloc(sizeof *req);
   if (!req) {
     client_drop(c);
@@ -467,6 +468,7 @@ static void on_client_read(uv_stream_t *s, ssize_t nread, const uv_buf_t *buf) {
     client_drop(c);
     return;
   }
+  if (c->closing) return; /* finishing: input is discarded */
   for (ssize_t i = 0; i < nread && !c->closing; i++) {
     char ch = buf->base[i];
     if (c->len == sizeof c->buf) {
