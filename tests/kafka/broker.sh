@@ -6,6 +6,8 @@
 #   broker.sh start DIR        format + start a broker whose state lives in DIR; prints the
 #                              bootstrap address and writes it to DIR/bootstrap
 #   broker.sh stop DIR         SIGTERM the broker started in DIR, wait, kill if it hangs
+#   broker.sh restart DIR [S]  stop it, wait S seconds (default 5), start it again on the
+#                              same ports with its data
 #
 # Environment: PETRA_KAFKA_VERSION (default 4.1.1), PETRA_KAFKA_CACHE (default
 # /var/cache/petra-kafka, else ~/.cache/petra-kafka when that is not writable).
@@ -75,13 +77,21 @@ message.max.bytes=4194304
 log.retention.hours=1
 PROPS
   local cp="$jars/*"
-  local jopts=(-Xms256m -Xmx512m -XX:+UseSerialGC -Djava.awt.headless=true
-               -Dorg.slf4j.simpleLogger.defaultLogLevel=info)
-  local t0; t0=$(date +%s.%N)
   java "${jopts[@]}" -cp "$cp" kafka.tools.StorageTool format -t "$(java -cp "$cp" kafka.tools.StorageTool random-uuid 2>/dev/null)" \
        -c "$dir/server.properties" > "$dir/format.log" 2>&1 \
     || { log "storage format failed:"; cat "$dir/format.log" >&2; exit 1; }
-  setsid java "${jopts[@]}" -cp "$cp" kafka.Kafka "$dir/server.properties" > "$dir/broker.log" 2>&1 < /dev/null &
+  : > "$dir/broker.log"
+  launch "$dir" "$port"
+}
+
+jopts=(-Xms256m -Xmx512m -XX:+UseSerialGC -Djava.awt.headless=true -Dorg.slf4j.simpleLogger.defaultLogLevel=info)
+
+# Runs the broker of DIR (formatted, server.properties written) and waits until it answers.
+launch() {
+  local dir=$1 port=$2
+  local cp="$jars/*"
+  local t0; t0=$(date +%s.%N)
+  setsid java "${jopts[@]}" -cp "$cp" kafka.Kafka "$dir/server.properties" >> "$dir/broker.log" 2>&1 < /dev/null &
   echo $! > "$dir/pid"
   local i
   for i in $(seq 1 600); do
@@ -115,9 +125,21 @@ stop() {
   log "broker stopped"
 }
 
+# Stops the broker of DIR, waits DOWN seconds, starts it again on the same ports with its
+# data (an outage as clients see it: connections refused, then the same broker back).
+restart() {
+  local dir=$1 down=${2:-5}
+  dir=$(cd "$dir" && pwd)
+  local port; port=$(cut -d: -f2 "$dir/bootstrap")
+  stop "$dir"
+  sleep "$down"
+  launch "$dir" "$port" > /dev/null
+}
+
 case "${1:-}" in
   fetch) fetch ;;
   start) start "${2:?usage: broker.sh start DIR}" ;;
   stop) stop "${2:?usage: broker.sh stop DIR}" ;;
-  *) echo "usage: broker.sh fetch|start DIR|stop DIR" >&2; exit 2 ;;
+  restart) restart "${2:?usage: broker.sh restart DIR [DOWN_SECONDS]}" "${3:-5}" ;;
+  *) echo "usage: broker.sh fetch|start DIR|stop DIR|restart DIR [DOWN_SECONDS]" >&2; exit 2 ;;
 esac
