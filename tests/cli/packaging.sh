@@ -33,6 +33,12 @@ for c in health status population pareto metrics pause resume evolve snapshot ch
 done
 ok "[ -z '$missing' ] || { echo 'commands missing from petractl.1:$missing'; false; }"
 
+missing=""
+for c in $("$build/petra" --help | awk '/^commands:/{f=1; next} f && NF && $1 != "help" {print $1}'); do
+  grep -q "^\.B $c\b\|^\.B $c$" "$src/deploy/man/petra.1" || missing="$missing $c"
+done
+ok "[ -z '$missing' ] || { echo 'commands missing from petra.1:$missing'; false; }"
+
 # .deb
 (cd "$tmp" && cpack -G DEB -B "$tmp/deb" --config "$build/CPackConfig.cmake" > "$tmp/cpack.log" 2>&1)
 ok '[ $? -eq 0 ] || { tail "$tmp/cpack.log"; false; }'
