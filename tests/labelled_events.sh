@@ -5,7 +5,18 @@
 # shows which reached training.
 #   labelled_events.sh BIN_DIR OUT_CSV COUNT SEED        writes the CSV, prints N
 #   labelled_events.sh BIN_DIR OUT_CSV --replay BOOTSTRAP TOPIC [RATE]   streams it
+#   labelled_events.sh --check AUDIT_FILE N   exits 1 unless every id 1..N is in the audit file
 set -euo pipefail
+if [ "$1" = "--check" ]; then
+  exec python3 - "$2" "$3" <<'PY'
+import sys
+ids = [int(l) for l in open(sys.argv[1])]
+seen, n = set(ids), int(sys.argv[2])
+missing = sum(1 for i in range(1, n + 1) if i not in seen)
+print(f"audit: {len(ids)} lines for {n} events, {missing} missing, {len(ids) - (n - missing)} duplicates")
+sys.exit(1 if missing else 0)
+PY
+fi
 bin=$1 csv=$2
 if [ "$3" != "--replay" ]; then
   "$bin/petra" gen --count "$3" --seed "$4" | awk -F, 'NR == 1 {print "entity_id,time_ms,amount,mcc,channel,hour_sin,hour_cos,label"; next}

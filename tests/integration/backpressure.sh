@@ -39,14 +39,7 @@ pauses=$(echo "$summary" | python3 -c 'import json,sys; print(json.loads(sys.std
 echo "info: $n events, peak RSS ${peak} kB, $pauses pauses, paused in $paused_seen samples"
 ok '[ "$pauses" -ge 3 ]'
 ok '[ "$peak" -lt 409600 ] || { echo "peak RSS $peak kB"; false; }'
-python3 - "$tmp/audit" "$n" <<'PY'
-import sys
-seen = set(int(l) for l in open(sys.argv[1]))
-n = int(sys.argv[2])
-missing = [i for i in range(1, n + 1) if i not in seen]
-print(f"audit: {n} events, {len(missing)} missing")
-sys.exit(1 if missing else 0)
-PY
+"$lib" --check "$tmp/audit" "$n"
 ok '[ $? -eq 0 ]'
 echo "$pass passed, $fail failed"
 [ $fail -eq 0 ]

@@ -36,17 +36,7 @@ wait $rp
 ok '[ $? -eq 0 ] || { tail -3 "$tmp/replay.log"; false; }'
 wait "$(cat "$tmp/pid")"
 ok '[ $? -eq 0 ] || { tail -20 "$tmp/err"; false; }'
-python3 - "$tmp/audit" "$n" <<'PY'
-import sys
-seen = set()
-lines = 0
-for l in open(sys.argv[1]):
-    seen.add(int(l)); lines += 1
-n = int(sys.argv[2])
-missing = [i for i in range(1, n + 1) if i not in seen]
-print(f"audit: {lines} lines for {n} events, {len(missing)} missing, {lines - (n - len(missing))} duplicates")
-sys.exit(1 if missing else 0)
-PY
+"$lib" --check "$tmp/audit" "$n"
 ok '[ $? -eq 0 ]'
 ok 'grep -q "partition_assigned" "$tmp/err"'
 echo "info: $(grep -c partition_assigned "$tmp/err") partition assignments, $(grep -c kafka_error "$tmp/err") kafka_error lines, $(grep -c partition_revoked "$tmp/err") revocations"

@@ -39,14 +39,7 @@ ok '[ $? -eq 0 ] || { cat "$tmp/restart.log"; false; }'
 ok '[ "$(cat "$PETRA_KAFKA_DIR/bootstrap")" = "$bs" ]'
 wait "$(cat "$tmp/pid")"
 ok '[ $? -eq 0 ] || { tail -20 "$tmp/err"; false; }'
-python3 - "$tmp/audit" "$n" <<'PY'
-import sys
-seen = set(int(l) for l in open(sys.argv[1]))
-n = int(sys.argv[2])
-missing = [i for i in range(1, n + 1) if i not in seen]
-print(f"audit: {n} events, {len(missing)} missing")
-sys.exit(1 if missing else 0)
-PY
+"$lib" --check "$tmp/audit" "$n"
 ok '[ $? -eq 0 ]'
 echo "info: $(grep -c kafka_error "$tmp/err") kafka_error lines, $(grep -c partition_assigned "$tmp/err") assignments"
 echo "$pass passed, $fail failed"
