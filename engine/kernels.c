@@ -63,6 +63,81 @@ __attribute__((target("avx512f,avx512vnni"))) static void qdot_packed_vnni(
 }
 #define qdot_packed_avx512 qdot_packed_vnni
 
+/* Four activation rows per pass over a 16-row weight block: each 64-byte weight group is
+ * loaded once and feeds four independent vpdpbusd chains. */
+__attribute__((target("avx512f,avx512vnni"))) static void qgemm_packed_vnni(
+    int n, int rows16, int in4, const int8_t *Wp, const uint8_t *xu, int32_t *acc) {
+  const int groups = in4 / 4;
+  for (int rb = 0; rb < rows16 / 16; rb++) {
+    const int8_t *blk = Wp + (size_t)rb * 16 * in4;
+    int r = 0;
+    for (; r + 4 <= n; r += 4) {
+      const uint8_t *x0 = xu + (size_t)r * in4, *x1 = x0 + in4, *x2 = x1 + in4, *x3 = x2 + in4;
+      __m512i a0 = _mm512_setzero_si512(), a1 = a0, a2 = a0, a3 = a0;
+      for (int g = 0; g < groups; g++) {
+        __m512i w = _mm512_loadu_si512(blk + (size_t)g * 64);
+        int32_t v0, v1, v2, v3;
+        __builtin_memcpy(&v0, x0 + 4 * g, 4);
+        __builtin_memcpy(&v1, x1 + 4 * g, 4);
+        __builtin_memcpy(&v2, x2 + 4 * g, 4);
+        __builtin_memcpy(&v3, x3 + 4 * g, 4);
+        a0 = _mm512_dpbusd_epi32(a0, _mm512_set1_epi32(v0), w);
+        a1 = _mm512_dpbusd_epi32(a1, _mm512_set1_epi32(v1), w);
+        a2 = _mm512_dpbusd_epi32(a2, _mm512_set1_epi32(v2), w);
+        a3 = _mm512_dpbusd_epi32(a3, _mm512_set1_epi32(v3), w);
+      }
+      _mm512_storeu_si512(acc + (size_t)r * rows16 + rb * 16, a0);
+      _mm512_storeu_si512(acc + (size_t)(r + 1) * rows16 + rb * 16, a1);
+      _mm512_storeu_si512(acc + (size_t)(r + 2) * rows16 + rb * 16, a2);
+      _mm512_storeu_si512(acc + (size_t)(r + 3) * rows16 + rb * 16, a3);
+    }
+    for (; r < n; r++) {
+      const uint8_t *x0 = xu + (size_t)r * in4;
+      __m512i a0 = _mm512_setzero_si512();
+      for (int g = 0; g < groups; g++) {
+        int32_t v0;
+        __builtin_memcpy(&v0, x0 + 4 * g, 4);
+        a0 = _mm512_dpbusd_epi32(a0, _mm512_set1_epi32(v0), _mm512_loadu_si512(blk + (size_t)g * 64));
+      }
+      _mm512_storeu_si512(acc + (size_t)r * rows16 + rb * 16, a0);
+    }
+  }
+}
+#define qgemm_packed_avx512 qgemm_packed_vnni
+
+/* quant_rows with 16-lane masked loads: the same max (NaN ignored: vmaxps returns its
+ * second operand when the first is NaN), the same round-to-nearest-even and clamp, so the
+ * bytes equal the portable variant's. */
+__attribute__((target("avx512f,avx512bw,avx512vl,avx512dq"))) static void quant_rows_avx512f(
+    int n, int in, int ld, const float *x, uint8_t *xu, float *s) {
+  const __m512 sign = _mm512_set1_ps(-0.0f), lo = _mm512_set1_ps(-127.0f), hi = _mm512_set1_ps(127.0f);
+  const __m512i off = _mm512_set1_epi32(128);
+  for (int r = 0; r < n; r++) {
+    const float *xr = x + (size_t)r * in;
+    uint8_t *u = xu + (size_t)r * ld;
+    __m512 mx = _mm512_setzero_ps();
+    for (int i = 0; i < in; i += 16) {
+      __mmask16 k = in - i >= 16 ? (__mmask16)0xffff : (__mmask16)((1u << (in - i)) - 1);
+      mx = _mm512_max_ps(_mm512_andnot_ps(sign, _mm512_maskz_loadu_ps(k, xr + i)), mx);
+    }
+    float m = _mm512_reduce_max_ps(mx);
+    float sc = m > 0.0f ? m / 127.0f : 1.0f;
+    __m512 inv = _mm512_set1_ps(1.0f / sc);
+    for (int i = 0; i < in; i += 16) {
+      __mmask16 k = in - i >= 16 ? (__mmask16)0xffff : (__mmask16)((1u << (in - i)) - 1);
+      __m512 q = _mm512_roundscale_ps(_mm512_mul_ps(_mm512_maskz_loadu_ps(k, xr + i), inv),
+                                      _MM_FROUND_TO_NEAREST_INT | _MM_FROUND_NO_EXC);
+      __mmask16 num = _mm512_cmp_ps_mask(q, q, _CMP_ORD_Q);
+      q = _mm512_maskz_mov_ps(num, _mm512_min_ps(_mm512_max_ps(q, lo), hi));
+      __m512i v = _mm512_add_epi32(_mm512_cvtps_epi32(q), off);
+      _mm_mask_storeu_epi8(u + i, k, _mm512_cvtepi32_epi8(v));
+    }
+    for (int i = in; i < ld; i++) u[i] = 128;
+    s[r] = sc;
+  }
+}
+#define quant_rows_avx512 quant_rows_avx512f
+
 /* int4: per group of 4 inputs, 32 bytes of nibbles expand to the 64 signed bytes of 16 rows ×
  * 4 inputs (low nibbles: rows 0–7, high nibbles: rows 8–15) and one vpdpbusd adds them in. */
 __attribute__((target("avx512f,avx512bw,avx512vnni"))) static void qdot4_vnni(int rows16, int nb, const uint8_t *W4,
@@ -117,7 +192,7 @@ void petra_qpack(int rows, int in, const int8_t *W, int8_t *Wp) {
 
 #define TABLE(sfx)                                                                         \
   {#sfx,        gru_fwd_##sfx, gru_bwd_##sfx, sigmoid_##sfx, tanh_##sfx, exp_##sfx, relu_##sfx, \
-   relu_bwd_##sfx, qdot_##sfx, qdot_packed_##sfx, quant_row_##sfx, qdot4_##sfx}
+   relu_bwd_##sfx, qdot_##sfx, qdot_packed_##sfx, quant_row_##sfx, quant_rows_##sfx, qgemm_packed_##sfx, qdot4_##sfx}
 
 static const petra_kernels variants[] = {
     TABLE(portable),

@@ -33,9 +33,14 @@ typedef struct petra_kernels {
    * in4 = in rounded up to a multiple of 4, xu padded to in4 bytes; acc has rows rounded up
    * to 16 entries. */
   void (*qdot_packed)(int rows16, int in4, const int8_t *Wp, const uint8_t *xu, int32_t *acc);
-  /* Quantizes x[n] to xu = round(x/s)+128 with s = max|x|/127 (s = 1 when x is all zero);
-   * returns s. */
+  /* Quantizes x[n] to xu = round(x/s)+128 with s = max|x|/127 over the non-NaN x (s = 1 when
+   * x is all zero; a NaN product, from an infinite or NaN input, quantizes to 0); returns s. */
   float (*quant_row)(int n, const float *x, uint8_t *xu);
+  /* quant_row on n rows of x [n × in] into xu [n × ld] (ld >= in; bytes past in set to 128,
+   * the quantized zero) with the scales in s[n]. */
+  void (*quant_rows)(int n, int in, int ld, const float *x, uint8_t *xu, float *s);
+  /* qdot_packed for n activation rows xu [n × in4] at once: acc [n × rows16]. Exact. */
+  void (*qgemm_packed)(int n, int rows16, int in4, const int8_t *Wp, const uint8_t *xu, int32_t *acc);
   /* int4 matrix × vector in blocks of 32 inputs, on weights packed by petra_qpack4:
    * bacc[o·nb + b] = Σ_j xu[32b + j]·q[o][32b + j] for o < rows16 (rows rounded up to 16),
    * xu padded to 32·nb bytes. Exact integer arithmetic: every variant gives identical results. */

@@ -312,10 +312,14 @@ int petra_plan_n_outputs(const petra_plan *p) { return p->n_out; }
 
 /* ---------------------------------------------------------------- scoring */
 
+/* Quantized layers take their input rows this many at a time. */
+#define QCHUNK 64
+
 /* Scratch layout (floats unless noted), sized for n examples. */
 typedef struct scratch {
   float *x0, *a1, *st, *xi, *h, *hh, *out2, *lr;
-  uint8_t *xu;
+  float *sx;   /* [QCHUNK] activation scales */
+  uint8_t *xu; /* [QCHUNK × padded width] quantized activations */
   int32_t *acc;
 } scratch;
 
@@ -325,33 +329,40 @@ static void linear_apply1(const petra_plan *p, const qlinear *l, int n, const fl
     petra_dense_forward(n, l->in, l->out, x, l->w, l->b, y);
     return;
   }
-  if (l->bits == 4) {
-    const int nb = l->nb;
-    for (int r = 0; r < n; r++) {
-      uint8_t *u = sc->xu;
-      float sx = p->k->quant_row(l->in, x + (size_t)r * l->in, u);
-      for (int i = l->in; i < nb * 32; i++) u[i] = 128;
-      p->k->qdot4(l->out16, nb, l->q4, u, sc->acc);
-      float *yr = y + (size_t)r * l->out;
-      for (int o = 0; o < l->out; o++) {
-        /* the float combination stays outside the kernels: identical on every CPU path */
-        float a = 0;
-        const int32_t *ba = sc->acc + (size_t)o * nb, *bs = l->bsum + (size_t)o * nb;
-        const float *bsc = l->bscale + (size_t)o * nb;
-        for (int b = 0; b < nb; b++) a += bsc[b] * (float)(ba[b] - 128 * bs[b]);
-        yr[o] = sx * a + (l->b ? l->b[o] : 0.0f);
+  /* quantized layers: QCHUNK rows at a time (their activations, scales and accumulators
+   * fit the scratch and stay in cache) */
+  for (int r0 = 0; r0 < n; r0 += QCHUNK) {
+    const int m = n - r0 < QCHUNK ? n - r0 : QCHUNK;
+    const float *xr = x + (size_t)r0 * l->in;
+    float *y0 = y + (size_t)r0 * l->out;
+    if (l->bits == 4) {
+      const int nb = l->nb, ld = nb * 32;
+      p->k->quant_rows(m, l->in, ld, xr, sc->xu, sc->sx);
+      for (int r = 0; r < m; r++) {
+        p->k->qdot4(l->out16, nb, l->q4, sc->xu + (size_t)r * ld, sc->acc);
+        float *yr = y0 + (size_t)r * l->out;
+        for (int o = 0; o < l->out; o++) {
+          /* the float combination stays outside the kernels: identical on every CPU path */
+          float a = 0;
+          const int32_t *ba = sc->acc + (size_t)o * nb, *bs = l->bsum + (size_t)o * nb;
+          const float *bsc = l->bscale + (size_t)o * nb;
+          for (int b = 0; b < nb; b++) a += bsc[b] * (float)(ba[b] - 128 * bs[b]);
+          yr[o] = sc->sx[r] * a + (l->b ? l->b[o] : 0.0f);
+        }
       }
+      continue;
     }
-    return;
-  }
-  for (int r = 0; r < n; r++) {
-    uint8_t *u = sc->xu;
-    float sx = p->k->quant_row(l->in, x + (size_t)r * l->in, u);
-    for (int i = l->in; i < l->in4; i++) u[i] = 128;
-    p->k->qdot_packed(l->out16, l->in4, l->q, u, sc->acc);
-    float *yr = y + (size_t)r * l->out;
-    for (int o = 0; o < l->out; o++)
-      yr[o] = sx * l->scale[o] * (float)(sc->acc[o] - 128 * l->rowsum[o]) + (l->b ? l->b[o] : 0.0f);
+    p->k->quant_rows(m, l->in, l->in4, xr, sc->xu, sc->sx);
+    p->k->qgemm_packed(m, l->out16, l->in4, l->q, sc->xu, sc->acc);
+    for (int r = 0; r < m; r++) {
+      const int32_t *ar = sc->acc + (size_t)r * l->out16;
+      float *yr = y0 + (size_t)r * l->out;
+      const float sx = sc->sx[r];
+      if (l->b)
+        for (int o = 0; o < l->out; o++) yr[o] = sx * l->scale[o] * (float)(ar[o] - 128 * l->rowsum[o]) + l->b[o];
+      else
+        for (int o = 0; o < l->out; o++) yr[o] = sx * l->scale[o] * (float)(ar[o] - 128 * l->rowsum[o]);
+    }
   }
 }
 
@@ -400,12 +411,15 @@ static size_t layout(const petra_plan *p, int n, void *base, scratch *sc_out) {
     if (base) *dst[i] = (float *)((char *)base + off);
     off += ((sizes[i] * sizeof(float)) + 63) & ~(size_t)63;
   }
-  /* one row of quantized activations at a time (int4 blocks pad to 32) */
-  size_t xub = maxin + 64;
+  /* QCHUNK rows of quantized activations (int4 blocks pad to 32), their scales and
+   * accumulators */
+  size_t xub = (size_t)QCHUNK * (maxin + 64);
   if (base) sc->xu = (uint8_t *)base + off;
   off += (xub + 63) & ~(size_t)63;
+  if (base) sc->sx = (float *)((char *)base + off);
+  off += sizeof(float) * QCHUNK;
   if (base) sc->acc = (int32_t *)((char *)base + off);
-  off += sizeof(int32_t) * (accn + 16);
+  off += sizeof(int32_t) * (QCHUNK * accn + 16);
   return off;
 }
 

@@ -2,6 +2,8 @@
  * variants are bit-exact; plans are smaller as promised; concurrent scoring is safe. */
 #include <pthread.h>
 
+#include <float.h>
+
 #include "check.h"
 #include "exgen.h"
 #include "kernels.h"
@@ -121,6 +123,59 @@ TEST(int8_kernels_are_bit_exact_across_variants) {
     int64_t s = 0;
     for (int i = 0; i < IN; i++) s += (int64_t)xu0[i] * W[o * IN + i];
     CHECK_EQ_INT(a0[o], s);
+  }
+}
+
+/* The batched forms: quant_rows on rows of every width 1..40 (vector tails, masks) with
+ * zero rows, ±FLT_MAX, infinities and NaN among them, and qgemm_packed on 0..9 rows (the
+ * four-row blocks and their remainders) equal, byte for byte, the portable single-row
+ * kernels. */
+TEST(batched_int8_kernels_match_single_row_reference) {
+  const petra_kernels *ref = petra_kernels_variant(0);
+  petra_rng r;
+  petra_rng_seed(&r, 81);
+  enum { NR = 9, MAXIN = 40, LD = 48, ROWS = 37 };
+  float x[NR * MAXIN];
+  uint8_t u0[NR * LD], u1[NR * LD], one[LD];
+  float s0[NR], s1[NR];
+  for (int v = 0; v < 3; v++) {
+    const petra_kernels *k = petra_kernels_variant(v);
+    if (!k) continue;
+    for (int in = 1; in <= MAXIN; in++) {
+      for (int i = 0; i < NR * in; i++) x[i] = (float)petra_rng_normal(&r) * 5;
+      for (int i = 0; i < in; i++) x[i] = 0.0f;                  /* row 0: all zero */
+      x[in] = FLT_MAX, x[2 * in - 1] = -FLT_MAX;                  /* row 1: max magnitudes */
+      x[2 * in] = INFINITY;                                       /* row 2: an infinity */
+      if (in > 1) x[3 * in + 1] = NAN;                            /* row 3: a NaN (ignored by the max) */
+      memset(u0, 0, sizeof u0);
+      memset(u1, 0, sizeof u1);
+      k->quant_rows(NR, in, LD, x, u1, s1);
+      for (int q = 0; q < NR; q++) {
+        s0[q] = ref->quant_row(in, x + q * in, one);
+        memcpy(u0 + q * LD, one, (size_t)in);
+        memset(u0 + q * LD + in, 128, (size_t)(LD - in));
+      }
+      CHECK_MSG(memcmp(u0, u1, sizeof u0) == 0, "%s quant_rows bytes differ at width %d", k->name, in);
+      CHECK_MSG(memcmp(s0, s1, sizeof s0) == 0, "%s quant_rows scales differ at width %d", k->name, in);
+      CHECK(s1[0] == 1.0f && u1[0] == 128);
+    }
+    static int8_t W[ROWS * 44], Wp[48 * 44];
+    for (int i = 0; i < ROWS * 44; i++) W[i] = (int8_t)((int)petra_rng_below(&r, 255) - 127);
+    for (int i = 0; i < 44; i++) W[44 + i] = -127;
+    petra_qpack(ROWS, 44, W, Wp);
+    uint8_t xs[NR * 44];
+    for (int i = 0; i < NR * 44; i++) xs[i] = (uint8_t)petra_rng_below(&r, 256);
+    memset(xs + 44, 255, 44);
+    int32_t g[(NR + 1) * 48], ref1[48];
+    for (int n = 0; n <= NR; n++) {
+      for (int i = 0; i < (NR + 1) * 48; i++) g[i] = -1;
+      k->qgemm_packed(n, 48, 44, Wp, xs, g);
+      for (int q = 0; q < n; q++) {
+        ref->qdot_packed(48, 44, Wp, xs + q * 44, ref1);
+        CHECK_MSG(memcmp(ref1, g + q * 48, sizeof ref1) == 0, "%s qgemm_packed row %d of %d", k->name, q, n);
+      }
+      CHECK(g[n * 48] == -1); /* nothing written past n rows */
+    }
   }
 }
 
