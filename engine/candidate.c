@@ -99,6 +99,11 @@ int petra_candidate_eval(void *ctx, const petra_genome *g, petra_fitness *fit) {
     }
     free(batch);
     petra_trainer_free(t);
+    /* the fine-tune moved zeroed weights: restore the genome's sparsity */
+    if (petra_sparsify(m, g)) {
+      petra_model_free(m);
+      return PETRA_ENOMEM;
+    }
   }
   petra_plan *p = petra_plan_build(m, g, &err);
   if (!p) {

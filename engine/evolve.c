@@ -13,6 +13,13 @@ static const float keep_levels[] = {0.125f, 0.25f, 0.375f, 0.5f, 0.625f, 0.75f, 
 #define N_KEEP 8
 static const int ft_levels[] = {0, 50, 100, 200, 400};
 #define N_FT 5
+#define N_BITS 3
+static const float sparsity_levels[] = {0.0f, 0.5f, 0.75f, 0.9f};
+#define N_SPARSITY 4
+static const float rank_levels[] = {1.0f, 0.5f, 0.25f};
+#define N_RANK 3
+static const float reg_levels[] = {0.0f, 1e-5f, 1e-4f, 1e-3f};
+#define N_REG 4
 
 struct petra_evo {
   petra_evo_conf c;
@@ -31,6 +38,10 @@ petra_evo_conf petra_evo_defaults(void) {
   memset(&c, 0, sizeof c);
   c.population = 12;
   c.allow_bits8 = 1;
+  c.allow_bits4 = 1;
+  c.allow_sparsity = 1;
+  c.allow_rank = 1;
+  c.allow_regularizers = 1;
   c.higher_is_better = 1;
   c.metric_floor = -INFINITY;
   c.metric_tolerance = 0.005;
@@ -50,6 +61,20 @@ static int ft_index(int s) {
   for (int i = 1; i < N_FT; i++)
     if (abs(ft_levels[i] - s) < abs(ft_levels[best] - s)) best = i;
   return best;
+}
+static int level_index(const float *levels, int n, float v) {
+  int best = 0;
+  for (int i = 1; i < n; i++)
+    if (fabsf(levels[i] - v) < fabsf(levels[best] - v)) best = i;
+  return best;
+}
+/* one step along a ladder of n levels (or a random jump), staying inside it */
+static int ladder_step(petra_rng *r, int i, int n, int jump, int dir) {
+  if (n < 2) return 0;
+  i = jump ? (int)petra_rng_below(r, (uint64_t)n) : i + dir;
+  if (i < 0) i = 1;
+  if (i >= n) i = n - 2;
+  return i;
 }
 
 /* ---------------------------------------------------------------- domination */
@@ -178,29 +203,70 @@ static void random_genome(petra_evo *e, petra_genome *g) {
   g->finetune_lr = 1e-3f;
 }
 
+/* The genes the search may change: per layer keep (not the output layer), bits (32/8/4 as
+ * allowed), sparsity and low-rank ratio (not embeddings: those are lookups); globally the
+ * fine-tune budget and, when allowed, the L1 and group-lasso strengths. */
+enum { G_KEEP, G_BITS, G_SPARSITY, G_RANK, G_FT, G_L1, G_GL };
+typedef struct slot {
+  int kind, layer;
+} slot;
+
+static int bits_allowed(const petra_evo_conf *c, int n_out[1], int lv[N_BITS]) {
+  int n = 0;
+  lv[n++] = 32;
+  if (c->allow_bits8) lv[n++] = 8;
+  if (c->allow_bits4) lv[n++] = 4;
+  n_out[0] = n;
+  return n;
+}
+
+static int gene_slots(const petra_evo_conf *c, slot *out) {
+  int n = 0, nb, lv[N_BITS];
+  bits_allowed(c, &nb, lv);
+  for (int l = 0; l < c->n_layers; l++) {
+    int emb = !strncmp(c->layers[l], "emb.", 4);
+    if (!fixed_units(c->layers[l])) out[n++] = (slot){G_KEEP, l};
+    if (nb > 1) out[n++] = (slot){G_BITS, l};
+    if (c->allow_sparsity && !emb) out[n++] = (slot){G_SPARSITY, l};
+    if (c->allow_rank && !emb) out[n++] = (slot){G_RANK, l};
+  }
+  out[n++] = (slot){G_FT, -1};
+  if (c->allow_regularizers) {
+    out[n++] = (slot){G_L1, -1};
+    out[n++] = (slot){G_GL, -1};
+  }
+  return n;
+}
+
 void petra_evo_mutate(petra_evo *e, petra_genome *g) {
-  int genes = e->c.n_layers * 2 + 1;
-  int which = (int)petra_rng_below(&e->rng, (uint64_t)genes);
+  slot slots[4 * PETRA_EVO_MAX_LAYERS + 3];
+  int n = gene_slots(&e->c, slots);
+  slot s = slots[petra_rng_below(&e->rng, (uint64_t)n)];
   int jump = petra_rng_uniform(&e->rng) < e->c.big_jump;
   int dir = petra_rng_uniform(&e->rng) < 0.5 ? -1 : 1;
-  if (which == genes - 1) {
-    int i = ft_index(g->finetune_steps);
-    i = jump ? (int)petra_rng_below(&e->rng, N_FT) : i + dir;
-    if (i < 0) i = 1;
-    if (i >= N_FT) i = N_FT - 2;
-    g->finetune_steps = ft_levels[i];
+  if (s.kind == G_FT) {
+    g->finetune_steps = ft_levels[ladder_step(&e->rng, ft_index(g->finetune_steps), N_FT, jump, dir)];
     return;
   }
-  const char *layer = e->c.layers[which / 2];
+  if (s.kind == G_L1 || s.kind == G_GL) {
+    float *v = s.kind == G_L1 ? &g->l1 : &g->group_lasso;
+    *v = reg_levels[ladder_step(&e->rng, level_index(reg_levels, N_REG, *v), N_REG, jump, dir)];
+    return;
+  }
+  const char *layer = e->c.layers[s.layer];
   petra_layer_gene gene = petra_genome_gene(g, layer);
-  if (which % 2 == 0 && !fixed_units(layer)) {
-    int i = keep_index(gene.keep);
-    i = jump ? (int)petra_rng_below(&e->rng, N_KEEP) : i + dir;
-    if (i < 0) i = 1;
-    if (i >= N_KEEP) i = N_KEEP - 2;
-    gene.keep = keep_levels[i];
-  } else if (e->c.allow_bits8) {
-    gene.bits = gene.bits == 32 ? 8 : 32;
+  if (s.kind == G_KEEP) {
+    gene.keep = keep_levels[ladder_step(&e->rng, keep_index(gene.keep), N_KEEP, jump, dir)];
+  } else if (s.kind == G_BITS) {
+    int nb, lv[N_BITS], i = 0;
+    bits_allowed(&e->c, &nb, lv);
+    while (i < nb - 1 && lv[i] != gene.bits) i++;
+    gene.bits = lv[ladder_step(&e->rng, i, nb, jump, dir)];
+  } else if (s.kind == G_SPARSITY) {
+    gene.sparsity = sparsity_levels[ladder_step(&e->rng, level_index(sparsity_levels, N_SPARSITY, gene.sparsity),
+                                                N_SPARSITY, jump, dir)];
+  } else {
+    gene.rank = rank_levels[ladder_step(&e->rng, level_index(rank_levels, N_RANK, gene.rank), N_RANK, jump, dir)];
   }
   petra_genome_set(g, &gene);
 }
@@ -216,6 +282,10 @@ void petra_evo_crossover(petra_evo *e, const petra_genome *a, const petra_genome
   if (petra_rng_uniform(&e->rng) < 0.5) {
     child->finetune_steps = b->finetune_steps;
     child->finetune_lr = b->finetune_lr;
+  }
+  if (petra_rng_uniform(&e->rng) < 0.5) {
+    child->l1 = b->l1;
+    child->group_lasso = b->group_lasso;
   }
 }
 

@@ -7,6 +7,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 
 #include "kernels.h"
 #include "petra/dense.h"
@@ -26,6 +27,16 @@ typedef struct qlinear {
   uint8_t *q4;     /* [out × nb × 16] */
   float *bscale;   /* [out × nb] */
   int32_t *bsum;   /* [out × nb]: Σ q over the block, for the +128 offset */
+  /* bits 32 with zeros: CSR (row starts [out + 1], uint16 columns, values) when that is
+   * smaller than dense; the kernel (sparse or dense) chosen by timing both at build */
+  int nnz;
+  int32_t *sp;
+  uint16_t *scol;
+  float *sv;
+  int rows1;         /* rows the layer sees when one example is scored */
+  int sparse_mode;   /* petra_plan_opts.sparse, for the build */
+  int sparse_small;  /* use CSR for calls of up to 4·rows1 rows */
+  int sparse_large;  /* ... and for larger ones */
   struct qlinear *lr;
   const float *b;  /* bias [out] or NULL (points into the plan's fp32 block) */
 } qlinear;
@@ -49,6 +60,101 @@ struct petra_plan {
 };
 
 /* ---------------------------------------------------------------- build */
+
+/* ---------------------------------------------------------------- sparse fp32 */
+
+/* y [n × out] = x [n × in] · Wᵀ + b with W in CSR. */
+static void csr_apply(const qlinear *l, int n, const float *x, float *y) {
+  for (int r = 0; r < n; r++) {
+    const float *xr = x + (size_t)r * l->in;
+    float *yr = y + (size_t)r * l->out;
+    for (int o = 0; o < l->out; o++) {
+      /* four partial sums: the loop is bound by the add latency, not the loads */
+      float a0 = 0.0f, a1 = 0.0f, a2 = 0.0f, a3 = 0.0f;
+      int k = l->sp[o];
+      const int e = l->sp[o + 1];
+      for (; k + 4 <= e; k += 4) {
+        a0 += l->sv[k] * xr[l->scol[k]];
+        a1 += l->sv[k + 1] * xr[l->scol[k + 1]];
+        a2 += l->sv[k + 2] * xr[l->scol[k + 2]];
+        a3 += l->sv[k + 3] * xr[l->scol[k + 3]];
+      }
+      for (; k < e; k++) a0 += l->sv[k] * xr[l->scol[k]];
+      yr[o] = ((a0 + a1) + (a2 + a3)) + (l->b ? l->b[o] : 0.0f);
+    }
+  }
+}
+
+static double now_s(void) {
+  struct timespec t;
+  clock_gettime(CLOCK_MONOTONIC, &t);
+  return (double)t.tv_sec + 1e-9 * (double)t.tv_nsec;
+}
+
+/* Best of five timings of `rows` rows through the dense (sparse = 0) or CSR kernel. */
+static double time_kernel(const qlinear *l, int rows, int sparse, const float *x, float *y) {
+  double best = 1e30;
+  for (int rep = 0; rep < 5; rep++) {
+    double t0 = now_s();
+    if (sparse)
+      csr_apply(l, rows, x, y);
+    else
+      petra_dense_forward(rows, l->in, l->out, x, l->w, l->b, y);
+    double dt = now_s() - t0;
+    if (dt < best) best = dt;
+  }
+  return best;
+}
+
+/* CSR storage when the layer has zeros enough for it to be smaller (nnz·(4 + 2) + 4·(out + 1)
+ * bytes against 4·out·in), then the kernel for small and large calls by measurement (or as
+ * the options force). */
+static int make_sparse(qlinear *l, int mode) {
+  size_t nnz = 0, dense = (size_t)l->out * l->in;
+  for (size_t i = 0; i < dense; i++) nnz += l->w[i] != 0.0f;
+  if (l->in > 65535 || nnz * 6 + 4 * ((size_t)l->out + 1) >= dense * sizeof(float)) return 0;
+  l->nnz = (int)nnz;
+  l->sp = malloc(sizeof(int32_t) * ((size_t)l->out + 1));
+  l->scol = malloc(sizeof(uint16_t) * (nnz ? nnz : 1));
+  l->sv = malloc(sizeof(float) * (nnz ? nnz : 1));
+  if (!l->sp || !l->scol || !l->sv) return -1;
+  int k = 0;
+  for (int o = 0; o < l->out; o++) {
+    l->sp[o] = k;
+    for (int i = 0; i < l->in; i++) {
+      float v = l->w[(size_t)o * l->in + i];
+      if (v != 0.0f) {
+        l->scol[k] = (uint16_t)i;
+        l->sv[k++] = v;
+      }
+    }
+  }
+  l->sp[l->out] = k;
+  if (mode != PETRA_SPARSE_AUTO) {
+    l->sparse_small = l->sparse_large = mode == PETRA_SPARSE_ALWAYS;
+    return 0;
+  }
+  int rows[2] = {l->rows1 > 0 ? l->rows1 : 1, 64 * (l->rows1 > 0 ? l->rows1 : 1)};
+  float *x = malloc(sizeof(float) * (size_t)rows[1] * l->in), *y = malloc(sizeof(float) * (size_t)rows[1] * l->out);
+  if (!x || !y) {
+    free(x);
+    free(y);
+    return -1;
+  }
+  for (size_t i = 0; i < (size_t)rows[1] * l->in; i++) x[i] = (float)((i * 2654435761u) % 1000) / 500.0f - 1.0f;
+  for (int c = 0; c < 2; c++) {
+    time_kernel(l, rows[c], 0, x, y); /* warm both */
+    time_kernel(l, rows[c], 1, x, y);
+    int faster = time_kernel(l, rows[c], 1, x, y) < time_kernel(l, rows[c], 0, x, y);
+    if (c == 0)
+      l->sparse_small = faster;
+    else
+      l->sparse_large = faster;
+  }
+  free(x);
+  free(y);
+  return 0;
+}
 
 static int make_linear_full(qlinear *l, const float *w, int out, int in, int bits, const float *b) {
   l->out = out;
@@ -93,7 +199,7 @@ static int make_linear_full(qlinear *l, const float *w, int out, int in, int bit
     l->w = malloc(sizeof(float) * (size_t)out * in);
     if (!l->w) return -1;
     memcpy(l->w, w, sizeof(float) * (size_t)out * in);
-    return 0;
+    return make_sparse(l, l->sparse_mode);
   }
   l->out16 = (out + 15) / 16 * 16;
   l->in4 = (in + 3) / 4 * 4;
@@ -128,7 +234,10 @@ static int make_linear_full(qlinear *l, const float *w, int out, int in, int bit
 /* Low-rank when the gene asks for it and it saves weights: truncated SVD (LAPACKE sgesdd)
  * W [out × in] = U Σ Vᵀ, keeping r = ceil(rank · min(out, in)) singular values: this layer
  * becomes (UΣ)_r [out × r] and lr holds Vᵀ_r [r × in]; both at the gene's bits. */
-static int make_linear(qlinear *l, const float *w, int out, int in, int bits, const float *b, float rank) {
+static int make_linear(qlinear *l, const float *w, int out, int in, int bits, const float *b, float rank,
+                       int rows1, int sparse_mode) {
+  l->rows1 = rows1;
+  l->sparse_mode = sparse_mode;
   int k = out < in ? out : in;
   int r = (int)ceilf(rank * (float)k);
   if (r < 1) r = 1;
@@ -139,6 +248,10 @@ static int make_linear(qlinear *l, const float *w, int out, int in, int bits, co
   float *ur = malloc(sizeof(float) * (size_t)out * r);
   int rc = -1;
   l->lr = calloc(1, sizeof(qlinear));
+  if (l->lr) {
+    l->lr->rows1 = rows1;
+    l->lr->sparse_mode = sparse_mode;
+  }
   if (a && sv && u && vt && ur && l->lr) {
     memcpy(a, w, sizeof(float) * (size_t)out * in);
     if (LAPACKE_sgesdd(LAPACK_ROW_MAJOR, 'S', out, in, a, in, sv, u, k, vt, in) == 0) {
@@ -160,7 +273,9 @@ static size_t linear_bytes(const qlinear *l) {
   if (!l->out) return 0;
   /* int8: the weights and one scale per row (padding of the packed layout not counted);
    * int4: half a byte per weight (blocks padded to 32) and one scale per block */
-  size_t w = l->bits == 32  ? sizeof(float) * (size_t)l->out * l->in
+  size_t w = l->bits == 32  ? (l->sp ? (size_t)l->nnz * (sizeof(float) + sizeof(uint16_t)) +
+                                             sizeof(int32_t) * ((size_t)l->out + 1)
+                                       : sizeof(float) * (size_t)l->out * l->in)
              : l->bits == 4 ? (size_t)l->out * l->nb * (16 + sizeof(float))
                             : (size_t)l->out * l->in + sizeof(float) * (size_t)l->out;
   return w + (l->b ? sizeof(float) * (size_t)l->out : 0) + (l->lr ? linear_bytes(l->lr) : 0);
@@ -168,6 +283,9 @@ static size_t linear_bytes(const qlinear *l) {
 
 static void free_linear(qlinear *l) {
   free(l->w);
+  free(l->sp);
+  free(l->scol);
+  free(l->sv);
   free(l->q);
   free(l->scale);
   free(l->rowsum);
@@ -198,6 +316,12 @@ static float *dup(const float *x, size_t n) {
 }
 
 petra_plan *petra_plan_build(const petra_model *m, const petra_genome *g, petra_err *err) {
+  return petra_plan_build_ex(m, g, NULL, err);
+}
+
+petra_plan *petra_plan_build_ex(const petra_model *m, const petra_genome *g, const petra_plan_opts *o,
+                                petra_err *err) {
+  const int sm = o ? o->sparse : PETRA_SPARSE_AUTO;
   petra_plan *p = calloc(1, sizeof *p);
   if (!p) {
     petra_err_set(err, PETRA_ENOMEM, "plan: out of memory");
@@ -246,11 +370,15 @@ petra_plan *petra_plan_build(const petra_model *m, const petra_genome *g, petra_
     }
   }
   int in = s->kind == PETRA_MODEL_SEQ ? p->E : (s->ci ? s->window : s->window * s->channels);
+  /* rows each layer sees for one example: R1 rows of T1 steps (the sparse kernel choice) */
+  const int T1 = s->kind == PETRA_MODEL_SEQ ? s->seq_len : s->window;
+  const int R1 = s->kind == PETRA_MODEL_SEQ ? 1 : (s->ci ? (s->target < 0 ? s->channels : 1) : 1);
+  const int rows1 = s->kind == PETRA_MODEL_SEQ ? T1 : R1;
   int D = s->kind == PETRA_MODEL_SEQ ? s->dense : (s->arch == PETRA_TS_MLP ? s->hidden : 0);
   if (D > 0) {
     p->dense_b = dup(tensor(m, "dense0.b"), (size_t)D);
     rc |= make_linear(&p->dense, tensor(m, "dense0.w"), D, in, gene_bits(g, "dense0"), p->dense_b,
-                      petra_genome_gene(g, "dense0").rank);
+                      petra_genome_gene(g, "dense0").rank, rows1, sm);
     if (s->layernorm) {
       p->ln_g = dup(tensor(m, "ln0.g"), (size_t)D);
       p->ln_b = dup(tensor(m, "ln0.b"), (size_t)D);
@@ -264,14 +392,14 @@ petra_plan *petra_plan_build(const petra_model *m, const petra_genome *g, petra_
     int gin = s->kind == PETRA_MODEL_SEQ ? in : (s->ci ? 1 : s->channels);
     p->bih = dup(tensor(m, "gru0.bih"), 3 * (size_t)H);
     p->bhh = dup(tensor(m, "gru0.bhh"), 3 * (size_t)H);
-    rc |= make_linear(&p->wih, tensor(m, "gru0.wih"), 3 * H, gin, bits, p->bih, rank);
-    rc |= make_linear(&p->whh, tensor(m, "gru0.whh"), 3 * H, H, bits, p->bhh, rank);
+    rc |= make_linear(&p->wih, tensor(m, "gru0.wih"), 3 * H, gin, bits, p->bih, rank, T1 * R1, sm);
+    rc |= make_linear(&p->whh, tensor(m, "gru0.whh"), 3 * H, H, bits, p->bhh, rank, R1, sm);
     in = H;
   }
   const petra_tensor_info *ht = petra_model_find_tensor(m, "head.w");
   p->head_b = dup(tensor(m, "head.b"), (size_t)ht->rows);
   rc |= make_linear(&p->head, tensor(m, "head.w"), ht->rows, ht->cols, gene_bits(g, "head"), p->head_b,
-                    petra_genome_gene(g, "head").rank);
+                    petra_genome_gene(g, "head").rank, R1, sm);
   if (rc) {
     petra_err_set(err, PETRA_ENOMEM, "plan: out of memory");
     goto fail;
@@ -325,6 +453,10 @@ typedef struct scratch {
 
 /* y [n × out] = x [n × in] · Wᵀ + b (no low-rank factor). */
 static void linear_apply1(const petra_plan *p, const qlinear *l, int n, const float *x, float *y, scratch *sc) {
+  if (l->sp && (n <= 4 * l->rows1 ? l->sparse_small : l->sparse_large)) {
+    csr_apply(l, n, x, y);
+    return;
+  }
   if (l->bits == 32) {
     petra_dense_forward(n, l->in, l->out, x, l->w, l->b, y);
     return;
@@ -551,4 +683,14 @@ int petra_plan_score(const petra_plan *p, int n, const float *ex, float *out, vo
     }
   }
   return 0;
+}
+
+static int sparse_used(const qlinear *l, int n) {
+  if (!l->out) return 0;
+  int u = l->sp && (n <= 4 ? l->sparse_small : l->sparse_large);
+  return u + (l->lr ? sparse_used(l->lr, n) : 0);
+}
+
+int petra_plan_sparse_layers(const petra_plan *p, int n) {
+  return sparse_used(&p->dense, n) + sparse_used(&p->wih, n) + sparse_used(&p->whh, n) + sparse_used(&p->head, n);
 }

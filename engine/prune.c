@@ -191,6 +191,7 @@ petra_model *petra_prune(const petra_model *m, const petra_genome *g, petra_err 
   if (petra_model_n_state(m))
     memcpy(petra_model_state(out), petra_model_state((petra_model *)m),
            sizeof(float) * petra_model_n_state(m));
+  if (petra_sparsify(out, g)) goto oom;
   goto done;
 oom:
   petra_err_set(err, PETRA_ENOMEM, "prune: out of memory");
@@ -203,4 +204,43 @@ done:
   free(gru_keep);
   free(in_cols);
   return out;
+}
+
+/* ---------------------------------------------------------------- unstructured sparsity */
+
+typedef struct mag {
+  float a; /* |w| */
+  int i;   /* position */
+} mag;
+static int by_magnitude(const void *pa, const void *pb) {
+  const mag *x = pa, *y = pb;
+  if (x->a != y->a) return x->a < y->a ? -1 : 1;
+  return (x->i > y->i) - (x->i < y->i);
+}
+
+/* Zeroes the round(s·n) smallest |w| of one tensor. */
+static int sparsify_tensor(petra_model *m, const char *name, float s) {
+  const petra_tensor_info *t = petra_model_find_tensor(m, name);
+  if (!t || !(s > 0)) return 0;
+  size_t n = (size_t)t->rows * t->cols, k = (size_t)lround((double)s * (double)n);
+  if (k == 0) return 0;
+  float *w = petra_model_params(m) + t->offset;
+  mag *v = malloc(sizeof(mag) * n);
+  if (!v) return PETRA_ENOMEM;
+  for (size_t i = 0; i < n; i++) v[i] = (mag){fabsf(w[i]), (int)i};
+  qsort(v, n, sizeof(mag), by_magnitude);
+  for (size_t i = 0; i < k && i < n; i++) w[v[i].i] = 0.0f;
+  free(v);
+  return 0;
+}
+
+int petra_sparsify(petra_model *m, const petra_genome *g) {
+  static const struct {
+    const char *layer, *tensor;
+  } map[] = {{"dense0", "dense0.w"}, {"gru0", "gru0.wih"}, {"gru0", "gru0.whh"}, {"head", "head.w"}};
+  for (size_t i = 0; i < sizeof map / sizeof map[0]; i++) {
+    int rc = sparsify_tensor(m, map[i].tensor, petra_genome_gene(g, map[i].layer).sparsity);
+    if (rc) return rc;
+  }
+  return 0;
 }

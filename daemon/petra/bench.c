@@ -171,6 +171,7 @@ int cmd_bench_compress(const char *pname) {
       "emb.mcc:keep=0.5,bits=8;dense0:keep=0.5,bits=8;gru0:keep=0.5,bits=8;head:bits=8;global:finetune_steps=300",
       "emb.mcc:keep=0.5;dense0:keep=0.5;gru0:keep=0.5;global:finetune_steps=300",
       "emb.mcc:keep=0.5,bits=8;dense0:keep=0.5,bits=4;gru0:keep=0.5,bits=4;head:bits=8;global:finetune_steps=300",
+      "dense0:sparsity=0.8;gru0:sparsity=0.8;head:sparsity=0.8;global:finetune_steps=300",
       "dense0:rank=0.25;gru0:rank=0.25",
       "emb.mcc:bits=8;dense0:rank=0.25,bits=8;gru0:rank=0.25,bits=8;head:bits=8",
   };
@@ -207,7 +208,10 @@ int cmd_bench_compress(const char *pname) {
       fprintf(stderr, "%s\n", err.msg);
       return 1;
     }
-    if (g.finetune_steps) train_steps(m, &tr, g.finetune_steps, g.finetune_lr, 7);
+    if (g.finetune_steps) {
+      train_steps(m, &tr, g.finetune_steps, g.finetune_lr, 7);
+      petra_sparsify(m, &g);
+    }
     petra_plan *p = petra_plan_build(m, &g, &err);
     if (!p) {
       fprintf(stderr, "%s\n", err.msg);

@@ -8,7 +8,9 @@
  *
  * One step: evaluate a still-unevaluated member if any (so seeding is spread over steps);
  * otherwise two binary tournaments pick parents, uniform per-layer crossover and a mutation
- * (one gene one step, or with small probability a random jump) make one child, which is
+ * (one gene one step along its ladder of levels, or with small probability a random jump;
+ * the genes are each layer's keep, bits, sparsity and rank, and globally the fine-tune
+ * budget and the regularizer strengths, each as the conf allows) make one child, which is
  * evaluated and replaces the worst member if it is better; then the oldest member is
  * re-evaluated so fitness follows drifting data. Evaluation is the caller's function (the
  * daemon prunes, fine-tunes, compiles and measures; tests plug in synthetic problems).
@@ -50,6 +52,10 @@ typedef struct petra_evo_conf {
   int n_layers;               /* layers the search may change */
   char layers[PETRA_EVO_MAX_LAYERS][32];
   int allow_bits8;            /* genes may choose 8-bit weights */
+  int allow_bits4;            /* ... 4-bit weights (bits step along 32 -> 8 -> 4) */
+  int allow_sparsity;         /* ... unstructured sparsity 0 / 0.5 / 0.75 / 0.9 */
+  int allow_rank;             /* ... low-rank ratio 1 / 0.5 / 0.25 */
+  int allow_regularizers;     /* ... L1 and group-lasso strengths 0 / 1e-5 / 1e-4 / 1e-3 */
   double latency_budget_us;   /* p99 constraint; <= 0 = none */
   double metric_floor;        /* constraint on the metric (see higher_is_better) */
   int higher_is_better;

@@ -19,7 +19,21 @@
 
 typedef struct petra_plan petra_plan;
 
+/* fp32 layers with zeros (a gene's sparsity) are stored in CSR when that is smaller; whether
+ * scoring uses the sparse or the dense kernel is measured at build for that layer's shape
+ * (one example's rows, and 64 examples' rows), unless the options force it. The choice only
+ * changes the order of float additions. int8/int4 layers keep their zeros dense. */
+enum { PETRA_SPARSE_AUTO = 0, PETRA_SPARSE_ALWAYS = 1, PETRA_SPARSE_NEVER = 2 };
+typedef struct petra_plan_opts {
+  int sparse; /* PETRA_SPARSE_* */
+} petra_plan_opts;
+
 petra_plan *petra_plan_build(const petra_model *m, const petra_genome *g, petra_err *err);
+/* petra_plan_build with options (NULL = defaults). */
+petra_plan *petra_plan_build_ex(const petra_model *m, const petra_genome *g, const petra_plan_opts *o,
+                                petra_err *err);
+/* Layers scored by the sparse kernel for a call of n examples (for tests and `petra inspect`). */
+int petra_plan_sparse_layers(const petra_plan *p, int n);
 void petra_plan_free(petra_plan *p);
 
 const petra_model_spec *petra_plan_spec(const petra_plan *p);

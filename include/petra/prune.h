@@ -7,7 +7,13 @@
  *   dense0       output units (rows of W, and input columns of the GRU or the next layer)
  *   gru0         hidden units, consistently across the r, z, n gates: rows j, H+j, 2H+j of
  *                Wih, Whh and the biases, column j of Whh, and input column j of the head
- * head outputs are never pruned. A ts linear model has nothing to prune. */
+ * head outputs are never pruned. A ts linear model has nothing to prune.
+ *
+ * Unstructured sparsity: a gene's sparsity s zeroes the round(s·n) smallest-magnitude weights
+ * (ties broken by position) of each of the layer's weight matrices (dense0.w; gru0.wih and
+ * gru0.whh; head.w); biases and embeddings are left dense. petra_prune applies it after the
+ * structural cut; petra_sparsify applies it again (after a recovery fine-tune has let
+ * zeroed weights move) so the compiled plan sees the promised fraction. */
 #ifndef PETRA_PRUNE_H
 #define PETRA_PRUNE_H
 
@@ -16,4 +22,6 @@
 #include "petra/model.h"
 
 petra_model *petra_prune(const petra_model *m, const petra_genome *g, petra_err *err);
+/* Returns 0 or PETRA_ENOMEM. */
+int petra_sparsify(petra_model *m, const petra_genome *g);
 #endif

@@ -11,7 +11,11 @@ static petra_evo_conf conf(int n_layers, uint64_t seed) {
   c.population = 16;
   c.n_layers = n_layers;
   for (int i = 0; i < n_layers; i++) snprintf(c.layers[i], sizeof c.layers[i], "%s", layers[i]);
-  c.allow_bits8 = 0;
+  c.allow_bits8 = 0; /* the synthetic problems read keep only */
+  c.allow_bits4 = 0;
+  c.allow_sparsity = 0;
+  c.allow_rank = 0;
+  c.allow_regularizers = 0;
   c.seed = seed;
   return c;
 }
@@ -119,7 +123,8 @@ TEST(champion_is_always_feasible) {
 
 TEST(operators_keep_genomes_valid) {
   petra_evo_conf c = conf(4, 9);
-  c.allow_bits8 = 1;
+  c.allow_bits8 = c.allow_bits4 = c.allow_sparsity = c.allow_rank = c.allow_regularizers = 1;
+  int seen_bits4 = 0, seen_sparse = 0, seen_rank = 0, seen_l1 = 0, seen_gl = 0;
   petra_evo *e = petra_evo_new(&c, constrained, NULL, NULL);
   petra_genome a, b, ch;
   petra_genome_identity(&a);
@@ -136,10 +141,20 @@ TEST(operators_keep_genomes_valid) {
     CHECK(ch.n_layers <= 4);
     for (int l = 0; l < ch.n_layers; l++) {
       CHECK(ch.layers[l].keep > 0 && ch.layers[l].keep <= 1);
-      CHECK(ch.layers[l].bits == 8 || ch.layers[l].bits == 32);
+      CHECK(ch.layers[l].bits == 4 || ch.layers[l].bits == 8 || ch.layers[l].bits == 32);
+      CHECK(ch.layers[l].sparsity >= 0 && ch.layers[l].sparsity <= 0.9f);
+      CHECK(ch.layers[l].rank >= 0.25f && ch.layers[l].rank <= 1);
+      seen_bits4 |= ch.layers[l].bits == 4;
+      seen_sparse |= ch.layers[l].sparsity > 0;
+      seen_rank |= ch.layers[l].rank < 1;
     }
     CHECK(ch.finetune_steps >= 0 && ch.finetune_steps <= 400);
+    CHECK(ch.l1 >= 0 && ch.l1 <= 1e-3f && ch.group_lasso >= 0 && ch.group_lasso <= 1e-3f);
+    seen_l1 |= ch.l1 > 0;
+    seen_gl |= ch.group_lasso > 0;
   }
+  /* every kind of gene is reached */
+  CHECK(seen_bits4 && seen_sparse && seen_rank && seen_l1 && seen_gl);
   petra_evo_free(e);
 }
 

@@ -179,6 +179,58 @@ TEST(batched_int8_kernels_match_single_row_reference) {
   }
 }
 
+/* Sparse fp32 layers: stored in CSR (the plan is smaller), and the sparse kernel, forced on
+ * or off or chosen by timing, scores like the model's forward pass (1e-5), for one example
+ * and a batch, on a sequence model and the ts shapes. */
+TEST(sparse_plans_score_like_the_model_and_are_smaller) {
+  for (unsigned k = 0; k < sizeof specs / sizeof specs[0]; k++) {
+    petra_model_spec spec;
+    petra_err err = {0};
+    REQUIRE(petra_model_spec_parse(specs[k], &spec, &err) == 0);
+    petra_model *m0 = petra_model_new(&spec, 21 + k, &err);
+    petra_genome g, id;
+    petra_genome_identity(&id);
+    REQUIRE(petra_genome_parse("dense0:sparsity=0.8;gru0:sparsity=0.8;head:sparsity=0.8", &g, &err) == 0);
+    petra_model *m = petra_prune(m0, &g, &err);
+    REQUIRE(m);
+    int n = 7, no = petra_model_n_outputs(m);
+    float *ex = examples(m, n, 9 + k), *ref = malloc(sizeof(float) * n * no), *got = malloc(sizeof(float) * n * no);
+    REQUIRE(petra_model_forward(m, n, ex, ref) == 0);
+    petra_plan *dense = petra_plan_build(m0, &id, &err); /* the same shapes without zeros */
+    REQUIRE(dense);
+    const int modes[3] = {PETRA_SPARSE_ALWAYS, PETRA_SPARSE_NEVER, PETRA_SPARSE_AUTO};
+    for (int mi = 0; mi < 3; mi++) {
+      petra_plan_opts o = {.sparse = modes[mi]};
+      petra_plan *p = petra_plan_build_ex(m, &g, &o, &err);
+      REQUIRE(p);
+      if (modes[mi] == PETRA_SPARSE_ALWAYS) CHECK(petra_plan_sparse_layers(p, 1) >= 1);
+      if (modes[mi] == PETRA_SPARSE_NEVER) CHECK(petra_plan_sparse_layers(p, 64) == 0);
+      if (petra_plan_sparse_layers(p, 1) > 0 || modes[mi] != PETRA_SPARSE_AUTO)
+        CHECK_MSG(petra_plan_bytes(p) < petra_plan_bytes(dense), "%s: %zu vs %zu", specs[k], petra_plan_bytes(p),
+                  petra_plan_bytes(dense));
+      void *scratch = malloc(petra_plan_scratch_bytes(p, n));
+      REQUIRE(petra_plan_score(p, n, ex, got, scratch) == 0);
+      double d = max_rel_diff(got, ref, n * no);
+      CHECK_MSG(d < 1e-5, "%s mode %d: sparse plan differs by %.2e", specs[k], mi, d);
+      float one[64];
+      REQUIRE(petra_plan_score(p, 1, ex + 3 * petra_model_example_floats(m), one, scratch) == 0);
+      for (int i = 0; i < no; i++) CHECK_NEAR(one[i], ref[3 * no + i], 1e-5 * fmax(1, fabs(ref[3 * no + i])));
+      if (mi == 2)
+        fprintf(stderr, "%-70s sparse 0.8: bytes %zu (dense %zu), sparse kernels batch-1 %d batch-64 %d\n",
+                specs[k], petra_plan_bytes(p), petra_plan_bytes(dense), petra_plan_sparse_layers(p, 1),
+                petra_plan_sparse_layers(p, 64));
+      free(scratch);
+      petra_plan_free(p);
+    }
+    petra_plan_free(dense);
+    free(ex);
+    free(ref);
+    free(got);
+    petra_model_free(m);
+    petra_model_free(m0);
+  }
+}
+
 typedef struct job {
   const petra_plan *p;
   const float *ex;

@@ -90,3 +90,55 @@ TEST(ts_mlp_and_gru_prune_consistently) {
     petra_model_free(m);
   }
 }
+
+/* Unstructured sparsity zeroes exactly round(s·n) weights of each of the layer's matrices,
+ * the smallest in magnitude (every surviving |w| >= every zeroed one's original |w|), and
+ * leaves biases and embeddings alone; the identity genome zeroes nothing. */
+TEST(sparsity_zeroes_the_smallest_weights_exactly) {
+  petra_model_spec spec;
+  REQUIRE(petra_model_spec_parse("seq fields=mcc:30:6 numeric=3 len=5 dense=8 gru=6", &spec, NULL) == 0);
+  petra_model *m = petra_model_new(&spec, 5, NULL);
+  petra_genome g;
+  petra_err err = {0};
+  REQUIRE(petra_genome_parse("dense0:sparsity=0.5;gru0:sparsity=0.75;head:sparsity=0.3", &g, &err) == 0);
+  petra_model *p = petra_prune(m, &g, &err);
+  REQUIRE(p);
+  const struct {
+    const char *t;
+    double s;
+  } want[] = {{"dense0.w", 0.5}, {"gru0.wih", 0.75}, {"gru0.whh", 0.75}, {"head.w", 0.3},
+              {"dense0.b", 0}, {"gru0.bih", 0}, {"emb.mcc", 0}};
+  for (size_t i = 0; i < sizeof want / sizeof want[0]; i++) {
+    const petra_tensor_info *t = petra_model_find_tensor(p, want[i].t);
+    REQUIRE(t);
+    const float *a = petra_model_params(p) + t->offset, *o = petra_model_params(m) + t->offset;
+    size_t n = (size_t)t->rows * t->cols, zeros = 0;
+    float max_zeroed = 0, min_kept = INFINITY;
+    for (size_t j = 0; j < n; j++) {
+      if (a[j] == 0.0f) {
+        zeros++;
+        max_zeroed = fmaxf(max_zeroed, fabsf(o[j]));
+      } else {
+        CHECK(a[j] == o[j]); /* survivors unchanged */
+        min_kept = fminf(min_kept, fabsf(a[j]));
+      }
+    }
+    CHECK_MSG(zeros == (size_t)lround(want[i].s * (double)n), "%s: %zu zeros of %zu", want[i].t, zeros, n);
+    CHECK_MSG(max_zeroed <= min_kept, "%s: zeroed %g > kept %g", want[i].t, max_zeroed, min_kept);
+  }
+  /* applying it again changes nothing; the identity genome zeroes nothing */
+  size_t np = petra_model_n_params(p);
+  float *before = malloc(sizeof(float) * np);
+  memcpy(before, petra_model_params(p), sizeof(float) * np);
+  CHECK(petra_sparsify(p, &g) == 0);
+  CHECK(memcmp(before, petra_model_params(p), sizeof(float) * np) == 0);
+  free(before);
+  petra_genome id;
+  petra_genome_identity(&id);
+  CHECK(petra_sparsify(m, &id) == 0);
+  petra_model *q = petra_prune(m, &id, &err);
+  CHECK(memcmp(petra_model_params(q), petra_model_params(m), petra_model_n_params(m) * 4) == 0);
+  petra_model_free(q);
+  petra_model_free(p);
+  petra_model_free(m);
+}
