@@ -86,6 +86,7 @@ int petra_candidate_eval(void *ctx, const petra_genome *g, petra_fitness *fit) {
     tc.adam.lr = g->finetune_lr > 0 ? g->finetune_lr : 1e-3f;
     tc.l1 = g->l1; /* the genome's regularizers shape the recovery fine-tune */
     tc.group_lasso = g->group_lasso;
+    tc.keep_zeros = 1; /* the sparsity mask holds through the fine-tune */
     tc.seed = c->seed;
     petra_trainer *t = petra_trainer_new(m, &tc, &err);
     float *batch = malloc(sizeof(float) * 64 * (size_t)ef);
@@ -99,11 +100,6 @@ int petra_candidate_eval(void *ctx, const petra_genome *g, petra_fitness *fit) {
     }
     free(batch);
     petra_trainer_free(t);
-    /* the fine-tune moved zeroed weights: restore the genome's sparsity */
-    if (petra_sparsify(m, g)) {
-      petra_model_free(m);
-      return PETRA_ENOMEM;
-    }
   }
   petra_plan *p = petra_plan_build(m, g, &err);
   if (!p) {

@@ -28,6 +28,8 @@ struct petra_trainer {
   float *batch;         /* batch examples */
   float *out;           /* FEED_CHUNK outputs */
   float *sel;           /* one example's target in output layout */
+  uint32_t *zeros;      /* keep_zeros: parameter indices held at zero */
+  size_t n_zeros;
 };
 
 petra_trainer_conf petra_trainer_defaults(void) {
@@ -82,6 +84,26 @@ petra_trainer *petra_trainer_new(petra_model *m, const petra_trainer_conf *conf,
   if (!t->opt || !t->replay || !t->metrics || !t->pending || !t->batch || !t->out || !t->sel)
     goto oom;
   petra_drift_init(&t->drift, conf->drift_delta, conf->drift_lambda, conf->drift_min_samples);
+  if (conf->keep_zeros) {
+    static const char *mats[] = {"dense0.w", "gru0.wih", "gru0.whh", "head.w"};
+    const float *w = petra_model_params(m);
+    for (int pass = 0; pass < 2; pass++) { /* count, then record */
+      size_t k = 0;
+      for (int i = 0; i < 4; i++) {
+        const petra_tensor_info *ti = petra_model_find_tensor(m, mats[i]);
+        if (!ti) continue;
+        for (size_t j = ti->offset; j < ti->offset + (size_t)ti->rows * ti->cols; j++)
+          if (w[j] == 0.0f) {
+            if (pass) t->zeros[k] = (uint32_t)j;
+            k++;
+          }
+      }
+      if (!pass) {
+        t->n_zeros = k;
+        if (!(t->zeros = malloc(sizeof(uint32_t) * (k ? k : 1)))) goto oom;
+      }
+    }
+  }
   return t;
 oom:
   petra_err_set(err, PETRA_ENOMEM, "trainer: out of memory");
@@ -98,6 +120,7 @@ void petra_trainer_free(petra_trainer *t) {
   free(t->batch);
   free(t->out);
   free(t->sel);
+  free(t->zeros);
   free(t);
 }
 
@@ -126,6 +149,8 @@ int petra_trainer_step(petra_trainer *t, int n, const float *ex, double *loss) {
   if (t->conf.l1 > 0 || t->conf.group_lasso > 0)
     l += petra_regularize(t->m, t->conf.l1, t->conf.group_lasso, petra_model_grads(t->m));
   petra_adam_step(t->opt, petra_model_params(t->m), petra_model_grads(t->m));
+  float *w = petra_model_params(t->m);
+  for (size_t i = 0; i < t->n_zeros; i++) w[t->zeros[i]] = 0.0f;
   t->stats.steps++;
   t->stats.last_loss = l;
   if (loss) *loss = l;

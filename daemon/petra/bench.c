@@ -193,7 +193,7 @@ int cmd_bench_compress(const char *pname) {
   }
   petra_model *base = petra_model_new(&spec, 1, NULL);
   double t0 = cli_now_s();
-  train_steps(base, &tr, 2500, 2e-3f, 1);
+  train_steps(base, &tr, 2500, 2e-3f, 1, 0);
   fprintf(stderr, "trained fp32 base on %d examples in %.1f s; test %d examples\n", tr.n,
           cli_now_s() - t0, te.n);
   for (int gi = 0; gi < n_genomes; gi++) {
@@ -208,10 +208,7 @@ int cmd_bench_compress(const char *pname) {
       fprintf(stderr, "%s\n", err.msg);
       return 1;
     }
-    if (g.finetune_steps) {
-      train_steps(m, &tr, g.finetune_steps, g.finetune_lr, 7);
-      petra_sparsify(m, &g);
-    }
+    if (g.finetune_steps) train_steps(m, &tr, g.finetune_steps, g.finetune_lr, 7, 1); /* keeps the sparsity mask */
     petra_plan *p = petra_plan_build(m, &g, &err);
     if (!p) {
       fprintf(stderr, "%s\n", err.msg);

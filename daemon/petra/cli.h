@@ -20,7 +20,7 @@ typedef struct exset {
 /* R1-shaped labelled examples from the generator (n_records generator records). */
 int r1_data(const petra_model_spec *spec, int n_records, exset *all);
 /* steps Adam steps of batch 64 on examples drawn from tr. */
-void train_steps(petra_model *m, const exset *tr, int steps, float lr, uint64_t seed);
+void train_steps(petra_model *m, const exset *tr, int steps, float lr, uint64_t seed, int keep_zeros);
 #define R1_SPEC "seq fields=mcc:400:16 numeric=16 len=32 dense=32 act=relu gru=64 classes=1"
 int cmd_evolve(int argc, char **argv);
 

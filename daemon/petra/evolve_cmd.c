@@ -114,7 +114,7 @@ int cmd_evolve(int argc, char **argv) {
   exset te = {all.n - tr.n, all.ef, all.x + (size_t)tr.n * all.ef};
   petra_model *base = petra_model_new(&spec, seed, NULL);
   double t0 = cli_now_s();
-  train_steps(base, &tr, 2500, 2e-3f, seed);
+  train_steps(base, &tr, 2500, 2e-3f, seed, 0);
   fprintf(stderr, "trained R1 on %d examples in %.1f s\n", tr.n, cli_now_s() - t0);
 
   petra_candidate cand = {.base = base, .tune = tr.x, .n_tune = tr.n, .holdout = te.x,

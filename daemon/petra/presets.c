@@ -54,11 +54,12 @@ int r1_data(const petra_model_spec *spec, int n_records, exset *all) {
   return 0;
 }
 
-void train_steps(petra_model *m, const exset *tr, int steps, float lr, uint64_t seed) {
+void train_steps(petra_model *m, const exset *tr, int steps, float lr, uint64_t seed, int keep_zeros) {
   petra_trainer_conf tc = petra_trainer_defaults();
   tc.batch = 64;
   tc.adam.lr = lr;
   tc.seed = seed;
+  tc.keep_zeros = keep_zeros;
   petra_trainer *t = petra_trainer_new(m, &tc, NULL);
   petra_rng r;
   petra_rng_seed(&r, seed);

@@ -12,8 +12,7 @@
  * Unstructured sparsity: a gene's sparsity s zeroes the round(s·n) smallest-magnitude weights
  * (ties broken by position) of each of the layer's weight matrices (dense0.w; gru0.wih and
  * gru0.whh; head.w); biases and embeddings are left dense. petra_prune applies it after the
- * structural cut; petra_sparsify applies it again (after a recovery fine-tune has let
- * zeroed weights move) so the compiled plan sees the promised fraction. */
+ * structural cut; a recovery fine-tune keeps the mask (petra_trainer_conf.keep_zeros). */
 #ifndef PETRA_PRUNE_H
 #define PETRA_PRUNE_H
 

@@ -26,6 +26,9 @@ typedef struct petra_trainer_conf {
   int drift_min_samples;
   uint64_t seed;
   float l1, group_lasso; /* regularizers added to the loss (petra/regularize.h); 0 = off */
+  int keep_zeros;        /* weights of the weight matrices (dense0.w, gru0.wih, gru0.whh,
+                            head.w) that are zero when the trainer is created stay zero: the
+                            sparsity mask of a recovery fine-tune */
 } petra_trainer_conf;
 
 typedef struct petra_trainer_stats {

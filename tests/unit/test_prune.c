@@ -5,6 +5,7 @@
 #include "exgen.h"
 #include "petra/prune.h"
 #include "petra/rng.h"
+#include "petra/trainer.h"
 
 static float *examples(petra_model *m, int n) { return exgen(m, n, 3, 0.0); }
 
@@ -140,5 +141,48 @@ TEST(sparsity_zeroes_the_smallest_weights_exactly) {
   CHECK(memcmp(petra_model_params(q), petra_model_params(m), petra_model_n_params(m) * 4) == 0);
   petra_model_free(q);
   petra_model_free(p);
+  petra_model_free(m);
+}
+
+/* A recovery fine-tune with keep_zeros holds the sparsity mask (every zero stays zero while
+ * the other weights move); without it the zeroed weights move again. */
+TEST(fine_tune_keeps_the_sparsity_mask) {
+  petra_model_spec spec;
+  REQUIRE(petra_model_spec_parse("seq fields=mcc:30:6 numeric=3 len=5 dense=8 gru=6", &spec, NULL) == 0);
+  petra_model *m = petra_model_new(&spec, 6, NULL);
+  petra_genome g;
+  REQUIRE(petra_genome_parse("dense0:sparsity=0.6;gru0:sparsity=0.6;head:sparsity=0.5", &g, NULL) == 0);
+  float *ex = examples(m, 64);
+  for (int keep = 1; keep >= 0; keep--) {
+    petra_model *p = petra_prune(m, &g, NULL);
+    REQUIRE(p);
+    size_t np = petra_model_n_params(p);
+    float *before = malloc(sizeof(float) * np);
+    memcpy(before, petra_model_params(p), sizeof(float) * np);
+    petra_trainer_conf tc = petra_trainer_defaults();
+    tc.keep_zeros = keep;
+    petra_trainer *t = petra_trainer_new(p, &tc, NULL);
+    REQUIRE(t);
+    for (int s = 0; s < 20; s++) REQUIRE(petra_trainer_step(t, 64, ex, NULL) == 0);
+    size_t zeros = 0, moved_zero = 0, moved = 0;
+    const float *w = petra_model_params(p);
+    for (size_t i = 0; i < np; i++) {
+      if (before[i] == 0.0f) {
+        zeros++;
+        moved_zero += w[i] != 0.0f;
+      }
+      moved += w[i] != before[i];
+    }
+    CHECK(zeros > 100);
+    CHECK(moved > np / 4);
+    if (keep)
+      CHECK_MSG(moved_zero == 0, "%zu of %zu zeros moved", moved_zero, zeros);
+    else
+      CHECK(moved_zero > zeros / 2);
+    petra_trainer_free(t);
+    free(before);
+    petra_model_free(p);
+  }
+  free(ex);
   petra_model_free(m);
 }
