@@ -68,7 +68,8 @@ static offset_entry *offset_slot(petrad *d, const char *topic, int32_t part) {
       d->offsets[d->last_offset_slot].topic_ptr == topic)
     return &d->offsets[d->last_offset_slot];
   for (int i = 0; i < d->n_offsets; i++)
-    if (d->offsets[i].partition == part && !strcmp(d->offsets[i].topic, topic)) {
+    if (d->offsets[i].partition == part &&
+        (d->offsets[i].topic_ptr == topic || !strcmp(d->offsets[i].topic, topic))) {
       d->offsets[i].topic_ptr = topic;
       d->last_offset_slot = i;
       return &d->offsets[i];
@@ -230,11 +231,10 @@ static int handle_message(petrad *d, rd_kafka_message_t *m) {
 static void on_consumer_ready(uv_poll_t *h, int status, int events);
 
 /* Backpressure: the trainer's queue is full. Stop taking messages from librdkafka (keeping
- * the one in hand) until the queue has drained to half; meanwhile librdkafka's own
- * prefetch queue fills to consumer.queued.max.messages.kbytes and it stops fetching, so
+ * the rest of the batch in hand) until the queue has drained to half; meanwhile librdkafka's
+ * own prefetch queue fills to consumer.queued.max.messages.kbytes and it stops fetching, so
  * memory stays bounded, nothing is dropped, and there is no pause/seek/refetch round trip. */
-static void hold(petrad *d, rd_kafka_message_t *m) {
-  d->held = m;
+static void hold(petrad *d) {
   if (!d->backpressure) d->pauses++;
   d->backpressure = 1;
   uv_poll_stop(&d->cpoll);
@@ -248,6 +248,24 @@ void petrad_kafka_unblock(petrad *d) {
   wake_fd(d->cfd);
 }
 
+/* Processes the batch in hand from batch_i. Returns 0 when done, −1 when the trainer's queue
+ * filled (the rest stays in hand). */
+static int serve_batch(petrad *d) {
+  while (d->batch_i < d->batch_n) {
+    rd_kafka_message_t *m = d->batch[d->batch_i];
+    if (m->err) {
+      if (m->err != RD_KAFKA_RESP_ERR__PARTITION_EOF)
+        LOG_WARN("consume_error", "error=\"%s\"", rd_kafka_message_errstr(m));
+    } else if (handle_message(d, m) < 0) {
+      return -1;
+    }
+    rd_kafka_message_destroy(m);
+    d->batch_i++;
+  }
+  d->batch_i = d->batch_n = 0;
+  return 0;
+}
+
 static void on_consumer_ready(uv_poll_t *h, int status, int events) {
   (void)status;
   (void)events;
@@ -255,39 +273,32 @@ static void on_consumer_ready(uv_poll_t *h, int status, int events) {
   drain_fd(d->cfd);
   int budget = d->cfg.poll_budget;
   uint64_t events_before = d->events + d->labels + d->dead_letters;
-  if (d->held) {
-    if (handle_message(d, d->held) < 0) {
-      hold(d, d->held);
-      return;
-    }
-    rd_kafka_message_destroy(d->held);
-    d->held = NULL;
+  int more = 0;
+  if (serve_batch(d) < 0) {
+    hold(d);
+    return;
   }
   /* bounded in messages and in time, so that timers and control clients wait at most
-   * about a millisecond behind a backlog */
+   * about a millisecond behind a backlog; one librdkafka call per batch of messages */
   double t_end = mono_us() + 1000;
-  int since_clock = 0;
-  while (budget-- > 0 && !d->stopping) {
-    if (++since_clock == 64) {
-      since_clock = 0;
-      if (mono_us() > t_end) {
-        budget = -1;
-        break;
-      }
-    }
-    rd_kafka_message_t *m = rd_kafka_consumer_poll(d->consumer, 0);
-    if (!m) break;
-    if (m->err) {
-      if (m->err != RD_KAFKA_RESP_ERR__PARTITION_EOF)
-        LOG_WARN("consume_error", "error=\"%s\"", rd_kafka_message_errstr(m));
-    } else if (handle_message(d, m) < 0) {
-      hold(d, m); /* queue full: keep this message, take no more until there is room */
-      budget = 0;
+  while (budget > 0 && !d->stopping) {
+    if (mono_us() > t_end) {
+      more = 1;
       break;
     }
-    rd_kafka_message_destroy(m);
+    int want = budget < PETRAD_CONSUME_BATCH ? budget : PETRAD_CONSUME_BATCH;
+    ssize_t n = rd_kafka_consume_batch_queue(d->cq, 0, d->batch, (size_t)want);
+    if (n <= 0) break;
+    d->batch_i = 0;
+    d->batch_n = (int)n;
+    budget -= (int)n;
+    if (serve_batch(d) < 0) {
+      hold(d); /* queue full: keep the rest, take no more until there is room */
+      break;
+    }
+    if (budget <= 0) more = 1;
   }
-  if (budget < 0) wake_fd(d->cfd); /* more may be waiting: come back after other work */
+  if (more && !d->backpressure) wake_fd(d->cfd); /* more may be waiting: come back after other work */
   if (d->events + d->labels + d->dead_letters != events_before) {
     uint64_t now = petrad_now_ms();
     d->brokers_down = 0;
@@ -652,10 +663,9 @@ int petrad_kafka_start(petrad *d, char *err, size_t n) {
 void petrad_kafka_close(petrad *d) {
   if (d->consumer) {
     uv_poll_stop(&d->cpoll);
-    if (d->held) {
-      rd_kafka_message_destroy(d->held); /* not processed: redelivered after a restart */
-      d->held = NULL;
-    }
+    /* messages in hand were not processed: redelivered after a restart */
+    for (; d->batch_i < d->batch_n; d->batch_i++) rd_kafka_message_destroy(d->batch[d->batch_i]);
+    d->batch_i = d->batch_n = 0;
     rd_kafka_resp_err_t e = rd_kafka_commit(d->consumer, NULL, 0);
     if (e && e != RD_KAFKA_RESP_ERR__NO_OFFSET)
       LOG_WARN("final_commit_failed", "error=%s", rd_kafka_err2name(e));

@@ -9,6 +9,7 @@
  *   finished checkpoints and built snapshots, signalled with uv_async). Counters the other
  *   thread reads are atomics. */
 #ifndef PETRAD_H
+#define PETRAD_CONSUME_BATCH 256 /* messages per rd_kafka_consume_batch_queue call */
 #define PETRAD_H
 #include <librdkafka/rdkafka.h>
 #include <librdkafka/rdkafka_mock.h>
@@ -105,7 +106,10 @@ typedef struct petrad {
   uv_poll_t cpoll, ppoll;
   int paused;                /* partitions paused (the operator's pause) */
   int backpressure;          /* not taking messages: the trainer's queue is full */
-  rd_kafka_message_t *held;  /* the message that did not fit, processed first on resume */
+  /* messages taken from librdkafka in one batch; [batch_i, batch_n) are not processed yet
+   * (held while the trainer's queue is full, processed first on resume) */
+  rd_kafka_message_t *batch[PETRAD_CONSUME_BATCH];
+  int batch_i, batch_n;
   /* timers and signals */
   uv_timer_t gen_timer, ckpt_timer, metrics_timer, progress_timer, runfor_timer, resume_timer,
       watchdog_timer;
