@@ -2,7 +2,8 @@
 # Ingest throughput of petrad against a real Kafka broker on loopback: consume + decode +
 # validate + feature update, on the loop thread (1 core). Starts its own broker (tests/kafka),
 # fills an events topic with N generated transactions (no labels topic traffic, so the trainer
-# is idle and the loop is measured alone), runs petrad until it has drained them, and prints
+# is idle and the loop is measured alone), runs petrad (its default consumer settings) until it
+# has drained them, and prints
 # petrad's JSON summary plus one line {"bench":"ingest","events_per_s":...}.
 #   tests/bench/ingest.sh [N=2000000]
 set -euo pipefail
@@ -17,8 +18,7 @@ bs=$("$top/tests/kafka/broker.sh" start "$work/kafka")
 secs=$(( n / 150000 + 15 ))
 "$bin/petrad" --quiet --control-socket "$work/ctl.sock" --state-dir "$work/state" --set kafka.brokers="$bs" \
   --set topics.events=ing-events --set topics.labels=ing-labels-empty \
-  --set kafka.group_id=ing --set consumer.fetch.max.bytes=52428800 \
-  --set consumer.max.partition.fetch.bytes=10485760 --set kafka.poll_budget=20000 \
+  --set kafka.group_id=ing --set kafka.poll_budget=20000 \
   --run-for "$secs" > "$work/summary" 2> "$work/log" || { tail -20 "$work/log"; exit 1; }
 tail -n1 "$work/summary"
 python3 - "$work/summary" <<'PY'
