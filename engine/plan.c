@@ -156,13 +156,18 @@ static int make_sparse(qlinear *l, int mode) {
   return 0;
 }
 
+int petra_plan_linear_bits(int bits, int in) {
+  if (bits == 32) return 32;
+  /* int4 blocks pad rows to 32 inputs: for narrow layers int8 is smaller, and is used */
+  if (bits == 4 && (size_t)((in + 31) / 32) * (16 + sizeof(float)) < (size_t)in + sizeof(float)) return 4;
+  return 8;
+}
+
 static int make_linear_full(qlinear *l, const float *w, int out, int in, int bits, const float *b) {
   l->out = out;
   l->in = in;
-  l->bits = bits;
   l->b = b;
-  /* int4 blocks pad rows to 32 inputs: for narrow layers int8 is smaller, and is used */
-  if (bits == 4 && (size_t)((in + 31) / 32) * (16 + sizeof(float)) >= (size_t)in + sizeof(float)) bits = l->bits = 8;
+  bits = l->bits = petra_plan_linear_bits(bits, in);
   if (bits == 4) {
     l->nb = (in + 31) / 32;
     l->out16 = (out + 15) / 16 * 16;

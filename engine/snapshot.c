@@ -16,6 +16,137 @@ uint64_t petra_feature_schema_hash(const char *schema) {
   return petra_fnv1a64(schema, strlen(schema));
 }
 
+/* ---------------------------------------------------------------- tensor encodings */
+
+/* The genome layer a tensor belongs to, and whether it is a weight matrix the plan
+ * compresses (biases and layer norm stay fp32). */
+static int tensor_layer(const char *name, char *layer, size_t n) {
+  if (!strncmp(name, "emb.", 4)) {
+    snprintf(layer, n, "%s", name);
+    return 1;
+  }
+  static const char *mats[][2] = {{"dense0.w", "dense0"}, {"gru0.wih", "gru0"}, {"gru0.whh", "gru0"}, {"head.w", "head"}};
+  for (size_t i = 0; i < sizeof mats / sizeof mats[0]; i++)
+    if (!strcmp(name, mats[i][0])) {
+      snprintf(layer, n, "%s", mats[i][1]);
+      return 1;
+    }
+  return 0;
+}
+
+/* Per-tensor buffers the encoder allocates (freed after packing). */
+typedef struct enc_bufs {
+  void *p[4];
+} enc_bufs;
+
+/* int8, one scale per row: exactly the plan's quantization (petra/plan.h), so the plan a
+ * reader compiles from the dequantized weights has the same integers. */
+static int enc_i8(Petra__V1__Tensor *t, const float *w, int rows, int cols, enc_bufs *b) {
+  size_t n = (size_t)rows * cols;
+  int8_t *q = malloc(n ? n : 1);
+  float *sc = malloc(sizeof(float) * (size_t)(rows ? rows : 1));
+  b->p[0] = q;
+  b->p[1] = sc;
+  if (!q || !sc) return -1;
+  for (int r = 0; r < rows; r++) {
+    const float *x = w + (size_t)r * cols;
+    float mx = 0;
+    for (int c = 0; c < cols; c++) mx = fmaxf(mx, fabsf(x[c]));
+    float s = mx > 0 ? mx / 127.0f : 1.0f;
+    sc[r] = s;
+    for (int c = 0; c < cols; c++) q[(size_t)r * cols + c] = (int8_t)fminf(127.0f, fmaxf(-127.0f, rintf(x[c] / s)));
+  }
+  t->dtype = PETRA__V1__DTYPE__DTYPE_I8;
+  t->n_scales = (size_t)rows;
+  t->scales = sc;
+  t->data.len = (size_t)rows * cols;
+  t->data.data = (uint8_t *)q;
+  return 0;
+}
+
+/* int4 in blocks of 32 inputs per row, one scale per block (max|w|/7), as the plan does;
+ * element k of the row-major matrix in byte k/2, low nibble first, stored as q + 8. */
+static int enc_i4(Petra__V1__Tensor *t, const float *w, int rows, int cols, enc_bufs *b) {
+  int nb = (cols + 31) / 32;
+  size_t n = (size_t)rows * cols;
+  uint8_t *q = calloc((n + 1) / 2 ? (n + 1) / 2 : 1, 1);
+  size_t nsc = (size_t)rows * nb;
+  float *sc = malloc(sizeof(float) * (nsc ? nsc : 1));
+  b->p[0] = q;
+  b->p[1] = sc;
+  if (!q || !sc) return -1;
+  for (int r = 0; r < rows; r++)
+    for (int bk = 0; bk < nb; bk++) {
+      const float *x = w + (size_t)r * cols + (size_t)bk * 32;
+      int m = cols - bk * 32 < 32 ? cols - bk * 32 : 32;
+      float mx = 0;
+      for (int j = 0; j < m; j++) mx = fmaxf(mx, fabsf(x[j]));
+      float s = mx > 0 ? mx / 7.0f : 1.0f;
+      sc[(size_t)r * nb + bk] = s;
+      for (int j = 0; j < m; j++) {
+        int v = (int)fminf(7.0f, fmaxf(-7.0f, rintf(x[j] / s))) + 8;
+        size_t k = (size_t)r * cols + (size_t)bk * 32 + j;
+        q[k / 2] |= (uint8_t)(k % 2 ? v << 4 : v);
+      }
+    }
+  t->dtype = PETRA__V1__DTYPE__DTYPE_I4;
+  t->n_scales = (size_t)rows * nb;
+  t->scales = sc;
+  t->data.len = (n + 1) / 2;
+  t->data.data = q;
+  return 0;
+}
+
+/* fp32 CSR when it is smaller than dense (a sparse layer). Returns 1 when used. */
+static int enc_csr(Petra__V1__Tensor *t, const float *w, int rows, int cols, enc_bufs *b) {
+  size_t n = (size_t)rows * cols, nnz = 0;
+  for (size_t i = 0; i < n; i++) nnz += w[i] != 0.0f;
+  /* values 4 bytes, column varints up to 3, row starts up to 4 */
+  if (nnz * 7 + 4 * ((size_t)rows + 1) >= n * sizeof(float)) return 0;
+  uint32_t *rp = malloc(sizeof(uint32_t) * ((size_t)rows + 1)), *ci = malloc(sizeof(uint32_t) * (nnz ? nnz : 1));
+  float *v = malloc(sizeof(float) * (nnz ? nnz : 1));
+  b->p[0] = rp;
+  b->p[1] = ci;
+  b->p[2] = v;
+  if (!rp || !ci || !v) return -1;
+  size_t k = 0;
+  for (int r = 0; r < rows; r++) {
+    rp[r] = (uint32_t)k;
+    for (int c = 0; c < cols; c++)
+      if (w[(size_t)r * cols + c] != 0.0f) {
+        ci[k] = (uint32_t)c;
+        v[k++] = w[(size_t)r * cols + c];
+      }
+  }
+  rp[rows] = (uint32_t)k;
+  t->n_row_ptr = (size_t)rows + 1;
+  t->row_ptr = rp;
+  t->n_col_idx = nnz;
+  t->col_idx = ci;
+  t->data.len = nnz * sizeof(float);
+  t->data.data = (uint8_t *)v;
+  return 1;
+}
+
+/* Encodes one tensor as the genome compiles it: int8 or int4 where the plan quantizes (and
+ * the layer is not low-rank: the plan factorizes the fp32 weights), CSR where a sparse fp32
+ * matrix is smaller so, fp32 otherwise. */
+static int enc_tensor(Petra__V1__Tensor *t, const petra_tensor_info *ti, const float *w, const petra_genome *g,
+                      enc_bufs *b) {
+  t->dtype = PETRA__V1__DTYPE__DTYPE_F32;
+  /* fp32 little-endian: on x86/ARM-LE the in-memory floats are the wire bytes */
+  t->data.len = (size_t)ti->rows * ti->cols * sizeof(float);
+  t->data.data = (uint8_t *)w;
+  char layer[64];
+  if (!tensor_layer(ti->name, layer, sizeof layer)) return 0;
+  petra_layer_gene gene = petra_genome_gene(g, layer);
+  if (!strncmp(layer, "emb.", 4)) return gene.bits == 32 ? 0 : enc_i8(t, w, ti->rows, ti->cols, b);
+  if (gene.rank < 1.0f && gene.bits != 32) return 0;
+  if (gene.bits == 32) return enc_csr(t, w, ti->rows, ti->cols, b) < 0 ? -1 : 0;
+  if (petra_plan_linear_bits(gene.bits, ti->cols) == 4) return enc_i4(t, w, ti->rows, ti->cols, b);
+  return enc_i8(t, w, ti->rows, ti->cols, b);
+}
+
 int petra_snapshot_encode_model(const petra_model *m, const petra_snapshot_info *info,
                                 uint8_t **buf, size_t *len, petra_err *err) {
   int nt = petra_model_n_tensors(m);
@@ -29,7 +160,17 @@ int petra_snapshot_encode_model(const petra_model *m, const petra_snapshot_info 
     free(shapes);
     return petra_err_set(err, PETRA_ENOMEM, "snapshot: out of memory");
   }
+  petra_genome tg;
+  if (!info->genome[0] || petra_genome_parse(info->genome, &tg, NULL)) petra_genome_identity(&tg);
+  enc_bufs *eb = calloc((size_t)nt, sizeof *eb);
+  if (!eb) {
+    free(ts);
+    free(tp);
+    free(shapes);
+    return petra_err_set(err, PETRA_ENOMEM, "snapshot: out of memory");
+  }
   uint64_t bytes = 0;
+  int erc = 0;
   for (int i = 0; i < nt; i++) {
     const petra_tensor_info *ti = petra_model_tensor(m, i);
     petra__v1__tensor__init(&ts[i]);
@@ -38,11 +179,8 @@ int petra_snapshot_encode_model(const petra_model *m, const petra_snapshot_info 
     shapes[2 * i + 1] = (uint32_t)ti->cols;
     ts[i].n_shape = 2;
     ts[i].shape = &shapes[2 * i];
-    ts[i].dtype = PETRA__V1__DTYPE__DTYPE_F32;
-    /* fp32 little-endian: on x86/ARM-LE the in-memory floats are the wire bytes */
-    ts[i].data.len = (size_t)ti->rows * ti->cols * sizeof(float);
-    ts[i].data.data = (uint8_t *)(params + ti->offset);
-    bytes += ts[i].data.len;
+    if (!erc) erc = enc_tensor(&ts[i], ti, params + ti->offset, &tg, &eb[i]);
+    bytes += ts[i].data.len + sizeof(float) * ts[i].n_scales + 4 * (ts[i].n_row_ptr + ts[i].n_col_idx);
     tp[i] = &ts[i];
   }
   char spec[1024];
@@ -70,6 +208,9 @@ int petra_snapshot_encode_model(const petra_model *m, const petra_snapshot_info 
       free(ts);
       free(tp);
       free(shapes);
+      for (int i = 0; i < nt; i++)
+        for (int k = 0; k < 4; k++) free(eb[i].p[k]);
+      free(eb);
       return err ? err->code : PETRA_EINVAL;
     }
     for (int i = 0; i < pg.n_layers; i++) {
@@ -105,9 +246,11 @@ int petra_snapshot_encode_model(const petra_model *m, const petra_snapshot_info 
   s.train_steps = info->train_steps;
   /* hash the message with an empty sha256, then pack again with it */
   size_t n = petra__v1__model_snapshot__get_packed_size(&s);
-  uint8_t *out = malloc(n + 64);
+  uint8_t *out = erc ? NULL : malloc(n + 64);
   int rc = 0;
-  if (!out) {
+  if (erc) {
+    rc = petra_err_set(err, PETRA_ENOMEM, "snapshot: out of memory encoding tensors");
+  } else if (!out) {
     rc = petra_err_set(err, PETRA_ENOMEM, "snapshot: out of memory (%zu bytes)", n);
   } else {
     petra__v1__model_snapshot__pack(&s, out);
@@ -118,10 +261,100 @@ int petra_snapshot_encode_model(const petra_model *m, const petra_snapshot_info 
     *len = petra__v1__model_snapshot__pack(&s, out);
     *buf = out;
   }
+  for (int i = 0; i < nt; i++)
+    for (int k = 0; k < 4; k++) free(eb[i].p[k]);
+  free(eb);
   free(ts);
   free(tp);
   free(shapes);
   return rc;
+}
+
+/* Upper bound on the weights a tensor's bytes can stand for (checked before the model is
+ * allocated: a small message must not make the reader allocate a huge one). CSR counts at
+ * most 128 weights per stored value or row (genome sparsity is at most 0.99). */
+static size_t tensor_capacity(const Petra__V1__Tensor *t) {
+  if (t->n_row_ptr) return 128 * (t->n_col_idx + t->n_row_ptr);
+  switch (t->dtype) {
+    case PETRA__V1__DTYPE__DTYPE_I8: return t->data.len;
+    case PETRA__V1__DTYPE__DTYPE_I4: return 2 * t->data.len;
+    default: return t->data.len / sizeof(float);
+  }
+}
+
+static int bad_scales(const Petra__V1__Tensor *t, size_t want, petra_err *err) {
+  if (t->n_scales != want)
+    return petra_err_set(err, PETRA_ESHAPE, "snapshot: tensor %s has %zu scales, expected %zu", t->name,
+                         t->n_scales, want);
+  for (size_t i = 0; i < want; i++)
+    if (!(t->scales[i] > 0) || !isfinite(t->scales[i]))
+      return petra_err_set(err, PETRA_EINVAL, "snapshot: tensor %s has a scale that is not finite and > 0",
+                           t->name);
+  return 0;
+}
+
+/* Decodes one tensor (fp32 dense or CSR, int8 with row scales, int4 with block scales) into
+ * rows × cols floats, checking every count and index. */
+static int dec_tensor(const Petra__V1__Tensor *t, int rows, int cols, float *dst, petra_err *err) {
+  size_t n = (size_t)rows * cols;
+  if (t->n_row_ptr || t->n_col_idx) {
+    if (t->dtype != PETRA__V1__DTYPE__DTYPE_F32 || t->n_scales)
+      return petra_err_set(err, PETRA_EINVAL, "snapshot: tensor %s: CSR is for f32 tensors", t->name);
+    if (t->n_row_ptr != (size_t)rows + 1 || t->data.len != t->n_col_idx * sizeof(float) ||
+        t->row_ptr[0] != 0 || t->row_ptr[rows] != t->n_col_idx)
+      return petra_err_set(err, PETRA_ESHAPE, "snapshot: tensor %s: CSR counts do not match its shape", t->name);
+    memset(dst, 0, sizeof(float) * n);
+    for (int r = 0; r < rows; r++) {
+      if (t->row_ptr[r] > t->row_ptr[r + 1])
+        return petra_err_set(err, PETRA_ESHAPE, "snapshot: tensor %s: CSR row starts decrease", t->name);
+      for (uint32_t k = t->row_ptr[r]; k < t->row_ptr[r + 1]; k++) {
+        if (t->col_idx[k] >= (uint32_t)cols)
+          return petra_err_set(err, PETRA_ESHAPE, "snapshot: tensor %s: CSR column %u outside [0, %d)", t->name,
+                               t->col_idx[k], cols);
+        memcpy(&dst[(size_t)r * cols + t->col_idx[k]], t->data.data + (size_t)k * 4, 4);
+      }
+    }
+    return 0;
+  }
+  switch (t->dtype) {
+    case PETRA__V1__DTYPE__DTYPE_F32:
+      if (t->n_scales) return petra_err_set(err, PETRA_EINVAL, "snapshot: f32 tensor %s has scales", t->name);
+      if (t->data.len != n * sizeof(float))
+        return petra_err_set(err, PETRA_ESHAPE, "snapshot: tensor %s has %zu bytes, expected %zu", t->name,
+                             t->data.len, n * sizeof(float));
+      memcpy(dst, t->data.data, n * sizeof(float));
+      return 0;
+    case PETRA__V1__DTYPE__DTYPE_I8:
+      if (t->data.len != n)
+        return petra_err_set(err, PETRA_ESHAPE, "snapshot: int8 tensor %s has %zu bytes, expected %zu", t->name,
+                             t->data.len, n);
+      if (bad_scales(t, (size_t)rows, err)) return err ? err->code : PETRA_EINVAL;
+      for (int r = 0; r < rows; r++)
+        for (int c = 0; c < cols; c++) {
+          int8_t q = (int8_t)t->data.data[(size_t)r * cols + c];
+          if (q == -128)
+            return petra_err_set(err, PETRA_EINVAL, "snapshot: int8 tensor %s holds -128 (range is ±127)", t->name);
+          dst[(size_t)r * cols + c] = t->scales[r] * (float)q;
+        }
+      return 0;
+    case PETRA__V1__DTYPE__DTYPE_I4: {
+      size_t nb = ((size_t)cols + 31) / 32;
+      if (t->data.len != (n + 1) / 2)
+        return petra_err_set(err, PETRA_ESHAPE, "snapshot: int4 tensor %s has %zu bytes, expected %zu", t->name,
+                             t->data.len, (n + 1) / 2);
+      if (bad_scales(t, (size_t)rows * nb, err)) return err ? err->code : PETRA_EINVAL;
+      for (size_t k = 0; k < n; k++) {
+        int v = (k % 2 ? t->data.data[k / 2] >> 4 : t->data.data[k / 2]) & 15;
+        if (v == 0)
+          return petra_err_set(err, PETRA_EINVAL, "snapshot: int4 tensor %s holds -8 (range is ±7)", t->name);
+        size_t r = k / (size_t)cols, c = k % (size_t)cols;
+        dst[k] = t->scales[r * nb + c / 32] * (float)(v - 8);
+      }
+      return 0;
+    }
+    default:
+      return petra_err_set(err, PETRA_EINVAL, "snapshot: tensor %s has unknown dtype %d", t->name, t->dtype);
+  }
 }
 
 petra_model *petra_snapshot_decode_model(const uint8_t *buf, size_t len,
@@ -184,10 +417,10 @@ petra_model *petra_snapshot_decode_model(const uint8_t *buf, size_t len,
   {
     /* the tensors must carry every weight the spec asks for: check before allocating */
     size_t have = 0;
-    for (size_t i = 0; i < s->n_tensors; i++) have += s->tensors[i]->data.len;
+    for (size_t i = 0; i < s->n_tensors; i++) have += tensor_capacity(s->tensors[i]);
     size_t need = petra_model_spec_n_params(&spec);
-    if (need == 0 || need > have / sizeof(float)) {
-      petra_err_set(err, PETRA_ESHAPE, "snapshot: spec needs %zu weights, the tensors hold %zu bytes",
+    if (need == 0 || need > have) {
+      petra_err_set(err, PETRA_ESHAPE, "snapshot: spec needs %zu weights, the tensors hold at most %zu",
                     need, have);
       goto out;
     }
@@ -208,20 +441,9 @@ petra_model *petra_snapshot_decode_model(const uint8_t *buf, size_t len,
                     t->name, ti->name, ti->rows, ti->cols);
       goto fail;
     }
-    if (t->dtype != PETRA__V1__DTYPE__DTYPE_F32) {
-      petra_err_set(err, PETRA_EINVAL, "snapshot: tensor %s has dtype %d; this reader takes f32",
-                    t->name, t->dtype);
-      goto fail;
-    }
-    size_t want = (size_t)ti->rows * ti->cols * sizeof(float);
-    if (t->data.len != want) {
-      petra_err_set(err, PETRA_ESHAPE, "snapshot: tensor %s has %zu bytes, expected %zu", t->name,
-                    t->data.len, want);
-      goto fail;
-    }
     float *dst = petra_model_params(m) + ti->offset;
-    memcpy(dst, t->data.data, want);
-    for (size_t k = 0; k < want / 4; k++)
+    if (dec_tensor(t, ti->rows, ti->cols, dst, err)) goto fail;
+    for (size_t k = 0; k < (size_t)ti->rows * ti->cols; k++)
       if (!isfinite(dst[k])) {
         petra_err_set(err, PETRA_EINVAL, "snapshot: tensor %s holds a non-finite weight", t->name);
         goto fail;

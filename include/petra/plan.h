@@ -32,6 +32,9 @@ petra_plan *petra_plan_build(const petra_model *m, const petra_genome *g, petra_
 /* petra_plan_build with options (NULL = defaults). */
 petra_plan *petra_plan_build_ex(const petra_model *m, const petra_genome *g, const petra_plan_opts *o,
                                 petra_err *err);
+/* The bits a linear layer with `in` inputs is compiled at for a gene's bits: 32, or 4 where
+ * int4 blocks (32 inputs per scale) are smaller than int8 rows, else 8. */
+int petra_plan_linear_bits(int bits, int in);
 /* Layers scored by the sparse kernel for a call of n examples (for tests and `petra inspect`). */
 int petra_plan_sparse_layers(const petra_plan *p, int n);
 void petra_plan_free(petra_plan *p);

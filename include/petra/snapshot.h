@@ -22,9 +22,10 @@ typedef struct petra_snapshot_info {
   char feature_schema[512];
   uint64_t feature_schema_hash;
   char genome[1024];         /* text form; empty for the uncompressed model. The snapshot
-                              * carries the (pruned) fp32 weights and this genome; a scorer
-                              * compiles the identical plan from them (petra_plan_build is
-                              * deterministic). */
+                              * carries the (pruned) weights as the genome compiles them
+                              * (int8 rows, int4 blocks, CSR for sparse fp32, else fp32) and
+                              * this genome; a scorer compiles the same plan from them (the
+                              * same integers; scales within an ulp). */
   char metric_name[32];
   double metric;
   int higher_is_better;
@@ -35,8 +36,8 @@ typedef struct petra_snapshot_info {
 /* Hash of a feature schema text (FNV-1a 64), as stored in snapshots. */
 uint64_t petra_feature_schema_hash(const char *schema);
 
-/* Serializes the model's fp32 weights with info (feature_schema_hash is computed from
- * feature_schema). *buf is malloc'ed. */
+/* Serializes the model's weights, compressed as info->genome says, with info
+ * (feature_schema_hash is computed from feature_schema). *buf is malloc'ed. */
 int petra_snapshot_encode_model(const petra_model *m, const petra_snapshot_info *info,
                                 uint8_t **buf, size_t *len, petra_err *err);
 

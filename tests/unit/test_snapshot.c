@@ -3,6 +3,9 @@
 #include "check.h"
 #include "petra.pb-c.h"
 #include "petra/sha256.h"
+#include "petra/plan.h"
+#include "petra/prune.h"
+#include "petra/rng.h"
 #include "petra/snapshot.h"
 
 static void hex(const uint8_t *d, char *out) {
@@ -101,4 +104,146 @@ TEST(snapshot_with_unknown_schema_version_is_refused) {
   CHECK(petra_snapshot_decode_model(buf, n, 0, NULL, &err) == NULL);
   CHECK(err.code == PETRA_EVERSION);
   CHECK(strstr(err.msg, "version 9") != NULL);
+}
+
+/* Compressed tensors: with an int8 / int4 / sparse genome the snapshot carries int8 rows,
+ * int4 blocks and CSR instead of fp32 (much smaller), and the plan a reader compiles from
+ * it scores like the writer's plan (same integers; scales within an ulp). */
+TEST(snapshots_carry_quantized_and_sparse_tensors) {
+  petra_model_spec spec;
+  REQUIRE(petra_model_spec_parse("seq fields=mcc:400:16 numeric=16 len=12 dense=32 act=relu gru=64 classes=1",
+                                 &spec, NULL) == 0);
+  petra_model *m0 = petra_model_new(&spec, 12, NULL);
+  const char *genomes[] = {"emb.mcc:bits=8;dense0:bits=8;gru0:bits=8;head:bits=8",
+                           "emb.mcc:bits=8;dense0:bits=4;gru0:keep=0.5,bits=4;head:bits=8",
+                           "dense0:sparsity=0.8;gru0:sparsity=0.8;head:sparsity=0.5",
+                           "dense0:rank=0.5,bits=8;gru0:bits=8"};
+  petra_snapshot_info in = info_for("events: mcc; 16 numeric; len 12");
+  uint8_t *b32;
+  size_t l32;
+  REQUIRE(petra_snapshot_encode_model(m0, &in, &b32, &l32, NULL) == 0);
+  for (size_t gi = 0; gi < sizeof genomes / sizeof genomes[0]; gi++) {
+    petra_genome g;
+    petra_err err = {0};
+    REQUIRE(petra_genome_parse(genomes[gi], &g, &err) == 0);
+    petra_model *m = petra_prune(m0, &g, &err);
+    REQUIRE(m);
+    snprintf(in.genome, sizeof in.genome, "%s", genomes[gi]);
+    uint8_t *buf;
+    size_t len;
+    REQUIRE(petra_snapshot_encode_model(m, &in, &buf, &len, &err) == 0);
+    petra_model *m2 = petra_snapshot_decode_model(buf, len, 0, NULL, &err);
+    CHECK_MSG(m2 != NULL, "%s: %s", genomes[gi], err.msg);
+    REQUIRE(m2);
+    petra_plan_opts o = {.sparse = PETRA_SPARSE_NEVER};
+    petra_plan *p1 = petra_plan_build_ex(m, &g, &o, &err), *p2 = petra_plan_build_ex(m2, &g, &o, &err);
+    REQUIRE(p1 && p2);
+    CHECK(petra_plan_bytes(p1) == petra_plan_bytes(p2));
+    int n = 16, ef = petra_model_example_floats(m);
+    float *ex = calloc((size_t)n * ef, sizeof(float)), o1[16], o2[16];
+    petra_rng r;
+    petra_rng_seed(&r, 5 + gi);
+    for (int b = 0; b < n; b++) {
+      float *e = ex + (size_t)b * ef;
+      e[0] = 12;
+      for (int t = 0; t < 12; t++) {
+        e[1 + t] = (float)petra_rng_below(&r, 400);
+        for (int j = 0; j < 16; j++) e[1 + 12 + t * 16 + j] = (float)petra_rng_normal(&r);
+      }
+    }
+    void *sc = malloc(petra_plan_scratch_bytes(p1, n));
+    REQUIRE(petra_plan_score(p1, n, ex, o1, sc) == 0);
+    REQUIRE(petra_plan_score(p2, n, ex, o2, sc) == 0);
+    double worst = 0;
+    for (int i = 0; i < n; i++) worst = fmax(worst, fabs(o1[i] - o2[i]) / fmax(1e-3, fabs(o1[i])));
+    fprintf(stderr, "%-60s snapshot %zu bytes (fp32 %zu), plan outputs differ by %.1e\n", genomes[gi], len, l32,
+            worst);
+    CHECK_MSG(worst < 1e-5, "%s: reader's plan differs by %.2e", genomes[gi], worst);
+    if (gi < 3) CHECK_MSG(len < l32 * 0.55, "%s: %zu vs fp32 %zu", genomes[gi], len, l32);
+    free(sc);
+    free(ex);
+    petra_plan_free(p1);
+    petra_plan_free(p2);
+    petra_model_free(m2);
+    petra_model_free(m);
+    free(buf);
+  }
+  free(b32);
+  petra_model_free(m0);
+}
+
+/* Re-signs a tampered snapshot so only the tensor checks can refuse it. */
+static size_t resign(Petra__V1__ModelSnapshot *s, uint8_t **out) {
+  s->sha256.len = 0;
+  s->sha256.data = NULL;
+  size_t n = petra__v1__model_snapshot__get_packed_size(s);
+  uint8_t *b = malloc(n + 64);
+  petra__v1__model_snapshot__pack(s, b);
+  static uint8_t d[32];
+  petra_sha256_digest(b, n, d);
+  s->sha256.len = 32;
+  s->sha256.data = d;
+  *out = b;
+  return petra__v1__model_snapshot__pack(s, b);
+}
+
+/* A table of damaged compressed tensors (each correctly signed): every one refused with
+ * the reason named. */
+TEST(damaged_compressed_tensors_are_refused) {
+  petra_model_spec spec;
+  REQUIRE(petra_model_spec_parse("seq fields=mcc:50:62 numeric=2 len=6 dense=40 gru=8", &spec, NULL) == 0);
+  petra_model *m0 = petra_model_new(&spec, 13, NULL);
+  petra_genome g;
+  REQUIRE(petra_genome_parse("emb.mcc:bits=8;dense0:bits=4;gru0:sparsity=0.8", &g, NULL) == 0);
+  petra_model *m = petra_prune(m0, &g, NULL);
+  petra_snapshot_info in = info_for("x");
+  snprintf(in.genome, sizeof in.genome, "emb.mcc:bits=8;dense0:bits=4;gru0:sparsity=0.8");
+  uint8_t *buf;
+  size_t len;
+  REQUIRE(petra_snapshot_encode_model(m, &in, &buf, &len, NULL) == 0);
+  enum { I8_NSCALES, I8_ZERO_SCALE, I8_NAN_SCALE, I8_MINUS128, I8_SHORT, I4_NIBBLE0, I4_NSCALES, I4_LONG,
+         CSR_COL, CSR_DECREASE, CSR_COUNT, CSR_SCALES, DTYPE, N_CASES };
+  const char *want[N_CASES] = {"scales", "scale", "scale", "-128", "bytes", "-8", "scales", "bytes",
+                               "column", "decrease", "counts", "CSR is for f32", "unknown dtype"};
+  for (int c = 0; c < N_CASES; c++) {
+    Petra__V1__ModelSnapshot *s = petra__v1__model_snapshot__unpack(NULL, len, buf);
+    REQUIRE(s);
+    Petra__V1__Tensor *emb = NULL, *d0 = NULL, *wih = NULL;
+    for (size_t i = 0; i < s->n_tensors; i++) {
+      if (!strcmp(s->tensors[i]->name, "emb.mcc")) emb = s->tensors[i];
+      if (!strcmp(s->tensors[i]->name, "dense0.w")) d0 = s->tensors[i];
+      if (!strcmp(s->tensors[i]->name, "gru0.wih")) wih = s->tensors[i];
+    }
+    REQUIRE(emb && d0 && wih);
+    REQUIRE(emb->dtype == PETRA__V1__DTYPE__DTYPE_I8 && d0->dtype == PETRA__V1__DTYPE__DTYPE_I4 && wih->n_row_ptr > 0);
+    switch (c) {
+      case I8_NSCALES: emb->n_scales--; break;
+      case I8_ZERO_SCALE: emb->scales[3] = 0; break;
+      case I8_NAN_SCALE: emb->scales[0] = NAN; break;
+      case I8_MINUS128: emb->data.data[5] = 0x80; break;
+      case I8_SHORT: emb->data.len--; break;
+      case I4_NIBBLE0: d0->data.data[2] &= 0xf0; break;
+      case I4_NSCALES: d0->n_scales++; break;
+      case I4_LONG: d0->data.len -= 1; break;
+      case CSR_COL: wih->col_idx[0] = 1000; break;
+      case CSR_DECREASE: wih->row_ptr[1] = wih->row_ptr[2] + 1; break;
+      case CSR_COUNT: wih->n_col_idx--; break;
+      case CSR_SCALES: wih->n_scales = emb->n_scales; wih->scales = emb->scales; break;
+      case DTYPE: emb->dtype = 7; break;
+    }
+    uint8_t *b2;
+    size_t l2 = resign(s, &b2);
+    petra_err err = {0};
+    petra_model *bad = petra_snapshot_decode_model(b2, l2, 0, NULL, &err);
+    CHECK_MSG(bad == NULL, "case %d accepted", c);
+    CHECK_MSG(strstr(err.msg, want[c]) != NULL, "case %d: '%s' lacks '%s'", c, err.msg, want[c]);
+    petra_model_free(bad);
+    if (c == CSR_SCALES) wih->n_scales = 0, wih->scales = NULL; /* not owned */
+    free(b2);
+    s->sha256.len = 0, s->sha256.data = NULL;
+    petra__v1__model_snapshot__free_unpacked(s, NULL);
+  }
+  free(buf);
+  petra_model_free(m);
+  petra_model_free(m0);
 }
