@@ -201,7 +201,7 @@ TEST(damaged_compressed_tensors_are_refused) {
   uint8_t *buf;
   size_t len;
   REQUIRE(petra_snapshot_encode_model(m, &in, &buf, &len, NULL) == 0);
-  enum { I8_NSCALES, I8_ZERO_SCALE, I8_NAN_SCALE, I8_MINUS128, I8_SHORT, I4_NIBBLE0, I4_NSCALES, I4_LONG,
+  enum { I8_NSCALES, I8_ZERO_SCALE, I8_NAN_SCALE, I8_MINUS128, I8_SHORT, I4_NIBBLE0, I4_NSCALES, I4_SHORT,
          CSR_COL, CSR_DECREASE, CSR_COUNT, CSR_SCALES, DTYPE, N_CASES };
   const char *want[N_CASES] = {"scales", "scale", "scale", "-128", "bytes", "-8", "scales", "bytes",
                                "column", "decrease", "counts", "CSR is for f32", "unknown dtype"};
@@ -223,8 +223,8 @@ TEST(damaged_compressed_tensors_are_refused) {
       case I8_MINUS128: emb->data.data[5] = 0x80; break;
       case I8_SHORT: emb->data.len--; break;
       case I4_NIBBLE0: d0->data.data[2] &= 0xf0; break;
-      case I4_NSCALES: d0->n_scales++; break;
-      case I4_LONG: d0->data.len -= 1; break;
+      case I4_NSCALES: d0->n_scales--; break;
+      case I4_SHORT: d0->data.len -= 1; break;
       case CSR_COL: wih->col_idx[0] = 1000; break;
       case CSR_DECREASE: wih->row_ptr[1] = wih->row_ptr[2] + 1; break;
       case CSR_COUNT: wih->n_col_idx--; break;
@@ -232,6 +232,7 @@ TEST(damaged_compressed_tensors_are_refused) {
       case DTYPE: emb->dtype = 7; break;
     }
     uint8_t *b2;
+    ProtobufCBinaryData orig = s->sha256; /* owned by the unpacked message */
     size_t l2 = resign(s, &b2);
     petra_err err = {0};
     petra_model *bad = petra_snapshot_decode_model(b2, l2, 0, NULL, &err);
@@ -240,7 +241,7 @@ TEST(damaged_compressed_tensors_are_refused) {
     petra_model_free(bad);
     if (c == CSR_SCALES) wih->n_scales = 0, wih->scales = NULL; /* not owned */
     free(b2);
-    s->sha256.len = 0, s->sha256.data = NULL;
+    s->sha256 = orig;
     petra__v1__model_snapshot__free_unpacked(s, NULL);
   }
   free(buf);
