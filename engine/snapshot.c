@@ -305,8 +305,8 @@ static int dec_tensor(const Petra__V1__Tensor *t, int rows, int cols, float *dst
       return petra_err_set(err, PETRA_ESHAPE, "snapshot: tensor %s: CSR counts do not match its shape", t->name);
     memset(dst, 0, sizeof(float) * n);
     for (int r = 0; r < rows; r++) {
-      if (t->row_ptr[r] > t->row_ptr[r + 1])
-        return petra_err_set(err, PETRA_ESHAPE, "snapshot: tensor %s: CSR row starts decrease", t->name);
+      if (t->row_ptr[r] > t->row_ptr[r + 1] || t->row_ptr[r + 1] > t->n_col_idx)
+        return petra_err_set(err, PETRA_ESHAPE, "snapshot: tensor %s: CSR row starts decrease or overrun", t->name);
       for (uint32_t k = t->row_ptr[r]; k < t->row_ptr[r + 1]; k++) {
         if (t->col_idx[k] >= (uint32_t)cols)
           return petra_err_set(err, PETRA_ESHAPE, "snapshot: tensor %s: CSR column %u outside [0, %d)", t->name,

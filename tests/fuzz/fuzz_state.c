@@ -1,4 +1,5 @@
-/* Fuzz target: binary state readers — snapshots (and building their model + plan), snapshot
+/* Fuzz target: binary state readers — snapshots (and building their model + plan; selector 5
+ * re-signs the message so mutated tensors get past the digest), snapshot
  * chunk reassembly, petrad checkpoints, libpetra trainer checkpoints, feature state. */
 #include <stdint.h>
 #include <stdlib.h>
@@ -6,29 +7,57 @@
 
 #include "checkpoint.h"
 #include "feature_state.h"
+#include "petra.pb-c.h"
 #include "petra/plan.h"
+#include "petra/sha256.h"
 #include "petra/snapshot.h"
 #include "petra/trainer.h"
 #include "snapread.h"
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 
+static void decode_and_build(const uint8_t *p, size_t n) {
+  petra_snapshot_info info;
+  petra_model *m = petra_snapshot_decode_model(p, n, 0, &info, NULL);
+  if (m) {
+    petra_genome g;
+    if (petra_genome_parse(info.genome, &g, NULL) != 0) petra_genome_identity(&g);
+    petra_plan_opts o = {.sparse = PETRA_SPARSE_ALWAYS}; /* no timing inside a fuzz run */
+    petra_plan *pl = petra_plan_build_ex(m, &g, &o, NULL);
+    petra_plan_free(pl);
+    petra_model_free(m);
+  }
+}
+
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
   if (size < 1) return 0;
   const uint8_t *p = data + 1;
   size_t n = size - 1;
   char err[512];
-  switch (data[0] % 5) {
-    case 0: {
-      petra_snapshot_info info;
-      petra_model *m = petra_snapshot_decode_model(p, n, 0, &info, NULL);
-      if (m) {
-        petra_genome g;
-        if (petra_genome_parse(info.genome, &g, NULL) != 0) petra_genome_identity(&g);
-        petra_plan *pl = petra_plan_build(m, &g, NULL);
-        petra_plan_free(pl);
-        petra_model_free(m);
+  switch (data[0] % 6) {
+    case 0:
+      decode_and_build(p, n);
+      break;
+    case 5: {
+      /* the same with the digest recomputed, so mutations reach the tensor checks behind it */
+      Petra__V1__ModelSnapshot *s = petra__v1__model_snapshot__unpack(NULL, n, p);
+      if (!s) break;
+      ProtobufCBinaryData orig = s->sha256;
+      s->sha256.len = 0;
+      s->sha256.data = NULL;
+      size_t len = petra__v1__model_snapshot__get_packed_size(s);
+      uint8_t *b = malloc(len + 64), d[32];
+      if (b) {
+        petra__v1__model_snapshot__pack(s, b);
+        petra_sha256_digest(b, len, d);
+        s->sha256.len = 32;
+        s->sha256.data = d;
+        len = petra__v1__model_snapshot__pack(s, b);
+        decode_and_build(b, len);
+        free(b);
       }
+      s->sha256 = orig;
+      petra__v1__model_snapshot__free_unpacked(s, NULL);
       break;
     }
     case 1: {

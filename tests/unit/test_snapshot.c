@@ -202,9 +202,9 @@ TEST(damaged_compressed_tensors_are_refused) {
   size_t len;
   REQUIRE(petra_snapshot_encode_model(m, &in, &buf, &len, NULL) == 0);
   enum { I8_NSCALES, I8_ZERO_SCALE, I8_NAN_SCALE, I8_MINUS128, I8_SHORT, I4_NIBBLE0, I4_NSCALES, I4_SHORT,
-         CSR_COL, CSR_DECREASE, CSR_COUNT, CSR_SCALES, DTYPE, N_CASES };
+         CSR_COL, CSR_DECREASE, CSR_OVERRUN, CSR_COUNT, CSR_SCALES, DTYPE, N_CASES };
   const char *want[N_CASES] = {"scales", "scale", "scale", "-128", "bytes", "-8", "scales", "bytes",
-                               "column", "decrease", "counts", "CSR is for f32", "unknown dtype"};
+                               "column", "decrease", "overrun", "counts", "CSR is for f32", "unknown dtype"};
   for (int c = 0; c < N_CASES; c++) {
     Petra__V1__ModelSnapshot *s = petra__v1__model_snapshot__unpack(NULL, len, buf);
     REQUIRE(s);
@@ -227,6 +227,8 @@ TEST(damaged_compressed_tensors_are_refused) {
       case I4_SHORT: d0->data.len -= 1; break;
       case CSR_COL: wih->col_idx[0] = 1000; break;
       case CSR_DECREASE: wih->row_ptr[1] = wih->row_ptr[2] + 1; break;
+      /* a row start past the values, later rows ending in range (found by fuzz_state) */
+      case CSR_OVERRUN: wih->row_ptr[1] = (uint32_t)wih->n_col_idx + 50; break;
       case CSR_COUNT: wih->n_col_idx--; break;
       case CSR_SCALES: wih->n_scales = emb->n_scales; wih->scales = emb->scales; break;
       case DTYPE: emb->dtype = 7; break;
