@@ -103,6 +103,13 @@ int petra_model_n_outputs(const petra_model *m);
 int petra_model_target_floats(const petra_model *m);
 const float *petra_model_example_target(const petra_model *m, const float *example);
 
+/* n random valid examples, seeded (benchmarks and tests): seq sequences with codes inside
+ * each vocabulary, normal numerics and a valid label, all seq_len events long when
+ * full_length, else of random length 1..seq_len; ts windows of normal values plus ts_offset.
+ * NULL when out of memory; the caller frees the result. */
+float *petra_model_random_examples(const petra_model *m, int n, uint64_t seed, int full_length,
+                                   double ts_offset);
+
 /* Checks an example's structure (length, codes in vocabulary, finite values). */
 int petra_model_check_example(const petra_model *m, const float *example, petra_err *err);
 
