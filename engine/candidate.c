@@ -6,6 +6,7 @@
 
 #include "petra/metrics.h"
 #include "petra/prune.h"
+#include "petra/stats.h"
 #include "petra/trainer.h"
 
 double petra_plan_metric(const petra_plan *p, int n, const float *ex) {
@@ -39,10 +40,6 @@ double petra_plan_metric(const petra_plan *p, int n, const float *ex) {
   return v;
 }
 
-static int cmp_d(const void *a, const void *b) {
-  double x = *(const double *)a, y = *(const double *)b;
-  return (x > y) - (x < y);
-}
 
 static void latency(const petra_candidate *c, const petra_plan *p, double *p50, double *p99) {
   int reps = c->latency_reps > 0 ? c->latency_reps : 200;
@@ -61,8 +58,8 @@ static void latency(const petra_candidate *c, const petra_plan *p, double *p50, 
       petra_plan_score(p, 1, c->holdout + (size_t)(i % c->n_holdout) * ef, out, scratch);
       t[i] = c->clock(c->clock_ctx) - t0;
     }
-    qsort(t, (size_t)reps, sizeof *t, cmp_d);
-    double a50 = t[reps / 2], a99 = t[(size_t)reps * 99 / 100];
+    petra_sort_doubles(t, (size_t)reps);
+    double a50 = petra_quantile_sorted(t, (size_t)reps, 0.5), a99 = petra_quantile_sorted(t, (size_t)reps, 0.99);
     if (attempt == 0 || a99 < *p99) {
       *p50 = a50;
       *p99 = a99;

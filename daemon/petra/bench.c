@@ -15,6 +15,7 @@
 #include "petra/candidate.h"
 #include "petra/plan.h"
 #include "petra/prune.h"
+#include "petra/stats.h"
 #include "petra/trainer.h"
 
 typedef struct preset {
@@ -37,10 +38,6 @@ static float *random_examples(petra_model *m, int n, uint64_t seed) {
   return petra_model_random_examples(m, n, seed, 1, 0.0);
 }
 
-static int cmp_d(const void *a, const void *b) {
-  double x = *(const double *)a, y = *(const double *)b;
-  return (x > y) - (x < y);
-}
 
 int cmd_bench_compress(const char *preset);
 
@@ -124,10 +121,11 @@ int cmd_bench(int argc, char **argv) {
       lat[i] = (cli_now_s() - t0) * 1e6;
       sum += out[0];
     }
-    qsort(lat, (size_t)reps, sizeof *lat, cmp_d);
+    petra_sort_doubles(lat, (size_t)reps);
     printf("{\"bench\":\"infer\",\"preset\":\"%s\",\"threads\":%d,\"batch\":1,\"p50_us\":%.2f,"
            "\"p99_us\":%.2f,\"bytes\":%zu,\"checksum\":%.4f}\n",
-           p->name, threads, lat[reps / 2], lat[(size_t)reps * 99 / 100],
+           p->name, threads, petra_quantile_sorted(lat, (size_t)reps, 0.5),
+           petra_quantile_sorted(lat, (size_t)reps, 0.99),
            petra_model_n_params(m) * sizeof(float), sum / reps);
     free(out);
     free(lat);

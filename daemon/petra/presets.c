@@ -7,6 +7,7 @@
 #include "feature_state.h"
 #include "gen.h"
 #include "petra/plan.h"
+#include "petra/stats.h"
 #include "petra/trainer.h"
 #include "wire.h"
 
@@ -75,10 +76,6 @@ void train_steps(petra_model *m, const exset *tr, int steps, float lr, uint64_t 
 }
 
 
-static int cmp_lat(const void *a, const void *b) {
-  double x = *(const double *)a, y = *(const double *)b;
-  return (x > y) - (x < y);
-}
 
 /* Batch-1 latency p50/p99 (µs) over 3000 scores and batch-64 throughput over 1 s. */
 void plan_speed(const petra_plan *p, const exset *te, double *p50, double *p99, double *tput) {
@@ -93,9 +90,9 @@ void plan_speed(const petra_plan *p, const exset *te, double *p50, double *p99, 
     petra_plan_score(p, 1, te->x + (size_t)(i % te->n) * te->ef, out, scratch);
     lat[i] = (cli_now_s() - t0) * 1e6;
   }
-  qsort(lat, REPS, sizeof *lat, cmp_lat);
-  *p50 = lat[REPS / 2];
-  *p99 = lat[REPS * 99 / 100];
+  petra_sort_doubles(lat, REPS);
+  *p50 = petra_quantile_sorted(lat, REPS, 0.5);
+  *p99 = petra_quantile_sorted(lat, REPS, 0.99);
   int batches = 0;
   double t0 = cli_now_s();
   while (cli_now_s() - t0 < 1.0) {

@@ -31,6 +31,7 @@
 #include "petra/holder.h"
 #include "petra/plan.h"
 #include "petra/snapshot.h"
+#include "petra/stats.h"
 #include "snapread.h"
 #include "wire.h"
 
@@ -65,10 +66,6 @@ static double mono_ms(void) {
   return (double)ts.tv_sec * 1e3 + (double)ts.tv_nsec / 1e6;
 }
 
-static int cmp_double(const void *a, const void *b) {
-  double x = *(const double *)a, y = *(const double *)b;
-  return (x > y) - (x < y);
-}
 
 /* Loads a snapshot and swaps it in if it is for our model and newer. */
 static void offer_snapshot(scorer *s, const uint8_t *buf, size_t len, double consumed_ms, const char *where) {
@@ -242,8 +239,8 @@ static void print_summary(scorer *s, uint64_t scored, uint64_t bad, uint64_t uns
   if (k) {
     double tmp[SWAP_SAMPLES];
     memcpy(tmp, s->swap_ms, sizeof(double) * k);
-    qsort(tmp, k, sizeof tmp[0], cmp_double);
-    p50 = tmp[k / 2];
+    petra_sort_doubles(tmp, k);
+    p50 = petra_quantile_sorted(tmp, k, 0.5);
     mx = tmp[k - 1];
   }
   printf("{\"scored\":%llu,\"bad\":%llu,\"unscored\":%llu,\"delivery_failures\":%llu,\"seconds\":%.2f,"

@@ -14,6 +14,7 @@
 #include "log.h"
 #include "notify.h"
 #include "petrad.h"
+#include "petra/stats.h"
 
 uint64_t petrad_now_ms(void) {
   struct timespec ts;
@@ -239,10 +240,6 @@ static void on_progress(uv_timer_t *t) {
 
 /* ---------------------------------------------------------------- run */
 
-static int cmp_double(const void *a, const void *b) {
-  double x = *(const double *)a, y = *(const double *)b;
-  return (x > y) - (x < y);
-}
 
 static int restore_or_create(petrad *d, char *err, size_t n) {
   petra_trainer_conf tc = trainer_conf(&d->cfg);
@@ -414,9 +411,9 @@ int petrad_run(petrad *d) {
   if (np) {
     double tmp[PETRAD_PUBLISH_SAMPLES];
     memcpy(tmp, d->publish_ms, sizeof(double) * np);
-    qsort(tmp, np, sizeof tmp[0], cmp_double);
-    pub_p50 = tmp[np / 2];
-    pub_p99 = tmp[(np * 99) / 100 < np ? (np * 99) / 100 : np - 1];
+    petra_sort_doubles(tmp, np);
+    pub_p50 = petra_quantile_sorted(tmp, np, 0.5);
+    pub_p99 = petra_quantile_sorted(tmp, np, 0.99);
   }
   if (d->audit) fclose(d->audit);
   const char *mname = d->spec.kind == PETRA_MODEL_SEQ ? (d->spec.classes == 1 ? "auc" : "accuracy") : "mse";

@@ -11,6 +11,7 @@
 
 #include "log.h"
 #include "petra/snapshot.h"
+#include "petra/stats.h"
 #include "petrad.h"
 
 #define POP_MAX 256
@@ -51,10 +52,6 @@ static double now_us(void) {
   return (double)ts.tv_sec * 1e6 + (double)ts.tv_nsec / 1e3;
 }
 
-static int cmp_double(const void *a, const void *b) {
-  double x = *(const double *)a, y = *(const double *)b;
-  return (x > y) - (x < y);
-}
 
 /* Batch-1 latency of the current model on recent replay examples: p50 and p99 in µs. */
 static void measure_latency(petrad *d, double *p50, double *p99) {
@@ -72,9 +69,9 @@ static void measure_latency(petrad *d, double *p50, double *p99) {
     petra_model_forward(d->model, 1, petra_replay_get(r, i % r->size), out);
     t[i] = now_us() - t0;
   }
-  qsort(t, REPS, sizeof t[0], cmp_double);
-  *p50 = t[REPS / 2];
-  *p99 = t[REPS * 99 / 100];
+  petra_sort_doubles(t, REPS);
+  *p50 = petra_quantile_sorted(t, REPS, 0.5);
+  *p99 = petra_quantile_sorted(t, REPS, 0.99);
 }
 
 static double clock_us(void *ctx) {

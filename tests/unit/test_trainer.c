@@ -5,6 +5,7 @@
 #include "petra/metrics.h"
 #include "petra/optim.h"
 #include "petra/replay.h"
+#include "petra/stats.h"
 #include "petra/trainer.h"
 
 TEST(adam_first_step_moves_each_parameter_by_lr_against_its_gradient_sign) {
@@ -245,4 +246,19 @@ TEST(bad_trainer_config_is_rejected) {
   c.adam.lr = -1;
   CHECK(petra_trainer_new(m, &c, &err) == NULL && strstr(err.msg, "learning rate"));
   petra_model_free(m);
+}
+
+/* The order statistics every latency figure uses. */
+TEST(quantiles_of_sorted_samples) {
+  double v[100];
+  for (int i = 0; i < 100; i++) v[i] = 100 - i; /* 100 .. 1 */
+  petra_sort_doubles(v, 100);
+  CHECK(v[0] == 1 && v[99] == 100);
+  CHECK(petra_quantile_sorted(v, 100, 0.5) == 51);
+  CHECK(petra_quantile_sorted(v, 100, 0.99) == 100);
+  CHECK(petra_quantile_sorted(v, 100, 1.0) == 100); /* clamped to the last */
+  CHECK(petra_quantile_sorted(v, 100, 0.0) == 1);
+  CHECK(petra_quantile_sorted(v, 0, 0.5) == 0);
+  double one = 7;
+  CHECK(petra_quantile_sorted(&one, 1, 0.99) == 7);
 }
