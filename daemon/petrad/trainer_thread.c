@@ -6,6 +6,9 @@
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
+#if defined(__GLIBC__) /* defined by the libc headers above */
+#include <malloc.h>
+#endif
 
 #include "petra/plan.h"
 
@@ -284,6 +287,12 @@ static void evolution_tick(petrad *d) {
   publish_population(d, (now_us() - t0) / 1000);
   LOG_DEBUG("evolution_step", "step=%llu rc=%d ms=%.0f champion=%d",
             (unsigned long long)petra_evo_steps(d->evo), rc, (now_us() - t0) / 1000, ch != NULL);
+#if defined(__GLIBC__)
+  /* A candidate's models, trainer and plan (megabytes) were freed: glibc raises its mmap
+   * threshold after the first such free and keeps later ones in the arena, so hand the free
+   * pages back, or RSS creeps up over hours (tests/reliability/soak.sh). */
+  malloc_trim(0);
+#endif
   if (ch) {
     char text[1024];
     petra_genome_format(&ch->genome, text, sizeof text);
