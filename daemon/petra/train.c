@@ -50,7 +50,10 @@ typedef struct train_opts {
   int window, horizon, epochs, batch, patience, json, zscore, threads, quiet;
   double lr, replay_frac, weight_decay, lr_decay;
   uint64_t seed;
-  const char *save, *genome;
+  const char *save;
+  const char *genomes[16]; /* --genome, repeatable: each compiled and measured after training */
+  int n_genomes;
+  const char *bench; /* --bench-compress PRESET: one `petra bench compress` JSON line per genome */
 } train_opts;
 
 static void usage(FILE *out) {
@@ -69,7 +72,9 @@ static void usage(FILE *out) {
           "  --seed N --threads N   seed (1), OpenBLAS threads (1)\n"
           "  --save FILE            write the trained model as a snapshot file\n"
           "  --genome TEXT          also compile the trained model with this genome (pruning\n"
-          "                         without fine-tune, bits) and report its hold-out metric\n"
+          "                         without fine-tune, bits) and report its hold-out metric;\n"
+          "                         repeatable (up to 16)\n"
+          "  --bench-compress NAME  print each genome as a `petra bench compress` JSON line\n"
           "  --json                 last stdout line is one JSON object of the hold-out metrics\n"
           "time series:\n"
           "  --time COL             time column, not a channel (default: date)\n"
@@ -180,8 +185,8 @@ static int report(const train_opts *o, petra_model *m, petra_trainer *t, const d
   petra_model_spec_format(spec, spec_text, sizeof spec_text);
   const petra_trainer_stats *st = petra_trainer_get_stats(t);
   if (classes == 0) {
-    printf("hold-out: %d windows, mse %.4f, mae %.4f (train %d, validation %d, %.1f s)\n", te->n,
-           petra_metrics_mse(hm), petra_metrics_mae(hm), n_train, n_val, secs);
+    fprintf(o->bench ? stderr : stdout, "hold-out: %d windows, mse %.4f, mae %.4f (train %d, validation %d, %.1f s)\n",
+            te->n, petra_metrics_mse(hm), petra_metrics_mae(hm), n_train, n_val, secs);
     if (o->json)
       printf("{\"spec\":\"%s\",\"train\":%d,\"validation\":%d,\"test\":%d,\"steps\":%llu,"
              "\"mse\":%.6f,\"mae\":%.6f,\"seconds\":%.2f}\n",
@@ -189,8 +194,8 @@ static int report(const train_opts *o, petra_model *m, petra_trainer *t, const d
              petra_metrics_mse(hm), petra_metrics_mae(hm), secs);
   } else {
     double auc = petra_metrics_auc(hm);
-    printf("hold-out: %d examples, auc %.4f, logloss %.4f, accuracy %.4f (train %d, %.1f s)\n",
-           te->n, auc, petra_metrics_logloss(hm), petra_metrics_accuracy(hm), n_train, secs);
+    fprintf(o->bench ? stderr : stdout, "hold-out: %d examples, auc %.4f, logloss %.4f, accuracy %.4f (train %d, %.1f s)\n",
+            te->n, auc, petra_metrics_logloss(hm), petra_metrics_accuracy(hm), n_train, secs);
     char auc_text[32] = "null";
     if (!isnan(auc)) snprintf(auc_text, sizeof auc_text, "%.6f", auc);
     if (o->json)
@@ -199,11 +204,13 @@ static int report(const train_opts *o, petra_model *m, petra_trainer *t, const d
              spec_text, n_train, te->n, (unsigned long long)st->steps, auc_text,
              petra_metrics_logloss(hm), petra_metrics_accuracy(hm), secs);
   }
+  double base_metric = petra_metrics_value(hm);
   petra_metrics_free(hm);
-  if (o->genome) {
+  for (int gi = 0; gi < o->n_genomes; gi++) {
+    const char *gtext = o->genomes[gi];
     petra_genome g;
     petra_err pe = {0};
-    if (petra_genome_parse(o->genome, &g, &pe)) {
+    if (petra_genome_parse(gtext, &g, &pe)) {
       fprintf(stderr, "petra train: --genome: %s\n", pe.msg);
       return 2;
     }
@@ -233,14 +240,29 @@ static int report(const train_opts *o, petra_model *m, petra_trainer *t, const d
     double p50 = 0, p99 = 0, tput = 0;
     exset tx = {te->n, te->ef, te->x};
     if (te->n > 0) plan_speed(p, &tx, &p50, &p99, &tput);
-    printf("plan (%s): %zu bytes, %s %.4f, batch-1 p50 %.1f us p99 %.1f us, %.0f/s at batch 64\n", o->genome,
-           petra_plan_bytes(p), petra_metrics_name(pmet), petra_metrics_value(pmet), p50, p99, tput);
-    if (o->json)
-      printf("{\"genome\":\"%s\",\"plan_bytes\":%zu,\"plan_%s\":%.6f%s%.6f,\"p50_us\":%.2f,\"p99_us\":%.2f,"
-             "\"throughput_per_s\":%.0f}\n",
-             o->genome, petra_plan_bytes(p), petra_metrics_name(pmet), petra_metrics_value(pmet),
-             classes == 0 ? ",\"plan_mae\":" : ",\"plan_logloss\":",
-             classes == 0 ? petra_metrics_mae(pmet) : petra_metrics_logloss(pmet), p50, p99, tput);
+    double pv = petra_metrics_value(pmet);
+    if (o->bench) {
+      petra_genome id;
+      petra_genome_identity(&id);
+      char canon[1024], idt[1024];
+      petra_genome_format(&g, canon, sizeof canon);
+      petra_genome_format(&id, idt, sizeof idt);
+      printf("{\"bench\":\"compress\",\"preset\":\"%s\",\"genome\":\"%s\",\"bytes\":%zu,\"p50_us\":%.2f,"
+             "\"p99_us\":%.2f,\"throughput_per_s\":%.0f,\"metric\":%.6f,\"metric_name\":\"%s\","
+             "\"fp32_metric\":%.6f,\"metric_change_pct\":%.3f}\n",
+             o->bench, strcmp(canon, idt) ? gtext : "fp32", petra_plan_bytes(p), p50, p99, tput, pv,
+             petra_metrics_name(pmet), base_metric, 100 * (pv / base_metric - 1));
+      fflush(stdout);
+    } else {
+      printf("plan (%s): %zu bytes, %s %.4f, batch-1 p50 %.1f us p99 %.1f us, %.0f/s at batch 64\n", gtext,
+             petra_plan_bytes(p), petra_metrics_name(pmet), pv, p50, p99, tput);
+      if (o->json)
+        printf("{\"genome\":\"%s\",\"plan_bytes\":%zu,\"plan_%s\":%.6f%s%.6f,\"p50_us\":%.2f,\"p99_us\":%.2f,"
+               "\"throughput_per_s\":%.0f}\n",
+               gtext, petra_plan_bytes(p), petra_metrics_name(pmet), pv,
+               classes == 0 ? ",\"plan_mae\":" : ",\"plan_logloss\":",
+               classes == 0 ? petra_metrics_mae(pmet) : petra_metrics_logloss(pmet), p50, p99, tput);
+    }
     free(scratch);
     free(out);
     free(sel);
@@ -567,7 +589,7 @@ int cmd_train(int argc, char **argv) {
                   .seed = 1, .lr_decay = 1.0};
   enum { SPEC = 256, CSV, TIME, CHANNELS, TARGET, SPLIT, WINDOW, HORIZON, EPOCHS, BATCH, LR, WD,
          REPLAY, LRDECAY, PATIENCE, SEED, THREADS, JSON, NOZ, ENTITY, AMOUNT, CAT, NUM, LABEL, LABELS,
-         LENT, LCOL, SAVE, GENOME, QUIET, HELP };
+         LENT, LCOL, SAVE, GENOME, BENCH, QUIET, HELP };
   static const struct option opts[] = {
       {"spec", 1, 0, SPEC}, {"csv", 1, 0, CSV}, {"time", 1, 0, TIME}, {"channels", 1, 0, CHANNELS},
       {"target", 1, 0, TARGET}, {"split", 1, 0, SPLIT}, {"window", 1, 0, WINDOW},
@@ -577,7 +599,7 @@ int cmd_train(int argc, char **argv) {
       {"no-zscore", 0, 0, NOZ}, {"entity", 1, 0, ENTITY}, {"amount", 1, 0, AMOUNT},
       {"categorical", 1, 0, CAT}, {"numeric", 1, 0, NUM}, {"label", 1, 0, LABEL},
       {"labels", 1, 0, LABELS}, {"label-entity", 1, 0, LENT}, {"label-column", 1, 0, LCOL},
-      {"save", 1, 0, SAVE}, {"genome", 1, 0, GENOME}, {"quiet", 0, 0, QUIET}, {"help", 0, 0, HELP}, {0, 0, 0, 0}};
+      {"save", 1, 0, SAVE}, {"genome", 1, 0, GENOME}, {"bench-compress", 1, 0, BENCH}, {"quiet", 0, 0, QUIET}, {"help", 0, 0, HELP}, {0, 0, 0, 0}};
   int c;
   optind = 1;
   while ((c = getopt_long(argc, argv, "", opts, NULL)) != -1) {
@@ -610,7 +632,14 @@ int cmd_train(int argc, char **argv) {
       case LENT: o.label_entity = optarg; break;
       case LCOL: o.label_column = optarg; break;
       case SAVE: o.save = optarg; break;
-      case GENOME: o.genome = optarg; break;
+      case GENOME:
+        if (o.n_genomes == 16) {
+          fprintf(stderr, "petra train: at most 16 --genome\n");
+          return 2;
+        }
+        o.genomes[o.n_genomes++] = optarg;
+        break;
+      case BENCH: o.bench = optarg; break;
       case QUIET: o.quiet = 1; break;
       case HELP: usage(stdout); return 0;
       default: usage(stderr); return 2;

@@ -47,5 +47,22 @@ head -c 1000 "$tmp/fp32.bin" > "$tmp/trunc.bin"
 expect 1 "trunc.bin" -- --snapshot "$tmp/trunc.bin" --genome "head:bits=8" --csv "$csv"
 printf 'date,a\n2020-01-01,1\n' > "$tmp/narrow.csv"
 expect 1 "columns" -- --snapshot "$tmp/fp32.bin" --genome "head:bits=8" --csv "$tmp/narrow.csv"
+# the ETTh1 table: five genomes in the bench format; int8 is a quarter of fp32 and keeps the
+# MSE within 2% (the issue's target); an unknown preset is refused
+"$bin/petra" bench compress --preset etth1 --csv "$csv" > "$tmp/table" 2> "$tmp/table.err"
+ok "[ \$? -eq 0 ] || { cat '$tmp/table.err'; false; }"
+ok "python3 - '$tmp/table' <<'PY'
+import json, sys
+rows = [json.loads(l) for l in open(sys.argv[1])]
+assert len(rows) == 5, rows
+keys = {'bench', 'preset', 'genome', 'bytes', 'p50_us', 'p99_us', 'throughput_per_s', 'metric', 'metric_name'}
+assert all(keys <= set(r) and r['preset'] == 'etth1' and r['metric_name'] == 'mse' for r in rows), rows
+fp32, int8 = rows[0], rows[1]
+assert fp32['genome'] == 'fp32' and int8['genome'] == 'head:bits=8', rows
+assert int8['bytes'] <= 0.3 * fp32['bytes'], (int8, fp32)
+assert abs(int8['metric'] / fp32['metric'] - 1) < 0.02, (int8, fp32)
+PY"
+"$bin/petra" bench compress --preset nope > /dev/null 2> "$tmp/e"; rc=$?
+ok "[ $rc -eq 2 ] && grep -q unknown '$tmp/e'"
 echo "$pass passed, $fail failed"
 [ $fail -eq 0 ]
