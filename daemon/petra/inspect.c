@@ -42,14 +42,16 @@ static void print_snapshot(const uint8_t *buf, size_t len, int json) {
            info.metric_name, info.metric, (unsigned long long)info.size_bytes, info.latency_p50_us,
            info.latency_p99_us);
     printf("  genome         %s\n", info.genome[0] ? info.genome : "(uncompressed fp32)");
-    printf("  %-16s %-12s %-6s %10s\n", "tensor", "shape", "dtype", "bytes");
+    printf("  %-16s %-12s %-7s %10s\n", "tensor", "shape", "dtype", "bytes");
     static const char *dt[] = {"?", "f32", "i8", "i4"};
     for (size_t i = 0; s && i < s->n_tensors; i++) {
       const Petra__V1__Tensor *t = s->tensors[i];
       char shape[64] = "";
       for (size_t k = 0; k < t->n_shape; k++)
         snprintf(shape + strlen(shape), sizeof shape - strlen(shape), "%s%u", k ? "x" : "", t->shape[k]);
-      printf("  %-16s %-12s %-6s %10zu\n", t->name, shape, dt[t->dtype <= 3 ? t->dtype : 0], t->data.len);
+      /* bytes: values plus scales and CSR indices (as stored, before protobuf varints) */
+      printf("  %-16s %-12s %-7s %10zu\n", t->name, shape, t->n_row_ptr ? "f32/csr" : dt[t->dtype <= 3 ? t->dtype : 0],
+             t->data.len + sizeof(float) * t->n_scales + sizeof(uint32_t) * (t->n_row_ptr + t->n_col_idx));
     }
   }
   if (s) petra__v1__model_snapshot__free_unpacked(s, NULL);
