@@ -162,6 +162,37 @@ __attribute__((target("avx512f,avx512bw,avx512vnni"))) static void qdot4_vnni(in
     }
 }
 #define qdot4_avx512 qdot4_vnni
+
+/* qgemm4: each 256-byte block is expanded to signed bytes once and used for every row. */
+__attribute__((target("avx512f,avx512bw,avx512vnni"))) static void qgemm4_vnni(int n, int rows16, int nb,
+                                                                              const uint8_t *W4, const uint8_t *xu,
+                                                                              int32_t *acc) {
+  const __m256i m4 = _mm256_set1_epi8(0x0f);
+  const __m512i eight = _mm512_set1_epi8(8);
+  for (int rb = 0; rb < rows16 / 16; rb++)
+    for (int b = 0; b < nb; b++) {
+      const uint8_t *blk = W4 + ((size_t)rb * nb + b) * 256;
+      __m512i w[8];
+      for (int g = 0; g < 8; g++) {
+        __m256i v = _mm256_loadu_si256((const __m256i *)(blk + g * 32));
+        __m256i lo = _mm256_and_si256(v, m4), hi = _mm256_and_si256(_mm256_srli_epi16(v, 4), m4);
+        w[g] = _mm512_sub_epi8(_mm512_inserti64x4(_mm512_castsi256_si512(lo), hi, 1), eight);
+      }
+      for (int r = 0; r < n; r++) {
+        const uint8_t *xr = xu + (size_t)r * nb * 32 + (size_t)b * 32;
+        __m512i a0 = _mm512_setzero_si512(), a1 = a0;
+        for (int g = 0; g < 8; g += 2) {
+          int32_t x0, x1;
+          __builtin_memcpy(&x0, xr + g * 4, 4);
+          __builtin_memcpy(&x1, xr + g * 4 + 4, 4);
+          a0 = _mm512_dpbusd_epi32(a0, _mm512_set1_epi32(x0), w[g]);
+          a1 = _mm512_dpbusd_epi32(a1, _mm512_set1_epi32(x1), w[g + 1]);
+        }
+        _mm512_storeu_si512(acc + ((size_t)r * nb + b) * rows16 + rb * 16, _mm512_add_epi32(a0, a1));
+      }
+    }
+}
+#define qgemm4_avx512 qgemm4_vnni
 #endif
 
 void petra_qpack4(int rows, int in, const int8_t *q, uint8_t *W4) {
@@ -192,7 +223,7 @@ void petra_qpack(int rows, int in, const int8_t *W, int8_t *Wp) {
 
 #define TABLE(sfx)                                                                         \
   {#sfx,        gru_fwd_##sfx, gru_bwd_##sfx, sigmoid_##sfx, tanh_##sfx, exp_##sfx, relu_##sfx, \
-   relu_bwd_##sfx, qdot_##sfx, qdot_packed_##sfx, quant_row_##sfx, quant_rows_##sfx, qgemm_packed_##sfx, qdot4_##sfx}
+   relu_bwd_##sfx, qdot_##sfx, qdot_packed_##sfx, quant_row_##sfx, quant_rows_##sfx, qgemm_packed_##sfx, qdot4_##sfx, qgemm4_##sfx}
 
 static const petra_kernels variants[] = {
     TABLE(portable),

@@ -45,6 +45,9 @@ typedef struct petra_kernels {
    * bacc[o·nb + b] = Σ_j xu[32b + j]·q[o][32b + j] for o < rows16 (rows rounded up to 16),
    * xu padded to 32·nb bytes. Exact integer arithmetic: every variant gives identical results. */
   void (*qdot4)(int rows16, int nb, const uint8_t *W4, const uint8_t *xu, int32_t *bacc);
+  /* qdot4 for n activation rows xu [n × 32·nb] at once, accumulators laid out block-major:
+   * acc[(r·nb + b)·rows16 + o] = Σ_j xu[r][32b + j]·q[o][32b + j]. Exact. */
+  void (*qgemm4)(int n, int rows16, int nb, const uint8_t *W4, const uint8_t *xu, int32_t *acc);
 } petra_kernels;
 
 /* Packs W [rows × in] into the qdot_packed layout: for each block of 16 rows, for each

@@ -27,6 +27,8 @@ typedef struct qlinear {
   uint8_t *q4;     /* [out × nb × 16] */
   float *bscale;   /* [out × nb] */
   int32_t *bsum;   /* [out × nb]: Σ q over the block, for the +128 offset */
+  float *bscale_t; /* the same two block-major [nb × out], for the epilogue's vector loops */
+  int32_t *bsum_t;
   /* bits 32 with zeros: CSR (row starts [out + 1], uint16 columns, values) when that is
    * smaller than dense; the kernel (sparse or dense) chosen by timing both at build */
   int nnz;
@@ -198,6 +200,14 @@ static int make_linear_full(qlinear *l, const float *w, int out, int in, int bit
       }
     petra_qpack4(out, in, q, l->q4);
     free(q);
+    l->bscale_t = malloc(sizeof(float) * nbk);
+    l->bsum_t = malloc(sizeof(int32_t) * nbk);
+    if (!l->bscale_t || !l->bsum_t) return -1;
+    for (int o = 0; o < out; o++)
+      for (int bk = 0; bk < l->nb; bk++) {
+        l->bscale_t[(size_t)bk * out + o] = l->bscale[(size_t)o * l->nb + bk];
+        l->bsum_t[(size_t)bk * out + o] = l->bsum[(size_t)o * l->nb + bk];
+      }
     return 0;
   }
   if (bits == 32) {
@@ -297,6 +307,8 @@ static void free_linear(qlinear *l) {
   free(l->q4);
   free(l->bscale);
   free(l->bsum);
+  free(l->bscale_t);
+  free(l->bsum_t);
   if (l->lr) {
     free_linear(l->lr);
     free(l->lr);
@@ -473,19 +485,26 @@ static void linear_apply1(const petra_plan *p, const qlinear *l, int n, const fl
     const float *xr = x + (size_t)r0 * l->in;
     float *y0 = y + (size_t)r0 * l->out;
     if (l->bits == 4) {
-      const int nb = l->nb, ld = nb * 32;
+      const int nb = l->nb, ld = nb * 32, o16 = l->out16;
       p->k->quant_rows(m, l->in, ld, xr, sc->xu, sc->sx);
+      p->k->qgemm4(m, o16, nb, l->q4, sc->xu, sc->acc);
       for (int r = 0; r < m; r++) {
-        p->k->qdot4(l->out16, nb, l->q4, sc->xu + (size_t)r * ld, sc->acc);
+        /* the float combination stays outside the kernels (identical on every CPU path):
+         * y_o = s_x·Σ_b s_ob·(acc_ob − 128·Σq_ob) + bias_o, summed over b in order, with o
+         * innermost so the loops vectorize */
         float *yr = y0 + (size_t)r * l->out;
-        for (int o = 0; o < l->out; o++) {
-          /* the float combination stays outside the kernels: identical on every CPU path */
-          float a = 0;
-          const int32_t *ba = sc->acc + (size_t)o * nb, *bs = l->bsum + (size_t)o * nb;
-          const float *bsc = l->bscale + (size_t)o * nb;
-          for (int b = 0; b < nb; b++) a += bsc[b] * (float)(ba[b] - 128 * bs[b]);
-          yr[o] = sc->sx[r] * a + (l->b ? l->b[o] : 0.0f);
+        const int32_t *ar = sc->acc + (size_t)r * nb * o16;
+        for (int o = 0; o < l->out; o++) yr[o] = 0.0f;
+        for (int b = 0; b < nb; b++) {
+          const int32_t *ab = ar + (size_t)b * o16, *bs = l->bsum_t + (size_t)b * l->out;
+          const float *bsc = l->bscale_t + (size_t)b * l->out;
+          for (int o = 0; o < l->out; o++) yr[o] += bsc[o] * (float)(ab[o] - 128 * bs[o]);
         }
+        const float sx = sc->sx[r];
+        if (l->b)
+          for (int o = 0; o < l->out; o++) yr[o] = sx * yr[o] + l->b[o];
+        else
+          for (int o = 0; o < l->out; o++) yr[o] = sx * yr[o];
       }
       continue;
     }

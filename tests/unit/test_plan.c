@@ -322,6 +322,30 @@ TEST(int4_kernel_is_bit_exact_across_variants_and_matches_integers) {
       CHECK_MSG(memcmp(a0, a1, sizeof a0) == 0, "%s qdot4 differs", k->name);
     }
   }
+  /* the batched form, every variant including the portable one, on 0..6 rows (random, all
+   * 255, all 0) against the single-row reference, in its block-major layout */
+  enum { NR = 6 };
+  static uint8_t xs[NR * NB * 32];
+  static int32_t g[(NR + 1) * NB * R16], one[R16 * NB];
+  for (int i = 0; i < NR * NB * 32; i++) xs[i] = (uint8_t)petra_rng_below(&r, 256);
+  memset(xs + NB * 32, 255, NB * 32);
+  memset(xs + 2 * NB * 32, 0, NB * 32);
+  for (int v = 0; v < 3; v++) {
+    const petra_kernels *k = petra_kernels_variant(v);
+    if (!k) continue;
+    for (int n = 0; n <= NR; n++) {
+      for (int i = 0; i < (NR + 1) * NB * R16; i++) g[i] = -1;
+      k->qgemm4(n, R16, NB, W4, xs, g);
+      for (int row = 0; row < n; row++) {
+        ref->qdot4(R16, NB, W4, xs + (size_t)row * NB * 32, one);
+        int bad = 0;
+        for (int o = 0; o < R16; o++)
+          for (int b = 0; b < NB; b++) bad += g[((size_t)row * NB + b) * R16 + o] != one[o * NB + b];
+        CHECK_MSG(bad == 0, "%s qgemm4 row %d of %d: %d differ", k->name, row, n, bad);
+      }
+      CHECK(g[(size_t)n * NB * R16] == -1); /* nothing written past n rows */
+    }
+  }
 }
 
 /* Mean |plan − model| over examples, relative to the mean |model| output. */
