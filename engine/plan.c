@@ -10,6 +10,7 @@
 #include <time.h>
 
 #include "kernels.h"
+#include "quant.h"
 #include "petra/dense.h"
 #include "petra/norm.h"
 
@@ -182,22 +183,7 @@ static int make_linear_full(qlinear *l, const float *w, int out, int in, int bit
       free(q);
       return -1;
     }
-    for (int o = 0; o < out; o++)
-      for (int bk = 0; bk < l->nb; bk++) {
-        const float *r = w + (size_t)o * in + (size_t)bk * 32;
-        int m = in - bk * 32 < 32 ? in - bk * 32 : 32;
-        float mx = 0;
-        for (int j = 0; j < m; j++) mx = fmaxf(mx, fabsf(r[j]));
-        float sc = mx > 0 ? mx / 7.0f : 1.0f;
-        int32_t sum = 0;
-        for (int j = 0; j < m; j++) {
-          int v = (int)fminf(7.0f, fmaxf(-7.0f, rintf(r[j] / sc)));
-          q[(size_t)o * in + bk * 32 + j] = (int8_t)v;
-          sum += v;
-        }
-        l->bscale[(size_t)o * l->nb + bk] = sc;
-        l->bsum[(size_t)o * l->nb + bk] = sum;
-      }
+    petra_quant_i4_blocks(w, out, in, q, l->bscale, l->bsum);
     petra_qpack4(out, in, q, l->q4);
     free(q);
     l->bscale_t = malloc(sizeof(float) * nbk);
@@ -226,21 +212,7 @@ static int make_linear_full(qlinear *l, const float *w, int out, int in, int bit
     free(q);
     return -1;
   }
-  for (int o = 0; o < out; o++) {
-    const float *r = w + (size_t)o * in;
-    float mx = 0;
-    for (int i = 0; i < in; i++) mx = fmaxf(mx, fabsf(r[i]));
-    float s = mx > 0 ? mx / 127.0f : 1.0f;
-    int32_t sum = 0;
-    for (int i = 0; i < in; i++) {
-      float v = rintf(r[i] / s);
-      v = fminf(127.0f, fmaxf(-127.0f, v));
-      q[(size_t)o * in + i] = (int8_t)v;
-      sum += (int32_t)v;
-    }
-    l->scale[o] = s;
-    l->rowsum[o] = sum;
-  }
+  petra_quant_i8_rows(w, out, in, q, l->scale, l->rowsum);
   petra_qpack(out, in, q, l->q);
   free(q);
   return 0;
@@ -373,14 +345,7 @@ petra_plan *petra_plan_build_ex(const petra_model *m, const petra_genome *g, con
         e->q = malloc(nw);
         e->scale = malloc(sizeof(float) * (size_t)e->vocab);
         if (!e->q || !e->scale) rc = -1;
-        for (int v = 0; v < e->vocab && !rc; v++) {
-          float mx = 0;
-          for (int j = 0; j < e->dim; j++) mx = fmaxf(mx, fabsf(t[(size_t)v * e->dim + j]));
-          float sc = mx > 0 ? mx / 127.0f : 1.0f;
-          e->scale[v] = sc;
-          for (int j = 0; j < e->dim; j++)
-            e->q[(size_t)v * e->dim + j] = (int8_t)fminf(127.0f, fmaxf(-127.0f, rintf(t[(size_t)v * e->dim + j] / sc)));
-        }
+        if (!rc) petra_quant_i8_rows(t, e->vocab, e->dim, e->q, e->scale, NULL);
         p->bytes += nw + sizeof(float) * (size_t)e->vocab;
       }
       p->E += e->dim;

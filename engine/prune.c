@@ -5,6 +5,8 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "quant.h"
+
 /* Kept indices: the k largest scores, returned in ascending index order. */
 static int *top_k(const double *score, int n, int k) {
   int *idx = malloc(sizeof(int) * (size_t)n);
@@ -235,11 +237,9 @@ static int sparsify_tensor(petra_model *m, const char *name, float s) {
 }
 
 int petra_sparsify(petra_model *m, const petra_genome *g) {
-  static const struct {
-    const char *layer, *tensor;
-  } map[] = {{"dense0", "dense0.w"}, {"gru0", "gru0.wih"}, {"gru0", "gru0.whh"}, {"head", "head.w"}};
-  for (size_t i = 0; i < sizeof map / sizeof map[0]; i++) {
-    int rc = sparsify_tensor(m, map[i].tensor, petra_genome_gene(g, map[i].layer).sparsity);
+  for (int i = 0; i < PETRA_N_WEIGHT_MATRICES; i++) {
+    const petra_weight_matrix *w = &petra_weight_matrices[i];
+    int rc = sparsify_tensor(m, w->tensor, petra_genome_gene(g, w->layer).sparsity);
     if (rc) return rc;
   }
   return 0;

@@ -3,12 +3,9 @@
 #include <math.h>
 #include <string.h>
 
-static int regularized(const char *name) {
-  static const char *names[] = {"dense0.w", "gru0.wih", "gru0.whh", "head.w"};
-  for (unsigned i = 0; i < sizeof names / sizeof names[0]; i++)
-    if (!strcmp(name, names[i])) return 1;
-  return 0;
-}
+#include "quant.h"
+
+static int regularized(const char *name) { return petra_weight_matrix_layer(name) != NULL; }
 
 double petra_regularize(const petra_model *m, float l1, float group_lasso, float *grad) {
   if (l1 <= 0 && group_lasso <= 0) return 0;

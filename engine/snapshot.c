@@ -11,6 +11,7 @@
 #include "petra/plan.h"
 #include <time.h>
 #include "petra/sha256.h"
+#include "quant.h"
 
 uint64_t petra_feature_schema_hash(const char *schema) {
   return petra_fnv1a64(schema, strlen(schema));
@@ -21,17 +22,10 @@ uint64_t petra_feature_schema_hash(const char *schema) {
 /* The genome layer a tensor belongs to, and whether it is a weight matrix the plan
  * compresses (biases and layer norm stay fp32). */
 static int tensor_layer(const char *name, char *layer, size_t n) {
-  if (!strncmp(name, "emb.", 4)) {
-    snprintf(layer, n, "%s", name);
-    return 1;
-  }
-  static const char *mats[][2] = {{"dense0.w", "dense0"}, {"gru0.wih", "gru0"}, {"gru0.whh", "gru0"}, {"head.w", "head"}};
-  for (size_t i = 0; i < sizeof mats / sizeof mats[0]; i++)
-    if (!strcmp(name, mats[i][0])) {
-      snprintf(layer, n, "%s", mats[i][1]);
-      return 1;
-    }
-  return 0;
+  const char *l = !strncmp(name, "emb.", 4) ? name : petra_weight_matrix_layer(name);
+  if (!l) return 0;
+  snprintf(layer, n, "%s", l);
+  return 1;
 }
 
 /* Per-tensor buffers the encoder allocates (freed after packing). */
@@ -48,14 +42,7 @@ static int enc_i8(Petra__V1__Tensor *t, const float *w, int rows, int cols, enc_
   b->p[0] = q;
   b->p[1] = sc;
   if (!q || !sc) return -1;
-  for (int r = 0; r < rows; r++) {
-    const float *x = w + (size_t)r * cols;
-    float mx = 0;
-    for (int c = 0; c < cols; c++) mx = fmaxf(mx, fabsf(x[c]));
-    float s = mx > 0 ? mx / 127.0f : 1.0f;
-    sc[r] = s;
-    for (int c = 0; c < cols; c++) q[(size_t)r * cols + c] = (int8_t)fminf(127.0f, fmaxf(-127.0f, rintf(x[c] / s)));
-  }
+  petra_quant_i8_rows(w, rows, cols, q, sc, NULL);
   t->dtype = PETRA__V1__DTYPE__DTYPE_I8;
   t->n_scales = (size_t)rows;
   t->scales = sc;
@@ -68,27 +55,19 @@ static int enc_i8(Petra__V1__Tensor *t, const float *w, int rows, int cols, enc_
  * element k of the row-major matrix in byte k/2, low nibble first, stored as q + 8. */
 static int enc_i4(Petra__V1__Tensor *t, const float *w, int rows, int cols, enc_bufs *b) {
   int nb = (cols + 31) / 32;
-  size_t n = (size_t)rows * cols;
+  size_t n = (size_t)rows * cols, nsc = (size_t)rows * nb;
   uint8_t *q = calloc((n + 1) / 2 ? (n + 1) / 2 : 1, 1);
-  size_t nsc = (size_t)rows * nb;
+  int8_t *v = malloc(n ? n : 1);
   float *sc = malloc(sizeof(float) * (nsc ? nsc : 1));
   b->p[0] = q;
   b->p[1] = sc;
-  if (!q || !sc) return -1;
-  for (int r = 0; r < rows; r++)
-    for (int bk = 0; bk < nb; bk++) {
-      const float *x = w + (size_t)r * cols + (size_t)bk * 32;
-      int m = cols - bk * 32 < 32 ? cols - bk * 32 : 32;
-      float mx = 0;
-      for (int j = 0; j < m; j++) mx = fmaxf(mx, fabsf(x[j]));
-      float s = mx > 0 ? mx / 7.0f : 1.0f;
-      sc[(size_t)r * nb + bk] = s;
-      for (int j = 0; j < m; j++) {
-        int v = (int)fminf(7.0f, fmaxf(-7.0f, rintf(x[j] / s))) + 8;
-        size_t k = (size_t)r * cols + (size_t)bk * 32 + j;
-        q[k / 2] |= (uint8_t)(k % 2 ? v << 4 : v);
-      }
-    }
+  if (!q || !sc || !v) {
+    free(v);
+    return -1;
+  }
+  petra_quant_i4_blocks(w, rows, cols, v, sc, NULL);
+  for (size_t k = 0; k < n; k++) q[k / 2] |= (uint8_t)(k % 2 ? (v[k] + 8) << 4 : v[k] + 8);
+  free(v);
   t->dtype = PETRA__V1__DTYPE__DTYPE_I4;
   t->n_scales = (size_t)rows * nb;
   t->scales = sc;

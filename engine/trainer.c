@@ -9,6 +9,7 @@
 #include "petra/bytes.h"
 #include "petra/drift.h"
 #include "petra/rng.h"
+#include "quant.h"
 
 #define CKPT_MAGIC "PETRACK1"
 #define CKPT_VERSION 1u
@@ -85,12 +86,11 @@ petra_trainer *petra_trainer_new(petra_model *m, const petra_trainer_conf *conf,
     goto oom;
   petra_drift_init(&t->drift, conf->drift_delta, conf->drift_lambda, conf->drift_min_samples);
   if (conf->keep_zeros) {
-    static const char *mats[] = {"dense0.w", "gru0.wih", "gru0.whh", "head.w"};
     const float *w = petra_model_params(m);
     for (int pass = 0; pass < 2; pass++) { /* count, then record */
       size_t k = 0;
-      for (int i = 0; i < 4; i++) {
-        const petra_tensor_info *ti = petra_model_find_tensor(m, mats[i]);
+      for (int i = 0; i < PETRA_N_WEIGHT_MATRICES; i++) {
+        const petra_tensor_info *ti = petra_model_find_tensor(m, petra_weight_matrices[i].tensor);
         if (!ti) continue;
         for (size_t j = ti->offset; j < ti->offset + (size_t)ti->rows * ti->cols; j++)
           if (w[j] == 0.0f) {

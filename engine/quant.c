@@ -1,0 +1,49 @@
+#include "quant.h"
+
+#include <math.h>
+#include <stddef.h>
+#include <string.h>
+
+const petra_weight_matrix petra_weight_matrices[PETRA_N_WEIGHT_MATRICES] = {
+    {"dense0.w", "dense0"}, {"gru0.wih", "gru0"}, {"gru0.whh", "gru0"}, {"head.w", "head"}};
+
+const char *petra_weight_matrix_layer(const char *tensor) {
+  for (int i = 0; i < PETRA_N_WEIGHT_MATRICES; i++)
+    if (!strcmp(tensor, petra_weight_matrices[i].tensor)) return petra_weight_matrices[i].layer;
+  return NULL;
+}
+
+/* Quantizes n weights x with levels ±lim to q; returns the scale, adds Σ q to *sum. */
+static float quant_span(const float *x, int n, float lim, int8_t *q, int32_t *sum) {
+  float mx = 0;
+  for (int j = 0; j < n; j++) mx = fmaxf(mx, fabsf(x[j]));
+  float s = mx > 0 ? mx / lim : 1.0f;
+  int32_t t = 0;
+  for (int j = 0; j < n; j++) {
+    int v = (int)fminf(lim, fmaxf(-lim, rintf(x[j] / s)));
+    q[j] = (int8_t)v;
+    t += v;
+  }
+  *sum = t;
+  return s;
+}
+
+void petra_quant_i8_rows(const float *w, int rows, int cols, int8_t *q, float *scale, int32_t *rowsum) {
+  for (int r = 0; r < rows; r++) {
+    int32_t sum;
+    scale[r] = quant_span(w + (size_t)r * cols, cols, 127.0f, q + (size_t)r * cols, &sum);
+    if (rowsum) rowsum[r] = sum;
+  }
+}
+
+void petra_quant_i4_blocks(const float *w, int rows, int cols, int8_t *q, float *scale, int32_t *bsum) {
+  const int nb = (cols + 31) / 32;
+  for (int r = 0; r < rows; r++)
+    for (int b = 0; b < nb; b++) {
+      size_t off = (size_t)r * cols + (size_t)b * 32;
+      int m = cols - b * 32 < 32 ? cols - b * 32 : 32;
+      int32_t sum;
+      scale[(size_t)r * nb + b] = quant_span(w + off, m, 7.0f, q + off, &sum);
+      if (bsum) bsum[(size_t)r * nb + b] = sum;
+    }
+}
