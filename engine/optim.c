@@ -33,6 +33,7 @@ float petra_clip_grad_norm(float *g, size_t n, float max_norm) {
   double s = 0;
   for (size_t i = 0; i < n; i++) s += (double)g[i] * g[i];
   float norm = (float)sqrt(s);
+  if (!isfinite(norm)) return norm; /* nothing to scale by: the caller refuses the step */
   if (max_norm > 0 && norm > max_norm) {
     float k = max_norm / (norm + 1e-6f);
     for (size_t i = 0; i < n; i++) g[i] *= k;
@@ -56,6 +57,8 @@ float petra_adam_lr(const petra_adam *o, uint64_t t) {
 float petra_adam_step(petra_adam *o, float *p, float *g) {
   const petra_adam_conf *c = &o->conf;
   float norm = petra_clip_grad_norm(g, o->n, c->clip_norm);
+  /* clipping an infinite norm scales by 0 and inf·0 is NaN: refuse the step instead */
+  if (!isfinite(norm)) return norm;
   float lr = petra_adam_lr(o, o->t);
   o->t++;
   const float b1 = c->beta1, b2 = c->beta2;

@@ -11,6 +11,7 @@
 #include "petra/plan.h"
 #include <time.h>
 #include "petra/sha256.h"
+#include "petra/encoder.h"
 #include "quant.h"
 
 uint64_t petra_feature_schema_hash(const char *schema) {
@@ -223,6 +224,11 @@ int petra_snapshot_encode_model(const petra_model *m, const petra_snapshot_info 
   s.created_time_ms = info->created_ms;
   s.examples_seen = info->examples_seen;
   s.train_steps = info->train_steps;
+  uint8_t *encb = NULL;
+  size_t encl = 0;
+  if (info->encoder && petra_encoder_save(info->encoder, &encb, &encl)) erc = 1;
+  s.input_encoder.data = encb;
+  s.input_encoder.len = encl;
   /* hash the message with an empty sha256, then pack again with it */
   size_t n = petra__v1__model_snapshot__get_packed_size(&s);
   uint8_t *out = erc ? NULL : malloc(n + 64);
@@ -240,6 +246,7 @@ int petra_snapshot_encode_model(const petra_model *m, const petra_snapshot_info 
     *len = petra__v1__model_snapshot__pack(&s, out);
     *buf = out;
   }
+  free(encb);
   for (int i = 0; i < nt; i++)
     for (int k = 0; k < 4; k++) free(eb[i].p[k]);
   free(eb);
@@ -336,11 +343,9 @@ static int dec_tensor(const Petra__V1__Tensor *t, int rows, int cols, float *dst
   }
 }
 
-petra_model *petra_snapshot_decode_model(const uint8_t *buf, size_t len,
-                                         uint64_t expect_schema_hash, petra_snapshot_info *info,
-                                         petra_err *err) {
+/* Unpacks and verifies the checksum and schema version; NULL with err otherwise. */
+static Petra__V1__ModelSnapshot *unpack_verified(const uint8_t *buf, size_t len, petra_err *err) {
   Petra__V1__ModelSnapshot *s = petra__v1__model_snapshot__unpack(NULL, len, buf);
-  petra_model *m = NULL;
   if (!s) {
     petra_err_set(err, PETRA_EINVAL, "snapshot: not a decodable ModelSnapshot (%zu bytes)", len);
     return NULL;
@@ -378,6 +383,38 @@ petra_model *petra_snapshot_decode_model(const uint8_t *buf, size_t len,
       goto out;
     }
   }
+  return s;
+out:
+  petra__v1__model_snapshot__free_unpacked(s, NULL);
+  return NULL;
+}
+
+static petra_encoder *decode_encoder(const Petra__V1__ModelSnapshot *s, petra_err *err) {
+  petra_encoder *e = petra_encoder_load(s->input_encoder.data, s->input_encoder.len, err);
+  if (e) petra_encoder_freeze(e, 1);
+  return e;
+}
+
+int petra_snapshot_decode_encoder(const uint8_t *buf, size_t len, petra_encoder **out,
+                                  petra_err *err) {
+  *out = NULL;
+  Petra__V1__ModelSnapshot *s = unpack_verified(buf, len, err);
+  if (!s) return err ? err->code : PETRA_EINVAL;
+  int rc = 0;
+  if (s->input_encoder.len) {
+    *out = decode_encoder(s, err);
+    rc = *out ? 1 : (err ? err->code : PETRA_EINVAL);
+  }
+  petra__v1__model_snapshot__free_unpacked(s, NULL);
+  return rc;
+}
+
+static petra_model *decode_model(const uint8_t *buf, size_t len, uint64_t expect_schema_hash,
+                                 petra_snapshot_info *info, petra_encoder **enc_out,
+                                 petra_err *err) {
+  Petra__V1__ModelSnapshot *s = unpack_verified(buf, len, err);
+  petra_model *m = NULL;
+  if (!s) return NULL;
   if (expect_schema_hash && s->feature_schema_hash != expect_schema_hash) {
     petra_err_set(err, PETRA_ECHECKSUM,
                   "snapshot %s v%llu: feature schema hash %016llx does not match the expected "
@@ -428,6 +465,9 @@ petra_model *petra_snapshot_decode_model(const uint8_t *buf, size_t len,
         goto fail;
       }
   }
+  if (enc_out && s->input_encoder.len) {
+    if (!(*enc_out = decode_encoder(s, err))) goto fail;
+  }
   if (info) {
     memset(info, 0, sizeof *info);
     snprintf(info->model_id, sizeof info->model_id, "%s", s->model_id);
@@ -473,6 +513,12 @@ out:
   return m;
 }
 
+petra_model *petra_snapshot_decode_model(const uint8_t *buf, size_t len,
+                                         uint64_t expect_schema_hash, petra_snapshot_info *info,
+                                         petra_err *err) {
+  return decode_model(buf, len, expect_schema_hash, info, NULL, err);
+}
+
 static double mono_us(void) {
   struct timespec ts;
   clock_gettime(CLOCK_MONOTONIC, &ts);
@@ -487,7 +533,7 @@ petra_loaded *petra_snapshot_load(const uint8_t *buf, size_t len, uint64_t expec
     petra_err_set(err, PETRA_ENOMEM, "out of memory");
     return NULL;
   }
-  petra_model *m = petra_snapshot_decode_model(buf, len, expect_schema_hash, &l->info, err);
+  petra_model *m = decode_model(buf, len, expect_schema_hash, &l->info, &l->encoder, err);
   if (!m) {
     free(l);
     return NULL;
@@ -496,6 +542,7 @@ petra_loaded *petra_snapshot_load(const uint8_t *buf, size_t len, uint64_t expec
   if (l->info.genome[0]) {
     if (petra_genome_parse(l->info.genome, &g, err)) {
       petra_model_free(m);
+      petra_encoder_free(l->encoder);
       free(l);
       return NULL;
     }
@@ -505,6 +552,7 @@ petra_loaded *petra_snapshot_load(const uint8_t *buf, size_t len, uint64_t expec
   l->plan = petra_plan_build(m, &g, err);
   petra_model_free(m);
   if (!l->plan) {
+    petra_encoder_free(l->encoder);
     free(l);
     return NULL;
   }
@@ -516,5 +564,6 @@ void petra_loaded_free(void *p) {
   petra_loaded *l = p;
   if (!l) return;
   petra_plan_free(l->plan);
+  petra_encoder_free(l->encoder);
   free(l);
 }

@@ -3,6 +3,7 @@
 #include "petra/regularize.h"
 
 #include <math.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -31,6 +32,9 @@ struct petra_trainer {
   float *sel;           /* one example's target in output layout */
   uint32_t *zeros;      /* keep_zeros: parameter indices held at zero */
   size_t n_zeros;
+  /* the last weights known finite, with the optimizer state that went with them */
+  float *good_p, *good_m, *good_v;
+  uint64_t good_t, steps_since_good;
 };
 
 petra_trainer_conf petra_trainer_defaults(void) {
@@ -48,6 +52,8 @@ petra_trainer_conf petra_trainer_defaults(void) {
   c.adam.clip_norm = 5.0f;
   return c;
 }
+
+static void keep_good(petra_trainer *t);
 
 static int check_conf(const petra_trainer_conf *c, petra_err *err) {
   if (c->batch < 1 || c->batch > 65536)
@@ -82,7 +88,12 @@ petra_trainer *petra_trainer_new(petra_model *m, const petra_trainer_conf *conf,
   t->batch = malloc(sizeof(float) * (size_t)conf->batch * t->ef);
   t->out = malloc(sizeof(float) * FEED_CHUNK * petra_model_n_outputs(m));
   t->sel = malloc(sizeof(float) * petra_model_n_outputs(m));
-  if (!t->opt || !t->replay || !t->metrics || !t->pending || !t->batch || !t->out || !t->sel)
+  size_t np = petra_model_n_params(m) ? petra_model_n_params(m) : 1;
+  t->good_p = malloc(sizeof(float) * np);
+  t->good_m = malloc(sizeof(float) * np);
+  t->good_v = malloc(sizeof(float) * np);
+  if (!t->opt || !t->replay || !t->metrics || !t->pending || !t->batch || !t->out || !t->sel ||
+      !t->good_p || !t->good_m || !t->good_v)
     goto oom;
   petra_drift_init(&t->drift, conf->drift_delta, conf->drift_lambda, conf->drift_min_samples);
   if (conf->keep_zeros) {
@@ -104,6 +115,7 @@ petra_trainer *petra_trainer_new(petra_model *m, const petra_trainer_conf *conf,
       }
     }
   }
+  keep_good(t);
   return t;
 oom:
   petra_err_set(err, PETRA_ENOMEM, "trainer: out of memory");
@@ -121,6 +133,9 @@ void petra_trainer_free(petra_trainer *t) {
   free(t->out);
   free(t->sel);
   free(t->zeros);
+  free(t->good_p);
+  free(t->good_m);
+  free(t->good_v);
   free(t);
 }
 
@@ -142,18 +157,56 @@ void petra_trainer_remember(petra_trainer *t, int n, const float *ex) {
   for (int i = 0; i < n; i++) petra_replay_add(t->replay, ex + (size_t)i * t->ef);
 }
 
+static void keep_good(petra_trainer *t) {
+  size_t np = petra_model_n_params(t->m);
+  memcpy(t->good_p, petra_model_params(t->m), sizeof(float) * np);
+  memcpy(t->good_m, t->opt->m, sizeof(float) * np);
+  memcpy(t->good_v, t->opt->v, sizeof(float) * np);
+  t->good_t = t->opt->t;
+  t->steps_since_good = 0;
+}
+
+static void note_nonfinite(petra_trainer *t, const char *what, double v) {
+  snprintf(t->stats.last_nonfinite, sizeof t->stats.last_nonfinite, "%s %g at step %llu", what, v,
+           (unsigned long long)t->stats.steps);
+}
+
 int petra_trainer_step(petra_trainer *t, int n, const float *ex, double *loss) {
   double l;
   int rc = petra_model_loss_grad(t->m, n, ex, &l, NULL);
   if (rc) return rc;
   if (t->conf.l1 > 0 || t->conf.group_lasso > 0)
     l += petra_regularize(t->m, t->conf.l1, t->conf.group_lasso, petra_model_grads(t->m));
-  petra_adam_step(t->opt, petra_model_params(t->m), petra_model_grads(t->m));
+  if (loss) *loss = l;
+  if (!isfinite(l)) {
+    t->stats.skipped_nonfinite++;
+    note_nonfinite(t, "loss", l);
+    return 0;
+  }
+  float gn = petra_adam_step(t->opt, petra_model_params(t->m), petra_model_grads(t->m));
+  if (!isfinite(gn)) {
+    t->stats.skipped_nonfinite++;
+    note_nonfinite(t, "gradient norm", gn);
+    return 0;
+  }
   float *w = petra_model_params(t->m);
   for (size_t i = 0; i < t->n_zeros; i++) w[t->zeros[i]] = 0.0f;
+  /* a finite gradient can still overflow a weight (a huge step): check, and roll back */
+  size_t np = petra_model_n_params(t->m);
+  float acc = 0;
+  for (size_t i = 0; i < np; i++) acc += w[i] * 0.0f; /* NaN iff some w[i] is inf or NaN */
+  if (acc != acc) {
+    memcpy(w, t->good_p, sizeof(float) * np);
+    memcpy(t->opt->m, t->good_m, sizeof(float) * np);
+    memcpy(t->opt->v, t->good_v, sizeof(float) * np);
+    t->opt->t = t->good_t;
+    t->stats.rollbacks++;
+    note_nonfinite(t, "weights after step, rolled back; loss", l);
+    return 0;
+  }
+  if (++t->steps_since_good >= PETRA_TRAINER_GOOD_EVERY) keep_good(t);
   t->stats.steps++;
   t->stats.last_loss = l;
-  if (loss) *loss = l;
   return 0;
 }
 
@@ -391,6 +444,7 @@ petra_trainer *petra_trainer_restore(const uint8_t *buf, size_t len, const petra
   t->drift.cum = petra_br_f64(&r);
   t->drift.min_cum = petra_br_f64(&r);
   if (r.err || r.off != r.len) goto bad;
+  keep_good(t);
   *model_out = m;
   return t;
 bad:

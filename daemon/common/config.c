@@ -9,6 +9,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "feature_state.h"
 #include "log.h"
 #include "petra/model.h"
 
@@ -31,6 +32,20 @@ static const keydef keys[] = {
      "model spec (see petra(1)); seq models read the events/labels topics, ts models the series topic"},
     {"features.numerics", T_STR, S(feature_numerics), 0, 0, "hour_sin,hour_cos",
      "Event numeric names fed to a seq model after log-amount and log-time-gap (missing = 0)"},
+    {"features.transforms", T_STR, S(feature_transforms), 0, 0, "",
+     "per numeric column (amount, gap, each features.numerics name) COL=log|z|raw, comma-separated; "
+     "a column not named is log: signed log1p, then a running robust z-score clipped to +-8 "
+     "(z: the z-score alone; raw: neither, clipped to +-1e4)"},
+    {"features.categories", T_STR, S(feature_categories), 0, 0, "",
+     "per categorical field FIELD=index|hash|vocab: index takes codes 0..vocab-1 as they are (others "
+     "are bad input); hash maps any code to 1..vocab-1; vocab learns up to vocab-1 codes in the order "
+     "seen, later ones share the unknown bucket 0"},
+    {"features.event_age", T_INT, S(feature_event_age), 0, 1, "0",
+     "1: one more numeric per event, the time from the event to the example (label time, or the time "
+     "a scorer asks about), scaled like the gap; model.spec numeric= counts it"},
+    {"model.init_snapshot", T_STR, S(init_snapshot), 0, 0, "",
+     "snapshot file (petra train --save, or a published snapshot) to start from when the state "
+     "directory has no checkpoint: its weights and input statistics, then training goes on"},
     {"features.max_entities", T_INT, S(max_entities), 1, 10000000, "50000",
      "entities whose recent events are kept; the least recently seen is evicted beyond this"},
     {"kafka.brokers", T_STR, S(brokers), 0, 0, "",
@@ -99,6 +114,9 @@ static const keydef keys[] = {
      "health is degraded when the last good checkpoint is older than this"},
     {"health.trainer_stall_s", T_DBL, S(health_trainer_stall_s), 1, 1e9, "60",
      "health is failing when the trainer thread makes no progress for this long"},
+    {"health.no_skill_after", T_INT, S(health_no_skill_after), 0, 1000000000, "5000",
+     "labelled examples after which a classifier whose prequential AUC (accuracy for multi-class) is "
+     "no better than a constant predictor makes health degraded and publishes no snapshot (0 = never)"},
     {"log.level", T_STR, S(log_level), 0, 0, "info", "error, warn, info or debug"},
     {"embedded.rate", T_DBL, S(embedded_rate), 1, 10000000, "20000",
      "events per second the embedded generator produces"},
@@ -296,18 +314,23 @@ int petrad_config_validate(const petrad_config *c, char *err, size_t errlen) {
     return -1;
   }
   if (spec.kind == PETRA_MODEL_SEQ) {
-    int n = 2;
-    if (c->feature_numerics[0]) {
-      n++;
-      for (const char *p = c->feature_numerics; *p; p++) n += *p == ',';
-    }
-    if (spec.n_numeric != n) {
-      snprintf(err, errlen,
-               "model.spec has numeric=%d but the features give %d (log amount, log time gap and "
-               "%d from features.numerics = '%s')",
-               spec.n_numeric, n, n - 2, c->feature_numerics);
+    features_conf fc;
+    petrad_config_features(c, &fc);
+    fc.max_entities = 1;
+    char ferr[512];
+    features *f = features_new_conf(&spec, &fc, ferr, sizeof ferr);
+    if (!f) {
+      if (strstr(ferr, "numeric inputs"))
+        snprintf(err, errlen,
+                 "model.spec has numeric=%d but the features give %d (amount, time gap, %d from "
+                 "features.numerics = '%s'%s)",
+                 spec.n_numeric, features_conf_numeric(&fc), features_conf_numeric(&fc) - 2 - fc.event_age,
+                 c->feature_numerics, fc.event_age ? ", event age" : "");
+      else
+        snprintf(err, errlen, "%s", ferr);
       return -1;
     }
+    features_free(f);
   }
   if (!c->state_dir[0]) {
     snprintf(err, errlen, "state.dir must not be empty");
@@ -324,6 +347,15 @@ int petrad_config_validate(const petrad_config *c, char *err, size_t errlen) {
     return -1;
   }
   return 0;
+}
+
+void petrad_config_features(const petrad_config *c, features_conf *out) {
+  memset(out, 0, sizeof *out);
+  out->numerics = c->feature_numerics;
+  out->transforms = c->feature_transforms;
+  out->categories = c->feature_categories;
+  out->event_age = c->feature_event_age;
+  out->max_entities = c->max_entities;
 }
 
 void petrad_config_describe(FILE *out) {

@@ -21,7 +21,11 @@ typedef struct petrad_config {
   /* model */
   char model_id[128];
   char model_spec[1024];
+  char init_snapshot[CFG_STR];    /* snapshot file to start from when there is no checkpoint */
   char feature_numerics[CFG_STR]; /* user numeric feature names, comma-separated */
+  char feature_transforms[CFG_STR]; /* COL=log|z|raw,... */
+  char feature_categories[CFG_STR]; /* FIELD=index|hash|vocab,... */
+  int feature_event_age;
   int max_entities;
   /* kafka */
   char brokers[CFG_STR]; /* empty = embedded mock cluster */
@@ -61,6 +65,7 @@ typedef struct petrad_config {
   char metrics_http_address[64];
   int64_t health_max_lag;
   double health_max_checkpoint_age_s, health_trainer_stall_s;
+  int health_no_skill_after;      /* labelled examples before "no better than constant" counts */
   char log_level[16];
   /* embedded default */
   double embedded_rate;
@@ -83,6 +88,9 @@ int petrad_config_parse(petrad_config *c, const char *text, const char *name, ch
 int petrad_config_load(petrad_config *c, const char *path, char *err, size_t errlen);
 /* Cross-key checks after loading (e.g. the model spec parses). */
 int petrad_config_validate(const petrad_config *c, char *err, size_t errlen);
+/* The feature-state settings of c (pointers into c). */
+struct features_conf;
+void petrad_config_features(const petrad_config *c, struct features_conf *out);
 /* Prints every key with default, range and doc. */
 void petrad_config_describe(FILE *out);
 #endif

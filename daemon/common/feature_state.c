@@ -9,14 +9,15 @@
 #include "wire.h"
 
 #define MAX_NUMERICS 64
-#define FEATURES_FORMAT 1u
+#define FEATURES_FORMAT 2u /* seq: encoder in the state, schema names transforms */
 
 struct features {
   petra_model_spec spec;
   int kind;
   int L, F, N, C, W, H; /* seq: L events, F fields, N numerics; ts: C channels, W, H */
-  int n_user;
+  int n_user, age;
   char user[MAX_NUMERICS][PETRA_NAME_MAX];
+  petra_encoder *enc; /* seq: numeric statistics and category maps */
   char schema[1024];
   int ef;
   /* entities (or series): slots with LRU links and an open-addressing index */
@@ -26,7 +27,7 @@ struct features {
   int lru_head, lru_tail; /* head = most recently seen */
   int *count, *ring_head;
   int64_t *last_time;
-  int32_t *codes;  /* seq: [cap][L][F] */
+  int32_t *codes;  /* seq: [cap][L][F] raw codes, PETRA_ENCODER_MISSING when absent */
   float *nums;     /* seq: [cap][L][N]; ts: [cap][W+H][C] */
   int64_t *times;  /* seq: [cap][L] */
   int *index;      /* hash slots -> entity slot or −1 */
@@ -69,49 +70,169 @@ static void clear_state(features *f) {
   f->lru_head = f->lru_tail = -1;
 }
 
+/* Splits "a,b,c" into names of 1..PETRA_NAME_MAX−1 bytes; returns the count or −1. */
+static int split_names(const char *csv, char (*out)[PETRA_NAME_MAX], int max) {
+  int n = 0;
+  if (!csv || !*csv) return 0;
+  for (const char *p = csv; *p;) {
+    const char *c = strchr(p, ',');
+    size_t l = c ? (size_t)(c - p) : strlen(p);
+    if (l == 0 || l >= PETRA_NAME_MAX || n == max) return -1;
+    memcpy(out[n], p, l);
+    out[n++][l] = 0;
+    p += l + (c ? 1 : 0);
+  }
+  return n;
+}
+
+int features_conf_numeric(const features_conf *conf) {
+  char tmp[MAX_NUMERICS][PETRA_NAME_MAX];
+  int n = split_names(conf->numerics, tmp, MAX_NUMERICS);
+  return 2 + (n > 0 ? n : 0) + (conf->event_age ? 1 : 0);
+}
+
+/* Looks NAME up in "NAME=VALUE,..."; copies VALUE (empty when absent). Returns −1 when the
+ * list is malformed. */
+static int find_setting(const char *list, const char *name, char *val, size_t n) {
+  val[0] = 0;
+  if (!list) return 0;
+  size_t nl = strlen(name);
+  for (const char *p = list; *p;) {
+    const char *c = strchr(p, ',');
+    size_t l = c ? (size_t)(c - p) : strlen(p);
+    const char *eq = memchr(p, '=', l);
+    if (!eq || eq == p) return -1;
+    if ((size_t)(eq - p) == nl && !memcmp(p, name, nl)) {
+      size_t vl = l - (size_t)(eq - p) - 1;
+      if (vl >= n) return -1;
+      memcpy(val, eq + 1, vl);
+      val[vl] = 0;
+    }
+    p += l + (c ? 1 : 0);
+  }
+  return 0;
+}
+
+/* Every NAME of "NAME=VALUE,..." must be one of names[0..n). */
+static int check_setting_names(const char *list, const char (*names)[PETRA_NAME_MAX], int n,
+                               const char *what, const char *among, char *err, size_t en) {
+  if (!list) return 0;
+  for (const char *p = list; *p;) {
+    const char *c = strchr(p, ',');
+    size_t l = c ? (size_t)(c - p) : strlen(p);
+    const char *eq = memchr(p, '=', l);
+    if (!eq || eq == p) {
+      snprintf(err, en, "%s '%s': expected NAME=VALUE,...", what, list);
+      return -1;
+    }
+    int found = 0;
+    for (int i = 0; i < n && !found; i++)
+      found = strlen(names[i]) == (size_t)(eq - p) && !memcmp(names[i], p, (size_t)(eq - p));
+    if (!found) {
+      snprintf(err, en, "%s: '%.*s' is not one of the model's %s", what, (int)(eq - p), p, among);
+      return -1;
+    }
+    p += l + (c ? 1 : 0);
+  }
+  return 0;
+}
+
 features *features_new(const petra_model_spec *spec, const char *numerics_csv, int max_entities,
                        char *err, size_t n) {
+  features_conf c = {.numerics = numerics_csv, .max_entities = max_entities};
+  return features_new_conf(spec, &c, err, n);
+}
+
+features *features_new_conf(const petra_model_spec *spec, const features_conf *conf, char *err,
+                            size_t n) {
+  int max_entities = conf->max_entities;
   features *f = calloc(1, sizeof *f);
   if (!f) goto oom;
   f->spec = *spec;
   f->kind = spec->kind;
+  if (max_entities < 1) {
+    snprintf(err, n, "features: max_entities must be >= 1");
+    goto fail;
+  }
   if (spec->kind == PETRA_MODEL_SEQ) {
     f->L = spec->seq_len;
     f->F = spec->n_fields;
     f->N = spec->n_numeric;
-    if (numerics_csv && *numerics_csv) {
-      const char *p = numerics_csv;
-      while (*p) {
-        const char *c = strchr(p, ',');
-        size_t l = c ? (size_t)(c - p) : strlen(p);
-        if (l == 0 || l >= PETRA_NAME_MAX || f->n_user == MAX_NUMERICS) {
-          snprintf(err, n, "features.numerics '%s': names must be 1..%d bytes, at most %d",
-                   numerics_csv, PETRA_NAME_MAX - 1, MAX_NUMERICS);
-          goto fail;
-        }
-        memcpy(f->user[f->n_user], p, l);
-        f->user[f->n_user++][l] = 0;
-        p += l + (c ? 1 : 0);
+    f->age = conf->event_age != 0;
+    f->n_user = split_names(conf->numerics, f->user, MAX_NUMERICS);
+    if (f->n_user < 0) {
+      snprintf(err, n, "features.numerics '%s': names must be 1..%d bytes, at most %d",
+               conf->numerics, PETRA_NAME_MAX - 1, MAX_NUMERICS);
+      goto fail;
+    }
+    if (f->N != 2 + f->n_user + f->age) {
+      snprintf(err, n, "model has %d numeric inputs; features give 2 + %d named%s", f->N, f->n_user,
+               f->age ? " + event age" : "");
+      goto fail;
+    }
+    /* the encoder's columns: amount, gap, the named numerics (age uses gap's) */
+    char cols[MAX_NUMERICS + 2][PETRA_NAME_MAX];
+    snprintf(cols[0], PETRA_NAME_MAX, "amount");
+    snprintf(cols[1], PETRA_NAME_MAX, "gap");
+    for (int i = 0; i < f->n_user; i++) memcpy(cols[2 + i], f->user[i], PETRA_NAME_MAX);
+    int nc = 2 + f->n_user;
+    petra_num_transform tr[MAX_NUMERICS + 2];
+    if (check_setting_names(conf->transforms, (const char (*)[PETRA_NAME_MAX])cols, nc,
+                            "features.transforms", "numeric columns (amount, gap, features.numerics)", err, n))
+      goto fail;
+    for (int i = 0; i < nc; i++) {
+      char v[32];
+      if (find_setting(conf->transforms, cols[i], v, sizeof v) ||
+          (v[0] && petra_num_transform_parse(v, &tr[i]))) {
+        snprintf(err, n, "features.transforms: column %s: '%s' is not log, z, raw or auto", cols[i], v);
+        goto fail;
+      }
+      if (!v[0]) tr[i] = PETRA_NUM_LOG;
+    }
+    char fields[PETRA_MAX_FIELDS][PETRA_NAME_MAX];
+    petra_cat_mode modes[PETRA_MAX_FIELDS];
+    int vocab[PETRA_MAX_FIELDS];
+    for (int j = 0; j < f->F; j++) {
+      memcpy(fields[j], spec->fields[j].name, PETRA_NAME_MAX);
+      vocab[j] = spec->fields[j].vocab;
+    }
+    if (check_setting_names(conf->categories, (const char (*)[PETRA_NAME_MAX])fields, f->F,
+                            "features.categories", "categorical fields", err, n))
+      goto fail;
+    for (int j = 0; j < f->F; j++) {
+      char v[32];
+      if (find_setting(conf->categories, fields[j], v, sizeof v) ||
+          (v[0] && petra_cat_mode_parse(v, &modes[j]))) {
+        snprintf(err, n, "features.categories: field %s: '%s' is not index, hash or vocab", fields[j], v);
+        goto fail;
+      }
+      if (!v[0]) modes[j] = PETRA_CAT_INDEX;
+      if (modes[j] != PETRA_CAT_INDEX && vocab[j] < 2) {
+        snprintf(err, n, "features.categories: field %s needs a vocabulary of at least 2 for %s "
+                 "(id 0 is the missing/unknown bucket)", fields[j], v);
+        goto fail;
       }
     }
-    if (f->N != 2 + f->n_user) {
-      snprintf(err, n, "model has %d numeric inputs; features give 2 + %d named", f->N, f->n_user);
+    petra_err pe = {0};
+    f->enc = petra_encoder_new(nc, tr, f->F, modes, vocab, &pe);
+    if (!f->enc) {
+      snprintf(err, n, "features: %s", pe.msg);
       goto fail;
     }
     int o = snprintf(f->schema, sizeof f->schema, "seq/%u len=%d fields=", FEATURES_FORMAT, f->L);
     for (int i = 0; i < f->F; i++)
-      o += snprintf(f->schema + o, sizeof f->schema - (size_t)o, "%s%s:%d", i ? "," : "",
-                    spec->fields[i].name, spec->fields[i].vocab);
-    o += snprintf(f->schema + o, sizeof f->schema - (size_t)o,
-                  " numerics=slog1p(amount),log1p(gap_s)");
-    for (int i = 0; i < f->n_user; i++)
-      o += snprintf(f->schema + o, sizeof f->schema - (size_t)o, ",%s", f->user[i]);
+      o += snprintf(f->schema + o, sizeof f->schema - (size_t)o, "%s%s:%d:%s", i ? "," : "",
+                    spec->fields[i].name, spec->fields[i].vocab, petra_cat_mode_name(modes[i]));
+    o += snprintf(f->schema + o, sizeof f->schema - (size_t)o, " numerics=");
+    for (int i = 0; i < nc && o < (int)sizeof f->schema; i++)
+      o += snprintf(f->schema + o, sizeof f->schema - (size_t)o, "%s%s:%s", i ? "," : "", cols[i],
+                    petra_num_transform_name(tr[i]));
+    if (f->age && o < (int)sizeof f->schema) snprintf(f->schema + o, sizeof f->schema - (size_t)o, ",age:gap");
   } else {
     f->C = spec->channels;
     f->W = spec->window;
     f->H = spec->horizon;
-    snprintf(f->schema, sizeof f->schema, "ts/%u window=%d horizon=%d channels=%d",
-             FEATURES_FORMAT, f->W, f->H, f->C);
+    snprintf(f->schema, sizeof f->schema, "ts/1 window=%d horizon=%d channels=%d", f->W, f->H, f->C);
   }
   f->ef = spec->kind == PETRA_MODEL_SEQ ? 1 + f->L * (f->F + f->N) + 1 : (f->W + f->H) * f->C;
   f->cap = max_entities;
@@ -170,6 +291,7 @@ void features_free(features *f) {
   free(f->pnext);
   free(f->ptime);
   free(f->pvalue);
+  petra_encoder_free(f->enc);
   free(f);
 }
 
@@ -276,20 +398,32 @@ static int check_label(const features *f, float v, char *err, size_t n) {
   return 0;
 }
 
-/* Writes an example from entity s's events with time <= until (all when until < 0). */
+/* Writes an example from entity s's events with time <= until (all when until < 0); event
+ * ages are measured to until (or to the newest event). Numerics are scaled here, with the
+ * encoder's current statistics. */
 static void seq_example(const features *f, int s, int64_t until, float label, float *ex) {
-  const int L = f->L, F = f->F, N = f->N;
+  const int L = f->L, F = f->F, N = f->N, nc = N - f->age;
   memset(ex, 0, sizeof(float) * f->ef);
   int cnt = f->count[s] < L ? f->count[s] : L;
   /* ring holds events oldest..newest ending before ring_head */
   int start = (f->ring_head[s] - cnt + L) % L;
   int len = 0;
+  int64_t ref = until;
+  if (ref < 0) ref = f->last_time[s];
   for (int k = 0; k < cnt; k++) {
     int r = (start + k) % L;
     size_t base = (size_t)s * L + r;
     if (until >= 0 && f->times[base] > until) break;
-    for (int j = 0; j < F; j++) ex[1 + len * F + j] = (float)f->codes[base * F + j];
-    memcpy(ex + 1 + L * F + len * N, f->nums + base * N, sizeof(float) * N);
+    /* the ring keeps raw codes: ids come from the encoder's current vocabularies */
+    for (int j = 0; j < F; j++)
+      ex[1 + len * F + j] = (float)petra_encoder_id(f->enc, j, f->codes[base * F + j]);
+    float *dst = ex + 1 + L * F + len * N;
+    const float *pre = f->nums + base * N;
+    for (int c = 0; c < nc; c++) dst[c] = petra_encoder_scale(f->enc, c, pre[c]);
+    if (f->age) {
+      double age_s = (double)(ref - f->times[base]) / 1000.0;
+      dst[nc] = petra_encoder_scale(f->enc, 1, petra_encoder_pre(f->enc, 1, age_s > 0 ? age_s : 0));
+    }
     len++;
   }
   ex[0] = (float)len;
@@ -319,46 +453,63 @@ int features_event(features *f, const Petra__V1__Event *e, float *ex, int max, c
     snprintf(err, n, "this model forecasts series; events are not used");
     return -1;
   }
-  int32_t codes[PETRA_MAX_FIELDS];
+  /* find each field's raw code and refuse bad input before anything is learned from it */
+  int32_t raw[PETRA_MAX_FIELDS], codes[PETRA_MAX_FIELDS]; /* codes: what the ring keeps */
+  int present[PETRA_MAX_FIELDS];
   for (int j = 0; j < f->F; j++) {
-    codes[j] = 0;
+    present[j] = 0;
+    raw[j] = 0;
     /* producers usually send the fields in the model's order: try index j first */
     size_t first = (size_t)j < e->n_categories ? (size_t)j : 0;
     for (size_t k = 0; k < e->n_categories; k++) {
       size_t i = (first + k) % e->n_categories;
       if (!strcmp(e->categories[i]->field, f->spec.fields[j].name)) {
-        int32_t c = e->categories[i]->code;
-        if (c < 0 || c >= f->spec.fields[j].vocab) {
-          snprintf(err, n, "category %s code %d outside [0, %d)", f->spec.fields[j].name, c,
-                   f->spec.fields[j].vocab);
+        raw[j] = e->categories[i]->code;
+        present[j] = 1;
+        if (petra_encoder_mode(f->enc, j) == PETRA_CAT_INDEX &&
+            (raw[j] < 0 || raw[j] >= f->spec.fields[j].vocab)) {
+          snprintf(err, n, "category %s code %d outside [0, %d) (set features.categories %s=hash or "
+                   "=vocab to take raw codes)", f->spec.fields[j].name, raw[j], f->spec.fields[j].vocab,
+                   f->spec.fields[j].name);
           return -1;
         }
-        codes[j] = c;
         break;
       }
     }
   }
   if (e->has_label && check_label(f, e->label, err, n)) return -1;
+  for (int j = 0; j < f->F; j++) {
+    codes[j] = PETRA_ENCODER_MISSING;
+    if (present[j]) {
+      int32_t id;
+      petra_encoder_code(f->enc, j, raw[j], &id); /* learns a vocab-mode code */
+      codes[j] = raw[j];
+    }
+  }
   int s = touch_or_create(f, e->entity_id);
   const int L = f->L;
   size_t base = (size_t)s * L + f->ring_head[s];
   for (int j = 0; j < f->F; j++) f->codes[base * f->F + j] = codes[j];
   float *num = f->nums + base * f->N;
-  double a = e->amount;
-  num[0] = (float)(a < 0 ? -log1p(-a) : log1p(a));
+  num[0] = petra_encoder_pre(f->enc, 0, e->amount);
+  petra_encoder_observe(f->enc, 0, num[0]);
   double gap = f->count[s] ? (double)(e->event_time_ms - f->last_time[s]) / 1000.0 : 0.0;
-  num[1] = (float)log1p(gap > 0 ? gap : 0);
+  num[1] = petra_encoder_pre(f->enc, 1, gap > 0 ? gap : 0);
+  if (f->count[s]) petra_encoder_observe(f->enc, 1, num[1]); /* a first event has no gap */
   for (int u = 0; u < f->n_user; u++) {
-    num[2 + u] = 0;
+    double v = 0;
     size_t first = (size_t)u < e->n_numerics ? (size_t)u : 0;
     for (size_t k = 0; k < e->n_numerics; k++) {
       size_t i = (first + k) % e->n_numerics;
       if (e->numerics[i]->name && !strcmp(e->numerics[i]->name, f->user[u])) {
-        num[2 + u] = e->numerics[i]->value;
+        v = e->numerics[i]->value;
         break;
       }
     }
+    num[2 + u] = petra_encoder_pre(f->enc, 2 + u, v);
+    petra_encoder_observe(f->enc, 2 + u, num[2 + u]);
   }
+  if (f->age) num[2 + f->n_user] = 0; /* computed when an example is formed */
   f->times[base] = e->event_time_ms;
   if (e->event_time_ms > f->last_time[s] || f->count[s] == 0) f->last_time[s] = e->event_time_ms;
   f->ring_head[s] = (f->ring_head[s] + 1) % L;
@@ -410,10 +561,14 @@ int features_label(features *f, const Petra__V1__Label *l, float *ex, char *err,
 }
 
 int features_entity_example(features *f, const char *id, float *ex) {
+  return features_entity_example_at(f, id, -1, ex);
+}
+
+int features_entity_example_at(features *f, const char *id, int64_t at_ms, float *ex) {
   int s = find(f, id);
   if (s < 0) return 0;
   if (f->kind == PETRA_MODEL_SEQ) {
-    seq_example(f, s, -1, 0, ex);
+    seq_example(f, s, at_ms, 0, ex);
     return 1;
   }
   /* ts: the newest W points as the window (a forecast of the next H), target zero */
@@ -426,6 +581,45 @@ int features_entity_example(features *f, const char *id, float *ex) {
   }
   memset(ex + (size_t)f->W * C, 0, sizeof(float) * (size_t)f->H * C);
   return 1;
+}
+
+int features_release_parked(features *f, int64_t until, float *ex, int max) {
+  if (f->kind != PETRA_MODEL_SEQ || f->stats.parked == 0) return 0;
+  int out = 0;
+  for (int s = 0; s < f->used && out < max; s++) {
+    for (int *pp = &f->phead[s]; *pp >= 0 && out < max;) {
+      int p = *pp;
+      if (f->ptime[p] > until) {
+        pp = &f->pnext[p];
+        continue;
+      }
+      float *dst = ex + (size_t)out * f->ef;
+      seq_example(f, s, f->ptime[p], f->pvalue[p], dst);
+      if (dst[0] >= 1) out++;
+      else f->stats.unknown_entity++;
+      *pp = f->pnext[p];
+      f->pnext[p] = f->pfree;
+      f->pfree = p;
+      f->stats.parked--;
+    }
+  }
+  return out;
+}
+
+petra_encoder *features_encoder(features *f) { return f->enc; }
+
+int features_use_encoder(features *f, const petra_encoder *src, int freeze, char *err, size_t n) {
+  if (!f->enc) {
+    snprintf(err, n, "this model's features have no input encoder");
+    return -1;
+  }
+  petra_err pe = {0};
+  if (petra_encoder_copy_state(f->enc, src, &pe)) {
+    snprintf(err, n, "%s", pe.msg);
+    return -1;
+  }
+  petra_encoder_freeze(f->enc, freeze);
+  return 0;
 }
 
 /* ---------------------------------------------------------------- ts */
@@ -461,6 +655,14 @@ int features_save(const features *f, uint8_t **buf, size_t *len) {
   petra_bw_str(&w, f->schema);
   petra_bw_u64(&w, f->stats.evictions);
   petra_bw_u64(&w, f->stats.unknown_entity);
+  {
+    uint8_t *eb = NULL;
+    size_t el = 0;
+    if (f->enc && petra_encoder_save(f->enc, &eb, &el)) w.err = 1;
+    petra_bw_u32(&w, (uint32_t)el);
+    petra_bw_raw(&w, eb, el);
+    free(eb);
+  }
   petra_bw_u32(&w, (uint32_t)f->used);
   const int R = ring_len(f);
   /* least recently seen first, so loading in order rebuilds the LRU order */
@@ -505,6 +707,26 @@ int features_load(features *f, const uint8_t *buf, size_t len, char *err, size_t
     return -1;
   }
   uint64_t ev = petra_br_u64(&r), unk = petra_br_u64(&r);
+  uint32_t el = petra_br_u32(&r);
+  if (r.err || el > r.len - r.off || (el == 0) != (f->enc == NULL)) {
+    snprintf(err, n, "feature state: input encoder missing or truncated");
+    return -1;
+  }
+  /* checked now, applied only once the rest has loaded */
+  petra_encoder *le = NULL;
+  if (f->enc) {
+    petra_err pe = {0};
+    petra_encoder *probe = petra_encoder_clone(f->enc);
+    le = petra_encoder_load(r.p + r.off, el, &pe);
+    if (!le || !probe || petra_encoder_copy_state(probe, le, &pe)) {
+      snprintf(err, n, "feature state: %s", le ? pe.msg : pe.msg[0] ? pe.msg : "out of memory");
+      petra_encoder_free(le);
+      petra_encoder_free(probe);
+      return -1;
+    }
+    petra_encoder_free(probe);
+  }
+  r.off += el;
   uint32_t used = petra_br_u32(&r);
   clear_state(f);
   const int R = ring_len(f);
@@ -527,9 +749,11 @@ int features_load(features *f, const uint8_t *buf, size_t len, char *err, size_t
     if (f->ring_head[s] < 0 || f->ring_head[s] >= R || f->count[s] < 0) r.err = 1;
     if (f->kind == PETRA_MODEL_SEQ) {
       for (int k = 0; k < R * f->F && !r.err; k++) {
-        uint32_t c = petra_br_u32(&r);
-        if (c >= (uint32_t)f->spec.fields[k % f->F].vocab) r.err = 1;
-        f->codes[(size_t)s * R * f->F + k] = (int32_t)c;
+        int32_t c = (int32_t)petra_br_u32(&r);
+        if (petra_encoder_mode(f->enc, k % f->F) == PETRA_CAT_INDEX && c != PETRA_ENCODER_MISSING &&
+            (c < 0 || c >= f->spec.fields[k % f->F].vocab))
+          r.err = 1;
+        f->codes[(size_t)s * R * f->F + k] = c;
       }
       petra_br_f32s(&r, f->nums + (size_t)s * R * f->N, (size_t)R * f->N);
       for (int k = 0; k < R; k++) f->times[(size_t)s * R + k] = (int64_t)petra_br_u64(&r);
@@ -540,8 +764,11 @@ int features_load(features *f, const uint8_t *buf, size_t len, char *err, size_t
   if (r.err || r.off != r.len) {
     snprintf(err, n, "feature state is truncated or corrupt");
     clear_state(f);
+    petra_encoder_free(le);
     return -1;
   }
+  if (le) petra_encoder_copy_state(f->enc, le, NULL);
+  petra_encoder_free(le);
   f->stats.evictions = ev;
   f->stats.unknown_entity = unk;
   f->stats.entities = (uint64_t)f->used;

@@ -218,7 +218,9 @@ int cmd_compress(int argc, char **argv) {
   }
   if (spec->kind == PETRA_MODEL_SEQ && !mo.numeric && cfg.feature_numerics[0]) mo.numeric = cfg.feature_numerics;
   if (spec->kind == PETRA_MODEL_SEQ && !mo.label) mo.label = "label";
-  features *feat = features_new(spec, cfg.feature_numerics, cfg.max_entities, err, sizeof err);
+  features_conf fc;
+  petrad_config_features(&cfg, &fc);
+  features *feat = features_new_conf(spec, &fc, err, sizeof err);
   if (!feat) {
     fprintf(stderr, "petra compress: %s\n", err);
     petra_model_free(m);

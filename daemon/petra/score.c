@@ -42,6 +42,8 @@ typedef struct scorer {
   petra_model_spec spec;
   features *feat;
   uint64_t schema_hash;
+  uint64_t enc_version;     /* scoring thread: the snapshot whose encoder feat uses */
+  int64_t as_of_ms;         /* file mode --as-of: score each entity once, as of this time */
   petra_holder *holder;
   _Atomic uint64_t version; /* the version in the holder */
   _Atomic int stop;
@@ -198,12 +200,23 @@ typedef struct score_ctx {
   uint64_t version;
 } score_ctx;
 
+/* Scoring thread: installs a loaded snapshot's input encoder into the feature state (frozen:
+ * a scorer never learns statistics of its own). */
+static void use_snapshot_encoder(scorer *s, const petra_loaded *l) {
+  char err[512];
+  s->enc_version = l->info.version;
+  if (l->encoder && features_use_encoder(s->feat, l->encoder, 1, err, sizeof err))
+    fprintf(stderr, "petra score: snapshot v%llu: %s\n", (unsigned long long)l->info.version, err);
+}
+
 /* Scores the current history of entity; returns the number of outputs (0: no plan or no
  * history). */
 static int score_entity(scorer *s, score_ctx *c, const char *entity) {
-  if (!features_entity_example(s->feat, entity, c->ex)) return 0;
   petra_loaded *l = petra_holder_acquire(s->holder, c->slot);
   int no = 0;
+  /* inputs are formed with the snapshot's encoder state: take it when the version changes */
+  if (l && l->info.version != s->enc_version) use_snapshot_encoder(s, l);
+  if (!features_entity_example_at(s->feat, entity, s->as_of_ms, c->ex)) l = NULL;
   if (l) {
     size_t need = petra_plan_scratch_bytes(l->plan, 1);
     if (need > c->scratch_n) {
@@ -225,8 +238,11 @@ static int setup(scorer *s, char *err, size_t n) {
     snprintf(err, n, "model.spec: %s", pe.msg);
     return -1;
   }
-  s->feat = features_new(&s->spec, s->cfg.feature_numerics, s->cfg.max_entities, err, n);
+  features_conf fc;
+  petrad_config_features(&s->cfg, &fc);
+  s->feat = features_new_conf(&s->spec, &fc, err, n);
   if (!s->feat) return -1;
+  if (features_encoder(s->feat)) petra_encoder_freeze(features_encoder(s->feat), 1);
   s->schema_hash = petra_feature_schema_hash(features_schema(s->feat));
   s->holder = petra_holder_new(4, petra_loaded_free);
   return s->holder ? 0 : -1;
@@ -309,6 +325,8 @@ static int file_mode(scorer *s, const char *snap_path, const char *csv_path, con
   char **fields;
   int nf;
   uint64_t scored = 0, bad = 0, unscored = 0;
+  char **ids = NULL;
+  int n_ids = 0, cap_ids = 0;
   double t0 = mono_ms();
   int rc;
   while ((rc = csv_next(r, &fields, &nf, err, sizeof err)) == 1) {
@@ -317,6 +335,14 @@ static int file_mode(scorer *s, const char *snap_path, const char *csv_path, con
     if (csvmap_event(&map, fields, &e, err, sizeof err) ||
         features_event(s->feat, &e, c.tmp, 16, err, sizeof err) < 0) {
       if (bad++ < 10) fprintf(stderr, "petra score: %s: %s\n", csv_path, err);
+      continue;
+    }
+    if (s->as_of_ms >= 0) {
+      /* remember each new entity; scored once at the end */
+      if (features_get_stats(s->feat)->entities > (uint64_t)n_ids) {
+        if (n_ids == cap_ids) ids = realloc(ids, sizeof(char *) * (cap_ids = cap_ids * 2 + 64));
+        ids[n_ids++] = strdup(e.entity_id);
+      }
       continue;
     }
     int no = score_entity(s, &c, e.entity_id);
@@ -329,6 +355,19 @@ static int file_mode(scorer *s, const char *snap_path, const char *csv_path, con
     fputc('\n', out);
     scored++;
   }
+  for (int i = 0; i < n_ids; i++) {
+    int no = score_entity(s, &c, ids[i]);
+    if (!no) {
+      unscored++;
+    } else {
+      fprintf(out, "%s,%lld,%llu", ids[i], (long long)s->as_of_ms, (unsigned long long)c.version);
+      for (int k = 0; k < no; k++) fprintf(out, "%c%.9g", k ? ';' : ',', c.out[k]);
+      fputc('\n', out);
+      scored++;
+    }
+    free(ids[i]);
+  }
+  free(ids);
   if (rc < 0) fprintf(stderr, "petra score: %s\n", err);
   if (out != stdout) fclose(out);
   csv_close(r);
@@ -528,6 +567,8 @@ static void usage(FILE *o) {
           "File mode: --snapshot FILE --csv IN [--out OUT]  (events; columns as petra train:\n"
           "  --entity COL --time COL [--amount COL] [--categorical F=COL,...] [--numeric COL,...];\n"
           "  defaults match petra gen's CSV). Output: entity_id,event_time_ms,model_version,score\n"
+          "  after every event; with --as-of TIME one row per entity, scored from its events up\n"
+          "  to TIME (ages measured to TIME), in the order entities first appear\n"
           "The feature settings (model.spec, features.*) come from the config, as petrad's: the\n"
           "snapshot's feature-schema hash must match them.\n"
           "The last stdout line is a JSON summary (scored, events_per_s, model_version, swaps).\n");
@@ -543,6 +584,7 @@ int cmd_score(int argc, char **argv) {
   uint64_t max_events = 0;
   int exit_at_end = 0;
   csvmap_opts mo = {"entity_id", "time_ms", "amount", NULL, NULL, NULL};
+  s.as_of_ms = -1;
   const char *sets[64];
   int nsets = 0;
   static const struct option opts[] = {
@@ -550,7 +592,8 @@ int cmd_score(int argc, char **argv) {
       {"group", 1, 0, 'g'},        {"start", 1, 0, 'S'},      {"wait-snapshot", 1, 0, 'w'}, {"run-for", 1, 0, 'r'},
       {"max-events", 1, 0, 'm'},   {"snapshot", 1, 0, 'f'},   {"csv", 1, 0, 'i'},          {"out", 1, 0, 'O'},
       {"entity", 1, 0, 'e'},       {"time", 1, 0, 'T'},       {"amount", 1, 0, 'a'},       {"categorical", 1, 0, 'C'},
-      {"numeric", 1, 0, 'N'},      {"exit-at-end", 0, 0, 'x'}, {"help", 0, 0, 'h'},      {0, 0, 0, 0}};
+      {"numeric", 1, 0, 'N'},      {"exit-at-end", 0, 0, 'x'}, {"help", 0, 0, 'h'},      {"as-of", 1, 0, 'A'},
+      {0, 0, 0, 0}};
   int o;
   optind = 1;
   while ((o = getopt_long(argc, argv, "", opts, NULL)) != -1) {
@@ -575,6 +618,12 @@ int cmd_score(int argc, char **argv) {
       case 'C': mo.categorical = optarg; break;
       case 'N': mo.numeric = optarg; break;
       case 'x': exit_at_end = 1; break;
+      case 'A':
+        if (csvmap_time_ms(optarg, &s.as_of_ms)) {
+          fprintf(stderr, "petra score: --as-of %s: expected YYYY-MM-DD[ HH:MM:SS] or epoch ms\n", optarg);
+          return 2;
+        }
+        break;
       case 'h': usage(stdout); return 0;
       default: usage(stderr); return 2;
     }

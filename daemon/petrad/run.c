@@ -321,7 +321,9 @@ int petrad_run(petrad *d) {
     LOG_ERROR("config_invalid", "error=\"%s\"", pe.msg);
     return 2;
   }
-  d->feat = features_new(&d->spec, d->cfg.feature_numerics, d->cfg.max_entities, err, sizeof err);
+  features_conf fc;
+  petrad_config_features(&d->cfg, &fc);
+  d->feat = features_new_conf(&d->spec, &fc, err, sizeof err);
   if (!d->feat) {
     LOG_ERROR("config_invalid", "error=\"%s\"", err);
     return 2;

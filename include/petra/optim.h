@@ -31,7 +31,9 @@ void petra_adam_free(petra_adam *o);
 /* Learning rate that step t (0-based) uses. */
 float petra_adam_lr(const petra_adam *o, uint64_t t);
 /* One update: clips grads in place when configured, applies bias-corrected Adam (and
- * decoupled weight decay). Returns the gradient's global norm before clipping. */
+ * decoupled weight decay). Returns the gradient's global norm before clipping. A gradient
+ * whose norm is not finite (an inf or NaN anywhere) changes nothing — no step, moments and
+ * step count untouched — and its norm (inf or NaN) is returned for the caller to count. */
 float petra_adam_step(petra_adam *o, float *params, float *grads);
 
 /* Scales g so that its L2 norm is at most max_norm; returns the norm before. */

@@ -31,6 +31,9 @@ typedef struct petra_snapshot_info {
   int higher_is_better;
   uint64_t size_bytes;       /* packed weights */
   double latency_p50_us, latency_p99_us, throughput_per_s;
+  /* encode: the input encoder whose state the snapshot carries (borrowed; NULL = none).
+   * decode: NULL (petra_loaded.encoder and petra_snapshot_decode_encoder give it). */
+  const struct petra_encoder *encoder;
 } petra_snapshot_info;
 
 /* Hash of a feature schema text (FNV-1a 64), as stored in snapshots. */
@@ -47,12 +50,19 @@ petra_model *petra_snapshot_decode_model(const uint8_t *buf, size_t len,
                                          uint64_t expect_schema_hash, petra_snapshot_info *info,
                                          petra_err *err);
 
+/* The input encoder a snapshot carries: 1 with *out set (the caller frees it), 0 when the
+ * snapshot has none, negative with err when it is undecodable or corrupt. Verifies the
+ * snapshot's checksum first. */
+int petra_snapshot_decode_encoder(const uint8_t *buf, size_t len, struct petra_encoder **out,
+                                  petra_err *err);
+
 /* A snapshot ready to score with: verified, decoded and compiled into its plan (the genome
  * it carries applied to its weights). What a scoring pipeline holds, and swaps with
  * petra_holder (petra/holder.h) when a new snapshot arrives. */
 typedef struct petra_loaded {
   struct petra_plan *plan;
   petra_snapshot_info info;
+  struct petra_encoder *encoder; /* the input state to score with (NULL: none), frozen */
   double load_us; /* decode + verify + plan build, µs */
 } petra_loaded;
 

@@ -38,7 +38,14 @@ typedef struct petra_trainer_stats {
   double ema_loss;      /* exponential average of the prequential loss */
   uint64_t drift_alarms;
   int drift_since_read; /* set on an alarm, cleared by petra_trainer_take_drift */
+  /* Non-finite guard: a batch whose loss or gradient norm is not finite is skipped (no
+   * update); weights that come out of a step non-finite are rolled back to the last good
+   * copy (kept every PETRA_TRAINER_GOOD_EVERY steps, with the optimizer's moments). */
+  uint64_t skipped_nonfinite;
+  uint64_t rollbacks;
+  char last_nonfinite[96];  /* what the last skip or rollback saw ("" = none yet) */
 } petra_trainer_stats;
+#define PETRA_TRAINER_GOOD_EVERY 32
 
 petra_trainer_conf petra_trainer_defaults(void);
 
@@ -55,7 +62,8 @@ petra_model *petra_trainer_model(petra_trainer *t);
 int petra_trainer_feed(petra_trainer *t, int n, const float *examples);
 
 /* One optimizer step on exactly these examples (offline training). Returns the batch loss
- * through loss (may be NULL). */
+ * through loss (may be NULL). A non-finite loss or gradient skips the step (counted in the
+ * stats; returns 0 with *loss the non-finite value). */
 int petra_trainer_step(petra_trainer *t, int n, const float *examples, double *loss);
 
 /* Changes the base learning rate (schedules, operator steering). */

@@ -199,7 +199,9 @@ TEST(petra_score_matches_the_plan_in_kafka_and_file_modes) {
   REQUIRE(petra_model_spec_parse(cfg.model_spec, &spec, NULL) == 0);
   char err[512];
   ref_ctx rc = {0};
-  rc.feat = features_new(&spec, cfg.feature_numerics, cfg.max_entities, err, sizeof err);
+  features_conf fc;
+  petrad_config_features(&cfg, &fc);
+  rc.feat = features_new_conf(&spec, &fc, err, sizeof err);
   REQUIRE(rc.feat);
   char path[600];
   snprintf(path, sizeof path, "%s/snap.bin", tmp);

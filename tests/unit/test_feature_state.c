@@ -56,9 +56,15 @@ TEST(label_joins_the_entity_history_up_to_label_time) {
   CHECK_EQ_INT((int)ex[1 + 2 * 2], 14);
   CHECK_EQ_INT((int)ex[1 + 0 * 2 + 1], 0); /* channel missing -> code 0 */
   const float *nums = ex + 1 + 4 * 2;
-  CHECK_NEAR(nums[0], -log1p(9.0), 1e-6); /* event 3 was a refund */
-  CHECK_NEAR(nums[1], log1p(1.0), 1e-6);  /* 1 s after event 2 */
-  CHECK_NEAR(nums[3 + 0], log1p(9.0), 1e-6);
+  /* numerics: signed log, then the encoder's z-score (amounts ±9: mean 6, so a refund of 9
+   * sits well below it); 1 s gaps everywhere: a constant column scales to 0 */
+  const petra_encoder *enc = features_encoder(f);
+  const petra_num_stats *as = petra_encoder_stats(enc, 0);
+  CHECK_EQ_INT(as->n, 6);
+  CHECK_NEAR(as->mean, (5 * log1p(9.0) - log1p(9.0)) / 6, 1e-6); /* of floats */
+  CHECK_NEAR(nums[0], (-log1p(9.0) - as->mean) / sqrt(as->var), 1e-5); /* event 3 was a refund */
+  CHECK_NEAR(nums[1], 0, 1e-6);  /* 1 s after event 2, like every gap */
+  CHECK_NEAR(nums[3 + 0], (log1p(9.0) - as->mean) / sqrt(as->var), 1e-5);
   CHECK(ex[ef - 1] == 1.0f);
   /* a label ahead of its entity's events is parked, then joined by the first event at or
    * after the label time, with the history up to the label time only */
