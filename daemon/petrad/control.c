@@ -94,6 +94,16 @@ int petrad_health(petrad *d, sbuf *out) {
   if (d->last_ckpt_fail_ms > d->last_ckpt_ok_ms)
     REASON(1, "last checkpoint failed: %s", d->last_ckpt_error);
   if (d->op_paused) REASON(1, "consumption paused by the operator");
+  if (atomic_load(&d->st.no_skill))
+    REASON(1, "no_skill: the model is no better than a constant predictor after %d labelled examples "
+              "(%s %.4f); no snapshot is published (check the inputs: features.transforms, labels)",
+           d->cfg.health_no_skill_after, metric_name(d), atomic_load(&d->st.metric));
+  uint64_t nf = atomic_load(&d->st.last_nonfinite_ms);
+  if (nf && now - nf < 300000)
+    REASON(1, "nonfinite: %llu batches skipped for a non-finite loss or gradient, %llu weight "
+              "rollbacks (last %.0f s ago)",
+           (unsigned long long)atomic_load(&d->st.skipped_nonfinite),
+           (unsigned long long)atomic_load(&d->st.rollbacks), (double)(now - nf) / 1000.0);
   if (d->stopping) REASON(1, "stopping");
   sb_put(out, "]", 1);
 #undef REASON
@@ -133,6 +143,12 @@ void petrad_metrics_text(petrad *d, sbuf *b) {
   prom_label(lab, sizeof lab, "metric", metric_name(d));
   prom_sample(b, "petra_model_metric", lab, atomic_load(&d->st.metric));
   counter(b, "petra_drift_detections_total", "Page-Hinkley drift detections", (double)atomic_load(&d->st.drifts));
+  counter(b, "petra_nonfinite_batches_total", "training batches skipped for a non-finite loss or gradient",
+          (double)atomic_load(&d->st.skipped_nonfinite));
+  counter(b, "petra_weight_rollbacks_total", "steps whose non-finite weights were rolled back",
+          (double)atomic_load(&d->st.rollbacks));
+  gauge(b, "petra_model_no_skill", "1 while the model is no better than a constant predictor",
+        atomic_load(&d->st.no_skill));
   counter(b, "petra_evolution_steps_total", "steady-state evolution steps", (double)atomic_load(&d->st.evolution_steps));
   gauge(b, "petra_champion_bytes", "packed size of the published model", (double)atomic_load(&d->st.champion_bytes));
   gauge(b, "petra_champion_latency_p50_seconds", "batch-1 p50 latency of the published model",
@@ -211,6 +227,11 @@ static void status_json(petrad *d, sbuf *b) {
   pthread_mutex_unlock(&d->info_mu);
   sb_printf(b, ",\"drift_detections\":%llu,\"last_drift_age_s\":", (unsigned long long)atomic_load(&d->st.drifts));
   sb_json_num(b, last_drift ? (double)(now - last_drift) / 1000.0 : NAN);
+  sb_printf(b, ",\"no_skill\":%s,\"snapshots_withheld\":%llu,\"nonfinite_skipped\":%llu,\"nonfinite_rollbacks\":%llu",
+            atomic_load(&d->st.no_skill) ? "true" : "false",
+            (unsigned long long)atomic_load(&d->st.snapshots_withheld),
+            (unsigned long long)atomic_load(&d->st.skipped_nonfinite),
+            (unsigned long long)atomic_load(&d->st.rollbacks));
   sb_printf(b,
             ",\"queue_depth\":%d,\"queue_capacity\":%d,\"paused\":%s,\"backpressure\":%s,\"operator_paused\":%s,"
             "\"pauses\":%llu",
@@ -605,6 +626,10 @@ static void on_ops(uv_timer_t *t) {
   if (hb != d->hb_seen || !d->hb_changed_ms) {
     d->hb_seen = hb;
     d->hb_changed_ms = now;
+  }
+  if (d->events != d->enc_shared_events) { /* the statistics moved: share them for snapshots */
+    petrad_share_encoder(d);
+    d->enc_shared_events = d->events;
   }
   d->ops_i = (d->ops_i + 1) % 6;
   d->ops_events[d->ops_i] = d->events;

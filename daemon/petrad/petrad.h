@@ -79,6 +79,10 @@ typedef struct shared_stats {
   _Atomic uint64_t trainer_heartbeat; /* bumped on every pass of the trainer's loop */
   _Atomic uint64_t drifts;            /* drift detections */
   _Atomic int req_evolve, req_snapshot; /* operator requests (control socket) */
+  _Atomic uint64_t skipped_nonfinite, rollbacks; /* the trainer's non-finite guard */
+  _Atomic uint64_t last_nonfinite_ms;
+  _Atomic int no_skill;               /* the model is no better than a constant predictor */
+  _Atomic uint64_t snapshots_withheld; /* not built because of no_skill */
 } shared_stats;
 
 /* What the trainer thread publishes for the control socket: copied under info_mu. */
@@ -185,6 +189,13 @@ typedef struct petrad {
   size_t prom_len;
   pthread_mutex_t info_mu;
   trainer_info info;
+  /* The input encoder's state for snapshots: the loop thread (owner of the feature state)
+   * saves it here every second (petrad_share_encoder); the trainer thread copies it under
+   * enc_mu when it builds a snapshot. */
+  pthread_mutex_t enc_mu;
+  uint8_t *enc_bytes;
+  size_t enc_len;
+  uint64_t enc_shared_events;         /* loop: d->events when the encoder was last shared */
   FILE *audit;                        /* trainer.audit_file: event ids fed to the trainer */
   uint64_t start_ms;
 } petrad;
@@ -218,6 +229,8 @@ void petrad_metrics_text(petrad *d, sbuf *b);
 int petrad_health(petrad *d, sbuf *reasons);
 
 /* run.c */
+/* Loop thread: hands the encoder's current state to the trainer (see enc_mu). */
+void petrad_share_encoder(petrad *d);
 /* Re-reads the configuration file and applies what can change while running. */
 int petrad_reload(petrad *d, char *err, size_t n);
 int petrad_run(petrad *d);

@@ -12,6 +12,7 @@
 #include <cblas.h>
 
 #include "log.h"
+#include "petra/snapshot.h"
 #include "notify.h"
 #include "petrad.h"
 #include "petra/stats.h"
@@ -241,6 +242,61 @@ static void on_progress(uv_timer_t *t) {
 /* ---------------------------------------------------------------- run */
 
 
+/* model.init_snapshot: weights and input statistics of a snapshot file (no checkpoint yet). */
+static int init_from_snapshot(petrad *d, const petra_trainer_conf *tc, char *err, size_t n) {
+  const char *path = d->cfg.init_snapshot;
+  FILE *f = fopen(path, "rb");
+  uint8_t *buf = NULL;
+  long sz = -1;
+  if (f && fseek(f, 0, SEEK_END) == 0 && (sz = ftell(f)) > 0 && fseek(f, 0, SEEK_SET) == 0 &&
+      sz < (1L << 30) && (buf = malloc((size_t)sz)) && fread(buf, 1, (size_t)sz, f) != (size_t)sz) {
+    free(buf);
+    buf = NULL;
+  }
+  if (f) fclose(f);
+  if (!buf) {
+    snprintf(err, n, "model.init_snapshot %s: cannot read it (%s)", path, f ? "short read" : strerror(errno));
+    return -1;
+  }
+  petra_err pe = {0};
+  petra_snapshot_info info;
+  uint64_t want = petra_feature_schema_hash(features_schema(d->feat));
+  petra_model *m = petra_snapshot_decode_model(buf, (size_t)sz, want, &info, &pe);
+  petra_encoder *enc = NULL;
+  int erc = m ? petra_snapshot_decode_encoder(buf, (size_t)sz, &enc, &pe) : -1;
+  free(buf);
+  char have[1024], conf[1024];
+  if (m) {
+    petra_model_spec_format(petra_model_get_spec(m), have, sizeof have);
+    petra_model_spec_format(&d->spec, conf, sizeof conf);
+  }
+  if (!m || erc < 0) {
+    snprintf(err, n, "model.init_snapshot %s: %s", path, pe.msg);
+  } else if (strcmp(have, conf)) {
+    snprintf(err, n,
+             "model.init_snapshot %s: its model is '%s' (genome '%s'), model.spec is '%s': start from "
+             "an uncompressed snapshot of this spec (petra train --save)",
+             path, have, info.genome, conf);
+  } else if (enc && features_use_encoder(d->feat, enc, 0, err, n)) {
+    /* err says why */
+  } else {
+    d->model = m;
+    d->trainer = petra_trainer_new(m, tc, &pe);
+    petra_encoder_free(enc);
+    if (!d->trainer) {
+      snprintf(err, n, "%s", pe.msg);
+      return -1;
+    }
+    LOG_INFO("init_snapshot", "path=%s model=%s version=%llu examples=%llu encoder=%s", path,
+             info.model_id, (unsigned long long)info.version, (unsigned long long)info.examples_seen,
+             enc ? "yes" : "no");
+    return 0;
+  }
+  petra_model_free(m);
+  petra_encoder_free(enc);
+  return -1;
+}
+
 static int restore_or_create(petrad *d, char *err, size_t n) {
   petra_trainer_conf tc = trainer_conf(&d->cfg);
   petra_err pe = {0};
@@ -301,6 +357,9 @@ static int restore_or_create(petrad *d, char *err, size_t n) {
     if (v > d->snapshot_version) d->snapshot_version = v;
     free(vb);
   }
+  if (!d->trainer && d->cfg.init_snapshot[0]) {
+    if (init_from_snapshot(d, &tc, err, n)) return -1;
+  }
   if (!d->trainer) {
     d->model = petra_model_new(&d->spec, (uint64_t)d->cfg.seed, &pe);
     if (d->model) d->trainer = petra_trainer_new(d->model, &tc, &pe);
@@ -309,7 +368,20 @@ static int restore_or_create(petrad *d, char *err, size_t n) {
       return -1;
     }
   }
+  petrad_share_encoder(d);
   return 0;
+}
+
+void petrad_share_encoder(petrad *d) {
+  petra_encoder *e = features_encoder(d->feat);
+  uint8_t *b = NULL;
+  size_t len = 0;
+  if (!e || petra_encoder_save(e, &b, &len)) return;
+  pthread_mutex_lock(&d->enc_mu);
+  free(d->enc_bytes);
+  d->enc_bytes = b;
+  d->enc_len = len;
+  pthread_mutex_unlock(&d->enc_mu);
 }
 
 int petrad_run(petrad *d) {
@@ -329,6 +401,7 @@ int petrad_run(petrad *d) {
     return 2;
   }
   d->ef = features_example_floats(d->feat);
+  pthread_mutex_init(&d->enc_mu, NULL);
   d->example = calloc((size_t)d->ef * PETRAD_MAX_EXAMPLES_PER_MESSAGE, sizeof(float));
   if (mkdir_p(d->cfg.state_dir)) {
     LOG_ERROR("state_dir_unusable", "dir=%s error=\"%s\"", d->cfg.state_dir, strerror(errno));
@@ -442,6 +515,7 @@ int petrad_run(petrad *d) {
   petra_trainer_free(d->trainer);
   petra_model_free(d->model);
   features_free(d->feat);
+  free(d->enc_bytes);
   free(d->example);
   pthread_mutex_destroy(&d->out_mu);
   pthread_mutex_destroy(&d->info_mu);

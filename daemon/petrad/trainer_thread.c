@@ -84,6 +84,10 @@ static double clock_us(void *ctx) {
 
 static void build_snapshot(petrad *d) {
   double p50, p99;
+  if (atomic_load(&d->st.no_skill)) {
+    atomic_fetch_add(&d->st.snapshots_withheld, 1);
+    return;
+  }
   const petra_member *ch = d->evo ? petra_evo_champion(d->evo) : NULL;
   petra_model *snap_model = d->model;
   petra_fitness cf;
@@ -123,6 +127,12 @@ static void build_snapshot(petrad *d) {
   info.latency_p99_us = p99;
   info.throughput_per_s = p50 > 0 ? 1e6 / p50 : 0;
   snprintf(info.genome, sizeof info.genome, "%s", gtext);
+  /* the loop's latest encoder state travels with the weights */
+  petra_encoder *enc = NULL;
+  pthread_mutex_lock(&d->enc_mu);
+  if (d->enc_len) enc = petra_encoder_load(d->enc_bytes, d->enc_len, NULL);
+  pthread_mutex_unlock(&d->enc_mu);
+  info.encoder = enc;
   if (snap_model != d->model) {
     info.metric = cf.metric;
     info.size_bytes = (uint64_t)cf.bytes;
@@ -130,7 +140,9 @@ static void build_snapshot(petrad *d) {
   outmsg *m = calloc(1, sizeof *m);
   if (!m) return;
   petra_err err = {0};
-  if (petra_snapshot_encode_model(snap_model, &info, &m->bytes, &m->len, &err)) {
+  int erc = petra_snapshot_encode_model(snap_model, &info, &m->bytes, &m->len, &err);
+  petra_encoder_free(enc);
+  if (erc) {
     LOG_ERROR("snapshot_build_failed", "error=\"%s\"", err.msg);
     free(m);
     return;
@@ -159,6 +171,31 @@ static void build_snapshot(petrad *d) {
   atomic_store(&d->st.champion_p99_us, p99);
   atomic_fetch_add(&d->st.snapshots_built, 1);
   petrad_outbox_push(d, m);
+}
+
+/* A classifier no better than a constant predictor (after health.no_skill_after labelled
+ * examples) is reported and publishes nothing: binary — prequential AUC at most 0.51;
+ * multi-class — accuracy at most 1/K + 0.01 (a uniform guess; the window keeps no labels to
+ * know the majority share). */
+static void check_skill(petrad *d) {
+  const petra_metrics *pm = petra_trainer_metrics(d->trainer);
+  uint64_t seen = petra_trainer_get_stats(d->trainer)->examples;
+  int none = 0;
+  if (d->spec.kind == PETRA_MODEL_SEQ && d->cfg.health_no_skill_after > 0 &&
+      seen >= (uint64_t)d->cfg.health_no_skill_after) {
+    double v = petra_metrics_value(pm);
+    if (d->spec.classes == 1) none = !(v > 0.51);
+    else none = !(v > 1.0 / d->spec.classes + 0.01);
+  }
+  int was = atomic_exchange(&d->st.no_skill, none);
+  if (none != was) {
+    if (none)
+      LOG_WARN("no_skill", "examples=%llu %s=%.4f action=\"no snapshots until the model beats a constant predictor\"",
+               (unsigned long long)seen, petra_metrics_name(pm), petra_metrics_value(pm));
+    else
+      LOG_INFO("skill_regained", "examples=%llu %s=%.4f", (unsigned long long)seen, petra_metrics_name(pm),
+               petra_metrics_value(pm));
+  }
 }
 
 /* Keeps the most recent examples as the evaluation window. */
@@ -365,6 +402,15 @@ static void *trainer_main(void *arg) {
         double mv = petra_metrics_value(petra_trainer_metrics(d->trainer));
         if (isfinite(mv)) atomic_store(&d->st.metric, mv);
         last_metric_ms = tnow;
+        check_skill(d);
+      }
+      if (s->skipped_nonfinite != atomic_load(&d->st.skipped_nonfinite) ||
+          s->rollbacks != atomic_load(&d->st.rollbacks)) {
+        LOG_WARN("nonfinite_training", "skipped=%llu rollbacks=%llu last=\"%s\"",
+                 (unsigned long long)s->skipped_nonfinite, (unsigned long long)s->rollbacks, s->last_nonfinite);
+        atomic_store(&d->st.skipped_nonfinite, s->skipped_nonfinite);
+        atomic_store(&d->st.rollbacks, s->rollbacks);
+        atomic_store(&d->st.last_nonfinite_ms, tnow);
       }
       if (petra_trainer_take_drift(d->trainer)) {
         drift_pending = 1; /* re-search the compression now: the champion was chosen on old data */
