@@ -97,8 +97,10 @@ int csvmap_event(csvmap *m, char **f, Petra__V1__Event *e, char *err, size_t n) 
   for (int i = 0; i < m->ncat; i++) {
     petra__v1__category__init(&m->cs[i]);
     m->cs[i].field = m->cat_field[i];
-    if (!csvmap_number(f[m->cat_col[i]], &v) || v != floor(v) || v < 0 || v > 2147483647.0) {
-      snprintf(err, n, "%s code '%s' is not a non-negative integer", m->cat_field[i], f[m->cat_col[i]]);
+    /* any 32-bit integer: the feature state maps raw codes (features.categories) or refuses
+     * one outside an index-mode vocabulary */
+    if (!csvmap_number(f[m->cat_col[i]], &v) || v != floor(v) || v < -2147483647.0 || v > 2147483647.0) {
+      snprintf(err, n, "%s code '%s' is not a 32-bit integer", m->cat_field[i], f[m->cat_col[i]]);
       return -1;
     }
     m->cs[i].code = (int32_t)v;

@@ -180,8 +180,10 @@ static int check_event(Petra__V1__Event *e, char *err, size_t n) {
       snprintf(err, n, "category %zu has no field name", i);
       goto bad;
     }
-    if (e->categories[i]->code < 0) {
-      snprintf(err, n, "category %s code %d is negative", e->categories[i]->field,
+    /* raw codes may be negative (a repayment status of −2); the model's field mode decides
+     * (features.categories). INT32_MIN is the feature state's "missing" marker. */
+    if (e->categories[i]->code == INT32_MIN) {
+      snprintf(err, n, "category %s code %d is reserved", e->categories[i]->field,
                e->categories[i]->code);
       goto bad;
     }

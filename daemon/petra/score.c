@@ -619,7 +619,7 @@ int cmd_score(int argc, char **argv) {
       case 'N': mo.numeric = optarg; break;
       case 'x': exit_at_end = 1; break;
       case 'A':
-        if (csvmap_time_ms(optarg, &s.as_of_ms)) {
+        if (!csvmap_time_ms(optarg, &s.as_of_ms)) {
           fprintf(stderr, "petra score: --as-of %s: expected YYYY-MM-DD[ HH:MM:SS] or epoch ms\n", optarg);
           return 2;
         }

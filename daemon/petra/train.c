@@ -28,6 +28,8 @@
 #include "petra/plan.h"
 #include "petra/prune.h"
 #include "petra/snapshot.h"
+#include "petra/bytes.h"
+#include "petra/encoder.h"
 #include "petra/trainer.h"
 
 double cli_now_s(void) {
@@ -46,7 +48,8 @@ int cli_split(char *buf, char **items, int max) {
 typedef struct train_opts {
   const char *spec, *csv, *time_col, *channels, *target, *split;
   const char *entity, *amount, *categorical, *numeric, *label, *labels_file, *label_entity,
-      *label_column;
+      *label_column, *label_time, *transforms, *categories, *model_id;
+  int event_age, max_entities;
   int window, horizon, epochs, batch, patience, json, zscore, threads, quiet;
   double lr, replay_frac, weight_decay, lr_decay;
   uint64_t seed;
@@ -88,7 +91,20 @@ static void usage(FILE *out) {
           "  --categorical FIELD=COL,...   model field <- integer column\n"
           "  --numeric COL,...             extra numeric inputs (after log amount, log gap)\n"
           "  --label COL                   per-event label column\n"
-          "  --labels FILE --label-entity COL --label-column COL   one label per entity\n");
+          "  --labels FILE --label-entity COL --label-column COL   one label per entity\n"
+          "  --label-time COL              the labels file's time column: each entity's example\n"
+          "                                is its history up to that time (default: all events)\n"
+          "  --transform COL=log|z|raw,... normalization per numeric column (amount, gap, each\n"
+          "                                --numeric; default log = signed log1p + running robust\n"
+          "                                z-score), as petrad's features.transforms\n"
+          "  --categories FIELD=index|hash|vocab,...  raw category codes, as features.categories\n"
+          "  --event-age                   one more numeric per event: its age at the example time\n"
+          "  --max-entities N              entities kept (default 1000000)\n"
+          "  --model-id ID                 model id written into --save (default petra-train)\n"
+          "The hold-out: with --labels, entities whose id hashes (FNV-1a 64) to 0 mod 5; with\n"
+          "--label, the last 20%% of labelled events. --save writes the snapshot petrad publishes\n"
+          "(weights and input statistics), loadable by petra score, libpetra and\n"
+          "petrad's model.init_snapshot.\n");
 }
 
 static void shuffle(int *idx, int n, petra_rng *r) {
@@ -153,9 +169,13 @@ static int train_epochs(const train_opts *o, petra_model *m, petra_trainer *t, c
     }
     const petra_metrics *pm = petra_trainer_metrics(t);
     if (!o->quiet)
-      fprintf(stderr, "epoch %d: %.1f s, prequential %s %.4f, validation %s %.4f\n", e + 1,
-              cli_now_s() - t0, petra_metrics_name(pm), petra_metrics_value(pm),
-              classes == 0 ? "mse" : "logloss", val);
+    {
+      char vt[64] = "";
+      if (va->n > 0) snprintf(vt, sizeof vt, ", validation %s %.4f", classes == 0 ? "mse" : "logloss", val);
+      fprintf(stderr, "epoch %d: %.1f s, prequential %s %.4f%s, last step loss %.4f\n", e + 1,
+              cli_now_s() - t0, petra_metrics_name(pm), petra_metrics_value(pm), vt,
+              petra_trainer_get_stats(t)->last_loss);
+    }
     if (o->lr_decay != 1.0) petra_trainer_set_lr(t, petra_trainer_get_lr(t) * (float)o->lr_decay);
     if (va->n == 0) continue;
     if (val < best_val) {
@@ -283,6 +303,67 @@ static petra_trainer *new_trainer(const train_opts *o, petra_model *m, int metri
   tc.seed = o->seed;
   tc.metrics_window = metrics_window > 0 ? metrics_window : 1;
   return petra_trainer_new(m, &tc, pe);
+}
+
+/* --save: the snapshot petrad would publish for this model (weights, feature schema, input
+ * encoder state). Returns 0, or 1 with a message. */
+static int save_snapshot(const train_opts *o, const petra_model *m, const petra_trainer *t,
+                         const char *schema, const petra_encoder *enc) {
+  petra_snapshot_info info;
+  memset(&info, 0, sizeof info);
+  snprintf(info.model_id, sizeof info.model_id, "%s", o->model_id ? o->model_id : "petra-train");
+  info.version = 1;
+  info.created_ms = (int64_t)time(NULL) * 1000;
+  info.examples_seen = petra_trainer_get_stats(t)->examples;
+  info.train_steps = petra_trainer_get_stats(t)->steps;
+  snprintf(info.feature_schema, sizeof info.feature_schema, "%s", schema);
+  info.encoder = enc;
+  uint8_t *buf;
+  size_t len;
+  petra_err pe = {0};
+  if (petra_snapshot_encode_model(m, &info, &buf, &len, &pe)) {
+    fprintf(stderr, "petra train: --save: %s\n", pe.msg);
+    return 1;
+  }
+  char tmp[4096];
+  snprintf(tmp, sizeof tmp, "%s.tmp", o->save);
+  FILE *fo = fopen(tmp, "wb");
+  int ok = fo && fwrite(buf, 1, len, fo) == len;
+  if (fo && fclose(fo)) ok = 0;
+  free(buf);
+  if (!ok || rename(tmp, o->save)) {
+    fprintf(stderr, "petra train: cannot write %s\n", o->save);
+    remove(tmp);
+    return 1;
+  }
+  if (!o->quiet) fprintf(stderr, "saved %s (%zu bytes, feature schema '%s')\n", o->save, len, schema);
+  return 0;
+}
+
+/* A model whose training went non-finite must not look like a result. */
+static int check_finite_result(const petra_trainer *t, const petra_model *m, const dataset *te) {
+  const petra_trainer_stats *st = petra_trainer_get_stats(t);
+  petra_model *mm = (petra_model *)m;
+  const petra_model_spec *spec = petra_model_get_spec(m);
+  petra_metrics *hm = petra_metrics_new(spec->kind == PETRA_MODEL_SEQ ? spec->classes : 0,
+                                        petra_model_n_outputs(m), te->n ? te->n : 1);
+  petra_evaluate(mm, te->n, te->x, hm);
+  double v = spec->kind == PETRA_MODEL_SEQ ? petra_metrics_logloss(hm) : petra_metrics_mse(hm);
+  petra_metrics_free(hm);
+  if (isfinite(v) && st->steps > 0) return 0;
+  fprintf(stderr,
+          "petra train: the model's hold-out %s is %g after %llu steps (%llu batches skipped for a "
+          "non-finite loss or gradient, %llu rollbacks%s%s): training diverged. Likely cause: input "
+          "magnitudes — check --transform (raw columns need log or z), the learning rate, and labels\n",
+          spec->kind == PETRA_MODEL_SEQ ? "logloss" : "mse", v, (unsigned long long)st->steps,
+          (unsigned long long)st->skipped_nonfinite, (unsigned long long)st->rollbacks,
+          st->last_nonfinite[0] ? "; last: " : "", st->last_nonfinite);
+  return 3;
+}
+
+static int check_label_value(const petra_model_spec *spec, double v) {
+  int K = spec->classes;
+  return K == 1 ? !(v == 0 || v == 1) : !(v >= 0 && v < K && v == floor(v));
 }
 
 /* ---------------------------------------------------------------- ts */
@@ -426,35 +507,23 @@ static int train_ts(train_opts *o, petra_model_spec *spec) {
             C, ds[0].n, ds[1].n, ds[2].n);
   if (train_epochs(o, m, t, &ds[0], &ds[1], NULL)) return 1;
   report(o, m, t, &ds[2], ds[0].n, ds[1].n, cli_now_s() - t0);
-  if (o->save) {
-    petra_snapshot_info info;
-    memset(&info, 0, sizeof info);
-    snprintf(info.model_id, sizeof info.model_id, "petra-train");
-    info.version = 1;
-    snprintf(info.feature_schema, sizeof info.feature_schema, "ts/1 window=%d horizon=%d channels=%d",
-             W, H, C);
-    uint8_t *buf;
-    size_t len;
-    if (petra_snapshot_encode_model(m, &info, &buf, &len, &pe) == 0) {
-      FILE *fo = fopen(o->save, "wb");
-      if (!fo || fwrite(buf, 1, len, fo) != len) fprintf(stderr, "petra train: cannot write %s\n", o->save);
-      if (fo) fclose(fo);
-      free(buf);
-    }
+  rc = check_finite_result(t, m, &ds[2]);
+  if (!rc && o->save) {
+    char schema[256];
+    snprintf(schema, sizeof schema, "ts/1 window=%d horizon=%d channels=%d", W, H, C);
+    rc = save_snapshot(o, m, t, schema, NULL);
   }
   for (int p = 0; p < 3; p++) free(ds[p].x);
   petra_trainer_free(t);
   petra_model_free(m);
-  return 0;
+  return rc;
 }
 
 /* ---------------------------------------------------------------- seq */
 
-static uint64_t hash_str(const char *s) {
-  uint64_t h = 1469598103934665603ULL;
-  for (; *s; s++) h = (h ^ (uint8_t)*s) * 1099511628211ULL;
-  return h;
-}
+/* The entity split: FNV-1a 64 of the id's bytes, test when it is 0 mod 5 (the peers in
+ * tests/bench/real_data_peers.py compute the same). */
+static int is_test_entity(const char *id) { return petra_fnv1a64(id, strlen(id)) % 5 == 0; }
 
 static int train_seq(train_opts *o, petra_model_spec *spec) {
   char err[512];
@@ -478,13 +547,15 @@ static int train_seq(train_opts *o, petra_model_spec *spec) {
     csv_close(r);
     return 2;
   }
-  if (spec->n_numeric != 2 + map.nnum) {
-    fprintf(stderr, "petra train: the spec has numeric=%d; the features give %d (log amount, log gap, %d --numeric)\n",
-            spec->n_numeric, 2 + map.nnum, map.nnum);
+  features_conf fc = {.numerics = map.numerics_csv, .transforms = o->transforms,
+                      .categories = o->categories, .event_age = o->event_age, .max_entities = o->max_entities};
+  if (spec->n_numeric != features_conf_numeric(&fc)) {
+    fprintf(stderr, "petra train: the spec has numeric=%d; the features give %d (amount, time gap, %d --numeric%s)\n",
+            spec->n_numeric, features_conf_numeric(&fc), map.nnum, o->event_age ? ", event age" : "");
     csv_close(r);
     return 2;
   }
-  features *feat = features_new(spec, map.numerics_csv, 1000000, err, sizeof err);
+  features *feat = features_new_conf(spec, &fc, err, sizeof err);
   if (!feat) {
     fprintf(stderr, "petra train: %s\n", err);
     csv_close(r);
@@ -528,8 +599,12 @@ static int train_seq(train_opts *o, petra_model_spec *spec) {
     }
     int le = csv_column(lr, o->label_entity ? o->label_entity : o->entity);
     int lc = csv_column(lr, o->label_column ? o->label_column : "label");
-    if (le < 0 || lc < 0) {
-      fprintf(stderr, "petra train: %s lacks the entity or label column\n", o->labels_file);
+    int lt = o->label_time ? csv_column(lr, o->label_time) : -1;
+    if (le < 0 || lc < 0 || (o->label_time && lt < 0)) {
+      fprintf(stderr, "petra train: %s lacks the %s column '%s'\n", o->labels_file,
+              le < 0 ? "entity" : lc < 0 ? "label" : "label time",
+              le < 0 ? (o->label_entity ? o->label_entity : o->entity)
+                     : lc < 0 ? (o->label_column ? o->label_column : "label") : o->label_time);
       csv_close(lr);
       return 2;
     }
@@ -538,11 +613,21 @@ static int train_seq(train_opts *o, petra_model_spec *spec) {
     while ((rc = csv_next(lr, &f, &nf, err, sizeof err)) == 1) {
       double v;
       float *dst;
-      int test = hash_str(f[le]) % 5 == 0;
+      int test = is_test_entity(f[le]);
       if (test && (size_t)te.n == tec) tex = realloc(tex, sizeof(float) * (tec *= 2) * ef);
       if (!test && (size_t)tr.n == trc) trx = realloc(trx, sizeof(float) * (trc *= 2) * ef);
       dst = test ? tex + (size_t)te.n * ef : trx + (size_t)tr.n * ef;
-      if (!csvmap_number(f[lc], &v) || !features_entity_example(feat, f[le], dst)) continue;
+      int64_t at = -1;
+      if (lt >= 0 && !csvmap_time_ms(f[lt], &at)) {
+        if (bad++ < 5) fprintf(stderr, "petra train: %s:%ld: '%s' is not a time\n", o->labels_file, csv_line(lr), f[lt]);
+        continue;
+      }
+      if (!csvmap_number(f[lc], &v) || !features_entity_example_at(feat, f[le], at, dst)) continue;
+      if (check_label_value(spec, v)) {
+        if (bad++ < 5) fprintf(stderr, "petra train: %s:%ld: label '%s' is not valid for this model\n",
+                               o->labels_file, csv_line(lr), f[lc]);
+        continue;
+      }
       dst[ef - 1] = (float)v;
       if (test) te.n++;
       else tr.n++;
@@ -573,6 +658,8 @@ static int train_seq(train_opts *o, petra_model_spec *spec) {
   double t0 = cli_now_s();
   if (train_epochs(o, m, t, &tr, &va, NULL)) return 1;
   report(o, m, t, &te, tr.n, 0, cli_now_s() - t0);
+  int rc2 = check_finite_result(t, m, &te);
+  if (!rc2 && o->save) rc2 = save_snapshot(o, m, t, features_schema(feat), features_encoder(feat));
   if (o->labels_file) {
     free(tr.x);
     free(te.x);
@@ -581,15 +668,15 @@ static int train_seq(train_opts *o, petra_model_spec *spec) {
   features_free(feat);
   petra_trainer_free(t);
   petra_model_free(m);
-  return 0;
+  return rc2;
 }
 
 int cmd_train(int argc, char **argv) {
   train_opts o = {.epochs = 1, .batch = 64, .lr = 1e-3, .patience = 3, .zscore = 1, .threads = 1,
-                  .seed = 1, .lr_decay = 1.0};
+                  .seed = 1, .lr_decay = 1.0, .max_entities = 1000000};
   enum { SPEC = 256, CSV, TIME, CHANNELS, TARGET, SPLIT, WINDOW, HORIZON, EPOCHS, BATCH, LR, WD,
          REPLAY, LRDECAY, PATIENCE, SEED, THREADS, JSON, NOZ, ENTITY, AMOUNT, CAT, NUM, LABEL, LABELS,
-         LENT, LCOL, SAVE, GENOME, BENCH, QUIET, HELP };
+         LENT, LCOL, SAVE, GENOME, BENCH, QUIET, HELP, LTIME, TRANSFORM, CATEGORIES, EVAGE, MAXENT, MODELID };
   static const struct option opts[] = {
       {"spec", 1, 0, SPEC}, {"csv", 1, 0, CSV}, {"time", 1, 0, TIME}, {"channels", 1, 0, CHANNELS},
       {"target", 1, 0, TARGET}, {"split", 1, 0, SPLIT}, {"window", 1, 0, WINDOW},
@@ -599,7 +686,9 @@ int cmd_train(int argc, char **argv) {
       {"no-zscore", 0, 0, NOZ}, {"entity", 1, 0, ENTITY}, {"amount", 1, 0, AMOUNT},
       {"categorical", 1, 0, CAT}, {"numeric", 1, 0, NUM}, {"label", 1, 0, LABEL},
       {"labels", 1, 0, LABELS}, {"label-entity", 1, 0, LENT}, {"label-column", 1, 0, LCOL},
-      {"save", 1, 0, SAVE}, {"genome", 1, 0, GENOME}, {"bench-compress", 1, 0, BENCH}, {"quiet", 0, 0, QUIET}, {"help", 0, 0, HELP}, {0, 0, 0, 0}};
+      {"save", 1, 0, SAVE}, {"genome", 1, 0, GENOME}, {"bench-compress", 1, 0, BENCH}, {"quiet", 0, 0, QUIET}, {"help", 0, 0, HELP},
+      {"label-time", 1, 0, LTIME}, {"transform", 1, 0, TRANSFORM}, {"categories", 1, 0, CATEGORIES},
+      {"event-age", 0, 0, EVAGE}, {"max-entities", 1, 0, MAXENT}, {"model-id", 1, 0, MODELID}, {0, 0, 0, 0}};
   int c;
   optind = 1;
   while ((c = getopt_long(argc, argv, "", opts, NULL)) != -1) {
@@ -641,6 +730,12 @@ int cmd_train(int argc, char **argv) {
         break;
       case BENCH: o.bench = optarg; break;
       case QUIET: o.quiet = 1; break;
+      case LTIME: o.label_time = optarg; break;
+      case TRANSFORM: o.transforms = optarg; break;
+      case CATEGORIES: o.categories = optarg; break;
+      case EVAGE: o.event_age = 1; break;
+      case MAXENT: o.max_entities = atoi(optarg); break;
+      case MODELID: o.model_id = optarg; break;
       case HELP: usage(stdout); return 0;
       default: usage(stderr); return 2;
     }

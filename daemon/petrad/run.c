@@ -271,10 +271,10 @@ static int init_from_snapshot(petrad *d, const petra_trainer_conf *tc, char *err
     petra_model_spec_format(&d->spec, conf, sizeof conf);
   }
   if (!m || erc < 0) {
-    snprintf(err, n, "model.init_snapshot %s: %s", path, pe.msg);
+    snprintf(err, n, "model.init_snapshot %.200s: %.300s", path, pe.msg);
   } else if (strcmp(have, conf)) {
     snprintf(err, n,
-             "model.init_snapshot %s: its model is '%s' (genome '%s'), model.spec is '%s': start from "
+             "model.init_snapshot %.100s: its model is '%.200s' (genome '%.100s'), model.spec is '%.200s': start from "
              "an uncompressed snapshot of this spec (petra train --save)",
              path, have, info.genome, conf);
   } else if (enc && features_use_encoder(d->feat, enc, 0, err, n)) {

@@ -26,7 +26,7 @@ TEST(bad_events_are_rejected_with_reasons) {
 
   Petra__V1__Category neg = PETRA__V1__CATEGORY__INIT, noname = PETRA__V1__CATEGORY__INIT;
   neg.field = "mcc";
-  neg.code = -4;
+  neg.code = INT32_MIN; /* the feature state's "missing" marker; other negatives are raw codes */
   noname.field = "";
   Petra__V1__Category *negs[] = {&neg}, *nonames[] = {&noname};
   Petra__V1__Numeric nanv = PETRA__V1__NUMERIC__INIT;
@@ -65,7 +65,7 @@ TEST(bad_events_are_rejected_with_reasons) {
   bad[nb].what = "amount";
   bad[nb].e = good_event();
   bad[nb++].e.amount = NAN;
-  bad[nb].what = "code -4 is negative";
+  bad[nb].what = "is reserved";
   bad[nb].e = good_event();
   bad[nb].e.n_categories = 1;
   bad[nb++].e.categories = negs;
