@@ -18,6 +18,7 @@ struct features {
   int n_user, age;
   char user[MAX_NUMERICS][PETRA_NAME_MAX];
   petra_encoder *enc; /* seq: numeric statistics and category maps */
+  int release_at;     /* features_release_parked's cursor */
   char schema[1024];
   int ef;
   /* entities (or series): slots with LRU links and an open-addressing index */
@@ -586,7 +587,10 @@ int features_entity_example_at(features *f, const char *id, int64_t at_ms, float
 int features_release_parked(features *f, int64_t until, float *ex, int max) {
   if (f->kind != PETRA_MODEL_SEQ || f->stats.parked == 0) return 0;
   int out = 0;
-  for (int s = 0; s < f->used && out < max; s++) {
+  /* resume where the last call stopped, so releasing everything 16 at a time is one sweep */
+  for (int k = 0; k < f->used && out < max; k++) {
+    int s = (f->release_at + k) % f->used;
+    f->release_at = s;
     for (int *pp = &f->phead[s]; *pp >= 0 && out < max;) {
       int p = *pp;
       if (f->ptime[p] > until) {

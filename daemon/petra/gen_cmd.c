@@ -145,7 +145,9 @@ int cmd_replay(int argc, char **argv) {
       {"kind", 1, 0, 'k'},     {"rate", 1, 0, 'r'},       {"entity", 1, 0, 'e'},
       {"time", 1, 0, 'T'},     {"amount", 1, 0, 'a'},     {"categorical", 1, 0, 'C'},
       {"numeric", 1, 0, 'N'},  {"label", 1, 0, 'l'},      {"channels", 1, 0, 'c'},
-      {"series-id", 1, 0, 'i'}, {"help", 0, 0, 'h'},       {0, 0, 0, 0}};
+      {"series-id", 1, 0, 'i'}, {"help", 0, 0, 'h'},       {"value", 1, 0, 'v'},
+      {0, 0, 0, 0}};
+  const char *value_col = "label";
   int c;
   optind = 1;
   while ((c = getopt_long(argc, argv, "", opts, NULL)) != -1) {
@@ -163,18 +165,22 @@ int cmd_replay(int argc, char **argv) {
       case 'l': mo.label = optarg; break;
       case 'c': channels = optarg; break;
       case 'i': series_id = optarg; break;
+      case 'v': value_col = optarg; break;
       case 'h':
         printf("usage: petra replay --csv FILE --brokers B --topic T [--rate MSGS_PER_S]\n"
                "  --kind events: --entity COL --time COL [--amount COL] [--categorical F=COL,...]\n"
                "                 [--numeric COL,...] [--label COL]\n"
-               "  --kind series: --time COL [--channels A,B,...] [--series-id ID]\n");
+               "  --kind series: --time COL [--channels A,B,...] [--series-id ID]\n"
+               "  --kind labels: --entity COL --time COL [--value COL (default label)]: one\n"
+               "                 petra.v1.Label per row (delayed labels, joined by petrad with the\n"
+               "                 entity's events up to the label time)\n");
         return 0;
       default: return 2;
     }
   }
-  int series = !strcmp(kind, "series");
-  if (!csvp || !brokers || !topic || (!series && strcmp(kind, "events"))) {
-    fprintf(stderr, "petra replay: --csv, --brokers and --topic are required; --kind events|series\n");
+  int series = !strcmp(kind, "series"), labels = !strcmp(kind, "labels");
+  if (!csvp || !brokers || !topic || (!series && !labels && strcmp(kind, "events"))) {
+    fprintf(stderr, "petra replay: --csv, --brokers and --topic are required; --kind events|series|labels\n");
     return 2;
   }
   char err[512];
@@ -184,8 +190,19 @@ int cmd_replay(int argc, char **argv) {
     return 1;
   }
   static csvmap map;
-  int cols[1024], C = 0, c_time = -1;
-  if (!series) {
+  int cols[1024], C = 0, c_time = -1, c_ent = -1, c_val = -1;
+  if (labels) {
+    const char *need[3] = {mo.entity ? mo.entity : "entity_id", mo.time ? mo.time : "time_ms", value_col};
+    c_ent = csv_column(r, need[0]);
+    c_time = csv_column(r, need[1]);
+    c_val = csv_column(r, need[2]);
+    for (int i = 0; i < 3; i++)
+      if ((i == 0 ? c_ent : i == 1 ? c_time : c_val) < 0) {
+        fprintf(stderr, "petra replay: %s has no column '%s'\n", csvp, need[i]);
+        csv_close(r);
+        return 2;
+      }
+  } else if (!series) {
     if (csvmap_init(&map, &mo, r, err, sizeof err)) {
       fprintf(stderr, "petra replay: %s: %s\n", csvp, err);
       csv_close(r);
@@ -230,7 +247,21 @@ int cmd_replay(int argc, char **argv) {
     uint8_t *buf = NULL;
     size_t len = 0;
     const char *key;
-    if (!series) {
+    if (labels) {
+      Petra__V1__Label l = PETRA__V1__LABEL__INIT;
+      l.schema_version = PETRA_SCHEMA_VERSION;
+      l.entity_id = f[c_ent];
+      double v;
+      if (!f[c_ent][0] || !csvmap_time_ms(f[c_time], &l.label_time_ms) || !csvmap_number(f[c_val], &v)) {
+        if (bad++ < 5) fprintf(stderr, "petra replay: %s:%ld: bad entity, time or value (skipped)\n", csvp, csv_line(r));
+        continue;
+      }
+      l.value = (float)v;
+      len = petra__v1__label__get_packed_size(&l);
+      buf = malloc(len);
+      petra__v1__label__pack(&l, buf);
+      key = l.entity_id;
+    } else if (!series) {
       Petra__V1__Event e;
       if (csvmap_event(&map, f, &e, err, sizeof err)) {
         if (bad++ < 5) fprintf(stderr, "petra replay: %s:%ld: %s (skipped)\n", csvp, csv_line(r), err);

@@ -627,6 +627,24 @@ static void on_ops(uv_timer_t *t) {
     d->hb_seen = hb;
     d->hb_changed_ms = now;
   }
+  /* Labels wait (parked) for their entity's events to reach the label time. When no input
+   * arrived for a whole second the topics are read to their end for now: nothing more is
+   * coming to complete those histories, so join the waiting labels with what there is. */
+  uint64_t inputs = d->events + d->labels;
+  if (inputs == d->ops_last_inputs && features_get_stats(d->feat)->parked > 0 && !d->stopping) {
+    int budget = 4096;
+    while (budget > 0 && features_get_stats(d->feat)->parked > 0) {
+      int room = exq_free_slots(d->q);
+      if (room > PETRAD_MAX_EXAMPLES_PER_MESSAGE) room = PETRAD_MAX_EXAMPLES_PER_MESSAGE;
+      if (room < 1) break;
+      int made = features_release_parked(d->feat, INT64_MAX, d->example, room);
+      for (int i = 0; i < made; i++)
+        if (exq_push_example(d->q, d->example + (size_t)i * d->ef, 0) == 0) d->examples_queued++;
+      budget -= room;
+      if (made == 0 && features_get_stats(d->feat)->parked > 0) break; /* none could be joined */
+    }
+  }
+  d->ops_last_inputs = inputs;
   if (d->events != d->enc_shared_events) { /* the statistics moved: share them for snapshots */
     petrad_share_encoder(d);
     d->enc_shared_events = d->events;

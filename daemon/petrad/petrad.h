@@ -196,6 +196,7 @@ typedef struct petrad {
   uint8_t *enc_bytes;
   size_t enc_len;
   uint64_t enc_shared_events;         /* loop: d->events when the encoder was last shared */
+  uint64_t ops_last_inputs;           /* events + labels at the previous ops tick */
   FILE *audit;                        /* trainer.audit_file: event ids fed to the trainer */
   uint64_t start_ms;
 } petrad;
