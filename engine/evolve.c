@@ -33,6 +33,17 @@ struct petra_evo {
   int n_archive;
 };
 
+void petra_evo_conf_layers(petra_evo_conf *c, const petra_model_spec *spec) {
+  int nl = 0;
+  for (int f = 0; f < spec->n_fields && nl < PETRA_EVO_MAX_LAYERS - 3; f++)
+    snprintf(c->layers[nl++], sizeof c->layers[0], "emb.%.26s", spec->fields[f].name);
+  if (spec->dense > 0 || (spec->kind == PETRA_MODEL_TS && spec->arch == PETRA_TS_MLP))
+    snprintf(c->layers[nl++], sizeof c->layers[0], "dense0");
+  if (spec->gru > 0) snprintf(c->layers[nl++], sizeof c->layers[0], "gru0");
+  snprintf(c->layers[nl++], sizeof c->layers[0], "head");
+  c->n_layers = nl;
+}
+
 petra_evo_conf petra_evo_defaults(void) {
   petra_evo_conf c;
   memset(&c, 0, sizeof c);

@@ -23,6 +23,28 @@ int r1_data(const petra_model_spec *spec, int n_records, exset *all);
 void train_steps(petra_model *m, const exset *tr, int steps, float lr, uint64_t seed, int keep_zeros);
 #define R1_SPEC "seq fields=mcc:400:16 numeric=16 len=32 dense=32 act=relu gru=64 classes=1"
 int cmd_evolve(int argc, char **argv);
+/* petra evolve --csv: petra train's data path, then the search (train.c). */
+int cmd_train_evolve(int argc, char **argv);
+
+#include "petra/evolve.h"
+typedef struct evolve_params {
+  int steps, pop;
+  double ratio, tol; /* latency budget as a ratio of fp32 p99; metric tolerance (<= 0: default) */
+  uint64_t seed;
+  const char *svg;   /* Pareto plot path, NULL = none */
+  int json;
+} evolve_params;
+typedef struct evolve_result {
+  petra_fitness base, champ;
+  int have_champion;
+  petra_genome champion;
+  double latency_budget_us, seconds_per_step;
+  int front_size;
+} evolve_result;
+/* The search on base: candidates fine-tune on tune and are judged on hold. Prints progress
+ * (stderr), the front (stdout), the SVG and a JSON line as asked. 0 with a champion, 1 without. */
+int evolve_search(petra_model *base, const exset *tune, const exset *hold, const evolve_params *p,
+                  evolve_result *res);
 
 double cli_now_s(void);
 struct petra_plan;

@@ -70,8 +70,115 @@ static void write_svg(const char *path, const petra_member **front, int n, const
   fclose(f);
 }
 
+int evolve_search(petra_model *base, const exset *tune, const exset *hold, const evolve_params *p,
+                  evolve_result *res) {
+  const petra_model_spec *spec = petra_model_get_spec(base);
+  int hib = spec->kind == PETRA_MODEL_SEQ;
+  memset(res, 0, sizeof *res);
+  petra_candidate cand = {.base = base, .tune = tune->x, .n_tune = tune->n, .holdout = hold->x,
+                          .n_holdout = hold->n, .clock = clock_us, .latency_reps = 300, .seed = p->seed};
+  petra_genome id;
+  petra_genome_identity(&id);
+  petra_fitness bf;
+  if (petra_candidate_eval(&cand, &id, &bf)) return 1;
+  const char *mname = hib ? (spec->classes == 1 ? "auc" : "accuracy") : "mse";
+  fprintf(stderr, "baseline fp32: %.0f bytes, p99 %.1f us, %s %.4f\n", bf.bytes, bf.p99_us, mname, bf.metric);
+  double tol = p->tol > 0 ? p->tol : (hib ? 0.005 : 0.02 * fabs(bf.metric));
+  petra_evo_conf ec = petra_evo_defaults();
+  ec.population = p->pop;
+  petra_evo_conf_layers(&ec, spec);
+  ec.latency_budget_us = p->ratio * bf.p99_us;
+  ec.higher_is_better = hib;
+  ec.baseline_metric = bf.metric;
+  ec.metric_floor = hib ? bf.metric - 4 * tol : bf.metric + 4 * tol;
+  ec.metric_tolerance = tol;
+  ec.seed = p->seed;
+  petra_err err = {0};
+  petra_evo *e = petra_evo_new(&ec, petra_candidate_eval, &cand, &err);
+  if (!e) {
+    fprintf(stderr, "petra evolve: %s\n", err.msg);
+    return 1;
+  }
+  double e0 = cli_now_s();
+  for (int s = 1; s <= p->steps; s++) {
+    petra_evo_step(e);
+    if (s % 10 == 0 || s == p->steps) {
+      const petra_member *ch = petra_evo_champion(e);
+      const petra_member *front[64];
+      int nf = petra_evo_front(e, front, 64);
+      double best = hib ? -INFINITY : INFINITY;
+      for (int i = 0; i < petra_evo_size(e); i++)
+        if (petra_evo_member(e, i)->evaluated)
+          best = hib ? fmax(best, petra_evo_member(e, i)->fit.metric) : fmin(best, petra_evo_member(e, i)->fit.metric);
+      fprintf(stderr, "step %4d  best %s %.4f  champion %s%.0f bytes p99 %.1f us  front %d  %.2f s/step\n",
+              s, mname, best, ch ? "" : "(none) ", ch ? ch->fit.bytes : 0, ch ? ch->fit.p99_us : 0, nf,
+              (cli_now_s() - e0) / s);
+    }
+  }
+  double per_step = p->steps ? (cli_now_s() - e0) / p->steps : 0;
+  const petra_member *front[64];
+  int nf = petra_evo_front(e, front, 64);
+  const petra_member *ch = petra_evo_champion(e);
+  printf("%-8s %-8s %-9s %-9s  %s\n", mname, "bytes", "p50_us", "p99_us", "genome");
+  char text[2048];
+  for (int i = 0; i < nf; i++) {
+    petra_genome_format(&front[i]->genome, text, sizeof text);
+    printf("%-8.4f %-8.0f %-9.1f %-9.1f  %s%s\n", front[i]->fit.metric, front[i]->fit.bytes,
+           front[i]->fit.p50_us, front[i]->fit.p99_us, text,
+           ch && !memcmp(&front[i]->genome, &ch->genome, sizeof ch->genome) ? "   <- champion" : "");
+  }
+  if (p->svg) {
+    write_svg(p->svg, front, nf, ch, ec.latency_budget_us, bf.metric, bf.p99_us);
+    fprintf(stderr, "Pareto front plot: %s\n", p->svg);
+  }
+  res->base = bf;
+  res->latency_budget_us = ec.latency_budget_us;
+  res->seconds_per_step = per_step;
+  res->front_size = nf;
+  if (ch) {
+    res->have_champion = 1;
+    res->champion = ch->genome;
+    res->champ = ch->fit;
+  }
+  if (p->json) {
+    char gtext[2048] = "";
+    if (ch) petra_genome_format(&ch->genome, gtext, sizeof gtext);
+    printf("{\"baseline\":{\"bytes\":%.0f,\"p99_us\":%.2f,\"metric\":%.4f},", bf.bytes, bf.p99_us, bf.metric);
+    if (ch)
+      printf("\"champion\":{\"genome\":\"%s\",\"bytes\":%.0f,\"p99_us\":%.2f,\"metric\":%.4f,"
+             "\"size_ratio\":%.4f,\"p99_ratio\":%.4f,\"metric_drop\":%.4f},",
+             gtext, ch->fit.bytes, ch->fit.p99_us, ch->fit.metric, ch->fit.bytes / bf.bytes,
+             ch->fit.p99_us / bf.p99_us, hib ? bf.metric - ch->fit.metric : ch->fit.metric - bf.metric);
+    else
+      printf("\"champion\":null,");
+    printf("\"metric_name\":\"%s\",\"steps\":%d,\"seconds_per_step\":%.3f,\"front_size\":%d,"
+           "\"latency_budget_us\":%.2f}\n",
+           mname, p->steps, per_step, nf, ec.latency_budget_us);
+  }
+  petra_evo_free(e);
+  return ch ? 0 : 1;
+}
+
+static void usage(FILE *o) {
+  fprintf(o,
+          "usage: petra evolve --preset r1 [--steps N] [--latency-budget-ratio R] [--population P]\n"
+          "                    [--tolerance T] [--seed S] [--svg FILE] [--json]\n"
+          "       petra evolve --csv FILE --spec SPEC [petra train's data and training flags]\n"
+          "                    [--steps N] [--latency-budget-ratio R] [--population P]\n"
+          "                    [--tolerance T] [--svg FILE] [--json] [--save FILE]\n"
+          "Trains the model (the R1 preset on generator data, or with --csv the user's data exactly as\n"
+          "petra train does), then runs the steady-state evolutionary search over pruning, bits,\n"
+          "sparsity, low rank and regularization under a p99 latency budget (ratio of the fp32\n"
+          "model's), and prints the Pareto front. With --csv the search fine-tunes on the training\n"
+          "part and judges candidates on a validation part (entities hashing to 1 mod 5, or the 10%%\n"
+          "of labelled events before the hold-out); the champion is then measured on the hold-out,\n"
+          "and --save writes it as the snapshot petrad would publish. --svg FILE draws the front.\n");
+}
+
 int cmd_evolve(int argc, char **argv) {
-  const char *preset = "r1", *svg = "pareto.svg";
+  for (int i = 1; i < argc; i++)
+    if (!strcmp(argv[i], "--csv") || !strncmp(argv[i], "--csv=", 6)) return cmd_train_evolve(argc, argv);
+  const char *preset = "r1", *svg = NULL;
   int steps = 100, json = 0, pop = 12, records = 400000;
   double ratio = 0.5, tol = 0.005;
   uint64_t seed = 1;
@@ -93,16 +200,13 @@ int cmd_evolve(int argc, char **argv) {
       case 'S': seed = strtoull(optarg, NULL, 10); break;
       case 't': tol = atof(optarg); break;
       case 'R': records = atoi(optarg); break;
-      case 'h':
-        printf("usage: petra evolve --preset r1 [--steps N] [--latency-budget-ratio R] [--population P]\n"
-               "                    [--tolerance T] [--seed S] [--svg FILE] [--json]\n");
-        return 0;
-      default: return 2;
+      case 'h': usage(stdout); return 0;
+      default: usage(stderr); return 2;
     }
   }
   if (strcmp(preset, "r1") || steps < 0 || !(ratio > 0) || pop < 4 || pop > PETRA_EVO_MAX_POP) {
-    fprintf(stderr, "petra evolve: --preset r1, --steps >= 0, --latency-budget-ratio > 0, --population 4..%d\n",
-            PETRA_EVO_MAX_POP);
+    fprintf(stderr, "petra evolve: --preset r1 (or --csv FILE), --steps >= 0, --latency-budget-ratio > 0, "
+                    "--population 4..%d\n", PETRA_EVO_MAX_POP);
     return 2;
   }
   openblas_set_num_threads(1);
@@ -116,77 +220,10 @@ int cmd_evolve(int argc, char **argv) {
   double t0 = cli_now_s();
   train_steps(base, &tr, 2500, 2e-3f, seed, 0);
   fprintf(stderr, "trained R1 on %d examples in %.1f s\n", tr.n, cli_now_s() - t0);
-
-  petra_candidate cand = {.base = base, .tune = tr.x, .n_tune = tr.n, .holdout = te.x,
-                          .n_holdout = te.n, .clock = clock_us, .latency_reps = 300, .seed = seed};
-  petra_genome id;
-  petra_genome_identity(&id);
-  petra_fitness bf;
-  if (petra_candidate_eval(&cand, &id, &bf)) return 1;
-  fprintf(stderr, "baseline fp32: %.0f bytes, p99 %.1f us, auc %.4f\n", bf.bytes, bf.p99_us, bf.metric);
-
-  petra_evo_conf ec = petra_evo_defaults();
-  ec.population = pop;
-  const char *layers[] = {"emb.mcc", "dense0", "gru0", "head"};
-  ec.n_layers = 4;
-  for (int i = 0; i < 4; i++) snprintf(ec.layers[i], sizeof ec.layers[i], "%s", layers[i]);
-  ec.latency_budget_us = ratio * bf.p99_us;
-  ec.higher_is_better = 1;
-  ec.baseline_metric = bf.metric;
-  ec.metric_floor = bf.metric - 4 * tol;
-  ec.metric_tolerance = tol;
-  ec.seed = seed;
-  petra_err err = {0};
-  petra_evo *e = petra_evo_new(&ec, petra_candidate_eval, &cand, &err);
-  if (!e) {
-    fprintf(stderr, "petra evolve: %s\n", err.msg);
-    return 1;
-  }
-  double e0 = cli_now_s();
-  for (int s = 1; s <= steps; s++) {
-    petra_evo_step(e);
-    if (s % 10 == 0 || s == steps) {
-      const petra_member *ch = petra_evo_champion(e);
-      const petra_member *front[64];
-      int nf = petra_evo_front(e, front, 64);
-      double best = -INFINITY;
-      for (int i = 0; i < petra_evo_size(e); i++)
-        if (petra_evo_member(e, i)->evaluated) best = fmax(best, petra_evo_member(e, i)->fit.metric);
-      fprintf(stderr, "step %4d  best auc %.4f  champion %s%.0f bytes p99 %.1f us  front %d  %.2f s/step\n",
-              s, best, ch ? "" : "(none) ", ch ? ch->fit.bytes : 0, ch ? ch->fit.p99_us : 0, nf,
-              (cli_now_s() - e0) / s);
-    }
-  }
-  double per_step = steps ? (cli_now_s() - e0) / steps : 0;
-  const petra_member *front[64];
-  int nf = petra_evo_front(e, front, 64);
-  const petra_member *ch = petra_evo_champion(e);
-  printf("%-8s %-8s %-9s %-9s  %s\n", "auc", "bytes", "p50_us", "p99_us", "genome");
-  char text[2048];
-  for (int i = 0; i < nf; i++) {
-    petra_genome_format(&front[i]->genome, text, sizeof text);
-    printf("%-8.4f %-8.0f %-9.1f %-9.1f  %s%s\n", front[i]->fit.metric, front[i]->fit.bytes,
-           front[i]->fit.p50_us, front[i]->fit.p99_us, text,
-           ch && !memcmp(&front[i]->genome, &ch->genome, sizeof ch->genome) ? "   <- champion" : "");
-  }
-  write_svg(svg, front, nf, ch, ec.latency_budget_us, bf.metric, bf.p99_us);
-  fprintf(stderr, "Pareto front plot: %s\n", svg);
-  if (json) {
-    char gtext[2048] = "";
-    if (ch) petra_genome_format(&ch->genome, gtext, sizeof gtext);
-    printf("{\"baseline\":{\"bytes\":%.0f,\"p99_us\":%.2f,\"metric\":%.4f},", bf.bytes, bf.p99_us, bf.metric);
-    if (ch)
-      printf("\"champion\":{\"genome\":\"%s\",\"bytes\":%.0f,\"p99_us\":%.2f,\"metric\":%.4f,"
-             "\"size_ratio\":%.4f,\"p99_ratio\":%.4f,\"metric_drop\":%.4f},",
-             gtext, ch->fit.bytes, ch->fit.p99_us, ch->fit.metric, ch->fit.bytes / bf.bytes,
-             ch->fit.p99_us / bf.p99_us, bf.metric - ch->fit.metric);
-    else
-      printf("\"champion\":null,");
-    printf("\"steps\":%d,\"seconds_per_step\":%.3f,\"front_size\":%d,\"latency_budget_us\":%.2f}\n",
-           steps, per_step, nf, ec.latency_budget_us);
-  }
-  petra_evo_free(e);
+  evolve_params ep = {.steps = steps, .pop = pop, .ratio = ratio, .tol = tol, .seed = seed, .svg = svg, .json = json};
+  evolve_result er;
+  int rc = evolve_search(base, &tr, &te, &ep, &er);
   petra_model_free(base);
   free(all.x);
-  return ch ? 0 : 1;
+  return rc;
 }

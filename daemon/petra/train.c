@@ -29,6 +29,7 @@
 #include "petra/prune.h"
 #include "petra/snapshot.h"
 #include "petra/bytes.h"
+#include "petra/candidate.h"
 #include "petra/encoder.h"
 #include "petra/trainer.h"
 
@@ -50,6 +51,8 @@ typedef struct train_opts {
   const char *entity, *amount, *categorical, *numeric, *label, *labels_file, *label_entity,
       *label_column, *label_time, *transforms, *categories, *model_id;
   int event_age, max_entities;
+  int evolve;       /* petra evolve --csv */
+  evolve_params ep; /* its search settings */
   int window, horizon, epochs, batch, patience, json, zscore, threads, quiet;
   double lr, replay_frac, weight_decay, lr_decay;
   uint64_t seed;
@@ -308,7 +311,7 @@ static petra_trainer *new_trainer(const train_opts *o, petra_model *m, int metri
 /* --save: the snapshot petrad would publish for this model (weights, feature schema, input
  * encoder state). Returns 0, or 1 with a message. */
 static int save_snapshot(const train_opts *o, const petra_model *m, const petra_trainer *t,
-                         const char *schema, const petra_encoder *enc) {
+                         const char *schema, const petra_encoder *enc, const char *genome) {
   petra_snapshot_info info;
   memset(&info, 0, sizeof info);
   snprintf(info.model_id, sizeof info.model_id, "%s", o->model_id ? o->model_id : "petra-train");
@@ -318,6 +321,7 @@ static int save_snapshot(const train_opts *o, const petra_model *m, const petra_
   info.train_steps = petra_trainer_get_stats(t)->steps;
   snprintf(info.feature_schema, sizeof info.feature_schema, "%s", schema);
   info.encoder = enc;
+  if (genome) snprintf(info.genome, sizeof info.genome, "%s", genome);
   uint8_t *buf;
   size_t len;
   petra_err pe = {0};
@@ -359,6 +363,59 @@ static int check_finite_result(const petra_trainer *t, const petra_model *m, con
           (unsigned long long)st->skipped_nonfinite, (unsigned long long)st->rollbacks,
           st->last_nonfinite[0] ? "; last: " : "", st->last_nonfinite);
   return 3;
+}
+
+static double clock_us(void *ctx) {
+  (void)ctx;
+  return cli_now_s() * 1e6;
+}
+
+/* petra evolve --csv: the search on the trained model (fine-tune on tr, judged on va), then
+ * the champion measured on the hold-out te beside fp32, and saved with --save. */
+static int run_evolution(const train_opts *o, petra_model *m, const petra_trainer *t, const dataset *tr,
+                         const dataset *va, const dataset *te, const char *schema, const petra_encoder *enc) {
+  exset tune = {tr->n, tr->ef, tr->x}, hold = {va->n, va->ef, va->x};
+  evolve_params ep = o->ep;
+  ep.json = 0;
+  evolve_result er;
+  if (evolve_search(m, &tune, &hold, &ep, &er)) {
+    fprintf(stderr, "petra evolve: no candidate met the latency budget (%.1f us) within the metric "
+                    "tolerance; try more --steps or a larger --latency-budget-ratio\n", er.latency_budget_us);
+    return 1;
+  }
+  petra_candidate cand = {.base = m, .tune = tr->x, .n_tune = tr->n, .holdout = te->x, .n_holdout = te->n,
+                          .clock = clock_us, .latency_reps = 300, .seed = o->ep.seed};
+  petra_genome id;
+  petra_genome_identity(&id);
+  petra_fitness fb, fc;
+  int rc = petra_candidate_eval(&cand, &id, &fb);
+  cand.keep_result = 1;
+  if (!rc) rc = petra_candidate_eval(&cand, &er.champion, &fc);
+  if (rc) {
+    fprintf(stderr, "petra evolve: evaluating the champion on the hold-out failed: %s\n", petra_strerror(rc));
+    petra_model_free(cand.model);
+    petra_plan_free(cand.plan);
+    return 1;
+  }
+  char gtext[2048];
+  petra_genome_format(&er.champion, gtext, sizeof gtext);
+  const char *mname = petra_model_get_spec(m)->kind == PETRA_MODEL_SEQ ? "metric" : "mse";
+  printf("hold-out: fp32 %s %.4f, %.0f bytes, p99 %.1f us; champion %s %.4f, %.0f bytes (%.1f%%), p99 %.1f us (%.1f%%)\n",
+         mname, fb.metric, fb.bytes, fb.p99_us, mname, fc.metric, fc.bytes, 100 * fc.bytes / fb.bytes, fc.p99_us,
+         100 * fc.p99_us / fb.p99_us);
+  if (o->json)
+    printf("{\"evolve\":{\"steps\":%d,\"seconds_per_step\":%.3f,\"front_size\":%d,\"latency_budget_us\":%.2f,"
+           "\"validation\":{\"fp32_metric\":%.6f,\"champion_metric\":%.6f}},"
+           "\"holdout\":{\"fp32\":{\"metric\":%.6f,\"bytes\":%.0f,\"p50_us\":%.2f,\"p99_us\":%.2f},"
+           "\"champion\":{\"metric\":%.6f,\"bytes\":%.0f,\"p50_us\":%.2f,\"p99_us\":%.2f,\"genome\":\"%s\"},"
+           "\"size_ratio\":%.4f,\"p99_ratio\":%.4f}}\n",
+           o->ep.steps, er.seconds_per_step, er.front_size, er.latency_budget_us, er.base.metric, er.champ.metric,
+           fb.metric, fb.bytes, fb.p50_us, fb.p99_us, fc.metric, fc.bytes, fc.p50_us, fc.p99_us, gtext,
+           fc.bytes / fb.bytes, fc.p99_us / fb.p99_us);
+  rc = o->save ? save_snapshot(o, cand.model, t, schema, enc, gtext) : 0;
+  petra_model_free(cand.model);
+  petra_plan_free(cand.plan);
+  return rc;
 }
 
 static int check_label_value(const petra_model_spec *spec, double v) {
@@ -508,10 +565,17 @@ static int train_ts(train_opts *o, petra_model_spec *spec) {
   if (train_epochs(o, m, t, &ds[0], &ds[1], NULL)) return 1;
   report(o, m, t, &ds[2], ds[0].n, ds[1].n, cli_now_s() - t0);
   rc = check_finite_result(t, m, &ds[2]);
-  if (!rc && o->save) {
-    char schema[256];
-    snprintf(schema, sizeof schema, "ts/1 window=%d horizon=%d channels=%d", W, H, C);
-    rc = save_snapshot(o, m, t, schema, NULL);
+  char schema[256];
+  snprintf(schema, sizeof schema, "ts/1 window=%d horizon=%d channels=%d", W, H, C);
+  if (!rc && o->evolve) {
+    if (ds[1].n == 0) {
+      fprintf(stderr, "petra evolve: --split leaves no validation windows to judge candidates on\n");
+      rc = 2;
+    } else {
+      rc = run_evolution(o, m, t, &ds[0], &ds[1], &ds[2], schema, NULL);
+    }
+  } else if (!rc && o->save) {
+    rc = save_snapshot(o, m, t, schema, NULL, NULL);
   }
   for (int p = 0; p < 3; p++) free(ds[p].x);
   petra_trainer_free(t);
@@ -524,6 +588,18 @@ static int train_ts(train_opts *o, petra_model_spec *spec) {
 /* The entity split: FNV-1a 64 of the id's bytes, test when it is 0 mod 5 (the peers in
  * tests/bench/real_data_peers.py compute the same). */
 static int is_test_entity(const char *id) { return petra_fnv1a64(id, strlen(id)) % 5 == 0; }
+/* petra evolve --csv judges candidates on a validation part: entities hashing to 1 mod 5. */
+static int is_validation_entity(const char *id) { return petra_fnv1a64(id, strlen(id)) % 5 == 1; }
+
+/* Room for one more example in d (capacity *cap); NULL when out of memory. */
+static float *dataset_slot(dataset *d, size_t *cap) {
+  if ((size_t)d->n == *cap) {
+    float *x = realloc(d->x, sizeof(float) * (*cap = *cap * 2 + 1024) * d->ef);
+    if (!x) return NULL;
+    d->x = x;
+  }
+  return d->x + (size_t)d->n * d->ef;
+}
 
 static int train_seq(train_opts *o, petra_model_spec *spec) {
   char err[512];
@@ -608,15 +684,16 @@ static int train_seq(train_opts *o, petra_model_spec *spec) {
       csv_close(lr);
       return 2;
     }
-    float *trx = malloc(sizeof(float) * 1024 * ef), *tex = malloc(sizeof(float) * 1024 * ef);
-    size_t trc = 1024, tec = 1024;
+    size_t caps[3] = {0, 0, 0};
+    dataset *parts[3] = {&tr, &va, &te};
     while ((rc = csv_next(lr, &f, &nf, err, sizeof err)) == 1) {
       double v;
-      float *dst;
-      int test = is_test_entity(f[le]);
-      if (test && (size_t)te.n == tec) tex = realloc(tex, sizeof(float) * (tec *= 2) * ef);
-      if (!test && (size_t)tr.n == trc) trx = realloc(trx, sizeof(float) * (trc *= 2) * ef);
-      dst = test ? tex + (size_t)te.n * ef : trx + (size_t)tr.n * ef;
+      int part = is_test_entity(f[le]) ? 2 : o->evolve && is_validation_entity(f[le]) ? 1 : 0;
+      float *dst = dataset_slot(parts[part], &caps[part]);
+      if (!dst) {
+        fprintf(stderr, "petra train: out of memory\n");
+        return 1;
+      }
       int64_t at = -1;
       if (lt >= 0 && !csvmap_time_ms(f[lt], &at)) {
         if (bad++ < 5) fprintf(stderr, "petra train: %s:%ld: '%s' is not a time\n", o->labels_file, csv_line(lr), f[lt]);
@@ -629,21 +706,22 @@ static int train_seq(train_opts *o, petra_model_spec *spec) {
         continue;
       }
       dst[ef - 1] = (float)v;
-      if (test) te.n++;
-      else tr.n++;
+      parts[part]->n++;
     }
     csv_close(lr);
-    tr.x = trx;
-    te.x = tex;
   } else {
-    tr.n = (int)(n_ex * 8 / 10);
-    te.n = (int)n_ex - tr.n;
+    /* per-event labels, in stream order: train, (validation,) then the last 20% held out */
+    int n_te = (int)(n_ex / 5), n_va = o->evolve ? (int)(n_ex / 10) : 0;
+    tr.n = (int)n_ex - n_te - n_va;
+    va.n = n_va;
+    te.n = n_te;
     tr.x = ex;
-    te.x = ex + (size_t)tr.n * ef;
+    va.x = ex + (size_t)tr.n * ef;
+    te.x = va.x + (size_t)va.n * ef;
   }
   if (!o->quiet)
-    fprintf(stderr, "seq: %ld rows (%ld skipped), %d train / %d hold-out examples, %llu entities\n",
-            rows, bad, tr.n, te.n, (unsigned long long)features_get_stats(feat)->entities);
+    fprintf(stderr, "seq: %ld rows (%ld skipped), %d train / %d validation / %d hold-out examples, %llu entities\n",
+            rows, bad, tr.n, va.n, te.n, (unsigned long long)features_get_stats(feat)->entities);
   if (tr.n == 0 || te.n == 0) {
     fprintf(stderr, "petra train: no labelled examples formed\n");
     return 1;
@@ -657,11 +735,15 @@ static int train_seq(train_opts *o, petra_model_spec *spec) {
   }
   double t0 = cli_now_s();
   if (train_epochs(o, m, t, &tr, &va, NULL)) return 1;
-  report(o, m, t, &te, tr.n, 0, cli_now_s() - t0);
+  report(o, m, t, &te, tr.n, va.n, cli_now_s() - t0);
   int rc2 = check_finite_result(t, m, &te);
-  if (!rc2 && o->save) rc2 = save_snapshot(o, m, t, features_schema(feat), features_encoder(feat));
+  if (!rc2 && o->evolve)
+    rc2 = run_evolution(o, m, t, &tr, &va, &te, features_schema(feat), features_encoder(feat));
+  else if (!rc2 && o->save)
+    rc2 = save_snapshot(o, m, t, features_schema(feat), features_encoder(feat), NULL);
   if (o->labels_file) {
     free(tr.x);
+    free(va.x);
     free(te.x);
   }
   free(ex);
@@ -671,12 +753,13 @@ static int train_seq(train_opts *o, petra_model_spec *spec) {
   return rc2;
 }
 
-int cmd_train(int argc, char **argv) {
+static int train_main(int argc, char **argv, int evolve) {
   train_opts o = {.epochs = 1, .batch = 64, .lr = 1e-3, .patience = 3, .zscore = 1, .threads = 1,
-                  .seed = 1, .lr_decay = 1.0, .max_entities = 1000000};
+                  .seed = 1, .lr_decay = 1.0, .max_entities = 1000000, .evolve = evolve,
+                  .ep = {.steps = 60, .pop = 12, .ratio = 0.5, .tol = 0, .seed = 1}};
   enum { SPEC = 256, CSV, TIME, CHANNELS, TARGET, SPLIT, WINDOW, HORIZON, EPOCHS, BATCH, LR, WD,
          REPLAY, LRDECAY, PATIENCE, SEED, THREADS, JSON, NOZ, ENTITY, AMOUNT, CAT, NUM, LABEL, LABELS,
-         LENT, LCOL, SAVE, GENOME, BENCH, QUIET, HELP, LTIME, TRANSFORM, CATEGORIES, EVAGE, MAXENT, MODELID };
+         LENT, LCOL, SAVE, GENOME, BENCH, QUIET, HELP, LTIME, TRANSFORM, CATEGORIES, EVAGE, MAXENT, MODELID, ESTEPS, ERATIO, EPOP, ETOL, ESVG };
   static const struct option opts[] = {
       {"spec", 1, 0, SPEC}, {"csv", 1, 0, CSV}, {"time", 1, 0, TIME}, {"channels", 1, 0, CHANNELS},
       {"target", 1, 0, TARGET}, {"split", 1, 0, SPLIT}, {"window", 1, 0, WINDOW},
@@ -688,7 +771,9 @@ int cmd_train(int argc, char **argv) {
       {"labels", 1, 0, LABELS}, {"label-entity", 1, 0, LENT}, {"label-column", 1, 0, LCOL},
       {"save", 1, 0, SAVE}, {"genome", 1, 0, GENOME}, {"bench-compress", 1, 0, BENCH}, {"quiet", 0, 0, QUIET}, {"help", 0, 0, HELP},
       {"label-time", 1, 0, LTIME}, {"transform", 1, 0, TRANSFORM}, {"categories", 1, 0, CATEGORIES},
-      {"event-age", 0, 0, EVAGE}, {"max-entities", 1, 0, MAXENT}, {"model-id", 1, 0, MODELID}, {0, 0, 0, 0}};
+      {"event-age", 0, 0, EVAGE}, {"max-entities", 1, 0, MAXENT}, {"model-id", 1, 0, MODELID},
+      {"steps", 1, 0, ESTEPS}, {"latency-budget-ratio", 1, 0, ERATIO}, {"population", 1, 0, EPOP},
+      {"tolerance", 1, 0, ETOL}, {"svg", 1, 0, ESVG}, {0, 0, 0, 0}};
   int c;
   optind = 1;
   while ((c = getopt_long(argc, argv, "", opts, NULL)) != -1) {
@@ -736,6 +821,18 @@ int cmd_train(int argc, char **argv) {
       case EVAGE: o.event_age = 1; break;
       case MAXENT: o.max_entities = atoi(optarg); break;
       case MODELID: o.model_id = optarg; break;
+      case ESTEPS: case ERATIO: case EPOP: case ETOL: case ESVG:
+        if (!evolve) {
+          fprintf(stderr, "petra train: --steps, --latency-budget-ratio, --population, --tolerance and --svg "
+                          "belong to petra evolve --csv\n");
+          return 2;
+        }
+        if (c == ESTEPS) o.ep.steps = atoi(optarg);
+        if (c == ERATIO) o.ep.ratio = atof(optarg);
+        if (c == EPOP) o.ep.pop = atoi(optarg);
+        if (c == ETOL) o.ep.tol = atof(optarg);
+        if (c == ESVG) o.ep.svg = optarg;
+        break;
       case HELP: usage(stdout); return 0;
       default: usage(stderr); return 2;
     }
@@ -759,5 +856,14 @@ int cmd_train(int argc, char **argv) {
     fprintf(stderr, "petra train: %s\n", pe.msg);
     return 2;
   }
+  if (evolve && (o.ep.steps < 0 || !(o.ep.ratio > 0) || o.ep.pop < 4 || o.ep.pop > PETRA_EVO_MAX_POP)) {
+    fprintf(stderr, "petra evolve: --steps >= 0, --latency-budget-ratio > 0, --population 4..%d\n",
+            PETRA_EVO_MAX_POP);
+    return 2;
+  }
+  o.ep.seed = o.seed;
   return spec.kind == PETRA_MODEL_TS ? train_ts(&o, &spec) : train_seq(&o, &spec);
 }
+
+int cmd_train(int argc, char **argv) { return train_main(argc, argv, 0); }
+int cmd_train_evolve(int argc, char **argv) { return train_main(argc, argv, 1); }

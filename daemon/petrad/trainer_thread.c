@@ -288,14 +288,8 @@ static void evolution_tick(petrad *d) {
     if (!d->evo) {
       petra_evo_conf ec = petra_evo_defaults();
       ec.population = 12;
-      int nl = 0;
-      for (int f = 0; f < d->spec.n_fields && nl < PETRA_EVO_MAX_LAYERS - 3; f++)
-        snprintf(ec.layers[nl++], sizeof ec.layers[0], "emb.%.26s", d->spec.fields[f].name);
-      if (d->spec.dense > 0 || (d->spec.kind == PETRA_MODEL_TS && d->spec.arch == PETRA_TS_MLP))
-        snprintf(ec.layers[nl++], sizeof ec.layers[0], "dense0");
-      if (d->spec.gru > 0) snprintf(ec.layers[nl++], sizeof ec.layers[0], "gru0");
-      snprintf(ec.layers[nl++], sizeof ec.layers[0], "head");
-      ec.n_layers = nl;
+      petra_evo_conf_layers(&ec, &d->spec);
+      int nl = ec.n_layers;
       ec.higher_is_better = hib;
       ec.baseline_metric = base.metric;
       ec.metric_floor = floor;

@@ -23,6 +23,7 @@
 
 #include "petra/error.h"
 #include "petra/genome.h"
+#include "petra/model.h"
 
 typedef struct petra_fitness {
   double metric;
@@ -69,6 +70,9 @@ typedef struct petra_evo_conf {
 typedef struct petra_evo petra_evo;
 
 petra_evo_conf petra_evo_defaults(void);
+/* Fills c's layer list with the layers of spec the search may change (embeddings, the dense
+ * layer, the GRU, the head), in that order. */
+void petra_evo_conf_layers(petra_evo_conf *c, const petra_model_spec *spec);
 petra_evo *petra_evo_new(const petra_evo_conf *c, petra_evo_eval_fn eval, void *ctx, petra_err *err);
 void petra_evo_free(petra_evo *e);
 /* One steady-state step (see above). Returns 0 or the evaluation's error. */
