@@ -588,8 +588,9 @@ int features_release_parked(features *f, int64_t until, float *ex, int max) {
   if (f->kind != PETRA_MODEL_SEQ || f->stats.parked == 0) return 0;
   int out = 0;
   /* resume where the last call stopped, so releasing everything 16 at a time is one sweep */
+  const int start = f->release_at < f->used ? f->release_at : 0;
   for (int k = 0; k < f->used && out < max; k++) {
-    int s = (f->release_at + k) % f->used;
+    int s = (start + k) % f->used;
     f->release_at = s;
     for (int *pp = &f->phead[s]; *pp >= 0 && out < max;) {
       int p = *pp;

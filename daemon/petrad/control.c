@@ -147,6 +147,15 @@ void petrad_metrics_text(petrad *d, sbuf *b) {
           (double)atomic_load(&d->st.skipped_nonfinite));
   counter(b, "petra_weight_rollbacks_total", "steps whose non-finite weights were rolled back",
           (double)atomic_load(&d->st.rollbacks));
+  {
+    const features_stats *fs = features_get_stats(d->feat);
+    gauge(b, "petra_entities", "entities whose recent events are held", (double)fs->entities);
+    gauge(b, "petra_labels_waiting", "labels parked until their entity's events reach the label time",
+          (double)fs->parked);
+    counter(b, "petra_labels_without_history_total", "labels whose entity had no event at or before the label time",
+            (double)fs->unknown_entity);
+    counter(b, "petra_labels_dropped_total", "parked labels lost to eviction or a full pool", (double)fs->labels_dropped);
+  }
   gauge(b, "petra_model_no_skill", "1 while the model is no better than a constant predictor",
         atomic_load(&d->st.no_skill));
   counter(b, "petra_evolution_steps_total", "steady-state evolution steps", (double)atomic_load(&d->st.evolution_steps));
@@ -227,6 +236,11 @@ static void status_json(petrad *d, sbuf *b) {
   pthread_mutex_unlock(&d->info_mu);
   sb_printf(b, ",\"drift_detections\":%llu,\"last_drift_age_s\":", (unsigned long long)atomic_load(&d->st.drifts));
   sb_json_num(b, last_drift ? (double)(now - last_drift) / 1000.0 : NAN);
+  const features_stats *fs = features_get_stats(d->feat);
+  sb_printf(b, ",\"entities\":%llu,\"entity_evictions\":%llu,\"labels_waiting\":%llu,"
+            "\"labels_without_history\":%llu,\"labels_dropped\":%llu",
+            (unsigned long long)fs->entities, (unsigned long long)fs->evictions, (unsigned long long)fs->parked,
+            (unsigned long long)fs->unknown_entity, (unsigned long long)fs->labels_dropped);
   sb_printf(b, ",\"no_skill\":%s,\"snapshots_withheld\":%llu,\"nonfinite_skipped\":%llu,\"nonfinite_rollbacks\":%llu",
             atomic_load(&d->st.no_skill) ? "true" : "false",
             (unsigned long long)atomic_load(&d->st.snapshots_withheld),
@@ -628,10 +642,11 @@ static void on_ops(uv_timer_t *t) {
     d->hb_changed_ms = now;
   }
   /* Labels wait (parked) for their entity's events to reach the label time. When no input
-   * arrived for a whole second the topics are read to their end for now: nothing more is
-   * coming to complete those histories, so join the waiting labels with what there is. */
+   * arrived for a whole second and every assigned partition is read to its end, nothing more
+   * is coming to complete those histories for now: join the waiting labels with what there is. */
   uint64_t inputs = d->events + d->labels;
-  if (inputs == d->ops_last_inputs && features_get_stats(d->feat)->parked > 0 && !d->stopping) {
+  if (inputs == d->ops_last_inputs && features_get_stats(d->feat)->parked > 0 && !d->stopping &&
+      petrad_kafka_caught_up(d)) {
     int budget = 4096;
     while (budget > 0 && features_get_stats(d->feat)->parked > 0) {
       int room = exq_free_slots(d->q);

@@ -84,6 +84,23 @@ static offset_entry *offset_slot(petrad *d, const char *topic, int32_t part) {
   return o;
 }
 
+int petrad_kafka_caught_up(petrad *d) {
+  rd_kafka_topic_partition_list_t *a = NULL;
+  if (!d->consumer || rd_kafka_assignment(d->consumer, &a) || !a) return 0;
+  int ok = a->cnt > 0 && d->batch_i >= d->batch_n;
+  if (ok && rd_kafka_position(d->consumer, a)) ok = 0;
+  for (int i = 0; i < a->cnt && ok; i++) {
+    int64_t lo = -1, hi = -1;
+    if (rd_kafka_get_watermark_offsets(d->consumer, a->elems[i].topic, a->elems[i].partition, &lo, &hi) ||
+        hi < 0)
+      ok = 0;
+    else if (hi > lo && a->elems[i].offset < hi) /* an empty partition has nothing to read */
+      ok = 0;
+  }
+  rd_kafka_topic_partition_list_destroy(a);
+  return ok;
+}
+
 void petrad_kafka_store_offsets(petrad *d, const ckpt *c) {
   if (!d->consumer || c->n_offsets == 0) return;
   rd_kafka_topic_partition_list_t *l = rd_kafka_topic_partition_list_new(c->n_offsets);

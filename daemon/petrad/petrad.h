@@ -148,6 +148,7 @@ typedef struct petrad {
   petra_model *model;
   petra_trainer *trainer;
   uint64_t snapshot_version; /* owned by the trainer thread after start */
+  int warm_started;          /* the model came from model.init_snapshot: publish it at once */
   /* evolution, owned by the trainer thread */
   petra_evo *evo;
   petra_candidate cand;
@@ -212,6 +213,9 @@ void petrad_kafka_store_offsets(petrad *d, const ckpt *c);
 void petrad_produce_snapshot(petrad *d, outmsg *m);
 void petrad_produce_metrics(petrad *d);
 void petrad_kafka_close(petrad *d);
+/* 1 when partitions are assigned and each one's position has reached its high watermark (as
+ * librdkafka last saw it; no broker round trip). */
+int petrad_kafka_caught_up(petrad *d);
 void petrad_gen_tick(uv_timer_t *t);
 
 /* trainer_thread.c */

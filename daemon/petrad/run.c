@@ -287,6 +287,7 @@ static int init_from_snapshot(petrad *d, const petra_trainer_conf *tc, char *err
       snprintf(err, n, "%s", pe.msg);
       return -1;
     }
+    d->warm_started = 1;
     LOG_INFO("init_snapshot", "path=%s model=%s version=%llu examples=%llu encoder=%s", path,
              info.model_id, (unsigned long long)info.version, (unsigned long long)info.examples_seen,
              enc ? "yes" : "no");

@@ -198,6 +198,12 @@ static void check_skill(petrad *d) {
   }
 }
 
+static void refresh_metric(petrad *d) {
+  double mv = petra_metrics_value(petra_trainer_metrics(d->trainer));
+  if (isfinite(mv)) atomic_store(&d->st.metric, mv);
+  check_skill(d);
+}
+
 /* Keeps the most recent examples as the evaluation window. */
 static void remember_recent(petrad *d, int n, const float *ex) {
   for (int i = 0; i < n; i++) {
@@ -364,10 +370,13 @@ static void *trainer_main(void *arg) {
   uint64_t last_snapshot = petrad_now_ms(), last_evo = petrad_now_ms(), last_metric_ms = 0;
   double feed_us = 0;
   uint64_t feed_calls = 0, feed_examples = 0;
-  int stop = 0, drift_pending = 0;
+  int stop = 0, drift_pending = 0, metric_dirty = 0;
   d->hold_cap = 1024;
   d->holdout = malloc(sizeof(float) * (size_t)d->hold_cap * d->ef);
   d->hold_lin = malloc(sizeof(float) * (size_t)d->hold_cap * d->ef);
+  /* a model started from a snapshot file is publishable as it is: scorers get it before the
+   * first example arrives (and the warm start can be checked against the file) */
+  if (d->warm_started) build_snapshot(d);
   while (!stop && buf) {
     exq_item it;
     atomic_fetch_add(&d->st.trainer_heartbeat, 1);
@@ -392,11 +401,11 @@ static void *trainer_main(void *arg) {
       /* the windowed AUC sorts the window: refresh the published value at most 4× a second,
        * not on every pop (small pops are frequent when the queue runs near empty) */
       uint64_t tnow = petrad_now_ms();
+      metric_dirty = 1;
       if (tnow - last_metric_ms >= 250) {
-        double mv = petra_metrics_value(petra_trainer_metrics(d->trainer));
-        if (isfinite(mv)) atomic_store(&d->st.metric, mv);
+        refresh_metric(d);
         last_metric_ms = tnow;
-        check_skill(d);
+        metric_dirty = 0;
       }
       if (s->skipped_nonfinite != atomic_load(&d->st.skipped_nonfinite) ||
           s->rollbacks != atomic_load(&d->st.rollbacks)) {
@@ -415,6 +424,12 @@ static void *trainer_main(void *arg) {
         LOG_INFO("drift_detected", "examples=%llu loss=%.4f", (unsigned long long)s->examples,
                  s->ema_loss);
       }
+    } else if (it.type != EXQ_MARK && metric_dirty) {
+      /* the queue ran dry: publish the metric of the last examples too (the refresh above is
+       * rate-limited, and a stream that stops would leave an older window's value) */
+      refresh_metric(d);
+      last_metric_ms = petrad_now_ms();
+      metric_dirty = 0;
     } else if (it.type == EXQ_MARK) {
       mark *mk = it.mark;
       stop = mk->stop;

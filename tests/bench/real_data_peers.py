@@ -29,8 +29,12 @@ import time
 from collections import defaultdict
 
 import numpy as np
-import torch
 import xgboost
+
+try:  # the GRU peer is optional: python3-torch is large (deploy/install-deps.sh --bench)
+    import torch
+except ImportError:
+    torch = None
 from sklearn.linear_model import LogisticRegression
 from sklearn.metrics import roc_auc_score
 from sklearn.pipeline import make_pipeline
@@ -267,6 +271,15 @@ def timed(fn, *args):
     return auc, time.perf_counter() - t0
 
 
+def gru_wanted(a, set_name):
+    """The GRU peer runs unless --no-torch or PyTorch is missing; either way it says so."""
+    if a.no_torch or torch is None:
+        why = "--no-torch" if a.no_torch else "python3-torch is not installed"
+        print(f"real_data_peers: {set_name}: torch_gru not run ({why})", file=sys.stderr)
+        return False
+    return True
+
+
 def bench_uci(a):
     t0 = time.perf_counter()
     y, test, wide, cats, sizes, dims, nums, lengths = uci_inputs(a.dir)
@@ -279,8 +292,9 @@ def bench_uci(a):
     emit("uci", "logreg", auc, ntr, nte, s)
     auc, s = timed(run_xgboost, wide, y, test, a.seed, a.threads)
     emit("uci", "xgboost", auc, ntr, nte, s)
-    auc, s = timed(run_gru, cats, sizes, dims, nums, lengths, y, test, a.seed, a.epochs)
-    emit("uci", "torch_gru", auc, ntr, nte, s)
+    if gru_wanted(a, "uci"):
+        auc, s = timed(run_gru, cats, sizes, dims, nums, lengths, y, test, a.seed, a.epochs)
+        emit("uci", "torch_gru", auc, ntr, nte, s)
 
 
 def bench_cdnow(a):
@@ -296,8 +310,9 @@ def bench_cdnow(a):
     emit("cdnow", "logreg_rfm", auc, ntr, nte, s)
     auc, s = timed(run_xgboost, rfm, y, test, a.seed, a.threads)
     emit("cdnow", "xgboost_rfm", auc, ntr, nte, s)
-    auc, s = timed(run_gru, cats, [], [], nums, lengths, y, test, a.seed, a.epochs)
-    emit("cdnow", "torch_gru", auc, ntr, nte, s)
+    if gru_wanted(a, "cdnow"):
+        auc, s = timed(run_gru, cats, [], [], nums, lengths, y, test, a.seed, a.epochs)
+        emit("cdnow", "torch_gru", auc, ntr, nte, s)
 
 
 def main():
@@ -307,12 +322,14 @@ def main():
     ap.add_argument("--seed", type=int, default=1, help="seed of xgboost and torch (default: %(default)s)")
     ap.add_argument("--epochs", type=int, default=10, help="GRU training epochs (default: %(default)s)")
     ap.add_argument("--threads", type=int, default=1, help="threads for xgboost and torch (default: %(default)s)")
+    ap.add_argument("--no-torch", action="store_true", help="skip the PyTorch GRU peer")
     a = ap.parse_args()
     sets = [s for s in a.sets.split(",") if s]
     unknown = set(sets) - {"uci", "cdnow"}
     if unknown:
         ap.error(f"unknown set(s): {', '.join(sorted(unknown))}")
-    torch.set_num_threads(a.threads)
+    if torch is not None:
+        torch.set_num_threads(a.threads)
     for s in sets:
         {"uci": bench_uci, "cdnow": bench_cdnow}[s](a)
 

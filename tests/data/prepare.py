@@ -14,10 +14,17 @@ Writes four CSVs into --out (created if missing):
 Values are the files' own (no scaling). The data files are read in place and never copied:
 the outputs are derived streams meant for a scratch directory, not for the repository.
 
-usage: tests/data/prepare.py [--data DIR] --out DIR [--limit N]
+With --split, each file also gets a -train and a -test copy (uci-events-train.csv, ...): an
+entity is in the test part when FNV-1a 64 of its id is 0 mod 5, the split petra train and
+tests/bench/real_data_peers.py use. With --scaled, uci-events-scaled.csv and
+cdnow-events-scaled.csv hold the numeric columns log-scaled by hand (signed log1p), for the
+raw-versus-hand-scaled comparison of tests/bench/real_data.sh.
+
+usage: tests/data/prepare.py [--data DIR] --out DIR [--limit N] [--split] [--scaled]
 """
 import argparse
 import csv
+import math
 import os
 import sys
 from decimal import Decimal
@@ -123,18 +130,61 @@ def prepare_cdnow(data, out, limit):
           file=sys.stderr)
 
 
+def fnv1a64(text):
+    h = 14695981039346656037
+    for b in text.encode():
+        h = ((h ^ b) * 1099511628211) & 0xFFFFFFFFFFFFFFFF
+    return h
+
+
+def split_file(out, name, entity_col):
+    """name.csv -> name-train.csv and name-test.csv by the entity hash."""
+    with open(os.path.join(out, name + ".csv"), newline="") as f:
+        rows = list(csv.reader(f))
+    header, body = rows[0], rows[1:]
+    i = header.index(entity_col)
+    write_csv(os.path.join(out, name + "-train.csv"), header, [r for r in body if fnv1a64(r[i]) % 5 != 0])
+    write_csv(os.path.join(out, name + "-test.csv"), header, [r for r in body if fnv1a64(r[i]) % 5 == 0])
+
+
+def slog(v):
+    x = float(v)
+    return f"{math.copysign(math.log1p(abs(x)), x):.6f}"
+
+
+def scaled_copy(out, name, columns):
+    """name.csv -> name-scaled.csv with the given columns replaced by their signed log1p."""
+    with open(os.path.join(out, name + ".csv"), newline="") as f:
+        rows = list(csv.reader(f))
+    header, body = rows[0], rows[1:]
+    idx = [header.index(c) for c in columns]
+    for r in body:
+        for i in idx:
+            r[i] = slog(r[i])
+    write_csv(os.path.join(out, name + "-scaled.csv"), header, body)
+
+
 def main():
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     ap.add_argument("--data", default=DEFAULT_DATA, help="the shared data directory (default: %(default)s)")
     ap.add_argument("--out", required=True, help="directory to write the CSVs into (created if missing)")
     ap.add_argument("--limit", type=int, default=0,
                     help="keep only the first N entities of each set in file order, for quick runs (0 = all)")
+    ap.add_argument("--split", action="store_true", help="also write -train/-test copies by entity hash")
+    ap.add_argument("--scaled", action="store_true", help="also write hand log-scaled copies of the event files")
     a = ap.parse_args()
     if a.limit < 0:
         ap.error("--limit must be >= 0")
     os.makedirs(a.out, exist_ok=True)
     prepare_uci(a.data, a.out, a.limit)
     prepare_cdnow(a.data, a.out, a.limit)
+    if a.scaled:
+        scaled_copy(a.out, "uci-events", ["bill", "pay_amt", "limit_bal", "age"])
+        scaled_copy(a.out, "cdnow-events", ["dollars", "cds"])
+    if a.split:
+        for name, ent in (("uci-events", "client"), ("uci-labels", "client"), ("cdnow-events", "customer"),
+                          ("cdnow-labels", "customer")):
+            split_file(a.out, name, ent)
 
 
 if __name__ == "__main__":

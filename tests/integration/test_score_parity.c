@@ -214,6 +214,9 @@ TEST(petra_score_matches_the_plan_in_kafka_and_file_modes) {
   rc.l = petra_snapshot_load(sb, slen, petra_feature_schema_hash(features_schema(rc.feat)), &pe);
   REQUIRE(rc.l);
   CHECK_MSG(rc.l->info.genome[0] == 0, "expected an fp32 snapshot, got genome %s", rc.l->info.genome);
+  /* the reference forms inputs with the snapshot's encoder state, frozen, as scorers do */
+  REQUIRE(rc.l->encoder);
+  REQUIRE(features_use_encoder(rc.feat, rc.l->encoder, 1, err, sizeof err) == 0);
   rc.model = petra_snapshot_decode_model(sb, slen, 0, NULL, &pe);
   REQUIRE(rc.model);
   rc.scratch = aligned_alloc(64, (petra_plan_scratch_bytes(rc.l->plan, 1) + 63) / 64 * 64);
