@@ -166,6 +166,25 @@ static void keep_good(petra_trainer *t) {
   t->steps_since_good = 0;
 }
 
+static int weights_finite(const petra_trainer *t) {
+  const float *w = petra_model_params(t->m);
+  size_t np = petra_model_n_params(t->m);
+  float acc = 0;
+  for (size_t i = 0; i < np; i++) acc += w[i] * 0.0f; /* NaN iff some w[i] is inf or NaN */
+  return acc == acc;
+}
+
+/* Back to the last weights known finite, with the optimizer state that went with them. */
+static void roll_back(petra_trainer *t) {
+  size_t np = petra_model_n_params(t->m);
+  memcpy(petra_model_params(t->m), t->good_p, sizeof(float) * np);
+  memcpy(t->opt->m, t->good_m, sizeof(float) * np);
+  memcpy(t->opt->v, t->good_v, sizeof(float) * np);
+  t->opt->t = t->good_t;
+  t->steps_since_good = 0;
+  t->stats.rollbacks++;
+}
+
 static void note_nonfinite(petra_trainer *t, const char *what, double v) {
   snprintf(t->stats.last_nonfinite, sizeof t->stats.last_nonfinite, "%s %g at step %llu", what, v,
            (unsigned long long)t->stats.steps);
@@ -181,6 +200,7 @@ int petra_trainer_step(petra_trainer *t, int n, const float *ex, double *loss) {
   if (!isfinite(l)) {
     t->stats.skipped_nonfinite++;
     note_nonfinite(t, "loss", l);
+    if (!weights_finite(t)) roll_back(t); /* bad weights made it: they must not stay */
     return 0;
   }
   float gn = petra_adam_step(t->opt, petra_model_params(t->m), petra_model_grads(t->m));
@@ -192,15 +212,8 @@ int petra_trainer_step(petra_trainer *t, int n, const float *ex, double *loss) {
   float *w = petra_model_params(t->m);
   for (size_t i = 0; i < t->n_zeros; i++) w[t->zeros[i]] = 0.0f;
   /* a finite gradient can still overflow a weight (a huge step): check, and roll back */
-  size_t np = petra_model_n_params(t->m);
-  float acc = 0;
-  for (size_t i = 0; i < np; i++) acc += w[i] * 0.0f; /* NaN iff some w[i] is inf or NaN */
-  if (acc != acc) {
-    memcpy(w, t->good_p, sizeof(float) * np);
-    memcpy(t->opt->m, t->good_m, sizeof(float) * np);
-    memcpy(t->opt->v, t->good_v, sizeof(float) * np);
-    t->opt->t = t->good_t;
-    t->stats.rollbacks++;
+  if (!weights_finite(t)) {
+    roll_back(t);
     note_nonfinite(t, "weights after step, rolled back; loss", l);
     return 0;
   }

@@ -262,3 +262,59 @@ TEST(quantiles_of_sorted_samples) {
   double one = 7;
   CHECK(petra_quantile_sorted(&one, 1, 0.99) == 7);
 }
+
+TEST(non_finite_batches_are_skipped_and_bad_weights_roll_back) {
+  petra_model_spec spec;
+  REQUIRE(petra_model_spec_parse("seq fields=c:20:4 numeric=2 len=8 dense=16 gru=16", &spec, NULL) == 0);
+  petra_model *m = petra_model_new(&spec, 1, NULL);
+  petra_trainer_conf c = petra_trainer_defaults();
+  c.batch = 32;
+  c.replay_frac = 0;
+  size_t np = petra_model_n_params(m);
+  float *initial = malloc(sizeof(float) * np);
+  memcpy(initial, petra_model_params(m), sizeof(float) * np);
+  petra_trainer *t = petra_trainer_new(m, &c, NULL); /* keeps the first good copy */
+  REQUIRE(m && t);
+  int ef = petra_model_example_floats(m);
+  float *ex = malloc(sizeof(float) * 32 * ef);
+  make_stream(m, 32, ex, 5);
+  double loss;
+  REQUIRE(petra_trainer_step(t, 32, ex, &loss) == 0 && isfinite(loss));
+  const petra_trainer_stats *st = petra_trainer_get_stats(t);
+  /* a NaN weight (a corrupted buffer) makes the loss NaN: the step is skipped and the weights
+   * go back to the last good copy (taken at creation: fewer than 32 steps so far) */
+  const petra_tensor_info *head = petra_model_find_tensor(m, "head.w");
+  REQUIRE(head);
+  petra_model_params(m)[head->offset] = NAN;
+  REQUIRE(petra_trainer_step(t, 32, ex, &loss) == 0);
+  CHECK(!isfinite(loss));
+  CHECK_EQ_INT(st->skipped_nonfinite, 1);
+  CHECK_EQ_INT(st->rollbacks, 1);
+  CHECK_EQ_INT(st->steps, 1);
+  CHECK(memcmp(initial, petra_model_params(m), sizeof(float) * np) == 0);
+  CHECK(strstr(st->last_nonfinite, "loss") != NULL);
+  /* and training goes on from there */
+  REQUIRE(petra_trainer_step(t, 32, ex, &loss) == 0 && isfinite(loss));
+  CHECK_EQ_INT(st->steps, 2);
+  /* Adam itself refuses a non-finite gradient norm (clipping by 0 would make inf·0 = NaN) */
+  petra_adam_conf ac = petra_adam_defaults();
+  ac.clip_norm = 5;
+  petra_adam *o = petra_adam_new(&ac, 2);
+  float p[2] = {1, 2}, g[2] = {INFINITY, 1};
+  CHECK(!isfinite(petra_adam_step(o, p, g)));
+  CHECK(p[0] == 1 && p[1] == 2 && o->t == 0 && o->m[1] == 0);
+  petra_adam_free(o);
+  /* weights that come out of a step non-finite (a learning rate that overflows them) roll back */
+  petra_trainer_set_lr(t, 3e38f);
+  uint64_t rb = st->rollbacks;
+  float *w = petra_model_params(m);
+  for (int k = 0; k < 3; k++) petra_trainer_step(t, 32, ex, &loss);
+  int finite = 1;
+  for (size_t i = 0; i < np; i++) finite &= isfinite(w[i]) != 0;
+  CHECK(finite);
+  CHECK(st->rollbacks > rb);
+  free(initial);
+  free(ex);
+  petra_trainer_free(t);
+  petra_model_free(m);
+}
