@@ -94,6 +94,9 @@ static const keydef keys[] = {
      "seconds between steady-state evolution steps"},
     {"evolution.latency_budget_ratio", T_DBL, S(latency_budget_ratio), 0.01, 10, "0.5",
      "latency budget as a fraction of the uncompressed model's p99"},
+    {"evolution.holdout_examples", T_INT, S(evolution_holdout), 256, 1000000, "1024",
+     "most recent examples each candidate's metric is measured on (more: a steadier choice of "
+     "champion, a slower step)"},
     {"control.socket", T_STR, S(control_socket), 0, 0, "/run/petra/petrad.sock",
      "control socket path (mode 0660; empty = no control socket; embedded mode without\n"
      "    --control-socket puts it in the state directory as control.sock)"},

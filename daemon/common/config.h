@@ -56,6 +56,7 @@ typedef struct petrad_config {
   /* evolution */
   double evolution_interval_s;
   double latency_budget_ratio;
+  int evolution_holdout;
   /* operations */
   char control_socket[CFG_STR];
   char control_group[64];

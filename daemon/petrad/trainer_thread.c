@@ -371,7 +371,7 @@ static void *trainer_main(void *arg) {
   double feed_us = 0;
   uint64_t feed_calls = 0, feed_examples = 0;
   int stop = 0, drift_pending = 0, metric_dirty = 0;
-  d->hold_cap = 1024;
+  d->hold_cap = d->cfg.evolution_holdout;
   d->holdout = malloc(sizeof(float) * (size_t)d->hold_cap * d->ef);
   d->hold_lin = malloc(sizeof(float) * (size_t)d->hold_cap * d->ef);
   /* a model started from a snapshot file is publishable as it is: scorers get it before the

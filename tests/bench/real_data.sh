@@ -99,6 +99,47 @@ set_cdnow() {
   rawt="amount=raw,gap=log,cds=raw"
 }
 
+# petrad_pass TOPIC NAME [--set ...]: one pass over TOPIC's events and labels with the set's
+# config; sets pass_preq, pass_examples and pass_snap_auc (the newest snapshot on the hold-out)
+petrad_pass() {
+  local t=$1 name=$2
+  shift 2
+  local g=$t-$name pd=$r/petrad-$name
+  mkdir -p "$pd"
+  "$bin/petrad" --quiet --config "$conf" --state-dir "$pd/state" --control-socket "$pd/ctl.sock" \
+    --set kafka.brokers="$bs" --set kafka.group_id="$g" --set consumer.auto.offset.reset=earliest \
+    --set topics.events="$t.events" --set topics.labels="$t.labels" --set topics.snapshots="$g.snapshots" \
+    --set topics.metrics="$g.metrics" --set topics.deadletter="$g.dead" --set snapshot.interval_s=2 \
+    --set evolution.interval_s=3 "$@" --run-for 600 > "$pd/out" 2> "$pd/err" &
+  local pid=$!
+  # one pass: every label joined and trained, then a few evolution steps and a snapshot after
+  local t0 done_at=0 last_ex=-1 still=0 st ex
+  t0=$(date +%s)
+  while kill -0 "$pid" 2>/dev/null; do
+    sleep 1
+    st=$("$bin/petractl" --socket "$pd/ctl.sock" --json status 2>/dev/null || true)
+    [ -n "$st" ] || continue
+    ex=$(jget "$st" "d.get('examples', 0)" 2>/dev/null || echo 0)
+    if [ "$ex" = "$last_ex" ]; then still=$((still + 1)); else still=0 last_ex=$ex; fi
+    # every label trained, or no new example for 10 s (labels without events are not examples)
+    if [ "$done_at" = 0 ] && { [ "$ex" -ge "$n_labels" ] || { [ "$ex" -gt 0 ] && [ "$still" -ge 10 ]; }; }; then
+      done_at=$(date +%s)
+    fi
+    if [ "$done_at" != 0 ] && [ $(( $(date +%s) - done_at )) -ge 12 ]; then break; fi
+    if [ $(( $(date +%s) - t0 )) -ge $(( quick ? 90 : 300 )) ]; then log "$set: petrad did not see every label in time"; break; fi
+  done
+  kill -TERM "$pid" 2>/dev/null || true
+  wait "$pid" || { log "$set: petrad exited with $?"; exit 1; }
+  local pj
+  pj=$(tail -n1 "$pd/out")
+  pass_preq=$(jget "$pj" "d['metric']")
+  pass_examples=$(jget "$pj" "d['examples']")
+  "$bin/petra" inspect --from-kafka --brokers "$bs" --topic "$g.snapshots" --save "$pd/newest.snap" > "$pd/inspect.txt"
+  "$bin/petra" score --config "$conf" --snapshot "$pd/newest.snap" --csv "$d/$ev-test.csv" "${cols[@]}" \
+    --as-of "$at" --out "$pd/scores.csv" > /dev/null
+  read -r pass_snap_auc _ <<< "$(auc "$pd/scores.csv" "$d/$lb-test.csv" "$ent" "$labcol")"
+}
+
 summary="$out/summary.json"
 : > "$summary"
 IFS=, read -r -a set_list <<< "$sets"
@@ -136,46 +177,23 @@ for set in "${set_list[@]}"; do
   "$bin/petra" replay --kind labels --csv "$d/$lb-train.csv" --brokers "$bs" --topic "$t.labels" \
     --entity "$ent" --time time --value "$labcol" 2>> "$r/replay.log"
   n_labels=$(($(wc -l < "$d/$lb-train.csv") - 1))
-  "$bin/petrad" --quiet --config "$conf" --state-dir "$r/state" --control-socket "$r/ctl.sock" \
-    --set kafka.brokers="$bs" --set kafka.group_id="$t" --set consumer.auto.offset.reset=earliest \
-    --set topics.events="$t.events" --set topics.labels="$t.labels" --set topics.snapshots="$t.snapshots" \
-    --set topics.metrics="$t.metrics" --set topics.deadletter="$t.dead" --set snapshot.interval_s=2 \
-    --set evolution.interval_s=3 --run-for 600 > "$r/petrad.out" 2> "$r/petrad.err" &
-  pid=$!
-  # one pass: every label joined and trained, then a few evolution steps and a snapshot after
-  t0=$(date +%s) done_at=0 last_ex=-1 still=0
-  while kill -0 "$pid" 2>/dev/null; do
-    sleep 1
-    st=$("$bin/petractl" --socket "$r/ctl.sock" --json status 2>/dev/null || true)
-    [ -n "$st" ] || continue
-    ex=$(jget "$st" "d.get('examples', 0)" 2>/dev/null || echo 0)
-    if [ "$ex" = "$last_ex" ]; then still=$((still + 1)); else still=0 last_ex=$ex; fi
-    # every label trained, or no new example for 10 s (labels without events are not examples)
-    if [ "$done_at" = 0 ] && { [ "$ex" -ge "$n_labels" ] || { [ "$ex" -gt 0 ] && [ "$still" -ge 10 ]; }; }; then
-      done_at=$(date +%s)
-    fi
-    if [ "$done_at" != 0 ] && [ $(( $(date +%s) - done_at )) -ge 12 ]; then break; fi
-    if [ $(( $(date +%s) - t0 )) -ge $(( quick ? 90 : 300 )) ]; then log "$set: petrad did not see every label in time"; break; fi
-  done
-  kill -TERM "$pid" 2>/dev/null || true
-  wait "$pid" || { log "$set: petrad exited with $?"; exit 1; }
-  pj=$(tail -n1 "$r/petrad.out")
-  preq=$(jget "$pj" "d['metric']")
-  p_examples=$(jget "$pj" "d['examples']")
-  "$bin/petra" inspect --from-kafka --brokers "$bs" --topic "$t.snapshots" --save "$r/newest.snap" > "$r/inspect.txt"
-  "$bin/petra" score --config "$conf" --snapshot "$r/newest.snap" --csv "$d/$ev-test.csv" "${cols[@]}" \
-    --as-of "$at" --out "$r/petrad-scores.csv" > /dev/null
-  read -r snap_auc _ <<< "$(auc "$r/petrad-scores.csv" "$d/$lb-test.csv" "$ent" "$labcol")"
-  snap_genome=$(sed -n 's/^  genome *//p' "$r/inspect.txt" | head -n1)
+  petrad_pass "$t" main
+  preq=$pass_preq p_examples=$pass_examples snap_auc=$pass_snap_auc
+  fp32_snap_auc=null
+  if [ "$quick" = 0 ]; then # the same pass without evolution: the uncompressed model's snapshot
+    petrad_pass "$t" fp32 --set evolution.interval_s=86400
+    fp32_snap_auc=$pass_snap_auc
+  fi
 
   log "$set: peers"
   $py "$top/tests/bench/real_data_peers.py" --dir "$d" --sets "$set" --epochs "$epochs" $peer_flags \
     > "$r/peers.jsonl" 2> "$r/peers.log" || log "$set: peers failed (see $r/peers.log)"
 
   $py - "$set" "$off" "$scaled" "$score_auc" "$score_n" "$ej" "$champ_score_auc" "$preq" "$p_examples" \
-      "$n_labels" "$snap_auc" "$r/peers.jsonl" "${off_auc[*]}" >> "$summary" <<'EOF'
+      "$n_labels" "$snap_auc" "$r/peers.jsonl" "${off_auc[*]}" "$fp32_snap_auc" >> "$summary" <<'EOF'
 import json, sys
-(set_, off, scaled, score_auc, score_n, ej, champ_auc, preq, pex, nlab, snap_auc, peers_path, seeds) = sys.argv[1:]
+(set_, off, scaled, score_auc, score_n, ej, champ_auc, preq, pex, nlab, snap_auc, peers_path, seeds,
+ fp32_snap) = sys.argv[1:]
 ev = json.loads(ej)
 peers = {}
 for line in open(peers_path):
@@ -188,7 +206,8 @@ print(json.dumps({"set": set_, "offline_auc": float(off), "offline_auc_seeds": [
                   "hand_scaled_auc": float(scaled), "score_auc": float(score_auc), "score_entities": int(score_n),
                   "evolve": ev["holdout"], "champion_score_auc": float(champ_auc),
                   "petrad_prequential_auc": float(preq), "petrad_examples": int(pex), "labels": int(nlab),
-                  "petrad_snapshot_auc": float(snap_auc), "peers": peers}))
+                  "petrad_snapshot_auc": float(snap_auc),
+                  "petrad_fp32_snapshot_auc": None if fp32_snap == "null" else float(fp32_snap), "peers": peers}))
 EOF
 done
 
@@ -197,15 +216,15 @@ import json, sys
 rows = [json.loads(l) for l in open(sys.argv[1]) if l.strip()]
 def f(x):
     return "-" if x is None else f"{x:.4f}"
-print("| set | petra offline | hand-scaled | petra score (file) | petrad prequential | petrad snapshot | "
-      "champion AUC | champion bytes | champion p99 | logreg | xgboost | torch GRU |")
+print("| set | petra offline | hand-scaled | petra score (file) | petrad prequential | petrad snapshot "
+      "(champion / fp32) | evolve champion AUC | champion bytes | champion p99 | logreg | xgboost | torch GRU |")
 print("| --- " * 12 + "|")
 for r in rows:
     e, p = r["evolve"], r["peers"]
     lr = p.get("logreg", p.get("logreg_rfm"))
     xg = p.get("xgboost", p.get("xgboost_rfm"))
     print(f"| {r['set']} | {f(r['offline_auc'])} | {f(r['hand_scaled_auc'])} | {f(r['score_auc'])} | "
-          f"{f(r['petrad_prequential_auc'])} | {f(r['petrad_snapshot_auc'])} | "
+          f"{f(r['petrad_prequential_auc'])} | {f(r['petrad_snapshot_auc'])} / {f(r['petrad_fp32_snapshot_auc'])} | "
           f"{f(e['champion']['metric'])} (fp32 {f(e['fp32']['metric'])}) | "
           f"{e['champion']['bytes']:.0f} ({100 * e['size_ratio']:.1f}%) | "
           f"{e['champion']['p99_us']:.1f} us ({100 * e['p99_ratio']:.0f}%) | {f(lr)} | {f(xg)} | {f(p.get('torch_gru'))} |")

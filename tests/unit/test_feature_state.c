@@ -263,3 +263,68 @@ TEST(waiting_labels_are_all_released_with_their_histories) {
   free(want);
   features_free(f);
 }
+
+TEST(normalization_and_vocabulary_survive_checkpoint_bit_exact) {
+  petra_model_spec spec;
+  REQUIRE(petra_model_spec_parse("seq fields=mcc:16:4,status:6:2 numeric=4 len=5 dense=8 gru=8", &spec, NULL) == 0);
+  features_conf fc = {.numerics = "limit", .categories = "mcc=vocab,status=hash", .transforms = "limit=z",
+                      .event_age = 1, .max_entities = 64};
+  char err[256];
+  features *a = features_new_conf(&spec, &fc, err, sizeof err), *b = features_new_conf(&spec, &fc, err, sizeof err);
+  REQUIRE(a && b);
+  CHECK(strstr(features_schema(a), "mcc:16:vocab") && strstr(features_schema(a), "limit:z") &&
+        strstr(features_schema(a), "age:gap"));
+  int ef = features_example_floats(a);
+  float *x = calloc((size_t)ef * 16, sizeof(float)), *y = calloc((size_t)ef, sizeof(float));
+  static Petra__V1__Numeric lim, *lp[1];
+  static Petra__V1__Category c1, c2, *cp[2];
+  petra__v1__numeric__init(&lim);
+  petra__v1__category__init(&c1);
+  petra__v1__category__init(&c2);
+  lim.name = "limit";
+  c1.field = "mcc";
+  c2.field = "status";
+  lp[0] = &lim;
+  cp[0] = &c1;
+  cp[1] = &c2;
+  char id[16];
+  for (int i = 0; i < 400; i++) {
+    Petra__V1__Event e = PETRA__V1__EVENT__INIT;
+    e.schema_version = 1;
+    snprintf(id, sizeof id, "e%d", i % 40);
+    e.entity_id = id;
+    e.event_time_ms = 1000LL * i * (i % 3 + 1);
+    e.amount = (i % 7 - 3) * 1e5;
+    lim.value = 20000.0 * (i % 11);
+    c1.code = 5000 + i % 23; /* more codes than the vocabulary holds: some share bucket 0 */
+    c2.code = -2 + i % 9;
+    e.n_numerics = 1;
+    e.numerics = lp;
+    e.n_categories = 2;
+    e.categories = cp;
+    REQUIRE(features_event(a, &e, x, 16, err, sizeof err) >= 0);
+  }
+  uint8_t *sa, *sb;
+  size_t la, lb;
+  REQUIRE(features_save(a, &sa, &la) == 0);
+  REQUIRE(features_load(b, sa, la, err, sizeof err) == 0);
+  REQUIRE(features_save(b, &sb, &lb) == 0);
+  CHECK(la == lb && memcmp(sa, sb, la) == 0);
+  CHECK_EQ_INT(petra_encoder_vocab_used(features_encoder(b), 0), 15);
+  for (int i = 0; i < 40; i++) {
+    snprintf(id, sizeof id, "e%d", i);
+    CHECK(features_entity_example_at(a, id, 500000, x) == 1 && features_entity_example_at(b, id, 500000, y) == 1);
+    CHECK(memcmp(x, y, sizeof(float) * (size_t)ef) == 0);
+  }
+  /* a scorer's copy: the same state, frozen (it learns nothing more) */
+  features *s = features_new_conf(&spec, &fc, err, sizeof err);
+  REQUIRE(s && features_use_encoder(s, features_encoder(a), 1, err, sizeof err) == 0);
+  CHECK(petra_encoder_frozen(features_encoder(s)));
+  free(sa);
+  free(sb);
+  free(x);
+  free(y);
+  features_free(a);
+  features_free(b);
+  features_free(s);
+}
