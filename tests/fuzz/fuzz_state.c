@@ -1,6 +1,7 @@
-/* Fuzz target: binary state readers — snapshots (and building their model + plan; selector 5
- * re-signs the message so mutated tensors get past the digest), snapshot
- * chunk reassembly, petrad checkpoints, libpetra trainer checkpoints, feature state. */
+/* Fuzz target: binary state readers — snapshots (and building their model + plan, and their
+ * input encoder; selector 5 re-signs the message so mutated tensors and encoder states get
+ * past the digest), snapshot chunk reassembly, petrad checkpoints, libpetra trainer
+ * checkpoints, feature state (with a learned vocabulary, so its encoder state is read too). */
 #include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
@@ -8,6 +9,7 @@
 #include "checkpoint.h"
 #include "feature_state.h"
 #include "petra.pb-c.h"
+#include "petra/encoder.h"
 #include "petra/plan.h"
 #include "petra/sha256.h"
 #include "petra/snapshot.h"
@@ -17,6 +19,13 @@
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 
 static void decode_and_build(const uint8_t *p, size_t n) {
+  petra_encoder *enc = NULL;
+  if (petra_snapshot_decode_encoder(p, n, &enc, NULL) == 1) {
+    int32_t id;
+    for (int j = 0; j < petra_encoder_n_fields(enc); j++) petra_encoder_code(enc, j, 5411, &id);
+    for (int c = 0; c < petra_encoder_n_numeric(enc); c++) petra_encoder_scale(enc, c, 1.5f);
+  }
+  petra_encoder_free(enc);
   petra_snapshot_info info;
   petra_model *m = petra_snapshot_decode_model(p, n, 0, &info, NULL);
   if (m) {
@@ -86,7 +95,8 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
       if (!f) {
         petra_model_spec s;
         petra_model_spec_parse("seq fields=mcc:400:4 numeric=2 len=4 dense=4 gru=4", &s, NULL);
-        f = features_new(&s, "", 32, err, sizeof err);
+        features_conf fc = {.categories = "mcc=vocab", .max_entities = 32};
+        f = features_new_conf(&s, &fc, err, sizeof err);
       }
       features_load(f, p, n, err, sizeof err);
       break;
