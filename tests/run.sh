@@ -2,7 +2,8 @@
 # The whole test suite from a fresh Debian 12 machine:
 #   1. install the Debian packages (deploy/install-deps.sh),
 #   2. fetch the Kafka broker's jars from Maven Central (cached outside the tree),
-#   3. configure + build with -Werror and run every ctest test (unit, CLI, and integration
+#   3. configure + build with -Werror (RelWithDebInfo, and the Release programs) and run every
+#      ctest test (unit, CLI, and integration
 #      tests against a real Kafka broker that ctest's fixture starts and stops on 127.0.0.1),
 #   4. build again with ASan+UBSan and run the unit and CLI tests there, then the end-to-end
 #      and scoring-parity tests (leak detection on, real broker),
@@ -27,6 +28,10 @@ trap cleanup EXIT
 stage "build (RelWithDebInfo, -Werror)"
 cmake -S . -B build -DCMAKE_BUILD_TYPE=RelWithDebInfo -DPETRA_WERROR=ON >/dev/null
 cmake --build build -j "$jobs"
+
+stage "build (Release, -O3, -Werror): what deploy/package.sh ships must compile too"
+cmake -S . -B build-release -DCMAKE_BUILD_TYPE=Release -DPETRA_WERROR=ON >/dev/null
+cmake --build build-release -j "$jobs" --target petrad petra petractl
 
 stage "tests: unit, cli, integration (real Kafka broker)"
 (cd build && ctest --output-on-failure -j 1)

@@ -329,8 +329,8 @@ static int fast_category(wire_arena *a, pb m, Petra__V1__Category *c) {
   *c = (Petra__V1__Category)PETRA__V1__CATEGORY__INIT;
   while (m.p < m.end) {
     uint64_t v;
-    uint32_t f;
-    unsigned wt;
+    uint32_t f = 0;
+    unsigned wt = 0;
     if (pb_tag(&m, &f, &wt)) return -1;
     if (f == 1) {
       pb s;
@@ -348,8 +348,8 @@ static int fast_category(wire_arena *a, pb m, Petra__V1__Category *c) {
 static int fast_numeric(wire_arena *a, pb m, Petra__V1__Numeric *x) {
   *x = (Petra__V1__Numeric)PETRA__V1__NUMERIC__INIT;
   while (m.p < m.end) {
-    uint32_t f;
-    unsigned wt;
+    uint32_t f = 0;
+    unsigned wt = 0;
     if (pb_tag(&m, &f, &wt)) return -1;
     if (f == 1) {
       pb s;
@@ -370,8 +370,8 @@ static Petra__V1__Event *fast_event(wire_arena *a, const uint8_t *buf, size_t le
   size_t nc = 0, nn = 0;
   pb r = {buf, buf + len};
   while (r.p < r.end) {
-    uint32_t f;
-    unsigned wt;
+    uint32_t f = 0;
+    unsigned wt = 0;
     if (pb_tag(&r, &f, &wt)) return NULL;
     if ((f == 5 || f == 6) && wt == 2) f == 5 ? nc++ : nn++;
     if (pb_skip(&r, wt)) return NULL;
@@ -395,8 +395,8 @@ static Petra__V1__Event *fast_event(wire_arena *a, const uint8_t *buf, size_t le
   r.p = buf;
   while (r.p < r.end) {
     uint64_t v;
-    uint32_t f;
-    unsigned wt;
+    uint32_t f = 0;
+    unsigned wt = 0;
     pb_tag(&r, &f, &wt); /* checked in pass 1 */
     pb s;
     switch (f) {
