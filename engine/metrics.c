@@ -76,6 +76,15 @@ void petra_metrics_add(petra_metrics *m, const float *out, const float *target) 
 }
 
 size_t petra_metrics_count(const petra_metrics *m) { return m->count; }
+
+double petra_metrics_auc_null_sd(const petra_metrics *m) {
+  if (m->classes != 1) return NAN;
+  double pos = 0;
+  for (size_t i = 0; i < m->count; i++) pos += m->b[i] > 0.5f;
+  double neg = (double)m->count - pos;
+  if (pos < 1 || neg < 1) return NAN;
+  return sqrt((pos + neg + 1) / (12 * pos * neg));
+}
 uint64_t petra_metrics_total(const petra_metrics *m) { return m->total; }
 
 typedef struct scored {

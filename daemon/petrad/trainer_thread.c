@@ -174,7 +174,8 @@ static void build_snapshot(petrad *d) {
 }
 
 /* A classifier no better than a constant predictor (after health.no_skill_after labelled
- * examples) is reported and publishes nothing: binary — prequential AUC at most 0.51;
+ * examples) is reported and publishes nothing: binary — prequential AUC not significantly
+ * above 0.5 (at most 0.5 + 2.5 null standard deviations of the window's AUC);
  * multi-class — accuracy at most 1/K + 0.01 (a uniform guess; the window keeps no labels to
  * know the majority share). */
 static void check_skill(petrad *d) {
@@ -184,7 +185,7 @@ static void check_skill(petrad *d) {
   if (d->spec.kind == PETRA_MODEL_SEQ && d->cfg.health_no_skill_after > 0 &&
       seen >= (uint64_t)d->cfg.health_no_skill_after) {
     double v = petra_metrics_value(pm);
-    if (d->spec.classes == 1) none = !(v > 0.51);
+    if (d->spec.classes == 1) none = !(v > 0.5 + 2.5 * petra_metrics_auc_null_sd(pm));
     else none = !(v > 1.0 / d->spec.classes + 0.01);
   }
   int was = atomic_exchange(&d->st.no_skill, none);

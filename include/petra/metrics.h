@@ -26,6 +26,9 @@ double petra_metrics_mae(const petra_metrics *m);
 const char *petra_metrics_name(const petra_metrics *m);
 double petra_metrics_value(const petra_metrics *m);
 int petra_metrics_higher_is_better(const petra_metrics *m);
+/* Binary: the standard deviation of the window's AUC if scores were unrelated to labels
+ * (Mann-Whitney under the null, from the window's class counts); NaN otherwise. */
+double petra_metrics_auc_null_sd(const petra_metrics *m);
 
 /* Exact AUC of n scores against 0/1 labels, ties counted as one half. NaN when a class is
  * absent. */

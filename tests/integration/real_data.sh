@@ -9,7 +9,8 @@
 #   - petrad one pass over the broker (events, then delayed labels through petra replay
 #     --kind labels) trains on every label and publishes a snapshot that scores above chance;
 #   - model.init_snapshot: petrad started from the petra train file publishes it at once, and
-#     that snapshot's scores equal the file's bit for bit (warm start, before any training).
+#     that snapshot's scores equal the file's bit for bit (warm start, before any training);
+#   - labels that carry no signal: health says no_skill and nothing is published.
 set -u
 bs=$(cat "${PETRA_KAFKA_DIR:?}/bootstrap")
 bin=${PETRA_BIN:?}
@@ -68,5 +69,41 @@ ok '[ $(wc -l < "$tmp/warm.csv") -gt 500 ]'
   --set model.init_snapshot="$tmp/bench/uci/offline-1.snap" --run-for 3 > /dev/null 2> "$tmp/wrong.err"
 ok "[ $? -ne 0 ]"
 ok 'grep -q "model.init_snapshot" "$tmp/wrong.err"'
+# labels that carry nothing (shuffled across clients): the model cannot beat a constant, so
+# health says no_skill and no snapshot is published
+/usr/bin/python3 - "$d/uci-labels-train.csv" "$tmp/noise-labels.csv" <<'EOF'
+import csv, random, sys
+rows = list(csv.reader(open(sys.argv[1])))
+vals = [r[2] for r in rows[1:]]
+random.Random(7).shuffle(vals)
+w = csv.writer(open(sys.argv[2], "w", newline=""), lineterminator="\n")
+w.writerow(rows[0])
+w.writerows([r[0], r[1], v] for r, v in zip(rows[1:], vals))
+EOF
+n=noise-$$-$RANDOM
+"$bin/petra" replay --csv "$d/uci-events-train.csv" --brokers "$bs" --topic "$n.events" "${cols[@]}" 2> /dev/null
+"$bin/petra" replay --kind labels --csv "$tmp/noise-labels.csv" --brokers "$bs" --topic "$n.labels" \
+  --entity client --time time --value default 2> /dev/null
+"$bin/petrad" --quiet --config "$conf" --state-dir "$tmp/noise" --control-socket "$tmp/noise.sock" \
+  --set kafka.brokers="$bs" --set kafka.group_id="$n" --set consumer.auto.offset.reset=earliest \
+  --set topics.events="$n.events" --set topics.labels="$n.labels" --set topics.snapshots="$n.snapshots" \
+  --set topics.metrics="$n.metrics" --set topics.deadletter="$n.dead" --set health.no_skill_after=1000 \
+  --set snapshot.interval_s=1 --set evolution.interval_s=2 --run-for 25 > "$tmp/noise.out" 2> "$tmp/noise.err" &
+npid=$!
+health=""
+for _ in $(seq 1 20); do
+  sleep 1
+  health=$("$bin/petractl" --socket "$tmp/noise.sock" health 2>/dev/null)
+  case "$health" in *no_skill*) break ;; esac
+done
+# what was published before the verdict (fewer labels than health.no_skill_after) stays; nothing after
+s1=$("$bin/petractl" --socket "$tmp/noise.sock" --json status 2>/dev/null |
+     /usr/bin/python3 -c "import json,sys; print(json.load(sys.stdin)['snapshots_built'])" 2>/dev/null || echo -1)
+wait $npid
+ok "[ $? -eq 0 ]"
+echo "$health" | head -n 3
+ok 'case "$health" in *no_skill*) true ;; *) false ;; esac'
+ok "/usr/bin/python3 -c \"import json,sys; d=json.loads(open('$tmp/noise.out').read().splitlines()[-1]); sys.exit(0 if 0 <= d['snapshots_published'] <= $s1 and d['examples'] > 1000 else 1)\""
+ok 'grep -q "no_skill" "$tmp/noise.err"'
 echo "$pass passed, $fail failed"
 [ "$fail" -eq 0 ]
