@@ -448,6 +448,27 @@ static int park(features *f, int s, int64_t t, float v) {
   return 0;
 }
 
+/* Joins entity s's parked labels with time <= until, writing examples from ex[out] on while
+ * out < max; each joined label leaves the pool. Returns the new out. */
+static int join_parked(features *f, int s, int64_t until, float *ex, int out, int max) {
+  for (int *pp = &f->phead[s]; *pp >= 0 && out < max;) {
+    int p = *pp;
+    if (f->ptime[p] > until) {
+      pp = &f->pnext[p];
+      continue;
+    }
+    float *dst = ex + (size_t)out * f->ef;
+    seq_example(f, s, f->ptime[p], f->pvalue[p], dst);
+    if (dst[0] >= 1) out++;
+    else f->stats.unknown_entity++;
+    *pp = f->pnext[p];
+    f->pnext[p] = f->pfree;
+    f->pfree = p;
+    f->stats.parked--;
+  }
+  return out;
+}
+
 int features_event(features *f, const Petra__V1__Event *e, float *ex, int max, char *err,
                    size_t n) {
   if (f->kind != PETRA_MODEL_SEQ) {
@@ -521,22 +542,7 @@ int features_event(features *f, const Petra__V1__Event *e, float *ex, int max, c
     out++;
   }
   /* parked labels whose time this entity's events have now reached */
-  for (int *pp = &f->phead[s]; *pp >= 0 && out < max;) {
-    int p = *pp;
-    if (f->ptime[p] > e->event_time_ms) {
-      pp = &f->pnext[p];
-      continue;
-    }
-    float *dst = ex + (size_t)out * f->ef;
-    seq_example(f, s, f->ptime[p], f->pvalue[p], dst);
-    if (dst[0] >= 1) out++;
-    else f->stats.unknown_entity++;
-    *pp = f->pnext[p];
-    f->pnext[p] = f->pfree;
-    f->pfree = p;
-    f->stats.parked--;
-  }
-  return out;
+  return join_parked(f, s, e->event_time_ms, ex, out, max);
 }
 
 int features_label(features *f, const Petra__V1__Label *l, float *ex, char *err, size_t n) {
@@ -592,21 +598,7 @@ int features_release_parked(features *f, int64_t until, float *ex, int max) {
   for (int k = 0; k < f->used && out < max; k++) {
     int s = (start + k) % f->used;
     f->release_at = s;
-    for (int *pp = &f->phead[s]; *pp >= 0 && out < max;) {
-      int p = *pp;
-      if (f->ptime[p] > until) {
-        pp = &f->pnext[p];
-        continue;
-      }
-      float *dst = ex + (size_t)out * f->ef;
-      seq_example(f, s, f->ptime[p], f->pvalue[p], dst);
-      if (dst[0] >= 1) out++;
-      else f->stats.unknown_entity++;
-      *pp = f->pnext[p];
-      f->pnext[p] = f->pfree;
-      f->pfree = p;
-      f->stats.parked--;
-    }
+    out = join_parked(f, s, until, ex, out, max);
   }
   return out;
 }
