@@ -94,6 +94,9 @@ static const keydef keys[] = {
      "seconds between steady-state evolution steps"},
     {"evolution.latency_budget_ratio", T_DBL, S(latency_budget_ratio), 0.01, 10, "0.5",
      "latency budget as a fraction of the uncompressed model's p99"},
+    {"evolution.metric_tolerance", T_DBL, S(evolution_tolerance), 0, 1, "0",
+     "how far below the uncompressed model's metric the champion may be on the hold-out window "
+     "(classifiers: AUC points; forecasters: a fraction of the MSE); 0 = 0.005 AUC, 2% MSE"},
     {"evolution.holdout_examples", T_INT, S(evolution_holdout), 256, 1000000, "1024",
      "most recent examples each candidate's metric is measured on (more: a steadier choice of "
      "champion, a slower step)"},

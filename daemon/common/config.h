@@ -57,6 +57,7 @@ typedef struct petrad_config {
   double evolution_interval_s;
   double latency_budget_ratio;
   int evolution_holdout;
+  double evolution_tolerance;
   /* operations */
   char control_socket[CFG_STR];
   char control_group[64];

@@ -241,7 +241,9 @@ static void status_json(petrad *d, sbuf *b) {
             "\"labels_without_history\":%llu,\"labels_dropped\":%llu",
             (unsigned long long)fs->entities, (unsigned long long)fs->evictions, (unsigned long long)fs->parked,
             (unsigned long long)fs->unknown_entity, (unsigned long long)fs->labels_dropped);
-  sb_printf(b, ",\"snapshots_built\":%llu", (unsigned long long)atomic_load(&d->st.snapshots_built));
+  sb_printf(b, ",\"snapshots_built\":%llu,\"champion_fallbacks\":%llu",
+            (unsigned long long)atomic_load(&d->st.snapshots_built),
+            (unsigned long long)atomic_load(&d->st.champions_behind));
   sb_printf(b, ",\"no_skill\":%s,\"snapshots_withheld\":%llu,\"nonfinite_skipped\":%llu,\"nonfinite_rollbacks\":%llu",
             atomic_load(&d->st.no_skill) ? "true" : "false",
             (unsigned long long)atomic_load(&d->st.snapshots_withheld),

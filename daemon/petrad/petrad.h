@@ -83,6 +83,7 @@ typedef struct shared_stats {
   _Atomic uint64_t last_nonfinite_ms;
   _Atomic int no_skill;               /* the model is no better than a constant predictor */
   _Atomic uint64_t snapshots_withheld; /* not built because of no_skill */
+  _Atomic uint64_t champions_behind;  /* snapshots that fell back to fp32: champion behind it */
 } shared_stats;
 
 /* What the trainer thread publishes for the control socket: copied under info_mu. */
@@ -157,6 +158,7 @@ typedef struct petrad {
   float *hold_lin;           /* the ring laid out in order for evaluation */
   char champion_text[1024];  /* genome of the last published champion */
   double baseline_p99_us;
+  double evo_tolerance;      /* the champion's metric tolerance, from the last baseline */
   pthread_mutex_t out_mu;
   outmsg *out_head, *out_tail;
   shared_stats st;

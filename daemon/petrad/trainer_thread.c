@@ -93,11 +93,25 @@ static void build_snapshot(petrad *d) {
   petra_fitness cf;
   char gtext[1024] = "";
   if (ch) {
-    /* the champion compiled from the current weights: prune + fine-tune again */
+    /* the champion compiled from the current weights: prune + fine-tune again. Its fitness
+     * was measured on older weights; while the model still learns fast the uncompressed one
+     * may have moved ahead, so it is published only if it is still within the tolerance of
+     * the current uncompressed model on the same window (else the fp32 model is) */
+    petra_genome id;
+    petra_genome_identity(&id);
+    petra_fitness bf;
+    int brc = petra_candidate_eval(&d->cand, &id, &bf);
     d->cand.keep_result = 1;
     int rc = petra_candidate_eval(&d->cand, &ch->genome, &cf);
     d->cand.keep_result = 0;
-    if (rc == 0 && d->cand.model) {
+    int hib = d->spec.kind == PETRA_MODEL_SEQ;
+    int behind = brc == 0 && rc == 0 &&
+                 (hib ? cf.metric < bf.metric - d->evo_tolerance : cf.metric > bf.metric + d->evo_tolerance);
+    if (behind) {
+      atomic_fetch_add(&d->st.champions_behind, 1);
+      LOG_INFO("champion_behind", "champion_metric=%.4f fp32_metric=%.4f tolerance=%.4f action=\"fp32 published\"",
+               cf.metric, bf.metric, d->evo_tolerance);
+    } else if (rc == 0 && d->cand.model) {
       snap_model = d->cand.model;
       petra_genome_format(&ch->genome, gtext, sizeof gtext);
     }
@@ -290,7 +304,10 @@ static void evolution_tick(petrad *d) {
     petra_genome_identity(&id);
     petra_fitness base;
     if (petra_candidate_eval(&d->cand, &id, &base)) return;
-    double tol = hib ? 0.005 : 0.02 * fabs(base.metric);
+    double tol = d->cfg.evolution_tolerance > 0 ? (hib ? d->cfg.evolution_tolerance
+                                                       : d->cfg.evolution_tolerance * fabs(base.metric))
+                                                : (hib ? 0.005 : 0.02 * fabs(base.metric));
+    d->evo_tolerance = tol;
     double floor = hib ? base.metric - 4 * tol : base.metric + 4 * tol;
     if (!d->evo) {
       petra_evo_conf ec = petra_evo_defaults();
