@@ -7,6 +7,7 @@
 #include "petra/encoder.h"
 #include "petra/rng.h"
 #include "petra/trainer.h"
+#include "wire.h"
 
 static double slog(double x) { return x < 0 ? -log1p(-x) : log1p(x); }
 
@@ -221,14 +222,28 @@ TEST(hostile_inputs_through_the_whole_path_stay_finite_and_learnable) {
   petra_rng_seed(&r, 11);
   char id[32];
   float max_abs = 0;
+  wire_arena arena = {0};
+  uint8_t buf[1024];
+  int dead = 0;
   for (int i = 0; i < 30000; i++) {
     float lab;
     Petra__V1__Event e = hostile_event(&r, i, id, &lab);
-    int made = features_event(f, &e, ex, 16, err, sizeof err);
+    /* the whole input path: serialized, decoded and validated as petrad does */
+    size_t len = petra__v1__event__pack(&e, buf);
+    Petra__V1__Event *d = wire_decode_event_in(&arena, buf, len, err, sizeof err);
+    REQUIRE(d);
+    int made = features_event(f, d, ex, 16, err, sizeof err);
     REQUIRE(made == 1);
+    if (i % 1000 == 0) { /* NaN and Inf are refused at the door (dead letters), as before */
+      e.amount = i % 2000 ? NAN : INFINITY;
+      len = petra__v1__event__pack(&e, buf);
+      dead += wire_decode_event_in(&arena, buf, len, err, sizeof err) == NULL;
+    }
     for (int k = 0; k < ef; k++) max_abs = fmaxf(max_abs, fabsf(ex[k]));
     REQUIRE(petra_trainer_feed(t, made, ex) >= 0);
   }
+  wire_arena_free(&arena);
+  CHECK_EQ_INT(dead, 30);
   /* every input the model saw was bounded (codes < 64, numerics within the clip) */
   CHECK_MSG(max_abs <= 64, "largest input %g", (double)max_abs);
   const float *w = petra_model_params(m);
