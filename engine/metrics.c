@@ -159,9 +159,10 @@ double petra_metrics_mae(const petra_metrics *m) {
   return m->classes == 0 ? mean_of(m->b, m->count) : NAN;
 }
 
-const char *petra_metrics_name(const petra_metrics *m) {
-  return m->classes == 1 ? "auc" : m->classes > 1 ? "accuracy" : "mse";
+const char *petra_metric_name_for(int classes) {
+  return classes == 1 ? "auc" : classes > 1 ? "accuracy" : "mse";
 }
+const char *petra_metrics_name(const petra_metrics *m) { return petra_metric_name_for(m->classes); }
 double petra_metrics_value(const petra_metrics *m) {
   return m->classes == 1 ? petra_metrics_auc(m)
          : m->classes > 1 ? petra_metrics_accuracy(m)

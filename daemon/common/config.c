@@ -355,6 +355,34 @@ int petrad_config_validate(const petrad_config *c, char *err, size_t errlen) {
   return 0;
 }
 
+int petrad_config_changed(const petrad_config *a, const petrad_config *b, const char *const *except,
+                          char *out, size_t n) {
+  int count = 0;
+  size_t o = 0;
+  if (n) out[0] = 0;
+  for (size_t i = 0; i < NKEYS; i++) {
+    const keydef *k = &keys[i];
+    int skip = 0;
+    for (const char *const *e = except; e && *e && !skip; e++) skip = !strcmp(*e, k->key);
+    if (skip) continue;
+    const char *pa = (const char *)a + k->off, *pb = (const char *)b + k->off;
+    int differ = k->type == T_STR ? strncmp(pa, pb, k->size) != 0 : memcmp(pa, pb, k->size) != 0;
+    if (!differ) continue;
+    count++;
+    int w = snprintf(out + (o < n ? o : n), o < n ? n - o : 0, "%s%s", count > 1 ? ", " : "", k->key);
+    o += w > 0 ? (size_t)w : 0;
+  }
+  int pass_differ = a->n_pass != b->n_pass;
+  for (int i = 0; i < a->n_pass && !pass_differ; i++)
+    pass_differ = strcmp(a->pass[i].scope, b->pass[i].scope) || strcmp(a->pass[i].key, b->pass[i].key) ||
+                  strcmp(a->pass[i].value, b->pass[i].value);
+  if (pass_differ) {
+    count++;
+    snprintf(out + (o < n ? o : n), o < n ? n - o : 0, "%skafka./consumer./producer. properties", count > 1 ? ", " : "");
+  }
+  return count;
+}
+
 void petrad_config_features(const petrad_config *c, features_conf *out) {
   memset(out, 0, sizeof *out);
   out->numerics = c->feature_numerics;

@@ -90,6 +90,11 @@ int petrad_config_parse(petrad_config *c, const char *text, const char *name, ch
 int petrad_config_load(petrad_config *c, const char *path, char *err, size_t errlen);
 /* Cross-key checks after loading (e.g. the model spec parses). */
 int petrad_config_validate(const petrad_config *c, char *err, size_t errlen);
+/* Names (comma-separated into out) the keys whose values differ between a and b, leaving out
+ * those listed in except (NULL-terminated); librdkafka pass-through keys count as one entry
+ * "kafka., consumer. or producer. properties". Returns how many differ. */
+int petrad_config_changed(const petrad_config *a, const petrad_config *b, const char *const *except,
+                          char *out, size_t n);
 /* The feature-state settings of c (pointers into c). */
 struct features_conf;
 void petrad_config_features(const petrad_config *c, struct features_conf *out);

@@ -207,7 +207,7 @@ int cmd_bench_compress(const char *pname) {
     if (genomes[gi][0]) snprintf(text, sizeof text, "%s", genomes[gi]);
     printf("{\"bench\":\"compress\",\"preset\":\"%s\",\"genome\":\"%s\",\"bytes\":%zu,\"p50_us\":%.2f,"
            "\"p99_us\":%.2f,\"throughput_per_s\":%.0f,\"metric\":%.4f,\"metric_name\":\"%s\"}\n",
-           pname, text, petra_plan_bytes(p), p50, p99, tput, metric, classes ? "auc" : "mse");
+           pname, text, petra_plan_bytes(p), p50, p99, tput, metric, petra_metric_name_for(classes));
     fflush(stdout);
     petra_plan_free(p);
     petra_model_free(m);

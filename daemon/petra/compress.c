@@ -18,6 +18,7 @@
 
 #include "checkpoint.h"
 #include "cli.h"
+#include "petra/metrics.h"
 #include "config.h"
 #include "csv.h"
 #include "csvmap.h"
@@ -240,7 +241,7 @@ int cmd_compress(int argc, char **argv) {
   }
   exset tune = {all.n * 4 / 5, all.ef, all.x};
   exset ho = {all.n - tune.n, all.ef, all.x + (size_t)tune.n * all.ef};
-  const char *mname = spec->kind == PETRA_MODEL_SEQ ? (spec->classes == 1 ? "auc" : "accuracy") : "mse";
+  const char *mname = petra_metric_name_for(spec->kind == PETRA_MODEL_SEQ ? spec->classes : 0);
   if (!json) printf("%s: %d examples (%d tune, %d hold-out)\n", csvp, all.n, tune.n, ho.n);
   petra_genome id;
   petra_genome_identity(&id);

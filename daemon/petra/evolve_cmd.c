@@ -10,6 +10,7 @@
 #include <time.h>
 
 #include "cli.h"
+#include "petra/metrics.h"
 #include "petra/candidate.h"
 #include "petra/evolve.h"
 
@@ -81,7 +82,7 @@ int evolve_search(petra_model *base, const exset *tune, const exset *hold, const
   petra_genome_identity(&id);
   petra_fitness bf;
   if (petra_candidate_eval(&cand, &id, &bf)) return 1;
-  const char *mname = hib ? (spec->classes == 1 ? "auc" : "accuracy") : "mse";
+  const char *mname = petra_metric_name_for(hib ? spec->classes : 0);
   fprintf(stderr, "baseline fp32: %.0f bytes, p99 %.1f us, %s %.4f\n", bf.bytes, bf.p99_us, mname, bf.metric);
   double tol = p->tol > 0 ? p->tol : (hib ? 0.005 : 0.02 * fabs(bf.metric));
   petra_evo_conf ec = petra_evo_defaults();

@@ -47,7 +47,7 @@ typedef struct wreq {
 } wreq;
 
 static const char *metric_name(const petrad *d) {
-  return d->spec.kind == PETRA_MODEL_SEQ ? (d->spec.classes == 1 ? "auc" : "accuracy") : "mse";
+  return petra_metric_name_for(d->spec.kind == PETRA_MODEL_SEQ ? d->spec.classes : 0);
 }
 
 /* ---------------------------------------------------------------- health */
@@ -284,6 +284,18 @@ static void status_json(petrad *d, sbuf *b) {
   sb_printf(b, ",\"embedded\":%s,\"bootstrap\":", d->opt.embedded ? "true" : "false");
   sb_json_str(b, d->bootstrap);
   sb_printf(b, ",\"log_level\":\"%s\"", plog_level_name(plog_get_level()));
+  /* the reloadable settings in force (what a reload changed) */
+  sb_printf(b,
+            ",\"settings\":{\"snapshot.interval_s\":%g,\"metrics.interval_s\":%g,\"checkpoint.interval_s\":%g,"
+            "\"checkpoint.interval_examples\":%d,\"evolution.interval_s\":%g,\"evolution.latency_budget_ratio\":%g,"
+            "\"evolution.metric_tolerance\":%g,\"health.max_lag\":%lld,\"health.max_checkpoint_age_s\":%g,"
+            "\"health.trainer_stall_s\":%g,\"health.no_skill_after\":%d,\"control.timeout_s\":%g,"
+            "\"control.max_clients\":%d}",
+            d->cfg.snapshot_interval_s, d->cfg.metrics_interval_s, d->cfg.checkpoint_interval_s,
+            d->cfg.checkpoint_interval_examples, d->cfg.evolution_interval_s, d->cfg.latency_budget_ratio,
+            d->cfg.evolution_tolerance, (long long)d->cfg.health_max_lag, d->cfg.health_max_checkpoint_age_s,
+            d->cfg.health_trainer_stall_s, d->cfg.health_no_skill_after, d->cfg.control_timeout_s,
+            d->cfg.control_max_clients);
 }
 
 /* ---------------------------------------------------------------- commands */

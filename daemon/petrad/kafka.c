@@ -178,7 +178,7 @@ static void dead_letter(petrad *d, const rd_kafka_message_t *m, const char *why)
              m->partition, (long long)m->offset, why, (unsigned long long)d->dead_letters);
   uint8_t *buf;
   size_t n = wire_deadletter(topic, m->partition, m->offset, why, m->payload, m->len, m->key,
-                             m->key_len, (int64_t)petrad_now_ms(), &buf);
+                             m->key_len, (int64_t)petrad_wall_ms(), &buf);
   if (!n) return;
   rd_kafka_resp_err_t e = rd_kafka_producev(
       d->producer, RD_KAFKA_V_TOPIC(d->cfg.topic_deadletter), RD_KAFKA_V_VALUE(buf, n),
@@ -452,7 +452,7 @@ void petrad_produce_metrics(petrad *d) {
   m.schema_version = PETRA_SCHEMA_VERSION;
   m.model_id = d->cfg.model_id;
   m.model_version = d->last_published_version;
-  m.metric_name = d->spec.kind == PETRA_MODEL_SEQ ? (d->spec.classes == 1 ? "auc" : "accuracy") : "mse";
+  m.metric_name = (char *)petra_metric_name_for(d->spec.kind == PETRA_MODEL_SEQ ? d->spec.classes : 0);
   m.metric = atomic_load(&d->st.metric);
   m.higher_is_better = d->spec.kind == PETRA_MODEL_SEQ;
   m.size_bytes = atomic_load(&d->st.champion_bytes);
@@ -464,7 +464,7 @@ void petrad_produce_metrics(petrad *d) {
   m.evolution_steps = atomic_load(&d->st.evolution_steps);
   m.dead_letters = d->dead_letters;
   m.loss = atomic_load(&d->st.loss);
-  m.time_ms = (int64_t)petrad_now_ms();
+  m.time_ms = (int64_t)petrad_wall_ms();
   size_t n = petra__v1__metrics__get_packed_size(&m);
   uint8_t *buf = malloc(n ? n : 1);
   if (!buf) return;

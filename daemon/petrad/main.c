@@ -47,9 +47,7 @@ int main(int argc, char **argv) {
   static petrad d;
   petrad_config_defaults(&d.cfg);
   d.opt.print_progress = 1;
-  const char *sets[64];
-  int nsets = 0, check = 0;
-  const char *state_dir = NULL, *sock = NULL;
+  int check = 0;
   int c;
   while ((c = getopt_long(argc, argv, "c:Vh", opts, NULL)) != -1) {
     switch (c) {
@@ -64,14 +62,14 @@ int main(int argc, char **argv) {
         }
         break;
       }
-      case O_STATE: state_dir = optarg; break;
-      case O_SOCK: sock = optarg; break;
+      case O_STATE: d.opt.state_dir = optarg; break;
+      case O_SOCK: d.opt.control_socket = optarg; break;
       case O_SET:
-        if (nsets == 64) {
+        if (d.opt.nsets == 64) {
           fprintf(stderr, "petrad: too many --set options\n");
           return 2;
         }
-        sets[nsets++] = optarg;
+        d.opt.sets[d.opt.nsets++] = optarg;
         break;
       case O_CHECK: check = 1; break;
       case O_HELPCFG: petrad_config_describe(stdout); return 0;
@@ -95,21 +93,15 @@ int main(int argc, char **argv) {
   char err[1024];
   const char *def = PETRA_SYSCONFDIR "/petra/petrad.conf";
   if (!d.opt.config_path && !d.opt.embedded && access(def, R_OK) == 0) d.opt.config_path = def;
-  if (d.opt.config_path && petrad_config_load(&d.cfg, d.opt.config_path, err, sizeof err)) {
+  if (petrad_options_config(&d.opt, &d.cfg, err, sizeof err)) {
     fprintf(stderr, "petrad: %s\n", err);
     return 2;
   }
-  for (int i = 0; i < nsets; i++)
-    if (petrad_config_set_kv(&d.cfg, sets[i], err, sizeof err)) {
-      fprintf(stderr, "petrad: %s\n", err);
-      return 2;
-    }
-  if (sock) snprintf(d.cfg.control_socket, sizeof d.cfg.control_socket, "%s", sock);
+  const char *state_dir = d.opt.state_dir;
   char tmpdir[] = "/tmp/petrad-embedded-XXXXXX";
+  static char embedded_sock[CFG_STR];
   if (!d.cfg.brokers[0]) d.opt.embedded = 1;
-  if (state_dir) {
-    snprintf(d.cfg.state_dir, sizeof d.cfg.state_dir, "%s", state_dir);
-  } else if (d.opt.embedded && !check) {
+  if (!state_dir && d.opt.embedded && !check) {
     /* the mock cluster is new each run: old offsets would not match it, so the embedded
      * default keeps its state in a fresh directory unless one is given */
     if (!mkdtemp(tmpdir)) {
@@ -117,11 +109,16 @@ int main(int argc, char **argv) {
       return 1;
     }
     snprintf(d.cfg.state_dir, sizeof d.cfg.state_dir, "%s", tmpdir);
+    d.opt.state_dir = tmpdir; /* a reload keeps it */
   }
   /* the embedded default runs unprivileged: its control socket lives in its state
    * directory unless one is given (the production default is under /run/petra) */
-  if (d.opt.embedded && !sock && !strcmp(d.cfg.control_socket, "/run/petra/petrad.sock") && !check)
-    snprintf(d.cfg.control_socket, sizeof d.cfg.control_socket, "%.490s/control.sock", d.cfg.state_dir);
+  if (d.opt.embedded && !d.opt.control_socket && !strcmp(d.cfg.control_socket, "/run/petra/petrad.sock") &&
+      !check) {
+    snprintf(embedded_sock, sizeof embedded_sock, "%.490s/control.sock", d.cfg.state_dir);
+    snprintf(d.cfg.control_socket, sizeof d.cfg.control_socket, "%s", embedded_sock);
+    d.opt.control_socket = embedded_sock;
+  }
   if (petrad_config_validate(&d.cfg, err, sizeof err)) {
     fprintf(stderr, "petrad: %s%s%s\n", d.opt.config_path ? d.opt.config_path : "",
             d.opt.config_path ? ": " : "", err);

@@ -38,14 +38,27 @@
 
 typedef struct petrad_options {
   const char *config_path;
+  const char *sets[64];      /* --set KEY=VALUE, in order */
+  int nsets;
+  const char *state_dir;     /* --state-dir, or the embedded default's fresh directory */
+  const char *control_socket; /* --control-socket, or the embedded default's */
   int embedded;
   double run_for_s;          /* 0 = until signalled */
   int print_progress;
 } petrad_options;
 
+/* The settings the trainer thread reads; it owns its copy (petrad.ts), which a reload
+ * replaces through a settings mark on the queue, never by writing it from the loop. */
+typedef struct trainer_settings {
+  double snapshot_interval_s, evolution_interval_s, latency_budget_ratio, evolution_tolerance;
+  int no_skill_after;
+} trainer_settings;
+
 /* loop → trainer control mark */
 typedef struct mark {
   int stop;                  /* the trainer exits after this checkpoint */
+  int settings_only;         /* no checkpoint: replace the trainer's settings */
+  trainer_settings settings;
   ckpt c;                    /* offsets, counters and feature state at the mark */
 } mark;
 
@@ -149,6 +162,7 @@ typedef struct petrad {
   petra_model *model;
   petra_trainer *trainer;
   uint64_t snapshot_version; /* owned by the trainer thread after start */
+  trainer_settings ts;       /* owned by the trainer thread after start (see mark) */
   int warm_started;          /* the model came from model.init_snapshot: publish it at once */
   /* evolution, owned by the trainer thread */
   petra_evo *evo;
@@ -204,7 +218,11 @@ typedef struct petrad {
   uint64_t start_ms;
 } petrad;
 
+/* Monotonic milliseconds: every interval, age, rate and stall check (a wall-clock step must
+ * not fire timers or fake a stall). */
 uint64_t petrad_now_ms(void);
+/* Wall-clock milliseconds since the epoch: only for timestamps written into messages. */
+uint64_t petrad_wall_ms(void);
 
 /* kafka.c */
 int petrad_kafka_start(petrad *d, char *err, size_t n);
@@ -236,6 +254,12 @@ void petrad_metrics_text(petrad *d, sbuf *b);
 int petrad_health(petrad *d, sbuf *reasons);
 
 /* run.c */
+trainer_settings petrad_trainer_settings(const petrad_config *c);
+/* Queues the reloadable trainer settings of d->cfg for the trainer thread. */
+int petrad_push_trainer_settings(petrad *d);
+/* The configuration the options give: defaults, the file, then --set, --state-dir and
+ * --control-socket (what main starts with, and what a reload re-reads). */
+int petrad_options_config(const petrad_options *o, petrad_config *c, char *err, size_t n);
 /* Loop thread: hands the encoder's current state to the trainer (see enc_mu). */
 void petrad_share_encoder(petrad *d);
 /* Re-reads the configuration file and applies what can change while running. */

@@ -19,6 +19,13 @@
 
 uint64_t petrad_now_ms(void) {
   struct timespec ts;
+  clock_gettime(CLOCK_MONOTONIC, &ts);
+  /* offset so that 0 still means "never" for the *_ms fields that start at 0 */
+  return (uint64_t)ts.tv_sec * 1000 + (uint64_t)ts.tv_nsec / 1000000 + 1;
+}
+
+uint64_t petrad_wall_ms(void) {
+  struct timespec ts;
   clock_gettime(CLOCK_REALTIME, &ts);
   return (uint64_t)ts.tv_sec * 1000 + (uint64_t)ts.tv_nsec / 1000000;
 }
@@ -79,6 +86,27 @@ void petrad_request_checkpoint(petrad *d, int stop) {
 }
 
 static void on_ckpt_timer(uv_timer_t *t) { petrad_request_checkpoint(t->data, 0); }
+static void on_metrics(uv_timer_t *t);
+
+trainer_settings petrad_trainer_settings(const petrad_config *c) {
+  return (trainer_settings){.snapshot_interval_s = c->snapshot_interval_s,
+                            .evolution_interval_s = c->evolution_interval_s,
+                            .latency_budget_ratio = c->latency_budget_ratio,
+                            .evolution_tolerance = c->evolution_tolerance,
+                            .no_skill_after = c->health_no_skill_after};
+}
+
+int petrad_push_trainer_settings(petrad *d) {
+  mark *mk = calloc(1, sizeof *mk);
+  if (!mk) return -1;
+  mk->settings_only = 1;
+  mk->settings = petrad_trainer_settings(&d->cfg);
+  if (exq_push_mark(d->q, mk)) {
+    petrad_mark_free(mk);
+    return -1;
+  }
+  return 0;
+}
 
 /* ---------------------------------------------------------------- stop */
 
@@ -113,6 +141,23 @@ void petrad_request_stop(petrad *d, const char *why) {
   petrad_request_checkpoint(d, 1);
 }
 
+int petrad_options_config(const petrad_options *o, petrad_config *c, char *err, size_t n) {
+  petrad_config_defaults(c);
+  if (o->config_path && petrad_config_load(c, o->config_path, err, n)) return -1;
+  for (int i = 0; i < o->nsets; i++)
+    if (petrad_config_set_kv(c, o->sets[i], err, n)) return -1;
+  if (o->control_socket) snprintf(c->control_socket, sizeof c->control_socket, "%s", o->control_socket);
+  if (o->state_dir) snprintf(c->state_dir, sizeof c->state_dir, "%s", o->state_dir);
+  return 0;
+}
+
+/* Keys a reload applies while running; any other changed key makes the reload fail. */
+static const char *const reloadable[] = {
+    "snapshot.interval_s",  "metrics.interval_s",    "checkpoint.interval_s", "checkpoint.interval_examples",
+    "evolution.interval_s", "evolution.latency_budget_ratio", "evolution.metric_tolerance",
+    "health.max_lag",       "health.max_checkpoint_age_s", "health.trainer_stall_s", "health.no_skill_after",
+    "control.timeout_s",    "control.max_clients",   "log.level",             NULL};
+
 int petrad_reload(petrad *d, char *err, size_t n) {
   if (!d->opt.config_path) {
     snprintf(err, n, "no configuration file to reload (petrad runs on defaults and --set)");
@@ -120,17 +165,39 @@ int petrad_reload(petrad *d, char *err, size_t n) {
     return -1;
   }
   sdn_notify("RELOADING=1");
-  petrad_config c = d->cfg;
-  if (petrad_config_load(&c, d->opt.config_path, err, n) || petrad_config_validate(&c, err, n)) {
+  static petrad_config c; /* loop thread only; large */
+  if (petrad_options_config(&d->opt, &c, err, n) || petrad_config_validate(&c, err, n)) {
     LOG_ERROR("reload_failed", "error=\"%s\" (keeping the running configuration)", err);
     sdn_notify("READY=1\nSTATUS=reload failed; running configuration kept");
     return -1;
   }
-  /* what can change safely while running */
+  char changed[1024];
+  if (petrad_config_changed(&d->cfg, &c, reloadable, changed, sizeof changed)) {
+    snprintf(err, n, "%.600s changed in %.200s: a restart applies %s (systemctl restart petrad); nothing was reloaded",
+             changed, d->opt.config_path, strchr(changed, ',') ? "them" : "it");
+    LOG_ERROR("reload_refused", "restart_only=\"%s\" (keeping the running configuration)", changed);
+    sdn_notify("READY=1\nSTATUS=reload refused: restart-only keys changed");
+    return -1;
+  }
+  /* what can change safely while running; the timers are re-armed with new intervals */
+  if (c.checkpoint_interval_s != d->cfg.checkpoint_interval_s) {
+    uint64_t ck = (uint64_t)(c.checkpoint_interval_s * 1000);
+    uv_timer_start(&d->ckpt_timer, on_ckpt_timer, ck, ck);
+  }
+  if (c.metrics_interval_s != d->cfg.metrics_interval_s) {
+    uint64_t mt = (uint64_t)(c.metrics_interval_s * 1000);
+    uv_timer_start(&d->metrics_timer, on_metrics, mt, mt);
+  }
   d->cfg.snapshot_interval_s = c.snapshot_interval_s;
   d->cfg.metrics_interval_s = c.metrics_interval_s;
   d->cfg.checkpoint_interval_s = c.checkpoint_interval_s;
   d->cfg.checkpoint_interval_examples = c.checkpoint_interval_examples;
+  d->cfg.evolution_interval_s = c.evolution_interval_s;
+  d->cfg.latency_budget_ratio = c.latency_budget_ratio;
+  d->cfg.evolution_tolerance = c.evolution_tolerance;
+  d->cfg.health_no_skill_after = c.health_no_skill_after;
+  /* the trainer thread takes its settings from the queue, in order with the examples */
+  if (petrad_push_trainer_settings(d)) LOG_WARN("reload_partial", "reason=\"trainer settings not queued\"");
   d->cfg.health_max_lag = c.health_max_lag;
   d->cfg.health_max_checkpoint_age_s = c.health_max_checkpoint_age_s;
   d->cfg.health_trainer_stall_s = c.health_trainer_stall_s;
@@ -200,7 +267,9 @@ static void on_wake(uv_async_t *a) {
 
 /* ---------------------------------------------------------------- progress */
 
-static void on_metrics(uv_timer_t *t) { petrad_produce_metrics(t->data); }
+static void on_metrics(uv_timer_t *t) {
+  petrad_produce_metrics(t->data);
+}
 
 /* WATCHDOG=1 only while the trainer thread is alive and not stuck: its heartbeat (set on
  * every pass of its loop, at least every 100 ms) must have moved since the last ping. */
@@ -219,7 +288,7 @@ static void on_progress(uv_timer_t *t) {
   double rate = secs > 0 ? (double)(d->events - d->prog_events) / secs : 0;
   d->prog_ms = now;
   d->prog_events = d->events;
-  const char *mname = d->spec.kind == PETRA_MODEL_SEQ ? (d->spec.classes == 1 ? "auc" : "accuracy") : "mse";
+  const char *mname = petra_metric_name_for(d->spec.kind == PETRA_MODEL_SEQ ? d->spec.classes : 0);
   if (d->opt.print_progress)
     LOG_INFO("progress",
            "events_per_s=%.0f events=%llu examples=%llu loss=%.4f %s=%.4f train_steps=%llu "
@@ -452,6 +521,7 @@ int petrad_run(petrad *d) {
     petrad_kafka_close(d);
     return 1;
   }
+  d->ts = petrad_trainer_settings(&d->cfg); /* the trainer's own copy from here on */
   if (petrad_trainer_start(d, err, sizeof err)) {
     LOG_ERROR("trainer_start_failed", "error=\"%s\"", err);
     return 1;
@@ -492,7 +562,7 @@ int petrad_run(petrad *d) {
     pub_p99 = petra_quantile_sorted(tmp, np, 0.99);
   }
   if (d->audit) fclose(d->audit);
-  const char *mname = d->spec.kind == PETRA_MODEL_SEQ ? (d->spec.classes == 1 ? "auc" : "accuracy") : "mse";
+  const char *mname = petra_metric_name_for(d->spec.kind == PETRA_MODEL_SEQ ? d->spec.classes : 0);
   double metric = atomic_load(&d->st.metric);
   printf("{\"events\":%llu,\"examples\":%llu,\"train_steps\":%llu,\"evolution_steps\":%llu,"
          "\"snapshots_published\":%llu,\"dead_letters\":%llu,\"champion_bytes\":%llu,"

@@ -129,7 +129,7 @@ static void build_snapshot(petrad *d) {
   snprintf(info.model_id, sizeof info.model_id, "%s", d->cfg.model_id);
   info.version = d->snapshot_version + 1;
   info.base_version = d->snapshot_version;
-  info.created_ms = (int64_t)petrad_now_ms();
+  info.created_ms = (int64_t)petrad_wall_ms();
   info.examples_seen = ts->examples;
   info.train_steps = ts->steps;
   snprintf(info.feature_schema, sizeof info.feature_schema, "%s", features_schema(d->feat));
@@ -196,8 +196,8 @@ static void check_skill(petrad *d) {
   const petra_metrics *pm = petra_trainer_metrics(d->trainer);
   uint64_t seen = petra_trainer_get_stats(d->trainer)->examples;
   int none = 0;
-  if (d->spec.kind == PETRA_MODEL_SEQ && d->cfg.health_no_skill_after > 0 &&
-      seen >= (uint64_t)d->cfg.health_no_skill_after) {
+  if (d->spec.kind == PETRA_MODEL_SEQ && d->ts.no_skill_after > 0 &&
+      seen >= (uint64_t)d->ts.no_skill_after) {
     double v = petra_metrics_value(pm);
     if (d->spec.classes == 1) none = !(v > 0.5 + 2.5 * petra_metrics_auc_null_sd(pm));
     else none = !(v > 1.0 / d->spec.classes + 0.01);
@@ -304,8 +304,8 @@ static void evolution_tick(petrad *d) {
     petra_genome_identity(&id);
     petra_fitness base;
     if (petra_candidate_eval(&d->cand, &id, &base)) return;
-    double tol = d->cfg.evolution_tolerance > 0 ? (hib ? d->cfg.evolution_tolerance
-                                                       : d->cfg.evolution_tolerance * fabs(base.metric))
+    double tol = d->ts.evolution_tolerance > 0 ? (hib ? d->ts.evolution_tolerance
+                                                       : d->ts.evolution_tolerance * fabs(base.metric))
                                                 : (hib ? 0.005 : 0.02 * fabs(base.metric));
     d->evo_tolerance = tol;
     double floor = hib ? base.metric - 4 * tol : base.metric + 4 * tol;
@@ -318,7 +318,7 @@ static void evolution_tick(petrad *d) {
       ec.baseline_metric = base.metric;
       ec.metric_floor = floor;
       ec.metric_tolerance = tol;
-      ec.latency_budget_us = d->cfg.latency_budget_ratio * base.p99_us;
+      ec.latency_budget_us = d->ts.latency_budget_ratio * base.p99_us;
       ec.seed = (uint64_t)d->cfg.seed;
       petra_err err = {0};
       d->evo = petra_evo_new(&ec, petra_candidate_eval, &d->cand, &err);
@@ -332,7 +332,7 @@ static void evolution_tick(petrad *d) {
     } else {
       /* the budget follows the quietest baseline measurement seen */
       if (base.p99_us > 0 && base.p99_us < d->baseline_p99_us) d->baseline_p99_us = base.p99_us;
-      petra_evo_set_baseline(d->evo, base.metric, floor, d->cfg.latency_budget_ratio * d->baseline_p99_us);
+      petra_evo_set_baseline(d->evo, base.metric, floor, d->ts.latency_budget_ratio * d->baseline_p99_us);
     }
   }
   double t0 = now_us();
@@ -450,12 +450,17 @@ static void *trainer_main(void *arg) {
       metric_dirty = 0;
     } else if (it.type == EXQ_MARK) {
       mark *mk = it.mark;
-      stop = mk->stop;
-      do_checkpoint(d, mk);
+      if (mk->settings_only) {
+        d->ts = mk->settings;
+        petrad_mark_free(mk);
+      } else {
+        stop = mk->stop;
+        do_checkpoint(d, mk);
+      }
     }
     uint64_t now = petrad_now_ms();
     if (!stop && d->holdout && d->hold_lin &&
-        ((double)(now - last_evo) >= d->cfg.evolution_interval_s * 1000 || atomic_exchange(&d->st.req_evolve, 0) ||
+        ((double)(now - last_evo) >= d->ts.evolution_interval_s * 1000 || atomic_exchange(&d->st.req_evolve, 0) ||
          drift_pending)) {
       if (drift_pending) LOG_INFO("evolution_on_drift", "steps=%llu", (unsigned long long)atomic_load(&d->st.evolution_steps));
       drift_pending = 0;
@@ -463,7 +468,7 @@ static void *trainer_main(void *arg) {
       last_evo = now = petrad_now_ms();
     }
     if (!stop &&
-        ((double)(now - last_snapshot) >= d->cfg.snapshot_interval_s * 1000 ||
+        ((double)(now - last_snapshot) >= d->ts.snapshot_interval_s * 1000 ||
          atomic_exchange(&d->st.req_snapshot, 0)) &&
         petra_trainer_get_stats(d->trainer)->steps > 0) {
       build_snapshot(d);

@@ -22,6 +22,9 @@ double petra_metrics_logloss(const petra_metrics *m); /* classification */
 double petra_metrics_accuracy(const petra_metrics *m);
 double petra_metrics_mse(const petra_metrics *m);     /* regression */
 double petra_metrics_mae(const petra_metrics *m);
+/* The target metric of a model with `classes` (1 binary, K > 1 multi-class, 0 regression):
+ * "auc", "accuracy" or "mse". The one place the name is derived. */
+const char *petra_metric_name_for(int classes);
 /* The model's target metric: "auc" (binary), "accuracy" (multi-class), "mse" (regression). */
 const char *petra_metrics_name(const petra_metrics *m);
 double petra_metrics_value(const petra_metrics *m);

@@ -198,6 +198,39 @@ rc, out, err = ctl("reload")
 check(rc == 1 and "no.such.key" in err, "reload of a bad file fails naming the key", (rc, err))
 rc, out, err = ctl("health")
 check(rc == 0, "still healthy after a failed reload", out)
+# a restart-only key changed: the reload is refused naming it, nothing applies
+open(cfg, "w").write(base_cfg + "log.level = info\nmodel.id = another-model\ntrainer.batch = 7\n")
+rc, out, err = ctl("reload")
+check(rc == 1 and "model.id" in err and "trainer.batch" in err and "restart" in err,
+      "reload refuses restart-only keys, naming them", (rc, err))
+check(status().get("log_level") == "warn" and status()["model_id"] == "petra-default",
+      "nothing of a refused reload applies", status().get("log_level"))
+# every reloadable key, by SIGHUP: each shows in status, and the intervals take effect at once
+# (timers re-armed; the trainer takes its settings in order from its queue)
+new = {"snapshot.interval_s": 1, "metrics.interval_s": 2, "checkpoint.interval_s": 1,
+       "checkpoint.interval_examples": 99999999, "evolution.interval_s": 1, "evolution.latency_budget_ratio": 0.6,
+       "evolution.metric_tolerance": 0.01, "health.max_lag": 123456, "health.max_checkpoint_age_s": 777,
+       "health.trainer_stall_s": 55, "health.no_skill_after": 1234, "control.timeout_s": 3,
+       "control.max_clients": 1300}
+text = base_cfg + "log.level = info\n" + "".join(f"{k} = {v}\n" for k, v in new.items())
+open(cfg, "w").write(text)
+st0 = status()
+os.kill(p.pid, signal.SIGHUP)
+wait_for(lambda: status()["settings"] == {k: float(v) if isinstance(v, float) else v for k, v in new.items()}, 10,
+         "SIGHUP applies every reloadable key")
+check(status().get("log_level") == "info", "SIGHUP applies log.level")
+wait_for(lambda: status()["checkpoints"] >= st0["checkpoints"] + 3, 8, "checkpoint.interval_s 1000 -> 1 re-arms its timer")
+wait_for(lambda: status()["last_snapshot"]["published"] > st0["last_snapshot"]["published"], 15,
+         "snapshot.interval_s 1000 -> 1 reaches the trainer")
+wait_for(lambda: status()["evolution_steps"] >= st0["evolution_steps"] + 2, 30,
+         "evolution.interval_s 1000 -> 1 reaches the trainer")
+# and back, through petractl
+open(cfg, "w").write(base_cfg + "log.level = warn\n")
+rc, out, err = ctl("reload")
+check(rc == 0 and status()["settings"]["checkpoint.interval_s"] == 1000, "petractl reload restores the intervals", (rc, err))
+ck1 = status()["checkpoints"]
+time.sleep(3)
+check(status()["checkpoints"] <= ck1 + 1, "checkpoint timer back to 1000 s", (ck1, status()["checkpoints"]))
 
 # bad command lines: one JSON error each, the connection stays usable
 table = [(b"\n", "empty"), (b"frobnicate\n", "unknown command"), (b"status extra\n", "takes no arguments"),
