@@ -121,6 +121,31 @@ void petrad_kafka_store_offsets(petrad *d, const ckpt *c) {
 
 /* ---------------------------------------------------------------- rebalance */
 
+/* A revoked partition leaves the offset table (no more lag, health or checkpoint entries for
+ * it); where we stopped is remembered, so that if it comes back the model resumes from its
+ * own position rather than the startup checkpoint's. */
+static void forget_partition(petrad *d, const char *topic, int32_t part) {
+  for (int i = 0; i < d->n_offsets; i++) {
+    offset_entry *o = &d->offsets[i];
+    if (o->partition != part || strcmp(o->topic, topic)) continue;
+    if (o->next >= 0) {
+      int k = 0;
+      while (k < d->restored.n_offsets &&
+             (d->restored.offsets[k].partition != part || strcmp(d->restored.offsets[k].topic, topic)))
+        k++;
+      if (k == d->restored.n_offsets && k < CKPT_MAX_OFFSETS) {
+        d->restored.n_offsets++;
+        snprintf(d->restored.offsets[k].topic, sizeof d->restored.offsets[k].topic, "%s", topic);
+        d->restored.offsets[k].partition = part;
+      }
+      if (k < CKPT_MAX_OFFSETS) d->restored.offsets[k].offset = o->next;
+    }
+    d->offsets[i] = d->offsets[--d->n_offsets];
+    d->last_offset_slot = -1;
+    return;
+  }
+}
+
 static void on_rebalance(rd_kafka_t *rk, rd_kafka_resp_err_t err,
                          rd_kafka_topic_partition_list_t *parts, void *opaque) {
   petrad *d = opaque;
@@ -143,9 +168,11 @@ static void on_rebalance(rd_kafka_t *rk, rd_kafka_resp_err_t err,
       rd_kafka_assign(rk, parts);
     if (d->paused) rd_kafka_pause_partitions(rk, parts);
   } else {
-    for (int i = 0; i < parts->cnt; i++)
+    for (int i = 0; i < parts->cnt; i++) {
       LOG_INFO("partition_revoked", "topic=%s partition=%d lost=%d", parts->elems[i].topic,
                parts->elems[i].partition, rd_kafka_assignment_lost(rk));
+      forget_partition(d, parts->elems[i].topic, parts->elems[i].partition);
+    }
     if (coop)
       rd_kafka_error_destroy(rd_kafka_incremental_unassign(rk, parts));
     else

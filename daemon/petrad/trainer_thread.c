@@ -407,7 +407,7 @@ static void *trainer_main(void *arg) {
       feed_examples += (uint64_t)n;
       remember_recent(d, n, buf);
       if (rc < 0) LOG_ERROR("train_failed", "error=%s", petra_strerror(rc));
-      if (d->audit) {
+      if (d->audit && rc >= 0) { /* only what the trainer took: a refused batch trained nothing */
         /* written to the kernel at once (fflush) so that it survives kill -9 */
         for (int i = 0; i < n; i++) fprintf(d->audit, "%llu\n", (unsigned long long)tags[i]);
         fflush(d->audit);
