@@ -323,7 +323,10 @@ static void on_consumer_ready(uv_poll_t *h, int status, int events) {
     return;
   }
   /* bounded in messages and in time, so that timers and control clients wait at most
-   * about a millisecond behind a backlog; one librdkafka call per batch of messages */
+   * about a millisecond behind a backlog. Messages come one rd_kafka_consumer_poll at a time:
+   * librdkafka 2.0's rd_kafka_consume_batch_queue skips offsets when partitions are paused
+   * and resumed or rebalanced (fixed in 2.1, PR #4235), and petractl pause and rebalances
+   * are routine. */
   double t_end = mono_us() + 1000;
   while (budget > 0 && !d->stopping) {
     if (mono_us() > t_end) {
@@ -331,7 +334,12 @@ static void on_consumer_ready(uv_poll_t *h, int status, int events) {
       break;
     }
     int want = budget < PETRAD_CONSUME_BATCH ? budget : PETRAD_CONSUME_BATCH;
-    ssize_t n = rd_kafka_consume_batch_queue(d->cq, 0, d->batch, (size_t)want);
+    int n = 0;
+    while (n < want) {
+      rd_kafka_message_t *m = rd_kafka_consumer_poll(d->consumer, 0);
+      if (!m) break;
+      d->batch[n++] = m;
+    }
     if (n <= 0) break;
     d->batch_i = 0;
     d->batch_n = (int)n;

@@ -9,7 +9,7 @@
  *   finished checkpoints and built snapshots, signalled with uv_async). Counters the other
  *   thread reads are atomics. */
 #ifndef PETRAD_H
-#define PETRAD_CONSUME_BATCH 256 /* messages per rd_kafka_consume_batch_queue call */
+#define PETRAD_CONSUME_BATCH 256 /* messages taken from librdkafka per batch (see kafka.c) */
 #define PETRAD_H
 #include <librdkafka/rdkafka.h>
 #include <librdkafka/rdkafka_mock.h>

@@ -19,6 +19,12 @@ extern char **environ;
 static char topic_events[128], topic_labels[128], topic_snap[128], topic_metrics[128],
     topic_dead[128], group[128];
 
+/* Offsets of the malformed messages in the (one-partition) events topic, in order: the
+ * idempotent producer keeps order, so an event's offset is the count of events before it. */
+static int64_t bad_offsets[64];
+static int n_bad_offsets;
+static int64_t events_produced;
+
 static int produce_stream(const char *bs, int n_records, uint64_t seed, int bad_every) {
   const char *pconf[] = {"enable.idempotence", "true", "linger.ms", "10", NULL};
   rd_kafka_t *p = kt_client(RD_KAFKA_PRODUCER, bs, pconf, NULL);
@@ -39,7 +45,9 @@ static int produce_stream(const char *bs, int n_records, uint64_t seed, int bad_
       n = 16;
       topic = topic_events;
       bad++;
+      if (n_bad_offsets < 64) bad_offsets[n_bad_offsets++] = events_produced;
     }
+    if (topic == topic_events) events_produced++;
     while (rd_kafka_producev(p, RD_KAFKA_V_TOPIC(topic), RD_KAFKA_V_KEY(key, strlen(key)),
                              RD_KAFKA_V_VALUE(buf, n), RD_KAFKA_V_MSGFLAGS(RD_KAFKA_MSG_F_COPY),
                              RD_KAFKA_V_END) == RD_KAFKA_RESP_ERR__QUEUE_FULL)
@@ -186,6 +194,20 @@ TEST(petrad_trains_from_real_kafka_and_publishes_verified_snapshots) {
   CHECK_EQ_INT(s.versions_regressed, 0);
   CHECK(s.metrics >= 3);
   CHECK_EQ_INT(s.dead, 6);
+  /* each dead letter names the offset of one malformed message, each malformed message once */
+  int64_t got[64];
+  int ng = s.dead < 64 ? s.dead : 64;
+  memcpy(got, s.dead_offsets, sizeof(int64_t) * (size_t)ng);
+  for (int i = 1; i < ng; i++) /* sort: the dead letters may arrive in any order */
+    for (int j = i; j > 0 && got[j - 1] > got[j]; j--) {
+      int64_t t = got[j];
+      got[j] = got[j - 1];
+      got[j - 1] = t;
+    }
+  CHECK_EQ_INT(ng, n_bad_offsets);
+  for (int i = 0; i < ng && i < n_bad_offsets; i++)
+    CHECK_MSG(got[i] == bad_offsets[i], "dead letter %d at offset %lld, malformed message at %lld", i,
+              (long long)got[i], (long long)bad_offsets[i]);
 
   /* a second run resumes from the checkpoint: versions continue upward, no dead letter is
    * produced twice for input already checkpointed */
