@@ -58,7 +58,10 @@ except Exception: print(0, 0, 0, 0)')
 done
 wait $rp || { echo "replay failed:"; tail -5 "$tmp/replay.log"; exit 1; }
 grep -q " 0 not delivered" "$tmp/replay.log" || { echo "replay lost messages:"; tail -3 "$tmp/replay.log"; exit 1; }
-kill -TERM "$pid"; wait "$pid" || true
+kill -TERM "$pid"
+prc=0
+wait "$pid" || prc=$?
+[ "$prc" -eq 0 ] || { echo "petrad exited with $prc after SIGTERM (a drain must end cleanly)"; exit 1; }
 python3 - "$tmp/audit" "$n" "$peak" "$maxlag" "$degraded" "$qcap" "$kbytes" "$minmsgs" "$(tail -n1 "$tmp/out")" "$secs" "$rate" "$out" <<'PY'
 import csv, json, sys
 audit, n, peak, maxlag, degraded, qcap, kbytes, minmsgs, summary, secs, rate, out = sys.argv[1:13]

@@ -32,7 +32,9 @@ print("%s,%s,%s" % (round(d.get("events_per_s") or 0), d.get("queue_depth", ""),
   [ "${rss:-0}" != 0 ] && echo "$t,$rss,$thr,$fds,$line,$h" >> "$out"
   sleep 10; t=$((t + 10))
 done
-wait "$pid" || true
+prc=0
+wait "$pid" || prc=$?
+[ "$prc" -eq 0 ] || { echo "petrad exited with $prc (its log: the run's stderr)" >&2; soak_failed=1; }
 python3 - "$out" <<'PY'
 import csv, json, sys
 rows = list(csv.DictReader(open(sys.argv[1])))
@@ -52,3 +54,4 @@ print(json.dumps({"bench": "soak", "seconds": t[-1], "samples": len(rows),
                   "samples_not_ok": sum(1 for r in rows if r["health"] != "ok")}))
 PY
 tail -n1 "$tmp/summary"
+exit "${soak_failed:-0}"
