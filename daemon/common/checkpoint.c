@@ -12,7 +12,7 @@
 #include "petra/bytes.h"
 
 #define MAGIC "PETRADCK"
-#define FORMAT 1u
+#define FORMAT 2u /* 2: generation; format 1 reads as generation 0 */
 
 void ckpt_clear(ckpt *c) {
   free(c->trainer);
@@ -24,6 +24,7 @@ int ckpt_encode(const ckpt *c, uint8_t **buf, size_t *len) {
   petra_bytes_w w = {0};
   petra_bw_raw(&w, MAGIC, 8);
   petra_bw_u32(&w, FORMAT);
+  petra_bw_u64(&w, c->generation);
   petra_bw_u64(&w, c->snapshot_version);
   petra_bw_u64(&w, c->events);
   petra_bw_u64(&w, c->dead_letters);
@@ -60,10 +61,11 @@ int ckpt_decode(const uint8_t *buf, size_t len, ckpt *c, char *err, size_t n) {
   }
   petra_bytes_r r = {buf, len - 8, 8, 0};
   uint32_t fmt = petra_br_u32(&r);
-  if (fmt != FORMAT) {
-    snprintf(err, n, "format %u, this build reads %u", fmt, FORMAT);
+  if (fmt != FORMAT && fmt != 1) {
+    snprintf(err, n, "format %u, this build reads 1 and %u", fmt, FORMAT);
     return -1;
   }
+  c->generation = fmt >= 2 ? petra_br_u64(&r) : 0;
   c->snapshot_version = petra_br_u64(&r);
   c->events = petra_br_u64(&r);
   c->dead_letters = petra_br_u64(&r);

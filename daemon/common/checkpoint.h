@@ -17,6 +17,7 @@ typedef struct ckpt_offset {
 } ckpt_offset;
 
 typedef struct ckpt {
+  uint64_t generation;       /* 1, 2, ... per checkpoint of this model (the newer of two wins) */
   uint64_t snapshot_version; /* last snapshot version handed to the producer */
   uint64_t events, dead_letters;
   int n_offsets;

@@ -57,6 +57,9 @@ static const keydef keys[] = {
     {"topics.snapshots", T_STR, S(topic_snapshots), 0, 0, "petra.snapshots",
      "ModelSnapshot output topic (compacted, key = model id)"},
     {"topics.metrics", T_STR, S(topic_metrics), 0, 0, "petra.metrics", "Metrics output topic"},
+    {"topics.state", T_STR, S(topic_state), 0, 0, "",
+     "compacted topic holding the training state (each checkpoint, chunked); a petrad with an empty "
+     "state directory resumes from it; offsets are committed only once it holds them (empty = off)"},
     {"topics.deadletter", T_STR, S(topic_deadletter), 0, 0, "petra.deadletter",
      "DeadLetter output topic for input that cannot be used"},
     {"kafka.max_message_bytes", T_INT, S(max_message_bytes), 1024, 100000000, "1000000",

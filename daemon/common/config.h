@@ -31,7 +31,7 @@ typedef struct petrad_config {
   char brokers[CFG_STR]; /* empty = embedded mock cluster */
   char group_id[128];
   char topic_events[128], topic_labels[128], topic_series[128];
-  char topic_snapshots[128], topic_metrics[128], topic_deadletter[128];
+  char topic_snapshots[128], topic_metrics[128], topic_deadletter[128], topic_state[128];
   int max_message_bytes;
   int poll_budget;
   /* trainer */

@@ -143,6 +143,9 @@ void petrad_metrics_text(petrad *d, sbuf *b) {
   prom_label(lab, sizeof lab, "metric", metric_name(d));
   prom_sample(b, "petra_model_metric", lab, atomic_load(&d->st.metric));
   counter(b, "petra_drift_detections_total", "Page-Hinkley drift detections", (double)atomic_load(&d->st.drifts));
+  counter(b, "petra_state_bytes_written_total", "checkpoint bytes written to topics.state",
+          (double)d->state_bytes_written);
+  counter(b, "petra_state_failures_total", "checkpoints the state topic did not take", (double)d->state_failures);
   counter(b, "petra_nonfinite_batches_total", "training batches skipped for a non-finite loss or gradient",
           (double)atomic_load(&d->st.skipped_nonfinite));
   counter(b, "petra_weight_rollbacks_total", "steps whose non-finite weights were rolled back",
@@ -241,6 +244,9 @@ static void status_json(petrad *d, sbuf *b) {
             "\"labels_without_history\":%llu,\"labels_dropped\":%llu",
             (unsigned long long)fs->entities, (unsigned long long)fs->evictions, (unsigned long long)fs->parked,
             (unsigned long long)fs->unknown_entity, (unsigned long long)fs->labels_dropped);
+  sb_printf(b, ",\"restored_from\":\"%s\",\"state_topic\":{\"generation\":%llu,\"bytes_written\":%llu,\"failures\":%llu}",
+            d->restored_from, (unsigned long long)d->state_generation_published,
+            (unsigned long long)d->state_bytes_written, (unsigned long long)d->state_failures);
   sb_printf(b, ",\"snapshots_built\":%llu,\"champion_fallbacks\":%llu",
             (unsigned long long)atomic_load(&d->st.snapshots_built),
             (unsigned long long)atomic_load(&d->st.champions_behind));

@@ -364,6 +364,7 @@ static void on_consumer_ready(uv_poll_t *h, int status, int events) {
 /* ---------------------------------------------------------------- output */
 
 typedef struct pub {
+  int kind; /* PETRAD_PUB_SNAPSHOT */
   uint64_t version;
   int pending, failed;
   double built_us; /* when the trainer finished building it */
@@ -379,6 +380,7 @@ static void on_delivery(rd_kafka_t *rk, const rd_kafka_message_t *m, void *opaqu
   (void)rk;
   petrad *d = opaque;
   pub *p = m->_private;
+  if (p && petrad_state_delivered(d, m)) return;
   if (!p) {
     if (m->err)
       LOG_WARN("produce_failed", "topic=%s error=%s", rd_kafka_topic_name(m->rkt),
@@ -421,6 +423,7 @@ void petrad_produce_snapshot(petrad *d, outmsg *m) {
   const char *key = d->cfg.model_id;
   pub *p = calloc(1, sizeof *p);
   if (!p) return;
+  p->kind = PETRAD_PUB_SNAPSHOT;
   p->version = m->version;
   p->built_us = m->built_us;
   if (m->len <= limit) {
@@ -724,6 +727,8 @@ void petrad_kafka_close(petrad *d) {
     /* messages in hand were not processed: redelivered after a restart */
     for (; d->batch_i < d->batch_n; d->batch_i++) rd_kafka_message_destroy(d->batch[d->batch_i]);
     d->batch_i = d->batch_n = 0;
+    /* the final checkpoint's offsets are stored when the state topic has it: deliver first */
+    if (d->producer && d->cfg.topic_state[0]) rd_kafka_flush(d->producer, 10000);
     rd_kafka_resp_err_t e = rd_kafka_commit(d->consumer, NULL, 0);
     if (e && e != RD_KAFKA_RESP_ERR__NO_OFFSET)
       LOG_WARN("final_commit_failed", "error=%s", rd_kafka_err2name(e));

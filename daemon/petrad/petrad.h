@@ -62,6 +62,9 @@ typedef struct mark {
   ckpt c;                    /* offsets, counters and feature state at the mark */
 } mark;
 
+/* delivery-report opaques start with one of these (kafka.c's snapshot pub, state_topic.c) */
+enum { PETRAD_PUB_SNAPSHOT = 1, PETRAD_PUB_STATE = 2 };
+
 /* trainer → loop */
 enum { OUT_CHECKPOINT = 1, OUT_SNAPSHOT = 2, OUT_STOPPED = 3 };
 typedef struct outmsg {
@@ -70,9 +73,9 @@ typedef struct outmsg {
   int ok;
   char err[512];
   ckpt c;                    /* OUT_CHECKPOINT: offsets now durable */
-  uint8_t *bytes;            /* OUT_SNAPSHOT */
+  uint8_t *bytes;            /* OUT_SNAPSHOT; OUT_CHECKPOINT with topics.state: the checkpoint */
   size_t len;
-  uint64_t version;
+  uint64_t version;          /* snapshot version; OUT_CHECKPOINT: checkpoint generation */
   double built_us;           /* CLOCK_MONOTONIC µs when the snapshot was ready */
 } outmsg;
 
@@ -163,6 +166,10 @@ typedef struct petrad {
   petra_trainer *trainer;
   uint64_t snapshot_version; /* owned by the trainer thread after start */
   trainer_settings ts;       /* owned by the trainer thread after start (see mark) */
+  uint64_t ckpt_generation;  /* trainer thread after start: the last checkpoint's generation */
+  /* state topic (loop thread) */
+  uint64_t state_bytes_written, state_failures, state_generation_published;
+  char restored_from[16];    /* "file", "kafka" or "" */
   int warm_started;          /* the model came from model.init_snapshot: publish it at once */
   /* evolution, owned by the trainer thread */
   petra_evo *evo;
@@ -243,6 +250,16 @@ int petrad_trainer_start(petrad *d, char *err, size_t n);
 void petrad_outbox_push(petrad *d, outmsg *m);
 outmsg *petrad_outbox_take(petrad *d);
 void petrad_mark_free(void *m);
+
+/* state_topic.c (loop thread) */
+/* Writes an OUT_CHECKPOINT's bytes to topics.state; its offsets are stored once delivered. */
+void petrad_state_publish(petrad *d, const outmsg *m);
+/* The delivery report of a state message (1), or not one (0). */
+int petrad_state_delivered(petrad *d, const rd_kafka_message_t *m);
+/* The newest complete checkpoint of cfg's model in topics.state: 1 with *buf (malloc'ed),
+ * 0 when there is none, −1 with err when the topic cannot be read or the set is damaged. */
+int petrad_state_fetch(const petrad_config *cfg, const char *bootstrap, uint8_t **buf, size_t *len,
+                       uint64_t *generation, char *err, size_t n);
 
 /* control.c */
 int petrad_control_start(petrad *d, char *err, size_t n);

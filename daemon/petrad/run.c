@@ -241,13 +241,17 @@ static void on_wake(uv_async_t *a) {
         d->checkpoint_in_flight = 0;
         if (m->ok) {
           d->last_ckpt_ok_ms = petrad_now_ms();
-          petrad_kafka_store_offsets(d, &m->c);
-          LOG_DEBUG("checkpoint_written", "offsets=%d", m->c.n_offsets);
+          /* with a state topic the offsets wait until it holds this checkpoint too */
+          if (m->bytes && d->producer) petrad_state_publish(d, m);
+          else petrad_kafka_store_offsets(d, &m->c);
+          LOG_DEBUG("checkpoint_written", "offsets=%d generation=%llu", m->c.n_offsets,
+                    (unsigned long long)m->version);
         } else {
           d->last_ckpt_fail_ms = petrad_now_ms();
           snprintf(d->last_ckpt_error, sizeof d->last_ckpt_error, "%s", m->err);
           LOG_ERROR("checkpoint_failed", "error=\"%s\"", m->err);
         }
+        free(m->bytes);
         break;
       case OUT_SNAPSHOT:
         petrad_produce_snapshot(d, m);
@@ -375,6 +379,38 @@ static int restore_or_create(petrad *d, char *err, size_t n) {
   char why[1024] = "";
   int rc = ckpt_read(d->cfg.state_dir, "checkpoint", &c, why, sizeof why);
   if (why[0]) LOG_ERROR("checkpoint_corrupt", "detail=\"%s\"", why);
+  snprintf(d->restored_from, sizeof d->restored_from, "%s", rc == 1 ? "file" : "");
+  if (d->cfg.topic_state[0] && d->cfg.brokers[0]) {
+    /* the newer of the local cache and the state topic */
+    uint8_t *sb = NULL;
+    size_t sl = 0;
+    uint64_t sgen = 0;
+    char serr[768];
+    int sr = petrad_state_fetch(&d->cfg, d->cfg.brokers, &sb, &sl, &sgen, serr, sizeof serr);
+    if (sr < 0 && rc != 1) {
+      /* starting fresh would publish generation 1 over the real state: refuse instead */
+      snprintf(err, n, "%.700s; no local checkpoint either: not starting fresh over it", serr);
+      return -1;
+    }
+    if (sr < 0) LOG_ERROR("state_topic_unreadable", "error=\"%s\" action=\"using the local checkpoint\"", serr);
+    if (sr == 1 && (rc != 1 || sgen > c.generation)) {
+      ckpt k;
+      if (ckpt_decode(sb, sl, &k, serr, sizeof serr) == 0) {
+        LOG_INFO("state_topic_newer", "generation=%llu local_generation=%llu bytes=%zu", (unsigned long long)sgen,
+                 rc == 1 ? (unsigned long long)c.generation : 0ULL, sl);
+        ckpt_clear(&c);
+        c = k;
+        rc = 1;
+        snprintf(d->restored_from, sizeof d->restored_from, "kafka");
+      } else {
+        LOG_ERROR("state_topic_unusable", "generation=%llu error=\"%s\"", (unsigned long long)sgen, serr);
+      }
+    } else if (sr == 1) {
+      LOG_INFO("state_topic_not_newer", "generation=%llu local_generation=%llu", (unsigned long long)sgen,
+               (unsigned long long)c.generation);
+    }
+    free(sb);
+  }
   if (rc == 1) {
     d->trainer = petra_trainer_restore(c.trainer, c.trainer_len, &tc, &d->model, &pe);
     char ferr[256];
@@ -399,13 +435,15 @@ static int restore_or_create(petrad *d, char *err, size_t n) {
       d->dead_letters = c.dead_letters;
       d->snapshot_version = c.snapshot_version;
       d->last_published_version = c.snapshot_version;
+      d->ckpt_generation = c.generation;
       for (int i = 0; i < c.n_offsets; i++) {
         offset_entry *o = &d->offsets[d->n_offsets++];
         snprintf(o->topic, sizeof o->topic, "%s", c.offsets[i].topic);
         o->partition = c.offsets[i].partition;
         o->next = c.offsets[i].offset;
       }
-      LOG_INFO("checkpoint_restored", "examples=%llu steps=%llu offsets=%d snapshot_version=%llu",
+      LOG_INFO("checkpoint_restored", "source=%s generation=%llu examples=%llu steps=%llu offsets=%d snapshot_version=%llu",
+               d->restored_from, (unsigned long long)c.generation,
                (unsigned long long)petra_trainer_get_stats(d->trainer)->examples,
                (unsigned long long)petra_trainer_get_stats(d->trainer)->steps, c.n_offsets,
                (unsigned long long)c.snapshot_version);

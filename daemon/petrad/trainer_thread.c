@@ -368,9 +368,30 @@ static void do_checkpoint(petrad *d, mark *mk) {
   m->type = OUT_CHECKPOINT;
   ckpt *c = &mk->c;
   c->snapshot_version = d->snapshot_version;
+  c->generation = d->ckpt_generation + 1;
   int rc = petra_trainer_save(d->trainer, &c->trainer, &c->trainer_len);
-  if (rc == 0) rc = ckpt_write(d->cfg.state_dir, "checkpoint", c, m->err, sizeof m->err);
-  else snprintf(m->err, sizeof m->err, "serializing the trainer failed: %s", petra_strerror(rc));
+  uint8_t *bytes = NULL;
+  size_t len = 0;
+  if (rc == 0 && ckpt_encode(c, &bytes, &len)) {
+    rc = -1;
+    snprintf(m->err, sizeof m->err, "checkpoint: out of memory");
+  } else if (rc == 0) {
+    char e2[768];
+    rc = atomic_write_file(d->cfg.state_dir, "checkpoint", bytes, len, 1, e2, sizeof e2);
+    if (rc) snprintf(m->err, sizeof m->err, "checkpoint: %.480s", e2);
+  } else {
+    snprintf(m->err, sizeof m->err, "serializing the trainer failed: %s", petra_strerror(rc));
+  }
+  if (rc == 0) {
+    d->ckpt_generation = c->generation;
+    m->version = c->generation;
+    if (d->cfg.topic_state[0]) { /* the loop writes the same bytes to the state topic */
+      m->bytes = bytes;
+      m->len = len;
+      bytes = NULL;
+    }
+  }
+  free(bytes);
   m->ok = rc == 0;
   if (m->ok) atomic_fetch_add(&d->st.checkpoints, 1);
   else atomic_fetch_add(&d->st.checkpoint_failures, 1);

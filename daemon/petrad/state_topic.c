@@ -1,0 +1,268 @@
+/* The training state in Kafka (topics.state): each durable checkpoint is also written to a
+ * compacted topic, so that a host that lost its disk, or another host, resumes the model.
+ * Layout (proto/petra.proto, StateManifest): the checkpoint's bytes in chunks keyed
+ * <model>/state/<slot>/<seq>, then a manifest keyed <model>/state naming generation, slot,
+ * chunk count, length and sha256. Generations alternate between two slots, so the set the
+ * manifest names is never being overwritten. Input offsets are stored for commit only once
+ * every message of the set is delivered: the committed offsets never run ahead of the state a
+ * new host would restore. Loop thread only. */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "log.h"
+#include "petra.pb-c.h"
+#include "petra/sha256.h"
+#include "petra/snapshot.h"
+#include "petrad.h"
+
+/* delivery tracker: the offsets to store once the whole set is delivered */
+typedef struct state_pub {
+  int kind; /* PETRAD_PUB_STATE (see petrad_pub_kind) */
+  int pending, failed;
+  uint64_t generation;
+  ckpt c; /* offsets only */
+} state_pub;
+
+static int produce(petrad *d, const char *key, const char *type, uint8_t *buf, size_t n, state_pub *p) {
+  rd_kafka_resp_err_t e = rd_kafka_producev(
+      d->producer, RD_KAFKA_V_TOPIC(d->cfg.topic_state), RD_KAFKA_V_KEY(key, strlen(key)),
+      RD_KAFKA_V_VALUE(buf, n), RD_KAFKA_V_HEADER("petra-type", type, -1),
+      RD_KAFKA_V_MSGFLAGS(RD_KAFKA_MSG_F_FREE), RD_KAFKA_V_OPAQUE(p), RD_KAFKA_V_END);
+  if (e) {
+    free(buf);
+    LOG_ERROR("state_produce_failed", "key=%s error=%s", key, rd_kafka_err2name(e));
+    return -1;
+  }
+  p->pending++;
+  return 0;
+}
+
+void petrad_state_publish(petrad *d, const outmsg *m) {
+  state_pub *p = calloc(1, sizeof *p);
+  if (!p) return;
+  p->kind = PETRAD_PUB_STATE;
+  p->generation = m->version;
+  p->c.n_offsets = m->c.n_offsets;
+  memcpy(p->c.offsets, m->c.offsets, sizeof(ckpt_offset) * (size_t)m->c.n_offsets);
+  size_t limit = (size_t)d->cfg.max_message_bytes - 1024;
+  uint32_t total = (uint32_t)((m->len + limit - 1) / limit);
+  uint32_t slot = (uint32_t)(m->version % 2);
+  uint8_t digest[32];
+  petra_sha256_digest(m->bytes, m->len, digest);
+  char sid[192], key[256];
+  snprintf(sid, sizeof sid, "%s/state/%u", d->cfg.model_id, slot);
+  int bad = 0;
+  for (uint32_t s = 0; s < total && !bad; s++) {
+    Petra__V1__SnapshotChunk c = PETRA__V1__SNAPSHOT_CHUNK__INIT;
+    c.schema_version = PETRA_SCHEMA_VERSION;
+    c.snapshot_id = sid;
+    c.model_id = d->cfg.model_id;
+    c.version = m->version;
+    c.seq = s;
+    c.total = total;
+    size_t off = (size_t)s * limit;
+    c.data.len = m->len - off < limit ? m->len - off : limit;
+    c.data.data = m->bytes + off;
+    c.sha256_of_whole.len = 32;
+    c.sha256_of_whole.data = digest;
+    size_t n = petra__v1__snapshot_chunk__get_packed_size(&c);
+    uint8_t *buf = malloc(n);
+    if (!buf) {
+      bad = 1;
+      break;
+    }
+    petra__v1__snapshot_chunk__pack(&c, buf);
+    snprintf(key, sizeof key, "%s/%u", sid, s);
+    bad = produce(d, key, "state-chunk", buf, n, p) != 0;
+  }
+  if (!bad) {
+    Petra__V1__StateManifest mf = PETRA__V1__STATE_MANIFEST__INIT;
+    mf.schema_version = PETRA_SCHEMA_VERSION;
+    mf.model_id = d->cfg.model_id;
+    mf.generation = m->version;
+    mf.slot = slot;
+    mf.total = total;
+    mf.length = m->len;
+    mf.sha256.len = 32;
+    mf.sha256.data = digest;
+    size_t n = petra__v1__state_manifest__get_packed_size(&mf);
+    uint8_t *buf = malloc(n);
+    if (buf) {
+      petra__v1__state_manifest__pack(&mf, buf);
+      snprintf(key, sizeof key, "%s/state", d->cfg.model_id);
+      bad = produce(d, key, "state-manifest", buf, n, p) != 0;
+    } else {
+      bad = 1;
+    }
+  }
+  d->state_bytes_written += m->len;
+  if (bad) p->failed = 1;
+  if (p->pending == 0) {
+    d->state_failures++;
+    free(p);
+  }
+}
+
+/* on_delivery's part for state messages; returns 1 when m was one */
+int petrad_state_delivered(petrad *d, const rd_kafka_message_t *m) {
+  state_pub *p = m->_private;
+  if (!p || p->kind != PETRAD_PUB_STATE) return 0;
+  if (m->err) p->failed = 1;
+  if (--p->pending == 0) {
+    if (p->failed) {
+      d->state_failures++;
+      LOG_ERROR("state_publish_failed", "generation=%llu error=%s action=\"offsets not committed for it\"",
+                (unsigned long long)p->generation, rd_kafka_err2name(m->err));
+    } else {
+      d->state_generation_published = p->generation;
+      petrad_kafka_store_offsets(d, &p->c);
+      LOG_DEBUG("state_published", "generation=%llu offsets=%d", (unsigned long long)p->generation, p->c.n_offsets);
+    }
+    free(p);
+  }
+  return 1;
+}
+
+/* ---------------------------------------------------------------- restore */
+
+typedef struct chunk_slot {
+  uint64_t version;
+  uint32_t total;
+  uint8_t *data;
+  size_t len;
+} chunk_slot;
+
+#define MAX_STATE_CHUNKS 4096
+
+int petrad_state_fetch(const petrad_config *cfg, const char *bootstrap, uint8_t **out, size_t *out_len,
+                       uint64_t *generation, char *err, size_t n) {
+  char e[512];
+  rd_kafka_conf_t *conf = rd_kafka_conf_new();
+  rd_kafka_conf_set(conf, "bootstrap.servers", bootstrap, e, sizeof e);
+  rd_kafka_conf_set(conf, "enable.auto.commit", "false", e, sizeof e);
+  rd_kafka_conf_set(conf, "group.id", "petrad-state-reader", e, sizeof e); /* assign only, no join */
+  for (int i = 0; i < cfg->n_pass; i++)
+    if (!strcmp(cfg->pass[i].scope, "kafka"))
+      rd_kafka_conf_set(conf, cfg->pass[i].key, cfg->pass[i].value, e, sizeof e);
+  rd_kafka_t *rk = rd_kafka_new(RD_KAFKA_CONSUMER, conf, e, sizeof e);
+  if (!rk) {
+    snprintf(err, n, "state reader: %s", e);
+    return -1;
+  }
+  int rc = 0;
+  chunk_slot *slots = calloc(2 * MAX_STATE_CHUNKS, sizeof *slots);
+  Petra__V1__StateManifest *mf = NULL;
+  const rd_kafka_metadata_t *md = NULL;
+  rd_kafka_topic_t *rkt = rd_kafka_topic_new(rk, cfg->topic_state, NULL);
+  if (!slots || rd_kafka_metadata(rk, 0, rkt, &md, 10000) || md->topic_cnt != 1 || md->topics[0].err) {
+    /* no topic yet: nothing to restore */
+    rc = md && md->topic_cnt == 1 && md->topics[0].err == RD_KAFKA_RESP_ERR_UNKNOWN_TOPIC_OR_PART ? 0 : -1;
+    if (rc) snprintf(err, n, "state topic %s: metadata unavailable", cfg->topic_state);
+    goto done;
+  }
+  int np = md->topics[0].partition_cnt;
+  rd_kafka_topic_partition_list_t *as = rd_kafka_topic_partition_list_new(np);
+  int64_t *hi = calloc((size_t)np, sizeof *hi);
+  int open = 0;
+  for (int i = 0; i < np; i++) {
+    int64_t lo = 0;
+    int32_t pid = md->topics[0].partitions[i].id;
+    if (rd_kafka_query_watermark_offsets(rk, cfg->topic_state, pid, &lo, &hi[i], 10000)) hi[i] = -1;
+    if (hi[i] > lo) {
+      rd_kafka_topic_partition_list_add(as, cfg->topic_state, pid)->offset = RD_KAFKA_OFFSET_BEGINNING;
+      open++;
+    }
+  }
+  char prefix[160], mkey[160];
+  snprintf(prefix, sizeof prefix, "%s/state/", cfg->model_id);
+  snprintf(mkey, sizeof mkey, "%s/state", cfg->model_id);
+  if (open && !rd_kafka_assign(rk, as)) {
+    /* read every partition to the high watermark seen at start, keeping the newest value of
+     * each key, as compaction would */
+    for (int idle = 0; open > 0 && idle < 300;) {
+      rd_kafka_message_t *m = rd_kafka_consumer_poll(rk, 100);
+      if (!m) {
+        idle++;
+        continue;
+      }
+      idle = 0;
+      if (!m->err && m->key) {
+        if (m->key_len == strlen(mkey) && !memcmp(m->key, mkey, m->key_len)) {
+          Petra__V1__StateManifest *x = petra__v1__state_manifest__unpack(NULL, m->len, m->payload);
+          if (x) {
+            if (mf) petra__v1__state_manifest__free_unpacked(mf, NULL);
+            mf = x;
+          }
+        } else if (m->key_len > strlen(prefix) && m->key_len < 200 && !memcmp(m->key, prefix, strlen(prefix))) {
+          /* the key says which slot and chunk; the newest value of a key wins even when it is
+           * not a valid chunk (then the slot entry is empty: the set cannot be assembled) */
+          char kb[200];
+          memcpy(kb, m->key, m->key_len);
+          kb[m->key_len] = 0;
+          unsigned slot = 9, seq = MAX_STATE_CHUNKS;
+          if (sscanf(kb + strlen(prefix), "%u/%u", &slot, &seq) == 2 && slot < 2 && seq < MAX_STATE_CHUNKS) {
+            chunk_slot *s = &slots[slot * MAX_STATE_CHUNKS + seq];
+            free(s->data);
+            memset(s, 0, sizeof *s);
+            Petra__V1__SnapshotChunk *c = petra__v1__snapshot_chunk__unpack(NULL, m->len, m->payload);
+            if (c && c->seq == seq && c->total <= MAX_STATE_CHUNKS && (s->data = malloc(c->data.len ? c->data.len : 1))) {
+              memcpy(s->data, c->data.data, c->data.len);
+              s->len = c->data.len;
+              s->version = c->version;
+              s->total = c->total;
+            }
+            if (c) petra__v1__snapshot_chunk__free_unpacked(c, NULL);
+          }
+        }
+      }
+      for (int i = 0; i < np; i++)
+        if (md->topics[0].partitions[i].id == m->partition && hi[i] >= 0 && m->offset + 1 >= hi[i]) {
+          hi[i] = -1; /* read to the end */
+          open--;
+        }
+      rd_kafka_message_destroy(m);
+    }
+    if (open > 0) {
+      snprintf(err, n, "state topic %s: not read to its end within 30 s", cfg->topic_state);
+      rc = -1;
+    }
+  }
+  free(hi);
+  rd_kafka_topic_partition_list_destroy(as);
+  if (rc == 0 && mf) {
+    /* the set the manifest names: its slot's chunks of its generation, whole and matching */
+    size_t len = (size_t)mf->length;
+    uint8_t *buf = mf->slot < 2 && mf->total <= MAX_STATE_CHUNKS && len < ((size_t)1 << 32) ? malloc(len ? len : 1) : NULL;
+    size_t off = 0;
+    int ok = buf != NULL;
+    for (uint32_t s = 0; ok && s < mf->total; s++) {
+      chunk_slot *c = &slots[mf->slot * MAX_STATE_CHUNKS + s];
+      ok = c->data && c->version == mf->generation && c->total == mf->total && off + c->len <= len;
+      if (ok) memcpy(buf + off, c->data, c->len), off += c->len;
+    }
+    uint8_t digest[32];
+    if (ok) petra_sha256_digest(buf, len, digest);
+    if (!ok || off != len || mf->sha256.len != 32 || memcmp(digest, mf->sha256.data, 32)) {
+      snprintf(err, n, "state topic %s: generation %llu is incomplete or does not match its sha256",
+               cfg->topic_state, (unsigned long long)mf->generation);
+      free(buf);
+      rc = -1;
+    } else {
+      *out = buf;
+      *out_len = len;
+      *generation = mf->generation;
+      rc = 1;
+    }
+  }
+done:
+  if (mf) petra__v1__state_manifest__free_unpacked(mf, NULL);
+  if (slots)
+    for (int i = 0; i < 2 * MAX_STATE_CHUNKS; i++) free(slots[i].data);
+  free(slots);
+  if (md) rd_kafka_metadata_destroy(md);
+  if (rkt) rd_kafka_topic_destroy(rkt);
+  rd_kafka_consumer_close(rk);
+  rd_kafka_destroy(rk);
+  return rc;
+}
