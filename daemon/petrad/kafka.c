@@ -418,6 +418,26 @@ static void on_producer_ready(uv_poll_t *h, int status, int events) {
   rd_kafka_poll(d->producer, 0);
 }
 
+uint8_t *petrad_chunk_pack(const char *set_id, const char *model_id, uint64_t version, uint32_t seq,
+                           uint32_t total, const uint8_t *data, size_t len, const uint8_t digest[32],
+                           size_t *n) {
+  Petra__V1__SnapshotChunk c = PETRA__V1__SNAPSHOT_CHUNK__INIT;
+  c.schema_version = PETRA_SCHEMA_VERSION;
+  c.snapshot_id = (char *)set_id;
+  c.model_id = (char *)model_id;
+  c.version = version;
+  c.seq = seq;
+  c.total = total;
+  c.data.len = len;
+  c.data.data = (uint8_t *)data;
+  c.sha256_of_whole.len = 32;
+  c.sha256_of_whole.data = (uint8_t *)digest;
+  *n = petra__v1__snapshot_chunk__get_packed_size(&c);
+  uint8_t *buf = malloc(*n);
+  if (buf) petra__v1__snapshot_chunk__pack(&c, buf);
+  return buf;
+}
+
 void petrad_produce_snapshot(petrad *d, outmsg *m) {
   size_t limit = (size_t)d->cfg.max_message_bytes - 1024;
   const char *key = d->cfg.model_id;
@@ -447,26 +467,14 @@ void petrad_produce_snapshot(petrad *d, outmsg *m) {
   snprintf(sid, sizeof sid, "%s/%llu", d->cfg.model_id, (unsigned long long)m->version);
   p->pending = (int)total;
   for (uint32_t s = 0; s < total; s++) {
-    Petra__V1__SnapshotChunk c = PETRA__V1__SNAPSHOT_CHUNK__INIT;
-    c.schema_version = PETRA_SCHEMA_VERSION;
-    c.snapshot_id = sid;
-    c.model_id = d->cfg.model_id;
-    c.version = m->version;
-    c.seq = s;
-    c.total = total;
-    size_t off = (size_t)s * limit;
-    c.data.len = m->len - off < limit ? m->len - off : limit;
-    c.data.data = m->bytes + off;
-    c.sha256_of_whole.len = 32;
-    c.sha256_of_whole.data = digest;
-    size_t n = petra__v1__snapshot_chunk__get_packed_size(&c);
-    uint8_t *buf = malloc(n);
+    size_t off = (size_t)s * limit, n;
+    uint8_t *buf = petrad_chunk_pack(sid, d->cfg.model_id, m->version, s, total, m->bytes + off,
+                                     m->len - off < limit ? m->len - off : limit, digest, &n);
     if (!buf) {
       p->failed = 1;
       p->pending--;
       continue;
     }
-    petra__v1__snapshot_chunk__pack(&c, buf);
     char ckey[256];
     snprintf(ckey, sizeof ckey, "%s/%u", sid, s);
     rd_kafka_resp_err_t e = rd_kafka_producev(

@@ -238,6 +238,11 @@ void petrad_kafka_pause(petrad *d, int pause);
 void petrad_kafka_unblock(petrad *d);
 void petrad_kafka_store_offsets(petrad *d, const ckpt *c);
 void petrad_produce_snapshot(petrad *d, outmsg *m);
+/* A serialized SnapshotChunk (snapshots and the state topic share the chunk format);
+ * malloc'ed, NULL when out of memory. */
+uint8_t *petrad_chunk_pack(const char *set_id, const char *model_id, uint64_t version, uint32_t seq,
+                           uint32_t total, const uint8_t *data, size_t len, const uint8_t digest[32],
+                           size_t *n);
 void petrad_produce_metrics(petrad *d);
 void petrad_kafka_close(petrad *d);
 /* 1 when partitions are assigned and each one's position has reached its high watermark (as

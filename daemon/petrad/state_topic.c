@@ -54,25 +54,13 @@ void petrad_state_publish(petrad *d, const outmsg *m) {
   snprintf(sid, sizeof sid, "%s/state/%u", d->cfg.model_id, slot);
   int bad = 0;
   for (uint32_t s = 0; s < total && !bad; s++) {
-    Petra__V1__SnapshotChunk c = PETRA__V1__SNAPSHOT_CHUNK__INIT;
-    c.schema_version = PETRA_SCHEMA_VERSION;
-    c.snapshot_id = sid;
-    c.model_id = d->cfg.model_id;
-    c.version = m->version;
-    c.seq = s;
-    c.total = total;
-    size_t off = (size_t)s * limit;
-    c.data.len = m->len - off < limit ? m->len - off : limit;
-    c.data.data = m->bytes + off;
-    c.sha256_of_whole.len = 32;
-    c.sha256_of_whole.data = digest;
-    size_t n = petra__v1__snapshot_chunk__get_packed_size(&c);
-    uint8_t *buf = malloc(n);
+    size_t off = (size_t)s * limit, n;
+    uint8_t *buf = petrad_chunk_pack(sid, d->cfg.model_id, m->version, s, total, m->bytes + off,
+                                     m->len - off < limit ? m->len - off : limit, digest, &n);
     if (!buf) {
       bad = 1;
       break;
     }
-    petra__v1__snapshot_chunk__pack(&c, buf);
     snprintf(key, sizeof key, "%s/%u", sid, s);
     bad = produce(d, key, "state-chunk", buf, n, p) != 0;
   }
