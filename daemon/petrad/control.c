@@ -202,13 +202,9 @@ void petrad_metrics_text(petrad *d, sbuf *b) {
     }
   }
   /* snapshot publish latency: built → delivery confirmed */
-  static const double le[] = {0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5};
-  prom_hist h;
-  prom_hist_init(&h, le, (int)(sizeof le / sizeof le[0]));
-  size_t np = d->n_publish < PETRAD_PUBLISH_SAMPLES ? (size_t)d->n_publish : PETRAD_PUBLISH_SAMPLES;
-  for (size_t i = 0; i < np; i++) prom_hist_observe(&h, d->publish_ms[i] / 1000.0);
-  prom_histogram(b, "petra_snapshot_publish_seconds",
-                 "snapshot built to delivery confirmed (the last 1024 snapshots)", &h);
+  /* cumulative since start, as the exposition format requires (counts only rise) */
+  prom_histogram(b, "petra_snapshot_publish_seconds", "snapshot built to delivery confirmed",
+                 &d->publish_hist);
   int lvl = 0;
   sbuf r;
   sb_init(&r);

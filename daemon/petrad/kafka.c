@@ -404,6 +404,7 @@ static void on_delivery(rd_kafka_t *rk, const rd_kafka_message_t *m, void *opaqu
         d->first_publish_ms = ms;
       else
         d->publish_ms[d->n_publish++ % PETRAD_PUBLISH_SAMPLES] = ms;
+      prom_hist_observe(&d->publish_hist, ms / 1000.0);
       LOG_DEBUG("snapshot_published", "version=%llu", (unsigned long long)p->version);
     }
     free(p);

@@ -22,6 +22,7 @@
 #include "checkpoint.h"
 #include "config.h"
 #include "ctl.h"
+#include "prom.h"
 #include "exqueue.h"
 #include "feature_state.h"
 #include "gen.h"
@@ -187,7 +188,8 @@ typedef struct petrad {
   uint64_t prog_events, prog_ms;
   uint64_t first_msg_ms, last_msg_ms; /* wall time of the first and last input message */
   uint64_t events_at_start, pauses;
-  double publish_ms[PETRAD_PUBLISH_SAMPLES]; /* built → delivered, last samples */
+  double publish_ms[PETRAD_PUBLISH_SAMPLES]; /* built → delivered, last samples (p50/p99) */
+  prom_hist publish_hist;                    /* the same, every one since start (Prometheus) */
   uint64_t n_publish;
   double first_publish_ms;                   /* −1 until the first snapshot is delivered */
   /* operations (control.c) */
