@@ -198,8 +198,9 @@ static int train_epochs(const train_opts *o, petra_model *m, petra_trainer *t, c
   return 0;
 }
 
+/* naive: ts only (else NULL), the last-value forecast's mse, mae on train, validation, test. */
 static int report(const train_opts *o, petra_model *m, petra_trainer *t, const dataset *te,
-                  int n_train, int n_val, double secs) {
+                  int n_train, int n_val, double secs, const double *naive) {
   const petra_model_spec *spec = petra_model_get_spec(m);
   int classes = spec->kind == PETRA_MODEL_SEQ ? spec->classes : 0;
   petra_metrics *hm = petra_metrics_new(classes, petra_model_n_outputs(m), te->n ? te->n : 1);
@@ -208,13 +209,20 @@ static int report(const train_opts *o, petra_model *m, petra_trainer *t, const d
   petra_model_spec_format(spec, spec_text, sizeof spec_text);
   const petra_trainer_stats *st = petra_trainer_get_stats(t);
   if (classes == 0) {
+    double mse = petra_metrics_mse(hm);
     fprintf(o->bench ? stderr : stdout, "hold-out: %d windows, mse %.4f, mae %.4f (train %d, validation %d, %.1f s)\n",
-            te->n, petra_metrics_mse(hm), petra_metrics_mae(hm), n_train, n_val, secs);
+            te->n, mse, petra_metrics_mae(hm), n_train, n_val, secs);
+    if (naive)
+      fprintf(o->bench ? stderr : stdout,
+              "naive (last value): train mse %.4f mae %.4f, validation mse %.4f mae %.4f, hold-out mse %.4f mae "
+              "%.4f; skill on the hold-out (naive mse / model mse) %.3f%s\n",
+              naive[0], naive[1], naive[2], naive[3], naive[4], naive[5], naive[4] / mse,
+              naive[4] / mse < 1 ? ": worse than carrying the last value forward" : "");
     if (o->json)
       printf("{\"spec\":\"%s\",\"train\":%d,\"validation\":%d,\"test\":%d,\"steps\":%llu,"
-             "\"mse\":%.6f,\"mae\":%.6f,\"seconds\":%.2f}\n",
-             spec_text, n_train, n_val, te->n, (unsigned long long)st->steps,
-             petra_metrics_mse(hm), petra_metrics_mae(hm), secs);
+             "\"mse\":%.6f,\"mae\":%.6f,\"naive_mse\":%.6f,\"naive_mae\":%.6f,\"skill\":%.4f,\"seconds\":%.2f}\n",
+             spec_text, n_train, n_val, te->n, (unsigned long long)st->steps, mse, petra_metrics_mae(hm),
+             naive ? naive[4] : NAN, naive ? naive[5] : NAN, naive ? naive[4] / mse : NAN, secs);
   } else {
     double auc = petra_metrics_auc(hm);
     fprintf(o->bench ? stderr : stdout, "hold-out: %d examples, auc %.4f, logloss %.4f, accuracy %.4f (train %d, %.1f s)\n",
@@ -423,6 +431,29 @@ static int check_label_value(const petra_model_spec *spec, double v) {
   return K == 1 ? !(v == 0 || v == 1) : !(v >= 0 && v < K && v == floor(v));
 }
 
+/* The naive forecast ("Repeat" in the literature): every horizon step is the window's last
+ * value, per channel (or for the target channel). Its MSE and MAE on d's windows. */
+static void naive_errors(const petra_model_spec *s, const dataset *d, double *mse, double *mae) {
+  const int W = s->window, H = s->horizon, C = s->channels;
+  double se = 0, ae = 0;
+  size_t n = 0;
+  for (int i = 0; i < d->n; i++) {
+    const float *x = d->x + (size_t)i * d->ef;
+    for (int c = 0; c < C; c++) {
+      if (s->target >= 0 && c != s->target) continue;
+      float last = x[(size_t)(W - 1) * C + c];
+      for (int h = 0; h < H; h++) {
+        double e = (double)x[(size_t)(W + h) * C + c] - last;
+        se += e * e;
+        ae += fabs(e);
+        n++;
+      }
+    }
+  }
+  *mse = n ? se / (double)n : NAN;
+  *mae = n ? ae / (double)n : NAN;
+}
+
 /* ---------------------------------------------------------------- ts */
 
 static int split_sizes(const char *text, int rows, int *a, int *b, int *c) {
@@ -563,7 +594,11 @@ static int train_ts(train_opts *o, petra_model_spec *spec) {
     fprintf(stderr, "ts: %zu rows × %d channels; windows train %d, validation %d, test %d\n", rows,
             C, ds[0].n, ds[1].n, ds[2].n);
   if (train_epochs(o, m, t, &ds[0], &ds[1], NULL)) return 1;
-  report(o, m, t, &ds[2], ds[0].n, ds[1].n, cli_now_s() - t0);
+  /* the bar a forecaster must clear: the last value carried forward, on every split */
+  double naive[6];
+  for (int p = 0; p < 3; p++) naive_errors(spec, &ds[p], &naive[2 * p], &naive[2 * p + 1]);
+  report(o, m, t, &ds[2], ds[0].n, ds[1].n, cli_now_s() - t0, naive);
+
   rc = check_finite_result(t, m, &ds[2]);
   char schema[256];
   snprintf(schema, sizeof schema, "ts/1 window=%d horizon=%d channels=%d", W, H, C);
@@ -735,7 +770,7 @@ static int train_seq(train_opts *o, petra_model_spec *spec) {
   }
   double t0 = cli_now_s();
   if (train_epochs(o, m, t, &tr, &va, NULL)) return 1;
-  report(o, m, t, &te, tr.n, va.n, cli_now_s() - t0);
+  report(o, m, t, &te, tr.n, va.n, cli_now_s() - t0, NULL);
   int rc2 = check_finite_result(t, m, &te);
   if (!rc2 && o->evolve)
     rc2 = run_evolution(o, m, t, &tr, &va, &te, features_schema(feat), features_encoder(feat));
