@@ -30,6 +30,8 @@ struct petra_trainer {
   float *batch;         /* batch examples */
   float *out;           /* FEED_CHUNK outputs */
   float *sel;           /* one example's target in output layout */
+  petra_metrics *naive; /* ts: prequential metrics of the naive (last value) forecast */
+  float *naive_out;
   uint32_t *zeros;      /* keep_zeros: parameter indices held at zero */
   size_t n_zeros;
   /* the last weights known finite, with the optimizer state that went with them */
@@ -88,6 +90,11 @@ petra_trainer *petra_trainer_new(petra_model *m, const petra_trainer_conf *conf,
   t->batch = malloc(sizeof(float) * (size_t)conf->batch * t->ef);
   t->out = malloc(sizeof(float) * FEED_CHUNK * petra_model_n_outputs(m));
   t->sel = malloc(sizeof(float) * petra_model_n_outputs(m));
+  if (s->kind == PETRA_MODEL_TS) {
+    t->naive = petra_metrics_new(0, petra_model_n_outputs(m), conf->metrics_window);
+    t->naive_out = malloc(sizeof(float) * petra_model_n_outputs(m));
+    if (!t->naive || !t->naive_out) goto oom;
+  }
   size_t np = petra_model_n_params(m) ? petra_model_n_params(m) : 1;
   t->good_p = malloc(sizeof(float) * np);
   t->good_m = malloc(sizeof(float) * np);
@@ -128,6 +135,8 @@ void petra_trainer_free(petra_trainer *t) {
   petra_adam_free(t->opt);
   petra_replay_free(t->replay);
   petra_metrics_free(t->metrics);
+  petra_metrics_free(t->naive);
+  free(t->naive_out);
   free(t->pending);
   free(t->batch);
   free(t->out);
@@ -144,6 +153,7 @@ void petra_trainer_set_lr(petra_trainer *t, float lr) { t->opt->conf.lr = lr; }
 float petra_trainer_get_lr(const petra_trainer *t) { return t->opt->conf.lr; }
 const petra_trainer_stats *petra_trainer_get_stats(const petra_trainer *t) { return &t->stats; }
 const petra_metrics *petra_trainer_metrics(const petra_trainer *t) { return t->metrics; }
+const petra_metrics *petra_trainer_naive_metrics(const petra_trainer *t) { return t->naive; }
 petra_replay *petra_trainer_replay(petra_trainer *t) { return t->replay; }
 int petra_trainer_pending(const petra_trainer *t) { return t->n_pending; }
 
@@ -263,6 +273,14 @@ int petra_trainer_feed(petra_trainer *t, int n, const float *ex) {
         tgt = t->sel;
       }
       petra_metrics_add(t->metrics, o, tgt);
+      if (t->naive) { /* ts: the last value carried forward, scored on the same targets */
+        const int C = s->channels, W = s->window;
+        for (int h = 0; h < s->horizon; h++)
+          for (int c = 0; c < (s->target >= 0 ? 1 : C); c++)
+            t->naive_out[(size_t)h * (s->target >= 0 ? 1 : C) + c] =
+                e[(size_t)(W - 1) * C + (s->target >= 0 ? s->target : c)];
+        petra_metrics_add(t->naive, t->naive_out, tgt);
+      }
       double l = petra_model_loss(t->m, 1, e, o);
       t->stats.ema_loss = t->stats.examples == 0 ? l : 0.99 * t->stats.ema_loss + 0.01 * l;
       t->stats.examples++;

@@ -14,7 +14,13 @@ int csvmap_number(const char *s, double *v) {
 
 int csvmap_time_ms(const char *s, int64_t *ms) {
   int y, mo, d, h = 0, mi = 0, se = 0;
-  if (sscanf(s, "%d-%d-%d %d:%d:%d", &y, &mo, &d, &h, &mi, &se) >= 3) {
+  /* 2016-07-01 00:00:00, or with slashes and short fields as some data sets write it
+   * (1990/1/1 0:00) */
+  char t[64];
+  size_t k = 0;
+  for (; s[k] && k < sizeof t - 1; k++) t[k] = s[k] == '/' ? '-' : s[k];
+  t[k] = 0;
+  if (strchr(t, '-') && sscanf(t, "%d-%d-%d %d:%d:%d", &y, &mo, &d, &h, &mi, &se) >= 3) {
     if (mo < 1 || mo > 12 || d < 1 || d > 31 || h < 0 || h > 23 || mi < 0 || mi > 59 || se < 0 || se > 60)
       return 0;
     struct tm tm = {.tm_year = y - 1900, .tm_mon = mo - 1, .tm_mday = d, .tm_hour = h,

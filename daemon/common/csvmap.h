@@ -30,7 +30,7 @@ int csvmap_init(csvmap *m, const csvmap_opts *o, const csv_reader *r, char *err,
 /* Fills e from a row (e's pointers point into the row and into m). Returns 0, or −1 when a
  * value does not parse (err says which). */
 int csvmap_event(csvmap *m, char **fields, Petra__V1__Event *e, char *err, size_t n);
-/* "YYYY-MM-DD[ HH:MM:SS]" or a number (small numbers are days, as trans_date; large are ms). */
+/* "YYYY-MM-DD[ HH:MM[:SS]]" (or with slashes) or a number (small numbers are days, as trans_date; large are ms). */
 int csvmap_time_ms(const char *s, int64_t *ms);
 int csvmap_number(const char *s, double *v);
 #endif

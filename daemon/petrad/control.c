@@ -98,6 +98,10 @@ int petrad_health(petrad *d, sbuf *out) {
     REASON(1, "no_skill: the model is no better than a constant predictor after %d labelled examples "
               "(%s %.4f); no snapshot is published (check the inputs: features.transforms, labels)",
            d->cfg.health_no_skill_after, metric_name(d), atomic_load(&d->st.metric));
+  if (atomic_load(&d->st.worse_than_naive))
+    REASON(1, "worse_than_naive: the forecast's prequential mse %.6g is above the naive forecast's %.6g "
+              "(the last value carried forward) over the metrics window",
+           atomic_load(&d->st.metric), atomic_load(&d->st.naive_metric));
   uint64_t nf = atomic_load(&d->st.last_nonfinite_ms);
   if (nf && now - nf < 300000)
     REASON(1, "nonfinite: %llu batches skipped for a non-finite loss or gradient, %llu weight "
@@ -158,6 +162,12 @@ void petrad_metrics_text(petrad *d, sbuf *b) {
     counter(b, "petra_labels_without_history_total", "labels whose entity had no event at or before the label time",
             (double)fs->unknown_entity);
     counter(b, "petra_labels_dropped_total", "parked labels lost to eviction or a full pool", (double)fs->labels_dropped);
+  }
+  if (d->spec.kind == PETRA_MODEL_TS) {
+    double nv = atomic_load(&d->st.naive_metric), mv = atomic_load(&d->st.metric);
+    gauge(b, "petra_naive_metric", "prequential mse of the naive forecast (last value carried forward)", nv);
+    gauge(b, "petra_model_skill", "naive mse / model mse over the metrics window (above 1: better than naive)",
+          mv > 0 ? nv / mv : 0);
   }
   gauge(b, "petra_model_no_skill", "1 while the model is no better than a constant predictor",
         atomic_load(&d->st.no_skill));
@@ -240,6 +250,13 @@ static void status_json(petrad *d, sbuf *b) {
             "\"labels_without_history\":%llu,\"labels_dropped\":%llu",
             (unsigned long long)fs->entities, (unsigned long long)fs->evictions, (unsigned long long)fs->parked,
             (unsigned long long)fs->unknown_entity, (unsigned long long)fs->labels_dropped);
+  if (d->spec.kind == PETRA_MODEL_TS) {
+    double nv = atomic_load(&d->st.naive_metric), mv = atomic_load(&d->st.metric);
+    sb_printf(b, ",\"naive_mse\":");
+    sb_json_num(b, nv);
+    sb_printf(b, ",\"skill\":");
+    sb_json_num(b, mv > 0 ? nv / mv : NAN);
+  }
   sb_printf(b, ",\"restored_from\":\"%s\",\"state_topic\":{\"generation\":%llu,\"bytes_written\":%llu,\"failures\":%llu}",
             d->restored_from, (unsigned long long)d->state_generation_published,
             (unsigned long long)d->state_bytes_written, (unsigned long long)d->state_failures);

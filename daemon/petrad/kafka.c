@@ -501,6 +501,10 @@ void petrad_produce_metrics(petrad *d) {
   m.model_version = d->last_published_version;
   m.metric_name = (char *)petra_metric_name_for(d->spec.kind == PETRA_MODEL_SEQ ? d->spec.classes : 0);
   m.metric = atomic_load(&d->st.metric);
+  if (d->spec.kind == PETRA_MODEL_TS) {
+    m.naive_metric = atomic_load(&d->st.naive_metric);
+    m.skill = m.metric > 0 ? m.naive_metric / m.metric : 0;
+  }
   m.higher_is_better = d->spec.kind == PETRA_MODEL_SEQ;
   m.size_bytes = atomic_load(&d->st.champion_bytes);
   m.latency_p50_us = atomic_load(&d->st.champion_p50_us);

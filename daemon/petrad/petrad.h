@@ -99,6 +99,8 @@ typedef struct shared_stats {
   _Atomic uint64_t skipped_nonfinite, rollbacks; /* the trainer's non-finite guard */
   _Atomic uint64_t last_nonfinite_ms;
   _Atomic int no_skill;               /* the model is no better than a constant predictor */
+  _Atomic double naive_metric;        /* ts: prequential MSE of the last-value forecast */
+  _Atomic int worse_than_naive;       /* ts: over the window, after health.no_skill_after examples */
   _Atomic uint64_t snapshots_withheld; /* not built because of no_skill */
   _Atomic uint64_t champions_behind;  /* snapshots that fell back to fp32: champion behind it */
 } shared_stats;

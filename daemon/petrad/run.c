@@ -609,7 +609,8 @@ int petrad_run(petrad *d) {
          "\"champion_p99_us\":%.1f,\"metric_name\":\"%s\",\"metric\":%.6f,\"loss\":%.6f,"
          "\"checkpoints\":%llu,\"checkpoint_failures\":%llu,\"seconds\":%.1f,"
          "\"ingest_events_per_s\":%.0f,\"paused_count\":%llu,\"snapshot_publish_first_ms\":%.1f,"
-         "\"snapshot_publish_p50_ms\":%.1f,\"snapshot_publish_p99_ms\":%.1f}\n",
+         "\"snapshot_publish_p50_ms\":%.1f,\"snapshot_publish_p99_ms\":%.1f,\"naive_metric\":%.6f,"
+         "\"skill\":%.4f}\n",
          (unsigned long long)d->events, (unsigned long long)atomic_load(&d->st.examples),
          (unsigned long long)atomic_load(&d->st.train_steps),
          (unsigned long long)atomic_load(&d->st.evolution_steps),
@@ -619,7 +620,8 @@ int petrad_run(petrad *d) {
          (unsigned long long)atomic_load(&d->st.checkpoints),
          (unsigned long long)atomic_load(&d->st.checkpoint_failures), secs,
          active > 0 ? (double)(d->events - d->events_at_start) / active : 0.0,
-         (unsigned long long)d->pauses, d->first_publish_ms, pub_p50, pub_p99);
+         (unsigned long long)d->pauses, d->first_publish_ms, pub_p50, pub_p99, atomic_load(&d->st.naive_metric),
+         metric > 0 && d->spec.kind == PETRA_MODEL_TS ? atomic_load(&d->st.naive_metric) / metric : 0.0);
   fflush(stdout);
   exq_free(d->q, petrad_mark_free);
   wire_arena_free(&d->arena);

@@ -202,6 +202,15 @@ static void check_skill(petrad *d) {
     if (d->spec.classes == 1) none = !(v > 0.5 + 2.5 * petra_metrics_auc_null_sd(pm));
     else none = !(v > 1.0 / d->spec.classes + 0.01);
   }
+  const petra_metrics *nm = petra_trainer_naive_metrics(d->trainer);
+  if (nm && petra_metrics_count(nm) > 0) {
+    double naive = petra_metrics_mse(nm), mse = petra_metrics_value(pm);
+    atomic_store(&d->st.naive_metric, naive);
+    int worse = d->ts.no_skill_after > 0 && seen >= (uint64_t)d->ts.no_skill_after && mse > naive;
+    if (worse != atomic_exchange(&d->st.worse_than_naive, worse))
+      LOG_WARN(worse ? "worse_than_naive" : "better_than_naive", "examples=%llu mse=%.6g naive_mse=%.6g skill=%.3f",
+               (unsigned long long)seen, mse, naive, mse > 0 ? naive / mse : 0.0);
+  }
   int was = atomic_exchange(&d->st.no_skill, none);
   if (none != was) {
     if (none)

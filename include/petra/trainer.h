@@ -76,6 +76,9 @@ petra_replay *petra_trainer_replay(petra_trainer *t);
 
 const petra_trainer_stats *petra_trainer_get_stats(const petra_trainer *t);
 const petra_metrics *petra_trainer_metrics(const petra_trainer *t);
+/* ts models: the same prequential window for the naive forecast (each horizon step = the
+ * window's last value), the bar a forecaster must clear; NULL for seq models. */
+const petra_metrics *petra_trainer_naive_metrics(const petra_trainer *t);
 /* Returns 1 once after each drift alarm. */
 int petra_trainer_take_drift(petra_trainer *t);
 /* Queued fresh examples not yet trained on. */

@@ -30,6 +30,7 @@ ok "py \"d['events'] == 17420\""
 ok "py \"d['examples'] == 17420 - 120 + 1\""
 ok "py \"d['dead_letters'] == 0 and d['checkpoint_failures'] == 0\""
 ok "py \"d['snapshots_published'] >= 2 and d['metric_name'] == 'mse'\""
+ok "py \"d['naive_metric'] > 0 and d['skill'] > 0\""   # the forecast is scored beside the naive one
 "$bin/petra" inspect --from-kafka --brokers "$bs" --topic "$t.snapshots" --json > "$tmp/inspect" 2>&1
 ok '[ $? -eq 0 ]'
 cat "$tmp/inspect"

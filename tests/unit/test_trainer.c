@@ -318,3 +318,31 @@ TEST(non_finite_batches_are_skipped_and_bad_weights_roll_back) {
   petra_trainer_free(t);
   petra_model_free(m);
 }
+
+TEST(forecasters_are_scored_beside_the_naive_last_value_forecast) {
+  petra_model_spec spec;
+  REQUIRE(petra_model_spec_parse("ts window=4 horizon=2 channels=2 arch=linear", &spec, NULL) == 0);
+  petra_model *m = petra_model_new(&spec, 1, NULL);
+  petra_trainer_conf c = petra_trainer_defaults();
+  petra_trainer *t = petra_trainer_new(m, &c, NULL);
+  REQUIRE(m && t);
+  /* [window 4 x 2 channels, target 2 x 2]: channel 0 stays at its last value (naive exact),
+   * channel 1 moves on by 1 and 2 (naive errors 1 and 2) */
+  float ex[2][12] = {{1, 10, 2, 11, 3, 12, 4, 13, 4, 14, 4, 15}, {0, 0, 0, 0, 0, 0, 7, 1, 7, 2, 7, 3}};
+  REQUIRE(petra_trainer_feed(t, 2, &ex[0][0]) >= 0);
+  const petra_metrics *nm = petra_trainer_naive_metrics(t);
+  REQUIRE(nm);
+  CHECK_EQ_INT(petra_metrics_count(nm), 2);
+  /* per example: mean over 4 outputs of squared errors (0, 1, 0, 4) -> 1.25 each */
+  CHECK_NEAR(petra_metrics_mse(nm), 1.25, 1e-9);
+  CHECK_NEAR(petra_metrics_mae(nm), 0.75, 1e-9);
+  petra_trainer_free(t);
+  petra_model_free(m);
+  /* classifiers have none */
+  REQUIRE(petra_model_spec_parse("seq fields=c:4:2 numeric=2 len=2 dense=4 gru=4", &spec, NULL) == 0);
+  m = petra_model_new(&spec, 1, NULL);
+  t = petra_trainer_new(m, &c, NULL);
+  CHECK(petra_trainer_naive_metrics(t) == NULL);
+  petra_trainer_free(t);
+  petra_model_free(m);
+}
