@@ -125,7 +125,8 @@ static const keydef keys[] = {
      "health is failing when the trainer thread makes no progress for this long"},
     {"health.no_skill_after", T_INT, S(health_no_skill_after), 0, 1000000000, "5000",
      "labelled examples after which a classifier whose prequential AUC (accuracy for multi-class) is "
-     "no better than a constant predictor makes health degraded and publishes no snapshot (0 = never)"},
+     "no better than a constant predictor makes health degraded and publishes no snapshot; a forecaster "
+     "whose prequential mse is above the naive (last value) forecast's makes health degraded (0 = never)"},
     {"log.level", T_STR, S(log_level), 0, 0, "info", "error, warn, info or debug"},
     {"embedded.rate", T_DBL, S(embedded_rate), 1, 10000000, "20000",
      "events per second the embedded generator produces"},
