@@ -233,6 +233,15 @@ size_t petra_model_n_state(const petra_model *m) { return m->n_state; }
 float *petra_model_state(petra_model *m) { return m->state; }
 int petra_model_example_floats(const petra_model *m) { return m->ex_floats; }
 int petra_model_n_outputs(const petra_model *m) { return m->n_out; }
+
+int petra_model_naive_forecast(const petra_model *m, const float *ex, float *out) {
+  const petra_model_spec *s = &m->spec;
+  if (s->kind != PETRA_MODEL_TS) return PETRA_EINVAL;
+  const int C = s->channels, W = s->window, oc = s->target >= 0 ? 1 : C;
+  for (int h = 0; h < s->horizon; h++)
+    for (int c = 0; c < oc; c++) out[(size_t)h * oc + c] = ex[(size_t)(W - 1) * C + (s->target >= 0 ? s->target : c)];
+  return 0;
+}
 int petra_model_target_floats(const petra_model *m) { return m->tgt_floats; }
 const float *petra_model_example_target(const petra_model *m, const float *ex) {
   return ex + m->ex_floats - m->tgt_floats;

@@ -274,11 +274,7 @@ int petra_trainer_feed(petra_trainer *t, int n, const float *ex) {
       }
       petra_metrics_add(t->metrics, o, tgt);
       if (t->naive) { /* ts: the last value carried forward, scored on the same targets */
-        const int C = s->channels, W = s->window;
-        for (int h = 0; h < s->horizon; h++)
-          for (int c = 0; c < (s->target >= 0 ? 1 : C); c++)
-            t->naive_out[(size_t)h * (s->target >= 0 ? 1 : C) + c] =
-                e[(size_t)(W - 1) * C + (s->target >= 0 ? s->target : c)];
+        petra_model_naive_forecast(t->m, e, t->naive_out);
         petra_metrics_add(t->naive, t->naive_out, tgt);
       }
       double l = petra_model_loss(t->m, 1, e, o);
@@ -332,6 +328,31 @@ int petra_evaluate(petra_model *m, int n, const float *ex, petra_metrics *metric
   free(out);
   free(sel);
   return rc;
+}
+
+int petra_evaluate_naive(const petra_model *m, int n, const float *ex, petra_metrics *metrics) {
+  const petra_model_spec *s = petra_model_get_spec(m);
+  if (s->kind != PETRA_MODEL_TS) return PETRA_EINVAL;
+  const int no = petra_model_n_outputs(m), ef = petra_model_example_floats(m);
+  float *out = malloc(sizeof(float) * (size_t)no), *sel = malloc(sizeof(float) * (size_t)no);
+  if (!out || !sel) {
+    free(out);
+    free(sel);
+    return PETRA_ENOMEM;
+  }
+  for (int i = 0; i < n; i++) {
+    const float *e = ex + (size_t)i * ef;
+    petra_model_naive_forecast(m, e, out);
+    const float *tgt = petra_model_example_target(m, e);
+    if (s->target >= 0) {
+      for (int h = 0; h < s->horizon; h++) sel[h] = tgt[(size_t)h * s->channels + s->target];
+      tgt = sel;
+    }
+    petra_metrics_add(metrics, out, tgt);
+  }
+  free(out);
+  free(sel);
+  return 0;
 }
 
 /* ---------------------------------------------------------------- checkpoints */

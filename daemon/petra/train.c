@@ -432,26 +432,13 @@ static int check_label_value(const petra_model_spec *spec, double v) {
 }
 
 /* The naive forecast ("Repeat" in the literature): every horizon step is the window's last
- * value, per channel (or for the target channel). Its MSE and MAE on d's windows. */
-static void naive_errors(const petra_model_spec *s, const dataset *d, double *mse, double *mae) {
-  const int W = s->window, H = s->horizon, C = s->channels;
-  double se = 0, ae = 0;
-  size_t n = 0;
-  for (int i = 0; i < d->n; i++) {
-    const float *x = d->x + (size_t)i * d->ef;
-    for (int c = 0; c < C; c++) {
-      if (s->target >= 0 && c != s->target) continue;
-      float last = x[(size_t)(W - 1) * C + c];
-      for (int h = 0; h < H; h++) {
-        double e = (double)x[(size_t)(W + h) * C + c] - last;
-        se += e * e;
-        ae += fabs(e);
-        n++;
-      }
-    }
-  }
-  *mse = n ? se / (double)n : NAN;
-  *mae = n ? ae / (double)n : NAN;
+ * value. Its MSE and MAE on d's windows, scored like the model's. */
+static void naive_errors(petra_model *m, const dataset *d, double *mse, double *mae) {
+  petra_metrics *nm = petra_metrics_new(0, petra_model_n_outputs(m), d->n ? d->n : 1);
+  int ok = nm && d->n && petra_evaluate_naive(m, d->n, d->x, nm) == 0;
+  *mse = ok ? petra_metrics_mse(nm) : NAN;
+  *mae = ok ? petra_metrics_mae(nm) : NAN;
+  petra_metrics_free(nm);
 }
 
 /* ---------------------------------------------------------------- ts */
@@ -596,7 +583,7 @@ static int train_ts(train_opts *o, petra_model_spec *spec) {
   if (train_epochs(o, m, t, &ds[0], &ds[1], NULL)) return 1;
   /* the bar a forecaster must clear: the last value carried forward, on every split */
   double naive[6];
-  for (int p = 0; p < 3; p++) naive_errors(spec, &ds[p], &naive[2 * p], &naive[2 * p + 1]);
+  for (int p = 0; p < 3; p++) naive_errors(m, &ds[p], &naive[2 * p], &naive[2 * p + 1]);
   report(o, m, t, &ds[2], ds[0].n, ds[1].n, cli_now_s() - t0, naive);
 
   rc = check_finite_result(t, m, &ds[2]);

@@ -313,11 +313,21 @@ static void evolution_tick(petrad *d) {
     petra_genome_identity(&id);
     petra_fitness base;
     if (petra_candidate_eval(&d->cand, &id, &base)) return;
+    /* forecasters: the floor is relative to the better of the model and the naive forecast
+     * on the same window (a compressed model worse than carrying the last value forward is
+     * not a candidate) */
+    double ref = base.metric;
+    if (!hib) {
+      petra_metrics *nm = petra_metrics_new(0, petra_model_n_outputs(d->model), d->hold_n);
+      if (nm && petra_evaluate_naive(d->model, d->hold_n, d->hold_lin, nm) == 0 && petra_metrics_mse(nm) < ref)
+        ref = petra_metrics_mse(nm);
+      petra_metrics_free(nm);
+    }
     double tol = d->ts.evolution_tolerance > 0 ? (hib ? d->ts.evolution_tolerance
-                                                       : d->ts.evolution_tolerance * fabs(base.metric))
-                                                : (hib ? 0.005 : 0.02 * fabs(base.metric));
+                                                       : d->ts.evolution_tolerance * fabs(ref))
+                                                : (hib ? 0.005 : 0.02 * fabs(ref));
     d->evo_tolerance = tol;
-    double floor = hib ? base.metric - 4 * tol : base.metric + 4 * tol;
+    double floor = hib ? base.metric - 4 * tol : ref + 4 * tol;
     if (!d->evo) {
       petra_evo_conf ec = petra_evo_defaults();
       ec.population = 12;

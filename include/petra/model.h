@@ -99,6 +99,10 @@ float *petra_model_state(petra_model *m);
 int petra_model_example_floats(const petra_model *m);
 /* Outputs per example: logits (seq) or forecast values (ts). */
 int petra_model_n_outputs(const petra_model *m);
+/* ts models: the naive forecast of an example (every horizon step = the window's last value),
+ * in the layout of petra_model_forward's outputs (n_outputs floats). Returns PETRA_EINVAL for
+ * a seq model. */
+int petra_model_naive_forecast(const petra_model *m, const float *example, float *out);
 /* Floats of target per example, and where they start inside an example. */
 int petra_model_target_floats(const petra_model *m);
 const float *petra_model_example_target(const petra_model *m, const float *example);

@@ -86,6 +86,9 @@ int petra_trainer_pending(const petra_trainer *t);
 
 /* Scores n examples with model m into a fresh metrics object (hold-out evaluation). */
 int petra_evaluate(petra_model *m, int n, const float *examples, petra_metrics *out);
+/* The same for the naive forecast of a ts model (petra_model_naive_forecast): the bar its
+ * metric must clear. PETRA_EINVAL for a seq model. */
+int petra_evaluate_naive(const petra_model *m, int n, const float *examples, petra_metrics *out);
 
 /* Checkpoint: model spec, weights, normalizer state, model RNG, optimizer state, replay
  * buffer, queued examples, counters and drift state, with a hash over all of it. *buf is
