@@ -9,8 +9,10 @@ set -euo pipefail
 runtime=(librdkafka1 libuv1 libprotobuf-c1 libopenblas0-pthread liblapacke libmicrohttpd12)
 build=(build-essential cmake pkg-config librdkafka-dev libuv1-dev libprotobuf-c-dev
        protobuf-c-compiler libopenblas-dev liblapacke-dev libmicrohttpd-dev
-       kcat maven openjdk-17-jre-headless python3 systemd clang libclang-rt-14-dev groff-base)
-bench=(python3-torch python3-numpy hyperfine valgrind)
+       kcat maven openjdk-17-jre-headless python3 systemd clang libclang-rt-14-dev groff-base
+       python3-numpy python3-sklearn python3-xgboost)
+# the real-data benchmark's PyTorch peer (tests/bench/real_data_peers.py runs without it)
+bench=(python3-torch hyperfine valgrind)
 
 want=("${runtime[@]}")
 case "${1:-}" in
