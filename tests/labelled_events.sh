@@ -10,7 +10,7 @@ set -euo pipefail
 if [ "$1" = "--check" ]; then
   exec python3 - "$2" "$3" <<'PY'
 import sys
-ids = [int(l) for l in open(sys.argv[1])]
+ids = [int(l) for l in open(sys.argv[1]) if not l.startswith('#')]
 seen, n = set(ids), int(sys.argv[2])
 missing = sum(1 for i in range(1, n + 1) if i not in seen)
 print(f"audit: {len(ids)} lines for {n} events, {missing} missing, {len(ids) - (n - missing)} duplicates")

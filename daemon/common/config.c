@@ -60,6 +60,23 @@ static const keydef keys[] = {
     {"topics.state", T_STR, S(topic_state), 0, 0, "",
      "compacted topic holding the training state (each checkpoint, chunked); a petrad with an empty "
      "state directory resumes from it; offsets are committed only once it holds them (empty = off)"},
+    {"ha.enabled", T_INT, S(ha_enabled), 0, 1, "0",
+     "1: one writer per model: petrads of the same model.id elect an owner through a one-partition "
+     "lease topic (Kafka group coordination); the others stand by and take over when it dies. The owner "
+     "writes snapshots, metrics, dead letters, the state (topics.state, required) and its input offsets "
+     "in Kafka transactions, so a zombie is fenced and each input event is in the model once"},
+    {"ha.lease_topic", T_STR, S(ha_lease_topic), 0, 0, "petra.lease",
+     "one-partition topic whose consumer group (kafka.group_id + \".lease\") names the owner; created "
+     "if missing, refused if it has more than one partition (may be shared by models)"},
+    {"ha.transactional_id", T_STR, S(ha_transactional_id), 0, 0, "",
+     "Kafka transactional.id of the owner's producer (empty = petrad-<model.id>); every petrad of a "
+     "model must use the same one: that is what fences a zombie"},
+    {"ha.commit_interval_s", T_DBL, S(ha_commit_interval_s), 0.01, 3600, "1",
+     "seconds between transaction commits: a snapshot, Metrics or dead letter becomes visible to "
+     "read_committed consumers when its transaction commits (checkpoints commit at once)"},
+    {"ha.session_timeout_ms", T_INT, S(ha_session_timeout_ms), 1000, 3600000, "10000",
+     "lease and input group session timeout: how long a dead owner keeps the lease before a standby "
+     "takes over"},
     {"topics.deadletter", T_STR, S(topic_deadletter), 0, 0, "petra.deadletter",
      "DeadLetter output topic for input that cannot be used"},
     {"kafka.max_message_bytes", T_INT, S(max_message_bytes), 1024, 100000000, "1000000",
@@ -344,6 +361,11 @@ int petrad_config_validate(const petrad_config *c, char *err, size_t errlen) {
   }
   if (!c->state_dir[0]) {
     snprintf(err, errlen, "state.dir must not be empty");
+    return -1;
+  }
+  if (c->ha_enabled && (!c->brokers[0] || !c->topic_state[0])) {
+    snprintf(err, errlen, "ha.enabled = 1 needs kafka.brokers and topics.state (the owner's state must be in "
+                          "Kafka for a standby to take over)");
     return -1;
   }
   struct in_addr a;

@@ -68,6 +68,12 @@ typedef struct petrad_config {
   int64_t health_max_lag;
   double health_max_checkpoint_age_s, health_trainer_stall_s;
   int health_no_skill_after;      /* labelled examples before "no better than constant" counts */
+  /* high availability (daemon/petrad/ha.c) */
+  int ha_enabled;                 /* lease + standby + transactions */
+  char ha_lease_topic[128];
+  char ha_transactional_id[CFG_STR]; /* "" = petrad-<model.id> */
+  double ha_commit_interval_s;
+  int ha_session_timeout_ms;
   char log_level[16];
   /* embedded default */
   double embedded_rate;

@@ -79,12 +79,13 @@ static rd_kafka_t *reader(const char *brokers) {
 
 int cmd_inspect(int argc, char **argv) {
   const char *brokers = NULL, *topic = "petra.snapshots", *model_id = NULL, *save = NULL;
-  int json = 0, from_kafka = 0;
+  int json = 0, from_kafka = 0, history = 0;
   double wait_s = 10;
   static const struct option opts[] = {{"from-kafka", 0, 0, 'k'}, {"brokers", 1, 0, 'B'},
                                        {"topic", 1, 0, 't'},      {"model-id", 1, 0, 'm'},
                                        {"json", 0, 0, 'j'},       {"wait", 1, 0, 'w'},
                                        {"save", 1, 0, 's'},       {"help", 0, 0, 'h'},
+                                       {"history", 0, 0, 'H'},
                                        {0, 0, 0, 0}};
   int c;
   optind = 1;
@@ -95,14 +96,17 @@ int cmd_inspect(int argc, char **argv) {
       case 't': topic = optarg; break;
       case 'm': model_id = optarg; break;
       case 'j': json = 1; break;
+      case 'H': history = 1; break;
       case 'w': wait_s = atof(optarg); break;
       case 's': save = optarg; break;
       case 'h':
         printf("usage: petra inspect SNAPSHOT_FILE [--json]\n"
                "       petra inspect --from-kafka --brokers B [--topic T] [--model-id ID] [--wait S] [--json]\n"
-               "                     [--save FILE]\n"
-               "The Kafka form reads the whole topic and prints the newest verified snapshot\n"
-               "(--save writes it, reassembled, to FILE: e.g. for petra score --snapshot).\n");
+               "                     [--save FILE | --history]\n"
+               "The Kafka form reads the whole topic (committed transactions only, as scorers do)\n"
+               "and prints the newest verified snapshot (--save writes it, reassembled, to FILE:\n"
+               "e.g. for petra score --snapshot); --history prints every verified snapshot in\n"
+               "topic order instead, one line each (partition@offset, model, version, bytes).\n");
         return 0;
       default: return 2;
     }
@@ -163,7 +167,14 @@ int cmd_inspect(int argc, char **argv) {
           rejected++;
           fprintf(stderr, "petra inspect: rejected snapshot at offset %lld: %s\n",
                   (long long)m->offset, pe.msg);
-        } else if ((!model_id || !strcmp(model_id, info.model_id)) && info.version >= best_version) {
+        } else if (history && (!model_id || !strcmp(model_id, info.model_id))) {
+          /* one line per verified snapshot in topic order (read_committed: what scorers see) */
+          printf(json ? "{\"partition\":%d,\"offset\":%lld,\"model_id\":\"%s\",\"version\":%llu,\"bytes\":%zu}\n"
+                      : "%d@%lld %s version %llu, %zu bytes\n",
+                 m->partition, (long long)m->offset, info.model_id, (unsigned long long)info.version, len);
+          found = 1;
+        }
+        if (mod && !history && (!model_id || !strcmp(model_id, info.model_id)) && info.version >= best_version) {
           free(best);
           best = malloc(len);
           memcpy(best, snap, len);
@@ -187,6 +198,7 @@ int cmd_inspect(int argc, char **argv) {
             wait_s, rejected);
     return 1;
   }
+  if (history) return rejected ? 1 : 0;
   print_snapshot(best, best_len, json);
   int rc = 0;
   if (save) {

@@ -30,7 +30,8 @@ static void usage(FILE *out) {
           "usage: petractl [--socket PATH] [--json] [--timeout SECONDS] COMMAND [ARG]\n"
           "\n"
           "Commands (sent to petrad's control socket):\n"
-          "  health        ok / degraded / failing with reasons (exit 0 / 1 / 2)\n"
+          "  health        ok / degraded / failing with reasons (exit 0 / 1 / 2); standby\n"
+          "                (ha.enabled: another petrad owns the model) exits 4\n"
           "  status        model, versions, rates, lag per partition, loss and metric, queue,\n"
           "                champion genome, size and latency, last snapshot and checkpoint\n"
           "  population    evolution population with fitness\n"
@@ -306,7 +307,8 @@ int main(int argc, char **argv) {
   }
   if (rc == 0 && rq.cmd == CTL_HEALTH) {
     const mj *l = mj_get(root, "level");
-    rc = l && l->type == MJ_NUM && l->num >= 0 && l->num <= 2 ? (int)l->num : 2;
+    /* 0 ok, 1 degraded, 2 failing, 4 standby (ha: another petrad owns the model) */
+    rc = l && l->type == MJ_NUM && ((l->num >= 0 && l->num <= 2) || l->num == 4) ? (int)l->num : 2;
   }
   mj_free(doc);
   free(reply);

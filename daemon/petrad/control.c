@@ -73,6 +73,14 @@ int petrad_health(petrad *d, sbuf *out) {
   uint64_t now = petrad_now_ms();
 #define REASON(lvl, ...) reason(r, lvl, __VA_ARGS__)
   sb_put(out, "[", 1);
+  if (d->role == PETRAD_ROLE_JOINING || d->role == PETRAD_ROLE_TAKING_OVER || d->role == PETRAD_ROLE_STANDBY) {
+    if (d->brokers_down) REASON(1, "broker unreachable: all brokers down");
+    if (d->role == PETRAD_ROLE_JOINING) REASON(1, "ha: waiting for the lease group %s.lease to name the owner", d->cfg.group_id);
+    if (d->role == PETRAD_ROLE_TAKING_OVER) REASON(1, "ha: taking over (fencing the previous owner, restoring the state)");
+    if (d->stopping) REASON(1, "stopping");
+    sb_put(out, "]", 1);
+    return rs.level ? rs.level : d->role == PETRAD_ROLE_STANDBY ? PETRAD_HEALTH_STANDBY : 0;
+  }
   double stall = (double)(now - d->hb_changed_ms) / 1000.0;
   if (d->hb_changed_ms && stall > d->cfg.health_trainer_stall_s)
     REASON(2, "trainer stalled: no progress for %.0f s", stall);
@@ -134,6 +142,15 @@ void petrad_metrics_text(petrad *d, sbuf *b) {
   prom_sample(b, "petra_build_info", lab, 1);
   gauge(b, "petra_uptime_seconds", "seconds since petrad started",
         (double)(petrad_now_ms() - d->start_ms) / 1000.0);
+  prom_family(b, "petra_role", "gauge", "1 for this petrad's role (single, joining, standby, taking_over, owner)");
+  lab[0] = 0;
+  prom_label(lab, sizeof lab, "role", petrad_role_name(d->role));
+  prom_sample(b, "petra_role", lab, 1);
+  if (d->cfg.ha_enabled) {
+    counter(b, "petra_txn_commits_total", "Kafka transactions committed (ha)", (double)d->txn_commits);
+    counter(b, "petra_txn_aborts_total", "Kafka transactions aborted (ha)", (double)d->txn_aborts);
+    gauge(b, "petra_txn_commit_seconds", "duration of the last transaction commit (ha)", d->txn_commit_ms_last / 1000.0);
+  }
   counter(b, "petra_events_total", "input messages consumed and decoded (events and points)", (double)d->events);
   counter(b, "petra_labels_total", "label messages consumed", (double)d->labels);
   counter(b, "petra_dead_letters_total", "input messages rejected to the dead-letter topic",
@@ -229,6 +246,24 @@ static void status_json(petrad *d, sbuf *b) {
   uint64_t now = petrad_now_ms();
   sb_printf(b, "\"model_id\":");
   sb_json_str(b, d->cfg.model_id);
+  sb_printf(b, ",\"role\":\"%s\"", petrad_role_name(d->role));
+  if (d->cfg.ha_enabled) {
+    sb_printf(b, ",\"ha\":{\"identity\":");
+    sb_json_str(b, d->ha_identity);
+    sb_printf(b, ",\"owner\":");
+    sb_json_str(b, d->ha_owner[0] ? d->ha_owner : "unknown");
+    sb_printf(b, ",\"transactional_id\":");
+    sb_json_str(b, d->ha_txn_id);
+    sb_printf(b, ",\"lease_members\":%d,\"takeover_ms\":", d->ha_members);
+    sb_json_num(b, d->role == PETRAD_ROLE_OWNER ? d->ha_takeover_ms : NAN);
+    sb_printf(b, ",\"transactions\":{\"commits\":%llu,\"aborts\":%llu,\"open\":%s,\"fenced\":%s,\"commit_ms_last\":",
+              (unsigned long long)d->txn_commits, (unsigned long long)d->txn_aborts, d->txn_open ? "true" : "false",
+              d->txn_fatal ? "true" : "false");
+    sb_json_num(b, d->txn_commit_ms_last);
+    sb_printf(b, ",\"commit_ms_max\":");
+    sb_json_num(b, d->txn_commit_ms_max);
+    sb_printf(b, ",\"committed_snapshot_version\":%llu}}", (unsigned long long)d->committed_snapshot_version);
+  }
   sb_printf(b, ",\"version\":\"%s\",\"uptime_s\":%.1f,\"events\":%llu,\"events_per_s\":", PETRA_VERSION,
             (double)(now - d->start_ms) / 1000.0, (unsigned long long)d->events);
   sb_json_num(b, d->events_per_s);
@@ -329,6 +364,16 @@ static void execute(petrad *d, const char *line, size_t len, sbuf *b) {
     sb_put(b, "}", 1);
     return;
   }
+  if (!d->trainer_running && (rq.cmd == CTL_PAUSE || rq.cmd == CTL_RESUME || rq.cmd == CTL_EVOLVE ||
+                              rq.cmd == CTL_SNAPSHOT || rq.cmd == CTL_CHECKPOINT)) {
+    sb_printf(b, "{\"ok\":false,\"command\":\"%s\",\"error\":", ctl_cmd_name(rq.cmd));
+    char why[600];
+    snprintf(why, sizeof why, "this petrad is %s, not the owner of model %s (owner: %s): send it to the owner",
+             petrad_role_name(d->role), d->cfg.model_id, d->ha_owner[0] ? d->ha_owner : "unknown");
+    sb_json_str(b, why);
+    sb_put(b, "}", 1);
+    return;
+  }
   sb_printf(b, "{\"ok\":true,\"command\":\"%s\"", ctl_cmd_name(rq.cmd));
   switch (rq.cmd) {
     case CTL_HELP:
@@ -338,8 +383,9 @@ static void execute(petrad *d, const char *line, size_t len, sbuf *b) {
       sbuf r;
       sb_init(&r);
       int lvl = petrad_health(d, &r);
-      static const char *names[] = {"ok", "degraded", "failing"};
-      sb_printf(b, ",\"health\":\"%s\",\"level\":%d,\"reasons\":%s", names[lvl], lvl, r.p ? r.p : "[]");
+      static const char *names[] = {"ok", "degraded", "failing", "?", "standby"};
+      sb_printf(b, ",\"health\":\"%s\",\"level\":%d,\"role\":\"%s\",\"reasons\":%s", names[lvl], lvl,
+                petrad_role_name(d->role), r.p ? r.p : "[]");
       sb_free(&r);
       break;
     }
@@ -670,6 +716,8 @@ static void refresh_prom_cache(petrad *d) {
 static void on_ops(uv_timer_t *t) {
   petrad *d = t->data;
   uint64_t now = petrad_now_ms();
+  petrad_ha_tick(d);
+  if (!d->trainer_running) d->hb_changed_ms = now; /* nothing to stall before there is a trainer */
   uint64_t hb = atomic_load(&d->st.trainer_heartbeat);
   if (hb != d->hb_seen || !d->hb_changed_ms) {
     d->hb_seen = hb;

@@ -102,7 +102,7 @@ int petrad_kafka_caught_up(petrad *d) {
 }
 
 void petrad_kafka_store_offsets(petrad *d, const ckpt *c) {
-  if (!d->consumer || c->n_offsets == 0) return;
+  if (!d->consumer || c->n_offsets == 0 || d->cfg.ha_enabled) return; /* ha: transactions commit them */
   rd_kafka_topic_partition_list_t *l = rd_kafka_topic_partition_list_new(c->n_offsets);
   for (int i = 0; i < c->n_offsets; i++)
     if (c->offsets[i].offset >= 0)
@@ -199,6 +199,7 @@ void petrad_kafka_pause(petrad *d, int pause) {
 
 static void dead_letter(petrad *d, const rd_kafka_message_t *m, const char *why) {
   d->dead_letters++;
+  if (petrad_txn_ensure(d)) return; /* ha: fenced, nothing more is produced */
   const char *topic = rd_kafka_topic_name(m->rkt);
   if (d->dead_letters <= 5 || d->dead_letters % 100 == 0)
     LOG_WARN("dead_letter", "topic=%s partition=%d offset=%lld reason=\"%s\" total=%llu", topic,
@@ -440,6 +441,8 @@ uint8_t *petrad_chunk_pack(const char *set_id, const char *model_id, uint64_t ve
 }
 
 void petrad_produce_snapshot(petrad *d, outmsg *m) {
+  if (!d->producer || petrad_txn_ensure(d)) return;
+  if (m->version > d->txn_snapshot_version) d->txn_snapshot_version = m->version;
   size_t limit = (size_t)d->cfg.max_message_bytes - 1024;
   const char *key = d->cfg.model_id;
   pub *p = calloc(1, sizeof *p);
@@ -495,6 +498,7 @@ void petrad_produce_snapshot(petrad *d, outmsg *m) {
 }
 
 void petrad_produce_metrics(petrad *d) {
+  if (!d->producer || petrad_txn_ensure(d)) return; /* a standby publishes nothing */
   Petra__V1__Metrics m = PETRA__V1__METRICS__INIT;
   m.schema_version = PETRA_SCHEMA_VERSION;
   m.model_id = d->cfg.model_id;
@@ -579,12 +583,18 @@ void petrad_gen_tick(uv_timer_t *t) {
 
 /* ---------------------------------------------------------------- start / close */
 
-static int make_consumer(petrad *d, char *err, size_t n) {
+int petrad_kafka_make_consumer(petrad *d, char *err, size_t n) {
   rd_kafka_conf_t *conf = rd_kafka_conf_new();
+  char sto[32];
+  snprintf(sto, sizeof sto, "%d", d->cfg.ha_session_timeout_ms);
+  int ha = d->cfg.ha_enabled;
   if (conf_set(conf, "bootstrap.servers", d->bootstrap, err, n) ||
       conf_set(conf, "group.id", d->cfg.group_id, err, n) ||
       conf_set(conf, "enable.auto.offset.store", "false", err, n) ||
-      conf_set(conf, "enable.auto.commit", "true", err, n) ||
+      /* ha: offsets are committed only inside the owner's transactions */
+      conf_set(conf, "enable.auto.commit", ha ? "false" : "true", err, n) ||
+      conf_set(conf, "isolation.level", "read_committed", err, n) ||
+      (ha && conf_set(conf, "session.timeout.ms", sto, err, n)) ||
       conf_set(conf, "auto.offset.reset", "earliest", err, n) ||
       conf_set(conf, "client.id", "petrad-consumer", err, n) ||
       /* librdkafka stops fetching a partition once this many messages are prefetched and
@@ -632,12 +642,13 @@ static int make_consumer(petrad *d, char *err, size_t n) {
   return 0;
 }
 
-static int make_producer(petrad *d, char *err, size_t n) {
+int petrad_kafka_make_producer(petrad *d, char *err, size_t n) {
   rd_kafka_conf_t *conf = rd_kafka_conf_new();
   char maxb[32];
   snprintf(maxb, sizeof maxb, "%d", d->cfg.max_message_bytes + 4096);
   if (conf_set(conf, "bootstrap.servers", d->bootstrap, err, n) ||
       conf_set(conf, "enable.idempotence", "true", err, n) ||
+      (d->cfg.ha_enabled && conf_set(conf, "transactional.id", d->ha_txn_id, err, n)) ||
       conf_set(conf, "message.max.bytes", maxb, err, n) ||
       conf_set(conf, "linger.ms", "5", err, n) ||
       conf_set(conf, "client.id", "petrad-producer", err, n) ||
@@ -730,7 +741,7 @@ int petrad_kafka_start(petrad *d, char *err, size_t n) {
   } else {
     snprintf(d->bootstrap, sizeof d->bootstrap, "%s", d->cfg.brokers);
   }
-  if (make_producer(d, err, n) || make_consumer(d, err, n)) return -1;
+  if (petrad_kafka_make_producer(d, err, n) || petrad_kafka_make_consumer(d, err, n)) return -1;
   return 0;
 }
 
@@ -740,11 +751,16 @@ void petrad_kafka_close(petrad *d) {
     /* messages in hand were not processed: redelivered after a restart */
     for (; d->batch_i < d->batch_n; d->batch_i++) rd_kafka_message_destroy(d->batch[d->batch_i]);
     d->batch_i = d->batch_n = 0;
-    /* the final checkpoint's offsets are stored when the state topic has it: deliver first */
-    if (d->producer && d->cfg.topic_state[0]) rd_kafka_flush(d->producer, 10000);
-    rd_kafka_resp_err_t e = rd_kafka_commit(d->consumer, NULL, 0);
-    if (e && e != RD_KAFKA_RESP_ERR__NO_OFFSET)
-      LOG_WARN("final_commit_failed", "error=%s", rd_kafka_err2name(e));
+    if (d->cfg.ha_enabled) {
+      /* what the last transaction holds besides the final checkpoint (which committed) */
+      if (d->txn_open && !d->txn_fatal) petrad_txn_commit(d, NULL);
+    } else {
+      /* the final checkpoint's offsets are stored when the state topic has it: deliver first */
+      if (d->producer && d->cfg.topic_state[0]) rd_kafka_flush(d->producer, 10000);
+      rd_kafka_resp_err_t e = rd_kafka_commit(d->consumer, NULL, 0);
+      if (e && e != RD_KAFKA_RESP_ERR__NO_OFFSET)
+        LOG_WARN("final_commit_failed", "error=%s", rd_kafka_err2name(e));
+    }
     rd_kafka_queue_destroy(d->cq);
     rd_kafka_consumer_close(d->consumer);
     rd_kafka_destroy(d->consumer);
@@ -753,7 +769,8 @@ void petrad_kafka_close(petrad *d) {
   }
   if (d->producer) {
     uv_poll_stop(&d->ppoll);
-    rd_kafka_resp_err_t e = rd_kafka_flush(d->producer, 10000);
+    if (d->txn_open && !d->txn_fatal) petrad_txn_commit(d, NULL); /* a standby-to-be's last Metrics */
+    rd_kafka_resp_err_t e = rd_kafka_flush(d->producer, d->txn_fatal ? 1000 : 10000);
     if (e) LOG_WARN("producer_flush_incomplete", "outstanding=%d", rd_kafka_outq_len(d->producer));
     rd_kafka_queue_destroy(d->pq);
     rd_kafka_destroy(d->producer);

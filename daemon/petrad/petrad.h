@@ -116,6 +116,15 @@ typedef struct trainer_info {
 
 typedef struct ctl_client ctl_client;
 
+/* ha.c: what this petrad is for its model */
+enum {
+  PETRAD_ROLE_SINGLE = 0,  /* ha.enabled = 0: the only petrad of its model, as configured */
+  PETRAD_ROLE_JOINING,     /* waiting for the lease group to say */
+  PETRAD_ROLE_STANDBY,     /* another petrad owns the model */
+  PETRAD_ROLE_TAKING_OVER, /* assigned the lease: fencing, restoring */
+  PETRAD_ROLE_OWNER
+};
+
 typedef struct petrad {
   petrad_config cfg;
   petrad_options opt;
@@ -227,6 +236,25 @@ typedef struct petrad {
   uint64_t ops_last_inputs;           /* events + labels at the previous ops tick */
   FILE *audit;                        /* trainer.audit_file: event ids fed to the trainer */
   uint64_t start_ms;
+  int trainer_running;                /* the trainer thread was started (joined at the end) */
+  /* high availability (ha.c, loop thread) */
+  int role;
+  rd_kafka_t *lease;                  /* consumer of the lease group */
+  rd_kafka_queue_t *lease_q, *ha_admin_q;
+  int lease_fd;
+  uv_poll_t lease_poll;
+  uv_timer_t takeover_timer, commit_timer;
+  char ha_identity[160];              /* host:pid */
+  char ha_owner[400];                 /* owner as the group describes it (standby), or us */
+  char ha_txn_id[CFG_STR];
+  int ha_members, ha_describe_in_flight, ha_lease_lost;
+  uint64_t ha_described_ms, ha_became_owner_ms;
+  double ha_takeover_ms;
+  int txn_open, txn_fatal;            /* a transaction is open / the producer is fenced */
+  uint64_t txn_began_ms, txn_commits, txn_aborts;
+  double txn_commit_ms_last, txn_commit_ms_max;
+  uint64_t txn_snapshot_version;      /* newest snapshot version produced (any transaction) */
+  uint64_t committed_snapshot_version; /* newest snapshot version committed */
 } petrad;
 
 /* Monotonic milliseconds: every interval, age, rate and stall check (a wall-clock step must
@@ -249,6 +277,8 @@ uint8_t *petrad_chunk_pack(const char *set_id, const char *model_id, uint64_t ve
                            size_t *n);
 void petrad_produce_metrics(petrad *d);
 void petrad_kafka_close(petrad *d);
+int petrad_kafka_make_producer(petrad *d, char *err, size_t n);
+int petrad_kafka_make_consumer(petrad *d, char *err, size_t n);
 /* 1 when partitions are assigned and each one's position has reached its high watermark (as
  * librdkafka last saw it; no broker round trip). */
 int petrad_kafka_caught_up(petrad *d);
@@ -267,8 +297,29 @@ void petrad_state_publish(petrad *d, const outmsg *m);
 int petrad_state_delivered(petrad *d, const rd_kafka_message_t *m);
 /* The newest complete checkpoint of cfg's model in topics.state: 1 with *buf (malloc'ed),
  * 0 when there is none, −1 with err when the topic cannot be read or the set is damaged. */
-int petrad_state_fetch(const petrad_config *cfg, const char *bootstrap, uint8_t **buf, size_t *len,
-                       uint64_t *generation, char *err, size_t n);
+typedef struct state_found {
+  uint8_t *buf;              /* the checkpoint (malloc'ed), NULL when there is none */
+  size_t len;
+  uint64_t generation;
+  uint64_t snapshot_version; /* newest committed snapshot version (ha), 0 = unknown */
+  char owner[160];           /* who wrote the newest manifest or version record */
+} state_found;
+int petrad_state_fetch(const petrad_config *cfg, const char *bootstrap, state_found *out, char *err, size_t n);
+
+/* ha.c (loop thread) */
+const char *petrad_role_name(int role);
+/* Joins the lease group; the role is known when the group answers (standby or takeover). */
+int petrad_ha_start(petrad *d, char *err, size_t n);
+void petrad_ha_tick(petrad *d);
+void petrad_ha_close(petrad *d);
+/* init_transactions: fences the previous owner (blocking, up to 60 s). */
+int petrad_txn_init(petrad *d, char *err, size_t n);
+/* With ha.enabled: opens a transaction if none is (0), or −1 when nothing may be produced (not
+ * the owner, or fenced). Without ha: 0. Called before every produce. */
+int petrad_txn_ensure(petrad *d);
+/* Commits the open transaction, with these input offsets when given (a checkpoint's). 0 or −1
+ * (aborted; fenced stops petrad). Blocks until the broker answers. */
+int petrad_txn_commit(petrad *d, const ckpt *offsets);
 
 /* control.c */
 int petrad_control_start(petrad *d, char *err, size_t n);
@@ -276,7 +327,9 @@ void petrad_control_close(petrad *d);
 void petrad_control_free(petrad *d);
 /* The Prometheus exposition of the daemon's state (loop thread). */
 void petrad_metrics_text(petrad *d, sbuf *b);
-/* health level 0 ok, 1 degraded, 2 failing, with reasons as a JSON array into b */
+/* health level 0 ok, 1 degraded, 2 failing, PETRAD_HEALTH_STANDBY (ha: another petrad owns
+ * the model; petractl health exits with it), with reasons as a JSON array into b */
+#define PETRAD_HEALTH_STANDBY 4
 int petrad_health(petrad *d, sbuf *reasons);
 
 /* run.c */
@@ -291,6 +344,9 @@ void petrad_share_encoder(petrad *d);
 /* Re-reads the configuration file and applies what can change while running. */
 int petrad_reload(petrad *d, char *err, size_t n);
 int petrad_run(petrad *d);
+/* ha.c's takeover: fences (init_transactions), restores from the topic, subscribes, starts the
+ * trainer. */
+int petrad_become_owner(petrad *d, char *err, size_t n);
 void petrad_request_checkpoint(petrad *d, int stop);
 void petrad_request_stop(petrad *d, const char *why);
 /* resume_timer callback: resumes consumption once the queue has drained to half. */

@@ -59,6 +59,7 @@ static int mkdir_p(const char *path) {
 
 void petrad_request_checkpoint(petrad *d, int stop) {
   if (d->checkpoint_in_flight && !stop) return;
+  if (!d->trainer_running) return; /* ha standby: no model here */
   mark *mk = calloc(1, sizeof *mk);
   if (!mk) return;
   mk->stop = stop;
@@ -131,12 +132,18 @@ void petrad_request_stop(petrad *d, const char *why) {
   if (d->stopping) return;
   d->stopping = 1;
   sdn_notify("STOPPING=1\nSTATUS=draining, checkpointing and committing");
-  LOG_INFO("stopping", "reason=%s queue=%d", why, exq_len(d->q));
+  LOG_INFO("stopping", "reason=%s queue=%d role=%s", why, exq_len(d->q), petrad_role_name(d->role));
   if (d->generator) uv_timer_stop(&d->gen_timer);
   uv_timer_stop(&d->ckpt_timer);
   uv_timer_stop(&d->resume_timer);
   uv_timer_stop(&d->watchdog_timer);
   if (d->consumer) uv_poll_stop(&d->cpoll);
+  if (!d->trainer_running) { /* a standby (or a takeover that failed): nothing to drain */
+    petrad_kafka_close(d);
+    petrad_ha_close(d);
+    close_all(d);
+    return;
+  }
   /* the trainer drains what is queued, checkpoints, and exits */
   petrad_request_checkpoint(d, 1);
 }
@@ -264,7 +271,8 @@ static void on_wake(uv_async_t *a) {
     free(m);
   }
   if (d->stopped_trainer && d->stopping) {
-    petrad_kafka_close(d); /* final commit of stored offsets, producer flush */
+    petrad_kafka_close(d); /* final commit of stored offsets (ha: the last transaction), producer flush */
+    petrad_ha_close(d);    /* then leave the lease group: a standby takes over at once */
     close_all(d);
   }
 }
@@ -280,7 +288,7 @@ static void on_metrics(uv_timer_t *t) {
 static void on_watchdog(uv_timer_t *t) {
   petrad *d = t->data;
   uint64_t hb = atomic_load(&d->st.trainer_heartbeat);
-  if (hb != d->last_heartbeat) sdn_notify("WATCHDOG=1");
+  if (hb != d->last_heartbeat || !d->trainer_running) sdn_notify("WATCHDOG=1"); /* a standby has no trainer */
   else LOG_WARN("watchdog_withheld", "reason=\"trainer made no progress\"");
   d->last_heartbeat = hb;
 }
@@ -382,18 +390,28 @@ static int restore_or_create(petrad *d, char *err, size_t n) {
   snprintf(d->restored_from, sizeof d->restored_from, "%s", rc == 1 ? "file" : "");
   if (d->cfg.topic_state[0] && d->cfg.brokers[0]) {
     /* the newer of the local cache and the state topic */
-    uint8_t *sb = NULL;
-    size_t sl = 0;
-    uint64_t sgen = 0;
+    state_found sf;
     char serr[768];
-    int sr = petrad_state_fetch(&d->cfg, d->cfg.brokers, &sb, &sl, &sgen, serr, sizeof serr);
-    if (sr < 0 && rc != 1) {
-      /* starting fresh would publish generation 1 over the real state: refuse instead */
-      snprintf(err, n, "%.700s; no local checkpoint either: not starting fresh over it", serr);
+    int sr = petrad_state_fetch(&d->cfg, d->cfg.brokers, &sf, serr, sizeof serr);
+    uint8_t *sb = sf.buf;
+    size_t sl = sf.len;
+    uint64_t sgen = sf.generation;
+    /* ha: versions continue from what was committed, whoever committed it */
+    if (sf.snapshot_version > d->snapshot_version) d->snapshot_version = sf.snapshot_version;
+    d->committed_snapshot_version = sf.snapshot_version;
+    if (sf.owner[0]) LOG_INFO("state_topic_owner", "last_writer=%s snapshot_version=%llu", sf.owner,
+                              (unsigned long long)sf.snapshot_version);
+    if (sr < 0 && (rc != 1 || d->cfg.ha_enabled)) {
+      /* starting fresh would publish generation 1 over the real state: refuse instead (ha: so
+       * would an older local file) */
+      snprintf(err, n, "%.700s; %s: not starting over it", serr,
+               rc == 1 ? "ha.enabled: the local checkpoint may be older than what was committed" : "no local checkpoint either");
       return -1;
     }
     if (sr < 0) LOG_ERROR("state_topic_unreadable", "error=\"%s\" action=\"using the local checkpoint\"", serr);
-    if (sr == 1 && (rc != 1 || sgen > c.generation)) {
+    /* ha: the topic is the truth (a local file may hold a generation whose transaction never
+     * committed, or one a zombie wrote); the local file only serves when the topic has none */
+    if (sr == 1 && (rc != 1 || sgen > c.generation || d->cfg.ha_enabled)) {
       ckpt k;
       if (ckpt_decode(sb, sl, &k, serr, sizeof serr) == 0) {
         LOG_INFO("state_topic_newer", "generation=%llu local_generation=%llu bytes=%zu", (unsigned long long)sgen,
@@ -433,8 +451,8 @@ static int restore_or_create(petrad *d, char *err, size_t n) {
       d->restored.trainer = d->restored.features = NULL;
       d->events = c.events;
       d->dead_letters = c.dead_letters;
-      d->snapshot_version = c.snapshot_version;
-      d->last_published_version = c.snapshot_version;
+      if (c.snapshot_version > d->snapshot_version) d->snapshot_version = c.snapshot_version;
+      d->last_published_version = d->snapshot_version;
       d->ckpt_generation = c.generation;
       for (int i = 0; i < c.n_offsets; i++) {
         offset_entry *o = &d->offsets[d->n_offsets++];
@@ -480,6 +498,21 @@ static int restore_or_create(petrad *d, char *err, size_t n) {
   return 0;
 }
 
+int petrad_become_owner(petrad *d, char *err, size_t n) {
+  /* 1. fence: no zombie commits after this (and its open transaction is aborted) */
+  if (petrad_kafka_make_producer(d, err, n) || petrad_txn_init(d, err, n)) return -1;
+  /* 2. the newest committed state (restore_or_create reads topics.state, read_committed) */
+  if (restore_or_create(d, err, n)) return -1;
+  /* 3. input from the committed offsets, then the trainer */
+  if (petrad_kafka_make_consumer(d, err, n)) return -1;
+  if (petrad_trainer_start(d, err, n)) return -1;
+  d->trainer_running = 1;
+  d->role = PETRAD_ROLE_OWNER; /* before the first produce: transactions open only for the owner */
+  d->last_ckpt_ok_ms = petrad_now_ms();
+  petrad_produce_metrics(d);
+  return 0;
+}
+
 void petrad_share_encoder(petrad *d) {
   petra_encoder *e = features_encoder(d->feat);
   uint8_t *b = NULL;
@@ -515,7 +548,7 @@ int petrad_run(petrad *d) {
     LOG_ERROR("state_dir_unusable", "dir=%s error=\"%s\"", d->cfg.state_dir, strerror(errno));
     return 1;
   }
-  if (restore_or_create(d, err, sizeof err)) {
+  if (!d->cfg.ha_enabled && restore_or_create(d, err, sizeof err)) {
     LOG_ERROR("model_init_failed", "error=\"%s\"", err);
     return 1;
   }
@@ -556,19 +589,31 @@ int petrad_run(petrad *d) {
     petrad_control_close(d);
     return 1;
   }
-  if (petrad_kafka_start(d, err, sizeof err)) {
-    LOG_ERROR("kafka_start_failed", "error=\"%s\"", err);
-    petrad_kafka_close(d);
-    return 1;
-  }
   d->ts = petrad_trainer_settings(&d->cfg); /* the trainer's own copy from here on */
-  if (petrad_trainer_start(d, err, sizeof err)) {
-    LOG_ERROR("trainer_start_failed", "error=\"%s\"", err);
-    return 1;
+  if (d->cfg.ha_enabled) {
+    /* the role comes from the lease group; the model only once this petrad owns it */
+    snprintf(d->bootstrap, sizeof d->bootstrap, "%s", d->cfg.brokers);
+    if (petrad_ha_start(d, err, sizeof err)) {
+      LOG_ERROR("ha_start_failed", "error=\"%s\"", err);
+      petrad_ha_close(d);
+      petrad_control_close(d);
+      return 1;
+    }
+  } else {
+    if (petrad_kafka_start(d, err, sizeof err)) {
+      LOG_ERROR("kafka_start_failed", "error=\"%s\"", err);
+      petrad_kafka_close(d);
+      return 1;
+    }
+    if (petrad_trainer_start(d, err, sizeof err)) {
+      LOG_ERROR("trainer_start_failed", "error=\"%s\"", err);
+      return 1;
+    }
+    d->trainer_running = 1;
+    /* a first Metrics message announces the start and warms the producer (connection,
+     * idempotent producer id) so that the first snapshot is not delayed by it */
+    petrad_produce_metrics(d);
   }
-  /* a first Metrics message announces the start and warms the producer (connection,
-   * idempotent producer id) so that the first snapshot is not delayed by it */
-  petrad_produce_metrics(d);
   uint64_t ck = (uint64_t)(d->cfg.checkpoint_interval_s * 1000);
   uv_timer_start(&d->ckpt_timer, on_ckpt_timer, ck, ck);
   uint64_t mt = (uint64_t)(d->cfg.metrics_interval_s * 1000);
@@ -582,12 +627,13 @@ int petrad_run(petrad *d) {
   uint64_t wd = sdn_watchdog_usec();
   if (wd) uv_timer_start(&d->watchdog_timer, on_watchdog, wd / 2000, wd / 2000);
   /* ready: configuration, checkpoint restore and subscription are done (not waiting for a
-   * partition assignment, so a broker outage does not fail the start) */
-  sdn_notify("READY=1\nSTATUS=started");
-  LOG_INFO("started", "model=%s spec=\"%s\" bootstrap=%s state_dir=%s embedded=%d",
-           d->cfg.model_id, d->cfg.model_spec, d->bootstrap, d->cfg.state_dir, d->opt.embedded);
+   * partition assignment, so a broker outage does not fail the start); ha: once the lease
+   * group has said standby or the takeover is done (ha.c) */
+  if (!d->cfg.ha_enabled) sdn_notify("READY=1\nSTATUS=started");
+  LOG_INFO("started", "model=%s spec=\"%s\" bootstrap=%s state_dir=%s embedded=%d ha=%d",
+           d->cfg.model_id, d->cfg.model_spec, d->bootstrap, d->cfg.state_dir, d->opt.embedded, d->cfg.ha_enabled);
   uv_run(d->loop, UV_RUN_DEFAULT);
-  pthread_join(d->trainer_thread, NULL);
+  if (d->trainer_running) pthread_join(d->trainer_thread, NULL);
   uv_loop_close(d->loop);
 
   double secs = (double)(petrad_now_ms() - d->start_ms) / 1000.0;

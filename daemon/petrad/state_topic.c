@@ -39,6 +39,7 @@ static int produce(petrad *d, const char *key, const char *type, uint8_t *buf, s
 }
 
 void petrad_state_publish(petrad *d, const outmsg *m) {
+  if (petrad_txn_ensure(d)) return; /* ha: not the owner any more, or fenced */
   state_pub *p = calloc(1, sizeof *p);
   if (!p) return;
   p->kind = PETRAD_PUB_STATE;
@@ -74,6 +75,9 @@ void petrad_state_publish(petrad *d, const outmsg *m) {
     mf.length = m->len;
     mf.sha256.len = 32;
     mf.sha256.data = digest;
+    mf.snapshot_version = d->txn_snapshot_version > d->committed_snapshot_version ? d->txn_snapshot_version
+                                                                                   : d->committed_snapshot_version;
+    mf.owner = d->ha_identity;
     size_t n = petra__v1__state_manifest__get_packed_size(&mf);
     uint8_t *buf = malloc(n);
     if (buf) {
@@ -89,6 +93,20 @@ void petrad_state_publish(petrad *d, const outmsg *m) {
   if (p->pending == 0) {
     d->state_failures++;
     free(p);
+    return;
+  }
+  if (d->cfg.ha_enabled) {
+    /* the set and the input offsets it reflects, in one transaction: either a new owner sees
+     * both or neither (the delivery reports arrive during the commit) */
+    if (bad && d->txn_open) {
+      petrad_txn_commit(d, NULL); /* what else is in it still commits; this state does not count */
+    } else if (petrad_txn_commit(d, &m->c) == 0) {
+      d->state_generation_published = m->version;
+      LOG_DEBUG("state_committed", "generation=%llu offsets=%d ms=%.1f", (unsigned long long)m->version,
+                m->c.n_offsets, d->txn_commit_ms_last);
+    } else {
+      d->state_failures++;
+    }
   }
 }
 
@@ -102,7 +120,7 @@ int petrad_state_delivered(petrad *d, const rd_kafka_message_t *m) {
       d->state_failures++;
       LOG_ERROR("state_publish_failed", "generation=%llu error=%s action=\"offsets not committed for it\"",
                 (unsigned long long)p->generation, rd_kafka_err2name(m->err));
-    } else {
+    } else if (!d->cfg.ha_enabled) { /* ha: the transaction commits the offsets */
       d->state_generation_published = p->generation;
       petrad_kafka_store_offsets(d, &p->c);
       LOG_DEBUG("state_published", "generation=%llu offsets=%d", (unsigned long long)p->generation, p->c.n_offsets);
@@ -123,11 +141,15 @@ typedef struct chunk_slot {
 
 #define MAX_STATE_CHUNKS 4096
 
-int petrad_state_fetch(const petrad_config *cfg, const char *bootstrap, uint8_t **out, size_t *out_len,
-                       uint64_t *generation, char *err, size_t n) {
+int petrad_state_fetch(const petrad_config *cfg, const char *bootstrap, state_found *out, char *err, size_t n) {
   char e[512];
+  memset(out, 0, sizeof *out);
   rd_kafka_conf_t *conf = rd_kafka_conf_new();
   rd_kafka_conf_set(conf, "bootstrap.servers", bootstrap, e, sizeof e);
+  /* only committed transactions (ha), and the end of a partition is where the reader stands
+   * at PARTITION_EOF: with transactions the last offsets are commit markers, never delivered */
+  rd_kafka_conf_set(conf, "isolation.level", "read_committed", e, sizeof e);
+  rd_kafka_conf_set(conf, "enable.partition.eof", "true", e, sizeof e);
   rd_kafka_conf_set(conf, "enable.auto.commit", "false", e, sizeof e);
   rd_kafka_conf_set(conf, "group.id", "petrad-state-reader", e, sizeof e); /* assign only, no join */
   for (int i = 0; i < cfg->n_pass; i++)
@@ -162,9 +184,10 @@ int petrad_state_fetch(const petrad_config *cfg, const char *bootstrap, uint8_t 
       open++;
     }
   }
-  char prefix[160], mkey[160];
+  char prefix[160], mkey[160], vkey[176];
   snprintf(prefix, sizeof prefix, "%s/state/", cfg->model_id);
   snprintf(mkey, sizeof mkey, "%s/state", cfg->model_id);
+  snprintf(vkey, sizeof vkey, "%s/state/version", cfg->model_id);
   if (open && !rd_kafka_assign(rk, as)) {
     /* read every partition to the high watermark seen at start, keeping the newest value of
      * each key, as compaction would */
@@ -175,8 +198,16 @@ int petrad_state_fetch(const petrad_config *cfg, const char *bootstrap, uint8_t 
         continue;
       }
       idle = 0;
+      int at_end = m->err == RD_KAFKA_RESP_ERR__PARTITION_EOF;
       if (!m->err && m->key) {
-        if (m->key_len == strlen(mkey) && !memcmp(m->key, mkey, m->key_len)) {
+        if (m->key_len == strlen(vkey) && !memcmp(m->key, vkey, m->key_len)) {
+          Petra__V1__StateManifest *x = petra__v1__state_manifest__unpack(NULL, m->len, m->payload);
+          if (x) {
+            if (x->snapshot_version > out->snapshot_version) out->snapshot_version = x->snapshot_version;
+            if (x->owner) snprintf(out->owner, sizeof out->owner, "%s", x->owner);
+            petra__v1__state_manifest__free_unpacked(x, NULL);
+          }
+        } else if (m->key_len == strlen(mkey) && !memcmp(m->key, mkey, m->key_len)) {
           Petra__V1__StateManifest *x = petra__v1__state_manifest__unpack(NULL, m->len, m->payload);
           if (x) {
             if (mf) petra__v1__state_manifest__free_unpacked(mf, NULL);
@@ -205,7 +236,7 @@ int petrad_state_fetch(const petrad_config *cfg, const char *bootstrap, uint8_t 
         }
       }
       for (int i = 0; i < np; i++)
-        if (md->topics[0].partitions[i].id == m->partition && hi[i] >= 0 && m->offset + 1 >= hi[i]) {
+        if (md->topics[0].partitions[i].id == m->partition && hi[i] >= 0 && (at_end || m->offset + 1 >= hi[i])) {
           hi[i] = -1; /* read to the end */
           open--;
         }
@@ -237,9 +268,11 @@ int petrad_state_fetch(const petrad_config *cfg, const char *bootstrap, uint8_t 
       free(buf);
       rc = -1;
     } else {
-      *out = buf;
-      *out_len = len;
-      *generation = mf->generation;
+      out->buf = buf;
+      out->len = len;
+      out->generation = mf->generation;
+      if (mf->snapshot_version > out->snapshot_version) out->snapshot_version = mf->snapshot_version;
+      if (mf->owner && mf->owner[0] && !out->owner[0]) snprintf(out->owner, sizeof out->owner, "%s", mf->owner);
       rc = 1;
     }
   }

@@ -404,6 +404,12 @@ static void do_checkpoint(petrad *d, mark *mk) {
   if (rc == 0) {
     d->ckpt_generation = c->generation;
     m->version = c->generation;
+    /* the audit's lineage: the ids above this line, back to the previous mark, are in this
+     * generation (tests/audit_lineage.py keeps those of generations a later run restored) */
+    if (d->audit) {
+      fprintf(d->audit, "#checkpoint %llu\n", (unsigned long long)c->generation);
+      fflush(d->audit);
+    }
     if (d->cfg.topic_state[0]) { /* the loop writes the same bytes to the state topic */
       m->bytes = bytes;
       m->len = len;
@@ -435,6 +441,11 @@ static void *trainer_main(void *arg) {
   /* a model started from a snapshot file is publishable as it is: scorers get it before the
    * first example arrives (and the warm start can be checked against the file) */
   if (d->warm_started) build_snapshot(d);
+  if (d->audit) {
+    fprintf(d->audit, "#restored %llu %llu\n", (unsigned long long)d->ckpt_generation,
+            (unsigned long long)petrad_wall_ms());
+    fflush(d->audit);
+  }
   while (!stop && buf) {
     exq_item it;
     atomic_fetch_add(&d->st.trainer_heartbeat, 1);

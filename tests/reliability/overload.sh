@@ -48,7 +48,7 @@ except Exception: print(0, 0, 0, 0)')
   [ "$lag" -gt "$maxlag" ] && maxlag=$lag
   if "$build/petractl" --socket "$tmp/ctl.sock" health > /dev/null 2>&1; then h=ok; else h=not_ok; degraded=$((degraded + 1)); fi
   echo "$t,$rss,$lag,$qd,$bp,$ex,$h" >> "$out"
-  seen=$(wc -l < "$tmp/audit" 2>/dev/null || echo 0)
+  seen=$(grep -vc "^#" "$tmp/audit" 2>/dev/null || echo 0)
   if ! kill -0 $rp 2>/dev/null; then
     [ "${CATCHUP:-0}" = 1 ] || break
     [ "$seen" -ge "$n" ] && break
@@ -66,7 +66,7 @@ python3 - "$tmp/audit" "$n" "$peak" "$maxlag" "$degraded" "$qcap" "$kbytes" "$mi
 import csv, json, sys
 audit, n, peak, maxlag, degraded, qcap, kbytes, minmsgs, summary, secs, rate, out = sys.argv[1:13]
 n = int(n)
-ids = [int(l) for l in open(audit)]
+ids = [int(l) for l in open(audit) if not l.startswith('#')]
 seen = set(ids)
 k = max(seen) if seen else 0
 gaps = sum(1 for i in range(1, k + 1) if i not in seen)

@@ -1,0 +1,444 @@
+/* High availability (ha.enabled): one writer per model, standby and takeover, and the
+ * owner's output in Kafka transactions. Loop thread only.
+ *
+ * Leadership is Kafka's group coordination, not a protocol of ours: every petrad of a model
+ * joins the consumer group <kafka.group_id>.lease on a one-partition lease topic with the
+ * cooperative-sticky assignor. The member assigned partition 0 is the owner; the others are
+ * standbys (health "standby", nothing consumed, nothing produced, the control socket
+ * answering). A new standby joining does not move the lease (sticky); an owner that dies
+ * stops heartbeating and, after ha.session_timeout_ms, a standby is assigned the partition.
+ *
+ * The takeover order is what makes it safe:
+ *   1. the transactional producer's init_transactions under the model's transactional.id:
+ *      the broker fences the previous owner (a zombie's next commit fails with _FENCED, and it
+ *      exits) and aborts its open transaction;
+ *   2. only then the state is read from topics.state (read_committed): the newest committed
+ *      checkpoint and the newest committed snapshot version;
+ *   3. then the input is subscribed (the group's committed offsets are the checkpoint's) and
+ *      the trainer starts.
+ * From then on everything the owner produces (snapshots, Metrics, dead letters, state) goes
+ * into the open transaction; a checkpoint's state set commits together with its input
+ * offsets (send_offsets_to_transaction), the rest commits every ha.commit_interval_s. Losing
+ * the lease, or being fenced, stops petrad with exit code 3 (systemd restarts it, and it
+ * comes back as a standby). */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/eventfd.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "log.h"
+#include "notify.h"
+#include "petra.pb-c.h"
+#include "petra/snapshot.h"
+#include "petrad.h"
+
+static const uint64_t one = 1;
+
+const char *petrad_role_name(int role) {
+  switch (role) {
+    case PETRAD_ROLE_SINGLE: return "single";
+    case PETRAD_ROLE_JOINING: return "joining";
+    case PETRAD_ROLE_STANDBY: return "standby";
+    case PETRAD_ROLE_TAKING_OVER: return "taking_over";
+    case PETRAD_ROLE_OWNER: return "owner";
+  }
+  return "?";
+}
+
+static double mono_ms(void) {
+  struct timespec ts;
+  clock_gettime(CLOCK_MONOTONIC, &ts);
+  return (double)ts.tv_sec * 1e3 + (double)ts.tv_nsec / 1e6;
+}
+
+/* ---------------------------------------------------------------- transactions */
+
+/* A fatal transactional error: another petrad with our transactional.id started (we are a
+ * zombie), or the producer cannot go on. Nothing more is produced; petrad stops with 3. */
+static void fenced(petrad *d, const rd_kafka_error_t *e, const char *where) {
+  if (d->txn_fatal) return;
+  d->txn_fatal = 1;
+  d->txn_open = 0;
+  LOG_ERROR("ha_fenced", "where=%s error=\"%s\" action=\"stopping: another petrad owns model %s now\"", where,
+            rd_kafka_error_string(e), d->cfg.model_id);
+  d->exit_code = 3;
+  petrad_request_stop(d, "fenced");
+}
+
+int petrad_txn_ensure(petrad *d) {
+  if (!d->cfg.ha_enabled) return 0;
+  if (d->txn_fatal || !d->producer || d->role != PETRAD_ROLE_OWNER) return -1;
+  if (d->txn_open) return 0;
+  rd_kafka_error_t *e = rd_kafka_begin_transaction(d->producer);
+  if (e) {
+    if (rd_kafka_error_is_fatal(e)) fenced(d, e, "begin_transaction");
+    else LOG_ERROR("txn_begin_failed", "error=\"%s\"", rd_kafka_error_string(e));
+    rd_kafka_error_destroy(e);
+    return -1;
+  }
+  d->txn_open = 1;
+  d->txn_began_ms = petrad_now_ms();
+  return 0;
+}
+
+/* The newest committed snapshot version, alone under <model>/state/version, in the same
+ * transaction as the snapshot: a new owner continues the version sequence from it. */
+static int produce_version_record(petrad *d, uint64_t version) {
+  Petra__V1__StateManifest mf = PETRA__V1__STATE_MANIFEST__INIT;
+  mf.schema_version = PETRA_SCHEMA_VERSION;
+  mf.model_id = d->cfg.model_id;
+  mf.snapshot_version = version;
+  mf.owner = d->ha_identity;
+  size_t n = petra__v1__state_manifest__get_packed_size(&mf);
+  uint8_t *buf = malloc(n ? n : 1);
+  if (!buf) return -1;
+  petra__v1__state_manifest__pack(&mf, buf);
+  char key[192];
+  snprintf(key, sizeof key, "%s/state/version", d->cfg.model_id);
+  rd_kafka_resp_err_t e = rd_kafka_producev(
+      d->producer, RD_KAFKA_V_TOPIC(d->cfg.topic_state), RD_KAFKA_V_KEY(key, strlen(key)), RD_KAFKA_V_VALUE(buf, n),
+      RD_KAFKA_V_HEADER("petra-type", "state-version", -1), RD_KAFKA_V_MSGFLAGS(RD_KAFKA_MSG_F_FREE), RD_KAFKA_V_END);
+  if (e) {
+    free(buf);
+    return -1;
+  }
+  return 0;
+}
+
+int petrad_txn_commit(petrad *d, const ckpt *offsets) {
+  if (!d->txn_open || d->txn_fatal) return -1;
+  double t0 = mono_ms();
+  rd_kafka_error_t *e = NULL;
+  const char *where = "commit_transaction";
+  uint64_t v = d->txn_snapshot_version;
+  if (v > d->committed_snapshot_version && produce_version_record(d, v)) {
+    LOG_WARN("txn_version_record_failed", "version=%llu", (unsigned long long)v);
+  }
+  if (offsets && offsets->n_offsets > 0 && d->consumer) {
+    rd_kafka_topic_partition_list_t *l = rd_kafka_topic_partition_list_new(offsets->n_offsets);
+    for (int i = 0; i < offsets->n_offsets; i++)
+      if (offsets->offsets[i].offset >= 0)
+        rd_kafka_topic_partition_list_add(l, offsets->offsets[i].topic, offsets->offsets[i].partition)->offset =
+            offsets->offsets[i].offset;
+    rd_kafka_consumer_group_metadata_t *gm = rd_kafka_consumer_group_metadata(d->consumer);
+    if (l->cnt > 0) e = rd_kafka_send_offsets_to_transaction(d->producer, l, gm, 30000);
+    where = "send_offsets_to_transaction";
+    rd_kafka_consumer_group_metadata_destroy(gm);
+    rd_kafka_topic_partition_list_destroy(l);
+  }
+  if (!e) {
+    where = "commit_transaction";
+    e = rd_kafka_commit_transaction(d->producer, 30000);
+  }
+  double ms = mono_ms() - t0;
+  if (!e) {
+    d->txn_open = 0;
+    d->txn_commits++;
+    d->txn_commit_ms_last = ms;
+    if (ms > d->txn_commit_ms_max) d->txn_commit_ms_max = ms;
+    if (v > d->committed_snapshot_version) d->committed_snapshot_version = v;
+    return 0;
+  }
+  int fatal = rd_kafka_error_is_fatal(e), abortable = rd_kafka_error_txn_requires_abort(e);
+  if (fatal) {
+    fenced(d, e, where);
+  } else {
+    LOG_ERROR("txn_commit_failed", "where=%s error=\"%s\" action=\"%s\"", where, rd_kafka_error_string(e),
+              abortable ? "aborting: its output is dropped, its offsets are not committed"
+                        : "aborting the transaction");
+    rd_kafka_error_t *a = rd_kafka_abort_transaction(d->producer, 30000);
+    if (a) {
+      if (rd_kafka_error_is_fatal(a)) fenced(d, a, "abort_transaction");
+      else LOG_ERROR("txn_abort_failed", "error=\"%s\"", rd_kafka_error_string(a));
+      rd_kafka_error_destroy(a);
+    }
+    d->txn_open = 0;
+    d->txn_aborts++;
+  }
+  rd_kafka_error_destroy(e);
+  return -1;
+}
+
+static void on_commit_timer(uv_timer_t *t) {
+  petrad *d = t->data;
+  /* a checkpoint commits with its offsets: not now, while its state set is being written */
+  if (d->txn_open && !d->txn_fatal) petrad_txn_commit(d, NULL);
+}
+
+int petrad_txn_init(petrad *d, char *err, size_t n) {
+  double t0 = mono_ms();
+  rd_kafka_error_t *e = rd_kafka_init_transactions(d->producer, 60000);
+  if (e) {
+    snprintf(err, n, "init_transactions (transactional.id %s): %s", d->ha_txn_id, rd_kafka_error_string(e));
+    rd_kafka_error_destroy(e);
+    return -1;
+  }
+  LOG_INFO("ha_fenced_previous", "transactional_id=%s ms=%.0f", d->ha_txn_id, mono_ms() - t0);
+  return 0;
+}
+
+/* ---------------------------------------------------------------- lease */
+
+static void on_lease_ready(uv_poll_t *h, int status, int events);
+
+static void takeover(uv_timer_t *t) {
+  petrad *d = t->data;
+  if (d->role != PETRAD_ROLE_TAKING_OVER || d->stopping) return;
+  char err[1024];
+  double t0 = mono_ms();
+  LOG_INFO("ha_taking_over", "model=%s identity=%s", d->cfg.model_id, d->ha_identity);
+  sdn_notify("STATUS=taking over: fencing the previous owner, restoring the state from Kafka");
+  if (petrad_become_owner(d, err, sizeof err)) {
+    LOG_ERROR("ha_takeover_failed", "error=\"%s\"", err);
+    d->exit_code = 1;
+    petrad_request_stop(d, "takeover failed");
+    return;
+  }
+  d->role = PETRAD_ROLE_OWNER;
+  d->ha_owner[0] = 0;
+  snprintf(d->ha_owner, sizeof d->ha_owner, "%s", d->ha_identity);
+  d->ha_takeover_ms = mono_ms() - t0;
+  d->ha_became_owner_ms = petrad_now_ms();
+  uint64_t ci = (uint64_t)(d->cfg.ha_commit_interval_s * 1000);
+  if (ci < 1) ci = 1;
+  uv_timer_start(&d->commit_timer, on_commit_timer, ci, ci);
+  LOG_INFO("ha_owner", "model=%s identity=%s takeover_ms=%.0f restored_from=%s", d->cfg.model_id, d->ha_identity,
+           d->ha_takeover_ms, d->restored_from[0] ? d->restored_from : "none");
+  sdn_notify("READY=1\nSTATUS=owner: training and publishing");
+}
+
+static void lease_rebalance(rd_kafka_t *rk, rd_kafka_resp_err_t err, rd_kafka_topic_partition_list_t *parts,
+                            void *opaque) {
+  petrad *d = opaque;
+  int coop = !strcmp(rd_kafka_rebalance_protocol(rk), "COOPERATIVE");
+  int has = 0;
+  for (int i = 0; i < parts->cnt; i++) has |= parts->elems[i].partition == 0;
+  if (err == RD_KAFKA_RESP_ERR__ASSIGN_PARTITIONS) {
+    if (coop) rd_kafka_error_destroy(rd_kafka_incremental_assign(rk, parts));
+    else rd_kafka_assign(rk, parts);
+    if (has && (d->role == PETRAD_ROLE_JOINING || d->role == PETRAD_ROLE_STANDBY)) {
+      d->role = PETRAD_ROLE_TAKING_OVER;
+      uv_timer_start(&d->takeover_timer, takeover, 0, 0); /* out of the callback */
+    } else if (d->role == PETRAD_ROLE_JOINING) {
+      d->role = PETRAD_ROLE_STANDBY;
+      LOG_INFO("ha_standby", "model=%s identity=%s lease_topic=%s", d->cfg.model_id, d->ha_identity,
+               d->cfg.ha_lease_topic);
+      sdn_notify("READY=1\nSTATUS=standby: another petrad owns the model");
+    }
+  } else {
+    if (coop) rd_kafka_error_destroy(rd_kafka_incremental_unassign(rk, parts));
+    else rd_kafka_assign(rk, NULL);
+    /* (when stopping, leaving the group revokes the lease: that is the hand-over) */
+    if (has && !d->stopping && (d->role == PETRAD_ROLE_OWNER || d->role == PETRAD_ROLE_TAKING_OVER)) {
+      LOG_ERROR("ha_lease_lost", "model=%s lost=%d action=\"stopping: a standby takes over\"", d->cfg.model_id,
+                rd_kafka_assignment_lost(rk));
+      d->exit_code = 3;
+      d->ha_lease_lost = 1;
+      petrad_request_stop(d, "lease lost");
+    }
+  }
+}
+
+static void lease_serve(petrad *d) {
+  rd_kafka_message_t *m;
+  while (d->lease && (m = rd_kafka_consumer_poll(d->lease, 0))) rd_kafka_message_destroy(m);
+}
+
+static void on_lease_ready(uv_poll_t *h, int status, int events) {
+  (void)status;
+  (void)events;
+  petrad *d = h->data;
+  uint64_t v;
+  ssize_t r = read(d->lease_fd, &v, sizeof v);
+  (void)r;
+  lease_serve(d);
+}
+
+/* The lease topic with one partition: created when missing; more than one is refused (the
+ * assignor would then name several owners). */
+static int ensure_lease_topic(petrad *d, char *err, size_t n) {
+  const rd_kafka_metadata_t *md = NULL;
+  rd_kafka_topic_t *rkt = rd_kafka_topic_new(d->lease, d->cfg.ha_lease_topic, NULL);
+  rd_kafka_resp_err_t me = rd_kafka_metadata(d->lease, 0, rkt, &md, 10000);
+  int parts = -1;
+  if (!me && md->topic_cnt == 1 && !md->topics[0].err) parts = md->topics[0].partition_cnt;
+  if (md) rd_kafka_metadata_destroy(md);
+  rd_kafka_topic_destroy(rkt);
+  if (me) {
+    snprintf(err, n, "lease topic %s: metadata: %s", d->cfg.ha_lease_topic, rd_kafka_err2str(me));
+    return -1;
+  }
+  if (parts == 1) return 0;
+  if (parts > 1) {
+    snprintf(err, n, "lease topic %s has %d partitions: it needs exactly one (one owner per model)",
+             d->cfg.ha_lease_topic, parts);
+    return -1;
+  }
+  char e[512];
+  rd_kafka_NewTopic_t *nt = rd_kafka_NewTopic_new(d->cfg.ha_lease_topic, 1, -1, e, sizeof e);
+  if (!nt) {
+    snprintf(err, n, "lease topic %s: %s", d->cfg.ha_lease_topic, e);
+    return -1;
+  }
+  rd_kafka_queue_t *q = rd_kafka_queue_new(d->lease);
+  rd_kafka_CreateTopics(d->lease, &nt, 1, NULL, q);
+  rd_kafka_event_t *ev = rd_kafka_queue_poll(q, 15000);
+  int rc = -1;
+  if (!ev) {
+    snprintf(err, n, "lease topic %s: no answer to CreateTopics within 15 s", d->cfg.ha_lease_topic);
+  } else {
+    const rd_kafka_CreateTopics_result_t *res = rd_kafka_event_CreateTopics_result(ev);
+    size_t cnt = 0;
+    const rd_kafka_topic_result_t **tr = res ? rd_kafka_CreateTopics_result_topics(res, &cnt) : NULL;
+    rd_kafka_resp_err_t te = rd_kafka_event_error(ev);
+    if (!te && cnt == 1) te = rd_kafka_topic_result_error(tr[0]);
+    if (!te || te == RD_KAFKA_RESP_ERR_TOPIC_ALREADY_EXISTS) {
+      rc = 0;
+      LOG_INFO("ha_lease_topic_created", "topic=%s", d->cfg.ha_lease_topic);
+    } else {
+      snprintf(err, n, "lease topic %s: create: %s", d->cfg.ha_lease_topic,
+               cnt == 1 && rd_kafka_topic_result_error_string(tr[0]) ? rd_kafka_topic_result_error_string(tr[0])
+                                                                      : rd_kafka_err2str(te));
+    }
+    rd_kafka_event_destroy(ev);
+  }
+  rd_kafka_queue_destroy(q);
+  rd_kafka_NewTopic_destroy(nt);
+  return rc;
+}
+
+int petrad_ha_start(petrad *d, char *err, size_t n) {
+  char host[128] = "host";
+  gethostname(host, sizeof host - 1);
+  host[sizeof host - 1] = 0;
+  snprintf(d->ha_identity, sizeof d->ha_identity, "%s:%d", host, (int)getpid());
+  if (d->cfg.ha_transactional_id[0])
+    snprintf(d->ha_txn_id, sizeof d->ha_txn_id, "%s", d->cfg.ha_transactional_id);
+  else
+    snprintf(d->ha_txn_id, sizeof d->ha_txn_id, "petrad-%s", d->cfg.model_id);
+  char group[CFG_STR + 8], cid[200], sto[32];
+  snprintf(group, sizeof group, "%s.lease", d->cfg.group_id);
+  snprintf(cid, sizeof cid, "petrad-lease-%s-%d", host, (int)getpid());
+  snprintf(sto, sizeof sto, "%d", d->cfg.ha_session_timeout_ms);
+  rd_kafka_conf_t *conf = rd_kafka_conf_new();
+  char e[512];
+  const char *kv[][2] = {{"bootstrap.servers", d->cfg.brokers},
+                         {"group.id", group},
+                         {"client.id", cid},
+                         {"partition.assignment.strategy", "cooperative-sticky"},
+                         {"session.timeout.ms", sto},
+                         {"heartbeat.interval.ms", "500"},
+                         {"enable.auto.commit", "false"},
+                         {"auto.offset.reset", "latest"}};
+  for (size_t i = 0; i < sizeof kv / sizeof kv[0]; i++)
+    if (rd_kafka_conf_set(conf, kv[i][0], kv[i][1], e, sizeof e) != RD_KAFKA_CONF_OK) {
+      snprintf(err, n, "lease consumer %s: %s", kv[i][0], e);
+      rd_kafka_conf_destroy(conf);
+      return -1;
+    }
+  /* kafka.* (security: TLS, SASL) applies to the lease consumer too */
+  for (int i = 0; i < d->cfg.n_pass; i++)
+    if (!strcmp(d->cfg.pass[i].scope, "kafka") &&
+        rd_kafka_conf_set(conf, d->cfg.pass[i].key, d->cfg.pass[i].value, e, sizeof e) != RD_KAFKA_CONF_OK) {
+      snprintf(err, n, "lease consumer %s: %s", d->cfg.pass[i].key, e);
+      rd_kafka_conf_destroy(conf);
+      return -1;
+    }
+  rd_kafka_conf_set_opaque(conf, d);
+  rd_kafka_conf_set_rebalance_cb(conf, lease_rebalance);
+  d->lease = rd_kafka_new(RD_KAFKA_CONSUMER, conf, e, sizeof e);
+  if (!d->lease) {
+    snprintf(err, n, "lease consumer: %s", e);
+    return -1;
+  }
+  rd_kafka_poll_set_consumer(d->lease);
+  if (ensure_lease_topic(d, err, n)) return -1;
+  d->lease_q = rd_kafka_queue_get_consumer(d->lease);
+  d->lease_fd = eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC);
+  rd_kafka_queue_io_event_enable(d->lease_q, d->lease_fd, &one, sizeof one);
+  uv_poll_init(d->loop, &d->lease_poll, d->lease_fd);
+  d->lease_poll.data = d;
+  uv_poll_start(&d->lease_poll, UV_READABLE, on_lease_ready);
+  uv_timer_init(d->loop, &d->takeover_timer);
+  d->takeover_timer.data = d;
+  uv_timer_init(d->loop, &d->commit_timer);
+  d->commit_timer.data = d;
+  d->ha_admin_q = rd_kafka_queue_new(d->lease);
+  rd_kafka_topic_partition_list_t *t = rd_kafka_topic_partition_list_new(1);
+  rd_kafka_topic_partition_list_add(t, d->cfg.ha_lease_topic, RD_KAFKA_PARTITION_UA);
+  rd_kafka_resp_err_t se = rd_kafka_subscribe(d->lease, t);
+  rd_kafka_topic_partition_list_destroy(t);
+  if (se) {
+    snprintf(err, n, "lease subscribe: %s", rd_kafka_err2str(se));
+    return -1;
+  }
+  d->role = PETRAD_ROLE_JOINING;
+  ssize_t w = write(d->lease_fd, &one, sizeof one);
+  (void)w;
+  LOG_INFO("ha_joining", "model=%s lease_group=%s lease_topic=%s transactional_id=%s identity=%s", d->cfg.model_id,
+           group, d->cfg.ha_lease_topic, d->ha_txn_id, d->ha_identity);
+  return 0;
+}
+
+/* Once a second from the ops timer: serve the lease consumer and, on a standby, find out
+ * who owns the lease (DescribeConsumerGroups: the member assigned the partition). */
+void petrad_ha_tick(petrad *d) {
+  if (!d->lease) return;
+  lease_serve(d);
+  rd_kafka_event_t *ev;
+  while ((ev = rd_kafka_queue_poll(d->ha_admin_q, 0))) {
+    const rd_kafka_DescribeConsumerGroups_result_t *res = rd_kafka_event_DescribeConsumerGroups_result(ev);
+    size_t ng = 0;
+    const rd_kafka_ConsumerGroupDescription_t **gs = res ? rd_kafka_DescribeConsumerGroups_result_groups(res, &ng) : NULL;
+    char owner[sizeof d->ha_owner] = "";
+    for (size_t g = 0; g < ng; g++) {
+      size_t nm = rd_kafka_ConsumerGroupDescription_member_count(gs[g]);
+      d->ha_members = (int)nm;
+      for (size_t i = 0; i < nm; i++) {
+        const rd_kafka_MemberDescription_t *m = rd_kafka_ConsumerGroupDescription_member(gs[g], i);
+        const rd_kafka_MemberAssignment_t *a = rd_kafka_MemberDescription_assignment(m);
+        const rd_kafka_topic_partition_list_t *p = a ? rd_kafka_MemberAssignment_partitions(a) : NULL;
+        if (p && p->cnt > 0)
+          snprintf(owner, sizeof owner, "%s (%s)", rd_kafka_MemberDescription_client_id(m),
+                   rd_kafka_MemberDescription_host(m));
+      }
+    }
+    if (d->role != PETRAD_ROLE_OWNER) snprintf(d->ha_owner, sizeof d->ha_owner, "%s", owner);
+    d->ha_describe_in_flight = 0;
+    rd_kafka_event_destroy(ev);
+  }
+  uint64_t now = petrad_now_ms();
+  if (!d->ha_describe_in_flight && now - d->ha_described_ms >= 5000) {
+    char group[CFG_STR + 8];
+    snprintf(group, sizeof group, "%s.lease", d->cfg.group_id);
+    const char *g = group;
+    rd_kafka_DescribeConsumerGroups(d->lease, &g, 1, NULL, d->ha_admin_q);
+    d->ha_describe_in_flight = 1;
+    d->ha_described_ms = now;
+  }
+}
+
+void petrad_ha_close(petrad *d) {
+  if (!d->lease) return;
+  if (d->takeover_timer.loop && !uv_is_closing((uv_handle_t *)&d->takeover_timer)) {
+    uv_timer_stop(&d->takeover_timer);
+    uv_close((uv_handle_t *)&d->takeover_timer, NULL);
+  }
+  if (d->commit_timer.loop && !uv_is_closing((uv_handle_t *)&d->commit_timer)) {
+    uv_timer_stop(&d->commit_timer);
+    uv_close((uv_handle_t *)&d->commit_timer, NULL);
+  }
+  uv_poll_stop(&d->lease_poll);
+  if (!uv_is_closing((uv_handle_t *)&d->lease_poll)) uv_close((uv_handle_t *)&d->lease_poll, NULL);
+  rd_kafka_event_t *ev;
+  while ((ev = rd_kafka_queue_poll(d->ha_admin_q, 0))) rd_kafka_event_destroy(ev);
+  rd_kafka_queue_destroy(d->ha_admin_q);
+  rd_kafka_queue_destroy(d->lease_q);
+  /* leaving the group hands the lease to a standby at once (no session timeout to wait) */
+  rd_kafka_consumer_close(d->lease);
+  rd_kafka_destroy(d->lease);
+  d->lease = NULL;
+  close(d->lease_fd);
+}
