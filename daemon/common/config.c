@@ -74,6 +74,9 @@ static const keydef keys[] = {
     {"ha.commit_interval_s", T_DBL, S(ha_commit_interval_s), 0.01, 3600, "1",
      "seconds between transaction commits: a snapshot, Metrics or dead letter becomes visible to "
      "read_committed consumers when its transaction commits (checkpoints commit at once)"},
+    {"ha.instance_id", T_STR, S(ha_instance_id), 0, 0, "",
+     "static membership in the lease group (group.instance.id), one per host: a petrad restarted on "
+     "the same host takes its lease back at once instead of after the session timeout (empty = off)"},
     {"ha.session_timeout_ms", T_INT, S(ha_session_timeout_ms), 1000, 3600000, "10000",
      "lease and input group session timeout: how long a dead owner keeps the lease before a standby "
      "takes over"},

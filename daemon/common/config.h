@@ -74,6 +74,7 @@ typedef struct petrad_config {
   char ha_transactional_id[CFG_STR]; /* "" = petrad-<model.id> */
   double ha_commit_interval_s;
   int ha_session_timeout_ms;
+  char ha_instance_id[CFG_STR];   /* static membership of the lease group ("" = dynamic) */
   char log_level[16];
   /* embedded default */
   double embedded_rate;

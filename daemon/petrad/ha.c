@@ -338,6 +338,12 @@ int petrad_ha_start(petrad *d, char *err, size_t n) {
       rd_kafka_conf_destroy(conf);
       return -1;
     }
+  if (d->cfg.ha_instance_id[0] &&
+      rd_kafka_conf_set(conf, "group.instance.id", d->cfg.ha_instance_id, e, sizeof e) != RD_KAFKA_CONF_OK) {
+    snprintf(err, n, "ha.instance_id: %s", e);
+    rd_kafka_conf_destroy(conf);
+    return -1;
+  }
   /* kafka.* (security: TLS, SASL) applies to the lease consumer too */
   for (int i = 0; i < d->cfg.n_pass; i++)
     if (!strcmp(d->cfg.pass[i].scope, "kafka") &&

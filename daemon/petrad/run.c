@@ -404,7 +404,7 @@ static int restore_or_create(petrad *d, char *err, size_t n) {
     if (sr < 0 && (rc != 1 || d->cfg.ha_enabled)) {
       /* starting fresh would publish generation 1 over the real state: refuse instead (ha: so
        * would an older local file) */
-      snprintf(err, n, "%.700s; %s: not starting over it", serr,
+      snprintf(err, n, "%.700s; %s: not starting fresh over it", serr,
                rc == 1 ? "ha.enabled: the local checkpoint may be older than what was committed" : "no local checkpoint either");
       return -1;
     }
