@@ -11,6 +11,7 @@
 #include "csv.h"
 #include "csvmap.h"
 #include "gen.h"
+#include "kadmin.h"
 #include "kprod.h"
 #include "petra/snapshot.h"
 
@@ -26,14 +27,14 @@ int cmd_gen(int argc, char **argv) {
              *t_series = "petra.series";
   long count = 10000;
   double rate = 0;
-  int bad_every = 0;
+  int bad_every = 0, partitions = 0;
   gen_conf gc = gen_defaults();
   static const struct option opts[] = {
       {"kind", 1, 0, 'k'},          {"count", 1, 0, 'n'},         {"seed", 1, 0, 's'},
       {"entities", 1, 0, 'e'},      {"bad-every", 1, 0, 'b'},     {"brokers", 1, 0, 'B'},
       {"events-topic", 1, 0, 'E'},  {"labels-topic", 1, 0, 'L'},  {"series-topic", 1, 0, 'S'},
       {"rate", 1, 0, 'r'},          {"channels", 1, 0, 'c'},      {"help", 0, 0, 'h'},
-      {0, 0, 0, 0}};
+      {"partitions", 1, 0, 'P'},    {0, 0, 0, 0}};
   int c;
   optind = 1;
   while ((c = getopt_long(argc, argv, "", opts, NULL)) != -1) {
@@ -49,11 +50,14 @@ int cmd_gen(int argc, char **argv) {
       case 'S': t_series = optarg; break;
       case 'r': rate = atof(optarg); break;
       case 'c': gc.series_channels = atoi(optarg); break;
+      case 'P': partitions = atoi(optarg); break;
       case 'h':
         printf("usage: petra gen [--kind tx|series] [--count N] [--seed S] [--entities N]\n"
                "                 [--channels C] [--bad-every K]\n"
                "                 [--brokers B [--events-topic T] [--labels-topic T] [--series-topic T]\n"
-               "                  [--rate MSGS_PER_S]]\n"
+               "                  [--rate MSGS_PER_S] [--partitions N]]\n"
+               "--partitions N creates missing topics with N partitions (messages are keyed by\n"
+               "entity, so an entity's events stay in one partition).\n"
                "Without --brokers, writes CSV to stdout. --bad-every K makes every K-th message\n"
                "malformed (for dead-letter tests).\n");
         return 0;
@@ -74,6 +78,14 @@ int cmd_gen(int argc, char **argv) {
     gen_free(g);
     return 1;
   }
+  const char *made[2] = {tx ? t_events : t_series, tx ? t_labels : NULL};
+  for (int i = 0; p && partitions > 0 && i < 2; i++)
+    if (made[i] && kadmin_ensure(p->rk, made[i], partitions, NULL, err, sizeof err) < 0) {
+      fprintf(stderr, "petra gen: %s\n", err);
+      kprod_close(p, 1000);
+      gen_free(g);
+      return 1;
+    }
   if (!p) {
     if (tx) printf("kind,entity_id,time_ms,amount,mcc,channel,hour_sin,hour_cos,label,event_id\n");
     else {
@@ -140,7 +152,9 @@ int cmd_replay(int argc, char **argv) {
   const char *channels = NULL;
   csvmap_opts mo = {0};
   double rate = 0;
+  int partitions = 0;
   static const struct option opts[] = {
+      {"partitions", 1, 0, 'P'},
       {"csv", 1, 0, 'f'},      {"brokers", 1, 0, 'B'},    {"topic", 1, 0, 't'},
       {"kind", 1, 0, 'k'},     {"rate", 1, 0, 'r'},       {"entity", 1, 0, 'e'},
       {"time", 1, 0, 'T'},     {"amount", 1, 0, 'a'},     {"categorical", 1, 0, 'C'},
@@ -166,8 +180,11 @@ int cmd_replay(int argc, char **argv) {
       case 'c': channels = optarg; break;
       case 'i': series_id = optarg; break;
       case 'v': value_col = optarg; break;
+      case 'P': partitions = atoi(optarg); break;
       case 'h':
-        printf("usage: petra replay --csv FILE --brokers B --topic T [--rate MSGS_PER_S]\n"
+        printf("usage: petra replay --csv FILE --brokers B --topic T [--rate MSGS_PER_S] [--partitions N]\n"
+               "  (--partitions N creates the topic with N partitions when it is missing; rows are\n"
+               "  keyed by entity)\n"
                "  --kind events: --entity COL --time COL [--amount COL] [--categorical F=COL,...]\n"
                "                 [--numeric COL,...] [--label COL]\n"
                "  --kind series: --time COL [--channels A,B,...] [--series-id ID]\n"
@@ -233,6 +250,10 @@ int cmd_replay(int argc, char **argv) {
     }
   }
   kprod *p = kprod_new(brokers, err, sizeof err);
+  if (p && partitions > 0 && kadmin_ensure(p->rk, topic, partitions, NULL, err, sizeof err) < 0) {
+    kprod_close(p, 1000);
+    p = NULL;
+  }
   if (!p) {
     fprintf(stderr, "petra replay: %s\n", err);
     csv_close(r);

@@ -7,7 +7,17 @@
  * verifies and compiles each new version and swaps it into a petra_holder; the main thread
  * consumes events, scores with whatever plan it acquires (never blocking on a swap) and
  * produces. Offsets of input are stored only after its Score was handed to the producer, and
- * committed at exit after the producer is flushed: at-least-once scores. */
+ * committed at exit after the producer is flushed: at-least-once scores.
+ *
+ * Scale-out: N instances in one consumer group split the input partitions. An entity's
+ * events are in one partition (keyed by entity), so a partition's entities are this
+ * instance's alone; when it is assigned a partition (start, rebalance, another instance gone)
+ * it first re-reads up to --rebuild-events messages before the committed offset into the
+ * feature state without scoring them, then scores from the committed offset: each entity's
+ * scores equal a single scorer's as long as its recent history (model.spec len events) lies
+ * in that window. Per partition it remembers how far it has fed the feature state, so a
+ * partition that comes back is never fed twice. (Main thread only: the rebalance callback
+ * runs inside its consumer poll.) */
 #include <getopt.h>
 #include <math.h>
 #include <pthread.h>
@@ -36,6 +46,7 @@
 #include "wire.h"
 
 #define SWAP_SAMPLES 4096
+#define SCORE_MAX_PARTITIONS 4096
 
 typedef struct scorer {
   petrad_config cfg;
@@ -54,6 +65,12 @@ typedef struct scorer {
   _Atomic int caught_up; /* the snapshot thread has read up to the end it saw at start */
   double swap_ms[SWAP_SAMPLES]; /* consumed (last chunk polled) → visible to scorers */
   _Atomic uint64_t n_swap;
+  /* main thread: per input partition, the next offset not yet fed to the feature state (−1 =
+   * none fed) and the first offset to score (what was before it is only fed) */
+  int64_t fed_until[SCORE_MAX_PARTITIONS], score_from[SCORE_MAX_PARTITIONS];
+  int64_t rebuild_events; /* --rebuild-events (0 = no rebuild) */
+  const char *start;      /* --start: where a partition without a committed offset begins */
+  uint64_t rebuilt, assignments;
 } scorer;
 
 static volatile sig_atomic_t got_signal;
@@ -261,11 +278,13 @@ static void print_summary(scorer *s, uint64_t scored, uint64_t bad, uint64_t uns
   }
   printf("{\"scored\":%llu,\"bad\":%llu,\"unscored\":%llu,\"delivery_failures\":%llu,\"seconds\":%.2f,"
          "\"events_per_s\":%.0f,\"model_id\":\"%s\",\"model_version\":%llu,\"snapshots_loaded\":%llu,"
-         "\"snapshots_rejected\":%llu,\"swap_p50_ms\":%.3f,\"swap_max_ms\":%.3f}\n",
+         "\"snapshots_rejected\":%llu,\"swap_p50_ms\":%.3f,\"swap_max_ms\":%.3f,\"partitions_assigned\":%llu,"
+         "\"rebuilt_events\":%llu}\n",
          (unsigned long long)scored, (unsigned long long)bad, (unsigned long long)unscored,
          (unsigned long long)failed, secs, secs > 0 ? (double)scored / secs : 0.0, s->cfg.model_id,
          (unsigned long long)atomic_load(&s->version), (unsigned long long)atomic_load(&s->snapshots_loaded),
-         (unsigned long long)atomic_load(&s->snapshots_rejected), p50, mx);
+         (unsigned long long)atomic_load(&s->snapshots_rejected), p50, mx, (unsigned long long)s->assignments,
+         (unsigned long long)s->rebuilt);
   fflush(stdout);
 }
 
@@ -385,6 +404,47 @@ static void on_delivery(rd_kafka_t *rk, const rd_kafka_message_t *m, void *opaqu
   if (m->err) atomic_fetch_add((_Atomic uint64_t *)opaque, 1);
 }
 
+/* A partition assigned to this scorer: resume scoring at the group's committed offset, after
+ * feeding the feature state from up to rebuild_events messages before it. */
+static void on_assign_partition(scorer *s, rd_kafka_t *rk, rd_kafka_topic_partition_t *tp) {
+  int32_t p = tp->partition;
+  if (p < 0 || p >= SCORE_MAX_PARTITIONS) return;
+  rd_kafka_topic_partition_list_t *one = rd_kafka_topic_partition_list_new(1);
+  rd_kafka_topic_partition_list_add(one, tp->topic, p);
+  int64_t committed = RD_KAFKA_OFFSET_INVALID, lo = 0, hi = 0;
+  if (!rd_kafka_committed(rk, one, 10000)) committed = one->elems[0].offset;
+  rd_kafka_topic_partition_list_destroy(one);
+  if (rd_kafka_query_watermark_offsets(rk, tp->topic, p, &lo, &hi, 10000)) lo = hi = -1;
+  if (committed < 0) committed = !strcmp(s->start, "earliest") ? lo : hi;
+  if (committed < 0) return; /* the broker did not answer: librdkafka's own reset applies */
+  int64_t from = committed - s->rebuild_events > lo ? committed - s->rebuild_events : lo;
+  if (s->fed_until[p] >= 0) { /* fed before: go on from there (never feed an event twice) */
+    if (s->fed_until[p] > from) from = s->fed_until[p];
+    if (from > committed) from = committed;
+  }
+  s->score_from[p] = committed;
+  tp->offset = from;
+  s->assignments++;
+  fprintf(stderr, "petra score: assigned %s[%d]: scoring from %lld, feature state from %lld (%lld to re-read)\n",
+          tp->topic, p, (long long)committed, (long long)from, (long long)(committed - from));
+}
+
+static void on_rebalance(rd_kafka_t *rk, rd_kafka_resp_err_t err, rd_kafka_topic_partition_list_t *parts,
+                         void *opaque) {
+  scorer *s = opaque;
+  int coop = !strcmp(rd_kafka_rebalance_protocol(rk), "COOPERATIVE");
+  if (err == RD_KAFKA_RESP_ERR__ASSIGN_PARTITIONS) {
+    for (int i = 0; i < parts->cnt; i++) on_assign_partition(s, rk, &parts->elems[i]);
+    if (coop) rd_kafka_error_destroy(rd_kafka_incremental_assign(rk, parts));
+    else rd_kafka_assign(rk, parts);
+  } else {
+    /* what was scored and delivered is committed as it goes (auto commit of stored offsets,
+     * and once more on revoke); the feature state of the partition is kept (fed_until) */
+    if (coop) rd_kafka_error_destroy(rd_kafka_incremental_unassign(rk, parts));
+    else rd_kafka_assign(rk, NULL);
+  }
+}
+
 static int kafka_mode(scorer *s, const char *group, const char *out_topic, const char *start, double run_for,
                       uint64_t max_events, double wait_snapshot, int exit_at_end) {
   char err[512];
@@ -417,6 +477,10 @@ static int kafka_mode(scorer *s, const char *group, const char *out_topic, const
     pthread_join(s->snap_thread, NULL);
     return 2;
   }
+  s->start = start;
+  for (int i = 0; i < SCORE_MAX_PARTITIONS; i++) s->fed_until[i] = s->score_from[i] = -1;
+  rd_kafka_conf_set_opaque(cc, s);
+  rd_kafka_conf_set_rebalance_cb(cc, on_rebalance);
   rd_kafka_conf_set_dr_msg_cb(pc, on_delivery);
   rd_kafka_conf_set_opaque(pc, (void *)&delivery_failures);
   rd_kafka_t *prod = rd_kafka_new(RD_KAFKA_PRODUCER, pc, err, sizeof err);
@@ -484,11 +548,26 @@ static int kafka_mode(scorer *s, const char *group, const char *out_topic, const
       rd_kafka_message_destroy(m);
       continue;
     }
+    int32_t part = m->partition;
+    int known = part >= 0 && part < SCORE_MAX_PARTITIONS;
+    int feed = !known || m->offset >= s->fed_until[part];
+    int score = !known || m->offset >= s->score_from[part];
+    if (!feed && !score) {
+      rd_kafka_message_destroy(m);
+      continue;
+    }
     if (!t_first) t_first = mono_ms();
     const char *entity = NULL;
     int64_t when = 0;
     int ok = 0;
-    if (is_ts) {
+    if (known && feed) s->fed_until[part] = m->offset + 1;
+    if (!feed) { /* fed before this partition was revoked, and not committed: score only */
+      Petra__V1__Event *e = is_ts ? NULL : wire_decode_event_in(&arena, m->payload, m->len, err, sizeof err);
+      Petra__V1__SeriesPoint *p = is_ts ? wire_decode_series_in(&arena, m->payload, m->len, err, sizeof err) : NULL;
+      ok = e || p;
+      entity = e ? e->entity_id : p ? p->series_id : NULL;
+      when = e ? e->event_time_ms : p ? p->time_ms : 0;
+    } else if (is_ts) {
       Petra__V1__SeriesPoint *p = wire_decode_series_in(&arena, m->payload, m->len, err, sizeof err);
       if (p && features_series(s->feat, p, c.tmp, err, sizeof err) >= 0) {
         ok = 1;
@@ -502,6 +581,11 @@ static int kafka_mode(scorer *s, const char *group, const char *out_topic, const
         entity = e->entity_id;
         when = e->event_time_ms;
       }
+    }
+    if (!score) { /* re-read to rebuild the feature state: scored (and committed) before */
+      s->rebuilt++;
+      rd_kafka_message_destroy(m);
+      continue;
     }
     if (!ok) {
       if (bad++ < 10) fprintf(stderr, "petra score: bad input at offset %lld: %s\n", (long long)m->offset, err);
@@ -564,6 +648,10 @@ static void usage(FILE *o) {
           "  --wait-snapshot S     give up if no snapshot arrives within S seconds (default: wait)\n"
           "  --run-for S, --max-events N   stop after this long / this many input messages\n"
           "  --exit-at-end         stop when every assigned partition is read to its end\n"
+          "  --rebuild-events N    scale-out: on each partition assigned, re-read up to N messages\n"
+          "                        before the group's committed offset into the feature state\n"
+          "                        first, unscored (default 100000; 0 = off), so that N scorers in\n"
+          "                        one group score as one would\n"
           "File mode: --snapshot FILE --csv IN [--out OUT]  (events; columns as petra train:\n"
           "  --entity COL --time COL [--amount COL] [--categorical F=COL,...] [--numeric COL,...];\n"
           "  defaults match petra gen's CSV). Output: entity_id,event_time_ms,model_version,score\n"
@@ -585,6 +673,7 @@ int cmd_score(int argc, char **argv) {
   int exit_at_end = 0;
   csvmap_opts mo = {"entity_id", "time_ms", "amount", NULL, NULL, NULL};
   s.as_of_ms = -1;
+  s.rebuild_events = 100000;
   const char *sets[64];
   int nsets = 0;
   static const struct option opts[] = {
@@ -593,7 +682,7 @@ int cmd_score(int argc, char **argv) {
       {"max-events", 1, 0, 'm'},   {"snapshot", 1, 0, 'f'},   {"csv", 1, 0, 'i'},          {"out", 1, 0, 'O'},
       {"entity", 1, 0, 'e'},       {"time", 1, 0, 'T'},       {"amount", 1, 0, 'a'},       {"categorical", 1, 0, 'C'},
       {"numeric", 1, 0, 'N'},      {"exit-at-end", 0, 0, 'x'}, {"help", 0, 0, 'h'},      {"as-of", 1, 0, 'A'},
-      {0, 0, 0, 0}};
+      {"rebuild-events", 1, 0, 'R'}, {0, 0, 0, 0}};
   int o;
   optind = 1;
   while ((o = getopt_long(argc, argv, "", opts, NULL)) != -1) {
@@ -618,6 +707,7 @@ int cmd_score(int argc, char **argv) {
       case 'C': mo.categorical = optarg; break;
       case 'N': mo.numeric = optarg; break;
       case 'x': exit_at_end = 1; break;
+      case 'R': s.rebuild_events = strtoll(optarg, NULL, 10); break;
       case 'A':
         if (!csvmap_time_ms(optarg, &s.as_of_ms)) {
           fprintf(stderr, "petra score: --as-of %s: expected YYYY-MM-DD[ HH:MM:SS] or epoch ms\n", optarg);

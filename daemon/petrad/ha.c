@@ -28,6 +28,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "kadmin.h"
 #include "log.h"
 #include "notify.h"
 #include "petra.pb-c.h"
@@ -259,54 +260,14 @@ static void on_lease_ready(uv_poll_t *h, int status, int events) {
 /* The lease topic with one partition: created when missing; more than one is refused (the
  * assignor would then name several owners). */
 static int ensure_lease_topic(petrad *d, char *err, size_t n) {
-  const rd_kafka_metadata_t *md = NULL;
-  rd_kafka_topic_t *rkt = rd_kafka_topic_new(d->lease, d->cfg.ha_lease_topic, NULL);
-  rd_kafka_resp_err_t me = rd_kafka_metadata(d->lease, 0, rkt, &md, 10000);
-  int parts = -1;
-  if (!me && md->topic_cnt == 1 && !md->topics[0].err) parts = md->topics[0].partition_cnt;
-  if (md) rd_kafka_metadata_destroy(md);
-  rd_kafka_topic_destroy(rkt);
-  if (me) {
-    snprintf(err, n, "lease topic %s: metadata: %s", d->cfg.ha_lease_topic, rd_kafka_err2str(me));
-    return -1;
-  }
-  if (parts == 1) return 0;
+  int parts = kadmin_ensure(d->lease, d->cfg.ha_lease_topic, 1, NULL, err, n);
+  if (parts < 0) return -1;
   if (parts > 1) {
     snprintf(err, n, "lease topic %s has %d partitions: it needs exactly one (one owner per model)",
              d->cfg.ha_lease_topic, parts);
     return -1;
   }
-  char e[512];
-  rd_kafka_NewTopic_t *nt = rd_kafka_NewTopic_new(d->cfg.ha_lease_topic, 1, -1, e, sizeof e);
-  if (!nt) {
-    snprintf(err, n, "lease topic %s: %s", d->cfg.ha_lease_topic, e);
-    return -1;
-  }
-  rd_kafka_queue_t *q = rd_kafka_queue_new(d->lease);
-  rd_kafka_CreateTopics(d->lease, &nt, 1, NULL, q);
-  rd_kafka_event_t *ev = rd_kafka_queue_poll(q, 15000);
-  int rc = -1;
-  if (!ev) {
-    snprintf(err, n, "lease topic %s: no answer to CreateTopics within 15 s", d->cfg.ha_lease_topic);
-  } else {
-    const rd_kafka_CreateTopics_result_t *res = rd_kafka_event_CreateTopics_result(ev);
-    size_t cnt = 0;
-    const rd_kafka_topic_result_t **tr = res ? rd_kafka_CreateTopics_result_topics(res, &cnt) : NULL;
-    rd_kafka_resp_err_t te = rd_kafka_event_error(ev);
-    if (!te && cnt == 1) te = rd_kafka_topic_result_error(tr[0]);
-    if (!te || te == RD_KAFKA_RESP_ERR_TOPIC_ALREADY_EXISTS) {
-      rc = 0;
-      LOG_INFO("ha_lease_topic_created", "topic=%s", d->cfg.ha_lease_topic);
-    } else {
-      snprintf(err, n, "lease topic %s: create: %s", d->cfg.ha_lease_topic,
-               cnt == 1 && rd_kafka_topic_result_error_string(tr[0]) ? rd_kafka_topic_result_error_string(tr[0])
-                                                                      : rd_kafka_err2str(te));
-    }
-    rd_kafka_event_destroy(ev);
-  }
-  rd_kafka_queue_destroy(q);
-  rd_kafka_NewTopic_destroy(nt);
-  return rc;
+  return 0;
 }
 
 int petrad_ha_start(petrad *d, char *err, size_t n) {

@@ -118,6 +118,8 @@ typedef struct ref_ctx {
   lines out;
   int bad;
   double max_fwd_diff;
+  uint8_t *snap;
+  size_t snap_len;
 } ref_ctx;
 
 static void ref_event(void *p, const rd_kafka_message_t *m) {
@@ -137,6 +139,50 @@ static void ref_event(void *p, const rd_kafka_message_t *m) {
   }
   wire_free(e);
 }
+
+/* The reference scorer: the snapshot petra inspect saved to tmp/snap.bin, its plan and
+ * model, and a feature state with its encoder frozen (as scorers use it). */
+#define NEED(x)                                                  \
+  do {                                                           \
+    if (!(x)) {                                                  \
+      fprintf(stderr, "reference: %s failed\n", #x);             \
+      return -1;                                                 \
+    }                                                            \
+  } while (0)
+static int load_reference(ref_ctx *c) {
+  petrad_config cfg;
+  petrad_config_defaults(&cfg);
+  petra_model_spec spec;
+  NEED(petra_model_spec_parse(cfg.model_spec, &spec, NULL) == 0);
+  char err[512];
+  features_conf fc;
+  petrad_config_features(&cfg, &fc);
+  c->feat = features_new_conf(&spec, &fc, err, sizeof err);
+  NEED(c->feat);
+  char path[600];
+  snprintf(path, sizeof path, "%s/snap.bin", tmp);
+  FILE *sf = fopen(path, "rb");
+  NEED(sf);
+  static uint8_t sb[1 << 22];
+  size_t slen = fread(sb, 1, sizeof sb, sf);
+  c->snap = sb;
+  c->snap_len = slen;
+  fclose(sf);
+  petra_err pe = {0};
+  c->l = petra_snapshot_load(sb, slen, petra_feature_schema_hash(features_schema(c->feat)), &pe);
+  NEED(c->l);
+  NEED(c->l->info.genome[0] == 0);
+  /* the reference forms inputs with the snapshot's encoder state, frozen, as scorers do */
+  NEED(c->l->encoder);
+  NEED(features_use_encoder(c->feat, c->l->encoder, 1, err, sizeof err) == 0);
+  c->model = petra_snapshot_decode_model(sb, slen, 0, NULL, &pe);
+  NEED(c->model);
+  c->scratch = aligned_alloc(64, (petra_plan_scratch_bytes(c->l->plan, 1) + 63) / 64 * 64);
+  c->ex = malloc(sizeof(float) * (size_t)features_example_floats(c->feat));
+  c->tmp = malloc(sizeof(float) * 16 * (size_t)features_example_floats(c->feat));
+  return 0;
+}
+#undef NEED
 
 typedef struct score_ctx {
   lines out;
@@ -193,35 +239,12 @@ TEST(petra_score_matches_the_plan_in_kafka_and_file_modes) {
               conf, tmp, tmp, tmp, tmp) == 0);
 
   /* the reference */
-  petrad_config cfg;
-  petrad_config_defaults(&cfg);
-  petra_model_spec spec;
-  REQUIRE(petra_model_spec_parse(cfg.model_spec, &spec, NULL) == 0);
-  char err[512];
   ref_ctx rc = {0};
-  features_conf fc;
-  petrad_config_features(&cfg, &fc);
-  rc.feat = features_new_conf(&spec, &fc, err, sizeof err);
-  REQUIRE(rc.feat);
-  char path[600];
-  snprintf(path, sizeof path, "%s/snap.bin", tmp);
-  FILE *sf = fopen(path, "rb");
-  REQUIRE(sf);
-  static uint8_t sb[1 << 22];
-  size_t slen = fread(sb, 1, sizeof sb, sf);
-  fclose(sf);
+  REQUIRE(load_reference(&rc) == 0);
+  uint8_t *sb = rc.snap;
+  size_t slen = rc.snap_len;
   petra_err pe = {0};
-  rc.l = petra_snapshot_load(sb, slen, petra_feature_schema_hash(features_schema(rc.feat)), &pe);
-  REQUIRE(rc.l);
-  CHECK_MSG(rc.l->info.genome[0] == 0, "expected an fp32 snapshot, got genome %s", rc.l->info.genome);
-  /* the reference forms inputs with the snapshot's encoder state, frozen, as scorers do */
-  REQUIRE(rc.l->encoder);
-  REQUIRE(features_use_encoder(rc.feat, rc.l->encoder, 1, err, sizeof err) == 0);
-  rc.model = petra_snapshot_decode_model(sb, slen, 0, NULL, &pe);
-  REQUIRE(rc.model);
-  rc.scratch = aligned_alloc(64, (petra_plan_scratch_bytes(rc.l->plan, 1) + 63) / 64 * 64);
-  rc.ex = malloc(sizeof(float) * (size_t)features_example_floats(rc.feat));
-  rc.tmp = malloc(sizeof(float) * 16 * (size_t)features_example_floats(rc.feat));
+  char err[512], path[600];
   int n_events = read_topic(bs, ev, ref_event, &rc);
   CHECK(n_events > N_RECORDS / 2);
   CHECK_EQ_INT(rc.bad, 0);
@@ -319,6 +342,115 @@ TEST(petra_score_matches_the_plan_in_kafka_and_file_modes) {
 
   free(file.v);
   free(sc.out.v);
+  free(rc.out.v);
+  free(rc.ex);
+  free(rc.tmp);
+  free(rc.scratch);
+  petra_model_free(rc.model);
+  petra_loaded_free(rc.l);
+  features_free(rc.feat);
+  run("rm -rf %s", tmp);
+}
+
+/* Scale-out: scorers in one consumer group split a 4-partition events topic and hand
+ * partitions over mid-stream (one scores the first 7,000 events and exits, two more share
+ * the next stretch, a last one finishes). Each takes over a partition at the group's committed
+ * offset after rebuilding its entities' feature state from the messages before it
+ * (--rebuild-events): the union of their scores, duplicates (at-least-once) removed, must equal
+ * the single-scorer reference bit for bit. Without the rebuild (--rebuild-events 0) they must
+ * not: the test can tell. */
+static int scale_out(const char *conf, const char *group, const char *out, long rebuild) {
+  const char *bin = PETRA_BINARY_DIR;
+  const char *common = "--start earliest --wait-snapshot 30";
+  if (run("%s/petra score --config %s %s --group %s --output-topic %s --rebuild-events %ld --max-events 7000 "
+          "> %s/%s.x.json 2> %s/%s.x.err",
+          bin, conf, common, group, out, rebuild, tmp, group, tmp, group))
+    return -1;
+  if (run("(%s/petra score --config %s %s --group %s --output-topic %s --rebuild-events %ld --max-events 6000 "
+          "> %s/%s.y.json 2> %s/%s.y.err & "
+          "%s/petra score --config %s %s --group %s --output-topic %s --rebuild-events %ld --max-events 6000 "
+          "> %s/%s.z.json 2> %s/%s.z.err & wait)",
+          bin, conf, common, group, out, rebuild, tmp, group, tmp, group, bin, conf, common, group, out, rebuild, tmp,
+          group, tmp, group))
+    return -1;
+  return run("%s/petra score --config %s %s --group %s --output-topic %s --rebuild-events %ld --exit-at-end "
+             "> %s/%s.w.json 2> %s/%s.w.err",
+             bin, conf, common, group, out, rebuild, tmp, group, tmp, group);
+}
+
+static int dedupe(lines *l) {
+  qsort(l->v, (size_t)l->n, sizeof(line), cmp_line);
+  int k = 0;
+  for (int i = 0; i < l->n; i++)
+    if (!k || strcmp(l->v[k - 1].text, l->v[i].text)) l->v[k++] = l->v[i];
+  int dup = l->n - k;
+  l->n = k;
+  return dup;
+}
+
+TEST(scorers_in_one_group_score_as_one) {
+  const char *bs = kt_bootstrap();
+  REQUIRE(bs);
+  snprintf(tmp, sizeof tmp, "/tmp/petra-scaleout-XXXXXX");
+  REQUIRE(mkdtemp(tmp));
+  char ev[128], lab[128], snap[128], met[128], dead[128], out[128], out0[128], g[160], g0[160];
+  kt_unique(ev, sizeof ev, "scale.events");
+  kt_unique(lab, sizeof lab, "scale.labels");
+  kt_unique(snap, sizeof snap, "scale.snapshots");
+  kt_unique(met, sizeof met, "scale.metrics");
+  kt_unique(dead, sizeof dead, "scale.dead");
+  kt_unique(out, sizeof out, "scale.scores");
+  kt_unique(out0, sizeof out0, "scale.scores0");
+  kt_unique(g, sizeof g, "scale-g");
+  kt_unique(g0, sizeof g0, "scale-g0");
+  const char *bin = PETRA_BINARY_DIR;
+  REQUIRE(run("%s/petra gen --count %d --seed %d --partitions 4 --brokers %s --events-topic %s --labels-topic %s "
+              "2>/dev/null",
+              bin, N_RECORDS, SEED + 1, bs, ev, lab) == 0);
+  char conf[512];
+  snprintf(conf, sizeof conf, "%s/petrad.conf", tmp);
+  FILE *f = fopen(conf, "w");
+  REQUIRE(f);
+  fprintf(f,
+          "kafka.brokers = %s\ntopics.events = %s\ntopics.labels = %s\ntopics.snapshots = %s\n"
+          "topics.metrics = %s\ntopics.deadletter = %s\nkafka.group_id = %s-g\nsnapshot.interval_s = 2\n"
+          "consumer.auto.offset.reset = earliest\nstate.dir = %s/state\nevolution.interval_s = 86400\n",
+          bs, ev, lab, snap, met, dead, ev, tmp);
+  fclose(f);
+  REQUIRE(run("%s/petrad --config %s --control-socket '' --quiet --run-for 8 > %s/petrad.out 2> %s/petrad.err", bin,
+              conf, tmp, tmp) == 0);
+  REQUIRE(run("%s/petra inspect --from-kafka --brokers %s --topic %s --save %s/snap.bin --wait 20 > %s/inspect.txt",
+              bin, bs, snap, tmp, tmp) == 0);
+  ref_ctx rc = {0};
+  REQUIRE(load_reference(&rc) == 0);
+  int n_events = read_topic(bs, ev, ref_event, &rc);
+  CHECK(n_events > N_RECORDS / 2);
+  CHECK_EQ_INT(rc.bad, 0);
+
+  REQUIRE(scale_out(conf, g, out, 100000) == 0);
+  score_ctx sc = {.version = rc.l->info.version};
+  CHECK(read_topic(bs, out, score_msg, &sc) > 0);
+  CHECK_EQ_INT(sc.bad, 0);
+  CHECK_EQ_INT(sc.wrong_version, 0);
+  int raw = sc.out.n, dup = dedupe(&sc.out);
+  int diff = compare(&sc.out, &rc.out, "scale-out vs one scorer");
+  char cmd[900];
+  snprintf(cmd, sizeof cmd, "grep -h 'assigned' %s/%s.*.err >&2", tmp, g);
+  fprintf(stderr, "scale-out: %d events, %d scores from 4 scorer runs (%d duplicates), %d differ; assignments:\n",
+          n_events, raw, dup, diff);
+  CHECK(system(cmd) == 0);
+  CHECK_EQ_INT(diff, 0);
+
+  /* the same hand-overs without rebuilding the feature state: scores differ */
+  REQUIRE(scale_out(conf, g0, out0, 0) == 0);
+  score_ctx s0 = {.version = rc.l->info.version};
+  CHECK(read_topic(bs, out0, score_msg, &s0) > 0);
+  dedupe(&s0.out);
+  int diff0 = compare(&s0.out, &rc.out, "without rebuild (expected to differ)");
+  fprintf(stderr, "without --rebuild-events: %d of %d scores differ\n", diff0, s0.out.n);
+  CHECK(diff0 > 100);
+  free(sc.out.v);
+  free(s0.out.v);
   free(rc.out.v);
   free(rc.ex);
   free(rc.tmp);
