@@ -377,7 +377,8 @@ void petrad_ha_tick(petrad *d) {
     rd_kafka_event_destroy(ev);
   }
   uint64_t now = petrad_now_ms();
-  if (!d->ha_describe_in_flight && now - d->ha_described_ms >= 5000) {
+  /* every 5 s, every second while the owner is not known yet */
+  if (!d->ha_describe_in_flight && now - d->ha_described_ms >= (d->ha_owner[0] ? 5000u : 1000u)) {
     char group[CFG_STR + 8];
     snprintf(group, sizeof group, "%s.lease", d->cfg.group_id);
     const char *g = group;

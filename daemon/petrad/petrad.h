@@ -23,6 +23,7 @@
 #include "config.h"
 #include "ctl.h"
 #include "prom.h"
+#include "stateset.h"
 #include "exqueue.h"
 #include "feature_state.h"
 #include "gen.h"
@@ -297,13 +298,6 @@ void petrad_state_publish(petrad *d, const outmsg *m);
 int petrad_state_delivered(petrad *d, const rd_kafka_message_t *m);
 /* The newest complete checkpoint of cfg's model in topics.state: 1 with *buf (malloc'ed),
  * 0 when there is none, −1 with err when the topic cannot be read or the set is damaged. */
-typedef struct state_found {
-  uint8_t *buf;              /* the checkpoint (malloc'ed), NULL when there is none */
-  size_t len;
-  uint64_t generation;
-  uint64_t snapshot_version; /* newest committed snapshot version (ha), 0 = unknown */
-  char owner[160];           /* who wrote the newest manifest or version record */
-} state_found;
 int petrad_state_fetch(const petrad_config *cfg, const char *bootstrap, state_found *out, char *err, size_t n);
 
 /* ha.c (loop thread) */

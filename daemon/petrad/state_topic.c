@@ -15,6 +15,7 @@
 #include "petra/sha256.h"
 #include "petra/snapshot.h"
 #include "petrad.h"
+#include "stateset.h"
 
 /* delivery tracker: the offsets to store once the whole set is delivered */
 typedef struct state_pub {
@@ -132,15 +133,6 @@ int petrad_state_delivered(petrad *d, const rd_kafka_message_t *m) {
 
 /* ---------------------------------------------------------------- restore */
 
-typedef struct chunk_slot {
-  uint64_t version;
-  uint32_t total;
-  uint8_t *data;
-  size_t len;
-} chunk_slot;
-
-#define MAX_STATE_CHUNKS 4096
-
 int petrad_state_fetch(const petrad_config *cfg, const char *bootstrap, state_found *out, char *err, size_t n) {
   char e[512];
   memset(out, 0, sizeof *out);
@@ -161,11 +153,10 @@ int petrad_state_fetch(const petrad_config *cfg, const char *bootstrap, state_fo
     return -1;
   }
   int rc = 0;
-  chunk_slot *slots = calloc(2 * MAX_STATE_CHUNKS, sizeof *slots);
-  Petra__V1__StateManifest *mf = NULL;
+  stateset *set = stateset_new(cfg->model_id);
   const rd_kafka_metadata_t *md = NULL;
   rd_kafka_topic_t *rkt = rd_kafka_topic_new(rk, cfg->topic_state, NULL);
-  if (!slots || rd_kafka_metadata(rk, 0, rkt, &md, 10000) || md->topic_cnt != 1 || md->topics[0].err) {
+  if (!set || rd_kafka_metadata(rk, 0, rkt, &md, 10000) || md->topic_cnt != 1 || md->topics[0].err) {
     /* no topic yet: nothing to restore */
     rc = md && md->topic_cnt == 1 && md->topics[0].err == RD_KAFKA_RESP_ERR_UNKNOWN_TOPIC_OR_PART ? 0 : -1;
     if (rc) snprintf(err, n, "state topic %s: metadata unavailable", cfg->topic_state);
@@ -184,10 +175,6 @@ int petrad_state_fetch(const petrad_config *cfg, const char *bootstrap, state_fo
       open++;
     }
   }
-  char prefix[160], mkey[160], vkey[176];
-  snprintf(prefix, sizeof prefix, "%s/state/", cfg->model_id);
-  snprintf(mkey, sizeof mkey, "%s/state", cfg->model_id);
-  snprintf(vkey, sizeof vkey, "%s/state/version", cfg->model_id);
   if (open && !rd_kafka_assign(rk, as)) {
     /* read every partition to the high watermark seen at start, keeping the newest value of
      * each key, as compaction would */
@@ -199,42 +186,7 @@ int petrad_state_fetch(const petrad_config *cfg, const char *bootstrap, state_fo
       }
       idle = 0;
       int at_end = m->err == RD_KAFKA_RESP_ERR__PARTITION_EOF;
-      if (!m->err && m->key) {
-        if (m->key_len == strlen(vkey) && !memcmp(m->key, vkey, m->key_len)) {
-          Petra__V1__StateManifest *x = petra__v1__state_manifest__unpack(NULL, m->len, m->payload);
-          if (x) {
-            if (x->snapshot_version > out->snapshot_version) out->snapshot_version = x->snapshot_version;
-            if (x->owner) snprintf(out->owner, sizeof out->owner, "%s", x->owner);
-            petra__v1__state_manifest__free_unpacked(x, NULL);
-          }
-        } else if (m->key_len == strlen(mkey) && !memcmp(m->key, mkey, m->key_len)) {
-          Petra__V1__StateManifest *x = petra__v1__state_manifest__unpack(NULL, m->len, m->payload);
-          if (x) {
-            if (mf) petra__v1__state_manifest__free_unpacked(mf, NULL);
-            mf = x;
-          }
-        } else if (m->key_len > strlen(prefix) && m->key_len < 200 && !memcmp(m->key, prefix, strlen(prefix))) {
-          /* the key says which slot and chunk; the newest value of a key wins even when it is
-           * not a valid chunk (then the slot entry is empty: the set cannot be assembled) */
-          char kb[200];
-          memcpy(kb, m->key, m->key_len);
-          kb[m->key_len] = 0;
-          unsigned slot = 9, seq = MAX_STATE_CHUNKS;
-          if (sscanf(kb + strlen(prefix), "%u/%u", &slot, &seq) == 2 && slot < 2 && seq < MAX_STATE_CHUNKS) {
-            chunk_slot *s = &slots[slot * MAX_STATE_CHUNKS + seq];
-            free(s->data);
-            memset(s, 0, sizeof *s);
-            Petra__V1__SnapshotChunk *c = petra__v1__snapshot_chunk__unpack(NULL, m->len, m->payload);
-            if (c && c->seq == seq && c->total <= MAX_STATE_CHUNKS && (s->data = malloc(c->data.len ? c->data.len : 1))) {
-              memcpy(s->data, c->data.data, c->data.len);
-              s->len = c->data.len;
-              s->version = c->version;
-              s->total = c->total;
-            }
-            if (c) petra__v1__snapshot_chunk__free_unpacked(c, NULL);
-          }
-        }
-      }
+      if (!m->err && m->key) stateset_feed(set, m->key, m->key_len, m->payload, m->len);
       for (int i = 0; i < np; i++)
         if (md->topics[0].partitions[i].id == m->partition && hi[i] >= 0 && (at_end || m->offset + 1 >= hi[i])) {
           hi[i] = -1; /* read to the end */
@@ -249,38 +201,13 @@ int petrad_state_fetch(const petrad_config *cfg, const char *bootstrap, state_fo
   }
   free(hi);
   rd_kafka_topic_partition_list_destroy(as);
-  if (rc == 0 && mf) {
-    /* the set the manifest names: its slot's chunks of its generation, whole and matching */
-    size_t len = (size_t)mf->length;
-    uint8_t *buf = mf->slot < 2 && mf->total <= MAX_STATE_CHUNKS && len < ((size_t)1 << 32) ? malloc(len ? len : 1) : NULL;
-    size_t off = 0;
-    int ok = buf != NULL;
-    for (uint32_t s = 0; ok && s < mf->total; s++) {
-      chunk_slot *c = &slots[mf->slot * MAX_STATE_CHUNKS + s];
-      ok = c->data && c->version == mf->generation && c->total == mf->total && off + c->len <= len;
-      if (ok) memcpy(buf + off, c->data, c->len), off += c->len;
-    }
-    uint8_t digest[32];
-    if (ok) petra_sha256_digest(buf, len, digest);
-    if (!ok || off != len || mf->sha256.len != 32 || memcmp(digest, mf->sha256.data, 32)) {
-      snprintf(err, n, "state topic %s: generation %llu is incomplete or does not match its sha256",
-               cfg->topic_state, (unsigned long long)mf->generation);
-      free(buf);
-      rc = -1;
-    } else {
-      out->buf = buf;
-      out->len = len;
-      out->generation = mf->generation;
-      if (mf->snapshot_version > out->snapshot_version) out->snapshot_version = mf->snapshot_version;
-      if (mf->owner && mf->owner[0] && !out->owner[0]) snprintf(out->owner, sizeof out->owner, "%s", mf->owner);
-      rc = 1;
-    }
+  if (rc == 0) {
+    char serr[256];
+    rc = stateset_result(set, out, serr, sizeof serr);
+    if (rc < 0) snprintf(err, n, "state topic %s: %s", cfg->topic_state, serr);
   }
 done:
-  if (mf) petra__v1__state_manifest__free_unpacked(mf, NULL);
-  if (slots)
-    for (int i = 0; i < 2 * MAX_STATE_CHUNKS; i++) free(slots[i].data);
-  free(slots);
+  stateset_free(set);
   if (md) rd_kafka_metadata_destroy(md);
   if (rkt) rd_kafka_topic_destroy(rkt);
   rd_kafka_consumer_close(rk);

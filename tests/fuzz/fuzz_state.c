@@ -15,6 +15,7 @@
 #include "petra/snapshot.h"
 #include "petra/trainer.h"
 #include "snapread.h"
+#include "stateset.h"
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 
@@ -45,7 +46,30 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
   const uint8_t *p = data + 1;
   size_t n = size - 1;
   char err[512];
-  switch (data[0] % 6) {
+  /* first byte 250..255: state-topic records; otherwise data[0] % 6 picks the decoder (the
+   * seed corpus is laid out for that) */
+  switch (data[0] >= 250 ? 6 : data[0] % 6) {
+    case 6: {
+      /* state-topic records: [key length][key][value length, 2 bytes][value] ... */
+      stateset *st = stateset_new("m");
+      static const char *keys[] = {"m/state", "m/state/version", "m/state/0/0", "m/state/1/0", "m/state/0/1"};
+      size_t i = 0;
+      while (st && i + 3 <= n) {
+        size_t kl = p[i] % 40, vl = (size_t)p[i + 1] | (size_t)p[i + 2] << 8;
+        i += 3;
+        const char *key = (const char *)p + i;
+        if (kl < 5) key = keys[kl], kl = strlen(keys[kl]); /* the real keys, often */
+        else if (i + kl > n) break;
+        else i += kl;
+        if (vl > n - i) vl = n - i;
+        stateset_feed(st, key, kl, p + i, vl);
+        i += vl;
+      }
+      state_found f;
+      if (st && stateset_result(st, &f, err, sizeof err) == 1) free(f.buf);
+      stateset_free(st);
+      break;
+    }
     case 0:
       decode_and_build(p, n);
       break;

@@ -57,7 +57,11 @@ ok '[ "$tb" -ge 0 ]'
 "$bin/petractl" --socket "$tmp/B.sock" health > /dev/null
 ok '[ $? -eq 4 ]'
 ok '[ "$(field A "d[\"role\"]")" = owner ]'
-owner_seen=$(field B "d['ha']['owner']")
+for _ in $(seq 1 50); do # the standby asks the group who owns the lease (DescribeConsumerGroups)
+  owner_seen=$(field B "d['ha']['owner']")
+  [ "$owner_seen" != unknown ] && [ -n "$owner_seen" ] && break
+  sleep 0.2
+done
 echo "info: B stands by; owner as B sees it: $owner_seen (A is pid $pid_A)"
 ok 'echo "$owner_seen" | grep -q -- "-$pid_A"'
 "$bin/petractl" --socket "$tmp/B.sock" evolve > /dev/null 2>&1
