@@ -26,5 +26,7 @@ if [ "$3" != "--replay" ]; then
 fi
 rate=()
 [ -n "${6:-}" ] && rate=(--rate "$6")
+# PETRA_PARTITIONS=N: create the topic with N partitions (rows are keyed by entity)
+[ -n "${PETRA_PARTITIONS:-}" ] && rate+=(--partitions "$PETRA_PARTITIONS")
 exec "$bin/petra" replay --csv "$csv" --brokers "$4" --topic "$5" --kind events --entity entity_id --time time_ms \
   --amount amount --categorical mcc=mcc,channel=channel --numeric hour_sin,hour_cos --label label "${rate[@]}"

@@ -67,8 +67,8 @@ ok 'echo "$owner_seen" | grep -q -- "-$pid_A"'
 "$bin/petractl" --socket "$tmp/B.sock" evolve > /dev/null 2>&1
 ok '[ $? -ne 0 ]' # owner-only commands are refused on a standby
 
-# the stream: 40,000 labelled events at 2,500/s while owners change
-"$lib" "$bin" "$tmp/events.csv" --replay "$bs" "$t.events" 2500 2> "$tmp/replay.log" &
+# the stream: 40,000 labelled events at 2,500/s into 3 partitions while owners change
+PETRA_PARTITIONS=3 "$lib" "$bin" "$tmp/events.csv" --replay "$bs" "$t.events" 2500 2> "$tmp/replay.log" &
 replay=$!
 sleep 3
 ok '[ "$(field B "d[\"last_snapshot\"][\"published\"]")" = 0 ]' # the standby published nothing
@@ -100,6 +100,7 @@ for _ in $(seq 1 150); do
   [ "$(field A2 "d['queue_depth'] == 0 and all(p['lag'] == 0 for p in d['partitions']) and len(d['partitions']) > 0")" = True ] && break
   sleep 0.2
 done
+ok '[ "$(field A2 "len(d[\"partitions\"])")" = 3 ]' # every input partition, in one owner's transactions
 sleep 1
 kill -TERM "$pid_A2"
 wait "$pid_A2"
