@@ -6,6 +6,8 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include <cblas.h>
+
 #include "petra/dense.h"
 #include "petra/embedding.h"
 #include "petra/gru.h"
@@ -19,7 +21,8 @@ typedef struct layout {
   int emb[PETRA_MAX_FIELDS];
   int d_w, d_b, ln_g, ln_b;  /* seq dense + layer norm, ts MLP first layer */
   int g_wih, g_whh, g_bih, g_bhh;
-  int h_w, h_b;              /* head (seq) / output layer (ts) */
+  int h_w, h_b;              /* head (seq) / output layer (ts; dlinear: the remainder's map) */
+  int t_w;                   /* ts dlinear: the trend's map */
 } layout;
 
 /* Workspace for a batch of up to cap examples. */
@@ -134,6 +137,7 @@ static void build_layout(petra_model *m) {
     }
     L->h_w = add_tensor(m, "head.w", m->ts_out, in);
     L->h_b = add_tensor(m, "head.b", 1, m->ts_out);
+    if (s->arch == PETRA_TS_DLINEAR) L->t_w = add_tensor(m, "trend.w", m->ts_out, in);
     m->ex_floats = (s->window + s->horizon) * C;
     m->n_out = s->horizon * cout;
     m->tgt_floats = s->horizon * C;
@@ -171,6 +175,12 @@ static void init_params(petra_model *m) {
   float b = 1.0f / sqrtf((float)m->t[L->h_w].cols);
   init_uniform(m, L->h_w, b);
   init_uniform(m, L->h_b, b);
+  if (L->t_w >= 0) init_uniform(m, L->t_w, b);
+  if (m->spec.kind == PETRA_MODEL_TS && m->spec.zero_head) { /* calloc'ed: leave the head at 0 */
+    if (L->t_w >= 0) memset(P(m, L->t_w), 0, sizeof(float) * (size_t)m->t[L->t_w].rows * m->t[L->t_w].cols);
+    memset(P(m, L->h_w), 0, sizeof(float) * (size_t)m->t[L->h_w].rows * m->t[L->h_w].cols);
+    memset(P(m, L->h_b), 0, sizeof(float) * (size_t)m->t[L->h_b].rows * m->t[L->h_b].cols);
+  }
 }
 
 size_t petra_model_spec_n_params(const petra_model_spec *spec) {
@@ -291,6 +301,9 @@ static int ensure_ws(petra_model *m, int n) {
       sizes[1] = rows * s->hidden;
       sizes[4] = rows * s->hidden;
       sizes[14] = rows * s->hidden;
+    } else if (s->arch == PETRA_TS_DLINEAR) {
+      sizes[1] = rows * m->ts_in; /* z1: the trend of each row */
+      sizes[4] = rows * m->ts_in; /* a2: the remainder */
     } else if (s->arch == PETRA_TS_GRU) {
       sizes[7] = (T + 1) * rows * H;
       sizes[8] = petra_gru_fwd_ws_floats((int)T, (int)rows, (int)H);
@@ -492,9 +505,9 @@ static void ts_gather(petra_model *m, int n, const float *ex) {
       for (int c2 = 0; c2 < nch; c2++) {
         int ch = s->ci ? (s->target < 0 ? k : s->target) : c2;
         float shift = 0, scale = 1;
-        if (s->norm == PETRA_NORM_LAST) {
-          shift = win[(size_t)(W - 1) * C + ch];
-        } else if (s->norm == PETRA_NORM_RUNNING && m->state[ch] > 1) {
+        if (s->norm != PETRA_NORM_RUNNING) {
+          petra_ts_window_norm(s->norm, win, W, C, ch, &shift, &scale);
+        } else if (m->state[ch] > 1) {
           shift = m->state[C + ch];
           float var = m->state[2 * C + ch] / (m->state[ch] - 1);
           scale = sqrtf(var > 1e-12f ? var : 1e-12f);
@@ -524,6 +537,62 @@ static void ts_gather(petra_model *m, int n, const float *ex) {
   }
 }
 
+/* DLinear's series decomposition of each row of x [R][in]: trend = moving average over time
+ * (kernel k, the window edge-padded with its first and last values), remainder = x − trend.
+ * ci rows are [W]; non-ci rows are [W][C] time-major, averaged per channel. */
+static void ts_decompose(const petra_model_spec *s, int R, int in, const float *x, float *trend, float *rem) {
+  const int W = s->window, C = s->ci ? 1 : s->channels, p = s->ma_kernel / 2;
+  const float inv = 1.0f / (float)s->ma_kernel;
+  for (int r = 0; r < R; r++) {
+    const float *xr = x + (size_t)r * in;
+    float *tr = trend + (size_t)r * in, *rr = rem + (size_t)r * in;
+    for (int c = 0; c < C; c++)
+      for (int t = 0; t < W; t++) {
+        float acc = 0;
+        for (int d = -p; d <= p; d++) {
+          int u = t + d < 0 ? 0 : t + d >= W ? W - 1 : t + d;
+          acc += xr[(size_t)u * C + c];
+        }
+        tr[(size_t)t * C + c] = acc * inv;
+        rr[(size_t)t * C + c] = xr[(size_t)t * C + c] - acc * inv;
+      }
+  }
+}
+
+petra_model *petra_model_fold(const petra_model *m, petra_err *err) {
+  const petra_model_spec *s = &m->spec;
+  petra_model_spec ls = *s;
+  if (s->kind == PETRA_MODEL_TS && s->arch == PETRA_TS_DLINEAR) ls.arch = PETRA_TS_LINEAR;
+  petra_model *f = petra_model_new(&ls, 1, err);
+  if (!f) return NULL;
+  if (m->n_state) memcpy(f->state, m->state, sizeof(float) * m->n_state);
+  if (ls.arch == s->arch || s->kind != PETRA_MODEL_TS) {
+    memcpy(f->p, m->p, sizeof(float) * m->n_params);
+    return f;
+  }
+  /* W[o][j] = W_rem[o][j] + Σ_i (W_trend − W_rem)[o][i] · A[i][j], A the moving average as a
+   * matrix: row i of the trend averages rows clamp(i+d) of the window */
+  const int W = s->window, C = s->ci ? 1 : s->channels, p = s->ma_kernel / 2, in = m->ts_in, out = m->ts_out;
+  const float inv = 1.0f / (float)s->ma_kernel;
+  const float *wr = m->p + m->t[m->L.h_w].offset, *wt = m->p + m->t[m->L.t_w].offset;
+  float *dst = f->p + f->t[f->L.h_w].offset;
+  for (int o = 0; o < out; o++) {
+    const float *ro = wr + (size_t)o * in, *to = wt + (size_t)o * in;
+    float *fo = dst + (size_t)o * in;
+    memcpy(fo, ro, sizeof(float) * (size_t)in);
+    for (int c = 0; c < C; c++)
+      for (int t = 0; t < W; t++) {
+        float dlt = (to[(size_t)t * C + c] - ro[(size_t)t * C + c]) * inv;
+        for (int d = -p; d <= p; d++) {
+          int u = t + d < 0 ? 0 : t + d >= W ? W - 1 : t + d;
+          fo[(size_t)u * C + c] += dlt;
+        }
+      }
+  }
+  memcpy(f->p + f->t[f->L.h_b].offset, m->p + m->t[m->L.h_b].offset, sizeof(float) * (size_t)out);
+  return f;
+}
+
 static void ts_forward(petra_model *m, int n, const float *ex) {
   const petra_model_spec *s = &m->spec;
   workspace *w = &m->w;
@@ -549,6 +618,13 @@ static void ts_forward(petra_model *m, int n, const float *ex) {
                       P(m, L->g_bih), P(m, L->g_bhh), w->hs, w->gws);
     h = w->hs + (size_t)W * R * s->gru;
     in = s->gru;
+  } else if (s->arch == PETRA_TS_DLINEAR) {
+    ts_decompose(s, R, m->ts_in, w->x0, w->z1, w->a2);
+    petra_dense_forward(R, in, m->ts_out, w->a2, P(m, L->h_w), P(m, L->h_b), w->out);
+    /* + trend map: out += trend · W_tᵀ */
+    cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, R, m->ts_out, in, 1.0f, w->z1, in, P(m, L->t_w), in, 1.0f,
+                w->out, m->ts_out);
+    return;
   }
   petra_dense_forward(R, in, m->ts_out, h, P(m, L->h_w), P(m, L->h_b), w->out);
 }
@@ -561,6 +637,9 @@ static void ts_backward(petra_model *m, int n) {
   if (s->arch == PETRA_TS_LINEAR) {
     petra_dense_backward(R, m->ts_in, m->ts_out, w->x0, P(m, L->h_w), w->dout, NULL,
                          Gr(m, L->h_w), Gr(m, L->h_b));
+  } else if (s->arch == PETRA_TS_DLINEAR) {
+    petra_dense_backward(R, m->ts_in, m->ts_out, w->a2, P(m, L->h_w), w->dout, NULL, Gr(m, L->h_w), Gr(m, L->h_b));
+    petra_dense_backward(R, m->ts_in, m->ts_out, w->z1, P(m, L->t_w), w->dout, NULL, Gr(m, L->t_w), NULL);
   } else if (s->arch == PETRA_TS_MLP) {
     petra_dense_backward(R, s->hidden, m->ts_out, w->a2, P(m, L->h_w), w->dout, w->da,
                          Gr(m, L->h_w), Gr(m, L->h_b));
@@ -602,6 +681,35 @@ static void ts_emit(const petra_model *m, int n, float *out) {
   }
 }
 
+/* norm=revin: the loss of the denormalized forecast against the raw targets, as RevIN trains
+ * (each window's normalization differs, so the normalized loss would weight windows by 1/σ²);
+ * dout in normalized units by the chain rule (d/d normalized = d/d data · σ). */
+static int ts_loss_data_units(petra_model *m, int R, double *loss) {
+  const petra_model_spec *s = &m->spec;
+  workspace *w = &m->w;
+  const int no = m->ts_out, nch = s->ci ? 1 : s->channels, cout = m->ts_cout;
+  size_t N = (size_t)R * no;
+  float *o = malloc(sizeof(float) * N * 3);
+  if (!o) return PETRA_ENOMEM;
+  float *t = o + N, *d = t + N;
+  for (int r = 0; r < R; r++)
+    for (int j = 0; j < no; j++) {
+      int c = s->ci ? 0 : (s->target < 0 ? j % cout : s->target);
+      size_t k = (size_t)r * no + j, q = (size_t)r * nch + (s->ci ? 0 : c);
+      o[k] = w->out[k] * w->scale[q] + w->shift[q];
+      t[k] = w->tgt[k] * w->scale[q] + w->shift[q];
+    }
+  *loss = petra_loss_eval(s->loss, R, no, o, t, d);
+  for (int r = 0; r < R; r++)
+    for (int j = 0; j < no; j++) {
+      int c = s->ci ? 0 : (s->target < 0 ? j % cout : s->target);
+      size_t k = (size_t)r * no + j;
+      w->dout[k] = d[k] * w->scale[(size_t)r * nch + (s->ci ? 0 : c)];
+    }
+  free(o);
+  return 0;
+}
+
 /* ---------------------------------------------------------------- public passes */
 
 int petra_model_forward(petra_model *m, int n, const float *ex, float *out) {
@@ -638,7 +746,12 @@ int petra_model_loss_grad(petra_model *m, int n, const float *ex, double *loss, 
   } else {
     ts_forward(m, n, ex);
     int R = n * m->ts_rows_per_ex;
-    *loss = petra_loss_eval(m->spec.loss, R, m->ts_out, w->out, w->tgt, w->dout);
+    if (m->spec.norm == PETRA_NORM_REVIN) {
+      int rc = ts_loss_data_units(m, R, loss);
+      if (rc) return rc;
+    } else {
+      *loss = petra_loss_eval(m->spec.loss, R, m->ts_out, w->out, w->tgt, w->dout);
+    }
     if (out) ts_emit(m, n, out);
     ts_backward(m, n);
   }

@@ -27,6 +27,7 @@ static void defaults(petra_model_spec *s, petra_model_kind kind) {
     s->arch = PETRA_TS_LINEAR;
     s->norm = PETRA_NORM_LAST;
     s->hidden = 64;
+    s->ma_kernel = 25;
     s->act = PETRA_ACT_RELU;
     s->loss = PETRA_LOSS_MSE;
   }
@@ -149,12 +150,22 @@ int petra_model_spec_parse(const char *text, petra_model_spec *s, petra_err *err
       if (!strcmp(v, "linear")) s->arch = PETRA_TS_LINEAR;
       else if (!strcmp(v, "mlp")) s->arch = PETRA_TS_MLP;
       else if (!strcmp(v, "gru")) s->arch = PETRA_TS_GRU;
-      else return petra_err_set(err, PETRA_EINVAL, "model spec: arch=%s: expected linear, mlp or gru", v);
+      else if (!strcmp(v, "dlinear")) s->arch = PETRA_TS_DLINEAR;
+      else return petra_err_set(err, PETRA_EINVAL, "model spec: arch=%s: expected linear, dlinear, mlp or gru", v);
+    } else if (!seq && !strcmp(k, "kernel")) {
+      rc = parse_int(k, v, 1, 4095, &s->ma_kernel, err);
+      if (!rc && s->ma_kernel % 2 == 0)
+        return petra_err_set(err, PETRA_EINVAL, "model spec: kernel=%d: the moving average needs an odd kernel", s->ma_kernel);
     } else if (!seq && !strcmp(k, "norm")) {
       if (!strcmp(v, "none")) s->norm = PETRA_NORM_NONE;
       else if (!strcmp(v, "last")) s->norm = PETRA_NORM_LAST;
       else if (!strcmp(v, "running")) s->norm = PETRA_NORM_RUNNING;
-      else return petra_err_set(err, PETRA_EINVAL, "model spec: norm=%s: expected none, last or running", v);
+      else if (!strcmp(v, "revin")) s->norm = PETRA_NORM_REVIN;
+      else return petra_err_set(err, PETRA_EINVAL, "model spec: norm=%s: expected none, last, running or revin", v);
+    } else if (!seq && !strcmp(k, "init")) {
+      if (!strcmp(v, "random")) s->zero_head = 0;
+      else if (!strcmp(v, "zero")) s->zero_head = 1;
+      else return petra_err_set(err, PETRA_EINVAL, "model spec: init=%s: expected random or zero", v);
     } else {
       return petra_err_set(err, PETRA_EINVAL, "model spec: unknown key '%s' for a %s model", k,
                            seq ? "seq" : "ts");
@@ -195,16 +206,17 @@ int petra_model_spec_format(const petra_model_spec *s, char *buf, size_t size) {
                     petra_act_name(s->act), s->layernorm, (double)s->dropout, s->gru, s->classes,
                     petra_loss_name(s->loss));
   }
-  static const char *archs[] = {"linear", "mlp", "gru"}, *norms[] = {"none", "last", "running"};
-  char target[16];
+  static const char *archs[] = {"linear", "mlp", "gru", "dlinear"}, *norms[] = {"none", "last", "running", "revin"};
+  char target[16], kern[24] = "";
+  if (s->arch == PETRA_TS_DLINEAR) snprintf(kern, sizeof kern, " kernel=%d", s->ma_kernel);
   if (s->target < 0)
     strcpy(target, "all");
   else
     snprintf(target, sizeof target, "%d", s->target);
   return snprintf(buf, size,
                   "ts window=%d horizon=%d channels=%d target=%s ci=%d arch=%s norm=%s hidden=%d "
-                  "act=%s gru=%d loss=%s",
+                  "act=%s gru=%d loss=%s%s%s",
                   s->window, s->horizon, s->channels, target, s->ci, archs[s->arch],
                   norms[s->norm], s->hidden, petra_act_name(s->act), s->gru,
-                  petra_loss_name(s->loss));
+                  petra_loss_name(s->loss), s->zero_head ? " init=zero" : "", kern);
 }

@@ -1,6 +1,8 @@
 #include "petra/norm.h"
 
 #include <math.h>
+
+#include "petra/model.h"
 #include <string.h>
 
 #define LN_EPS 1e-5f
@@ -64,4 +66,22 @@ void petra_dropout_forward(int n, float p, petra_rng *rng, const float *x, float
 
 void petra_dropout_backward(int n, const float *mask, const float *dy, float *dx) {
   for (int i = 0; i < n; i++) dx[i] = dy[i] * mask[i];
+}
+
+void petra_ts_window_norm(int norm, const float *win, int W, int C, int ch, float *shift, float *scale) {
+  *shift = 0.0f;
+  *scale = 1.0f;
+  if (norm == PETRA_NORM_LAST) {
+    *shift = win[(size_t)(W - 1) * C + ch];
+  } else if (norm == PETRA_NORM_REVIN) {
+    double m = 0, v = 0;
+    for (int t = 0; t < W; t++) m += win[(size_t)t * C + ch];
+    m /= W;
+    for (int t = 0; t < W; t++) {
+      double d = win[(size_t)t * C + ch] - m;
+      v += d * d;
+    }
+    *shift = (float)m;
+    *scale = (float)(sqrt(v / W) + 1e-5);
+  }
 }

@@ -310,6 +310,14 @@ petra_plan *petra_plan_build(const petra_model *m, const petra_genome *g, petra_
 
 petra_plan *petra_plan_build_ex(const petra_model *m, const petra_genome *g, const petra_plan_opts *o,
                                 petra_err *err) {
+  const petra_model_spec *ms = petra_model_get_spec(m);
+  if (ms->kind == PETRA_MODEL_TS && ms->arch == PETRA_TS_DLINEAR) { /* a linear function: its plan is linear */
+    petra_model *f = petra_model_fold(m, err);
+    if (!f) return NULL;
+    petra_plan *fp = petra_plan_build_ex(f, g, o, err);
+    petra_model_free(f);
+    return fp;
+  }
   const int sm = o ? o->sparse : PETRA_SPARSE_AUTO;
   petra_plan *p = calloc(1, sizeof *p);
   if (!p) {
@@ -625,7 +633,7 @@ int petra_plan_score(const petra_plan *p, int n, const float *ex, float *out, vo
   const int W = s->window, C = s->channels, Hz = s->horizon;
   const int ci = s->ci, cout = s->target < 0 ? C : 1, rpe = ci ? cout : 1, nch = ci ? 1 : C;
   const int in = ci ? W : W * C, R = n * rpe;
-  float shift[4096];
+  float shift[4096], scale[4096];
   if (R * nch > 4096) return PETRA_ERANGE;
   for (int b = 0; b < n; b++) {
     const float *win = ex + (size_t)b * p->ef;
@@ -634,9 +642,12 @@ int petra_plan_score(const petra_plan *p, int n, const float *ex, float *out, vo
       float *x = sc.x0 + (size_t)r * in;
       for (int c2 = 0; c2 < nch; c2++) {
         int ch = ci ? (s->target < 0 ? k : s->target) : c2;
-        float sh = s->norm == PETRA_NORM_LAST ? win[(size_t)(W - 1) * C + ch] : 0.0f;
+        float sh, sd;
+        petra_ts_window_norm(s->norm, win, W, C, ch, &sh, &sd);
         shift[r * nch + c2] = sh;
-        for (int t = 0; t < W; t++) x[ci ? t : t * C + c2] = win[(size_t)t * C + ch] - sh;
+        scale[r * nch + c2] = sd;
+        float inv = 1.0f / sd;
+        for (int t = 0; t < W; t++) x[ci ? t : t * C + c2] = (win[(size_t)t * C + ch] - sh) * inv;
       }
     }
   }
@@ -661,11 +672,11 @@ int petra_plan_score(const petra_plan *p, int n, const float *ex, float *out, vo
       const float *y = sc.out2 + (size_t)r * p->head.out;
       for (int hz = 0; hz < Hz; hz++) {
         if (ci) {
-          o[hz * cout + k] = y[hz] + shift[r];
+          o[hz * cout + k] = y[hz] * scale[r] + shift[r];
         } else {
           for (int c = 0; c < cout; c++) {
             int nc = s->target < 0 ? c : s->target;
-            o[hz * cout + c] = y[hz * cout + c] + shift[r * nch + nc];
+            o[hz * cout + c] = y[hz * cout + c] * scale[r * nch + nc] + shift[r * nch + nc];
           }
         }
       }

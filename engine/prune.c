@@ -78,6 +78,14 @@ static int *gate_rows(const int *units, int k, int H) {
 }
 
 petra_model *petra_prune(const petra_model *m, const petra_genome *g, petra_err *err) {
+  if (petra_model_get_spec(m)->kind == PETRA_MODEL_TS && petra_model_get_spec(m)->arch == PETRA_TS_DLINEAR) {
+    /* compressed, a dlinear model is the linear model with its two maps folded */
+    petra_model *f = petra_model_fold(m, err);
+    if (!f) return NULL;
+    petra_model *out = petra_prune(f, g, err);
+    petra_model_free(f);
+    return out;
+  }
   const petra_model_spec *s = petra_model_get_spec(m);
   petra_model_spec ns = *s;
   int *emb_keep[PETRA_MAX_FIELDS] = {0}, *dense_keep = NULL, *gru_keep = NULL;

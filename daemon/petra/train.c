@@ -140,6 +140,17 @@ static int train_epochs(const train_opts *o, petra_model *m, petra_trainer *t, c
   double best_val = INFINITY;
   int bad_epochs = 0;
   memcpy(best, petra_model_params(m), sizeof(float) * np);
+  if (va->n > 0) {
+    /* the model as initialized is a candidate too: with init=zero and norm=last it is the
+     * naive forecast, which training must beat on validation to replace */
+    petra_metrics *vm = petra_metrics_new(classes, petra_model_n_outputs(m), va->n);
+    petra_evaluate(m, va->n, va->x, vm);
+    best_val = classes == 0 ? petra_metrics_mse(vm) : petra_metrics_logloss(vm);
+    petra_metrics_free(vm);
+    if (!isfinite(best_val)) best_val = INFINITY;
+    if (!o->quiet)
+      fprintf(stderr, "epoch 0 (as initialized): validation %s %.4f\n", classes == 0 ? "mse" : "logloss", best_val);
+  }
   for (int e = 0; e < o->epochs; e++) {
     double t0 = cli_now_s();
     if (e == 0) {

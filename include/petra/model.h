@@ -29,8 +29,15 @@
 #define PETRA_NAME_MAX 32
 
 typedef enum petra_model_kind { PETRA_MODEL_SEQ = 0, PETRA_MODEL_TS = 1 } petra_model_kind;
-typedef enum petra_ts_arch { PETRA_TS_LINEAR = 0, PETRA_TS_MLP, PETRA_TS_GRU } petra_ts_arch;
-typedef enum petra_ts_norm { PETRA_NORM_NONE = 0, PETRA_NORM_LAST, PETRA_NORM_RUNNING } petra_ts_norm;
+/* DLINEAR: DLinear's decomposition (arXiv 2205.13504): a moving average of the window (kernel
+ * ma_kernel, edge-padded) is the trend, the rest the remainder, each with its own linear map
+ * (trend.w, head.w) and one bias. Linear in the window, so its plan, pruning, quantization
+ * and compressed snapshots are those of the linear arch with the two maps folded into one
+ * (petra_model_fold). */
+typedef enum petra_ts_arch { PETRA_TS_LINEAR = 0, PETRA_TS_MLP, PETRA_TS_GRU, PETRA_TS_DLINEAR } petra_ts_arch;
+/* REVIN: per-window instance normalization (the window's mean and standard deviation per
+ * channel, subtracted and divided out, restored on the output; RevIN without the affine terms) */
+typedef enum petra_ts_norm { PETRA_NORM_NONE = 0, PETRA_NORM_LAST, PETRA_NORM_RUNNING, PETRA_NORM_REVIN } petra_ts_norm;
 
 typedef struct petra_field_spec {
   char name[PETRA_NAME_MAX];
@@ -57,6 +64,8 @@ typedef struct petra_model_spec {
   petra_ts_arch arch;
   petra_ts_norm norm;
   int hidden;    /* MLP hidden units */
+  int zero_head; /* ts init=zero: the head starts at 0 (with norm=last: the naive forecast) */
+  int ma_kernel; /* ts arch=dlinear: moving-average kernel (odd, default 25) */
   /* both */
   int gru;       /* GRU hidden units (seq: required; ts: arch=gru) */
   petra_loss loss;
@@ -83,6 +92,10 @@ petra_model *petra_model_new(const petra_model_spec *spec, uint64_t seed, petra_
  * of untrusted input check it against the data they were given before building a model. */
 size_t petra_model_spec_n_params(const petra_model_spec *spec);
 void petra_model_free(petra_model *m);
+/* The same function as a linear-arch model: for arch=dlinear the trend and remainder maps
+ * folded into one head (W = W_rem + (W_trend − W_rem)·A, A the moving average); any other
+ * model is copied. NULL when out of memory. */
+petra_model *petra_model_fold(const petra_model *m, petra_err *err);
 const petra_model_spec *petra_model_get_spec(const petra_model *m);
 
 size_t petra_model_n_params(const petra_model *m);

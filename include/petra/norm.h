@@ -19,4 +19,9 @@ void petra_layernorm_backward(int n, int d, const float *x, const float *gamma,
 void petra_dropout_forward(int n, float p, petra_rng *rng, const float *x, float *y, float *mask);
 void petra_dropout_backward(int n, const float *mask, const float *dy, float *dx);
 
+/* A ts window's normalization for channel ch of a window [W][C] (time-major): value =
+ * normalized·scale + shift. norm is a petra_ts_norm: NONE (0, 1), LAST (last value, 1), REVIN
+ * (mean, standard deviation + 1e-5). The model and the plan both use this (parity). */
+void petra_ts_window_norm(int norm, const float *win, int W, int C, int ch, float *shift, float *scale);
+
 #endif

@@ -76,8 +76,69 @@ TEST(ts_linear_mlp_gru_gradients_match_finite_differences) {
                         1e-2f);
 }
 
+TEST(ts_dlinear_and_revin_gradients_match_finite_differences) {
+  check_model_gradients("ts window=9 horizon=3 channels=2 arch=dlinear kernel=3 ci=1 norm=last", 3, 1e-2f);
+  check_model_gradients("ts window=8 horizon=2 channels=3 arch=dlinear kernel=5 ci=0 norm=revin", 3, 1e-2f);
+  check_model_gradients("ts window=8 horizon=3 channels=2 arch=linear ci=1 norm=revin", 3, 1e-2f);
+  /* a kernel wider than the window (all edge padding) */
+  check_model_gradients("ts window=4 horizon=2 channels=1 arch=dlinear kernel=7 ci=1 norm=none", 3, 1e-2f);
+}
+
+/* dlinear is linear in the window: the folded linear model computes the same forecasts, the
+ * trend map really is applied to the moving average (changing it changes the output), and
+ * init=zero with norm=last is the naive forecast exactly */
+TEST(dlinear_folds_into_the_linear_model_it_equals) {
+  const char *specs[] = {"ts window=30 horizon=5 channels=3 arch=dlinear kernel=7 ci=1 norm=last",
+                         "ts window=20 horizon=4 channels=2 arch=dlinear kernel=25 ci=0 norm=revin"};
+  for (int k = 0; k < 2; k++) {
+    petra_model_spec spec;
+    REQUIRE(petra_model_spec_parse(specs[k], &spec, NULL) == 0);
+    petra_model *m = petra_model_new(&spec, 5, NULL);
+    REQUIRE(m);
+    int ef = petra_model_example_floats(m), no = petra_model_n_outputs(m);
+    float *ex = exgen(m, 16, 3, 2.0), *a = malloc(sizeof(float) * 16 * no), *b = malloc(sizeof(float) * 16 * no);
+    REQUIRE(petra_model_forward(m, 16, ex, a) == 0);
+    petra_model *f = petra_model_fold(m, NULL);
+    REQUIRE(f);
+    CHECK(petra_model_get_spec(f)->arch == PETRA_TS_LINEAR);
+    CHECK(petra_model_n_params(f) < petra_model_n_params(m));
+    REQUIRE(petra_model_forward(f, 16, ex, b) == 0);
+    double md = 0;
+    for (int i = 0; i < 16 * no; i++) md = fmax(md, fabs((double)a[i] - b[i]) / fmax(1.0, fabs((double)a[i])));
+    CHECK_MSG(md < 1e-5, "%s: folded vs dlinear %g", specs[k], md);
+    const petra_tensor_info *tw = petra_model_find_tensor(m, "trend.w");
+    REQUIRE(tw);
+    petra_model_params(m)[tw->offset] += 0.5f;
+    REQUIRE(petra_model_forward(m, 16, ex, b) == 0);
+    md = 0;
+    for (int i = 0; i < 16 * no; i++) md = fmax(md, fabs((double)a[i] - b[i]));
+    CHECK(md > 1e-3);
+    (void)ef;
+    free(ex);
+    free(a);
+    free(b);
+    petra_model_free(f);
+    petra_model_free(m);
+  }
+  petra_model_spec spec;
+  REQUIRE(petra_model_spec_parse("ts window=12 horizon=3 channels=2 arch=dlinear kernel=5 ci=1 norm=last init=zero",
+                                 &spec, NULL) == 0);
+  petra_model *m = petra_model_new(&spec, 5, NULL);
+  float *ex = exgen(m, 4, 8, 2.0), out[4 * 6];
+  REQUIRE(petra_model_forward(m, 4, ex, out) == 0);
+  int ef = petra_model_example_floats(m), bad = 0;
+  for (int b2 = 0; b2 < 4; b2++)
+    for (int h = 0; h < 3; h++)
+      for (int c = 0; c < 2; c++) bad += out[b2 * 6 + h * 2 + c] != ex[(size_t)b2 * ef + 11 * 2 + c];
+  CHECK_EQ_INT(bad, 0);
+  free(ex);
+  petra_model_free(m);
+}
+
 TEST(spec_text_round_trips) {
   const char *specs[] = {
+      "ts window=336 horizon=96 channels=8 arch=dlinear kernel=25 ci=1 norm=last init=zero",
+      "ts window=96 horizon=24 channels=7 arch=linear ci=1 norm=revin",
       "seq fields=mcc:400:16 numeric=16 len=32 dense=32 act=relu gru=64 classes=1",
       "seq fields=mcc:66:8,day:7:2 numeric=3 len=20 dense=0 gru=32 classes=4 dropout=0.1",
       "ts window=336 horizon=96 channels=7 arch=linear ci=1 norm=last",

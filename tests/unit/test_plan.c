@@ -20,6 +20,8 @@ static const char *specs[] = {
     "ts window=24 horizon=6 channels=3 arch=linear ci=1 norm=last",
     "ts window=24 horizon=6 channels=3 arch=mlp hidden=16 ci=0 target=2 norm=none",
     "ts window=12 horizon=4 channels=2 arch=gru gru=8 ci=1 norm=last",
+    "ts window=24 horizon=6 channels=3 arch=dlinear kernel=5 ci=1 norm=last",
+    "ts window=24 horizon=6 channels=3 arch=linear ci=0 norm=revin",
 };
 
 static double max_rel_diff(const float *a, const float *b, int n) {

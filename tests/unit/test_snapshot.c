@@ -250,3 +250,32 @@ TEST(damaged_compressed_tensors_are_refused) {
   petra_model_free(m);
   petra_model_free(m0);
 }
+
+TEST(dlinear_snapshot_round_trips_and_its_compressed_form_is_the_folded_linear) {
+  petra_model_spec spec;
+  REQUIRE(petra_model_spec_parse("ts window=24 horizon=6 channels=2 arch=dlinear kernel=5 ci=1 norm=revin", &spec,
+                                 NULL) == 0);
+  petra_model *m = petra_model_new(&spec, 4, NULL);
+  REQUIRE(m);
+  petra_snapshot_info in = info_for("series: 2 channels");
+  uint8_t *buf;
+  size_t len;
+  petra_err err = {0};
+  REQUIRE(petra_snapshot_encode_model(m, &in, &buf, &len, &err) == 0);
+  petra_model *m2 = petra_snapshot_decode_model(buf, len, 0, NULL, &err);
+  REQUIRE(m2);
+  CHECK(petra_model_get_spec(m2)->arch == PETRA_TS_DLINEAR && petra_model_get_spec(m2)->ma_kernel == 5);
+  CHECK(petra_model_n_params(m2) == petra_model_n_params(m));
+  CHECK(memcmp(petra_model_params(m), petra_model_params(m2), petra_model_n_params(m) * 4) == 0);
+  free(buf);
+  /* int8 champion: pruned = folded into the linear arch, half the tensors, same forecasts */
+  petra_genome g;
+  REQUIRE(petra_genome_parse("head:bits=8", &g, NULL) == 0);
+  petra_model *p = petra_prune(m, &g, &err);
+  REQUIRE(p);
+  CHECK(petra_model_get_spec(p)->arch == PETRA_TS_LINEAR);
+  CHECK(petra_model_n_params(p) < petra_model_n_params(m));
+  petra_model_free(p);
+  petra_model_free(m2);
+  petra_model_free(m);
+}
