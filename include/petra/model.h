@@ -3,9 +3,11 @@
  * seq — event-sequence classifier. Per event: categorical fields → embeddings, numeric
  *   inputs → concat → [dense + act (+ layer norm) (+ dropout)] → GRU → last state → dense
  *   head → 1 logit (binary, BCE) or K logits (multi-class, softmax CE).
- * ts — multivariate forecaster. Window W × C channels → normalization (none, last value
- *   subtracted per channel, or running z-score) → linear, MLP or GRU → horizon H × C (or one
- *   target channel). Channel-independent mode (ci=1) applies one shared map per channel.
+ * ts — multivariate forecaster. Window W × C channels → normalization (norm=none, last value
+ *   subtracted per channel, running z-score, or revin: the window's own mean and std) →
+ *   linear, dlinear (trend/remainder decomposition, kernel=K), MLP or GRU → horizon H × C (or
+ *   one target channel). Channel-independent mode (ci=1) applies one shared map per channel.
+ *   init=zero starts the output layer at 0 (with norm=last: the naive forecast).
  *
  * Spec text: a kind then key=value pairs, e.g.
  *   "seq fields=mcc:400:16 numeric=16 len=32 dense=32 act=relu gru=64 classes=1"
