@@ -180,6 +180,21 @@ static void init_params(petra_model *m) {
     if (L->t_w >= 0) memset(P(m, L->t_w), 0, sizeof(float) * (size_t)m->t[L->t_w].rows * m->t[L->t_w].cols);
     memset(P(m, L->h_w), 0, sizeof(float) * (size_t)m->t[L->h_w].rows * m->t[L->h_w].cols);
     memset(P(m, L->h_b), 0, sizeof(float) * (size_t)m->t[L->h_b].rows * m->t[L->h_b].cols);
+    if (m->spec.zero_head == 2 && m->spec.arch != PETRA_TS_GRU && m->spec.arch != PETRA_TS_MLP) {
+      /* init=mean (DLinear's own initialization): every weight 1/window, so each map starts by
+       * forecasting the mean of its input over the window (non-ci: of the same channel) */
+      const petra_model_spec *s = &m->spec;
+      const int C = s->ci ? 1 : s->channels, cout = m->ts_cout, in = m->ts_in;
+      int maps[2] = {L->h_w, L->t_w};
+      for (int k = 0; k < 2; k++) {
+        if (maps[k] < 0) continue;
+        float *w = P(m, maps[k]);
+        for (int o = 0; o < m->ts_out; o++) {
+          int oc = s->ci ? 0 : (s->target < 0 ? o % cout : s->target);
+          for (int t = 0; t < s->window; t++) w[(size_t)o * in + (size_t)t * C + oc] = 1.0f / (float)s->window;
+        }
+      }
+    }
   }
 }
 

@@ -165,7 +165,8 @@ int petra_model_spec_parse(const char *text, petra_model_spec *s, petra_err *err
     } else if (!seq && !strcmp(k, "init")) {
       if (!strcmp(v, "random")) s->zero_head = 0;
       else if (!strcmp(v, "zero")) s->zero_head = 1;
-      else return petra_err_set(err, PETRA_EINVAL, "model spec: init=%s: expected random or zero", v);
+      else if (!strcmp(v, "mean")) s->zero_head = 2;
+      else return petra_err_set(err, PETRA_EINVAL, "model spec: init=%s: expected random, zero or mean", v);
     } else {
       return petra_err_set(err, PETRA_EINVAL, "model spec: unknown key '%s' for a %s model", k,
                            seq ? "seq" : "ts");
@@ -218,5 +219,5 @@ int petra_model_spec_format(const petra_model_spec *s, char *buf, size_t size) {
                   "act=%s gru=%d loss=%s%s%s",
                   s->window, s->horizon, s->channels, target, s->ci, archs[s->arch],
                   norms[s->norm], s->hidden, petra_act_name(s->act), s->gru,
-                  petra_loss_name(s->loss), s->zero_head ? " init=zero" : "", kern);
+                  petra_loss_name(s->loss), s->zero_head == 1 ? " init=zero" : s->zero_head == 2 ? " init=mean" : "", kern);
 }

@@ -66,7 +66,8 @@ typedef struct petra_model_spec {
   petra_ts_arch arch;
   petra_ts_norm norm;
   int hidden;    /* MLP hidden units */
-  int zero_head; /* ts init=zero: the head starts at 0 (with norm=last: the naive forecast) */
+  int zero_head; /* ts init: 0 random, 1 zero (the head at 0: with norm=last the naive
+                  * forecast), 2 mean (linear/dlinear maps at 1/window: DLinear's init) */
   int ma_kernel; /* ts arch=dlinear: moving-average kernel (odd, default 25) */
   /* both */
   int gru;       /* GRU hidden units (seq: required; ts: arch=gru) */

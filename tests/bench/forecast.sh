@@ -35,7 +35,7 @@ d.update(bench='forecast', set='$set', horizon=$h, arch='$name'); print(json.dum
 
 archs=("linear:arch=linear norm=last" "linear-zero:arch=linear norm=last init=zero"
        "dlinear:arch=dlinear norm=none" "dlinear-zero:arch=dlinear norm=last init=zero"
-       "revin:arch=linear norm=revin")
+       "revin:arch=linear norm=revin" "dlinear-mean:arch=dlinear norm=none init=mean")
 for h in 96 192 336 720; do
   b=32
   [ "$h" -le 192 ] && b=8

@@ -133,12 +133,31 @@ TEST(dlinear_folds_into_the_linear_model_it_equals) {
   CHECK_EQ_INT(bad, 0);
   free(ex);
   petra_model_free(m);
+  /* init=mean: each output starts as the window mean of its channel */
+  REQUIRE(petra_model_spec_parse("ts window=10 horizon=2 channels=2 arch=dlinear kernel=3 ci=0 norm=none init=mean",
+                                 &spec, NULL) == 0);
+  m = petra_model_new(&spec, 5, NULL);
+  ex = exgen(m, 2, 8, 2.0);
+  REQUIRE(petra_model_forward(m, 2, ex, out) == 0);
+  ef = petra_model_example_floats(m);
+  double md = 0;
+  for (int b2 = 0; b2 < 2; b2++)
+    for (int h = 0; h < 2; h++)
+      for (int c = 0; c < 2; c++) {
+        double mean = 0;
+        for (int t = 0; t < 10; t++) mean += ex[(size_t)b2 * ef + t * 2 + c] / 10.0;
+        md = fmax(md, fabs(out[b2 * 4 + h * 2 + c] - mean));
+      }
+  CHECK_MSG(md < 1e-5, "init=mean: %g from the window mean", md);
+  free(ex);
+  petra_model_free(m);
 }
 
 TEST(spec_text_round_trips) {
   const char *specs[] = {
       "ts window=336 horizon=96 channels=8 arch=dlinear kernel=25 ci=1 norm=last init=zero",
       "ts window=96 horizon=24 channels=7 arch=linear ci=1 norm=revin",
+      "ts window=48 horizon=12 channels=3 arch=dlinear kernel=5 ci=0 norm=none init=mean",
       "seq fields=mcc:400:16 numeric=16 len=32 dense=32 act=relu gru=64 classes=1",
       "seq fields=mcc:66:8,day:7:2 numeric=3 len=20 dense=0 gru=32 classes=4 dropout=0.1",
       "ts window=336 horizon=96 channels=7 arch=linear ci=1 norm=last",
