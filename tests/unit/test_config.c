@@ -57,6 +57,9 @@ TEST(bad_config_inputs_are_errors_naming_line_and_key) {
       {" = 5\n", "empty key"},
       {"kafka. = x\n", "unknown key 'kafka.'"},
       {"checkpoint.interval_s = 0\n", "checkpoint.interval_s"},
+      {"ha.enabled = 2\n", "ha.enabled = 2: expected an integer in [0, 1]"},
+      {"ha.commit_interval_s = 0\n", "ha.commit_interval_s"},
+      {"ha.session_timeout_ms = 10\n", "ha.session_timeout_ms"},
   };
   for (unsigned i = 0; i < sizeof bad / sizeof bad[0]; i++) {
     petrad_config c;
@@ -77,6 +80,7 @@ TEST(cross_key_validation_catches_inconsistent_settings) {
       {"features.numerics", "a,b,c", "numeric=4 but the features give 5"},
       {"log.level", "loud", "log.level = loud"},
       {"model.id", "", "model.id must not be empty"},
+      {"ha.enabled", "1", "ha.enabled = 1 needs kafka.brokers and topics.state"},
   };
   for (unsigned i = 0; i < sizeof bad / sizeof bad[0]; i++) {
     petrad_config c;

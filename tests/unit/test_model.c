@@ -196,6 +196,10 @@ TEST(bad_specs_are_rejected_with_the_key_named) {
       {"ts loss=bce", "mse or huber"},
       {"ts norm=minmax", "norm=minmax"},
       {"ts fields=a:1:1", "unknown key 'fields'"},
+      {"ts arch=dlinear kernel=4", "odd kernel"},
+      {"ts arch=dlinear kernel=0", "kernel=0"},
+      {"ts init=ones", "init=ones"},
+      {"seq init=zero", "unknown key 'init'"},
   };
   for (unsigned i = 0; i < sizeof bad / sizeof bad[0]; i++) {
     petra_model_spec s;
