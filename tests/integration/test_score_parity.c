@@ -353,8 +353,8 @@ TEST(petra_score_matches_the_plan_in_kafka_and_file_modes) {
 }
 
 /* Scale-out: scorers in one consumer group split a 4-partition events topic and hand
- * partitions over mid-stream (one scores the first 7,000 events and exits, two more share
- * the next stretch, a last one finishes). Each takes over a partition at the group's committed
+ * partitions over mid-stream (one scores the first 7,000 events and exits, three more share
+ * the next stretch and one of them is killed with -9 mid-stream, a last one finishes). Each takes over a partition at the group's committed
  * offset after rebuilding its entities' feature state from the messages before it
  * (--rebuild-events): the union of their scores, duplicates (at-least-once) removed, must equal
  * the single-scorer reference bit for bit. Without the rebuild (--rebuild-events 0) they must
@@ -366,12 +366,16 @@ static int scale_out(const char *conf, const char *group, const char *out, long 
           "> %s/%s.x.json 2> %s/%s.x.err",
           bin, conf, common, group, out, rebuild, tmp, group, tmp, group))
     return -1;
+  /* three at once, one of them killed (-9) mid-stream: its partitions go to the others, from
+   * the offsets it last committed */
   if (run("(%s/petra score --config %s %s --group %s --output-topic %s --rebuild-events %ld --max-events 6000 "
           "> %s/%s.y.json 2> %s/%s.y.err & "
           "%s/petra score --config %s %s --group %s --output-topic %s --rebuild-events %ld --max-events 6000 "
-          "> %s/%s.z.json 2> %s/%s.z.err & wait)",
+          "> %s/%s.z.json 2> %s/%s.z.err & "
+          "%s/petra score --config %s %s --group %s --output-topic %s --rebuild-events %ld "
+          "> %s/%s.k.json 2> %s/%s.k.err & k=$!; sleep 4; kill -9 $k; wait)",
           bin, conf, common, group, out, rebuild, tmp, group, tmp, group, bin, conf, common, group, out, rebuild, tmp,
-          group, tmp, group))
+          group, tmp, group, bin, conf, common, group, out, rebuild, tmp, group, tmp, group))
     return -1;
   return run("%s/petra score --config %s %s --group %s --output-topic %s --rebuild-events %ld --exit-at-end "
              "> %s/%s.w.json 2> %s/%s.w.err",
@@ -436,7 +440,7 @@ TEST(scorers_in_one_group_score_as_one) {
   int diff = compare(&sc.out, &rc.out, "scale-out vs one scorer");
   char cmd[900];
   snprintf(cmd, sizeof cmd, "grep -h 'assigned' %s/%s.*.err >&2", tmp, g);
-  fprintf(stderr, "scale-out: %d events, %d scores from 4 scorer runs (%d duplicates), %d differ; assignments:\n",
+  fprintf(stderr, "scale-out: %d events, %d scores from 5 scorer runs, one killed (%d duplicates), %d differ; assignments:\n",
           n_events, raw, dup, diff);
   CHECK(system(cmd) == 0);
   CHECK_EQ_INT(diff, 0);
