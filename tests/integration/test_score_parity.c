@@ -202,6 +202,27 @@ static void score_msg(void *p, const rd_kafka_message_t *m) {
   if (s) petra__v1__score__free_unpacked(s, NULL);
 }
 
+/* Writes tmp/petrad.conf for these topics (plus extra lines), lets petrad train on them for
+ * run_for seconds and saves the newest snapshot to tmp/snap.bin. */
+static int train_and_save(const char *bs, const char *ev, const char *lab, const char *snap, const char *met,
+                          const char *dead, const char *extra, int run_for, char *conf, size_t n) {
+  const char *bin = PETRA_BINARY_DIR;
+  snprintf(conf, n, "%s/petrad.conf", tmp);
+  FILE *f = fopen(conf, "w");
+  if (!f) return -1;
+  fprintf(f,
+          "kafka.brokers = %s\ntopics.events = %s\ntopics.labels = %s\ntopics.snapshots = %s\n"
+          "topics.metrics = %s\ntopics.deadletter = %s\nkafka.group_id = %s-g\nsnapshot.interval_s = 2\n"
+          "consumer.auto.offset.reset = earliest\nstate.dir = %s/state\n%s",
+          bs, ev, lab, snap, met, dead, ev, tmp, extra);
+  fclose(f);
+  if (run("%s/petrad --config %s --control-socket '' --quiet --run-for %d > %s/petrad.out 2> %s/petrad.err", bin, conf,
+          run_for, tmp, tmp))
+    return -1;
+  return run("%s/petra inspect --from-kafka --brokers %s --topic %s --save %s/snap.bin --wait 20 > %s/inspect.txt", bin,
+             bs, snap, tmp, tmp);
+}
+
 TEST(petra_score_matches_the_plan_in_kafka_and_file_modes) {
   const char *bs = kt_bootstrap();
   REQUIRE(bs);
@@ -219,19 +240,7 @@ TEST(petra_score_matches_the_plan_in_kafka_and_file_modes) {
               N_RECORDS, SEED, bs, ev, lab) == 0);
   REQUIRE(run("%s/petra gen --count %d --seed %d > %s/gen.csv", bin, N_RECORDS, SEED, tmp) == 0);
   char conf[512];
-  snprintf(conf, sizeof conf, "%s/petrad.conf", tmp);
-  FILE *f = fopen(conf, "w");
-  REQUIRE(f);
-  fprintf(f,
-          "kafka.brokers = %s\ntopics.events = %s\ntopics.labels = %s\ntopics.snapshots = %s\n"
-          "topics.metrics = %s\ntopics.deadletter = %s\nkafka.group_id = %s-g\nsnapshot.interval_s = 2\n"
-          "consumer.auto.offset.reset = earliest\nstate.dir = %s/state\n",
-          bs, ev, lab, snap, met, dead, ev, tmp);
-  fclose(f);
-  REQUIRE(run("%s/petrad --config %s --control-socket '' --quiet --run-for 10 > %s/petrad.out 2> %s/petrad.err", bin,
-              conf, tmp, tmp) == 0);
-  REQUIRE(run("%s/petra inspect --from-kafka --brokers %s --topic %s --save %s/snap.bin --wait 20 > %s/inspect.txt",
-              bin, bs, snap, tmp, tmp) == 0);
+  REQUIRE(train_and_save(bs, ev, lab, snap, met, dead, "", 10, conf, sizeof conf) == 0);
   REQUIRE(run("%s/petra score --config %s --start earliest --group %s-score --output-topic %s --wait-snapshot 30 "
               "--exit-at-end > %s/score.json 2> %s/score.err",
               bin, conf, ev, out, tmp, tmp) == 0);
@@ -412,19 +421,7 @@ TEST(scorers_in_one_group_score_as_one) {
               "2>/dev/null",
               bin, N_RECORDS, SEED + 1, bs, ev, lab) == 0);
   char conf[512];
-  snprintf(conf, sizeof conf, "%s/petrad.conf", tmp);
-  FILE *f = fopen(conf, "w");
-  REQUIRE(f);
-  fprintf(f,
-          "kafka.brokers = %s\ntopics.events = %s\ntopics.labels = %s\ntopics.snapshots = %s\n"
-          "topics.metrics = %s\ntopics.deadletter = %s\nkafka.group_id = %s-g\nsnapshot.interval_s = 2\n"
-          "consumer.auto.offset.reset = earliest\nstate.dir = %s/state\nevolution.interval_s = 86400\n",
-          bs, ev, lab, snap, met, dead, ev, tmp);
-  fclose(f);
-  REQUIRE(run("%s/petrad --config %s --control-socket '' --quiet --run-for 8 > %s/petrad.out 2> %s/petrad.err", bin,
-              conf, tmp, tmp) == 0);
-  REQUIRE(run("%s/petra inspect --from-kafka --brokers %s --topic %s --save %s/snap.bin --wait 20 > %s/inspect.txt",
-              bin, bs, snap, tmp, tmp) == 0);
+  REQUIRE(train_and_save(bs, ev, lab, snap, met, dead, "evolution.interval_s = 86400\n", 8, conf, sizeof conf) == 0);
   ref_ctx rc = {0};
   REQUIRE(load_reference(&rc) == 0);
   int n_events = read_topic(bs, ev, ref_event, &rc);
