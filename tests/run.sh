@@ -2,7 +2,7 @@
 # The whole test suite from a fresh Debian 12 machine:
 #   1. install the Debian packages (deploy/install-deps.sh),
 #   2. fetch the Kafka broker's jars from Maven Central (cached outside the tree),
-#   3. build the Release .deb (deploy/package.sh, -Werror) and, as root, install it, check the
+#   3. build the shipped programs with clang (Release, -Werror), build the Release .deb (deploy/package.sh, -Werror) and, as root, install it, check the
 #      installed programs, conffile, unit and pkg-config file, and remove it
 #      (deploy/verify-package.sh); configure + build with -Werror and run every ctest test
 #      (unit, CLI, and integration
@@ -11,7 +11,7 @@
 #      and scoring-parity tests (leak detection on, real broker),
 #   5. build the hot-swap stress test with TSan and run it,
 #   6. build the libFuzzer targets (clang) and run each briefly from its seed corpus.
-# Usage: tests/run.sh [--no-sanitize]   (build dirs: build/, build-asan/ in the repo root)
+# Usage: tests/run.sh [--no-sanitize]   (build dirs: build/, build-clang/, build-asan/ in the repo root)
 set -euo pipefail
 top=$(cd "$(dirname "$0")/.." && pwd)
 cd "$top"
@@ -30,6 +30,10 @@ trap cleanup EXIT
 stage "build (RelWithDebInfo, -Werror)"
 cmake -S . -B build -DCMAKE_BUILD_TYPE=RelWithDebInfo -DPETRA_WERROR=ON >/dev/null
 cmake --build build -j "$jobs"
+
+stage "build (clang, Release, -Werror): the shipped programs and library"
+CC=clang cmake -S . -B build-clang -DCMAKE_BUILD_TYPE=Release -DPETRA_WERROR=ON >/dev/null
+cmake --build build-clang -j "$jobs" --target petrad petra petractl petra_shared petra_static
 
 stage "package: deploy/package.sh (Release, -O3, -Werror), installed, checked, removed"
 deb=$(deploy/package.sh)

@@ -125,3 +125,44 @@ TEST(prometheus_labels_and_histograms) {
   CHECK(strncmp(b.p, "# HELP petra_x_seconds x\n# TYPE petra_x_seconds histogram\n", 58) == 0);
   sb_free(&b);
 }
+
+/* Scraped again and again across far more than 1,024 observations (the old ring's size), every
+ * bucket only rises, _count equals the observations made, and +Inf equals _count: what
+ * Prometheus' rate() needs. */
+static int scrape(const prom_hist *h, double *v, int max) {
+  sbuf b;
+  sb_init(&b);
+  prom_histogram(&b, "petra_y_seconds", "y", h);
+  int n = 0;
+  for (const char *p = b.p; (p = strstr(p, "petra_y_seconds_")) && n < max; p++) {
+    const char *sp = strchr(p, ' ');
+    if (!sp || strncmp(p, "petra_y_seconds_sum", 19) == 0) continue;
+    v[n++] = strtod(sp + 1, NULL);
+  }
+  sb_free(&b);
+  return n;
+}
+
+TEST(prometheus_histogram_counts_only_rise_past_1024_observations) {
+  static const double le[] = {0.001, 0.01, 0.1, 1};
+  prom_hist h;
+  prom_hist_init(&h, le, 4);
+  double prev[8] = {0}, cur[8];
+  int scrapes = 0;
+  for (int i = 1; i <= 5000; i++) {
+    /* a spread of latencies, and a late burst of slow ones after the 1,024th */
+    prom_hist_observe(&h, i > 3000 ? 0.5 : (double)(i % 7) * 0.004);
+    if (i % 97 == 0 || i == 5000) {
+      int n = scrape(&h, cur, 8);
+      CHECK_EQ_INT(n, 6); /* 4 bounds, +Inf, _count */
+      for (int k = 0; k < n; k++) CHECK_MSG(cur[k] >= prev[k], "scrape %d line %d fell: %g -> %g", scrapes, k, prev[k], cur[k]);
+      for (int k = 1; k < 5; k++) CHECK(cur[k] >= cur[k - 1]); /* cumulative */
+      CHECK_EQ_INT((long)cur[4], (long)cur[5]);
+      CHECK_EQ_INT((long)cur[5], i);
+      memcpy(prev, cur, sizeof cur);
+      scrapes++;
+    }
+  }
+  CHECK(scrapes > 50);
+  CHECK_EQ_INT((long)prev[3] - (long)prev[2], 2000); /* the 2,000 slow ones in le=1 */
+}
