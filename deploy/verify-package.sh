@@ -20,7 +20,7 @@ trap 'dpkg --purge petra > /dev/null 2>&1 || true' EXIT
 for f in /usr/sbin/petrad /usr/bin/petractl /usr/bin/petra /etc/petra/petrad.conf \
          /usr/lib/systemd/system/petrad.service /usr/lib/sysusers.d/petrad.conf \
          /usr/include/petra/snapshot.h /usr/include/petra/encoder.h /usr/share/man/man8/petrad.8 \
-         /usr/share/man/man5/petrad.conf.5 /usr/share/man/man1/petra.1; do
+         /usr/share/man/man5/petrad.conf.5 /usr/share/man/man1/petra.1 /usr/share/petra/petra.proto; do
   ok "[ -e $f ]"
 done
 ok '/usr/sbin/petrad --version | grep -q "^petrad "'

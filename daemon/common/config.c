@@ -12,6 +12,7 @@
 #include "feature_state.h"
 #include "log.h"
 #include "petra/model.h"
+#include "sreg.h"
 
 typedef enum { T_STR, T_INT, T_I64, T_DBL } ktype;
 
@@ -84,6 +85,21 @@ static const keydef keys[] = {
      "DeadLetter output topic for input that cannot be used"},
     {"kafka.max_message_bytes", T_INT, S(max_message_bytes), 1024, 100000000, "1000000",
      "largest message produced; bigger snapshots are split into chunks"},
+    {"wire.format", T_STR, S(wire_format), 0, 0, "raw",
+     "raw: messages are bare protobuf; confluent: Schema Registry wire format (magic byte 0, 4-byte "
+     "schema id, message-index list, then the protobuf) on every input and output topic except the "
+     "state and lease topics; input whose framing or schema id is wrong goes to the dead letters"},
+    {"wire.schema_id.events", T_INT, S(sid_events), 0, 2147483647, "0",
+     "registry id of proto/petra.proto as registered for the events topic's subject (confluent)"},
+    {"wire.schema_id.labels", T_INT, S(sid_labels), 0, 2147483647, "0", "the same for the labels topic"},
+    {"wire.schema_id.series", T_INT, S(sid_series), 0, 2147483647, "0", "the same for the series topic"},
+    {"wire.schema_id.snapshots", T_INT, S(sid_snapshots), 0, 2147483647, "0",
+     "the same for the snapshots topic (ModelSnapshot and SnapshotChunk)"},
+    {"wire.schema_id.metrics", T_INT, S(sid_metrics), 0, 2147483647, "0", "the same for the metrics topic"},
+    {"wire.schema_id.dead_letters", T_INT, S(sid_dead_letters), 0, 2147483647, "0",
+     "the same for the dead-letter topic"},
+    {"wire.schema_id.scores", T_INT, S(sid_scores), 0, 2147483647, "0",
+     "the same for petra score's output topic"},
     {"kafka.poll_budget", T_INT, S(poll_budget), 1, 1000000, "2000",
      "messages handled per loop wake-up before yielding to other work"},
     {"trainer.queue_capacity", T_INT, S(queue_capacity), 16, 10000000, "8192",
@@ -371,6 +387,30 @@ int petrad_config_validate(const petrad_config *c, char *err, size_t errlen) {
                           "Kafka for a standby to take over)");
     return -1;
   }
+  int confluent = !strcmp(c->wire_format, "confluent");
+  if (!confluent && strcmp(c->wire_format, "raw")) {
+    snprintf(err, errlen, "wire.format = %s: expected raw or confluent", c->wire_format);
+    return -1;
+  }
+  if (confluent) {
+    struct {
+      const char *name;
+      int id, needed;
+    } need[] = {{"events", c->sid_events, spec.kind == PETRA_MODEL_SEQ},
+                {"labels", c->sid_labels, spec.kind == PETRA_MODEL_SEQ},
+                {"series", c->sid_series, spec.kind == PETRA_MODEL_TS},
+                {"snapshots", c->sid_snapshots, 1},
+                {"metrics", c->sid_metrics, 1},
+                {"dead_letters", c->sid_dead_letters, 1}};
+    for (size_t i = 0; i < sizeof need / sizeof need[0]; i++)
+      if (need[i].needed && need[i].id <= 0) {
+        snprintf(err, errlen,
+                 "wire.format = confluent needs wire.schema_id.%s: the registry's id of proto/petra.proto "
+                 "for that topic's subject (petrad.conf(5), SCHEMA REGISTRY)",
+                 need[i].name);
+        return -1;
+      }
+  }
   struct in_addr a;
   if (inet_pton(AF_INET, c->metrics_http_address, &a) != 1) {
     snprintf(err, errlen, "metrics.http_address = '%s': expected an IPv4 address such as 127.0.0.1",
@@ -419,6 +459,18 @@ void petrad_config_features(const petrad_config *c, features_conf *out) {
   out->categories = c->feature_categories;
   out->event_age = c->feature_event_age;
   out->max_entities = c->max_entities;
+}
+
+void petrad_config_wire(const petrad_config *c, sreg_wire *w) {
+  memset(w, 0, sizeof *w);
+  w->confluent = !strcmp(c->wire_format, "confluent");
+  w->id[SREG_EVENTS] = c->sid_events;
+  w->id[SREG_LABELS] = c->sid_labels;
+  w->id[SREG_SERIES] = c->sid_series;
+  w->id[SREG_SNAPSHOTS] = c->sid_snapshots;
+  w->id[SREG_METRICS] = c->sid_metrics;
+  w->id[SREG_DEAD_LETTERS] = c->sid_dead_letters;
+  w->id[SREG_SCORES] = c->sid_scores;
 }
 
 void petrad_config_describe(FILE *out) {

@@ -34,6 +34,9 @@ typedef struct petrad_config {
   char topic_snapshots[128], topic_metrics[128], topic_deadletter[128], topic_state[128];
   int max_message_bytes;
   int poll_budget;
+  /* Schema Registry framing (sreg.h) */
+  char wire_format[16];           /* raw | confluent */
+  int sid_events, sid_labels, sid_series, sid_snapshots, sid_metrics, sid_dead_letters, sid_scores;
   /* trainer */
   int queue_capacity;
   int batch;
@@ -105,6 +108,9 @@ int petrad_config_changed(const petrad_config *a, const petrad_config *b, const 
 /* The feature-state settings of c (pointers into c). */
 struct features_conf;
 void petrad_config_features(const petrad_config *c, struct features_conf *out);
+/* The framing settings of c (wire.format, wire.schema_id.*). */
+struct sreg_wire;
+void petrad_config_wire(const petrad_config *c, struct sreg_wire *out);
 /* Prints every key with default, range and doc. */
 void petrad_config_describe(FILE *out);
 #endif

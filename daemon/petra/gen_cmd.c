@@ -1,6 +1,7 @@
 /* petra gen: synthetic transactions or series, as CSV on stdout or as protobuf to Kafka.
  * petra replay: streams a CSV file to Kafka as protobuf Events or SeriesPoints. */
 #include <getopt.h>
+#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -14,6 +15,7 @@
 #include "kadmin.h"
 #include "kprod.h"
 #include "petra/snapshot.h"
+#include "sreg.h"
 
 /* Sleeps as needed so that `done` messages take done/rate seconds since t0. */
 static void pace(double t0, uint64_t done, double rate) {
@@ -34,7 +36,8 @@ int cmd_gen(int argc, char **argv) {
       {"entities", 1, 0, 'e'},      {"bad-every", 1, 0, 'b'},     {"brokers", 1, 0, 'B'},
       {"events-topic", 1, 0, 'E'},  {"labels-topic", 1, 0, 'L'},  {"series-topic", 1, 0, 'S'},
       {"rate", 1, 0, 'r'},          {"channels", 1, 0, 'c'},      {"help", 0, 0, 'h'},
-      {"partitions", 1, 0, 'P'},    {0, 0, 0, 0}};
+      {"partitions", 1, 0, 'P'},    {"schema-id", 1, 0, 'i'},     {0, 0, 0, 0}};
+  int32_t sid[2] = {0, 0}; /* Schema Registry framing: events (or series), labels */
   int c;
   optind = 1;
   while ((c = getopt_long(argc, argv, "", opts, NULL)) != -1) {
@@ -51,13 +54,26 @@ int cmd_gen(int argc, char **argv) {
       case 'r': rate = atof(optarg); break;
       case 'c': gc.series_channels = atoi(optarg); break;
       case 'P': partitions = atoi(optarg); break;
+      case 'i': {
+        char *e;
+        long a = strtol(optarg, &e, 10), b = *e == ',' ? strtol(e + 1, &e, 10) : 0;
+        if (*e || a < 1 || a > INT32_MAX || b < 0 || b > INT32_MAX) {
+          fprintf(stderr, "petra gen: --schema-id %s: expected ID or EVENTS_ID,LABELS_ID (positive)\n", optarg);
+          return 2;
+        }
+        sid[0] = (int32_t)a;
+        sid[1] = (int32_t)b;
+        break;
+      }
       case 'h':
         printf("usage: petra gen [--kind tx|series] [--count N] [--seed S] [--entities N]\n"
                "                 [--channels C] [--bad-every K]\n"
                "                 [--brokers B [--events-topic T] [--labels-topic T] [--series-topic T]\n"
-               "                  [--rate MSGS_PER_S] [--partitions N]]\n"
+               "                  [--rate MSGS_PER_S] [--partitions N] [--schema-id ID[,ID]]]\n"
                "--partitions N creates missing topics with N partitions (messages are keyed by\n"
                "entity, so an entity's events stay in one partition).\n"
+               "--schema-id frames messages in the Schema Registry wire format (wire.format =\n"
+               "confluent): tx takes EVENTS_ID,LABELS_ID, series one SERIES_ID.\n"
                "Without --brokers, writes CSV to stdout. --bad-every K makes every K-th message\n"
                "malformed (for dead-letter tests).\n");
         return 0;
@@ -65,6 +81,10 @@ int cmd_gen(int argc, char **argv) {
     }
   }
   int tx = !strcmp(kind, "tx");
+  if (tx && sid[0] && !sid[1]) {
+    fprintf(stderr, "petra gen: --kind tx --schema-id needs EVENTS_ID,LABELS_ID\n");
+    return 2;
+  }
   if ((!tx && strcmp(kind, "series")) || count < 0 || gc.entities < 1 || bad_every < 0 ||
       gc.series_channels < 1 || gc.series_channels > 64) {
     fprintf(stderr, "petra gen: --kind tx|series, --count >= 0, --entities >= 1, --channels 1..64\n");
@@ -102,10 +122,10 @@ int cmd_gen(int argc, char **argv) {
     const char *topic;
     int k = 0;
     if (tx) {
-      n = gen_next_tx(g, buf, sizeof buf, &k, key, sizeof key);
+      n = gen_next_tx(g, buf, sizeof buf - SREG_MAX_HEADER, &k, key, sizeof key);
       topic = k == GEN_EVENT ? t_events : t_labels;
     } else {
-      n = gen_next_series(g, buf, sizeof buf);
+      n = gen_next_series(g, buf, sizeof buf - SREG_MAX_HEADER);
       topic = t_series;
       snprintf(key, sizeof key, "gen-0");
     }
@@ -113,6 +133,11 @@ int cmd_gen(int argc, char **argv) {
       if (bad_every && i % bad_every == bad_every - 1) {
         memcpy(buf, "\x08\x01\x1a\x03" "bad", 7); /* truncated string field */
         n = 7;
+      }
+      if (sid[0]) {
+        int ev = !tx || k == GEN_EVENT;
+        n = sreg_frame_into(buf, sizeof buf, sid[ev ? 0 : 1],
+                            !tx ? SREG_MSG_SERIES : ev ? SREG_MSG_EVENT : SREG_MSG_LABEL, buf, n);
       }
       if (kprod_send(p, topic, key, strlen(key), buf, n)) break;
       pace(t0, (uint64_t)i + 1, rate);
@@ -160,7 +185,8 @@ int cmd_replay(int argc, char **argv) {
       {"time", 1, 0, 'T'},     {"amount", 1, 0, 'a'},     {"categorical", 1, 0, 'C'},
       {"numeric", 1, 0, 'N'},  {"label", 1, 0, 'l'},      {"channels", 1, 0, 'c'},
       {"series-id", 1, 0, 'i'}, {"help", 0, 0, 'h'},       {"value", 1, 0, 'v'},
-      {0, 0, 0, 0}};
+      {"schema-id", 1, 0, 'I'}, {0, 0, 0, 0}};
+  long schema_id = 0;
   const char *value_col = "label";
   int c;
   optind = 1;
@@ -181,10 +207,20 @@ int cmd_replay(int argc, char **argv) {
       case 'i': series_id = optarg; break;
       case 'v': value_col = optarg; break;
       case 'P': partitions = atoi(optarg); break;
+      case 'I': {
+        char *e;
+        schema_id = strtol(optarg, &e, 10);
+        if (*e || schema_id < 1 || schema_id > INT32_MAX) {
+          fprintf(stderr, "petra replay: --schema-id %s: expected a positive schema id\n", optarg);
+          return 2;
+        }
+        break;
+      }
       case 'h':
         printf("usage: petra replay --csv FILE --brokers B --topic T [--rate MSGS_PER_S] [--partitions N]\n"
                "  (--partitions N creates the topic with N partitions when it is missing; rows are\n"
-               "  keyed by entity)\n"
+               "  keyed by entity; --schema-id ID frames each message in the Schema Registry wire\n"
+               "  format with that id, for wire.format = confluent)\n"
                "  --kind events: --entity COL --time COL [--amount COL] [--categorical F=COL,...]\n"
                "                 [--numeric COL,...] [--label COL]\n"
                "  --kind series: --time COL [--channels A,B,...] [--series-id ID]\n"
@@ -313,6 +349,21 @@ int cmd_replay(int argc, char **argv) {
       buf = malloc(len);
       petra__v1__series_point__pack(&sp, buf);
       key = series_id;
+    }
+    if (schema_id && buf) {
+      size_t fl;
+      sreg_wire w = {.confluent = 1};
+      sreg_role role = labels ? SREG_LABELS : series ? SREG_SERIES : SREG_EVENTS;
+      w.id[role] = (int32_t)schema_id;
+      uint8_t *framed = sreg_frame(&w, role, labels ? SREG_MSG_LABEL : series ? SREG_MSG_SERIES : SREG_MSG_EVENT,
+                                   buf, len, &fl);
+      free(buf);
+      buf = framed;
+      len = fl;
+    }
+    if (!buf) {
+      fprintf(stderr, "petra replay: out of memory\n");
+      break;
     }
     int s = kprod_send(p, topic, key, strlen(key), buf, len);
     free(buf);

@@ -85,8 +85,9 @@ int cmd_inspect(int argc, char **argv) {
                                        {"topic", 1, 0, 't'},      {"model-id", 1, 0, 'm'},
                                        {"json", 0, 0, 'j'},       {"wait", 1, 0, 'w'},
                                        {"save", 1, 0, 's'},       {"help", 0, 0, 'h'},
-                                       {"history", 0, 0, 'H'},
+                                       {"history", 0, 0, 'H'},    {"schema-id", 1, 0, 'i'},
                                        {0, 0, 0, 0}};
+  sreg_wire wire = {0};
   int c;
   optind = 1;
   while ((c = getopt_long(argc, argv, "", opts, NULL)) != -1) {
@@ -99,14 +100,20 @@ int cmd_inspect(int argc, char **argv) {
       case 'H': history = 1; break;
       case 'w': wait_s = atof(optarg); break;
       case 's': save = optarg; break;
+      case 'i':
+        wire.confluent = 1;
+        wire.id[SREG_SNAPSHOTS] = atoi(optarg);
+        break;
       case 'h':
         printf("usage: petra inspect SNAPSHOT_FILE [--json]\n"
                "       petra inspect --from-kafka --brokers B [--topic T] [--model-id ID] [--wait S] [--json]\n"
-               "                     [--save FILE | --history]\n"
+               "                     [--save FILE | --history] [--schema-id ID]\n"
                "The Kafka form reads the whole topic (committed transactions only, as scorers do)\n"
                "and prints the newest verified snapshot (--save writes it, reassembled, to FILE:\n"
                "e.g. for petra score --snapshot); --history prints every verified snapshot in\n"
-               "topic order instead, one line each (partition@offset, model, version, bytes).\n");
+               "topic order instead, one line each (partition@offset, model, version, bytes).\n"
+               "--schema-id ID: the topic is in the Schema Registry wire format (wire.format =\n"
+               "confluent) with this schema id.\n");
         return 0;
       default: return 2;
     }
@@ -159,7 +166,7 @@ int cmd_inspect(int argc, char **argv) {
       const uint8_t *snap;
       size_t len;
       char err[256];
-      if (snapread_feed(sr, m, &snap, &len, err, sizeof err) == 1) {
+      if (snapread_feed(sr, &wire, m, &snap, &len, err, sizeof err) == 1) {
         petra_snapshot_info info;
         petra_err pe = {0};
         petra_model *mod = petra_snapshot_decode_model(snap, len, 0, &info, &pe);

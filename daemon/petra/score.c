@@ -50,6 +50,7 @@
 
 typedef struct scorer {
   petrad_config cfg;
+  sreg_wire wire; /* framing of events/series, snapshots and scores (from cfg) */
   petra_model_spec spec;
   features *feat;
   uint64_t schema_hash;
@@ -186,7 +187,7 @@ static void *snapshot_main(void *arg) {
       const uint8_t *snap;
       size_t len;
       err[0] = 0;
-      int r = snapread_feed(sr, m, &snap, &len, err, sizeof err);
+      int r = snapread_feed(sr, &s->wire, m, &snap, &len, err, sizeof err);
       char where[160];
       snprintf(where, sizeof where, "%s[%d]@%lld", topic, m->partition, (long long)m->offset);
       if (r == 1) offer_snapshot(s, snap, len, t, where);
@@ -561,21 +562,26 @@ static int kafka_mode(scorer *s, const char *group, const char *out_topic, const
     int64_t when = 0;
     int ok = 0;
     if (known && feed) s->fed_until[part] = m->offset + 1;
-    if (!feed) { /* fed before this partition was revoked, and not committed: score only */
-      Petra__V1__Event *e = is_ts ? NULL : wire_decode_event_in(&arena, m->payload, m->len, err, sizeof err);
-      Petra__V1__SeriesPoint *p = is_ts ? wire_decode_series_in(&arena, m->payload, m->len, err, sizeof err) : NULL;
+    const void *pl;
+    size_t plen;
+    if (sreg_unframe(&s->wire, is_ts ? SREG_SERIES : SREG_EVENTS, m->payload, m->len, &pl, &plen, NULL, err,
+                     sizeof err)) {
+      /* bad framing: not usable input (ok stays 0) */
+    } else if (!feed) { /* fed before this partition was revoked, and not committed: score only */
+      Petra__V1__Event *e = is_ts ? NULL : wire_decode_event_in(&arena, pl, plen, err, sizeof err);
+      Petra__V1__SeriesPoint *p = is_ts ? wire_decode_series_in(&arena, pl, plen, err, sizeof err) : NULL;
       ok = e || p;
       entity = e ? e->entity_id : p ? p->series_id : NULL;
       when = e ? e->event_time_ms : p ? p->time_ms : 0;
     } else if (is_ts) {
-      Petra__V1__SeriesPoint *p = wire_decode_series_in(&arena, m->payload, m->len, err, sizeof err);
+      Petra__V1__SeriesPoint *p = wire_decode_series_in(&arena, pl, plen, err, sizeof err);
       if (p && features_series(s->feat, p, c.tmp, err, sizeof err) >= 0) {
         ok = 1;
         entity = p->series_id;
         when = p->time_ms;
       }
     } else {
-      Petra__V1__Event *e = wire_decode_event_in(&arena, m->payload, m->len, err, sizeof err);
+      Petra__V1__Event *e = wire_decode_event_in(&arena, pl, plen, err, sizeof err);
       if (e && features_event(s->feat, e, c.tmp, 16, err, sizeof err) >= 0) {
         ok = 1;
         entity = e->entity_id;
@@ -603,8 +609,10 @@ static int kafka_mode(scorer *s, const char *group, const char *out_topic, const
         sc.n_scores = (size_t)no;
         sc.scores = c.out;
         size_t n = petra__v1__score__get_packed_size(&sc);
-        if (n <= sizeof obuf) {
+        if (n + SREG_MAX_HEADER <= sizeof obuf) {
           petra__v1__score__pack(&sc, obuf);
+          if (s->wire.confluent)
+            n = sreg_frame_into(obuf, sizeof obuf, s->wire.id[SREG_SCORES], SREG_MSG_SCORE, obuf, n);
           while (rd_kafka_produce(out, RD_KAFKA_PARTITION_UA, RD_KAFKA_MSG_F_COPY, obuf, n, entity, strlen(entity),
                                   NULL) == -1 &&
                  rd_kafka_last_error() == RD_KAFKA_RESP_ERR__QUEUE_FULL)
@@ -736,6 +744,22 @@ int cmd_score(int argc, char **argv) {
   openblas_set_num_threads(1);
   if (setup(&s, err, sizeof err)) {
     fprintf(stderr, "petra score: %s\n", err);
+    return 2;
+  }
+  petrad_config_wire(&s.cfg, &s.wire);
+  if (s.wire.confluent && !(snap || csvp) &&
+      (s.wire.id[SREG_SNAPSHOTS] <= 0 || s.wire.id[SREG_SCORES] <= 0 ||
+       s.wire.id[s.spec.kind == PETRA_MODEL_TS ? SREG_SERIES : SREG_EVENTS] <= 0)) {
+    fprintf(stderr, "petra score: wire.format = confluent needs wire.schema_id.snapshots, .%s and .scores\n",
+            s.spec.kind == PETRA_MODEL_TS ? "series" : "events");
+    petra_holder_free(s.holder);
+    features_free(s.feat);
+    return 2;
+  }
+  if (strcmp(s.cfg.wire_format, "raw") && !s.wire.confluent) {
+    fprintf(stderr, "petra score: wire.format = %s: expected raw or confluent\n", s.cfg.wire_format);
+    petra_holder_free(s.holder);
+    features_free(s.feat);
     return 2;
   }
   int rc;

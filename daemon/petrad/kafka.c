@@ -208,6 +208,14 @@ static void dead_letter(petrad *d, const rd_kafka_message_t *m, const char *why)
   size_t n = wire_deadletter(topic, m->partition, m->offset, why, m->payload, m->len, m->key,
                              m->key_len, (int64_t)petrad_wall_ms(), &buf);
   if (!n) return;
+  if (d->wire.confluent) {
+    size_t fl;
+    uint8_t *f = sreg_frame(&d->wire, SREG_DEAD_LETTERS, SREG_MSG_DEADLETTER, buf, n, &fl);
+    free(buf);
+    if (!f) return;
+    buf = f;
+    n = fl;
+  }
   rd_kafka_resp_err_t e = rd_kafka_producev(
       d->producer, RD_KAFKA_V_TOPIC(d->cfg.topic_deadletter), RD_KAFKA_V_VALUE(buf, n),
       RD_KAFKA_V_KEY(m->key, m->key_len), RD_KAFKA_V_MSGFLAGS(RD_KAFKA_MSG_F_FREE), RD_KAFKA_V_END);
@@ -244,18 +252,29 @@ static int handle_message(petrad *d, rd_kafka_message_t *m) {
   if (room < 1) return -1;
   if (room > PETRAD_MAX_EXAMPLES_PER_MESSAGE) room = PETRAD_MAX_EXAMPLES_PER_MESSAGE;
   int kind = topic_kind(d, m->rkt);
-  if (kind == IN_EVENTS) {
+  const void *pl = m->payload;
+  size_t plen = m->len;
+  static const sreg_role role_of[] = {[IN_EVENTS] = SREG_EVENTS, [IN_LABELS] = SREG_LABELS,
+                                      [IN_SERIES] = SREG_SERIES};
+  if (kind != IN_OTHER && sreg_unframe(&d->wire, role_of[kind], m->payload, m->len, &pl, &plen, NULL, err,
+                                       sizeof err)) {
+    if (kind == IN_LABELS)
+      d->labels++;
+    else
+      d->events++;
+    bad = 1;
+  } else if (kind == IN_EVENTS) {
     d->events++;
-    Petra__V1__Event *e = wire_decode_event_in(&d->arena, m->payload, m->len, err, sizeof err);
+    Petra__V1__Event *e = wire_decode_event_in(&d->arena, pl, plen, err, sizeof err);
     if (!e || (made = features_event(d->feat, e, d->example, room, err, sizeof err)) < 0) bad = 1;
     if (e) tag = e->event_id;
   } else if (kind == IN_LABELS) {
     d->labels++;
-    Petra__V1__Label *l = wire_decode_label_in(&d->arena, m->payload, m->len, err, sizeof err);
+    Petra__V1__Label *l = wire_decode_label_in(&d->arena, pl, plen, err, sizeof err);
     if (!l || (made = features_label(d->feat, l, d->example, err, sizeof err)) < 0) bad = 1;
   } else if (kind == IN_SERIES) {
     d->events++;
-    Petra__V1__SeriesPoint *p = wire_decode_series_in(&d->arena, m->payload, m->len, err, sizeof err);
+    Petra__V1__SeriesPoint *p = wire_decode_series_in(&d->arena, pl, plen, err, sizeof err);
     if (!p || (made = features_series(d->feat, p, d->example, err, sizeof err)) < 0) bad = 1;
   } else {
     snprintf(err, sizeof err, "message from unexpected topic %s", topic);
@@ -452,10 +471,20 @@ void petrad_produce_snapshot(petrad *d, outmsg *m) {
   p->built_us = m->built_us;
   if (m->len <= limit) {
     p->pending = 1;
+    uint8_t *framed = NULL;
+    size_t flen = 0;
+    if (d->wire.confluent &&
+        !(framed = sreg_frame(&d->wire, SREG_SNAPSHOTS, SREG_MSG_SNAPSHOT, m->bytes, m->len, &flen))) {
+      free(p);
+      d->snapshot_publish_failures++;
+      return;
+    }
     rd_kafka_resp_err_t e = rd_kafka_producev(
         d->producer, RD_KAFKA_V_TOPIC(d->cfg.topic_snapshots), RD_KAFKA_V_KEY(key, strlen(key)),
-        RD_KAFKA_V_VALUE(m->bytes, m->len), RD_KAFKA_V_HEADER("petra-type", "snapshot", -1),
-        RD_KAFKA_V_MSGFLAGS(RD_KAFKA_MSG_F_COPY), RD_KAFKA_V_OPAQUE(p), RD_KAFKA_V_END);
+        RD_KAFKA_V_VALUE(framed ? (void *)framed : m->bytes, framed ? flen : m->len),
+        RD_KAFKA_V_HEADER("petra-type", "snapshot", -1), RD_KAFKA_V_MSGFLAGS(RD_KAFKA_MSG_F_COPY),
+        RD_KAFKA_V_OPAQUE(p), RD_KAFKA_V_END);
+    free(framed);
     if (e) {
       LOG_ERROR("snapshot_produce_failed", "error=%s", rd_kafka_err2name(e));
       d->snapshot_publish_failures++;
@@ -474,6 +503,13 @@ void petrad_produce_snapshot(petrad *d, outmsg *m) {
     size_t off = (size_t)s * limit, n;
     uint8_t *buf = petrad_chunk_pack(sid, d->cfg.model_id, m->version, s, total, m->bytes + off,
                                      m->len - off < limit ? m->len - off : limit, digest, &n);
+    if (buf && d->wire.confluent) {
+      size_t fl;
+      uint8_t *f = sreg_frame(&d->wire, SREG_SNAPSHOTS, SREG_MSG_CHUNK, buf, n, &fl);
+      free(buf);
+      buf = f;
+      n = fl;
+    }
     if (!buf) {
       p->failed = 1;
       p->pending--;
@@ -524,6 +560,14 @@ void petrad_produce_metrics(petrad *d) {
   uint8_t *buf = malloc(n ? n : 1);
   if (!buf) return;
   petra__v1__metrics__pack(&m, buf);
+  if (d->wire.confluent) {
+    size_t fl;
+    uint8_t *f = sreg_frame(&d->wire, SREG_METRICS, SREG_MSG_METRICS, buf, n, &fl);
+    free(buf);
+    if (!f) return;
+    buf = f;
+    n = fl;
+  }
   rd_kafka_resp_err_t e = rd_kafka_producev(
       d->producer, RD_KAFKA_V_TOPIC(d->cfg.topic_metrics),
       RD_KAFKA_V_KEY(d->cfg.model_id, strlen(d->cfg.model_id)), RD_KAFKA_V_VALUE(buf, n),
@@ -558,12 +602,12 @@ void petrad_gen_tick(uv_timer_t *t) {
     size_t len;
     const char *topic;
     if (d->spec.kind == PETRA_MODEL_TS) {
-      len = gen_next_series(d->generator, buf, sizeof buf);
+      len = gen_next_series(d->generator, buf, sizeof buf - SREG_MAX_HEADER); /* room to frame */
       topic = d->cfg.topic_series;
       snprintf(key, sizeof key, "gen-0");
     } else {
       int kind;
-      len = gen_next_tx(d->generator, buf, sizeof buf, &kind, key, sizeof key);
+      len = gen_next_tx(d->generator, buf, sizeof buf - SREG_MAX_HEADER, &kind, key, sizeof key);
       topic = kind == GEN_EVENT ? d->cfg.topic_events : d->cfg.topic_labels;
     }
     /* one malformed message in 50,000 shows the dead-letter path working */
@@ -571,6 +615,11 @@ void petrad_gen_tick(uv_timer_t *t) {
       memcpy(buf, "\xff\xfe not protobuf", 16);
       len = 16;
       d->gen_bad++;
+    } else if (d->wire.confluent) {
+      sreg_role r = topic == d->cfg.topic_series ? SREG_SERIES : topic == d->cfg.topic_events ? SREG_EVENTS : SREG_LABELS;
+      int mi = r == SREG_SERIES ? SREG_MSG_SERIES : r == SREG_EVENTS ? SREG_MSG_EVENT : SREG_MSG_LABEL;
+      len = sreg_frame_into(buf, sizeof buf, d->wire.id[r], mi, buf, len);
+      if (!len) continue;
     }
     rd_kafka_resp_err_t e = rd_kafka_producev(
         d->gen_producer, RD_KAFKA_V_TOPIC(topic), RD_KAFKA_V_KEY(key, strlen(key)),

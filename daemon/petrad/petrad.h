@@ -23,6 +23,7 @@
 #include "config.h"
 #include "ctl.h"
 #include "prom.h"
+#include "sreg.h"
 #include "stateset.h"
 #include "exqueue.h"
 #include "feature_state.h"
@@ -162,6 +163,7 @@ typedef struct petrad {
   } topic_cache[PETRAD_TOPIC_CACHE];
   int n_topic_cache;
   wire_arena arena;          /* decoding scratch of the loop thread */
+  sreg_wire wire;            /* Schema Registry framing of input and output (from cfg at start) */
   ckpt restored;             /* offsets from the checkpoint, applied on assignment */
   uint64_t events, dead_letters, labels, examples_queued, examples_at_ckpt;
   uint64_t snapshots_published, snapshot_publish_failures, last_published_version;

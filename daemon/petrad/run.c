@@ -563,6 +563,7 @@ int petrad_run(petrad *d) {
   }
   pthread_mutex_init(&d->out_mu, NULL);
   pthread_mutex_init(&d->info_mu, NULL);
+  petrad_config_wire(&d->cfg, &d->wire);
   d->first_publish_ms = -1;
   static const double publish_le[] = {0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5};
   prom_hist_init(&d->publish_hist, publish_le, (int)(sizeof publish_le / sizeof publish_le[0]));

@@ -125,7 +125,7 @@ static void read_outputs(const char *bs, seen *s) {
       int chunk = rd_kafka_message_headers(m, &hdrs) == 0 &&
                   rd_kafka_header_get_last(hdrs, "petra-type", &hv, &hl) == 0 && hl == 5 &&
                   !memcmp(hv, "chunk", 5);
-      if (snapread_feed(sr, m, &snap, &snap_len, err, sizeof err) == 1) {
+      if (snapread_feed(sr, NULL, m, &snap, &snap_len, err, sizeof err) == 1) {
         if (chunk) s->chunks_assembled++;
         petra_snapshot_info info;
         petra_err perr = {0};
