@@ -221,6 +221,44 @@ void petrad_config_defaults(petrad_config *c) {
   for (size_t i = 0; i < NKEYS; i++) set_key(c, &keys[i], keys[i].def, err, sizeof err);
 }
 
+/* The value of a KEY_file pass-through key: the file's contents without the trailing newline;
+ * a name without '/' is a systemd credential in $CREDENTIALS_DIRECTORY. */
+static int read_secret(const char *key, const char *name, char *out, size_t cap, char *err, size_t errlen) {
+  char path[1024];
+  if (!strchr(name, '/')) {
+    const char *dir = getenv("CREDENTIALS_DIRECTORY");
+    if (!dir || !dir[0]) {
+      snprintf(err, errlen,
+               "%s = %s: a name without '/' is a systemd credential, but $CREDENTIALS_DIRECTORY is not set "
+               "(LoadCredential=%s:/path in the unit, or give a path)",
+               key, name, name);
+      return -1;
+    }
+    snprintf(path, sizeof path, "%s/%s", dir, name);
+  } else {
+    snprintf(path, sizeof path, "%s", name);
+  }
+  FILE *f = fopen(path, "rb");
+  if (!f) {
+    snprintf(err, errlen, "%s: cannot read %s: %s", key, path, strerror(errno));
+    return -1;
+  }
+  size_t k = fread(out, 1, cap, f);
+  int more = fgetc(f) != EOF;
+  fclose(f);
+  if (more || k >= cap) {
+    snprintf(err, errlen, "%s: %s is longer than %zu bytes", key, path, cap - 1);
+    return -1;
+  }
+  out[k] = 0;
+  while (k && (out[k - 1] == '\n' || out[k - 1] == '\r')) out[--k] = 0;
+  if (strlen(out) != k || !k) {
+    snprintf(err, errlen, "%s: %s is empty or holds a NUL byte", key, path);
+    return -1;
+  }
+  return 0;
+}
+
 int petrad_config_set(petrad_config *c, const char *key, const char *value, char *err,
                       size_t errlen) {
   for (size_t i = 0; i < NKEYS; i++)
@@ -236,10 +274,25 @@ int petrad_config_set(petrad_config *c, const char *key, const char *value, char
         snprintf(err, errlen, "%s: key or value too long", key);
         return -1;
       }
-      passthrough *p = &c->pass[c->n_pass++];
+      passthrough *p = &c->pass[c->n_pass];
       snprintf(p->scope, sizeof p->scope, "%.*s", (int)pl - 1, pass_scopes[s]);
       strcpy(p->key, key + pl);
-      strcpy(p->value, value);
+      size_t kl = strlen(p->key);
+      p->secret = 0;
+      if (kl > 5 && !strcmp(p->key + kl - 5, "_file")) {
+        p->key[kl - 5] = 0; /* sasl.password_file -> sasl.password, from the file */
+        if (read_secret(key, value, p->value, sizeof p->value, err, errlen)) return -1;
+        p->secret = 1;
+      } else {
+        strcpy(p->value, value);
+      }
+      /* a later line for the same property replaces the earlier one */
+      for (int i = 0; i < c->n_pass; i++)
+        if (!strcmp(c->pass[i].scope, p->scope) && !strcmp(c->pass[i].key, p->key)) {
+          c->pass[i] = *p;
+          return 0;
+        }
+      c->n_pass++;
       return 0;
     }
   }
@@ -486,7 +539,10 @@ void petrad_config_describe(FILE *out) {
   }
   fprintf(out,
           "kafka.<property>, consumer.<property>, producer.<property>\n"
-          "    passed to librdkafka verbatim (kafka.* to both clients)\n");
+          "    passed to librdkafka verbatim (kafka.* to both clients)\n"
+          "kafka.<property>_file = PATH | CREDENTIAL\n"
+          "    the property's value read from a file, or from the systemd credential of that name\n"
+          "    ($CREDENTIALS_DIRECTORY, LoadCredential=): for secrets such as sasl.password\n");
 }
 
 int petrad_config_set_kv(petrad_config *c, const char *kv, char *err, size_t errlen) {

@@ -1,7 +1,9 @@
 /* petrad configuration: one file of `key = value` lines (# comments, blank lines ignored).
  * Every key is in the table in config.c with its type, range, default and doc line;
  * `petrad --help-config` prints them. Keys under kafka.* (both clients), consumer.* and
- * producer.* go to librdkafka verbatim. Unknown keys and bad values are errors naming the
+ * producer.* go to librdkafka verbatim; such a key ending in _file (kafka.sasl.password_file)
+ * sets the property without the suffix to the contents of that file, or, for a name without
+ * '/', of that systemd credential ($CREDENTIALS_DIRECTORY/<name>, LoadCredential=). Unknown keys and bad values are errors naming the
  * file, line, key and allowed range. */
 #ifndef PETRA_CONFIG_H
 #define PETRA_CONFIG_H
@@ -15,6 +17,7 @@ typedef struct passthrough {
   char scope[16]; /* kafka, consumer, producer */
   char key[128];
   char value[CFG_STR];
+  int secret;     /* read from a file or credential (KEY_file): never shown */
 } passthrough;
 
 typedef struct petrad_config {

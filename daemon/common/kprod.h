@@ -11,7 +11,11 @@ typedef struct kprod {
   uint64_t sent, delivered, failed;
 } kprod;
 
-kprod *kprod_new(const char *brokers, char *err, size_t errlen);
+/* cfg (may be NULL) supplies librdkafka pass-through properties (kafka.*, producer.*: TLS,
+ * SASL). An authentication or TLS failure makes kprod_send and kprod_close give up at once
+ * with the reason on stderr instead of waiting for message timeouts. */
+struct petrad_config;
+kprod *kprod_new(const char *brokers, const struct petrad_config *cfg, char *err, size_t errlen);
 /* Copies the payload; blocks (polling) while the local queue is full. Returns 0 or −1. */
 int kprod_send(kprod *p, const char *topic, const void *key, size_t klen, const void *val,
                size_t vlen);

@@ -52,4 +52,9 @@ struct petra_plan;
 void plan_speed(const struct petra_plan *p, const exset *te, double *p50, double *p99, double *tput);
 /* Parses a comma-separated list into at most max items (pointers into buf, which it edits). */
 int cli_split(char *buf, char **items, int max);
+/* --config FILE of a Kafka tool (gen, replay, inspect): loads a petrad configuration into cfg
+ * (its kafka.* properties: TLS, SASL) and, when *brokers is NULL, takes kafka.brokers. NULL
+ * path: nothing to do. Returns 0, or 2 after printing "<who>: <error>". */
+struct petrad_config;
+int cli_load_config(const char *path, struct petrad_config *cfg, const char **brokers, const char *who);
 #endif

@@ -9,6 +9,7 @@
 #include <unistd.h>
 
 #include "cli.h"
+#include "config.h"
 #include "csv.h"
 #include "csvmap.h"
 #include "gen.h"
@@ -24,6 +25,18 @@ static void pace(double t0, uint64_t done, double rate) {
   if (ahead > 0.001) usleep((useconds_t)(ahead * 1e6));
 }
 
+int cli_load_config(const char *path, petrad_config *cfg, const char **brokers, const char *who) {
+  if (!path) return 0;
+  char err[1024];
+  petrad_config_defaults(cfg);
+  if (petrad_config_load(cfg, path, err, sizeof err)) {
+    fprintf(stderr, "%s: %s\n", who, err);
+    return 2;
+  }
+  if (!*brokers && cfg->brokers[0]) *brokers = cfg->brokers;
+  return 0;
+}
+
 int cmd_gen(int argc, char **argv) {
   const char *kind = "tx", *brokers = NULL, *t_events = "petra.events", *t_labels = "petra.labels",
              *t_series = "petra.series";
@@ -36,7 +49,9 @@ int cmd_gen(int argc, char **argv) {
       {"entities", 1, 0, 'e'},      {"bad-every", 1, 0, 'b'},     {"brokers", 1, 0, 'B'},
       {"events-topic", 1, 0, 'E'},  {"labels-topic", 1, 0, 'L'},  {"series-topic", 1, 0, 'S'},
       {"rate", 1, 0, 'r'},          {"channels", 1, 0, 'c'},      {"help", 0, 0, 'h'},
-      {"partitions", 1, 0, 'P'},    {"schema-id", 1, 0, 'i'},     {0, 0, 0, 0}};
+      {"partitions", 1, 0, 'P'},    {"schema-id", 1, 0, 'i'},     {"config", 1, 0, 'C'},
+      {0, 0, 0, 0}};
+  const char *config = NULL;
   int32_t sid[2] = {0, 0}; /* Schema Registry framing: events (or series), labels */
   int c;
   optind = 1;
@@ -54,6 +69,7 @@ int cmd_gen(int argc, char **argv) {
       case 'r': rate = atof(optarg); break;
       case 'c': gc.series_channels = atoi(optarg); break;
       case 'P': partitions = atoi(optarg); break;
+      case 'C': config = optarg; break;
       case 'i': {
         char *e;
         long a = strtol(optarg, &e, 10), b = *e == ',' ? strtol(e + 1, &e, 10) : 0;
@@ -70,6 +86,9 @@ int cmd_gen(int argc, char **argv) {
                "                 [--channels C] [--bad-every K]\n"
                "                 [--brokers B [--events-topic T] [--labels-topic T] [--series-topic T]\n"
                "                  [--rate MSGS_PER_S] [--partitions N] [--schema-id ID[,ID]]]\n"
+               "                 [--config petrad.conf]\n"
+               "--config takes kafka.brokers and the librdkafka properties (kafka.*, producer.*:\n"
+               "TLS, SASL) from a petrad configuration file.\n"
                "--partitions N creates missing topics with N partitions (messages are keyed by\n"
                "entity, so an entity's events stay in one partition).\n"
                "--schema-id frames messages in the Schema Registry wire format (wire.format =\n"
@@ -90,10 +109,12 @@ int cmd_gen(int argc, char **argv) {
     fprintf(stderr, "petra gen: --kind tx|series, --count >= 0, --entities >= 1, --channels 1..64\n");
     return 2;
   }
+  static petrad_config cfg;
+  char err[1024];
+  if (cli_load_config(config, &cfg, &brokers, "petra gen")) return 2;
   gen *g = gen_new(&gc);
   kprod *p = NULL;
-  char err[512];
-  if (brokers && !(p = kprod_new(brokers, err, sizeof err))) {
+  if (brokers && !(p = kprod_new(brokers, config ? &cfg : NULL, err, sizeof err))) {
     fprintf(stderr, "petra gen: %s\n", err);
     gen_free(g);
     return 1;
@@ -185,8 +206,9 @@ int cmd_replay(int argc, char **argv) {
       {"time", 1, 0, 'T'},     {"amount", 1, 0, 'a'},     {"categorical", 1, 0, 'C'},
       {"numeric", 1, 0, 'N'},  {"label", 1, 0, 'l'},      {"channels", 1, 0, 'c'},
       {"series-id", 1, 0, 'i'}, {"help", 0, 0, 'h'},       {"value", 1, 0, 'v'},
-      {"schema-id", 1, 0, 'I'}, {0, 0, 0, 0}};
+      {"schema-id", 1, 0, 'I'}, {"config", 1, 0, 'G'},     {0, 0, 0, 0}};
   long schema_id = 0;
+  const char *config = NULL;
   const char *value_col = "label";
   int c;
   optind = 1;
@@ -207,6 +229,7 @@ int cmd_replay(int argc, char **argv) {
       case 'i': series_id = optarg; break;
       case 'v': value_col = optarg; break;
       case 'P': partitions = atoi(optarg); break;
+      case 'G': config = optarg; break;
       case 'I': {
         char *e;
         schema_id = strtol(optarg, &e, 10);
@@ -218,6 +241,8 @@ int cmd_replay(int argc, char **argv) {
       }
       case 'h':
         printf("usage: petra replay --csv FILE --brokers B --topic T [--rate MSGS_PER_S] [--partitions N]\n"
+               "  (--config petrad.conf: kafka.brokers and the librdkafka properties, TLS and SASL,\n"
+               "  from a petrad configuration file)\n"
                "  (--partitions N creates the topic with N partitions when it is missing; rows are\n"
                "  keyed by entity; --schema-id ID frames each message in the Schema Registry wire\n"
                "  format with that id, for wire.format = confluent)\n"
@@ -231,6 +256,8 @@ int cmd_replay(int argc, char **argv) {
       default: return 2;
     }
   }
+  static petrad_config cfg;
+  if (cli_load_config(config, &cfg, &brokers, "petra replay")) return 2;
   int series = !strcmp(kind, "series"), labels = !strcmp(kind, "labels");
   if (!csvp || !brokers || !topic || (!series && !labels && strcmp(kind, "events"))) {
     fprintf(stderr, "petra replay: --csv, --brokers and --topic are required; --kind events|series|labels\n");
@@ -285,7 +312,7 @@ int cmd_replay(int argc, char **argv) {
         if (i != c_time) cols[C++] = i;
     }
   }
-  kprod *p = kprod_new(brokers, err, sizeof err);
+  kprod *p = kprod_new(brokers, config ? &cfg : NULL, err, sizeof err);
   if (p && partitions > 0 && kadmin_ensure(p->rk, topic, partitions, NULL, err, sizeof err) < 0) {
     kprod_close(p, 1000);
     p = NULL;

@@ -10,6 +10,8 @@
 #include "cli.h"
 #include "petra.pb-c.h"
 #include "petra/snapshot.h"
+#include "config.h"
+#include "kclient.h"
 #include "snapread.h"
 
 static void print_snapshot(const uint8_t *buf, size_t len, int json) {
@@ -59,18 +61,20 @@ static void print_snapshot(const uint8_t *buf, size_t len, int json) {
 }
 
 /* A consumer that reads a topic from the beginning under a fresh group, committing nothing. */
-static rd_kafka_t *reader(const char *brokers) {
-  char err[512], group[64];
+static rd_kafka_t *reader(const char *brokers, const petrad_config *cfg) {
+  char err[1024], group[64];
   snprintf(group, sizeof group, "petra-inspect-%ld", (long)getpid());
   rd_kafka_conf_t *conf = rd_kafka_conf_new();
   if (rd_kafka_conf_set(conf, "bootstrap.servers", brokers, err, sizeof err) ||
       rd_kafka_conf_set(conf, "group.id", group, err, sizeof err) ||
       rd_kafka_conf_set(conf, "auto.offset.reset", "earliest", err, sizeof err) ||
-      rd_kafka_conf_set(conf, "enable.auto.commit", "false", err, sizeof err)) {
+      rd_kafka_conf_set(conf, "enable.auto.commit", "false", err, sizeof err) ||
+      (cfg && kclient_apply(conf, cfg, "consumer", err, sizeof err))) {
     fprintf(stderr, "petra inspect: %s\n", err);
     rd_kafka_conf_destroy(conf);
     return NULL;
   }
+  kclient_tool_watch(conf, cfg);
   rd_kafka_t *k = rd_kafka_new(RD_KAFKA_CONSUMER, conf, err, sizeof err);
   if (!k) fprintf(stderr, "petra inspect: %s\n", err);
   else rd_kafka_poll_set_consumer(k);
@@ -79,14 +83,15 @@ static rd_kafka_t *reader(const char *brokers) {
 
 int cmd_inspect(int argc, char **argv) {
   const char *brokers = NULL, *topic = "petra.snapshots", *model_id = NULL, *save = NULL;
-  int json = 0, from_kafka = 0, history = 0;
+  int json = 0, from_kafka = 0, history = 0, topic_given = 0;
   double wait_s = 10;
   static const struct option opts[] = {{"from-kafka", 0, 0, 'k'}, {"brokers", 1, 0, 'B'},
                                        {"topic", 1, 0, 't'},      {"model-id", 1, 0, 'm'},
                                        {"json", 0, 0, 'j'},       {"wait", 1, 0, 'w'},
                                        {"save", 1, 0, 's'},       {"help", 0, 0, 'h'},
                                        {"history", 0, 0, 'H'},    {"schema-id", 1, 0, 'i'},
-                                       {0, 0, 0, 0}};
+                                       {"config", 1, 0, 'C'},     {0, 0, 0, 0}};
+  const char *config = NULL;
   sreg_wire wire = {0};
   int c;
   optind = 1;
@@ -94,12 +99,16 @@ int cmd_inspect(int argc, char **argv) {
     switch (c) {
       case 'k': from_kafka = 1; break;
       case 'B': brokers = optarg; break;
-      case 't': topic = optarg; break;
+      case 't':
+        topic = optarg;
+        topic_given = 1;
+        break;
       case 'm': model_id = optarg; break;
       case 'j': json = 1; break;
       case 'H': history = 1; break;
       case 'w': wait_s = atof(optarg); break;
       case 's': save = optarg; break;
+      case 'C': config = optarg; break;
       case 'i':
         wire.confluent = 1;
         wire.id[SREG_SNAPSHOTS] = atoi(optarg);
@@ -107,13 +116,15 @@ int cmd_inspect(int argc, char **argv) {
       case 'h':
         printf("usage: petra inspect SNAPSHOT_FILE [--json]\n"
                "       petra inspect --from-kafka --brokers B [--topic T] [--model-id ID] [--wait S] [--json]\n"
-               "                     [--save FILE | --history] [--schema-id ID]\n"
+               "                     [--save FILE | --history] [--schema-id ID] [--config petrad.conf]\n"
                "The Kafka form reads the whole topic (committed transactions only, as scorers do)\n"
                "and prints the newest verified snapshot (--save writes it, reassembled, to FILE:\n"
                "e.g. for petra score --snapshot); --history prints every verified snapshot in\n"
                "topic order instead, one line each (partition@offset, model, version, bytes).\n"
                "--schema-id ID: the topic is in the Schema Registry wire format (wire.format =\n"
-               "confluent) with this schema id.\n");
+               "confluent) with this schema id. --config takes kafka.brokers, the librdkafka\n"
+               "properties (TLS, SASL) and, unless --topic is given, topics.snapshots from a petrad\n"
+               "configuration file.\n");
         return 0;
       default: return 2;
     }
@@ -142,11 +153,15 @@ int cmd_inspect(int argc, char **argv) {
     free(buf);
     return 0;
   }
+  static petrad_config cfg;
+  if (cli_load_config(config, &cfg, &brokers, "petra inspect")) return 2;
+  if (config && !topic_given) topic = cfg.topic_snapshots;
+  if (config && !wire.confluent) petrad_config_wire(&cfg, &wire); /* framing as petrad writes it */
   if (!brokers) {
-    fprintf(stderr, "petra inspect: --from-kafka needs --brokers\n");
+    fprintf(stderr, "petra inspect: --from-kafka needs --brokers (or --config with kafka.brokers)\n");
     return 2;
   }
-  rd_kafka_t *k = reader(brokers);
+  rd_kafka_t *k = reader(brokers, config ? &cfg : NULL);
   if (!k) return 1;
   rd_kafka_topic_partition_list_t *t = rd_kafka_topic_partition_list_new(1);
   rd_kafka_topic_partition_list_add(t, topic, RD_KAFKA_PARTITION_UA);
@@ -158,8 +173,15 @@ int cmd_inspect(int argc, char **argv) {
   uint64_t best_version = 0;
   int found = 0, rejected = 0;
   double t0 = cli_now_s(), last_msg = 0;
+  int failed = 0;
   while (cli_now_s() - t0 < wait_s && !(found && cli_now_s() - last_msg > 2.0)) {
     rd_kafka_message_t *m = rd_kafka_consumer_poll(k, 100);
+    if (kclient_tool_failed()) { /* wrong password, untrusted certificate: waiting cannot help */
+      fprintf(stderr, "petra inspect: kafka %s\n", kclient_tool_failed());
+      failed = 1;
+      if (m) rd_kafka_message_destroy(m);
+      break;
+    }
     if (!m) continue;
     if (!m->err) {
       last_msg = cli_now_s();
@@ -200,6 +222,10 @@ int cmd_inspect(int argc, char **argv) {
   rd_kafka_consumer_close(k);
   rd_kafka_destroy(k);
   snapread_free(sr);
+  if (failed) {
+    free(best);
+    return 1;
+  }
   if (!found) {
     fprintf(stderr, "petra inspect: no verified snapshot on %s within %.0f s (%d rejected)\n", topic,
             wait_s, rejected);

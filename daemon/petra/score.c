@@ -42,6 +42,7 @@
 #include "petra/plan.h"
 #include "petra/snapshot.h"
 #include "petra/stats.h"
+#include "kclient.h"
 #include "snapread.h"
 #include "wire.h"
 
@@ -111,13 +112,18 @@ static void offer_snapshot(scorer *s, const uint8_t *buf, size_t len, double con
           (unsigned long long)v, ms);
 }
 
+/* The pass-through properties (TLS, SASL) and the watch for fatal client errors. */
 static int conf_all(rd_kafka_conf_t *conf, const scorer *s, const char *scope, char *err, size_t n) {
-  for (int i = 0; i < s->cfg.n_pass; i++) {
-    const passthrough *p = &s->cfg.pass[i];
-    if (strcmp(p->scope, "kafka") && strcmp(p->scope, scope)) continue;
-    if (rd_kafka_conf_set(conf, p->key, p->value, err, n) != RD_KAFKA_CONF_OK) return -1;
-  }
-  return 0;
+  kclient_tool_watch(conf, &s->cfg);
+  return kclient_apply(conf, &s->cfg, scope, err, n);
+}
+
+/* An authentication or TLS failure of any client ends the run (exit 1) with the reason. */
+static int kafka_failed(scorer *s) {
+  const char *f = kclient_tool_failed();
+  if (!f) return 0;
+  if (!atomic_exchange(&s->stop, 1)) fprintf(stderr, "petra score: kafka %s\n", f);
+  return 1;
 }
 
 static void *snapshot_main(void *arg) {
@@ -170,6 +176,7 @@ static void *snapshot_main(void *arg) {
     }
     if (md) rd_kafka_metadata_destroy(md);
     rd_kafka_topic_destroy(rkt);
+    rd_kafka_poll(k, 0); /* serves the error callback: an authentication failure stops the run */
     if (!assign) sleep(1);
   }
   if (assign) {
@@ -452,6 +459,10 @@ static int kafka_mode(scorer *s, const char *group, const char *out_topic, const
   if (pthread_create(&s->snap_thread, NULL, snapshot_main, s)) return 1;
   double t_wait = mono_ms();
   while ((!atomic_load(&s->version) || !atomic_load(&s->caught_up)) && !atomic_load(&s->stop) && !got_signal) {
+    if (kafka_failed(s)) {
+      pthread_join(s->snap_thread, NULL);
+      return 1;
+    }
     if (wait_snapshot > 0 && mono_ms() - t_wait > wait_snapshot * 1000) {
       fprintf(stderr, "petra score: no snapshot of model %s on %s within %.0f s\n", s->cfg.model_id,
               s->cfg.topic_snapshots, wait_snapshot);
@@ -511,7 +522,9 @@ static int kafka_mode(scorer *s, const char *group, const char *out_topic, const
   uint8_t obuf[65536];
   int32_t eof_part[1024];
   int n_eof = 0;
+  int fatal = 0;
   while (!got_signal && !atomic_load(&s->stop)) {
+    if ((fatal = kafka_failed(s))) break;
     if (run_for > 0 && mono_ms() - t0 > run_for * 1000) break;
     if (max_events && scored + bad + unscored >= max_events) break;
     rd_kafka_message_t *m = rd_kafka_consumer_poll(cons, 100);
@@ -625,7 +638,8 @@ static int kafka_mode(scorer *s, const char *group, const char *out_topic, const
     t_last = mono_ms();
     rd_kafka_message_destroy(m);
   }
-  rd_kafka_flush(prod, 30000);
+  if (fatal) rd_kafka_purge(prod, RD_KAFKA_PURGE_F_QUEUE | RD_KAFKA_PURGE_F_INFLIGHT);
+  rd_kafka_flush(prod, fatal ? 100 : 30000);
   uint64_t undelivered = (uint64_t)rd_kafka_outq_len(prod);
   /* commit only what was scored and delivered (stored offsets) */
   if (!undelivered && !atomic_load(&delivery_failures)) rd_kafka_commit(cons, NULL, 0);
@@ -641,7 +655,7 @@ static int kafka_mode(scorer *s, const char *group, const char *out_topic, const
   free(c.scratch);
   print_summary(s, scored, bad, unscored, atomic_load(&delivery_failures) + undelivered,
                 t_last > t_first ? (t_last - t_first) / 1000 : 0);
-  return atomic_load(&delivery_failures) + undelivered ? 1 : 0;
+  return fatal || atomic_load(&delivery_failures) + undelivered ? 1 : 0;
 }
 
 static void usage(FILE *o) {

@@ -75,6 +75,7 @@ int petrad_health(petrad *d, sbuf *out) {
   sb_put(out, "[", 1);
   if (d->role == PETRAD_ROLE_JOINING || d->role == PETRAD_ROLE_TAKING_OVER || d->role == PETRAD_ROLE_STANDBY) {
     if (d->brokers_down) REASON(1, "broker unreachable: all brokers down");
+    if (d->kafka_auth_error_ms) REASON(1, "kafka %s", d->kafka_auth_error);
     if (d->role == PETRAD_ROLE_JOINING) REASON(1, "ha: waiting for the lease group %s.lease to name the owner", d->cfg.group_id);
     if (d->role == PETRAD_ROLE_TAKING_OVER) REASON(1, "ha: taking over (fencing the previous owner, restoring the state)");
     if (d->stopping) REASON(1, "stopping");
@@ -85,6 +86,7 @@ int petrad_health(petrad *d, sbuf *out) {
   if (d->hb_changed_ms && stall > d->cfg.health_trainer_stall_s)
     REASON(2, "trainer stalled: no progress for %.0f s", stall);
   if (d->brokers_down) REASON(1, "broker unreachable: all brokers down");
+  if (d->kafka_auth_error_ms) REASON(1, "kafka %s", d->kafka_auth_error);
   for (int i = 0; i < d->n_offsets && d->consumer; i++) {
     int64_t lo = -1, hi = -1;
     if (d->offsets[i].next < 0) continue;

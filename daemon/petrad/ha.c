@@ -29,6 +29,7 @@
 #include <unistd.h>
 
 #include "kadmin.h"
+#include "kclient.h"
 #include "log.h"
 #include "notify.h"
 #include "petra.pb-c.h"
@@ -306,14 +307,13 @@ int petrad_ha_start(petrad *d, char *err, size_t n) {
     return -1;
   }
   /* kafka.* (security: TLS, SASL) applies to the lease consumer too */
-  for (int i = 0; i < d->cfg.n_pass; i++)
-    if (!strcmp(d->cfg.pass[i].scope, "kafka") &&
-        rd_kafka_conf_set(conf, d->cfg.pass[i].key, d->cfg.pass[i].value, e, sizeof e) != RD_KAFKA_CONF_OK) {
-      snprintf(err, n, "lease consumer %s: %s", d->cfg.pass[i].key, e);
-      rd_kafka_conf_destroy(conf);
-      return -1;
-    }
+  if (kclient_apply(conf, &d->cfg, NULL, e, sizeof e)) {
+    snprintf(err, n, "lease consumer: %s", e);
+    rd_kafka_conf_destroy(conf);
+    return -1;
+  }
   rd_kafka_conf_set_opaque(conf, d);
+  rd_kafka_conf_set_error_cb(conf, petrad_kafka_on_error);
   rd_kafka_conf_set_rebalance_cb(conf, lease_rebalance);
   d->lease = rd_kafka_new(RD_KAFKA_CONSUMER, conf, e, sizeof e);
   if (!d->lease) {

@@ -10,9 +10,11 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "kclient.h"
 #include "log.h"
 #include "petra/sha256.h"
 #include "petra/snapshot.h"
+#include "kclient.h"
 #include "petrad.h"
 #include "wire.h"
 
@@ -44,17 +46,19 @@ static int conf_set(rd_kafka_conf_t *conf, const char *k, const char *v, char *e
 }
 
 static int apply_pass(petrad *d, rd_kafka_conf_t *conf, const char *scope, char *err, size_t n) {
-  for (int i = 0; i < d->cfg.n_pass; i++) {
-    const passthrough *p = &d->cfg.pass[i];
-    if (strcmp(p->scope, "kafka") && strcmp(p->scope, scope)) continue;
-    if (conf_set(conf, p->key, p->value, err, n)) return -1;
-  }
-  return 0;
+  return kclient_apply(conf, &d->cfg, scope, err, n);
 }
 
-static void on_error(rd_kafka_t *rk, int code, const char *reason, void *opaque) {
+/* librdkafka calls this from the loop thread's polls (consumer, producer, lease consumer):
+ * brokers_down and the auth error are loop-owned. */
+void petrad_kafka_on_error(rd_kafka_t *rk, int code, const char *reason, void *opaque) {
   petrad *d = opaque;
   if (code == RD_KAFKA_RESP_ERR__ALL_BROKERS_DOWN) d->brokers_down = 1;
+  if (kclient_fatal(code)) {
+    kclient_explain(code, reason, &d->cfg, d->kafka_auth_error, sizeof d->kafka_auth_error);
+    if (!d->kafka_auth_error_ms) LOG_ERROR("kafka_auth_failed", "client=%s reason=\"%s\"", rd_kafka_name(rk), d->kafka_auth_error);
+    d->kafka_auth_error_ms = petrad_now_ms();
+  }
   LOG_WARN("kafka_error", "client=%s code=%s reason=\"%s\"", rd_kafka_name(rk),
            rd_kafka_err2name((rd_kafka_resp_err_t)code), reason);
 }
@@ -374,6 +378,7 @@ static void on_consumer_ready(uv_poll_t *h, int status, int events) {
   if (d->events + d->labels + d->dead_letters != events_before) {
     uint64_t now = petrad_now_ms();
     d->brokers_down = 0;
+    d->kafka_auth_error_ms = 0;
     if (!d->first_msg_ms) d->first_msg_ms = now;
     d->last_msg_ms = now;
   }
@@ -416,6 +421,7 @@ static void on_delivery(rd_kafka_t *rk, const rd_kafka_message_t *m, void *opaqu
     } else {
       d->snapshots_published++;
       d->brokers_down = 0;
+      d->kafka_auth_error_ms = 0;
       d->last_snapshot_ms = petrad_now_ms();
       if (p->version > d->last_published_version) d->last_published_version = p->version;
       double ms = (mono_us() - p->built_us) / 1000.0;
@@ -659,7 +665,7 @@ int petrad_kafka_make_consumer(petrad *d, char *err, size_t n) {
   }
   rd_kafka_conf_set_opaque(conf, d);
   rd_kafka_conf_set_rebalance_cb(conf, on_rebalance);
-  rd_kafka_conf_set_error_cb(conf, on_error);
+  rd_kafka_conf_set_error_cb(conf, petrad_kafka_on_error);
   char e[512];
   d->consumer = rd_kafka_new(RD_KAFKA_CONSUMER, conf, e, sizeof e);
   if (!d->consumer) {
@@ -707,7 +713,7 @@ int petrad_kafka_make_producer(petrad *d, char *err, size_t n) {
   }
   rd_kafka_conf_set_opaque(conf, d);
   rd_kafka_conf_set_dr_msg_cb(conf, on_delivery);
-  rd_kafka_conf_set_error_cb(conf, on_error);
+  rd_kafka_conf_set_error_cb(conf, petrad_kafka_on_error);
   char e[512];
   d->producer = rd_kafka_new(RD_KAFKA_PRODUCER, conf, e, sizeof e);
   if (!d->producer) {

@@ -223,6 +223,8 @@ typedef struct petrad {
   char last_ckpt_error[512];
   int op_paused;                      /* paused by the operator (not by backpressure) */
   int brokers_down;
+  char kafka_auth_error[512];     /* authentication / TLS failure, explained (loop thread) */
+  uint64_t kafka_auth_error_ms;   /* when it last happened; 0 once a message went through */
   void *http;                         /* struct MHD_Daemon * when metrics.http_port is set */
   pthread_mutex_t prom_mu;
   char *prom_cache;                   /* exposition served over HTTP, refreshed by ops_timer */
@@ -347,4 +349,7 @@ void petrad_request_checkpoint(petrad *d, int stop);
 void petrad_request_stop(petrad *d, const char *why);
 /* resume_timer callback: resumes consumption once the queue has drained to half. */
 void petrad_resume_check(uv_timer_t *t);
+/* The error callback of petrad's Kafka clients (kafka.c): brokers down, authentication or TLS
+ * failures (health reasons), logged. */
+void petrad_kafka_on_error(rd_kafka_t *rk, int code, const char *reason, void *opaque);
 #endif

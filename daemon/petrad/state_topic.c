@@ -10,6 +10,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "kclient.h"
 #include "log.h"
 #include "petra.pb-c.h"
 #include "petra/sha256.h"
@@ -144,9 +145,11 @@ int petrad_state_fetch(const petrad_config *cfg, const char *bootstrap, state_fo
   rd_kafka_conf_set(conf, "enable.partition.eof", "true", e, sizeof e);
   rd_kafka_conf_set(conf, "enable.auto.commit", "false", e, sizeof e);
   rd_kafka_conf_set(conf, "group.id", "petrad-state-reader", e, sizeof e); /* assign only, no join */
-  for (int i = 0; i < cfg->n_pass; i++)
-    if (!strcmp(cfg->pass[i].scope, "kafka"))
-      rd_kafka_conf_set(conf, cfg->pass[i].key, cfg->pass[i].value, e, sizeof e);
+  if (kclient_apply(conf, cfg, NULL, e, sizeof e)) {
+    snprintf(err, n, "state reader: %s", e);
+    rd_kafka_conf_destroy(conf);
+    return -1;
+  }
   rd_kafka_t *rk = rd_kafka_new(RD_KAFKA_CONSUMER, conf, e, sizeof e);
   if (!rk) {
     snprintf(err, n, "state reader: %s", e);

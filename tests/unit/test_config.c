@@ -1,7 +1,11 @@
 /* petrad configuration: defaults validate; good files set keys; every bad input is an error
  * that names the line and key. */
+#include <stdlib.h>
+#include <unistd.h>
+
 #include "check.h"
 #include "config.h"
+#include "kclient.h"
 
 TEST(defaults_are_valid) {
   petrad_config c;
@@ -102,4 +106,72 @@ TEST(shipped_config_file_loads_and_validates) {
   CHECK_MSG(petrad_config_validate(&c, err, sizeof err) == 0, "%s", err);
   CHECK(petrad_config_load(&c, "/nonexistent/petrad.conf", err, sizeof err) < 0);
   CHECK(strstr(err, "cannot open") != NULL);
+}
+
+/* Secrets: KEY_file reads the value from a file or a systemd credential; bad ones are errors
+ * naming the key; the value never shows in an error message. */
+TEST(secret_files_and_credentials) {
+  char dir[] = "/tmp/petra-cred-XXXXXX";
+  REQUIRE(mkdtemp(dir));
+  char path[600], empty[600];
+  snprintf(path, sizeof path, "%s/kafka-password", dir);
+  snprintf(empty, sizeof empty, "%s/empty", dir);
+  FILE *f = fopen(path, "w");
+  REQUIRE(f);
+  fputs("s3cr3t-Value\n", f);
+  fclose(f);
+  fclose(fopen(empty, "w"));
+  petrad_config c;
+  petrad_config_defaults(&c);
+  char err[1024] = "", text[1400];
+  snprintf(text, sizeof text, "kafka.sasl.password_file = %s\n", path);
+  CHECK_MSG(petrad_config_parse(&c, text, "t.conf", err, sizeof err) == 0, "%s", err);
+  CHECK_EQ_INT(c.n_pass, 1);
+  CHECK_STR(c.pass[0].key, "sasl.password");
+  CHECK_STR(c.pass[0].value, "s3cr3t-Value"); /* trailing newline dropped */
+  CHECK(c.pass[0].secret);
+  /* a credential name, from $CREDENTIALS_DIRECTORY; a later line replaces the earlier value */
+  setenv("CREDENTIALS_DIRECTORY", dir, 1);
+  CHECK(petrad_config_parse(&c, "kafka.sasl.password_file = kafka-password\n", "t.conf", err, sizeof err) == 0);
+  CHECK_EQ_INT(c.n_pass, 1);
+  struct {
+    const char *line, *err;
+  } bad[] = {
+      {"kafka.sasl.password_file = missing\n", "kafka.sasl.password_file: cannot read"},
+      {"kafka.sasl.password_file = /nonexistent/pw\n", "cannot read /nonexistent/pw"},
+      {"kafka.ssl.key.password_file = EMPTY\n", "is empty"},
+  };
+  for (unsigned i = 0; i < sizeof bad / sizeof bad[0]; i++) {
+    char line[800];
+    snprintf(line, sizeof line, "%s", bad[i].line);
+    if (strstr(line, "EMPTY")) snprintf(line, sizeof line, "kafka.ssl.key.password_file = %s\n", empty);
+    CHECK_MSG(petrad_config_parse(&c, line, "t.conf", err, sizeof err) == -1, "%u accepted", i);
+    CHECK_MSG(strstr(err, bad[i].err) != NULL, "%u: '%s' lacks '%s'", i, err, bad[i].err);
+  }
+  unsetenv("CREDENTIALS_DIRECTORY");
+  CHECK(petrad_config_parse(&c, "kafka.sasl.password_file = kafka-password\n", "t.conf", err, sizeof err) == -1);
+  CHECK(strstr(err, "$CREDENTIALS_DIRECTORY is not set") != NULL);
+  /* librdkafka refuses a property: the message names it, never a secret's value */
+  petrad_config d;
+  petrad_config_defaults(&d);
+  CHECK(petrad_config_parse(&d, "kafka.sasl.password = hunter2-XYZ\nkafka.security.protocol = NOPE\n", "t.conf", err,
+                            sizeof err) == 0);
+  rd_kafka_conf_t *conf = rd_kafka_conf_new();
+  CHECK(kclient_apply(conf, &d, "consumer", err, sizeof err) == -1);
+  CHECK(strstr(err, "security.protocol = NOPE") != NULL); /* not a secret: the value is shown */
+  rd_kafka_conf_destroy(conf);
+  petrad_config e;
+  petrad_config_defaults(&e);
+  CHECK(petrad_config_parse(&e, "kafka.ssl.key.password = hunter2-XYZ\n", "t.conf", err, sizeof err) == 0);
+  /* a property librdkafka rejects by value, with a secret-looking name */
+  snprintf(e.pass[0].key, sizeof e.pass[0].key, "sasl.oauthbearer.client.secret.bogus");
+  conf = rd_kafka_conf_new();
+  CHECK(kclient_apply(conf, &e, NULL, err, sizeof err) == -1);
+  CHECK_MSG(!strstr(err, "hunter2"), "secret in message: %s", err);
+  CHECK(strstr(err, "value not shown") != NULL);
+  rd_kafka_conf_destroy(conf);
+  CHECK(kclient_is_secret("sasl.password") && kclient_is_secret("ssl.key.password") && !kclient_is_secret("sasl.username"));
+  remove(path);
+  remove(empty);
+  rmdir(dir);
 }
