@@ -10,7 +10,8 @@ runtime=(librdkafka1 libuv1 libprotobuf-c1 libopenblas0-pthread liblapacke libmi
 build=(build-essential cmake pkg-config librdkafka-dev libuv1-dev libprotobuf-c-dev
        protobuf-c-compiler libopenblas-dev liblapacke-dev libmicrohttpd-dev
        kcat maven openjdk-17-jre-headless python3 systemd clang libclang-rt-14-dev groff-base
-       python3-numpy python3-sklearn python3-xgboost)
+       python3-numpy python3-sklearn python3-xgboost python3-confluent-kafka openssl curl
+       chromium fonts-dejavu-core)
 # the real-data benchmark's PyTorch peer (tests/bench/real_data_peers.py runs without it)
 bench=(python3-torch hyperfine valgrind)
 

@@ -10,6 +10,7 @@
 #include <time.h>
 
 #include "cli.h"
+#include "svgplot.h"
 #include "petra/metrics.h"
 #include "petra/candidate.h"
 #include "petra/evolve.h"
@@ -22,53 +23,19 @@ static double clock_us(void *ctx) {
 }
 
 static void write_svg(const char *path, const petra_member **front, int n, const petra_member *champ,
-                      double budget, double base_metric, double base_p99) {
+                      double budget, double base_metric, double base_p99, const char *metric_name) {
+  svg_point pts[64];
+  int k = 0;
+  for (int i = 0; i < n && k < 64; i++, k++)
+    pts[k] = (svg_point){front[i]->fit.p99_us, front[i]->fit.metric, front[i]->fit.bytes,
+                         champ && !memcmp(&front[i]->genome, &champ->genome, sizeof champ->genome)};
+  sbuf b;
+  sb_init(&b);
+  svg_pareto(&b, pts, k, budget, base_metric, base_p99, metric_name);
   FILE *f = fopen(path, "w");
-  if (!f) {
-    fprintf(stderr, "petra evolve: cannot write %s\n", path);
-    return;
-  }
-  double xmax = base_p99 * 1.1, ymin = INFINITY, ymax = -INFINITY, bmax = 1;
-  for (int i = 0; i < n; i++) {
-    xmax = fmax(xmax, front[i]->fit.p99_us * 1.1);
-    ymin = fmin(ymin, front[i]->fit.metric);
-    ymax = fmax(ymax, front[i]->fit.metric);
-    bmax = fmax(bmax, front[i]->fit.bytes);
-  }
-  ymin = fmin(ymin, base_metric) - 0.005;
-  ymax = fmax(ymax, base_metric) + 0.005;
-  const double W = 640, H = 420, L = 70, B = 50, T = 30, R = 20;
-#define X(v) (L + (v) / xmax * (W - L - R))
-#define Y(v) (H - B - ((v) - ymin) / (ymax - ymin) * (H - B - T))
-  fprintf(f, "<svg xmlns='http://www.w3.org/2000/svg' width='%.0f' height='%.0f' font-family='sans-serif' font-size='12'>\n", W, H);
-  fprintf(f, "<rect width='100%%' height='100%%' fill='white'/>\n");
-  fprintf(f, "<text x='%.0f' y='18' text-anchor='middle' font-size='14'>Pareto front: metric vs p99 latency (area = bytes)</text>\n", W / 2);
-  fprintf(f, "<line x1='%.0f' y1='%.0f' x2='%.0f' y2='%.0f' stroke='black'/>\n", L, H - B, W - R, H - B);
-  fprintf(f, "<line x1='%.0f' y1='%.0f' x2='%.0f' y2='%.0f' stroke='black'/>\n", L, T, L, H - B);
-  for (int i = 0; i <= 4; i++) {
-    double xv = xmax * i / 4, yv = ymin + (ymax - ymin) * i / 4;
-    fprintf(f, "<text x='%.1f' y='%.0f' text-anchor='middle'>%.0f</text>\n", X(xv), H - B + 16, xv);
-    fprintf(f, "<text x='%.0f' y='%.1f' text-anchor='end'>%.3f</text>\n", L - 6, Y(yv) + 4, yv);
-  }
-  fprintf(f, "<text x='%.0f' y='%.0f' text-anchor='middle'>p99 latency, batch 1 (µs)</text>\n", (L + W - R) / 2, H - 12);
-  fprintf(f, "<text x='16' y='%.0f' transform='rotate(-90 16 %.0f)' text-anchor='middle'>metric</text>\n", (T + H - B) / 2, (T + H - B) / 2);
-  if (budget > 0)
-    fprintf(f, "<line x1='%.1f' y1='%.0f' x2='%.1f' y2='%.0f' stroke='red' stroke-dasharray='4 3'/><text x='%.1f' y='%.0f' fill='red'>budget</text>\n",
-            X(budget), T, X(budget), H - B, X(budget) + 4, T + 12);
-  fprintf(f, "<circle cx='%.1f' cy='%.1f' r='%.1f' fill='none' stroke='gray'/><text x='%.1f' y='%.1f' fill='gray'>fp32</text>\n",
-          X(base_p99), Y(base_metric), 14.0, X(base_p99) + 16, Y(base_metric));
-  for (int i = 0; i < n; i++) {
-    double r = 3 + 12 * sqrt(front[i]->fit.bytes / bmax);
-    int is_champ = champ && !memcmp(&front[i]->genome, &champ->genome, sizeof champ->genome);
-    fprintf(f, "<circle cx='%.1f' cy='%.1f' r='%.1f' fill='%s' fill-opacity='0.6' stroke='black'/>\n",
-            X(front[i]->fit.p99_us), Y(front[i]->fit.metric), r, is_champ ? "gold" : "steelblue");
-    if (is_champ)
-      fprintf(f, "<text x='%.1f' y='%.1f'>champion</text>\n", X(front[i]->fit.p99_us) + r + 3, Y(front[i]->fit.metric) - 3);
-  }
-  fprintf(f, "</svg>\n");
-#undef X
-#undef Y
-  fclose(f);
+  if (!f || b.oom || fwrite(b.p, 1, b.len, f) != b.len) fprintf(stderr, "petra evolve: cannot write %s\n", path);
+  if (f) fclose(f);
+  sb_free(&b);
 }
 
 int evolve_search(petra_model *base, const exset *tune, const exset *hold, const evolve_params *p,
@@ -129,7 +96,7 @@ int evolve_search(petra_model *base, const exset *tune, const exset *hold, const
            ch && !memcmp(&front[i]->genome, &ch->genome, sizeof ch->genome) ? "   <- champion" : "");
   }
   if (p->svg) {
-    write_svg(p->svg, front, nf, ch, ec.latency_budget_us, bf.metric, bf.p99_us);
+    write_svg(p->svg, front, nf, ch, ec.latency_budget_us, bf.metric, bf.p99_us, mname);
     fprintf(stderr, "Pareto front plot: %s\n", p->svg);
   }
   res->base = bf;

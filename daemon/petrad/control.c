@@ -1,7 +1,8 @@
 /* Operations on the loop thread: the control socket (a Unix stream socket, one JSON line per
  * command line, peer credentials checked), health and status, the Prometheus exposition and
- * its optional HTTP listener (libmicrohttpd, own thread, served from a cache refreshed by the
- * 1 s ops timer so that it never touches loop state).
+ * its optional HTTP listener (libmicrohttpd, own thread: /metrics and the status page at /,
+ * both served from caches the 1 s ops timer renders on the loop thread and hands over under
+ * prom_mu, so that a request never touches loop state or waits for the loop).
  *
  * Clients are bounded in number (control.max_clients), in line length (CTL_MAX_LINE), in
  * time per command line (control.timeout_s: a slow or silent client is dropped) and in
@@ -26,6 +27,7 @@
 #include "log.h"
 #include "petrad.h"
 #include "prom.h"
+#include "statuspage.h"
 #include "version.h"
 
 #define CTL_MAX_UNREAD (1u << 20)
@@ -682,9 +684,20 @@ static enum MHD_Result http_handler(void *cls, struct MHD_Connection *conn, cons
   if (strcmp(method, "GET") && strcmp(method, "HEAD")) {
     code = MHD_HTTP_METHOD_NOT_ALLOWED;
     r = MHD_create_response_from_buffer(19, (void *)"method not allowed\n", MHD_RESPMEM_PERSISTENT);
+  } else if (!strcmp(url, "/") || !strcmp(url, "/index.html")) {
+    pthread_mutex_lock(&d->prom_mu);
+    r = MHD_create_response_from_buffer(d->page_len, d->page_cache ? d->page_cache : (void *)"",
+                                        MHD_RESPMEM_MUST_COPY);
+    pthread_mutex_unlock(&d->prom_mu);
+    if (r) {
+      MHD_add_response_header(r, "Content-Type", "text/html; charset=utf-8");
+      MHD_add_response_header(r, "Cache-Control", "no-store");
+      /* nothing on the page may come from elsewhere: no scripts, no remote fonts or images */
+      MHD_add_response_header(r, "Content-Security-Policy", "default-src 'none'; style-src 'unsafe-inline'; img-src data:");
+    }
   } else if (strcmp(url, "/metrics")) {
     code = MHD_HTTP_NOT_FOUND;
-    r = MHD_create_response_from_buffer(24, (void *)"not found; try /metrics\n", MHD_RESPMEM_PERSISTENT);
+    r = MHD_create_response_from_buffer(30, (void *)"not found; try / or /metrics\n", MHD_RESPMEM_PERSISTENT);
   } else {
     pthread_mutex_lock(&d->prom_mu);
     r = MHD_create_response_from_buffer(d->prom_len, d->prom_cache ? d->prom_cache : (void *)"",
@@ -698,18 +711,81 @@ static enum MHD_Result http_handler(void *cls, struct MHD_Connection *conn, cons
   return ret;
 }
 
+/* The status page from the status and health JSON, the history ring (at most 360 points a
+ * chart: older samples are thinned) and the trainer's Pareto front (copied under info_mu). */
+static void render_page(petrad *d, sbuf *page) {
+  sbuf st, hb, r;
+  sb_init(&st);
+  sb_init(&hb);
+  sb_init(&r);
+  sb_put(&st, "{", 1);
+  status_json(d, &st);
+  sb_put(&st, "}", 1);
+  int lvl = petrad_health(d, &r);
+  static const char *names[] = {"ok", "degraded", "failing", "unknown", "standby"};
+  sb_printf(&hb, "{\"health\":\"%s\",\"reasons\":%s}", names[lvl >= 0 && lvl <= 4 ? lvl : 3], r.p ? r.p : "[]");
+  static double t[360], m[360], by[360], p9[360], ra[360];
+  int step = (d->hist_n + 359) / 360, k = 0;
+  if (step < 1) step = 1;
+  for (int i = (d->hist_n - 1) % step; i < d->hist_n && k < 360; i += step, k++) {
+    int j = (d->hist_head - d->hist_n + i + PETRAD_HIST) % PETRAD_HIST;
+    t[k] = d->hist_t[j];
+    m[k] = d->hist_metric[j];
+    by[k] = d->hist_bytes[j];
+    p9[k] = d->hist_p99[j];
+    ra[k] = d->hist_rate[j];
+  }
+  page_history h = {k, t, m, by, p9, ra};
+  static svg_point pts[64];
+  page_front f;
+  pthread_mutex_lock(&d->info_mu);
+  f.n = d->info.n_front;
+  memcpy(pts, d->info.front, sizeof pts[0] * (size_t)f.n);
+  f.budget_us = d->info.front_budget_us;
+  f.base_metric = d->info.front_base_metric;
+  f.base_p99_us = d->info.front_base_p99_us;
+  pthread_mutex_unlock(&d->info_mu);
+  f.pts = pts;
+  if (!st.oom && !hb.oom) status_page_html(page, st.p, hb.p, &h, &f, 5);
+  sb_free(&st);
+  sb_free(&hb);
+  sb_free(&r);
+}
+
+/* One history sample every PETRAD_HIST_EVERY_S (loop thread). */
+static void sample_history(petrad *d, uint64_t now) {
+  if (d->hist_last_ms && now - d->hist_last_ms < PETRAD_HIST_EVERY_S * 1000) return;
+  d->hist_last_ms = now;
+  int j = d->hist_head;
+  d->hist_t[j] = (double)now / 1000.0;
+  d->hist_metric[j] = atomic_load(&d->st.metric);
+  uint64_t cb = atomic_load(&d->st.champion_bytes);
+  d->hist_bytes[j] = cb ? (double)cb : NAN;
+  double p99 = atomic_load(&d->st.champion_p99_us);
+  d->hist_p99[j] = p99 > 0 ? p99 : NAN;
+  d->hist_rate[j] = d->events_per_s;
+  d->hist_head = (j + 1) % PETRAD_HIST;
+  if (d->hist_n < PETRAD_HIST) d->hist_n++;
+}
+
 static void refresh_prom_cache(petrad *d) {
-  sbuf b;
+  sbuf b, page;
   sb_init(&b);
+  sb_init(&page);
   petrad_metrics_text(d, &b);
-  if (b.oom) {
+  render_page(d, &page);
+  if (b.oom || page.oom) {
     sb_free(&b);
+    sb_free(&page);
     return;
   }
   pthread_mutex_lock(&d->prom_mu);
   free(d->prom_cache);
   d->prom_cache = b.p;
   d->prom_len = b.len;
+  free(d->page_cache);
+  d->page_cache = page.p;
+  d->page_len = page.len;
   pthread_mutex_unlock(&d->prom_mu);
 }
 
@@ -755,6 +831,7 @@ static void on_ops(uv_timer_t *t) {
   while (!d->ops_ms[oldest] && oldest != d->ops_i) oldest = (oldest + 1) % 6; /* first seconds */
   if (d->ops_ms[oldest] && now > d->ops_ms[oldest])
     d->events_per_s = (double)(d->events - d->ops_events[oldest]) * 1000.0 / (double)(now - d->ops_ms[oldest]);
+  sample_history(d, now);
   if (d->http) refresh_prom_cache(d);
 }
 
@@ -847,7 +924,7 @@ int petrad_control_start(petrad *d, char *err, size_t n) {
                d->cfg.metrics_http_port, d->cfg.metrics_http_address);
       return -1;
     }
-    LOG_INFO("metrics_http_listening", "address=%s port=%d path=/metrics", d->cfg.metrics_http_address,
+    LOG_INFO("metrics_http_listening", "address=%s port=%d paths=/,/metrics", d->cfg.metrics_http_address,
              d->cfg.metrics_http_port);
   }
   return 0;
@@ -873,6 +950,8 @@ void petrad_control_close(petrad *d) {
 void petrad_control_free(petrad *d) {
   free(d->prom_cache);
   d->prom_cache = NULL;
+  free(d->page_cache);
+  d->page_cache = NULL;
   pthread_mutex_destroy(&d->prom_mu);
   free(d->info.population_json);
   free(d->info.pareto_json);

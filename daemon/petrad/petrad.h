@@ -24,6 +24,7 @@
 #include "ctl.h"
 #include "prom.h"
 #include "sreg.h"
+#include "svgplot.h"
 #include "stateset.h"
 #include "exqueue.h"
 #include "feature_state.h"
@@ -112,6 +113,9 @@ typedef struct trainer_info {
   char champion[1024];       /* genome text of the current snapshot's model ("" = fp32) */
   char *population_json;     /* JSON array of members, after each evolution step */
   char *pareto_json;         /* JSON array of the Pareto archive */
+  svg_point front[64];       /* the same archive, for the status page's plot */
+  int n_front;
+  double front_budget_us, front_base_metric, front_base_p99_us;
   uint64_t last_drift_ms;
   double evolution_step_ms;
 } trainer_info;
@@ -194,6 +198,7 @@ typedef struct petrad {
   float *hold_lin;           /* the ring laid out in order for evaluation */
   char champion_text[1024];  /* genome of the last published champion */
   double baseline_p99_us;
+  double baseline_metric;    /* trainer thread: the fp32 metric of the last baseline */
   double evo_tolerance;      /* the champion's metric tolerance, from the last baseline */
   pthread_mutex_t out_mu;
   outmsg *out_head, *out_tail;
@@ -227,6 +232,15 @@ typedef struct petrad {
   uint64_t kafka_auth_error_ms;   /* when it last happened; 0 once a message went through */
   void *http;                         /* struct MHD_Daemon * when metrics.http_port is set */
   pthread_mutex_t prom_mu;
+  char *page_cache;                   /* status page (HTML) served at /, refreshed with prom_cache */
+  size_t page_len;
+  /* history for the status page, loop thread: one sample per PETRAD_HIST_EVERY_S */
+#define PETRAD_HIST 2160
+#define PETRAD_HIST_EVERY_S 10
+  double hist_t[PETRAD_HIST], hist_metric[PETRAD_HIST], hist_bytes[PETRAD_HIST], hist_p99[PETRAD_HIST],
+      hist_rate[PETRAD_HIST];
+  int hist_n, hist_head;
+  uint64_t hist_last_ms;
   char *prom_cache;                   /* exposition served over HTTP, refreshed by ops_timer */
   size_t prom_len;
   pthread_mutex_t info_mu;

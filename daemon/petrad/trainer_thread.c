@@ -282,11 +282,22 @@ static void publish_population(petrad *d, double step_ms) {
     sb_free(&par);
     return;
   }
+  svg_point pts[64];
+  int np = 0;
+  for (int i = 0; i < nf && np < 64; i++)
+    if (front[i]->evaluated)
+      pts[np++] = (svg_point){front[i]->fit.p99_us, front[i]->fit.metric, front[i]->fit.bytes,
+                              ch && !memcmp(&front[i]->genome, &ch->genome, sizeof ch->genome)};
   pthread_mutex_lock(&d->info_mu);
   free(d->info.population_json);
   free(d->info.pareto_json);
   d->info.population_json = pop.p;
   d->info.pareto_json = par.p;
+  memcpy(d->info.front, pts, sizeof pts[0] * (size_t)np);
+  d->info.n_front = np;
+  d->info.front_budget_us = d->ts.latency_budget_ratio * d->baseline_p99_us;
+  d->info.front_base_metric = d->baseline_metric;
+  d->info.front_base_p99_us = d->baseline_p99_us;
   d->info.evolution_step_ms = step_ms;
   pthread_mutex_unlock(&d->info_mu);
 }
@@ -346,11 +357,13 @@ static void evolution_tick(petrad *d) {
         return;
       }
       d->baseline_p99_us = base.p99_us;
+      d->baseline_metric = base.metric;
       LOG_INFO("evolution_started", "baseline_metric=%.4f baseline_p99_us=%.1f budget_us=%.1f layers=%d",
                base.metric, base.p99_us, ec.latency_budget_us, nl);
     } else {
       /* the budget follows the quietest baseline measurement seen */
       if (base.p99_us > 0 && base.p99_us < d->baseline_p99_us) d->baseline_p99_us = base.p99_us;
+      d->baseline_metric = base.metric;
       petra_evo_set_baseline(d->evo, base.metric, floor, d->ts.latency_budget_ratio * d->baseline_p99_us);
     }
   }
