@@ -47,11 +47,13 @@ void status_page_html(sbuf *b, const char *status_json, const char *health_json,
   mj_doc *sd = mj_parse(status_json, strlen(status_json), err, sizeof err);
   mj_doc *hd = sd ? mj_parse(health_json, strlen(health_json), err, sizeof err) : NULL;
   const mj *s = sd ? mj_root(sd) : NULL, *hl = hd ? mj_root(hd) : NULL;
-  const char *health = hl ? str(mj_get(hl, "health")) : "unknown";
-  static const char *const known[] = {"ok", "degraded", "failing", "standby"};
-  int is_known = 0;
-  for (int i = 0; i < 4; i++) is_known |= !strcmp(health, known[i]);
-  if (!is_known) health = "unknown"; /* it goes into a class attribute and the title */
+  /* it goes into a class attribute and the title: only the known words */
+  static const char *const known[] = {"ok", "degraded", "failing", "standby", "unknown"};
+  const char *given = hl ? str(mj_get(hl, "health")) : "";
+  int hi = 4;
+  for (int i = 0; i < 4; i++)
+    if (!strcmp(given, known[i])) hi = i;
+  const char *health = known[hi];
   sb_printf(b, "<!DOCTYPE html>\n<html lang='en'><head><meta charset='utf-8'>\n");
   if (refresh_s > 0) sb_printf(b, "<meta http-equiv='refresh' content='%d'>\n", refresh_s);
   sb_printf(b, "<title>petrad ");
