@@ -150,7 +150,7 @@ static const keydef keys[] = {
     {"control.timeout_s", T_DBL, S(control_timeout_s), 0.1, 3600, "10",
      "a control client must complete each command line within this time or is dropped"},
     {"metrics.http_port", T_INT, S(metrics_http_port), 0, 65535, "0",
-     "serve Prometheus /metrics over HTTP on this port (0 = off)"},
+     "serve Prometheus /metrics and the live status page / over HTTP on this port (0 = off)"},
     {"metrics.http_address", T_STR, S(metrics_http_address), 0, 0, "127.0.0.1",
      "IPv4 address the /metrics listener binds (loopback by default)"},
     {"health.max_lag", T_I64, S(health_max_lag), 0, 1e15, "1000000",
