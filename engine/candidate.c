@@ -53,11 +53,13 @@ static void latency(const petra_candidate *c, const petra_plan *p, double *p50, 
    * again, up to three times, and keep the quietest attempt. */
   for (int attempt = 0; attempt < 3; attempt++) {
     for (int i = 0; i < 20; i++) petra_plan_score(p, 1, c->holdout + (size_t)(i % c->n_holdout) * ef, out, scratch);
+    if (c->quiet) c->quiet(c->quiet_ctx, 1);
     for (int i = 0; i < reps; i++) {
       double t0 = c->clock(c->clock_ctx);
       petra_plan_score(p, 1, c->holdout + (size_t)(i % c->n_holdout) * ef, out, scratch);
       t[i] = c->clock(c->clock_ctx) - t0;
     }
+    if (c->quiet) c->quiet(c->quiet_ctx, 0);
     petra_sort_doubles(t, (size_t)reps);
     double a50 = petra_quantile_sorted(t, (size_t)reps, 0.5), a99 = petra_quantile_sorted(t, (size_t)reps, 0.99);
     if (attempt == 0 || a99 < *p99) {

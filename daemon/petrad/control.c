@@ -193,6 +193,8 @@ void petrad_metrics_text(petrad *d, sbuf *b) {
   gauge(b, "petra_model_no_skill", "1 while the model is no better than a constant predictor",
         atomic_load(&d->st.no_skill));
   counter(b, "petra_evolution_steps_total", "steady-state evolution steps", (double)atomic_load(&d->st.evolution_steps));
+  counter(b, "petra_evolution_cpu_seconds_total", "CPU time of the evolution thread",
+          atomic_load(&d->evw.cpu_s_pub));
   gauge(b, "petra_champion_bytes", "packed size of the published model", (double)atomic_load(&d->st.champion_bytes));
   gauge(b, "petra_champion_latency_p50_seconds", "batch-1 p50 latency of the published model",
         atomic_load(&d->st.champion_p50_us) / 1e6);
@@ -325,8 +327,13 @@ static void status_json(petrad *d, sbuf *b) {
     if (hi >= 0 && d->offsets[i].next >= 0) sb_printf(b, "%lld}", (long long)(hi - d->offsets[i].next));
     else sb_printf(b, "null}");
   }
-  sb_printf(b, "],\"evolution_steps\":%llu,\"champion\":{\"genome\":",
-            (unsigned long long)atomic_load(&d->st.evolution_steps));
+  sb_printf(b, "],\"evolution_steps\":%llu,\"evolution_worker\":{\"busy\":%s,\"last_step_ms\":",
+            (unsigned long long)atomic_load(&d->st.evolution_steps), atomic_load(&d->evw.busy) ? "true" : "false");
+  sb_json_num(b, atomic_load(&d->evw.step_ms_pub));
+  sb_printf(b, ",\"cpu_s\":");
+  sb_json_num(b, atomic_load(&d->evw.cpu_s_pub));
+  sb_printf(b, ",\"memory_bytes\":%llu},\"champion\":{\"genome\":",
+            (unsigned long long)atomic_load(&d->evw.memory_bytes));
   sb_json_str(b, champion[0] ? champion : "fp32");
   sb_printf(b, ",\"bytes\":%llu,\"p50_us\":", (unsigned long long)atomic_load(&d->st.champion_bytes));
   sb_json_num(b, atomic_load(&d->st.champion_p50_us));

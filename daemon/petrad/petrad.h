@@ -190,16 +190,44 @@ typedef struct petrad {
   uint64_t state_bytes_written, state_failures, state_generation_published;
   char restored_from[16];    /* "file", "kafka" or "" */
   int warm_started;          /* the model came from model.init_snapshot: publish it at once */
-  /* evolution, owned by the trainer thread */
-  petra_evo *evo;
-  petra_candidate cand;
+  /* the hold-out window and snapshot building, owned by the trainer thread */
+  petra_candidate cand;      /* compiles the champion from the live weights for a snapshot */
   float *holdout;            /* ring of the most recent examples (a hold-out window) */
   int hold_cap, hold_n, hold_head;
   float *hold_lin;           /* the ring laid out in order for evaluation */
   char champion_text[1024];  /* genome of the last published champion */
-  double baseline_p99_us;
-  double baseline_metric;    /* trainer thread: the fp32 metric of the last baseline */
+  petra_genome champion;     /* the evolution's champion as of its last finished step */
+  int have_champion;
   double evo_tolerance;      /* the champion's metric tolerance, from the last baseline */
+  /* The evolution runs beside training on its own thread (evo_worker.c), on a copy of the
+   * weights, the replay buffer and the hold-out window made by the trainer thread when it hands
+   * a step over. Handoff: state under evw.mu (IDLE → POSTED by the trainer, → RUNNING → DONE
+   * by the worker, → IDLE by the trainer once it has read the result). While POSTED/RUNNING the
+   * worker owns the job's inputs and everything marked (worker); at IDLE/DONE the trainer may
+   * read its outputs. quiet/in_feed: the trainer pauses feeding while the worker times a plan. */
+  struct {
+    pthread_t thread;
+    int started;
+    pthread_mutex_t mu;
+    pthread_cond_t cv;
+    int state, stop;                 /* (mu) */
+    petra_model *mirror;             /* job input: the live weights, copied */
+    float *tune, *hold;              /* job inputs: replay and hold-out examples */
+    int n_tune, n_hold, cap_tune, cap_hold;
+    trainer_settings ts;             /* job input */
+    petra_evo *evo;                  /* (worker) */
+    petra_candidate cand;            /* (worker) */
+    double baseline_p99_us, baseline_metric; /* (worker) */
+    /* outputs (worker, read by the trainer at DONE) */
+    int have_champion;
+    petra_genome champion;
+    double tolerance;
+    double step_ms, cpu_s;           /* last step's wall time; the worker's CPU time so far */
+    _Atomic int busy;                /* for status: POSTED or RUNNING */
+    _Atomic int quiet, in_feed;
+    _Atomic double cpu_s_pub, step_ms_pub;
+    _Atomic uint64_t memory_bytes;
+  } evw;
   pthread_mutex_t out_mu;
   outmsg *out_head, *out_tail;
   shared_stats st;
@@ -366,4 +394,14 @@ void petrad_resume_check(uv_timer_t *t);
 /* The error callback of petrad's Kafka clients (kafka.c): brokers down, authentication or TLS
  * failures (health reasons), logged. */
 void petrad_kafka_on_error(rd_kafka_t *rk, int code, const char *reason, void *opaque);
+/* evo_worker.c: the evolution thread (see evw in struct petrad). */
+int petrad_evo_start(petrad *d, char *err, size_t n);
+/* Trainer thread: hands a step over when the worker is idle (returns 1 if posted). */
+int petrad_evo_post(petrad *d);
+/* Trainer thread: 1 when a finished step's result was taken (champion in d->evw). */
+int petrad_evo_take(petrad *d);
+void petrad_evo_stop(petrad *d);
+/* Trainer thread, around each petra_trainer_feed: waits while the worker times a plan. */
+void petrad_evo_feed_begin(petrad *d);
+void petrad_evo_feed_end(petrad *d);
 #endif

@@ -1,6 +1,7 @@
 /* The trainer thread: owns the model and trainer. Pops examples and marks from the queue,
  * trains (prequential test-then-train), writes checkpoints when a mark arrives, and builds
- * snapshots on the freshness interval; results go to the loop through the outbox. */
+ * snapshots on the freshness interval; results go to the loop through the outbox. Evolution
+ * steps are handed to the evolution thread (evo_worker.c) and never stop training. */
 #include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -88,11 +89,24 @@ static void build_snapshot(petrad *d) {
     atomic_fetch_add(&d->st.snapshots_withheld, 1);
     return;
   }
-  const petra_member *ch = d->evo ? petra_evo_champion(d->evo) : NULL;
+  const petra_genome *ch = d->have_champion ? &d->champion : NULL;
   petra_model *snap_model = d->model;
   petra_fitness cf;
   char gtext[1024] = "";
   if (ch) {
+    const petra_replay *r = petra_trainer_replay(d->trainer);
+    int start = (d->hold_head - d->hold_n + d->hold_cap) % d->hold_cap;
+    for (int i = 0; i < d->hold_n; i++)
+      memcpy(d->hold_lin + (size_t)i * d->ef, d->holdout + (size_t)((start + i) % d->hold_cap) * d->ef,
+             sizeof(float) * (size_t)d->ef);
+    d->cand.base = d->model;
+    d->cand.tune = r->data;
+    d->cand.n_tune = r->size;
+    d->cand.holdout = d->hold_lin;
+    d->cand.n_holdout = d->hold_n;
+    d->cand.clock = clock_us;
+    d->cand.latency_reps = 200;
+    d->cand.seed = (uint64_t)d->cfg.seed;
     /* the champion compiled from the current weights: prune + fine-tune again. Its fitness
      * was measured on older weights; while the model still learns fast the uncompressed one
      * may have moved ahead, so it is published only if it is still within the tolerance of
@@ -102,7 +116,7 @@ static void build_snapshot(petrad *d) {
     petra_fitness bf;
     int brc = petra_candidate_eval(&d->cand, &id, &bf);
     d->cand.keep_result = 1;
-    int rc = petra_candidate_eval(&d->cand, &ch->genome, &cf);
+    int rc = petra_candidate_eval(&d->cand, ch, &cf);
     d->cand.keep_result = 0;
     int hib = d->spec.kind == PETRA_MODEL_SEQ;
     int behind = brc == 0 && rc == 0 &&
@@ -113,7 +127,7 @@ static void build_snapshot(petrad *d) {
                cf.metric, bf.metric, d->evo_tolerance);
     } else if (rc == 0 && d->cand.model) {
       snap_model = d->cand.model;
-      petra_genome_format(&ch->genome, gtext, sizeof gtext);
+      petra_genome_format(ch, gtext, sizeof gtext);
     }
   }
   if (snap_model == d->model) {
@@ -237,160 +251,6 @@ static void remember_recent(petrad *d, int n, const float *ex) {
   }
 }
 
-static void member_json(sbuf *b, const petra_member *m, const petra_member *champion) {
-  char g[1024];
-  petra_genome_format(&m->genome, g, sizeof g);
-  /* the genome last: tables of members stay readable with long genomes */
-  sb_printf(b, "{\"champion\":%s,\"evaluated\":%s,\"metric\":", m == champion ? "true" : "false",
-            m->evaluated ? "true" : "false");
-  sb_json_num(b, m->evaluated ? m->fit.metric : NAN);
-  sb_printf(b, ",\"bytes\":");
-  sb_json_num(b, m->evaluated ? m->fit.bytes : NAN);
-  sb_printf(b, ",\"p50_us\":");
-  sb_json_num(b, m->evaluated ? m->fit.p50_us : NAN);
-  sb_printf(b, ",\"p99_us\":");
-  sb_json_num(b, m->evaluated ? m->fit.p99_us : NAN);
-  sb_printf(b, ",\"rank\":%d,\"violation\":", m->rank);
-  sb_json_num(b, m->violation);
-  sb_printf(b, ",\"born\":%llu,\"genome\":", (unsigned long long)m->born);
-  sb_json_str(b, g[0] ? g : "fp32");
-  sb_put(b, "}", 1);
-}
-
-/* The population and the Pareto archive as JSON for the control socket. */
-static void publish_population(petrad *d, double step_ms) {
-  sbuf pop, par;
-  sb_init(&pop);
-  sb_init(&par);
-  const petra_member *ch = petra_evo_champion(d->evo);
-  sb_put(&pop, "[", 1);
-  for (int i = 0; i < petra_evo_size(d->evo); i++) {
-    if (i) sb_put(&pop, ",", 1);
-    member_json(&pop, petra_evo_member(d->evo, i), ch);
-  }
-  sb_put(&pop, "]", 1);
-  const petra_member *front[PETRA_EVO_MAX_POP * 4];
-  int nf = petra_evo_front(d->evo, front, (int)(sizeof front / sizeof front[0]));
-  sb_put(&par, "[", 1);
-  for (int i = 0; i < nf; i++) {
-    if (i) sb_put(&par, ",", 1);
-    member_json(&par, front[i], ch);
-  }
-  sb_put(&par, "]", 1);
-  if (pop.oom || par.oom) {
-    sb_free(&pop);
-    sb_free(&par);
-    return;
-  }
-  svg_point pts[64];
-  int np = 0;
-  for (int i = 0; i < nf && np < 64; i++)
-    if (front[i]->evaluated)
-      pts[np++] = (svg_point){front[i]->fit.p99_us, front[i]->fit.metric, front[i]->fit.bytes,
-                              ch && !memcmp(&front[i]->genome, &ch->genome, sizeof ch->genome)};
-  pthread_mutex_lock(&d->info_mu);
-  free(d->info.population_json);
-  free(d->info.pareto_json);
-  d->info.population_json = pop.p;
-  d->info.pareto_json = par.p;
-  memcpy(d->info.front, pts, sizeof pts[0] * (size_t)np);
-  d->info.n_front = np;
-  d->info.front_budget_us = d->ts.latency_budget_ratio * d->baseline_p99_us;
-  d->info.front_base_metric = d->baseline_metric;
-  d->info.front_base_p99_us = d->baseline_p99_us;
-  d->info.evolution_step_ms = step_ms;
-  pthread_mutex_unlock(&d->info_mu);
-}
-
-/* One steady-state evolution step on the live weights; publishes when the champion changes. */
-static void evolution_tick(petrad *d) {
-  const petra_replay *r = petra_trainer_replay(d->trainer);
-  if (r->size < 512 || d->hold_n < 256) return;
-  int start = (d->hold_head - d->hold_n + d->hold_cap) % d->hold_cap;
-  for (int i = 0; i < d->hold_n; i++)
-    memcpy(d->hold_lin + (size_t)i * d->ef, d->holdout + (size_t)((start + i) % d->hold_cap) * d->ef,
-           sizeof(float) * (size_t)d->ef);
-  d->cand.base = d->model;
-  d->cand.tune = r->data;
-  d->cand.n_tune = r->size;
-  d->cand.holdout = d->hold_lin;
-  d->cand.n_holdout = d->hold_n;
-  d->cand.clock = clock_us;
-  d->cand.latency_reps = 200;
-  d->cand.seed = (uint64_t)d->cfg.seed;
-  int hib = d->spec.kind == PETRA_MODEL_SEQ;
-  if (!d->evo || petra_evo_steps(d->evo) % 10 == 0) {
-    petra_genome id;
-    petra_genome_identity(&id);
-    petra_fitness base;
-    if (petra_candidate_eval(&d->cand, &id, &base)) return;
-    /* forecasters: the floor is relative to the better of the model and the naive forecast
-     * on the same window (a compressed model worse than carrying the last value forward is
-     * not a candidate) */
-    double ref = base.metric;
-    if (!hib) {
-      petra_metrics *nm = petra_metrics_new(0, petra_model_n_outputs(d->model), d->hold_n);
-      if (nm && petra_evaluate_naive(d->model, d->hold_n, d->hold_lin, nm) == 0 && petra_metrics_mse(nm) < ref)
-        ref = petra_metrics_mse(nm);
-      petra_metrics_free(nm);
-    }
-    double tol = d->ts.evolution_tolerance > 0 ? (hib ? d->ts.evolution_tolerance
-                                                       : d->ts.evolution_tolerance * fabs(ref))
-                                                : (hib ? 0.005 : 0.02 * fabs(ref));
-    d->evo_tolerance = tol;
-    double floor = hib ? base.metric - 4 * tol : ref + 4 * tol;
-    if (!d->evo) {
-      petra_evo_conf ec = petra_evo_defaults();
-      ec.population = 12;
-      petra_evo_conf_layers(&ec, &d->spec);
-      int nl = ec.n_layers;
-      ec.higher_is_better = hib;
-      ec.baseline_metric = base.metric;
-      ec.metric_floor = floor;
-      ec.metric_tolerance = tol;
-      ec.latency_budget_us = d->ts.latency_budget_ratio * base.p99_us;
-      ec.seed = (uint64_t)d->cfg.seed;
-      petra_err err = {0};
-      d->evo = petra_evo_new(&ec, petra_candidate_eval, &d->cand, &err);
-      if (!d->evo) {
-        LOG_ERROR("evolution_unavailable", "error=\"%s\"", err.msg);
-        return;
-      }
-      d->baseline_p99_us = base.p99_us;
-      d->baseline_metric = base.metric;
-      LOG_INFO("evolution_started", "baseline_metric=%.4f baseline_p99_us=%.1f budget_us=%.1f layers=%d",
-               base.metric, base.p99_us, ec.latency_budget_us, nl);
-    } else {
-      /* the budget follows the quietest baseline measurement seen */
-      if (base.p99_us > 0 && base.p99_us < d->baseline_p99_us) d->baseline_p99_us = base.p99_us;
-      d->baseline_metric = base.metric;
-      petra_evo_set_baseline(d->evo, base.metric, floor, d->ts.latency_budget_ratio * d->baseline_p99_us);
-    }
-  }
-  double t0 = now_us();
-  int rc = petra_evo_step(d->evo);
-  atomic_fetch_add(&d->st.evolution_steps, 1);
-  const petra_member *ch = petra_evo_champion(d->evo);
-  publish_population(d, (now_us() - t0) / 1000);
-  LOG_DEBUG("evolution_step", "step=%llu rc=%d ms=%.0f champion=%d",
-            (unsigned long long)petra_evo_steps(d->evo), rc, (now_us() - t0) / 1000, ch != NULL);
-#if defined(__GLIBC__)
-  /* A candidate's models, trainer and plan (megabytes) were freed: glibc raises its mmap
-   * threshold after the first such free and keeps later ones in the arena, so hand the free
-   * pages back, or RSS creeps up over hours (tests/reliability/soak.sh). */
-  malloc_trim(0);
-#endif
-  if (ch) {
-    char text[1024];
-    petra_genome_format(&ch->genome, text, sizeof text);
-    if (strcmp(text, d->champion_text)) {
-      LOG_INFO("champion_changed", "bytes=%.0f p99_us=%.1f metric=%.4f genome=\"%s\"", ch->fit.bytes,
-               ch->fit.p99_us, ch->fit.metric, text);
-      build_snapshot(d);
-    }
-  }
-}
-
 static void do_checkpoint(petrad *d, mark *mk) {
   outmsg *m = calloc(1, sizeof *m);
   if (!m) {
@@ -451,6 +311,8 @@ static void *trainer_main(void *arg) {
   d->hold_cap = d->cfg.evolution_holdout;
   d->holdout = malloc(sizeof(float) * (size_t)d->hold_cap * d->ef);
   d->hold_lin = malloc(sizeof(float) * (size_t)d->hold_cap * d->ef);
+  char eerr[256];
+  if (petrad_evo_start(d, eerr, sizeof eerr)) LOG_ERROR("evolution_unavailable", "error=\"%s\"", eerr);
   /* a model started from a snapshot file is publishable as it is: scorers get it before the
    * first example arrives (and the warm start can be checked against the file) */
   if (d->warm_started) build_snapshot(d);
@@ -465,7 +327,9 @@ static void *trainer_main(void *arg) {
     int n = exq_pop(d->q, buf, tags, POP_MAX, 100, &it);
     if (it.type == EXQ_EXAMPLE && n > 0) {
       double tf0 = now_us();
+      petrad_evo_feed_begin(d); /* waits while the evolution thread times a plan */
       int rc = petra_trainer_feed(d->trainer, n, buf);
+      petrad_evo_feed_end(d);
       feed_us += now_us() - tf0;
       feed_calls++;
       feed_examples += (uint64_t)n;
@@ -527,9 +391,23 @@ static void *trainer_main(void *arg) {
         ((double)(now - last_evo) >= d->ts.evolution_interval_s * 1000 || atomic_exchange(&d->st.req_evolve, 0) ||
          drift_pending)) {
       if (drift_pending) LOG_INFO("evolution_on_drift", "steps=%llu", (unsigned long long)atomic_load(&d->st.evolution_steps));
+      /* handed to the evolution thread (skipped while it still runs the last one) */
+      if (petrad_evo_post(d) || !drift_pending) last_evo = now;
       drift_pending = 0;
-      evolution_tick(d);
-      last_evo = now = petrad_now_ms();
+    }
+    if (petrad_evo_take(d)) { /* a step finished: its champion, if it changed, is published */
+      d->have_champion = d->evw.have_champion;
+      d->champion = d->evw.champion;
+      d->evo_tolerance = d->evw.tolerance;
+      if (d->have_champion) {
+        char text[1024];
+        petra_genome_format(&d->champion, text, sizeof text);
+        if (strcmp(text, d->champion_text)) {
+          LOG_INFO("champion_changed", "genome=\"%s\"", text);
+          build_snapshot(d);
+          last_snapshot = now;
+        }
+      }
     }
     if (!stop &&
         ((double)(now - last_snapshot) >= d->ts.snapshot_interval_s * 1000 ||
@@ -543,8 +421,7 @@ static void *trainer_main(void *arg) {
   LOG_INFO("trainer_summary", "examples=%llu feed_calls=%llu feed_seconds=%.2f examples_per_feed_s=%.0f",
            (unsigned long long)feed_examples, (unsigned long long)feed_calls, feed_us / 1e6,
            feed_us > 0 ? (double)feed_examples / (feed_us / 1e6) : 0.0);
-  petra_evo_free(d->evo);
-  d->evo = NULL;
+  petrad_evo_stop(d);
   petra_model_free(d->cand.model);
   petra_plan_free(d->cand.plan);
   free(d->holdout);

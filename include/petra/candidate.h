@@ -22,6 +22,10 @@ typedef struct petra_candidate {
   petra_clock_us_fn clock;      /* monotonic microseconds */
   void *clock_ctx;
   int latency_reps;             /* default 200 */
+  /* called with 1 before each timed latency loop and 0 after it (NULL = none): a caller that
+   * evaluates candidates beside other work can pause that work for the few milliseconds */
+  void (*quiet)(void *ctx, int begin);
+  void *quiet_ctx;
   uint64_t seed;
   /* outputs of the last evaluation, owned by the caller when keep_result is set */
   int keep_result;

@@ -140,11 +140,13 @@ try:
     check(not probs and "petra_events_total" in body, "HTTP /metrics passes the strict parser", probs[:5])
 except Exception as e:
     check(False, "HTTP /metrics", e)
+page = urllib.request.urlopen(f"http://127.0.0.1:{http_port}/", timeout=10)
+check(page.status == 200 and b"id='health'" in page.read(), "HTTP / is the status page")
 try:
-    urllib.request.urlopen(f"http://127.0.0.1:{http_port}/", timeout=10)
-    check(False, "HTTP / is 404")
+    urllib.request.urlopen(f"http://127.0.0.1:{http_port}/nope", timeout=10)
+    check(False, "HTTP /nope is 404")
 except urllib.error.HTTPError as e:
-    check(e.code == 404, "HTTP / is 404", e.code)
+    check(e.code == 404, "HTTP /nope is 404", e.code)
 
 # pause / resume
 rc, out, err = ctl("pause")
