@@ -142,7 +142,7 @@ static void evolution_step(petrad *d) {
   c->n_holdout = d->evw.n_hold;
   c->clock = clock_us;
   c->latency_reps = 200;
-  c->seed = (uint64_t)d->cfg.seed; /* restart-only: never written while running */
+  c->seed = d->evw.seed;
   c->quiet = quiet;
   c->quiet_ctx = d;
   const trainer_settings *ts = &d->evw.ts;
@@ -177,7 +177,7 @@ static void evolution_step(petrad *d) {
       ec.metric_floor = floor;
       ec.metric_tolerance = tol;
       ec.latency_budget_us = ts->latency_budget_ratio * base.p99_us;
-      ec.seed = (uint64_t)d->cfg.seed;
+      ec.seed = d->evw.seed;
       petra_err err = {0};
       d->evw.evo = petra_evo_new(&ec, petra_candidate_eval, c, &err);
       if (!d->evw.evo) {
@@ -293,6 +293,7 @@ int petrad_evo_post(petrad *d) {
            sizeof(float) * (size_t)ef);
   d->evw.n_hold = d->hold_n;
   d->evw.ts = d->ts;
+  d->evw.seed = (uint64_t)d->cfg.seed;
   atomic_store(&d->evw.memory_bytes,
                (uint64_t)(sizeof(float) * (petra_model_n_params(d->model) * 2 /* mirror + a candidate */ +
                                            (size_t)(d->evw.cap_tune + d->evw.cap_hold) * (size_t)ef)));

@@ -215,6 +215,7 @@ typedef struct petrad {
     float *tune, *hold;              /* job inputs: replay and hold-out examples */
     int n_tune, n_hold, cap_tune, cap_hold;
     trainer_settings ts;             /* job input */
+    uint64_t seed;                   /* job input (trainer.seed) */
     petra_evo *evo;                  /* (worker) */
     petra_candidate cand;            /* (worker) */
     double baseline_p99_us, baseline_metric; /* (worker) */
