@@ -133,7 +133,7 @@ static void publish_population(petrad *d, double step_ms) {
 
 
 /* One steady-state evolution step on the job's copies (worker thread). */
-static void evolution_step(petrad *d) {
+static void setup_candidate(petrad *d) {
   petra_candidate *c = &d->evw.cand;
   c->base = d->evw.mirror;
   c->tune = d->evw.tune;
@@ -145,6 +145,10 @@ static void evolution_step(petrad *d) {
   c->seed = d->evw.seed;
   c->quiet = quiet;
   c->quiet_ctx = d;
+}
+
+static void evolution_step(petrad *d) {
+  petra_candidate *c = &d->evw.cand;
   const trainer_settings *ts = &d->evw.ts;
   int hib = d->spec.kind == PETRA_MODEL_SEQ;
   if (!d->evw.evo || petra_evo_steps(d->evw.evo) % 10 == 0) {
@@ -213,6 +217,17 @@ static void evolution_step(petrad *d) {
   if (ch) d->evw.champion = ch->genome;
 }
 
+/* Compiles the champion from the job's copy of the weights (worker thread). */
+static void build_step(petrad *d) {
+  petra_candidate *c = &d->evw.cand;
+  petra_genome id;
+  petra_genome_identity(&id);
+  d->evw.build_fp32_rc = petra_candidate_eval(c, &id, &d->evw.build_fp32);
+  c->keep_result = 1;
+  d->evw.build_rc = petra_candidate_eval(c, &d->evw.build_genome, &d->evw.build_champion);
+  c->keep_result = 0;
+}
+
 static void *worker_main(void *arg) {
   petrad *d = arg;
   pthread_mutex_lock(&d->evw.mu);
@@ -221,7 +236,9 @@ static void *worker_main(void *arg) {
     if (d->evw.stop) break;
     d->evw.state = EVW_RUNNING;
     pthread_mutex_unlock(&d->evw.mu);
-    evolution_step(d);
+    setup_candidate(d);
+    if (d->evw.job == PETRAD_EVO_BUILD) build_step(d);
+    else evolution_step(d);
     d->evw.cpu_s = thread_cpu_s();
     atomic_store(&d->evw.cpu_s_pub, d->evw.cpu_s);
     atomic_store(&d->evw.step_ms_pub, d->evw.step_ms);
@@ -261,7 +278,7 @@ static int copy_examples(float **buf, int *cap, int n, int ef) {
   return 0;
 }
 
-int petrad_evo_post(petrad *d) {
+int petrad_evo_post(petrad *d, int job, const petra_genome *g) {
   if (!d->evw.started) return 0;
   const petra_replay *r = petra_trainer_replay(d->trainer);
   if (r->size < 512 || d->hold_n < 256) return 0;
@@ -293,6 +310,8 @@ int petrad_evo_post(petrad *d) {
            sizeof(float) * (size_t)ef);
   d->evw.n_hold = d->hold_n;
   d->evw.ts = d->ts;
+  d->evw.job = job;
+  if (g) d->evw.build_genome = *g;
   d->evw.seed = (uint64_t)d->cfg.seed;
   atomic_store(&d->evw.memory_bytes,
                (uint64_t)(sizeof(float) * (petra_model_n_params(d->model) * 2 /* mirror + a candidate */ +
@@ -308,7 +327,7 @@ int petrad_evo_post(petrad *d) {
 int petrad_evo_take(petrad *d) {
   if (!d->evw.started) return 0;
   pthread_mutex_lock(&d->evw.mu);
-  int done = d->evw.state == EVW_DONE;
+  int done = d->evw.state == EVW_DONE ? d->evw.job : 0;
   if (done) {
     d->evw.state = EVW_IDLE;
     atomic_store(&d->evw.busy, 0);
@@ -327,6 +346,10 @@ void petrad_evo_stop(petrad *d) {
   d->evw.started = 0;
   petra_evo_free(d->evw.evo);
   d->evw.evo = NULL;
+  petra_model_free(d->evw.cand.model);
+  petra_plan_free(d->evw.cand.plan);
+  d->evw.cand.model = NULL;
+  d->evw.cand.plan = NULL;
   petra_model_free(d->evw.mirror);
   d->evw.mirror = NULL;
   free(d->evw.tune);

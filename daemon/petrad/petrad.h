@@ -191,7 +191,7 @@ typedef struct petrad {
   char restored_from[16];    /* "file", "kafka" or "" */
   int warm_started;          /* the model came from model.init_snapshot: publish it at once */
   /* the hold-out window and snapshot building, owned by the trainer thread */
-  petra_candidate cand;      /* compiles the champion from the live weights for a snapshot */
+  int snapshot_wanted;       /* a champion snapshot waits for the evolution thread to compile it */
   float *holdout;            /* ring of the most recent examples (a hold-out window) */
   int hold_cap, hold_n, hold_head;
   float *hold_lin;           /* the ring laid out in order for evaluation */
@@ -219,7 +219,11 @@ typedef struct petrad {
     petra_evo *evo;                  /* (worker) */
     petra_candidate cand;            /* (worker) */
     double baseline_p99_us, baseline_metric; /* (worker) */
-    /* outputs (worker, read by the trainer at DONE) */
+    int job;                         /* job input: PETRAD_EVO_STEP or PETRAD_EVO_BUILD */
+    petra_genome build_genome;       /* job input (BUILD): the champion to compile */
+    /* outputs (worker, read by the trainer at DONE); BUILD: the compiled champion is cand.model */
+    int build_rc, build_fp32_rc;
+    petra_fitness build_champion, build_fp32;
     int have_champion;
     petra_genome champion;
     double tolerance;
@@ -397,9 +401,12 @@ void petrad_resume_check(uv_timer_t *t);
 void petrad_kafka_on_error(rd_kafka_t *rk, int code, const char *reason, void *opaque);
 /* evo_worker.c: the evolution thread (see evw in struct petrad). */
 int petrad_evo_start(petrad *d, char *err, size_t n);
-/* Trainer thread: hands a step over when the worker is idle (returns 1 if posted). */
-int petrad_evo_post(petrad *d);
-/* Trainer thread: 1 when a finished step's result was taken (champion in d->evw). */
+enum { PETRAD_EVO_STEP = 1, PETRAD_EVO_BUILD = 2 };
+/* Trainer thread: hands a job over when the worker is idle (returns 1 if posted): an evolution
+ * step, or compiling genome g (prune + fine-tune + plan, and the fp32 model measured on the
+ * same window) from a copy of the current weights for a snapshot. */
+int petrad_evo_post(petrad *d, int job, const petra_genome *g);
+/* Trainer thread: the job whose result is now readable (0: none finished). */
 int petrad_evo_take(petrad *d);
 void petrad_evo_stop(petrad *d);
 /* Trainer thread, around each petra_trainer_feed: waits while the worker times a plan. */

@@ -78,63 +78,16 @@ static void measure_latency(petrad *d, double *p50, double *p99) {
   *p99 = petra_quantile_sorted(t, REPS, 0.99);
 }
 
-static double clock_us(void *ctx) {
-  (void)ctx;
-  return now_us();
-}
 
-static void build_snapshot(petrad *d) {
+/* Publishes a snapshot of snap_model (the live fp32 model, or a champion compiled by the
+ * evolution thread with fitness cf and genome text gtext). Trainer thread. */
+static void publish_snapshot(petrad *d, const petra_model *snap_model, const petra_fitness *cf, const char *gtext) {
   double p50, p99;
-  if (atomic_load(&d->st.no_skill)) {
-    atomic_fetch_add(&d->st.snapshots_withheld, 1);
-    return;
-  }
-  const petra_genome *ch = d->have_champion ? &d->champion : NULL;
-  petra_model *snap_model = d->model;
-  petra_fitness cf;
-  char gtext[1024] = "";
-  if (ch) {
-    const petra_replay *r = petra_trainer_replay(d->trainer);
-    int start = (d->hold_head - d->hold_n + d->hold_cap) % d->hold_cap;
-    for (int i = 0; i < d->hold_n; i++)
-      memcpy(d->hold_lin + (size_t)i * d->ef, d->holdout + (size_t)((start + i) % d->hold_cap) * d->ef,
-             sizeof(float) * (size_t)d->ef);
-    d->cand.base = d->model;
-    d->cand.tune = r->data;
-    d->cand.n_tune = r->size;
-    d->cand.holdout = d->hold_lin;
-    d->cand.n_holdout = d->hold_n;
-    d->cand.clock = clock_us;
-    d->cand.latency_reps = 200;
-    d->cand.seed = (uint64_t)d->cfg.seed;
-    /* the champion compiled from the current weights: prune + fine-tune again. Its fitness
-     * was measured on older weights; while the model still learns fast the uncompressed one
-     * may have moved ahead, so it is published only if it is still within the tolerance of
-     * the current uncompressed model on the same window (else the fp32 model is) */
-    petra_genome id;
-    petra_genome_identity(&id);
-    petra_fitness bf;
-    int brc = petra_candidate_eval(&d->cand, &id, &bf);
-    d->cand.keep_result = 1;
-    int rc = petra_candidate_eval(&d->cand, ch, &cf);
-    d->cand.keep_result = 0;
-    int hib = d->spec.kind == PETRA_MODEL_SEQ;
-    int behind = brc == 0 && rc == 0 &&
-                 (hib ? cf.metric < bf.metric - d->evo_tolerance : cf.metric > bf.metric + d->evo_tolerance);
-    if (behind) {
-      atomic_fetch_add(&d->st.champions_behind, 1);
-      LOG_INFO("champion_behind", "champion_metric=%.4f fp32_metric=%.4f tolerance=%.4f action=\"fp32 published\"",
-               cf.metric, bf.metric, d->evo_tolerance);
-    } else if (rc == 0 && d->cand.model) {
-      snap_model = d->cand.model;
-      petra_genome_format(ch, gtext, sizeof gtext);
-    }
-  }
   if (snap_model == d->model) {
     measure_latency(d, &p50, &p99);
   } else {
-    p50 = cf.p50_us;
-    p99 = cf.p99_us;
+    p50 = cf->p50_us;
+    p99 = cf->p99_us;
   }
   const petra_metrics *met = petra_trainer_metrics(d->trainer);
   const petra_trainer_stats *ts = petra_trainer_get_stats(d->trainer);
@@ -162,8 +115,8 @@ static void build_snapshot(petrad *d) {
   pthread_mutex_unlock(&d->enc_mu);
   info.encoder = enc;
   if (snap_model != d->model) {
-    info.metric = cf.metric;
-    info.size_bytes = (uint64_t)cf.bytes;
+    info.metric = cf->metric;
+    info.size_bytes = (uint64_t)cf->bytes;
   }
   outmsg *m = calloc(1, sizeof *m);
   if (!m) return;
@@ -194,11 +147,52 @@ static void build_snapshot(petrad *d) {
   snprintf(d->info.champion, sizeof d->info.champion, "%s", gtext);
   pthread_mutex_unlock(&d->info_mu);
   atomic_store(&d->st.champion_bytes,
-               snap_model != d->model ? (uint64_t)cf.bytes : (uint64_t)petra_model_n_params(d->model) * 4);
+               snap_model != d->model ? (uint64_t)cf->bytes : (uint64_t)petra_model_n_params(d->model) * 4);
   atomic_store(&d->st.champion_p50_us, p50);
   atomic_store(&d->st.champion_p99_us, p99);
   atomic_fetch_add(&d->st.snapshots_built, 1);
   petrad_outbox_push(d, m);
+}
+
+/* A snapshot is due: the fp32 model is published at once; with a champion, the evolution
+ * thread compiles it from a copy of the current weights first (snapshot_wanted, served in the
+ * trainer's loop; petrad_evo_took_build publishes it when done). */
+static void build_snapshot(petrad *d) {
+  if (atomic_load(&d->st.no_skill)) {
+    atomic_fetch_add(&d->st.snapshots_withheld, 1);
+    return;
+  }
+  if (d->have_champion && d->evw.started) {
+    d->snapshot_wanted = 1;
+    return;
+  }
+  publish_snapshot(d, d->model, NULL, "");
+}
+
+/* The evolution thread compiled the champion (d->evw.build_*): its fitness was measured on
+ * older weights and the uncompressed model may have moved ahead since, so it is published only
+ * if it is still within the tolerance of the uncompressed model on the same window (else the
+ * fp32 model is). */
+static void took_build(petrad *d) {
+  int hib = d->spec.kind == PETRA_MODEL_SEQ;
+  const petra_fitness *bf = &d->evw.build_fp32, *cf = &d->evw.build_champion;
+  int ok = d->evw.build_rc == 0 && d->evw.cand.model;
+  int behind = ok && d->evw.build_fp32_rc == 0 &&
+               (hib ? cf->metric < bf->metric - d->evo_tolerance : cf->metric > bf->metric + d->evo_tolerance);
+  if (atomic_load(&d->st.no_skill)) {
+    atomic_fetch_add(&d->st.snapshots_withheld, 1);
+  } else if (behind || !ok) {
+    if (behind) {
+      atomic_fetch_add(&d->st.champions_behind, 1);
+      LOG_INFO("champion_behind", "champion_metric=%.4f fp32_metric=%.4f tolerance=%.4f action=\"fp32 published\"",
+               cf->metric, bf->metric, d->evo_tolerance);
+    }
+    publish_snapshot(d, d->model, NULL, "");
+  } else {
+    char gtext[1024];
+    petra_genome_format(&d->evw.build_genome, gtext, sizeof gtext);
+    publish_snapshot(d, d->evw.cand.model, cf, gtext); /* the worker touches it again only when posted */
+  }
 }
 
 /* A classifier no better than a constant predictor (after health.no_skill_after labelled
@@ -391,11 +385,15 @@ static void *trainer_main(void *arg) {
         ((double)(now - last_evo) >= d->ts.evolution_interval_s * 1000 || atomic_exchange(&d->st.req_evolve, 0) ||
          drift_pending)) {
       if (drift_pending) LOG_INFO("evolution_on_drift", "steps=%llu", (unsigned long long)atomic_load(&d->st.evolution_steps));
-      /* handed to the evolution thread (skipped while it still runs the last one) */
-      if (petrad_evo_post(d) || !drift_pending) last_evo = now;
+      /* handed to the evolution thread (skipped while it still runs the last one, or has a
+       * snapshot's champion to compile first) */
+      if ((!d->snapshot_wanted && petrad_evo_post(d, PETRAD_EVO_STEP, NULL)) || !drift_pending) last_evo = now;
       drift_pending = 0;
     }
-    if (petrad_evo_take(d)) { /* a step finished: its champion, if it changed, is published */
+    if (d->snapshot_wanted && petrad_evo_post(d, PETRAD_EVO_BUILD, &d->champion)) d->snapshot_wanted = 0;
+    int took = petrad_evo_take(d);
+    if (took == PETRAD_EVO_BUILD) took_build(d);
+    if (took == PETRAD_EVO_STEP) { /* a step finished: its champion, if it changed, is published */
       d->have_champion = d->evw.have_champion;
       d->champion = d->evw.champion;
       d->evo_tolerance = d->evw.tolerance;
@@ -422,8 +420,6 @@ static void *trainer_main(void *arg) {
            (unsigned long long)feed_examples, (unsigned long long)feed_calls, feed_us / 1e6,
            feed_us > 0 ? (double)feed_examples / (feed_us / 1e6) : 0.0);
   petrad_evo_stop(d);
-  petra_model_free(d->cand.model);
-  petra_plan_free(d->cand.plan);
   free(d->holdout);
   free(d->hold_lin);
   outmsg *m = calloc(1, sizeof *m);
