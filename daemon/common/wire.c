@@ -270,10 +270,10 @@ static int pb_tag(pb *r, uint32_t *field, unsigned *wt) {
  * and that many bytes must follow. */
 static int pb_len(pb *r, pb *sub) {
   size_t avail = (size_t)(r->end - r->p), max = avail < 5 ? avail : 5;
-  uint32_t v = 0;
+  uint64_t v = 0; /* 64 bits, as protobuf-c's size_t: a fifth byte's high bits must not wrap */
   size_t i = 0;
   for (; i < max; i++) {
-    v |= (uint32_t)(r->p[i] & 0x7f) << (7 * i);
+    v |= (uint64_t)(r->p[i] & 0x7f) << (7 * i);
     if (!(r->p[i] & 0x80)) break;
   }
   if (i == max || v > INT32_MAX || i + 1 + v > avail) return -1;

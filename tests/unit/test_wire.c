@@ -200,6 +200,8 @@ TEST(fast_event_decoder_agrees_with_protobuf_c) {
       {"truncated double", "\x08\x01\x12\x01x\x21\x00\x00", 8},
       {"length beyond the end", "\x08\x01\x12\x05x", 5},
       {"6-byte length prefix", "\x08\x01\x12\x81\x80\x80\x80\x80\x00x", 10},
+      /* found by fuzz_wire: 2^32 in a 5-byte length wrapped to 0 in the fast decoder */
+      {"5-byte length of 2^32", "\x08\x01\x12\x01x\x32\x80\x80\x80\x80\x10\x32\x00", 13},
       {"category with an unknown fixed32", "\x08\x01\x12\x01x\x2a\x0a\x0a\x03mcc\x10\x07\x1d\x01\x02\x03\x04", 17},
       {"numeric with a varint value", "\x08\x01\x12\x01x\x32\x04\x0a\x01n\x10\x01", 11},
       {"repeated scalar: the last wins", "\x08\x01\x12\x01x\x18\x05\x18\x07\x12\x01y", 11},
