@@ -161,3 +161,12 @@ uint8_t *sreg_frame(const sreg_wire *w, sreg_role role, int msg_index, const voi
   *out_len = sreg_frame_into(b, n + SREG_MAX_HEADER, w->id[role], msg_index, payload, n);
   return b;
 }
+
+uint8_t *sreg_frame_owned(const sreg_wire *w, sreg_role role, int msg_index, uint8_t *payload, size_t *n) {
+  if (!w->confluent || !payload) return payload;
+  size_t fl;
+  uint8_t *f = sreg_frame(w, role, msg_index, payload, *n, &fl);
+  free(payload);
+  if (f) *n = fl;
+  return f;
+}

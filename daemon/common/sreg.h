@@ -77,6 +77,10 @@ int sreg_unframe(const sreg_wire *w, sreg_role role, const void *buf, size_t len
  * (*out_len its length); NULL when out of memory. Only for w->confluent. */
 uint8_t *sreg_frame(const sreg_wire *w, sreg_role role, int msg_index, const void *payload, size_t n,
                     size_t *out_len);
+/* For a malloc'ed payload the caller hands over: raw mode returns it as it is; confluent mode
+ * returns it framed in a new buffer and frees the old one (*n updated). NULL when out of
+ * memory (the payload is freed then too). */
+uint8_t *sreg_frame_owned(const sreg_wire *w, sreg_role role, int msg_index, uint8_t *payload, size_t *n);
 /* The same into a caller's buffer; returns the length, or 0 when cap is too small. */
 size_t sreg_frame_into(uint8_t *dst, size_t cap, int32_t id, int msg_index, const void *payload, size_t n);
 #endif

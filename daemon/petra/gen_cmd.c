@@ -377,17 +377,10 @@ int cmd_replay(int argc, char **argv) {
       petra__v1__series_point__pack(&sp, buf);
       key = series_id;
     }
-    if (schema_id && buf) {
-      size_t fl;
-      sreg_wire w = {.confluent = 1};
-      sreg_role role = labels ? SREG_LABELS : series ? SREG_SERIES : SREG_EVENTS;
-      w.id[role] = (int32_t)schema_id;
-      uint8_t *framed = sreg_frame(&w, role, labels ? SREG_MSG_LABEL : series ? SREG_MSG_SERIES : SREG_MSG_EVENT,
-                                   buf, len, &fl);
-      free(buf);
-      buf = framed;
-      len = fl;
-    }
+    sreg_wire w = {.confluent = schema_id > 0};
+    sreg_role role = labels ? SREG_LABELS : series ? SREG_SERIES : SREG_EVENTS;
+    w.id[role] = (int32_t)schema_id;
+    buf = sreg_frame_owned(&w, role, labels ? SREG_MSG_LABEL : series ? SREG_MSG_SERIES : SREG_MSG_EVENT, buf, &len);
     if (!buf) {
       fprintf(stderr, "petra replay: out of memory\n");
       break;

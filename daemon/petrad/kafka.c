@@ -212,14 +212,7 @@ static void dead_letter(petrad *d, const rd_kafka_message_t *m, const char *why)
   size_t n = wire_deadletter(topic, m->partition, m->offset, why, m->payload, m->len, m->key,
                              m->key_len, (int64_t)petrad_wall_ms(), &buf);
   if (!n) return;
-  if (d->wire.confluent) {
-    size_t fl;
-    uint8_t *f = sreg_frame(&d->wire, SREG_DEAD_LETTERS, SREG_MSG_DEADLETTER, buf, n, &fl);
-    free(buf);
-    if (!f) return;
-    buf = f;
-    n = fl;
-  }
+  if (!(buf = sreg_frame_owned(&d->wire, SREG_DEAD_LETTERS, SREG_MSG_DEADLETTER, buf, &n))) return;
   rd_kafka_resp_err_t e = rd_kafka_producev(
       d->producer, RD_KAFKA_V_TOPIC(d->cfg.topic_deadletter), RD_KAFKA_V_VALUE(buf, n),
       RD_KAFKA_V_KEY(m->key, m->key_len), RD_KAFKA_V_MSGFLAGS(RD_KAFKA_MSG_F_FREE), RD_KAFKA_V_END);
@@ -509,13 +502,7 @@ void petrad_produce_snapshot(petrad *d, outmsg *m) {
     size_t off = (size_t)s * limit, n;
     uint8_t *buf = petrad_chunk_pack(sid, d->cfg.model_id, m->version, s, total, m->bytes + off,
                                      m->len - off < limit ? m->len - off : limit, digest, &n);
-    if (buf && d->wire.confluent) {
-      size_t fl;
-      uint8_t *f = sreg_frame(&d->wire, SREG_SNAPSHOTS, SREG_MSG_CHUNK, buf, n, &fl);
-      free(buf);
-      buf = f;
-      n = fl;
-    }
+    buf = sreg_frame_owned(&d->wire, SREG_SNAPSHOTS, SREG_MSG_CHUNK, buf, &n);
     if (!buf) {
       p->failed = 1;
       p->pending--;
@@ -566,14 +553,7 @@ void petrad_produce_metrics(petrad *d) {
   uint8_t *buf = malloc(n ? n : 1);
   if (!buf) return;
   petra__v1__metrics__pack(&m, buf);
-  if (d->wire.confluent) {
-    size_t fl;
-    uint8_t *f = sreg_frame(&d->wire, SREG_METRICS, SREG_MSG_METRICS, buf, n, &fl);
-    free(buf);
-    if (!f) return;
-    buf = f;
-    n = fl;
-  }
+  if (!(buf = sreg_frame_owned(&d->wire, SREG_METRICS, SREG_MSG_METRICS, buf, &n))) return;
   rd_kafka_resp_err_t e = rd_kafka_producev(
       d->producer, RD_KAFKA_V_TOPIC(d->cfg.topic_metrics),
       RD_KAFKA_V_KEY(d->cfg.model_id, strlen(d->cfg.model_id)), RD_KAFKA_V_VALUE(buf, n),

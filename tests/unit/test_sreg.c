@@ -135,6 +135,17 @@ TEST(topics_check_their_schema_id_and_message_type) {
   CHECK_EQ_INT((int)sreg_frame_into(buf, sizeof buf, 5, SREG_MSG_LABEL, buf, 2), 9);
   CHECK(memcmp(buf, "\0\0\0\0\x05\x02\x06\x08\x01", 9) == 0);
   CHECK_EQ_INT((int)sreg_frame_into(buf, 8, 5, SREG_MSG_LABEL, buf, 2), 0); /* too small */
+  /* a handed-over buffer: raw keeps it, confluent replaces it with the framed copy */
+  uint8_t *own = malloc(n);
+  memcpy(own, raw, n);
+  size_t on = n;
+  CHECK(sreg_frame_owned(&r, SREG_EVENTS, SREG_MSG_EVENT, own, &on) == own && on == n);
+  own = sreg_frame_owned(&w, SREG_EVENTS, SREG_MSG_EVENT, own, &on);
+  REQUIRE(own);
+  CHECK_EQ_INT((int)on, (int)n + 7);
+  CHECK(sreg_unframe(&w, SREG_EVENTS, own, on, &pl, &plen, &mi, err, sizeof err) == 0 && plen == n &&
+        memcmp(pl, raw, n) == 0);
+  free(own);
   free(raw);
 }
 
