@@ -78,7 +78,6 @@ static void measure_latency(petrad *d, double *p50, double *p99) {
   *p99 = petra_quantile_sorted(t, REPS, 0.99);
 }
 
-
 /* Publishes a snapshot of snap_model (the live fp32 model, or a champion compiled by the
  * evolution thread with fitness cf and genome text gtext). Trainer thread. */
 static void publish_snapshot(petrad *d, const petra_model *snap_model, const petra_fitness *cf, const char *gtext) {
@@ -156,7 +155,7 @@ static void publish_snapshot(petrad *d, const petra_model *snap_model, const pet
 
 /* A snapshot is due: the fp32 model is published at once; with a champion, the evolution
  * thread compiles it from a copy of the current weights first (snapshot_wanted, served in the
- * trainer's loop; petrad_evo_took_build publishes it when done). */
+ * trainer's loop; took_build publishes it when done). */
 static void build_snapshot(petrad *d) {
   if (atomic_load(&d->st.no_skill)) {
     atomic_fetch_add(&d->st.snapshots_withheld, 1);

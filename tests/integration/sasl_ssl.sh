@@ -25,6 +25,18 @@ cleanup() {
 trap cleanup EXIT
 fail=0 pass=0
 ok() { if eval "$1"; then pass=$((pass+1)); else echo "FAIL: $1"; fail=$((fail+1)); fi; }
+# health_of CONF NAME RUN_FOR AT: petrad on CONF for RUN_FOR s, its health asked at AT s into
+# $tmp/health_NAME.txt (exit code in hrc); its stdout/stderr in $tmp/petrad_NAME.{out,err}
+health_of() {
+  "$bin/petrad" --config "$tmp/$1.conf" --state-dir "$tmp/state-$2" --control-socket "$tmp/$2.sock" \
+    --run-for "$3" > "$tmp/petrad_$2.out" 2> "$tmp/petrad_$2.err" &
+  echo $! > "$tmp/petrad.pid"
+  sleep "$4"
+  "$bin/petractl" --socket "$tmp/$2.sock" health > "$tmp/health_$2.txt" 2>&1
+  hrc=$?
+  wait "$(cat "$tmp/petrad.pid")"
+  rm -f "$tmp/petrad.pid"
+}
 jget() { python3 -c "import json,sys; d=json.loads(open(sys.argv[1]).read().splitlines()[-1]); print($2)" "$1"; }
 
 "$src/tests/kafka/broker.sh" start-secure "$kdir" > /dev/null || { echo "secure broker did not start"; exit 1; }
@@ -124,14 +136,7 @@ timeout 60 "$bin/petra" score --config "$tmp/wrongpw.conf" --output-topic "$t.s2
 rc=$? took=$(( $(date +%s) - start ))
 ok "[ $rc -eq 1 ] && [ $took -lt 30 ]"
 ok "grep -q 'authentication failed' $tmp/score_wrong.err"
-"$bin/petrad" --config "$tmp/wrongpw.conf" --state-dir "$tmp/state2" --control-socket "$tmp/wrong.sock" \
-  --run-for 12 > "$tmp/petrad_wrong.out" 2> "$tmp/petrad_wrong.err" &
-echo $! > "$tmp/petrad.pid"
-sleep 7
-"$bin/petractl" --socket "$tmp/wrong.sock" health > "$tmp/health_wrong.txt" 2>&1
-hrc=$?
-wait "$(cat "$tmp/petrad.pid")"
-rm -f "$tmp/petrad.pid"
+health_of wrongpw wrong 12 7
 echo "petrad, wrong password: health exit $hrc: $(head -c 300 "$tmp/health_wrong.txt")"
 ok "[ $hrc -eq 1 ]"
 ok "grep -q 'authentication failed' $tmp/health_wrong.txt"
@@ -145,14 +150,7 @@ rc=$? took=$(( $(date +%s) - start ))
 echo "inspect, untrusted CA: exit $rc after ${took}s: $(grep -m1 'TLS' "$tmp/inspect_ca.err" | cut -c1-200)"
 ok "[ $rc -eq 1 ] && [ $took -lt 30 ]"
 ok "grep -q 'TLS handshake failed.*not trusted' $tmp/inspect_ca.err"
-"$bin/petrad" --config "$tmp/untrusted.conf" --state-dir "$tmp/state3" --control-socket "$tmp/ca.sock" \
-  --run-for 10 > /dev/null 2> "$tmp/petrad_ca.err" &
-echo $! > "$tmp/petrad.pid"
-sleep 6
-"$bin/petractl" --socket "$tmp/ca.sock" health > "$tmp/health_ca.txt" 2>&1
-hrc=$?
-wait "$(cat "$tmp/petrad.pid")"
-rm -f "$tmp/petrad.pid"
+health_of untrusted ca 10 6
 ok "[ $hrc -eq 1 ] && grep -q 'TLS handshake failed' $tmp/health_ca.txt"
 
 # SCRAM-SHA-512 with the right password
