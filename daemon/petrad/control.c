@@ -72,7 +72,7 @@ static void __attribute__((format(printf, 3, 4))) reason(reasons *r, int level, 
 
 int petrad_health(petrad *d, sbuf *out) {
   reasons rs = {out, 0, 0}, *r = &rs;
-  uint64_t now = petrad_now_ms();
+  uint64_t now = clk_mono_ms();
 #define REASON(lvl, ...) reason(r, lvl, __VA_ARGS__)
   sb_put(out, "[", 1);
   if (d->role == PETRAD_ROLE_JOINING || d->role == PETRAD_ROLE_TAKING_OVER || d->role == PETRAD_ROLE_STANDBY) {
@@ -106,20 +106,20 @@ int petrad_health(petrad *d, sbuf *out) {
   if (d->last_ckpt_fail_ms > d->last_ckpt_ok_ms)
     REASON(1, "last checkpoint failed: %s", d->last_ckpt_error);
   if (d->op_paused) REASON(1, "consumption paused by the operator");
-  if (atomic_load(&d->st.no_skill))
+  if (atomic_load(&d->st->no_skill))
     REASON(1, "no_skill: the model is no better than a constant predictor after %d labelled examples "
               "(%s %.4f); no snapshot is published (check the inputs: features.transforms, labels)",
-           d->cfg.health_no_skill_after, metric_name(d), atomic_load(&d->st.metric));
-  if (atomic_load(&d->st.worse_than_naive))
+           d->cfg.health_no_skill_after, metric_name(d), atomic_load(&d->st->metric));
+  if (atomic_load(&d->st->worse_than_naive))
     REASON(1, "worse_than_naive: the forecast's prequential mse %.6g is above the naive forecast's %.6g "
               "(the last value carried forward) over the metrics window",
-           atomic_load(&d->st.metric), atomic_load(&d->st.naive_metric));
-  uint64_t nf = atomic_load(&d->st.last_nonfinite_ms);
+           atomic_load(&d->st->metric), atomic_load(&d->st->naive_metric));
+  uint64_t nf = atomic_load(&d->st->last_nonfinite_ms);
   if (nf && now - nf < 300000)
     REASON(1, "nonfinite: %llu batches skipped for a non-finite loss or gradient, %llu weight "
               "rollbacks (last %.0f s ago)",
-           (unsigned long long)atomic_load(&d->st.skipped_nonfinite),
-           (unsigned long long)atomic_load(&d->st.rollbacks), (double)(now - nf) / 1000.0);
+           (unsigned long long)atomic_load(&d->st->skipped_nonfinite),
+           (unsigned long long)atomic_load(&d->st->rollbacks), (double)(now - nf) / 1000.0);
   if (d->stopping) REASON(1, "stopping");
   sb_put(out, "]", 1);
 #undef REASON
@@ -145,7 +145,7 @@ void petrad_metrics_text(petrad *d, sbuf *b) {
   prom_label(lab, sizeof lab, "model_id", d->cfg.model_id);
   prom_sample(b, "petra_build_info", lab, 1);
   gauge(b, "petra_uptime_seconds", "seconds since petrad started",
-        (double)(petrad_now_ms() - d->start_ms) / 1000.0);
+        (double)(clk_mono_ms() - d->start_ms) / 1000.0);
   prom_family(b, "petra_role", "gauge", "1 for this petrad's role (single, joining, standby, taking_over, owner)");
   lab[0] = 0;
   prom_label(lab, sizeof lab, "role", petrad_role_name(d->role));
@@ -160,21 +160,21 @@ void petrad_metrics_text(petrad *d, sbuf *b) {
   counter(b, "petra_dead_letters_total", "input messages rejected to the dead-letter topic",
           (double)d->dead_letters);
   gauge(b, "petra_events_per_second", "input messages per second over the last 5 s", d->events_per_s);
-  counter(b, "petra_examples_total", "examples the trainer has seen", (double)atomic_load(&d->st.examples));
-  counter(b, "petra_train_steps_total", "optimizer steps", (double)atomic_load(&d->st.train_steps));
-  gauge(b, "petra_train_loss", "exponential moving average of the training loss", atomic_load(&d->st.loss));
+  counter(b, "petra_examples_total", "examples the trainer has seen", (double)atomic_load(&d->st->examples));
+  counter(b, "petra_train_steps_total", "optimizer steps", (double)atomic_load(&d->st->train_steps));
+  gauge(b, "petra_train_loss", "exponential moving average of the training loss", atomic_load(&d->st->loss));
   prom_family(b, "petra_model_metric", "gauge", "prequential target metric over the recent window");
   lab[0] = 0;
   prom_label(lab, sizeof lab, "metric", metric_name(d));
-  prom_sample(b, "petra_model_metric", lab, atomic_load(&d->st.metric));
-  counter(b, "petra_drift_detections_total", "Page-Hinkley drift detections", (double)atomic_load(&d->st.drifts));
+  prom_sample(b, "petra_model_metric", lab, atomic_load(&d->st->metric));
+  counter(b, "petra_drift_detections_total", "Page-Hinkley drift detections", (double)atomic_load(&d->st->drifts));
   counter(b, "petra_state_bytes_written_total", "checkpoint bytes written to topics.state",
           (double)d->state_bytes_written);
   counter(b, "petra_state_failures_total", "checkpoints the state topic did not take", (double)d->state_failures);
   counter(b, "petra_nonfinite_batches_total", "training batches skipped for a non-finite loss or gradient",
-          (double)atomic_load(&d->st.skipped_nonfinite));
+          (double)atomic_load(&d->st->skipped_nonfinite));
   counter(b, "petra_weight_rollbacks_total", "steps whose non-finite weights were rolled back",
-          (double)atomic_load(&d->st.rollbacks));
+          (double)atomic_load(&d->st->rollbacks));
   {
     const features_stats *fs = features_get_stats(d->feat);
     gauge(b, "petra_entities", "entities whose recent events are held", (double)fs->entities);
@@ -185,31 +185,31 @@ void petrad_metrics_text(petrad *d, sbuf *b) {
     counter(b, "petra_labels_dropped_total", "parked labels lost to eviction or a full pool", (double)fs->labels_dropped);
   }
   if (d->spec.kind == PETRA_MODEL_TS) {
-    double nv = atomic_load(&d->st.naive_metric), mv = atomic_load(&d->st.metric);
+    double nv = atomic_load(&d->st->naive_metric), mv = atomic_load(&d->st->metric);
     gauge(b, "petra_naive_metric", "prequential mse of the naive forecast (last value carried forward)", nv);
     gauge(b, "petra_model_skill", "naive mse / model mse over the metrics window (above 1: better than naive)",
           mv > 0 ? nv / mv : 0);
   }
   gauge(b, "petra_model_no_skill", "1 while the model is no better than a constant predictor",
-        atomic_load(&d->st.no_skill));
-  counter(b, "petra_evolution_steps_total", "steady-state evolution steps", (double)atomic_load(&d->st.evolution_steps));
+        atomic_load(&d->st->no_skill));
+  counter(b, "petra_evolution_steps_total", "steady-state evolution steps", (double)atomic_load(&d->st->evolution_steps));
   counter(b, "petra_evolution_cpu_seconds_total", "CPU time of the evolution thread",
-          atomic_load(&d->evw.cpu_s_pub));
-  gauge(b, "petra_champion_bytes", "packed size of the published model", (double)atomic_load(&d->st.champion_bytes));
+          atomic_load(&d->st->evo_cpu_s));
+  gauge(b, "petra_champion_bytes", "packed size of the published model", (double)atomic_load(&d->st->champion_bytes));
   gauge(b, "petra_champion_latency_p50_seconds", "batch-1 p50 latency of the published model",
-        atomic_load(&d->st.champion_p50_us) / 1e6);
+        atomic_load(&d->st->champion_p50_us) / 1e6);
   gauge(b, "petra_champion_latency_p99_seconds", "batch-1 p99 latency of the published model",
-        atomic_load(&d->st.champion_p99_us) / 1e6);
-  counter(b, "petra_snapshots_built_total", "snapshots built by the trainer", (double)atomic_load(&d->st.snapshots_built));
+        atomic_load(&d->st->champion_p99_us) / 1e6);
+  counter(b, "petra_snapshots_built_total", "snapshots built by the trainer", (double)atomic_load(&d->st->snapshots_built));
   counter(b, "petra_snapshots_published_total", "snapshots confirmed delivered", (double)d->snapshots_published);
   counter(b, "petra_snapshot_publish_failures_total", "snapshots whose delivery failed",
           (double)d->snapshot_publish_failures);
   gauge(b, "petra_snapshot_version", "last published snapshot version", (double)d->last_published_version);
-  counter(b, "petra_checkpoints_total", "checkpoints written", (double)atomic_load(&d->st.checkpoints));
+  counter(b, "petra_checkpoints_total", "checkpoints written", (double)atomic_load(&d->st->checkpoints));
   counter(b, "petra_checkpoint_failures_total", "checkpoints that failed",
-          (double)atomic_load(&d->st.checkpoint_failures));
+          (double)atomic_load(&d->st->checkpoint_failures));
   gauge(b, "petra_checkpoint_age_seconds", "seconds since the last good checkpoint",
-        (double)(petrad_now_ms() - d->last_ckpt_ok_ms) / 1000.0);
+        (double)(clk_mono_ms() - d->last_ckpt_ok_ms) / 1000.0);
   gauge(b, "petra_queue_depth", "examples waiting for the trainer", exq_len(d->q));
   gauge(b, "petra_queue_capacity_examples", "capacity of the trainer queue", d->cfg.queue_capacity);
   gauge(b, "petra_consumer_paused", "1 while consumption is paused (backpressure or operator)",
@@ -249,7 +249,7 @@ void petrad_metrics_text(petrad *d, sbuf *b) {
 /* ---------------------------------------------------------------- status */
 
 static void status_json(petrad *d, sbuf *b) {
-  uint64_t now = petrad_now_ms();
+  uint64_t now = clk_mono_ms();
   sb_printf(b, "\"model_id\":");
   sb_json_str(b, d->cfg.model_id);
   sb_printf(b, ",\"role\":\"%s\"", petrad_role_name(d->role));
@@ -275,16 +275,16 @@ static void status_json(petrad *d, sbuf *b) {
   sb_json_num(b, d->events_per_s);
   sb_printf(b, ",\"labels\":%llu,\"dead_letters\":%llu,\"examples\":%llu,\"train_steps\":%llu,\"loss\":",
             (unsigned long long)d->labels, (unsigned long long)d->dead_letters,
-            (unsigned long long)atomic_load(&d->st.examples), (unsigned long long)atomic_load(&d->st.train_steps));
-  sb_json_num(b, atomic_load(&d->st.loss));
+            (unsigned long long)atomic_load(&d->st->examples), (unsigned long long)atomic_load(&d->st->train_steps));
+  sb_json_num(b, atomic_load(&d->st->loss));
   sb_printf(b, ",\"metric_name\":\"%s\",\"metric\":", metric_name(d));
-  sb_json_num(b, atomic_load(&d->st.metric));
-  pthread_mutex_lock(&d->info_mu);
-  uint64_t last_drift = d->info.last_drift_ms;
+  sb_json_num(b, atomic_load(&d->st->metric));
+  const svc_info *inf = svc_info_lock(d->svc);
+  uint64_t last_drift = inf->last_drift_ms;
   char champion[1024];
-  snprintf(champion, sizeof champion, "%s", d->info.champion);
-  pthread_mutex_unlock(&d->info_mu);
-  sb_printf(b, ",\"drift_detections\":%llu,\"last_drift_age_s\":", (unsigned long long)atomic_load(&d->st.drifts));
+  snprintf(champion, sizeof champion, "%s", inf->champion);
+  svc_info_unlock(d->svc);
+  sb_printf(b, ",\"drift_detections\":%llu,\"last_drift_age_s\":", (unsigned long long)atomic_load(&d->st->drifts));
   sb_json_num(b, last_drift ? (double)(now - last_drift) / 1000.0 : NAN);
   const features_stats *fs = features_get_stats(d->feat);
   sb_printf(b, ",\"entities\":%llu,\"entity_evictions\":%llu,\"labels_waiting\":%llu,"
@@ -292,7 +292,7 @@ static void status_json(petrad *d, sbuf *b) {
             (unsigned long long)fs->entities, (unsigned long long)fs->evictions, (unsigned long long)fs->parked,
             (unsigned long long)fs->unknown_entity, (unsigned long long)fs->labels_dropped);
   if (d->spec.kind == PETRA_MODEL_TS) {
-    double nv = atomic_load(&d->st.naive_metric), mv = atomic_load(&d->st.metric);
+    double nv = atomic_load(&d->st->naive_metric), mv = atomic_load(&d->st->metric);
     sb_printf(b, ",\"naive_mse\":");
     sb_json_num(b, nv);
     sb_printf(b, ",\"skill\":");
@@ -302,13 +302,13 @@ static void status_json(petrad *d, sbuf *b) {
             d->restored_from, (unsigned long long)d->state_generation_published,
             (unsigned long long)d->state_bytes_written, (unsigned long long)d->state_failures);
   sb_printf(b, ",\"snapshots_built\":%llu,\"champion_fallbacks\":%llu",
-            (unsigned long long)atomic_load(&d->st.snapshots_built),
-            (unsigned long long)atomic_load(&d->st.champions_behind));
+            (unsigned long long)atomic_load(&d->st->snapshots_built),
+            (unsigned long long)atomic_load(&d->st->champions_behind));
   sb_printf(b, ",\"no_skill\":%s,\"snapshots_withheld\":%llu,\"nonfinite_skipped\":%llu,\"nonfinite_rollbacks\":%llu",
-            atomic_load(&d->st.no_skill) ? "true" : "false",
-            (unsigned long long)atomic_load(&d->st.snapshots_withheld),
-            (unsigned long long)atomic_load(&d->st.skipped_nonfinite),
-            (unsigned long long)atomic_load(&d->st.rollbacks));
+            atomic_load(&d->st->no_skill) ? "true" : "false",
+            (unsigned long long)atomic_load(&d->st->snapshots_withheld),
+            (unsigned long long)atomic_load(&d->st->skipped_nonfinite),
+            (unsigned long long)atomic_load(&d->st->rollbacks));
   sb_printf(b,
             ",\"queue_depth\":%d,\"queue_capacity\":%d,\"paused\":%s,\"backpressure\":%s,\"operator_paused\":%s,"
             "\"pauses\":%llu",
@@ -328,23 +328,23 @@ static void status_json(petrad *d, sbuf *b) {
     else sb_printf(b, "null}");
   }
   sb_printf(b, "],\"evolution_steps\":%llu,\"evolution_worker\":{\"busy\":%s,\"last_step_ms\":",
-            (unsigned long long)atomic_load(&d->st.evolution_steps), atomic_load(&d->evw.busy) ? "true" : "false");
-  sb_json_num(b, atomic_load(&d->evw.step_ms_pub));
+            (unsigned long long)atomic_load(&d->st->evolution_steps), atomic_load(&d->st->evo_busy) ? "true" : "false");
+  sb_json_num(b, atomic_load(&d->st->evo_step_ms));
   sb_printf(b, ",\"cpu_s\":");
-  sb_json_num(b, atomic_load(&d->evw.cpu_s_pub));
+  sb_json_num(b, atomic_load(&d->st->evo_cpu_s));
   sb_printf(b, ",\"memory_bytes\":%llu},\"champion\":{\"genome\":",
-            (unsigned long long)atomic_load(&d->evw.memory_bytes));
+            (unsigned long long)atomic_load(&d->st->evo_memory_bytes));
   sb_json_str(b, champion[0] ? champion : "fp32");
-  sb_printf(b, ",\"bytes\":%llu,\"p50_us\":", (unsigned long long)atomic_load(&d->st.champion_bytes));
-  sb_json_num(b, atomic_load(&d->st.champion_p50_us));
+  sb_printf(b, ",\"bytes\":%llu,\"p50_us\":", (unsigned long long)atomic_load(&d->st->champion_bytes));
+  sb_json_num(b, atomic_load(&d->st->champion_p50_us));
   sb_printf(b, ",\"p99_us\":");
-  sb_json_num(b, atomic_load(&d->st.champion_p99_us));
+  sb_json_num(b, atomic_load(&d->st->champion_p99_us));
   sb_printf(b, "},\"last_snapshot\":{\"version\":%llu,\"published\":%llu,\"age_s\":",
             (unsigned long long)d->last_published_version, (unsigned long long)d->snapshots_published);
   sb_json_num(b, d->last_snapshot_ms ? (double)(now - d->last_snapshot_ms) / 1000.0 : NAN);
   sb_printf(b, "},\"checkpoints\":%llu,\"checkpoint_failures\":%llu,\"last_checkpoint_age_s\":",
-            (unsigned long long)atomic_load(&d->st.checkpoints),
-            (unsigned long long)atomic_load(&d->st.checkpoint_failures));
+            (unsigned long long)atomic_load(&d->st->checkpoints),
+            (unsigned long long)atomic_load(&d->st->checkpoint_failures));
   sb_json_num(b, (double)(now - d->last_ckpt_ok_ms) / 1000.0);
   sb_printf(b, ",\"embedded\":%s,\"bootstrap\":", d->opt.embedded ? "true" : "false");
   sb_json_str(b, d->bootstrap);
@@ -406,11 +406,11 @@ static void execute(petrad *d, const char *line, size_t len, sbuf *b) {
       break;
     case CTL_POPULATION:
     case CTL_PARETO: {
-      pthread_mutex_lock(&d->info_mu);
-      const char *j = rq.cmd == CTL_POPULATION ? d->info.population_json : d->info.pareto_json;
+      const svc_info *inf = svc_info_lock(d->svc);
+      const char *j = rq.cmd == CTL_POPULATION ? inf->population_json : inf->pareto_json;
       sb_printf(b, ",\"evolution_steps\":%llu,\"members\":%s",
-                (unsigned long long)atomic_load(&d->st.evolution_steps), j ? j : "[]");
-      pthread_mutex_unlock(&d->info_mu);
+                (unsigned long long)atomic_load(&d->st->evolution_steps), j ? j : "[]");
+      svc_info_unlock(d->svc);
       break;
     }
     case CTL_METRICS: {
@@ -436,20 +436,20 @@ static void execute(petrad *d, const char *line, size_t len, sbuf *b) {
       sb_printf(b, ",\"paused\":false");
       break;
     case CTL_EVOLVE:
-      atomic_store(&d->st.req_evolve, 1);
+      atomic_store(&d->st->req_evolve, 1);
       sb_printf(b, ",\"queued\":true,\"evolution_steps\":%llu",
-                (unsigned long long)atomic_load(&d->st.evolution_steps));
+                (unsigned long long)atomic_load(&d->st->evolution_steps));
       break;
     case CTL_SNAPSHOT:
-      atomic_store(&d->st.req_snapshot, 1);
+      atomic_store(&d->st->req_snapshot, 1);
       sb_printf(b, ",\"queued\":true,\"snapshots_built\":%llu",
-                (unsigned long long)atomic_load(&d->st.snapshots_built));
+                (unsigned long long)atomic_load(&d->st->snapshots_built));
       break;
     case CTL_CHECKPOINT: {
       int was = d->checkpoint_in_flight;
       if (!d->stopping) petrad_request_checkpoint(d, 0);
       sb_printf(b, ",\"queued\":%s,\"checkpoints\":%llu", !was && !d->stopping ? "true" : "false",
-                (unsigned long long)atomic_load(&d->st.checkpoints));
+                (unsigned long long)atomic_load(&d->st->checkpoints));
       break;
     }
     case CTL_RELOAD: {
@@ -745,13 +745,13 @@ static void render_page(petrad *d, sbuf *page) {
   page_history h = {k, t, m, by, p9, ra};
   static svg_point pts[64];
   page_front f;
-  pthread_mutex_lock(&d->info_mu);
-  f.n = d->info.n_front;
-  memcpy(pts, d->info.front, sizeof pts[0] * (size_t)f.n);
-  f.budget_us = d->info.front_budget_us;
-  f.base_metric = d->info.front_base_metric;
-  f.base_p99_us = d->info.front_base_p99_us;
-  pthread_mutex_unlock(&d->info_mu);
+  const svc_info *inf = svc_info_lock(d->svc);
+  f.n = inf->n_front;
+  memcpy(pts, inf->front, sizeof pts[0] * (size_t)f.n);
+  f.budget_us = inf->front_budget_us;
+  f.base_metric = inf->front_base_metric;
+  f.base_p99_us = inf->front_base_p99_us;
+  svc_info_unlock(d->svc);
   f.pts = pts;
   if (!st.oom && !hb.oom) status_page_html(page, st.p, hb.p, &h, &f, 5);
   sb_free(&st);
@@ -765,10 +765,10 @@ static void sample_history(petrad *d, uint64_t now) {
   d->hist_last_ms = now;
   int j = d->hist_head;
   d->hist_t[j] = (double)now / 1000.0;
-  d->hist_metric[j] = atomic_load(&d->st.metric);
-  uint64_t cb = atomic_load(&d->st.champion_bytes);
+  d->hist_metric[j] = atomic_load(&d->st->metric);
+  uint64_t cb = atomic_load(&d->st->champion_bytes);
   d->hist_bytes[j] = cb ? (double)cb : NAN;
-  double p99 = atomic_load(&d->st.champion_p99_us);
+  double p99 = atomic_load(&d->st->champion_p99_us);
   d->hist_p99[j] = p99 > 0 ? p99 : NAN;
   d->hist_rate[j] = d->events_per_s;
   d->hist_head = (j + 1) % PETRAD_HIST;
@@ -800,10 +800,10 @@ static void refresh_prom_cache(petrad *d) {
 
 static void on_ops(uv_timer_t *t) {
   petrad *d = t->data;
-  uint64_t now = petrad_now_ms();
+  uint64_t now = clk_mono_ms();
   petrad_ha_tick(d);
   if (!d->trainer_running) d->hb_changed_ms = now; /* nothing to stall before there is a trainer */
-  uint64_t hb = atomic_load(&d->st.trainer_heartbeat);
+  uint64_t hb = atomic_load(&d->st->trainer_heartbeat);
   if (hb != d->hb_seen || !d->hb_changed_ms) {
     d->hb_seen = hb;
     d->hb_changed_ms = now;
@@ -902,7 +902,7 @@ static int bind_socket(petrad *d, const char *path, char *err, size_t n) {
 int petrad_control_start(petrad *d, char *err, size_t n) {
   pthread_mutex_init(&d->prom_mu, NULL);
   d->ctl_gid = -1;
-  d->last_ckpt_ok_ms = petrad_now_ms();
+  d->last_ckpt_ok_ms = clk_mono_ms();
   uv_timer_init(d->loop, &d->ops_timer);
   d->ops_timer.data = d;
   uv_timer_start(&d->ops_timer, on_ops, 0, 1000);
@@ -960,6 +960,4 @@ void petrad_control_free(petrad *d) {
   free(d->page_cache);
   d->page_cache = NULL;
   pthread_mutex_destroy(&d->prom_mu);
-  free(d->info.population_json);
-  free(d->info.pareto_json);
 }

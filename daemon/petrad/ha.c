@@ -81,7 +81,7 @@ int petrad_txn_ensure(petrad *d) {
     return -1;
   }
   d->txn_open = 1;
-  d->txn_began_ms = petrad_now_ms();
+  d->txn_began_ms = clk_mono_ms();
   return 0;
 }
 
@@ -202,7 +202,7 @@ static void takeover(uv_timer_t *t) {
   d->ha_owner[0] = 0;
   snprintf(d->ha_owner, sizeof d->ha_owner, "%s", d->ha_identity);
   d->ha_takeover_ms = mono_ms() - t0;
-  d->ha_became_owner_ms = petrad_now_ms();
+  d->ha_became_owner_ms = clk_mono_ms();
   uint64_t ci = (uint64_t)(d->cfg.ha_commit_interval_s * 1000);
   if (ci < 1) ci = 1;
   uv_timer_start(&d->commit_timer, on_commit_timer, ci, ci);
@@ -376,7 +376,7 @@ void petrad_ha_tick(petrad *d) {
     d->ha_describe_in_flight = 0;
     rd_kafka_event_destroy(ev);
   }
-  uint64_t now = petrad_now_ms();
+  uint64_t now = clk_mono_ms();
   /* every 5 s, every second while the owner is not known yet */
   if (!d->ha_describe_in_flight && now - d->ha_described_ms >= (d->ha_owner[0] ? 5000u : 1000u)) {
     char group[CFG_STR + 8];

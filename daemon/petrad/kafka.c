@@ -57,7 +57,7 @@ void petrad_kafka_on_error(rd_kafka_t *rk, int code, const char *reason, void *o
   if (kclient_fatal(code)) {
     kclient_explain(code, reason, &d->cfg, d->kafka_auth_error, sizeof d->kafka_auth_error);
     if (!d->kafka_auth_error_ms) LOG_ERROR("kafka_auth_failed", "client=%s reason=\"%s\"", rd_kafka_name(rk), d->kafka_auth_error);
-    d->kafka_auth_error_ms = petrad_now_ms();
+    d->kafka_auth_error_ms = clk_mono_ms();
   }
   LOG_WARN("kafka_error", "client=%s code=%s reason=\"%s\"", rd_kafka_name(rk),
            rd_kafka_err2name((rd_kafka_resp_err_t)code), reason);
@@ -210,7 +210,7 @@ static void dead_letter(petrad *d, const rd_kafka_message_t *m, const char *why)
              m->partition, (long long)m->offset, why, (unsigned long long)d->dead_letters);
   uint8_t *buf;
   size_t n = wire_deadletter(topic, m->partition, m->offset, why, m->payload, m->len, m->key,
-                             m->key_len, (int64_t)petrad_wall_ms(), &buf);
+                             m->key_len, (int64_t)clk_wall_ms(), &buf);
   if (!n) return;
   if (!(buf = sreg_frame_owned(&d->wire, SREG_DEAD_LETTERS, SREG_MSG_DEADLETTER, buf, &n))) return;
   rd_kafka_resp_err_t e = rd_kafka_producev(
@@ -369,7 +369,7 @@ static void on_consumer_ready(uv_poll_t *h, int status, int events) {
   }
   if (more && !d->backpressure) wake_fd(d->cfd); /* more may be waiting: come back after other work */
   if (d->events + d->labels + d->dead_letters != events_before) {
-    uint64_t now = petrad_now_ms();
+    uint64_t now = clk_mono_ms();
     d->brokers_down = 0;
     d->kafka_auth_error_ms = 0;
     if (!d->first_msg_ms) d->first_msg_ms = now;
@@ -415,7 +415,7 @@ static void on_delivery(rd_kafka_t *rk, const rd_kafka_message_t *m, void *opaqu
       d->snapshots_published++;
       d->brokers_down = 0;
       d->kafka_auth_error_ms = 0;
-      d->last_snapshot_ms = petrad_now_ms();
+      d->last_snapshot_ms = clk_mono_ms();
       if (p->version > d->last_published_version) d->last_published_version = p->version;
       double ms = (mono_us() - p->built_us) / 1000.0;
       /* the first publish also pays for producer start-up and topic metadata: kept apart */
@@ -458,7 +458,7 @@ uint8_t *petrad_chunk_pack(const char *set_id, const char *model_id, uint64_t ve
   return buf;
 }
 
-void petrad_produce_snapshot(petrad *d, outmsg *m) {
+void petrad_produce_snapshot(petrad *d, svc_out *m) {
   if (!d->producer || petrad_txn_ensure(d)) return;
   if (m->version > d->txn_snapshot_version) d->txn_snapshot_version = m->version;
   size_t limit = (size_t)d->cfg.max_message_bytes - 1024;
@@ -533,22 +533,22 @@ void petrad_produce_metrics(petrad *d) {
   m.model_id = d->cfg.model_id;
   m.model_version = d->last_published_version;
   m.metric_name = (char *)petra_metric_name_for(d->spec.kind == PETRA_MODEL_SEQ ? d->spec.classes : 0);
-  m.metric = atomic_load(&d->st.metric);
+  m.metric = atomic_load(&d->st->metric);
   if (d->spec.kind == PETRA_MODEL_TS) {
-    m.naive_metric = atomic_load(&d->st.naive_metric);
+    m.naive_metric = atomic_load(&d->st->naive_metric);
     m.skill = m.metric > 0 ? m.naive_metric / m.metric : 0;
   }
   m.higher_is_better = d->spec.kind == PETRA_MODEL_SEQ;
-  m.size_bytes = atomic_load(&d->st.champion_bytes);
-  m.latency_p50_us = atomic_load(&d->st.champion_p50_us);
-  m.latency_p99_us = atomic_load(&d->st.champion_p99_us);
+  m.size_bytes = atomic_load(&d->st->champion_bytes);
+  m.latency_p50_us = atomic_load(&d->st->champion_p50_us);
+  m.latency_p99_us = atomic_load(&d->st->champion_p99_us);
   m.events = d->events;
-  m.examples = atomic_load(&d->st.examples);
-  m.train_steps = atomic_load(&d->st.train_steps);
-  m.evolution_steps = atomic_load(&d->st.evolution_steps);
+  m.examples = atomic_load(&d->st->examples);
+  m.train_steps = atomic_load(&d->st->train_steps);
+  m.evolution_steps = atomic_load(&d->st->evolution_steps);
   m.dead_letters = d->dead_letters;
-  m.loss = atomic_load(&d->st.loss);
-  m.time_ms = (int64_t)petrad_wall_ms();
+  m.loss = atomic_load(&d->st->loss);
+  m.time_ms = (int64_t)clk_wall_ms();
   size_t n = petra__v1__metrics__get_packed_size(&m);
   uint8_t *buf = malloc(n ? n : 1);
   if (!buf) return;
@@ -565,7 +565,7 @@ void petrad_produce_metrics(petrad *d) {
 
 void petrad_gen_tick(uv_timer_t *t) {
   petrad *d = t->data;
-  uint64_t now = petrad_now_ms();
+  uint64_t now = clk_mono_ms();
   double due = d->gen_carry + d->cfg.embedded_rate * (double)(now - d->gen_last_ms) / 1000.0;
   d->gen_last_ms = now;
   int n = (int)due;
@@ -760,7 +760,7 @@ static int start_embedded(petrad *d, char *err, size_t n) {
     snprintf(err, n, "generator: out of memory");
     return -1;
   }
-  d->gen_last_ms = petrad_now_ms();
+  d->gen_last_ms = clk_mono_ms();
   d->gen_consumed_at_start = d->events + d->labels + d->dead_letters;
   uv_timer_init(d->loop, &d->gen_timer);
   d->gen_timer.data = d;

@@ -17,19 +17,6 @@
 #include "petrad.h"
 #include "petra/stats.h"
 
-uint64_t petrad_now_ms(void) {
-  struct timespec ts;
-  clock_gettime(CLOCK_MONOTONIC, &ts);
-  /* offset so that 0 still means "never" for the *_ms fields that start at 0 */
-  return (uint64_t)ts.tv_sec * 1000 + (uint64_t)ts.tv_nsec / 1000000 + 1;
-}
-
-uint64_t petrad_wall_ms(void) {
-  struct timespec ts;
-  clock_gettime(CLOCK_REALTIME, &ts);
-  return (uint64_t)ts.tv_sec * 1000 + (uint64_t)ts.tv_nsec / 1000000;
-}
-
 static petra_trainer_conf trainer_conf(const petrad_config *c) {
   petra_trainer_conf t = petra_trainer_defaults();
   t.batch = c->batch;
@@ -60,7 +47,7 @@ static int mkdir_p(const char *path) {
 void petrad_request_checkpoint(petrad *d, int stop) {
   if (d->checkpoint_in_flight && !stop) return;
   if (!d->trainer_running) return; /* ha standby: no model here */
-  mark *mk = calloc(1, sizeof *mk);
+  svc_mark *mk = calloc(1, sizeof *mk);
   if (!mk) return;
   mk->stop = stop;
   ckpt *c = &mk->c;
@@ -75,11 +62,11 @@ void petrad_request_checkpoint(petrad *d, int stop) {
   }
   if (features_save(d->feat, &c->features, &c->features_len)) {
     LOG_ERROR("checkpoint_failed", "reason=\"feature state: out of memory\"");
-    petrad_mark_free(mk);
+    svc_mark_free(mk);
     return;
   }
   if (exq_push_mark(d->q, mk)) {
-    petrad_mark_free(mk);
+    svc_mark_free(mk);
     return;
   }
   d->checkpoint_in_flight = 1;
@@ -89,8 +76,8 @@ void petrad_request_checkpoint(petrad *d, int stop) {
 static void on_ckpt_timer(uv_timer_t *t) { petrad_request_checkpoint(t->data, 0); }
 static void on_metrics(uv_timer_t *t);
 
-trainer_settings petrad_trainer_settings(const petrad_config *c) {
-  return (trainer_settings){.snapshot_interval_s = c->snapshot_interval_s,
+svc_settings petrad_trainer_settings(const petrad_config *c) {
+  return (svc_settings){.snapshot_interval_s = c->snapshot_interval_s,
                             .evolution_interval_s = c->evolution_interval_s,
                             .latency_budget_ratio = c->latency_budget_ratio,
                             .evolution_tolerance = c->evolution_tolerance,
@@ -98,12 +85,12 @@ trainer_settings petrad_trainer_settings(const petrad_config *c) {
 }
 
 int petrad_push_trainer_settings(petrad *d) {
-  mark *mk = calloc(1, sizeof *mk);
+  svc_mark *mk = calloc(1, sizeof *mk);
   if (!mk) return -1;
   mk->settings_only = 1;
   mk->settings = petrad_trainer_settings(&d->cfg);
   if (exq_push_mark(d->q, mk)) {
-    petrad_mark_free(mk);
+    svc_mark_free(mk);
     return -1;
   }
   return 0;
@@ -241,34 +228,32 @@ void petrad_resume_check(uv_timer_t *t) {
 
 static void on_wake(uv_async_t *a) {
   petrad *d = a->data;
-  outmsg *m;
-  while ((m = petrad_outbox_take(d))) {
+  svc_out *m;
+  while ((m = svc_take(d->svc))) {
     switch (m->type) {
-      case OUT_CHECKPOINT:
+      case SVC_OUT_CHECKPOINT:
         d->checkpoint_in_flight = 0;
         if (m->ok) {
-          d->last_ckpt_ok_ms = petrad_now_ms();
+          d->last_ckpt_ok_ms = clk_mono_ms();
           /* with a state topic the offsets wait until it holds this checkpoint too */
           if (m->bytes && d->producer) petrad_state_publish(d, m);
           else petrad_kafka_store_offsets(d, &m->c);
           LOG_DEBUG("checkpoint_written", "offsets=%d generation=%llu", m->c.n_offsets,
                     (unsigned long long)m->version);
         } else {
-          d->last_ckpt_fail_ms = petrad_now_ms();
+          d->last_ckpt_fail_ms = clk_mono_ms();
           snprintf(d->last_ckpt_error, sizeof d->last_ckpt_error, "%s", m->err);
           LOG_ERROR("checkpoint_failed", "error=\"%s\"", m->err);
         }
-        free(m->bytes);
         break;
-      case OUT_SNAPSHOT:
+      case SVC_OUT_SNAPSHOT:
         petrad_produce_snapshot(d, m);
-        free(m->bytes);
         break;
-      case OUT_STOPPED:
+      case SVC_OUT_STOPPED:
         d->stopped_trainer = 1;
         break;
     }
-    free(m);
+    svc_out_free(m);
   }
   if (d->stopped_trainer && d->stopping) {
     petrad_kafka_close(d); /* final commit of stored offsets (ha: the last transaction), producer flush */
@@ -287,7 +272,7 @@ static void on_metrics(uv_timer_t *t) {
  * every pass of its loop, at least every 100 ms) must have moved since the last ping. */
 static void on_watchdog(uv_timer_t *t) {
   petrad *d = t->data;
-  uint64_t hb = atomic_load(&d->st.trainer_heartbeat);
+  uint64_t hb = atomic_load(&d->st->trainer_heartbeat);
   if (hb != d->last_heartbeat || !d->trainer_running) sdn_notify("WATCHDOG=1"); /* a standby has no trainer */
   else LOG_WARN("watchdog_withheld", "reason=\"trainer made no progress\"");
   d->last_heartbeat = hb;
@@ -295,7 +280,7 @@ static void on_watchdog(uv_timer_t *t) {
 
 static void on_progress(uv_timer_t *t) {
   petrad *d = t->data;
-  uint64_t now = petrad_now_ms();
+  uint64_t now = clk_mono_ms();
   double secs = (double)(now - d->prog_ms) / 1000.0;
   double rate = secs > 0 ? (double)(d->events - d->prog_events) / secs : 0;
   d->prog_ms = now;
@@ -306,17 +291,17 @@ static void on_progress(uv_timer_t *t) {
            "events_per_s=%.0f events=%llu examples=%llu loss=%.4f %s=%.4f train_steps=%llu "
            "evolution_steps=%llu champion_bytes=%llu champion_p99_us=%.1f snapshots=%llu "
            "dead_letters=%llu queue=%d paused=%d",
-           rate, (unsigned long long)d->events, (unsigned long long)atomic_load(&d->st.examples),
-           atomic_load(&d->st.loss), mname, atomic_load(&d->st.metric),
-           (unsigned long long)atomic_load(&d->st.train_steps),
-           (unsigned long long)atomic_load(&d->st.evolution_steps),
-           (unsigned long long)atomic_load(&d->st.champion_bytes),
-           atomic_load(&d->st.champion_p99_us), (unsigned long long)d->snapshots_published,
+           rate, (unsigned long long)d->events, (unsigned long long)atomic_load(&d->st->examples),
+           atomic_load(&d->st->loss), mname, atomic_load(&d->st->metric),
+           (unsigned long long)atomic_load(&d->st->train_steps),
+           (unsigned long long)atomic_load(&d->st->evolution_steps),
+           (unsigned long long)atomic_load(&d->st->champion_bytes),
+           atomic_load(&d->st->champion_p99_us), (unsigned long long)d->snapshots_published,
            (unsigned long long)d->dead_letters, exq_len(d->q), d->paused);
   char status[256];
   snprintf(status, sizeof status, "STATUS=%.0f events/s, %llu examples, %s %.4f, champion %llu bytes",
-           rate, (unsigned long long)atomic_load(&d->st.examples), mname, atomic_load(&d->st.metric),
-           (unsigned long long)atomic_load(&d->st.champion_bytes));
+           rate, (unsigned long long)atomic_load(&d->st->examples), mname, atomic_load(&d->st->metric),
+           (unsigned long long)atomic_load(&d->st->champion_bytes));
   sdn_notify(status);
 }
 
@@ -382,53 +367,22 @@ static int init_from_snapshot(petrad *d, const petra_trainer_conf *tc, char *err
 static int restore_or_create(petrad *d, char *err, size_t n) {
   petra_trainer_conf tc = trainer_conf(&d->cfg);
   petra_err pe = {0};
-  ckpt c;
-  memset(&c, 0, sizeof c);
-  char why[1024] = "";
-  int rc = ckpt_read(d->cfg.state_dir, "checkpoint", &c, why, sizeof why);
-  if (why[0]) LOG_ERROR("checkpoint_corrupt", "detail=\"%s\"", why);
-  snprintf(d->restored_from, sizeof d->restored_from, "%s", rc == 1 ? "file" : "");
-  if (d->cfg.topic_state[0] && d->cfg.brokers[0]) {
-    /* the newer of the local cache and the state topic */
-    state_found sf;
-    char serr[768];
-    int sr = petrad_state_fetch(&d->cfg, d->cfg.brokers, &sf, serr, sizeof serr);
-    uint8_t *sb = sf.buf;
-    size_t sl = sf.len;
-    uint64_t sgen = sf.generation;
-    /* ha: versions continue from what was committed, whoever committed it */
-    if (sf.snapshot_version > d->snapshot_version) d->snapshot_version = sf.snapshot_version;
-    d->committed_snapshot_version = sf.snapshot_version;
-    if (sf.owner[0]) LOG_INFO("state_topic_owner", "last_writer=%s snapshot_version=%llu", sf.owner,
-                              (unsigned long long)sf.snapshot_version);
-    if (sr < 0 && (rc != 1 || d->cfg.ha_enabled)) {
-      /* starting fresh would publish generation 1 over the real state: refuse instead (ha: so
-       * would an older local file) */
-      snprintf(err, n, "%.700s; %s: not starting fresh over it", serr,
-               rc == 1 ? "ha.enabled: the local checkpoint may be older than what was committed" : "no local checkpoint either");
-      return -1;
-    }
-    if (sr < 0) LOG_ERROR("state_topic_unreadable", "error=\"%s\" action=\"using the local checkpoint\"", serr);
-    /* ha: the topic is the truth (a local file may hold a generation whose transaction never
-     * committed, or one a zombie wrote); the local file only serves when the topic has none */
-    if (sr == 1 && (rc != 1 || sgen > c.generation || d->cfg.ha_enabled)) {
-      ckpt k;
-      if (ckpt_decode(sb, sl, &k, serr, sizeof serr) == 0) {
-        LOG_INFO("state_topic_newer", "generation=%llu local_generation=%llu bytes=%zu", (unsigned long long)sgen,
-                 rc == 1 ? (unsigned long long)c.generation : 0ULL, sl);
-        ckpt_clear(&c);
-        c = k;
-        rc = 1;
-        snprintf(d->restored_from, sizeof d->restored_from, "kafka");
-      } else {
-        LOG_ERROR("state_topic_unusable", "generation=%llu error=\"%s\"", (unsigned long long)sgen, serr);
-      }
-    } else if (sr == 1) {
-      LOG_INFO("state_topic_not_newer", "generation=%llu local_generation=%llu", (unsigned long long)sgen,
-               (unsigned long long)c.generation);
-    }
-    free(sb);
-  }
+  /* the newer of the local cache and the state topic (service/state_store.c decides) */
+  state_store *remote = d->cfg.topic_state[0] && d->cfg.brokers[0] ? petrad_state_store(d) : NULL;
+  svc_restored r;
+  char warn[1024];
+  int prc = svc_restore_pick(d->store, remote, d->cfg.ha_enabled, &r, warn, sizeof warn, err, n);
+  state_store_free(remote);
+  if (warn[0]) LOG_ERROR("checkpoint_corrupt", "detail=\"%s\"", warn);
+  if (prc) return -1;
+  if (r.owner[0]) LOG_INFO("state_topic_owner", "last_writer=%s snapshot_version=%llu", r.owner,
+                           (unsigned long long)r.committed_version);
+  /* ha: versions continue from what was committed, whoever committed it */
+  if (r.snapshot_version > d->snapshot_version) d->snapshot_version = r.snapshot_version;
+  d->committed_snapshot_version = r.committed_version;
+  snprintf(d->restored_from, sizeof d->restored_from, "%s", r.source);
+  int rc = r.have;
+  ckpt c = r.c;
   if (rc == 1) {
     d->trainer = petra_trainer_restore(c.trainer, c.trainer_len, &tc, &d->model, &pe);
     char ferr[256];
@@ -469,20 +423,6 @@ static int restore_or_create(petrad *d, char *err, size_t n) {
   }
   free(c.trainer);
   free(c.features);
-  /* versions reserved after the checkpoint was written */
-  char vpath[1100];
-  snprintf(vpath, sizeof vpath, "%s/snapshot_version", d->cfg.state_dir);
-  uint8_t *vb;
-  size_t vlen;
-  if (read_whole_file(vpath, &vb, &vlen) == 0) {
-    char text[32];
-    size_t k = vlen < sizeof text - 1 ? vlen : sizeof text - 1;
-    memcpy(text, vb, k);
-    text[k] = 0;
-    unsigned long long v = strtoull(text, NULL, 10);
-    if (v > d->snapshot_version) d->snapshot_version = v;
-    free(vb);
-  }
   if (!d->trainer && d->cfg.init_snapshot[0]) {
     if (init_from_snapshot(d, &tc, err, n)) return -1;
   }
@@ -508,7 +448,7 @@ int petrad_become_owner(petrad *d, char *err, size_t n) {
   if (petrad_trainer_start(d, err, n)) return -1;
   d->trainer_running = 1;
   d->role = PETRAD_ROLE_OWNER; /* before the first produce: transactions open only for the owner */
-  d->last_ckpt_ok_ms = petrad_now_ms();
+  d->last_ckpt_ok_ms = clk_mono_ms();
   petrad_produce_metrics(d);
   return 0;
 }
@@ -518,11 +458,42 @@ void petrad_share_encoder(petrad *d) {
   uint8_t *b = NULL;
   size_t len = 0;
   if (!e || petra_encoder_save(e, &b, &len)) return;
-  pthread_mutex_lock(&d->enc_mu);
-  free(d->enc_bytes);
-  d->enc_bytes = b;
-  d->enc_len = len;
-  pthread_mutex_unlock(&d->enc_mu);
+  svc_share_encoder(d->svc, b, len);
+}
+
+static void on_service_out(void *ctx) { uv_async_send(ctx); }
+
+/* The service: its conf from the configuration (the settings are its own copy from here on). */
+static int make_service(petrad *d, char *err, size_t n) {
+  svc_conf sc;
+  memset(&sc, 0, sizeof sc);
+  snprintf(sc.model_id, sizeof sc.model_id, "%s", d->cfg.model_id);
+  sc.spec = d->spec;
+  sc.example_floats = d->ef;
+  sc.queue_capacity = d->cfg.queue_capacity;
+  sc.holdout = d->cfg.evolution_holdout;
+  sc.seed = (uint64_t)d->cfg.seed;
+  snprintf(sc.feature_schema, sizeof sc.feature_schema, "%s", features_schema(d->feat));
+  sc.settings = petrad_trainer_settings(&d->cfg);
+  sc.store = d->store;
+  sc.forward_checkpoints = d->cfg.topic_state[0] != 0;
+  sc.audit = d->audit;
+  sc.notify = on_service_out;
+  sc.notify_ctx = &d->wake;
+  d->svc = svc_new(&sc, err, n);
+  if (!d->svc) return -1;
+  d->q = svc_queue(d->svc);
+  d->st = svc_stats_of(d->svc);
+  return 0;
+}
+
+int petrad_trainer_start(petrad *d, char *err, size_t n) {
+  svc_resume r = {.model = d->model, .trainer = d->trainer, .snapshot_version = d->snapshot_version,
+                  .generation = d->ckpt_generation, .publish_now = d->warm_started};
+  if (svc_start(d->svc, &r, err, n)) return -1;
+  d->model = NULL; /* the service's now */
+  d->trainer = NULL;
+  return 0;
 }
 
 int petrad_run(petrad *d) {
@@ -542,27 +513,24 @@ int petrad_run(petrad *d) {
     return 2;
   }
   d->ef = features_example_floats(d->feat);
-  pthread_mutex_init(&d->enc_mu, NULL);
   d->example = calloc((size_t)d->ef * PETRAD_MAX_EXAMPLES_PER_MESSAGE, sizeof(float));
   if (mkdir_p(d->cfg.state_dir)) {
     LOG_ERROR("state_dir_unusable", "dir=%s error=\"%s\"", d->cfg.state_dir, strerror(errno));
-    return 1;
-  }
-  if (!d->cfg.ha_enabled && restore_or_create(d, err, sizeof err)) {
-    LOG_ERROR("model_init_failed", "error=\"%s\"", err);
     return 1;
   }
   if (d->cfg.audit_file[0] && !(d->audit = fopen(d->cfg.audit_file, "a"))) {
     LOG_ERROR("audit_file_unusable", "path=%s error=\"%s\"", d->cfg.audit_file, strerror(errno));
     return 1;
   }
-  d->q = exq_new(d->cfg.queue_capacity, d->ef);
-  if (!d->q || !d->example) {
-    LOG_ERROR("out_of_memory", "what=queue");
+  d->store = state_store_files(d->cfg.state_dir);
+  if (!d->store || !d->example || make_service(d, err, sizeof err)) {
+    LOG_ERROR("out_of_memory", "what=service error=\"%s\"", d->store && d->example ? err : "state store");
     return 1;
   }
-  pthread_mutex_init(&d->out_mu, NULL);
-  pthread_mutex_init(&d->info_mu, NULL);
+  if (!d->cfg.ha_enabled && restore_or_create(d, err, sizeof err)) {
+    LOG_ERROR("model_init_failed", "error=\"%s\"", err);
+    return 1;
+  }
   petrad_config_wire(&d->cfg, &d->wire);
   d->first_publish_ms = -1;
   static const double publish_le[] = {0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5};
@@ -584,13 +552,12 @@ int petrad_run(petrad *d) {
     sigs[i]->data = d;
     uv_signal_start(sigs[i], on_signal, signums[i]);
   }
-  d->start_ms = petrad_now_ms();
+  d->start_ms = clk_mono_ms();
   if (petrad_control_start(d, err, sizeof err)) {
     LOG_ERROR("control_start_failed", "error=\"%s\"", err);
     petrad_control_close(d);
     return 1;
   }
-  d->ts = petrad_trainer_settings(&d->cfg); /* the trainer's own copy from here on */
   if (d->cfg.ha_enabled) {
     /* the role comes from the lease group; the model only once this petrad owns it */
     snprintf(d->bootstrap, sizeof d->bootstrap, "%s", d->cfg.brokers);
@@ -623,7 +590,7 @@ int petrad_run(petrad *d) {
   uv_timer_start(&d->progress_timer, on_progress, 5000, 5000);
   if (d->opt.run_for_s > 0)
     uv_timer_start(&d->runfor_timer, on_runfor, (uint64_t)(d->opt.run_for_s * 1000), 0);
-  d->start_ms = d->prog_ms = petrad_now_ms();
+  d->start_ms = d->prog_ms = clk_mono_ms();
   d->events_at_start = d->events;
   uint64_t wd = sdn_watchdog_usec();
   if (wd) uv_timer_start(&d->watchdog_timer, on_watchdog, wd / 2000, wd / 2000);
@@ -634,10 +601,10 @@ int petrad_run(petrad *d) {
   LOG_INFO("started", "model=%s spec=\"%s\" bootstrap=%s state_dir=%s embedded=%d ha=%d",
            d->cfg.model_id, d->cfg.model_spec, d->bootstrap, d->cfg.state_dir, d->opt.embedded, d->cfg.ha_enabled);
   uv_run(d->loop, UV_RUN_DEFAULT);
-  if (d->trainer_running) pthread_join(d->trainer_thread, NULL);
   uv_loop_close(d->loop);
+  svc_join(d->svc);
 
-  double secs = (double)(petrad_now_ms() - d->start_ms) / 1000.0;
+  double secs = (double)(clk_mono_ms() - d->start_ms) / 1000.0;
   double active = (double)(d->last_msg_ms - d->first_msg_ms) / 1000.0;
   size_t np = d->n_publish < PETRAD_PUBLISH_SAMPLES ? (size_t)d->n_publish : PETRAD_PUBLISH_SAMPLES;
   double pub_p50 = 0, pub_p99 = 0;
@@ -648,9 +615,8 @@ int petrad_run(petrad *d) {
     pub_p50 = petra_quantile_sorted(tmp, np, 0.5);
     pub_p99 = petra_quantile_sorted(tmp, np, 0.99);
   }
-  if (d->audit) fclose(d->audit);
   const char *mname = petra_metric_name_for(d->spec.kind == PETRA_MODEL_SEQ ? d->spec.classes : 0);
-  double metric = atomic_load(&d->st.metric);
+  double metric = atomic_load(&d->st->metric);
   printf("{\"events\":%llu,\"examples\":%llu,\"train_steps\":%llu,\"evolution_steps\":%llu,"
          "\"snapshots_published\":%llu,\"dead_letters\":%llu,\"champion_bytes\":%llu,"
          "\"champion_p99_us\":%.1f,\"metric_name\":\"%s\",\"metric\":%.6f,\"loss\":%.6f,"
@@ -658,27 +624,26 @@ int petrad_run(petrad *d) {
          "\"ingest_events_per_s\":%.0f,\"paused_count\":%llu,\"snapshot_publish_first_ms\":%.1f,"
          "\"snapshot_publish_p50_ms\":%.1f,\"snapshot_publish_p99_ms\":%.1f,\"naive_metric\":%.6f,"
          "\"skill\":%.4f}\n",
-         (unsigned long long)d->events, (unsigned long long)atomic_load(&d->st.examples),
-         (unsigned long long)atomic_load(&d->st.train_steps),
-         (unsigned long long)atomic_load(&d->st.evolution_steps),
+         (unsigned long long)d->events, (unsigned long long)atomic_load(&d->st->examples),
+         (unsigned long long)atomic_load(&d->st->train_steps),
+         (unsigned long long)atomic_load(&d->st->evolution_steps),
          (unsigned long long)d->snapshots_published, (unsigned long long)d->dead_letters,
-         (unsigned long long)atomic_load(&d->st.champion_bytes), atomic_load(&d->st.champion_p99_us),
-         mname, isfinite(metric) ? metric : 0.0, atomic_load(&d->st.loss),
-         (unsigned long long)atomic_load(&d->st.checkpoints),
-         (unsigned long long)atomic_load(&d->st.checkpoint_failures), secs,
+         (unsigned long long)atomic_load(&d->st->champion_bytes), atomic_load(&d->st->champion_p99_us),
+         mname, isfinite(metric) ? metric : 0.0, atomic_load(&d->st->loss),
+         (unsigned long long)atomic_load(&d->st->checkpoints),
+         (unsigned long long)atomic_load(&d->st->checkpoint_failures), secs,
          active > 0 ? (double)(d->events - d->events_at_start) / active : 0.0,
-         (unsigned long long)d->pauses, d->first_publish_ms, pub_p50, pub_p99, atomic_load(&d->st.naive_metric),
-         metric > 0 && d->spec.kind == PETRA_MODEL_TS ? atomic_load(&d->st.naive_metric) / metric : 0.0);
+         (unsigned long long)d->pauses, d->first_publish_ms, pub_p50, pub_p99, atomic_load(&d->st->naive_metric),
+         metric > 0 && d->spec.kind == PETRA_MODEL_TS ? atomic_load(&d->st->naive_metric) / metric : 0.0);
   fflush(stdout);
-  exq_free(d->q, petrad_mark_free);
+  svc_free(d->svc);
+  if (d->audit) fclose(d->audit);
+  state_store_free(d->store);
   wire_arena_free(&d->arena);
-  petra_trainer_free(d->trainer);
+  petra_trainer_free(d->trainer); /* a restore that never reached the service (standby) */
   petra_model_free(d->model);
   features_free(d->feat);
-  free(d->enc_bytes);
   free(d->example);
-  pthread_mutex_destroy(&d->out_mu);
-  pthread_mutex_destroy(&d->info_mu);
   petrad_control_free(d);
   return d->exit_code;
 }

@@ -40,7 +40,7 @@ static int produce(petrad *d, const char *key, const char *type, uint8_t *buf, s
   return 0;
 }
 
-void petrad_state_publish(petrad *d, const outmsg *m) {
+void petrad_state_publish(petrad *d, const svc_out *m) {
   if (petrad_txn_ensure(d)) return; /* ha: not the owner any more, or fenced */
   state_pub *p = calloc(1, sizeof *p);
   if (!p) return;
@@ -216,4 +216,41 @@ done:
   rd_kafka_consumer_close(rk);
   rd_kafka_destroy(rk);
   return rc;
+}
+
+typedef struct topic_store {
+  state_store base;
+  const petrad_config *cfg;
+} topic_store;
+
+static int topic_load(state_store *s, ckpt *c, uint64_t *version, char *owner, size_t owner_n, char *err, size_t n) {
+  topic_store *ts = (topic_store *)s;
+  state_found sf;
+  int rc = petrad_state_fetch(ts->cfg, ts->cfg->brokers, &sf, err, n);
+  *version = sf.snapshot_version;
+  snprintf(owner, owner_n, "%s", sf.owner);
+  if (rc == 1) {
+    char derr[512];
+    if (ckpt_decode(sf.buf, sf.len, c, derr, sizeof derr)) {
+      snprintf(err, n, "the state topic's generation %llu does not decode: %s", (unsigned long long)sf.generation, derr);
+      rc = -1;
+    } else if (c->generation != sf.generation) {
+      snprintf(err, n, "the state topic's manifest names generation %llu, its checkpoint says %llu",
+               (unsigned long long)sf.generation, (unsigned long long)c->generation);
+      ckpt_clear(c);
+      rc = -1;
+    }
+  }
+  free(sf.buf);
+  return rc;
+}
+
+static void topic_destroy(state_store *s) { free(s); }
+
+state_store *petrad_state_store(petrad *d) {
+  topic_store *ts = calloc(1, sizeof *ts);
+  if (!ts) return NULL;
+  ts->cfg = &d->cfg;
+  ts->base = (state_store){.name = "kafka", .load = topic_load, .destroy = topic_destroy};
+  return &ts->base;
 }
