@@ -160,7 +160,10 @@ int svc_restore_pick(state_store *cache, state_store *remote, int remote_is_trut
       if (have_local) ckpt_clear(&lc);
       return -1;
     }
-    if (rrc < 0) LOG_ERROR("state_topic_unreadable", "error=\"%s\" action=\"using the local checkpoint\"", rerr);
+    if (rrc < 0) {
+      LOG_ERROR("state_topic_unreadable", "error=\"%s\" action=\"using the local checkpoint\"", rerr);
+      rv = out->committed_version = 0; /* nothing it says counts */
+    }
   }
   out->snapshot_version = lv > rv ? lv : rv;
   if (rrc == 1 && (!have_local || rcp.generation > lc.generation || remote_is_truth)) {
