@@ -5,10 +5,14 @@
 #include <time.h>
 
 int kadmin_partitions(rd_kafka_t *rk, const char *topic, char *err, size_t n) {
+  return kadmin_partitions_within(rk, topic, 10000, err, n);
+}
+
+int kadmin_partitions_within(rd_kafka_t *rk, const char *topic, int timeout_ms, char *err, size_t n) {
   /* all topics: asking for one by name makes a broker with auto.create.topics.enable (and a
    * librdkafka producer) create it with the default partition count */
   const rd_kafka_metadata_t *md = NULL;
-  rd_kafka_resp_err_t me = rd_kafka_metadata(rk, 1, NULL, &md, 10000);
+  rd_kafka_resp_err_t me = rd_kafka_metadata(rk, 1, NULL, &md, timeout_ms);
   if (me) {
     snprintf(err, n, "topic %s: metadata: %s", topic, rd_kafka_err2str(me));
     return -1;

@@ -57,6 +57,9 @@ static double mono_ms(void) {
 
 /* ---------------------------------------------------------------- transactions */
 
+/* the phases of a commit under way (txn_phase; see petrad_txn_commit) */
+enum { TXN_IDLE = 0, TXN_SENDING_OFFSETS, TXN_COMMITTING, TXN_ABORTING };
+
 /* A fatal transactional error: another petrad with our transactional.id started (we are a
  * zombie), or the producer cannot go on. Nothing more is produced; petrad stops with 3. */
 static void fenced(petrad *d, const rd_kafka_error_t *e, const char *where) {
@@ -72,6 +75,8 @@ static void fenced(petrad *d, const rd_kafka_error_t *e, const char *where) {
 int petrad_txn_ensure(petrad *d) {
   if (!d->cfg.ha_enabled) return 0;
   if (d->txn_fatal || !d->producer || d->role != PETRAD_ROLE_OWNER) return -1;
+  if (d->ha_lease_lost) return -1; /* another petrad may own the model now: nothing more from us */
+  if (d->txn_phase != TXN_IDLE) return -1; /* a commit is under way (resumed by txn_timer) */
   if (d->txn_open) return 0;
   rd_kafka_error_t *e = rd_kafka_begin_transaction(d->producer);
   if (e) {
@@ -109,64 +114,177 @@ static int produce_version_record(petrad *d, uint64_t version) {
   return 0;
 }
 
-int petrad_txn_commit(petrad *d, const ckpt *offsets) {
-  if (!d->txn_open || d->txn_fatal) return -1;
-  double t0 = mono_ms();
+/* A commit runs in steps so that the loop never waits on the broker for long (a broker outage
+ * with a transaction open must not stall the control socket, health or the watchdog): each
+ * step calls librdkafka with a short timeout; a retriable timeout leaves the commit pending and
+ * txn_timer resumes it (commit_transaction and abort_transaction are resumable;
+ * send_offsets_to_transaction is retried with the identical offsets and group metadata, as
+ * librdkafka asks). While a commit is pending nothing is produced (petrad_txn_ensure says no). */
+#define TXN_SLICE_MS 250  /* the first call: a healthy commit takes 40–90 ms here */
+#define TXN_RESUME_MS 50  /* each resumed call: the loop is held at most this long ... */
+#define TXN_RETRY_MS 500  /* ... this often (5–10% of the loop while the broker is away) */
+
+static void txn_clear(petrad *d) {
+  if (d->txn_offsets) rd_kafka_topic_partition_list_destroy(d->txn_offsets);
+  if (d->txn_gm) rd_kafka_consumer_group_metadata_destroy(d->txn_gm);
+  d->txn_offsets = NULL;
+  d->txn_gm = NULL;
+  d->txn_phase = TXN_IDLE;
+  d->txn_state_generation = 0;
+  if (d->txn_timer.loop) uv_timer_stop(&d->txn_timer);
+}
+
+static int is_retriable(const rd_kafka_error_t *e) {
+  int r = rd_kafka_error_is_retriable(e) && !rd_kafka_error_is_fatal(e) && !rd_kafka_error_txn_requires_abort(e);
+  if (r) LOG_DEBUG("txn_retriable", "error=\"%s\"", rd_kafka_error_string(e));
+  return r;
+}
+
+static void txn_done(petrad *d, int ok) {
+  double ms = mono_ms() - d->txn_commit_t0;
+  if (ok) {
+    d->txn_commits++;
+    d->txn_commit_ms_last = ms;
+    if (ms > d->txn_commit_ms_max) d->txn_commit_ms_max = ms;
+    if (d->txn_pending_version > d->committed_snapshot_version) d->committed_snapshot_version = d->txn_pending_version;
+    if (d->txn_state_generation) {
+      d->state_generation_published = d->txn_state_generation;
+      LOG_DEBUG("state_committed", "generation=%llu ms=%.1f", (unsigned long long)d->txn_state_generation, ms);
+    }
+  } else {
+    d->txn_aborts++;
+    if (d->txn_state_generation) d->state_failures++;
+  }
+  d->txn_open = 0;
+  txn_clear(d);
+}
+
+/* One step of the commit under way: 0 committed, 1 still pending, −1 aborted (or fenced). */
+static int txn_step(petrad *d, int slice_ms) {
   rd_kafka_error_t *e = NULL;
   const char *where = "commit_transaction";
+  if (d->txn_phase == TXN_SENDING_OFFSETS) {
+    where = "send_offsets_to_transaction";
+    e = rd_kafka_send_offsets_to_transaction(d->producer, d->txn_offsets, d->txn_gm, slice_ms);
+    if (e && is_retriable(e)) {
+      rd_kafka_error_destroy(e);
+      return 1;
+    }
+    if (!e) d->txn_phase = TXN_COMMITTING;
+  }
+  if (!e && d->txn_phase == TXN_COMMITTING) {
+    where = "commit_transaction";
+    e = rd_kafka_commit_transaction(d->producer, slice_ms);
+    if (e && is_retriable(e)) {
+      rd_kafka_error_destroy(e);
+      return 1;
+    }
+    if (!e) {
+      txn_done(d, 1);
+      return 0;
+    }
+  }
+  if (e) { /* the commit failed: fenced, or abort it */
+    int abortable = rd_kafka_error_txn_requires_abort(e);
+    if (rd_kafka_error_is_fatal(e)) {
+      fenced(d, e, where);
+      rd_kafka_error_destroy(e);
+      txn_clear(d);
+      return -1;
+    }
+    LOG_ERROR("txn_commit_failed", "where=%s error=\"%s\" action=\"%s\"", where, rd_kafka_error_string(e),
+              abortable ? "aborting: its output is dropped, its offsets are not committed"
+                        : "aborting the transaction");
+    rd_kafka_error_destroy(e);
+    d->txn_phase = TXN_ABORTING;
+  }
+  /* TXN_ABORTING */
+  rd_kafka_error_t *a = rd_kafka_abort_transaction(d->producer, slice_ms);
+  if (a && is_retriable(a)) {
+    rd_kafka_error_destroy(a);
+    return 1;
+  }
+  if (a) {
+    if (rd_kafka_error_is_fatal(a)) fenced(d, a, "abort_transaction");
+    else LOG_ERROR("txn_abort_failed", "error=\"%s\"", rd_kafka_error_string(a));
+    rd_kafka_error_destroy(a);
+  }
+  txn_done(d, 0);
+  return -1;
+}
+
+static void on_txn_timer(uv_timer_t *t) {
+  petrad *d = t->data;
+  if (d->txn_phase != TXN_IDLE && !d->txn_fatal) txn_step(d, TXN_RESUME_MS);
+  if (d->txn_phase == TXN_IDLE) uv_timer_stop(t);
+}
+
+int petrad_txn_committing(const petrad *d) { return d->txn_phase != TXN_IDLE; }
+
+int petrad_txn_commit(petrad *d, const ckpt *offsets, uint64_t state_generation, int wait) {
+  if (d->txn_fatal) return -1;
+  if (d->ha_lease_lost) { /* the open transaction is left to abort (by the successor's fencing or
+                           * the coordinator's timeout): what it holds never counted */
+    txn_clear(d);
+    d->txn_open = 0;
+    return -1;
+  }
+  if (d->txn_phase != TXN_IDLE) { /* one under way: finish it first when asked to wait */
+    if (!wait) return 1;
+    for (int i = 0; i < 120 && d->txn_phase != TXN_IDLE && !d->txn_fatal; i++) txn_step(d, TXN_SLICE_MS);
+    if (d->txn_phase != TXN_IDLE) return -1;
+  }
+  if (!d->txn_open) return -1;
+  d->txn_commit_t0 = mono_ms();
   uint64_t v = d->txn_snapshot_version;
   if (v > d->committed_snapshot_version && produce_version_record(d, v)) {
     LOG_WARN("txn_version_record_failed", "version=%llu", (unsigned long long)v);
   }
+  d->txn_pending_version = v;
+  d->txn_state_generation = state_generation;
+  d->txn_phase = TXN_COMMITTING;
   if (offsets && offsets->n_offsets > 0 && d->consumer) {
     rd_kafka_topic_partition_list_t *l = rd_kafka_topic_partition_list_new(offsets->n_offsets);
     for (int i = 0; i < offsets->n_offsets; i++)
       if (offsets->offsets[i].offset >= 0)
         rd_kafka_topic_partition_list_add(l, offsets->offsets[i].topic, offsets->offsets[i].partition)->offset =
             offsets->offsets[i].offset;
-    rd_kafka_consumer_group_metadata_t *gm = rd_kafka_consumer_group_metadata(d->consumer);
-    if (l->cnt > 0) e = rd_kafka_send_offsets_to_transaction(d->producer, l, gm, 30000);
-    where = "send_offsets_to_transaction";
-    rd_kafka_consumer_group_metadata_destroy(gm);
-    rd_kafka_topic_partition_list_destroy(l);
-  }
-  if (!e) {
-    where = "commit_transaction";
-    e = rd_kafka_commit_transaction(d->producer, 30000);
-  }
-  double ms = mono_ms() - t0;
-  if (!e) {
-    d->txn_open = 0;
-    d->txn_commits++;
-    d->txn_commit_ms_last = ms;
-    if (ms > d->txn_commit_ms_max) d->txn_commit_ms_max = ms;
-    if (v > d->committed_snapshot_version) d->committed_snapshot_version = v;
-    return 0;
-  }
-  int fatal = rd_kafka_error_is_fatal(e), abortable = rd_kafka_error_txn_requires_abort(e);
-  if (fatal) {
-    fenced(d, e, where);
-  } else {
-    LOG_ERROR("txn_commit_failed", "where=%s error=\"%s\" action=\"%s\"", where, rd_kafka_error_string(e),
-              abortable ? "aborting: its output is dropped, its offsets are not committed"
-                        : "aborting the transaction");
-    rd_kafka_error_t *a = rd_kafka_abort_transaction(d->producer, 30000);
-    if (a) {
-      if (rd_kafka_error_is_fatal(a)) fenced(d, a, "abort_transaction");
-      else LOG_ERROR("txn_abort_failed", "error=\"%s\"", rd_kafka_error_string(a));
-      rd_kafka_error_destroy(a);
+    if (l->cnt > 0) {
+      d->txn_offsets = l;
+      d->txn_gm = rd_kafka_consumer_group_metadata(d->consumer);
+      d->txn_phase = TXN_SENDING_OFFSETS;
+    } else {
+      rd_kafka_topic_partition_list_destroy(l);
     }
-    d->txn_open = 0;
-    d->txn_aborts++;
   }
-  rd_kafka_error_destroy(e);
-  return -1;
+  int rc = txn_step(d, TXN_SLICE_MS);
+  if (rc == 1 && wait) {
+    for (int i = 0; i < 120 && rc == 1 && !d->txn_fatal; i++) rc = txn_step(d, TXN_SLICE_MS);
+    if (rc == 1) { /* 30 s: give up on it (the coordinator aborts it at transaction.timeout.ms) */
+      LOG_ERROR("txn_commit_failed", "where=commit_transaction error=\"no answer from the transaction coordinator in 30 s\" action=\"its output is not counted\"");
+      txn_done(d, 0);
+      rc = -1;
+    }
+  }
+  if (rc == 1) {
+    if (!d->txn_timer.loop) {
+      uv_timer_init(d->loop, &d->txn_timer);
+      d->txn_timer.data = d;
+    }
+    uv_timer_start(&d->txn_timer, on_txn_timer, TXN_RETRY_MS, TXN_RETRY_MS);
+    if (!d->txn_pending_logged++)
+      LOG_WARN("txn_commit_pending", "action=\"resumed every %d ms until the broker answers; nothing is produced meanwhile\"",
+               TXN_RETRY_MS);
+  } else {
+    d->txn_pending_logged = 0;
+  }
+  return rc;
 }
 
 static void on_commit_timer(uv_timer_t *t) {
   petrad *d = t->data;
   /* a checkpoint commits with its offsets: not now, while its state set is being written */
-  if (d->txn_open && !d->txn_fatal) petrad_txn_commit(d, NULL);
+  if (d->txn_open && !d->txn_fatal && d->txn_phase == TXN_IDLE) petrad_txn_commit(d, NULL, 0, 0);
 }
 
 int petrad_txn_init(petrad *d, char *err, size_t n) {
@@ -321,7 +439,16 @@ int petrad_ha_start(petrad *d, char *err, size_t n) {
     return -1;
   }
   rd_kafka_poll_set_consumer(d->lease);
-  if (ensure_lease_topic(d, err, n)) return -1;
+  /* with the broker away at start (a restart during an outage) the lease topic is checked
+   * later, once a second from petrad_ha_tick: the loop and the control socket run meanwhile */
+  char me[512];
+  if (kadmin_partitions_within(d->lease, d->cfg.ha_lease_topic, 500, me, sizeof me) < 0) {
+    LOG_WARN("lease_topic_unchecked", "topic=%s error=\"%s\" action=\"checked again every second\"",
+             d->cfg.ha_lease_topic, me);
+  } else {
+    if (ensure_lease_topic(d, err, n)) return -1;
+    d->ha_lease_topic_ok = 1;
+  }
   d->lease_q = rd_kafka_queue_get_consumer(d->lease);
   d->lease_fd = eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC);
   rd_kafka_queue_io_event_enable(d->lease_q, d->lease_fd, &one, sizeof one);
@@ -353,6 +480,19 @@ int petrad_ha_start(petrad *d, char *err, size_t n) {
  * who owns the lease (DescribeConsumerGroups: the member assigned the partition). */
 void petrad_ha_tick(petrad *d) {
   if (!d->lease) return;
+  if (!d->ha_lease_topic_ok && !d->stopping) {
+    char err[512];
+    if (kadmin_partitions_within(d->lease, d->cfg.ha_lease_topic, 100, err, sizeof err) >= 0) {
+      if (ensure_lease_topic(d, err, sizeof err)) {
+        LOG_ERROR("ha_start_failed", "error=\"%s\"", err);
+        d->exit_code = 1;
+        petrad_request_stop(d, "lease topic unusable");
+        return;
+      }
+      d->ha_lease_topic_ok = 1;
+      LOG_INFO("lease_topic_checked", "topic=%s", d->cfg.ha_lease_topic);
+    }
+  }
   lease_serve(d);
   rd_kafka_event_t *ev;
   while ((ev = rd_kafka_queue_poll(d->ha_admin_q, 0))) {
@@ -397,6 +537,10 @@ void petrad_ha_close(petrad *d) {
   if (d->commit_timer.loop && !uv_is_closing((uv_handle_t *)&d->commit_timer)) {
     uv_timer_stop(&d->commit_timer);
     uv_close((uv_handle_t *)&d->commit_timer, NULL);
+  }
+  if (d->txn_timer.loop && !uv_is_closing((uv_handle_t *)&d->txn_timer)) {
+    uv_timer_stop(&d->txn_timer);
+    uv_close((uv_handle_t *)&d->txn_timer, NULL);
   }
   uv_poll_stop(&d->lease_poll);
   if (!uv_is_closing((uv_handle_t *)&d->lease_poll)) uv_close((uv_handle_t *)&d->lease_poll, NULL);

@@ -370,7 +370,8 @@ static void on_consumer_ready(uv_poll_t *h, int status, int events) {
   if (more && !d->backpressure) wake_fd(d->cfd); /* more may be waiting: come back after other work */
   if (d->events + d->labels + d->dead_letters != events_before) {
     uint64_t now = clk_mono_ms();
-    d->brokers_down = 0;
+    /* not brokers_down: librdkafka hands over prefetched messages long after the broker went
+     * away; only a delivery (on_delivery) shows a broker answering */
     d->kafka_auth_error_ms = 0;
     if (!d->first_msg_ms) d->first_msg_ms = now;
     d->last_msg_ms = now;
@@ -398,6 +399,7 @@ static void on_delivery(rd_kafka_t *rk, const rd_kafka_message_t *m, void *opaqu
   (void)rk;
   petrad *d = opaque;
   pub *p = m->_private;
+  if (!m->err) d->brokers_down = 0; /* a broker took it */
   if (p && petrad_state_delivered(d, m)) return;
   if (!p) {
     if (m->err)
@@ -788,7 +790,7 @@ void petrad_kafka_close(petrad *d) {
     d->batch_i = d->batch_n = 0;
     if (d->cfg.ha_enabled) {
       /* what the last transaction holds besides the final checkpoint (which committed) */
-      if (d->txn_open && !d->txn_fatal) petrad_txn_commit(d, NULL);
+      if ((d->txn_open || petrad_txn_committing(d)) && !d->txn_fatal) petrad_txn_commit(d, NULL, 0, 1);
     } else {
       /* the final checkpoint's offsets are stored when the state topic has it: deliver first */
       if (d->producer && d->cfg.topic_state[0]) rd_kafka_flush(d->producer, 10000);
@@ -804,8 +806,8 @@ void petrad_kafka_close(petrad *d) {
   }
   if (d->producer) {
     uv_poll_stop(&d->ppoll);
-    if (d->txn_open && !d->txn_fatal) petrad_txn_commit(d, NULL); /* a standby-to-be's last Metrics */
-    rd_kafka_resp_err_t e = rd_kafka_flush(d->producer, d->txn_fatal ? 1000 : 10000);
+    if ((d->txn_open || petrad_txn_committing(d)) && !d->txn_fatal) petrad_txn_commit(d, NULL, 0, 1); /* a standby-to-be's last Metrics */
+    rd_kafka_resp_err_t e = rd_kafka_flush(d->producer, d->txn_fatal || d->ha_lease_lost ? 1000 : 10000);
     if (e) LOG_WARN("producer_flush_incomplete", "outstanding=%d", rd_kafka_outq_len(d->producer));
     rd_kafka_queue_destroy(d->pq);
     rd_kafka_destroy(d->producer);

@@ -1,5 +1,6 @@
 /* petrad: command line. */
 #include <getopt.h>
+#include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -36,6 +37,9 @@ static void usage(FILE *out) {
 enum { O_EMBEDDED = 256, O_RUNFOR, O_STATE, O_SOCK, O_SET, O_CHECK, O_HELPCFG, O_LOGFMT, O_QUIET };
 
 int main(int argc, char **argv) {
+  /* a control or HTTP client that hangs up before its reply (petractl --timeout, a health probe
+   * giving up) must not end the daemon: writes to it fail with EPIPE instead */
+  signal(SIGPIPE, SIG_IGN);
   static const struct option opts[] = {
       {"config", required_argument, 0, 'c'},   {"embedded", no_argument, 0, O_EMBEDDED},
       {"run-for", required_argument, 0, O_RUNFOR}, {"state-dir", required_argument, 0, O_STATE},

@@ -198,9 +198,18 @@ typedef struct petrad {
   char ha_owner[400];                 /* owner as the group describes it (standby), or us */
   char ha_txn_id[CFG_STR];
   int ha_members, ha_describe_in_flight, ha_lease_lost;
+  int ha_lease_topic_ok;              /* the lease topic exists with one partition (checked) */
   uint64_t ha_described_ms, ha_became_owner_ms;
   double ha_takeover_ms;
   int txn_open, txn_fatal;            /* a transaction is open / the producer is fenced */
+  int txn_phase;                      /* a commit under way (ha.c), resumed by txn_timer */
+  rd_kafka_topic_partition_list_t *txn_offsets; /* what it sends, identical on every retry */
+  rd_kafka_consumer_group_metadata_t *txn_gm;
+  uint64_t txn_state_generation;      /* the state set it carries (0: none) */
+  uint64_t txn_pending_version;       /* the snapshot version it makes visible */
+  double txn_commit_t0;
+  int txn_pending_logged;
+  uv_timer_t txn_timer;
   uint64_t txn_began_ms, txn_commits, txn_aborts;
   double txn_commit_ms_last, txn_commit_ms_max;
   uint64_t txn_snapshot_version;      /* newest snapshot version produced (any transaction) */
@@ -255,9 +264,12 @@ int petrad_txn_init(petrad *d, char *err, size_t n);
 /* With ha.enabled: opens a transaction if none is (0), or −1 when nothing may be produced (not
  * the owner, or fenced). Without ha: 0. Called before every produce. */
 int petrad_txn_ensure(petrad *d);
-/* Commits the open transaction, with these input offsets when given (a checkpoint's). 0 or −1
- * (aborted; fenced stops petrad). Blocks until the broker answers. */
-int petrad_txn_commit(petrad *d, const ckpt *offsets);
+/* Commits the open transaction, with these input offsets when given (a checkpoint's, whose
+ * state set of generation state_generation is in it). The loop never blocks on the broker for
+ * long: 0 committed, 1 under way (resumed on a timer; nothing is produced until it ends), −1
+ * aborted (fenced stops petrad). wait: finish it (up to 30 s; for the orderly stop). */
+int petrad_txn_commit(petrad *d, const ckpt *offsets, uint64_t state_generation, int wait);
+int petrad_txn_committing(const petrad *d);
 
 /* control.c */
 int petrad_control_start(petrad *d, char *err, size_t n);

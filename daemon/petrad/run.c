@@ -60,6 +60,15 @@ void petrad_request_checkpoint(petrad *d, int stop) {
     o->partition = d->offsets[i].partition;
     o->offset = d->offsets[i].next;
   }
+  /* and where the model stands on partitions not assigned now (revoked, or restored and not
+   * yet assigned): the model has trained up to there, and it resumes from there */
+  for (int k = 0; k < d->restored.n_offsets && c->n_offsets < CKPT_MAX_OFFSETS; k++) {
+    const ckpt_offset *r = &d->restored.offsets[k];
+    int held = 0;
+    for (int i = 0; i < d->n_offsets && !held; i++)
+      held = d->offsets[i].partition == r->partition && !strcmp(d->offsets[i].topic, r->topic);
+    if (!held && r->offset >= 0) c->offsets[c->n_offsets++] = *r;
+  }
   if (features_save(d->feat, &c->features, &c->features_len)) {
     LOG_ERROR("checkpoint_failed", "reason=\"feature state: out of memory\"");
     svc_mark_free(mk);

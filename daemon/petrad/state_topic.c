@@ -101,13 +101,11 @@ void petrad_state_publish(petrad *d, const svc_out *m) {
     /* the set and the input offsets it reflects, in one transaction: either a new owner sees
      * both or neither (the delivery reports arrive during the commit) */
     if (bad && d->txn_open) {
-      petrad_txn_commit(d, NULL); /* what else is in it still commits; this state does not count */
-    } else if (petrad_txn_commit(d, &m->c) == 0) {
-      d->state_generation_published = m->version;
-      LOG_DEBUG("state_committed", "generation=%llu offsets=%d ms=%.1f", (unsigned long long)m->version,
-                m->c.n_offsets, d->txn_commit_ms_last);
-    } else {
+      petrad_txn_commit(d, NULL, 0, 0); /* what else is in it still commits; this state does not count */
       d->state_failures++;
+    } else {
+      /* counted when it ends (now, or when the broker answers: ha.c) */
+      petrad_txn_commit(d, &m->c, m->version, d->stopping);
     }
   }
 }

@@ -173,6 +173,15 @@ int svc_restore_pick(state_store *cache, state_store *remote, int remote_is_trut
     out->c = rcp;
     out->have = 1;
     out->source = remote->name;
+  } else if (remote && remote_is_truth && rrc == 0) {
+    /* ha: the topic holds no committed checkpoint, so neither the model nor any input offsets
+     * were ever committed: a local file holds state nobody committed (its input is read again
+     * from the group's offsets, which are none) — start fresh */
+    if (have_local) {
+      LOG_WARN("local_checkpoint_uncommitted", "generation=%llu action=\"ignored: starting fresh, as committed\"",
+               (unsigned long long)lc.generation);
+      ckpt_clear(&lc);
+    }
   } else {
     if (rrc == 1) {
       LOG_INFO("state_topic_not_newer", "generation=%llu local_generation=%llu", (unsigned long long)rcp.generation,

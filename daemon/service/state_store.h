@@ -63,7 +63,8 @@ typedef struct svc_restored {
  * remote cannot be read and starting from the cache could publish over newer state: there is no
  * local checkpoint, or `remote_is_truth` (ha: only committed state counts; then the remote wins
  * whenever it has a checkpoint, even an older one — a local file may hold a generation whose
- * transaction never committed). Damaged local files are moved aside and reported in warn. */
+ * transaction never committed — and with none there, the start is fresh). Damaged local files
+ * are moved aside and reported in warn. */
 int svc_restore_pick(state_store *cache, state_store *remote, int remote_is_truth, svc_restored *out,
                      char *warn, size_t warn_n, char *err, size_t n);
 void svc_restored_clear(svc_restored *r);

@@ -324,6 +324,18 @@ check(refused >= 100, "clients beyond control.max_clients (1200) refused", refus
 rc, out, err = ctl("health")
 check(rc == 0, "healthy after the client limit was hit", out)
 
+# clients that hang up before their reply (a probe giving up): petrad ignores SIGPIPE, it does
+# not die of writing to them
+for _ in range(200):
+    c = socket.socket(socket.AF_UNIX); c.connect(sock)
+    c.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, b"\x01\x00\x00\x00\x00\x00\x00\x00") # RST on close
+    c.sendall(b"status\npopulation\nmetrics\n")
+    c.close()
+time.sleep(0.5)
+check(p.poll() is None, "alive after 200 clients hung up before their replies", p.poll())
+rc, out, err = ctl("health")
+check(rc == 0, "healthy after the hang-ups", out)
+
 # orderly stop
 p.send_signal(signal.SIGTERM)
 out, _ = p.communicate(timeout=120)

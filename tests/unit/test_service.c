@@ -341,6 +341,7 @@ TEST(restore_picks_the_newer_and_refuses_to_start_over_unreadable_state) {
       {5, 1, 7, 0, 0, "kafka", 7},        /* the topic is newer */
       {9, 1, 7, 0, 0, "memory", 9},       /* the local cache is newer */
       {9, 1, 7, 1, 0, "kafka", 7},        /* ha: only committed state counts */
+      {9, 0, 0, 1, 0, "", 0},             /* ha: nothing committed: a local file is not used */
       {0, -1, 0, 0, -1, "", 0},           /* unreadable topic, no local: refuse */
       {5, -1, 0, 0, 0, "memory", 5},      /* unreadable topic, local: use it (logged) */
       {5, -1, 0, 1, -1, "", 0},           /* ha: unreadable topic: refuse even with local */
