@@ -75,37 +75,37 @@ int petrad_health(petrad *d, sbuf *out) {
   uint64_t now = clk_mono_ms();
 #define REASON(lvl, ...) reason(r, lvl, __VA_ARGS__)
   sb_put(out, "[", 1);
-  if (d->role == PETRAD_ROLE_JOINING || d->role == PETRAD_ROLE_TAKING_OVER || d->role == PETRAD_ROLE_STANDBY) {
+  if (d->ha.role == PETRAD_ROLE_JOINING || d->ha.role == PETRAD_ROLE_TAKING_OVER || d->ha.role == PETRAD_ROLE_STANDBY) {
     if (d->brokers_down) REASON(1, "broker unreachable: all brokers down");
     if (d->kafka_auth_error_ms) REASON(1, "kafka %s", d->kafka_auth_error);
-    if (d->role == PETRAD_ROLE_JOINING) REASON(1, "ha: waiting for the lease group %s.lease to name the owner", d->cfg.group_id);
-    if (d->role == PETRAD_ROLE_TAKING_OVER) REASON(1, "ha: taking over (fencing the previous owner, restoring the state)");
+    if (d->ha.role == PETRAD_ROLE_JOINING) REASON(1, "ha: waiting for the lease group %s.lease to name the owner", d->cfg.group_id);
+    if (d->ha.role == PETRAD_ROLE_TAKING_OVER) REASON(1, "ha: taking over (fencing the previous owner, restoring the state)");
     if (d->stopping) REASON(1, "stopping");
     sb_put(out, "]", 1);
-    return rs.level ? rs.level : d->role == PETRAD_ROLE_STANDBY ? PETRAD_HEALTH_STANDBY : 0;
+    return rs.level ? rs.level : d->ha.role == PETRAD_ROLE_STANDBY ? PETRAD_HEALTH_STANDBY : 0;
   }
-  double stall = (double)(now - d->hb_changed_ms) / 1000.0;
-  if (d->hb_changed_ms && stall > d->cfg.health_trainer_stall_s)
+  double stall = (double)(now - d->ops.hb_changed_ms) / 1000.0;
+  if (d->ops.hb_changed_ms && stall > d->cfg.health_trainer_stall_s)
     REASON(2, "trainer stalled: no progress for %.0f s", stall);
   if (d->brokers_down) REASON(1, "broker unreachable: all brokers down");
   if (d->kafka_auth_error_ms) REASON(1, "kafka %s", d->kafka_auth_error);
-  for (int i = 0; i < d->n_offsets && d->consumer; i++) {
+  for (int i = 0; i < d->in.n_offsets && d->in.consumer; i++) {
     int64_t lo = -1, hi = -1;
-    if (d->offsets[i].next < 0) continue;
-    if (rd_kafka_get_watermark_offsets(d->consumer, d->offsets[i].topic, d->offsets[i].partition, &lo,
+    if (d->in.offsets[i].next < 0) continue;
+    if (rd_kafka_get_watermark_offsets(d->in.consumer, d->in.offsets[i].topic, d->in.offsets[i].partition, &lo,
                                        &hi) != RD_KAFKA_RESP_ERR_NO_ERROR || hi < 0)
       continue;
-    int64_t lag = hi - d->offsets[i].next;
+    int64_t lag = hi - d->in.offsets[i].next;
     if (lag > d->cfg.health_max_lag)
-      REASON(1, "consumer lag over threshold: %s[%d] lags %lld > %lld", d->offsets[i].topic,
-             d->offsets[i].partition, (long long)lag, (long long)d->cfg.health_max_lag);
+      REASON(1, "consumer lag over threshold: %s[%d] lags %lld > %lld", d->in.offsets[i].topic,
+             d->in.offsets[i].partition, (long long)lag, (long long)d->cfg.health_max_lag);
   }
   double age = (double)(now - d->last_ckpt_ok_ms) / 1000.0;
   if (age > d->cfg.health_max_checkpoint_age_s)
     REASON(1, "last checkpoint age %.0f s > %.0f s", age, d->cfg.health_max_checkpoint_age_s);
   if (d->last_ckpt_fail_ms > d->last_ckpt_ok_ms)
     REASON(1, "last checkpoint failed: %s", d->last_ckpt_error);
-  if (d->op_paused) REASON(1, "consumption paused by the operator");
+  if (d->in.op_paused) REASON(1, "consumption paused by the operator");
   if (atomic_load(&d->st->no_skill))
     REASON(1, "no_skill: the model is no better than a constant predictor after %d labelled examples "
               "(%s %.4f); no snapshot is published (check the inputs: features.transforms, labels)",
@@ -148,18 +148,18 @@ void petrad_metrics_text(petrad *d, sbuf *b) {
         (double)(clk_mono_ms() - d->start_ms) / 1000.0);
   prom_family(b, "petra_role", "gauge", "1 for this petrad's role (single, joining, standby, taking_over, owner)");
   lab[0] = 0;
-  prom_label(lab, sizeof lab, "role", petrad_role_name(d->role));
+  prom_label(lab, sizeof lab, "role", petrad_role_name(d->ha.role));
   prom_sample(b, "petra_role", lab, 1);
   if (d->cfg.ha_enabled) {
-    counter(b, "petra_txn_commits_total", "Kafka transactions committed (ha)", (double)d->txn_commits);
-    counter(b, "petra_txn_aborts_total", "Kafka transactions aborted (ha)", (double)d->txn_aborts);
-    gauge(b, "petra_txn_commit_seconds", "duration of the last transaction commit (ha)", d->txn_commit_ms_last / 1000.0);
+    counter(b, "petra_txn_commits_total", "Kafka transactions committed (ha)", (double)d->out.txn_commits);
+    counter(b, "petra_txn_aborts_total", "Kafka transactions aborted (ha)", (double)d->out.txn_aborts);
+    gauge(b, "petra_txn_commit_seconds", "duration of the last transaction commit (ha)", d->out.txn_commit_ms_last / 1000.0);
   }
-  counter(b, "petra_events_total", "input messages consumed and decoded (events and points)", (double)d->events);
-  counter(b, "petra_labels_total", "label messages consumed", (double)d->labels);
+  counter(b, "petra_events_total", "input messages consumed and decoded (events and points)", (double)d->in.events);
+  counter(b, "petra_labels_total", "label messages consumed", (double)d->in.labels);
   counter(b, "petra_dead_letters_total", "input messages rejected to the dead-letter topic",
-          (double)d->dead_letters);
-  gauge(b, "petra_events_per_second", "input messages per second over the last 5 s", d->events_per_s);
+          (double)d->in.dead_letters);
+  gauge(b, "petra_events_per_second", "input messages per second over the last 5 s", d->ops.events_per_s);
   counter(b, "petra_examples_total", "examples the trainer has seen", (double)atomic_load(&d->st->examples));
   counter(b, "petra_train_steps_total", "optimizer steps", (double)atomic_load(&d->st->train_steps));
   gauge(b, "petra_train_loss", "exponential moving average of the training loss", atomic_load(&d->st->loss));
@@ -169,14 +169,14 @@ void petrad_metrics_text(petrad *d, sbuf *b) {
   prom_sample(b, "petra_model_metric", lab, atomic_load(&d->st->metric));
   counter(b, "petra_drift_detections_total", "Page-Hinkley drift detections", (double)atomic_load(&d->st->drifts));
   counter(b, "petra_state_bytes_written_total", "checkpoint bytes written to topics.state",
-          (double)d->state_bytes_written);
-  counter(b, "petra_state_failures_total", "checkpoints the state topic did not take", (double)d->state_failures);
+          (double)d->out.state_bytes_written);
+  counter(b, "petra_state_failures_total", "checkpoints the state topic did not take", (double)d->out.state_failures);
   counter(b, "petra_nonfinite_batches_total", "training batches skipped for a non-finite loss or gradient",
           (double)atomic_load(&d->st->skipped_nonfinite));
   counter(b, "petra_weight_rollbacks_total", "steps whose non-finite weights were rolled back",
           (double)atomic_load(&d->st->rollbacks));
   {
-    const features_stats *fs = features_get_stats(d->feat);
+    const features_stats *fs = features_get_stats(d->in.feat);
     gauge(b, "petra_entities", "entities whose recent events are held", (double)fs->entities);
     gauge(b, "petra_labels_waiting", "labels parked until their entity's events reach the label time",
           (double)fs->parked);
@@ -201,10 +201,10 @@ void petrad_metrics_text(petrad *d, sbuf *b) {
   gauge(b, "petra_champion_latency_p99_seconds", "batch-1 p99 latency of the published model",
         atomic_load(&d->st->champion_p99_us) / 1e6);
   counter(b, "petra_snapshots_built_total", "snapshots built by the trainer", (double)atomic_load(&d->st->snapshots_built));
-  counter(b, "petra_snapshots_published_total", "snapshots confirmed delivered", (double)d->snapshots_published);
+  counter(b, "petra_snapshots_published_total", "snapshots confirmed delivered", (double)d->out.snapshots_published);
   counter(b, "petra_snapshot_publish_failures_total", "snapshots whose delivery failed",
-          (double)d->snapshot_publish_failures);
-  gauge(b, "petra_snapshot_version", "last published snapshot version", (double)d->last_published_version);
+          (double)d->out.snapshot_publish_failures);
+  gauge(b, "petra_snapshot_version", "last published snapshot version", (double)d->out.last_published_version);
   counter(b, "petra_checkpoints_total", "checkpoints written", (double)atomic_load(&d->st->checkpoints));
   counter(b, "petra_checkpoint_failures_total", "checkpoints that failed",
           (double)atomic_load(&d->st->checkpoint_failures));
@@ -213,31 +213,31 @@ void petrad_metrics_text(petrad *d, sbuf *b) {
   gauge(b, "petra_queue_depth", "examples waiting for the trainer", exq_len(d->q));
   gauge(b, "petra_queue_capacity_examples", "capacity of the trainer queue", d->cfg.queue_capacity);
   gauge(b, "petra_consumer_paused", "1 while consumption is paused (backpressure or operator)",
-        d->paused || d->backpressure);
-  counter(b, "petra_consumer_pauses_total", "times consumption was paused", (double)d->pauses);
-  counter(b, "petra_control_requests_total", "control socket commands served", (double)d->ctl_requests);
-  counter(b, "petra_control_refused_total", "control clients refused (credentials or limits)", (double)d->ctl_refused);
-  gauge(b, "petra_control_clients", "control clients connected", d->n_ctl_clients);
-  if (d->consumer && d->n_offsets) {
+        d->in.paused || d->in.backpressure);
+  counter(b, "petra_consumer_pauses_total", "times consumption was paused", (double)d->in.pauses);
+  counter(b, "petra_control_requests_total", "control socket commands served", (double)d->ops.ctl_requests);
+  counter(b, "petra_control_refused_total", "control clients refused (credentials or limits)", (double)d->ops.ctl_refused);
+  gauge(b, "petra_control_clients", "control clients connected", d->ops.n_ctl_clients);
+  if (d->in.consumer && d->in.n_offsets) {
     prom_family(b, "petra_consumer_lag_messages", "gauge", "high watermark minus next offset to consume");
-    for (int i = 0; i < d->n_offsets; i++) {
+    for (int i = 0; i < d->in.n_offsets; i++) {
       int64_t lo = -1, hi = -1;
-      if (d->offsets[i].next < 0 ||
-          rd_kafka_get_watermark_offsets(d->consumer, d->offsets[i].topic, d->offsets[i].partition, &lo,
+      if (d->in.offsets[i].next < 0 ||
+          rd_kafka_get_watermark_offsets(d->in.consumer, d->in.offsets[i].topic, d->in.offsets[i].partition, &lo,
                                          &hi) != RD_KAFKA_RESP_ERR_NO_ERROR || hi < 0)
         continue;
       char p[16];
-      snprintf(p, sizeof p, "%d", d->offsets[i].partition);
+      snprintf(p, sizeof p, "%d", d->in.offsets[i].partition);
       lab[0] = 0;
-      prom_label(lab, sizeof lab, "topic", d->offsets[i].topic);
+      prom_label(lab, sizeof lab, "topic", d->in.offsets[i].topic);
       prom_label(lab, sizeof lab, "partition", p);
-      prom_sample(b, "petra_consumer_lag_messages", lab, (double)(hi - d->offsets[i].next));
+      prom_sample(b, "petra_consumer_lag_messages", lab, (double)(hi - d->in.offsets[i].next));
     }
   }
   /* snapshot publish latency: built → delivery confirmed */
   /* cumulative since start, as the exposition format requires (counts only rise) */
   prom_histogram(b, "petra_snapshot_publish_seconds", "snapshot built to delivery confirmed",
-                 &d->publish_hist);
+                 &d->out.publish_hist);
   int lvl = 0;
   sbuf r;
   sb_init(&r);
@@ -252,29 +252,29 @@ static void status_json(petrad *d, sbuf *b) {
   uint64_t now = clk_mono_ms();
   sb_printf(b, "\"model_id\":");
   sb_json_str(b, d->cfg.model_id);
-  sb_printf(b, ",\"role\":\"%s\"", petrad_role_name(d->role));
+  sb_printf(b, ",\"role\":\"%s\"", petrad_role_name(d->ha.role));
   if (d->cfg.ha_enabled) {
     sb_printf(b, ",\"ha\":{\"identity\":");
-    sb_json_str(b, d->ha_identity);
+    sb_json_str(b, d->ha.identity);
     sb_printf(b, ",\"owner\":");
-    sb_json_str(b, d->ha_owner[0] ? d->ha_owner : "unknown");
+    sb_json_str(b, d->ha.owner[0] ? d->ha.owner : "unknown");
     sb_printf(b, ",\"transactional_id\":");
-    sb_json_str(b, d->ha_txn_id);
-    sb_printf(b, ",\"lease_members\":%d,\"takeover_ms\":", d->ha_members);
-    sb_json_num(b, d->role == PETRAD_ROLE_OWNER ? d->ha_takeover_ms : NAN);
+    sb_json_str(b, d->ha.txn_id);
+    sb_printf(b, ",\"lease_members\":%d,\"takeover_ms\":", d->ha.members);
+    sb_json_num(b, d->ha.role == PETRAD_ROLE_OWNER ? d->ha.takeover_ms : NAN);
     sb_printf(b, ",\"transactions\":{\"commits\":%llu,\"aborts\":%llu,\"open\":%s,\"fenced\":%s,\"commit_ms_last\":",
-              (unsigned long long)d->txn_commits, (unsigned long long)d->txn_aborts, d->txn_open ? "true" : "false",
-              d->txn_fatal ? "true" : "false");
-    sb_json_num(b, d->txn_commit_ms_last);
+              (unsigned long long)d->out.txn_commits, (unsigned long long)d->out.txn_aborts, d->out.txn_open ? "true" : "false",
+              d->out.txn_fatal ? "true" : "false");
+    sb_json_num(b, d->out.txn_commit_ms_last);
     sb_printf(b, ",\"commit_ms_max\":");
-    sb_json_num(b, d->txn_commit_ms_max);
-    sb_printf(b, ",\"committed_snapshot_version\":%llu}}", (unsigned long long)d->committed_snapshot_version);
+    sb_json_num(b, d->out.txn_commit_ms_max);
+    sb_printf(b, ",\"committed_snapshot_version\":%llu}}", (unsigned long long)d->out.committed_snapshot_version);
   }
   sb_printf(b, ",\"version\":\"%s\",\"uptime_s\":%.1f,\"events\":%llu,\"events_per_s\":", PETRA_VERSION,
-            (double)(now - d->start_ms) / 1000.0, (unsigned long long)d->events);
-  sb_json_num(b, d->events_per_s);
+            (double)(now - d->start_ms) / 1000.0, (unsigned long long)d->in.events);
+  sb_json_num(b, d->ops.events_per_s);
   sb_printf(b, ",\"labels\":%llu,\"dead_letters\":%llu,\"examples\":%llu,\"train_steps\":%llu,\"loss\":",
-            (unsigned long long)d->labels, (unsigned long long)d->dead_letters,
+            (unsigned long long)d->in.labels, (unsigned long long)d->in.dead_letters,
             (unsigned long long)atomic_load(&d->st->examples), (unsigned long long)atomic_load(&d->st->train_steps));
   sb_json_num(b, atomic_load(&d->st->loss));
   sb_printf(b, ",\"metric_name\":\"%s\",\"metric\":", metric_name(d));
@@ -286,7 +286,7 @@ static void status_json(petrad *d, sbuf *b) {
   svc_info_unlock(d->svc);
   sb_printf(b, ",\"drift_detections\":%llu,\"last_drift_age_s\":", (unsigned long long)atomic_load(&d->st->drifts));
   sb_json_num(b, last_drift ? (double)(now - last_drift) / 1000.0 : NAN);
-  const features_stats *fs = features_get_stats(d->feat);
+  const features_stats *fs = features_get_stats(d->in.feat);
   sb_printf(b, ",\"entities\":%llu,\"entity_evictions\":%llu,\"labels_waiting\":%llu,"
             "\"labels_without_history\":%llu,\"labels_dropped\":%llu",
             (unsigned long long)fs->entities, (unsigned long long)fs->evictions, (unsigned long long)fs->parked,
@@ -299,8 +299,8 @@ static void status_json(petrad *d, sbuf *b) {
     sb_json_num(b, mv > 0 ? nv / mv : NAN);
   }
   sb_printf(b, ",\"restored_from\":\"%s\",\"state_topic\":{\"generation\":%llu,\"bytes_written\":%llu,\"failures\":%llu}",
-            d->restored_from, (unsigned long long)d->state_generation_published,
-            (unsigned long long)d->state_bytes_written, (unsigned long long)d->state_failures);
+            d->restored_from, (unsigned long long)d->out.state_generation_published,
+            (unsigned long long)d->out.state_bytes_written, (unsigned long long)d->out.state_failures);
   sb_printf(b, ",\"snapshots_built\":%llu,\"champion_fallbacks\":%llu",
             (unsigned long long)atomic_load(&d->st->snapshots_built),
             (unsigned long long)atomic_load(&d->st->champions_behind));
@@ -312,19 +312,19 @@ static void status_json(petrad *d, sbuf *b) {
   sb_printf(b,
             ",\"queue_depth\":%d,\"queue_capacity\":%d,\"paused\":%s,\"backpressure\":%s,\"operator_paused\":%s,"
             "\"pauses\":%llu",
-            exq_len(d->q), d->cfg.queue_capacity, d->paused || d->backpressure ? "true" : "false",
-            d->backpressure ? "true" : "false", d->op_paused ? "true" : "false", (unsigned long long)d->pauses);
+            exq_len(d->q), d->cfg.queue_capacity, d->in.paused || d->in.backpressure ? "true" : "false",
+            d->in.backpressure ? "true" : "false", d->in.op_paused ? "true" : "false", (unsigned long long)d->in.pauses);
   sb_printf(b, ",\"partitions\":[");
   int np = 0;
-  for (int i = 0; i < d->n_offsets; i++) {
+  for (int i = 0; i < d->in.n_offsets; i++) {
     int64_t lo = -1, hi = -1;
-    if (d->consumer)
-      rd_kafka_get_watermark_offsets(d->consumer, d->offsets[i].topic, d->offsets[i].partition, &lo, &hi);
+    if (d->in.consumer)
+      rd_kafka_get_watermark_offsets(d->in.consumer, d->in.offsets[i].topic, d->in.offsets[i].partition, &lo, &hi);
     sb_printf(b, "%s{\"topic\":", np++ ? "," : "");
-    sb_json_str(b, d->offsets[i].topic);
-    sb_printf(b, ",\"partition\":%d,\"next_offset\":%lld,\"high_watermark\":%lld,\"lag\":", d->offsets[i].partition,
-              (long long)d->offsets[i].next, (long long)hi);
-    if (hi >= 0 && d->offsets[i].next >= 0) sb_printf(b, "%lld}", (long long)(hi - d->offsets[i].next));
+    sb_json_str(b, d->in.offsets[i].topic);
+    sb_printf(b, ",\"partition\":%d,\"next_offset\":%lld,\"high_watermark\":%lld,\"lag\":", d->in.offsets[i].partition,
+              (long long)d->in.offsets[i].next, (long long)hi);
+    if (hi >= 0 && d->in.offsets[i].next >= 0) sb_printf(b, "%lld}", (long long)(hi - d->in.offsets[i].next));
     else sb_printf(b, "null}");
   }
   sb_printf(b, "],\"evolution_steps\":%llu,\"evolution_worker\":{\"busy\":%s,\"last_step_ms\":",
@@ -340,8 +340,8 @@ static void status_json(petrad *d, sbuf *b) {
   sb_printf(b, ",\"p99_us\":");
   sb_json_num(b, atomic_load(&d->st->champion_p99_us));
   sb_printf(b, "},\"last_snapshot\":{\"version\":%llu,\"published\":%llu,\"age_s\":",
-            (unsigned long long)d->last_published_version, (unsigned long long)d->snapshots_published);
-  sb_json_num(b, d->last_snapshot_ms ? (double)(now - d->last_snapshot_ms) / 1000.0 : NAN);
+            (unsigned long long)d->out.last_published_version, (unsigned long long)d->out.snapshots_published);
+  sb_json_num(b, d->out.last_snapshot_ms ? (double)(now - d->out.last_snapshot_ms) / 1000.0 : NAN);
   sb_printf(b, "},\"checkpoints\":%llu,\"checkpoint_failures\":%llu,\"last_checkpoint_age_s\":",
             (unsigned long long)atomic_load(&d->st->checkpoints),
             (unsigned long long)atomic_load(&d->st->checkpoint_failures));
@@ -368,7 +368,7 @@ static void status_json(petrad *d, sbuf *b) {
 static void execute(petrad *d, const char *line, size_t len, sbuf *b) {
   ctl_request rq;
   char err[256];
-  d->ctl_requests++;
+  d->ops.ctl_requests++;
   if (ctl_parse(line, len, &rq, err, sizeof err)) {
     sb_printf(b, "{\"ok\":false,\"error\":");
     sb_json_str(b, err);
@@ -380,7 +380,7 @@ static void execute(petrad *d, const char *line, size_t len, sbuf *b) {
     sb_printf(b, "{\"ok\":false,\"command\":\"%s\",\"error\":", ctl_cmd_name(rq.cmd));
     char why[600];
     snprintf(why, sizeof why, "this petrad is %s, not the owner of model %s (owner: %s): send it to the owner",
-             petrad_role_name(d->role), d->cfg.model_id, d->ha_owner[0] ? d->ha_owner : "unknown");
+             petrad_role_name(d->ha.role), d->cfg.model_id, d->ha.owner[0] ? d->ha.owner : "unknown");
     sb_json_str(b, why);
     sb_put(b, "}", 1);
     return;
@@ -396,7 +396,7 @@ static void execute(petrad *d, const char *line, size_t len, sbuf *b) {
       int lvl = petrad_health(d, &r);
       static const char *names[] = {"ok", "degraded", "failing", "?", "standby"};
       sb_printf(b, ",\"health\":\"%s\",\"level\":%d,\"role\":\"%s\",\"reasons\":%s", names[lvl], lvl,
-                petrad_role_name(d->role), r.p ? r.p : "[]");
+                petrad_role_name(d->ha.role), r.p ? r.p : "[]");
       sb_free(&r);
       break;
     }
@@ -423,13 +423,13 @@ static void execute(petrad *d, const char *line, size_t len, sbuf *b) {
       break;
     }
     case CTL_PAUSE:
-      d->op_paused = 1;
+      d->in.op_paused = 1;
       petrad_kafka_pause(d, 1);
       LOG_INFO("operator_pause", "via=control");
       sb_printf(b, ",\"paused\":true");
       break;
     case CTL_RESUME:
-      d->op_paused = 0;
+      d->in.op_paused = 0;
       LOG_INFO("operator_resume", "via=control");
       /* resumes now if the queue has room, else when it drains (the backpressure timer) */
       petrad_kafka_pause(d, 0);
@@ -481,9 +481,9 @@ static void client_closed(uv_handle_t *h) {
 static void unlink_client(ctl_client *c) {
   petrad *d = c->d;
   if (c->prev) c->prev->next = c->next;
-  else d->ctl_clients = c->next;
+  else d->ops.ctl_clients = c->next;
   if (c->next) c->next->prev = c->prev;
-  d->n_ctl_clients--;
+  d->ops.n_ctl_clients--;
 }
 
 static void client_drop(ctl_client *c) {
@@ -559,7 +559,7 @@ static void send_reply(ctl_client *c, sbuf *b) {
   }
   if (uv_stream_get_write_queue_size((uv_stream_t *)&c->pipe) > CTL_MAX_UNREAD) {
     LOG_WARN("control_client_dropped", "reason=\"not reading its replies\"");
-    c->d->ctl_dropped++;
+    c->d->ops.ctl_dropped++;
     client_drop(c);
   }
 }
@@ -576,7 +576,7 @@ static void reply_error_and_close(ctl_client *c, const char *msg) {
 
 static void on_client_timeout(uv_timer_t *t) {
   ctl_client *c = t->data;
-  c->d->ctl_dropped++;
+  c->d->ops.ctl_dropped++;
   LOG_INFO("control_client_dropped", "reason=\"no complete command within %.1f s\"", c->d->cfg.control_timeout_s);
   reply_error_and_close(c, "timeout: no complete command line");
 }
@@ -634,7 +634,7 @@ static int peer_allowed(petrad *d, int fd, struct ucred *cr) {
   if (getsockopt(fd, SOL_SOCKET, SO_PEERCRED, cr, &l)) return 0;
   if (cr->uid == 0 || cr->uid == geteuid()) return 1;
   if (getegid() != 0 && in_group(cr->uid, cr->gid, getegid())) return 1;
-  return d->ctl_gid >= 0 && in_group(cr->uid, cr->gid, (gid_t)d->ctl_gid);
+  return d->ops.ctl_gid >= 0 && in_group(cr->uid, cr->gid, (gid_t)d->ops.ctl_gid);
 }
 
 static void on_connection(uv_stream_t *server, int status) {
@@ -650,10 +650,10 @@ static void on_connection(uv_stream_t *server, int status) {
   uv_timer_init(d->loop, &c->timer);
   c->pipe.data = c->timer.data = c;
   c->handles_open = 2;
-  c->next = d->ctl_clients;
-  if (d->ctl_clients) d->ctl_clients->prev = c;
-  d->ctl_clients = c;
-  d->n_ctl_clients++;
+  c->next = d->ops.ctl_clients;
+  if (d->ops.ctl_clients) d->ops.ctl_clients->prev = c;
+  d->ops.ctl_clients = c;
+  d->ops.n_ctl_clients++;
   if (uv_accept(server, (uv_stream_t *)&c->pipe)) {
     client_drop(c);
     return;
@@ -661,14 +661,14 @@ static void on_connection(uv_stream_t *server, int status) {
   uv_os_fd_t fd;
   struct ucred cr = {0, (uid_t)-1, (gid_t)-1};
   if (uv_fileno((uv_handle_t *)&c->pipe, &fd) || !peer_allowed(d, fd, &cr)) {
-    d->ctl_refused++;
+    d->ops.ctl_refused++;
     LOG_WARN("control_refused", "uid=%d gid=%d pid=%d reason=\"peer credentials not allowed\"", (int)cr.uid,
              (int)cr.gid, (int)cr.pid);
     reply_error_and_close(c, "permission denied: uid not allowed on this control socket");
     return;
   }
-  if (d->n_ctl_clients > d->cfg.control_max_clients) {
-    d->ctl_refused++;
+  if (d->ops.n_ctl_clients > d->cfg.control_max_clients) {
+    d->ops.ctl_refused++;
     LOG_WARN("control_refused", "reason=\"too many clients\" max=%d", d->cfg.control_max_clients);
     reply_error_and_close(c, "too many control clients; try again");
     return;
@@ -692,10 +692,10 @@ static enum MHD_Result http_handler(void *cls, struct MHD_Connection *conn, cons
     code = MHD_HTTP_METHOD_NOT_ALLOWED;
     r = MHD_create_response_from_buffer(19, (void *)"method not allowed\n", MHD_RESPMEM_PERSISTENT);
   } else if (!strcmp(url, "/") || !strcmp(url, "/index.html")) {
-    pthread_mutex_lock(&d->prom_mu);
-    r = MHD_create_response_from_buffer(d->page_len, d->page_cache ? d->page_cache : (void *)"",
+    pthread_mutex_lock(&d->ops.prom_mu);
+    r = MHD_create_response_from_buffer(d->ops.page_len, d->ops.page_cache ? d->ops.page_cache : (void *)"",
                                         MHD_RESPMEM_MUST_COPY);
-    pthread_mutex_unlock(&d->prom_mu);
+    pthread_mutex_unlock(&d->ops.prom_mu);
     if (r) {
       MHD_add_response_header(r, "Content-Type", "text/html; charset=utf-8");
       MHD_add_response_header(r, "Cache-Control", "no-store");
@@ -706,10 +706,10 @@ static enum MHD_Result http_handler(void *cls, struct MHD_Connection *conn, cons
     code = MHD_HTTP_NOT_FOUND;
     r = MHD_create_response_from_buffer(30, (void *)"not found; try / or /metrics\n", MHD_RESPMEM_PERSISTENT);
   } else {
-    pthread_mutex_lock(&d->prom_mu);
-    r = MHD_create_response_from_buffer(d->prom_len, d->prom_cache ? d->prom_cache : (void *)"",
+    pthread_mutex_lock(&d->ops.prom_mu);
+    r = MHD_create_response_from_buffer(d->ops.prom_len, d->ops.prom_cache ? d->ops.prom_cache : (void *)"",
                                         MHD_RESPMEM_MUST_COPY);
-    pthread_mutex_unlock(&d->prom_mu);
+    pthread_mutex_unlock(&d->ops.prom_mu);
     if (r) MHD_add_response_header(r, "Content-Type", "text/plain; version=0.0.4; charset=utf-8");
   }
   if (!r) return MHD_NO;
@@ -732,15 +732,15 @@ static void render_page(petrad *d, sbuf *page) {
   static const char *names[] = {"ok", "degraded", "failing", "unknown", "standby"};
   sb_printf(&hb, "{\"health\":\"%s\",\"reasons\":%s}", names[lvl >= 0 && lvl <= 4 ? lvl : 3], r.p ? r.p : "[]");
   static double t[360], m[360], by[360], p9[360], ra[360];
-  int step = (d->hist_n + 359) / 360, k = 0;
+  int step = (d->ops.hist_n + 359) / 360, k = 0;
   if (step < 1) step = 1;
-  for (int i = (d->hist_n - 1) % step; i < d->hist_n && k < 360; i += step, k++) {
-    int j = (d->hist_head - d->hist_n + i + PETRAD_HIST) % PETRAD_HIST;
-    t[k] = d->hist_t[j];
-    m[k] = d->hist_metric[j];
-    by[k] = d->hist_bytes[j];
-    p9[k] = d->hist_p99[j];
-    ra[k] = d->hist_rate[j];
+  for (int i = (d->ops.hist_n - 1) % step; i < d->ops.hist_n && k < 360; i += step, k++) {
+    int j = (d->ops.hist_head - d->ops.hist_n + i + PETRAD_HIST) % PETRAD_HIST;
+    t[k] = d->ops.hist_t[j];
+    m[k] = d->ops.hist_metric[j];
+    by[k] = d->ops.hist_bytes[j];
+    p9[k] = d->ops.hist_p99[j];
+    ra[k] = d->ops.hist_rate[j];
   }
   page_history h = {k, t, m, by, p9, ra};
   static svg_point pts[64];
@@ -761,18 +761,18 @@ static void render_page(petrad *d, sbuf *page) {
 
 /* One history sample every PETRAD_HIST_EVERY_S (loop thread). */
 static void sample_history(petrad *d, uint64_t now) {
-  if (d->hist_last_ms && now - d->hist_last_ms < PETRAD_HIST_EVERY_S * 1000) return;
-  d->hist_last_ms = now;
-  int j = d->hist_head;
-  d->hist_t[j] = (double)now / 1000.0;
-  d->hist_metric[j] = atomic_load(&d->st->metric);
+  if (d->ops.hist_last_ms && now - d->ops.hist_last_ms < PETRAD_HIST_EVERY_S * 1000) return;
+  d->ops.hist_last_ms = now;
+  int j = d->ops.hist_head;
+  d->ops.hist_t[j] = (double)now / 1000.0;
+  d->ops.hist_metric[j] = atomic_load(&d->st->metric);
   uint64_t cb = atomic_load(&d->st->champion_bytes);
-  d->hist_bytes[j] = cb ? (double)cb : NAN;
+  d->ops.hist_bytes[j] = cb ? (double)cb : NAN;
   double p99 = atomic_load(&d->st->champion_p99_us);
-  d->hist_p99[j] = p99 > 0 ? p99 : NAN;
-  d->hist_rate[j] = d->events_per_s;
-  d->hist_head = (j + 1) % PETRAD_HIST;
-  if (d->hist_n < PETRAD_HIST) d->hist_n++;
+  d->ops.hist_p99[j] = p99 > 0 ? p99 : NAN;
+  d->ops.hist_rate[j] = d->ops.events_per_s;
+  d->ops.hist_head = (j + 1) % PETRAD_HIST;
+  if (d->ops.hist_n < PETRAD_HIST) d->ops.hist_n++;
 }
 
 static void refresh_prom_cache(petrad *d) {
@@ -786,14 +786,14 @@ static void refresh_prom_cache(petrad *d) {
     sb_free(&page);
     return;
   }
-  pthread_mutex_lock(&d->prom_mu);
-  free(d->prom_cache);
-  d->prom_cache = b.p;
-  d->prom_len = b.len;
-  free(d->page_cache);
-  d->page_cache = page.p;
-  d->page_len = page.len;
-  pthread_mutex_unlock(&d->prom_mu);
+  pthread_mutex_lock(&d->ops.prom_mu);
+  free(d->ops.prom_cache);
+  d->ops.prom_cache = b.p;
+  d->ops.prom_len = b.len;
+  free(d->ops.page_cache);
+  d->ops.page_cache = page.p;
+  d->ops.page_len = page.len;
+  pthread_mutex_unlock(&d->ops.prom_mu);
 }
 
 /* ---------------------------------------------------------------- ops timer */
@@ -802,44 +802,44 @@ static void on_ops(uv_timer_t *t) {
   petrad *d = t->data;
   uint64_t now = clk_mono_ms();
   petrad_ha_tick(d);
-  if (!d->trainer_running) d->hb_changed_ms = now; /* nothing to stall before there is a trainer */
+  if (!d->trainer_running) d->ops.hb_changed_ms = now; /* nothing to stall before there is a trainer */
   uint64_t hb = atomic_load(&d->st->trainer_heartbeat);
-  if (hb != d->hb_seen || !d->hb_changed_ms) {
-    d->hb_seen = hb;
-    d->hb_changed_ms = now;
+  if (hb != d->ops.hb_seen || !d->ops.hb_changed_ms) {
+    d->ops.hb_seen = hb;
+    d->ops.hb_changed_ms = now;
   }
   /* Labels wait (parked) for their entity's events to reach the label time. When no input
    * arrived for a whole second and every assigned partition is read to its end, nothing more
    * is coming to complete those histories for now: join the waiting labels with what there is. */
-  uint64_t inputs = d->events + d->labels;
-  if (inputs == d->ops_last_inputs && features_get_stats(d->feat)->parked > 0 && !d->stopping &&
+  uint64_t inputs = d->in.events + d->in.labels;
+  if (inputs == d->ops.ops_last_inputs && features_get_stats(d->in.feat)->parked > 0 && !d->stopping &&
       petrad_kafka_caught_up(d)) {
     int budget = 4096;
-    while (budget > 0 && features_get_stats(d->feat)->parked > 0) {
+    while (budget > 0 && features_get_stats(d->in.feat)->parked > 0) {
       int room = exq_free_slots(d->q);
       if (room > PETRAD_MAX_EXAMPLES_PER_MESSAGE) room = PETRAD_MAX_EXAMPLES_PER_MESSAGE;
       if (room < 1) break;
-      int made = features_release_parked(d->feat, INT64_MAX, d->example, room);
+      int made = features_release_parked(d->in.feat, INT64_MAX, d->in.example, room);
       for (int i = 0; i < made; i++)
-        if (exq_push_example(d->q, d->example + (size_t)i * d->ef, 0) == 0) d->examples_queued++;
+        if (exq_push_example(d->q, d->in.example + (size_t)i * d->in.ef, 0) == 0) d->in.examples_queued++;
       budget -= room;
-      if (made == 0 && features_get_stats(d->feat)->parked > 0) break; /* none could be joined */
+      if (made == 0 && features_get_stats(d->in.feat)->parked > 0) break; /* none could be joined */
     }
   }
-  d->ops_last_inputs = inputs;
-  if (d->events != d->enc_shared_events) { /* the statistics moved: share them for snapshots */
+  d->ops.ops_last_inputs = inputs;
+  if (d->in.events != d->ops.enc_shared_events) { /* the statistics moved: share them for snapshots */
     petrad_share_encoder(d);
-    d->enc_shared_events = d->events;
+    d->ops.enc_shared_events = d->in.events;
   }
-  d->ops_i = (d->ops_i + 1) % 6;
-  d->ops_events[d->ops_i] = d->events;
-  d->ops_ms[d->ops_i] = now;
-  int oldest = (d->ops_i + 1) % 6;
-  while (!d->ops_ms[oldest] && oldest != d->ops_i) oldest = (oldest + 1) % 6; /* first seconds */
-  if (d->ops_ms[oldest] && now > d->ops_ms[oldest])
-    d->events_per_s = (double)(d->events - d->ops_events[oldest]) * 1000.0 / (double)(now - d->ops_ms[oldest]);
+  d->ops.ops_i = (d->ops.ops_i + 1) % 6;
+  d->ops.ops_events[d->ops.ops_i] = d->in.events;
+  d->ops.ops_ms[d->ops.ops_i] = now;
+  int oldest = (d->ops.ops_i + 1) % 6;
+  while (!d->ops.ops_ms[oldest] && oldest != d->ops.ops_i) oldest = (oldest + 1) % 6; /* first seconds */
+  if (d->ops.ops_ms[oldest] && now > d->ops.ops_ms[oldest])
+    d->ops.events_per_s = (double)(d->in.events - d->ops.ops_events[oldest]) * 1000.0 / (double)(now - d->ops.ops_ms[oldest]);
   sample_history(d, now);
-  if (d->http) refresh_prom_cache(d);
+  if (d->ops.http) refresh_prom_cache(d);
 }
 
 /* ---------------------------------------------------------------- start / close */
@@ -880,53 +880,53 @@ static int bind_socket(petrad *d, const char *path, char *err, size_t n) {
       return -1;
     }
   }
-  uv_pipe_init(d->loop, &d->ctl_server, 0);
-  d->ctl_server.data = d;
+  uv_pipe_init(d->loop, &d->ops.ctl_server, 0);
+  d->ops.ctl_server.data = d;
   mode_t old = umask(0117); /* created 0660 from the start, never wider */
-  int rc = uv_pipe_bind(&d->ctl_server, path);
+  int rc = uv_pipe_bind(&d->ops.ctl_server, path);
   umask(old);
-  if (rc == 0 && d->ctl_gid >= 0 && chown(path, (uid_t)-1, (gid_t)d->ctl_gid)) rc = uv_translate_sys_error(errno);
+  if (rc == 0 && d->ops.ctl_gid >= 0 && chown(path, (uid_t)-1, (gid_t)d->ops.ctl_gid)) rc = uv_translate_sys_error(errno);
   if (rc == 0) rc = chmod(path, 0660) ? uv_translate_sys_error(errno) : 0;
-  if (rc == 0) rc = uv_listen((uv_stream_t *)&d->ctl_server, 4096, on_connection);
+  if (rc == 0) rc = uv_listen((uv_stream_t *)&d->ops.ctl_server, 4096, on_connection);
   if (rc) {
     snprintf(err, n, "control socket %s: %s (set control.socket, or leave it empty to run without one)",
              path, uv_strerror(rc));
-    uv_close((uv_handle_t *)&d->ctl_server, NULL);
+    uv_close((uv_handle_t *)&d->ops.ctl_server, NULL);
     return -1;
   }
-  snprintf(d->ctl_path, sizeof d->ctl_path, "%s", path);
-  d->ctl_on = 1;
+  snprintf(d->ops.ctl_path, sizeof d->ops.ctl_path, "%s", path);
+  d->ops.ctl_on = 1;
   return 0;
 }
 
 int petrad_control_start(petrad *d, char *err, size_t n) {
-  pthread_mutex_init(&d->prom_mu, NULL);
-  d->ctl_gid = -1;
+  pthread_mutex_init(&d->ops.prom_mu, NULL);
+  d->ops.ctl_gid = -1;
   d->last_ckpt_ok_ms = clk_mono_ms();
-  uv_timer_init(d->loop, &d->ops_timer);
-  d->ops_timer.data = d;
-  uv_timer_start(&d->ops_timer, on_ops, 0, 1000);
+  uv_timer_init(d->loop, &d->ops.ops_timer);
+  d->ops.ops_timer.data = d;
+  uv_timer_start(&d->ops.ops_timer, on_ops, 0, 1000);
   if (d->cfg.control_group[0]) {
     struct group *g = getgrnam(d->cfg.control_group);
     if (!g) {
       snprintf(err, n, "control.group %s: no such group", d->cfg.control_group);
       return -1;
     }
-    d->ctl_gid = (int)g->gr_gid;
+    d->ops.ctl_gid = (int)g->gr_gid;
   }
   if (d->cfg.control_socket[0]) {
     if (bind_socket(d, d->cfg.control_socket, err, n)) return -1;
-    LOG_INFO("control_listening", "socket=%s", d->ctl_path);
+    LOG_INFO("control_listening", "socket=%s", d->ops.ctl_path);
   }
   if (d->cfg.metrics_http_port > 0) {
     struct sockaddr_in sa = {.sin_family = AF_INET, .sin_port = htons((uint16_t)d->cfg.metrics_http_port)};
     inet_pton(AF_INET, d->cfg.metrics_http_address, &sa.sin_addr);
     refresh_prom_cache(d);
-    d->http = MHD_start_daemon(MHD_USE_INTERNAL_POLLING_THREAD | MHD_USE_ERROR_LOG, (uint16_t)d->cfg.metrics_http_port,
+    d->ops.http = MHD_start_daemon(MHD_USE_INTERNAL_POLLING_THREAD | MHD_USE_ERROR_LOG, (uint16_t)d->cfg.metrics_http_port,
                                NULL, NULL, http_handler, d, MHD_OPTION_SOCK_ADDR, (struct sockaddr *)&sa,
                                MHD_OPTION_CONNECTION_LIMIT, 64u, MHD_OPTION_CONNECTION_TIMEOUT, 10u,
                                MHD_OPTION_END);
-    if (!d->http) {
+    if (!d->ops.http) {
       snprintf(err, n, "metrics.http_port %d on %s: cannot listen (in use, or not permitted)",
                d->cfg.metrics_http_port, d->cfg.metrics_http_address);
       return -1;
@@ -940,24 +940,24 @@ int petrad_control_start(petrad *d, char *err, size_t n) {
 static void noop_close(uv_handle_t *h) { (void)h; }
 
 void petrad_control_close(petrad *d) {
-  if (d->http) {
-    MHD_stop_daemon(d->http);
-    d->http = NULL;
+  if (d->ops.http) {
+    MHD_stop_daemon(d->ops.http);
+    d->ops.http = NULL;
   }
-  if (d->ops_timer.loop && !uv_is_closing((uv_handle_t *)&d->ops_timer))
-    uv_close((uv_handle_t *)&d->ops_timer, noop_close);
-  while (d->ctl_clients) client_drop(d->ctl_clients);
-  if (d->ctl_on) {
-    uv_close((uv_handle_t *)&d->ctl_server, noop_close);
-    unlink(d->ctl_path);
-    d->ctl_on = 0;
+  if (d->ops.ops_timer.loop && !uv_is_closing((uv_handle_t *)&d->ops.ops_timer))
+    uv_close((uv_handle_t *)&d->ops.ops_timer, noop_close);
+  while (d->ops.ctl_clients) client_drop(d->ops.ctl_clients);
+  if (d->ops.ctl_on) {
+    uv_close((uv_handle_t *)&d->ops.ctl_server, noop_close);
+    unlink(d->ops.ctl_path);
+    d->ops.ctl_on = 0;
   }
 }
 
 void petrad_control_free(petrad *d) {
-  free(d->prom_cache);
-  d->prom_cache = NULL;
-  free(d->page_cache);
-  d->page_cache = NULL;
-  pthread_mutex_destroy(&d->prom_mu);
+  free(d->ops.prom_cache);
+  d->ops.prom_cache = NULL;
+  free(d->ops.page_cache);
+  d->ops.page_cache = NULL;
+  pthread_mutex_destroy(&d->ops.prom_mu);
 }

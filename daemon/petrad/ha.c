@@ -63,9 +63,9 @@ enum { TXN_IDLE = 0, TXN_SENDING_OFFSETS, TXN_COMMITTING, TXN_ABORTING };
 /* A fatal transactional error: another petrad with our transactional.id started (we are a
  * zombie), or the producer cannot go on. Nothing more is produced; petrad stops with 3. */
 static void fenced(petrad *d, const rd_kafka_error_t *e, const char *where) {
-  if (d->txn_fatal) return;
-  d->txn_fatal = 1;
-  d->txn_open = 0;
+  if (d->out.txn_fatal) return;
+  d->out.txn_fatal = 1;
+  d->out.txn_open = 0;
   LOG_ERROR("ha_fenced", "where=%s error=\"%s\" action=\"stopping: another petrad owns model %s now\"", where,
             rd_kafka_error_string(e), d->cfg.model_id);
   d->exit_code = 3;
@@ -74,19 +74,19 @@ static void fenced(petrad *d, const rd_kafka_error_t *e, const char *where) {
 
 int petrad_txn_ensure(petrad *d) {
   if (!d->cfg.ha_enabled) return 0;
-  if (d->txn_fatal || !d->producer || d->role != PETRAD_ROLE_OWNER) return -1;
-  if (d->ha_lease_lost) return -1; /* another petrad may own the model now: nothing more from us */
-  if (d->txn_phase != TXN_IDLE) return -1; /* a commit is under way (resumed by txn_timer) */
-  if (d->txn_open) return 0;
-  rd_kafka_error_t *e = rd_kafka_begin_transaction(d->producer);
+  if (d->out.txn_fatal || !d->out.producer || d->ha.role != PETRAD_ROLE_OWNER) return -1;
+  if (d->ha.lease_lost) return -1; /* another petrad may own the model now: nothing more from us */
+  if (d->out.txn_phase != TXN_IDLE) return -1; /* a commit is under way (resumed by txn_timer) */
+  if (d->out.txn_open) return 0;
+  rd_kafka_error_t *e = rd_kafka_begin_transaction(d->out.producer);
   if (e) {
     if (rd_kafka_error_is_fatal(e)) fenced(d, e, "begin_transaction");
     else LOG_ERROR("txn_begin_failed", "error=\"%s\"", rd_kafka_error_string(e));
     rd_kafka_error_destroy(e);
     return -1;
   }
-  d->txn_open = 1;
-  d->txn_began_ms = clk_mono_ms();
+  d->out.txn_open = 1;
+  d->out.txn_began_ms = clk_mono_ms();
   return 0;
 }
 
@@ -97,7 +97,7 @@ static int produce_version_record(petrad *d, uint64_t version) {
   mf.schema_version = PETRA_SCHEMA_VERSION;
   mf.model_id = d->cfg.model_id;
   mf.snapshot_version = version;
-  mf.owner = d->ha_identity;
+  mf.owner = d->ha.identity;
   size_t n = petra__v1__state_manifest__get_packed_size(&mf);
   uint8_t *buf = malloc(n ? n : 1);
   if (!buf) return -1;
@@ -105,7 +105,7 @@ static int produce_version_record(petrad *d, uint64_t version) {
   char key[192];
   snprintf(key, sizeof key, "%s/state/version", d->cfg.model_id);
   rd_kafka_resp_err_t e = rd_kafka_producev(
-      d->producer, RD_KAFKA_V_TOPIC(d->cfg.topic_state), RD_KAFKA_V_KEY(key, strlen(key)), RD_KAFKA_V_VALUE(buf, n),
+      d->out.producer, RD_KAFKA_V_TOPIC(d->cfg.topic_state), RD_KAFKA_V_KEY(key, strlen(key)), RD_KAFKA_V_VALUE(buf, n),
       RD_KAFKA_V_HEADER("petra-type", "state-version", -1), RD_KAFKA_V_MSGFLAGS(RD_KAFKA_MSG_F_FREE), RD_KAFKA_V_END);
   if (e) {
     free(buf);
@@ -125,13 +125,13 @@ static int produce_version_record(petrad *d, uint64_t version) {
 #define TXN_RETRY_MS 500  /* ... this often (5–10% of the loop while the broker is away) */
 
 static void txn_clear(petrad *d) {
-  if (d->txn_offsets) rd_kafka_topic_partition_list_destroy(d->txn_offsets);
-  if (d->txn_gm) rd_kafka_consumer_group_metadata_destroy(d->txn_gm);
-  d->txn_offsets = NULL;
-  d->txn_gm = NULL;
-  d->txn_phase = TXN_IDLE;
-  d->txn_state_generation = 0;
-  if (d->txn_timer.loop) uv_timer_stop(&d->txn_timer);
+  if (d->out.txn_offsets) rd_kafka_topic_partition_list_destroy(d->out.txn_offsets);
+  if (d->out.txn_gm) rd_kafka_consumer_group_metadata_destroy(d->out.txn_gm);
+  d->out.txn_offsets = NULL;
+  d->out.txn_gm = NULL;
+  d->out.txn_phase = TXN_IDLE;
+  d->out.txn_state_generation = 0;
+  if (d->out.txn_timer.loop) uv_timer_stop(&d->out.txn_timer);
 }
 
 static int is_retriable(const rd_kafka_error_t *e) {
@@ -141,21 +141,21 @@ static int is_retriable(const rd_kafka_error_t *e) {
 }
 
 static void txn_done(petrad *d, int ok) {
-  double ms = mono_ms() - d->txn_commit_t0;
+  double ms = mono_ms() - d->out.txn_commit_t0;
   if (ok) {
-    d->txn_commits++;
-    d->txn_commit_ms_last = ms;
-    if (ms > d->txn_commit_ms_max) d->txn_commit_ms_max = ms;
-    if (d->txn_pending_version > d->committed_snapshot_version) d->committed_snapshot_version = d->txn_pending_version;
-    if (d->txn_state_generation) {
-      d->state_generation_published = d->txn_state_generation;
-      LOG_DEBUG("state_committed", "generation=%llu ms=%.1f", (unsigned long long)d->txn_state_generation, ms);
+    d->out.txn_commits++;
+    d->out.txn_commit_ms_last = ms;
+    if (ms > d->out.txn_commit_ms_max) d->out.txn_commit_ms_max = ms;
+    if (d->out.txn_pending_version > d->out.committed_snapshot_version) d->out.committed_snapshot_version = d->out.txn_pending_version;
+    if (d->out.txn_state_generation) {
+      d->out.state_generation_published = d->out.txn_state_generation;
+      LOG_DEBUG("state_committed", "generation=%llu ms=%.1f", (unsigned long long)d->out.txn_state_generation, ms);
     }
   } else {
-    d->txn_aborts++;
-    if (d->txn_state_generation) d->state_failures++;
+    d->out.txn_aborts++;
+    if (d->out.txn_state_generation) d->out.state_failures++;
   }
-  d->txn_open = 0;
+  d->out.txn_open = 0;
   txn_clear(d);
 }
 
@@ -163,18 +163,18 @@ static void txn_done(petrad *d, int ok) {
 static int txn_step(petrad *d, int slice_ms) {
   rd_kafka_error_t *e = NULL;
   const char *where = "commit_transaction";
-  if (d->txn_phase == TXN_SENDING_OFFSETS) {
+  if (d->out.txn_phase == TXN_SENDING_OFFSETS) {
     where = "send_offsets_to_transaction";
-    e = rd_kafka_send_offsets_to_transaction(d->producer, d->txn_offsets, d->txn_gm, slice_ms);
+    e = rd_kafka_send_offsets_to_transaction(d->out.producer, d->out.txn_offsets, d->out.txn_gm, slice_ms);
     if (e && is_retriable(e)) {
       rd_kafka_error_destroy(e);
       return 1;
     }
-    if (!e) d->txn_phase = TXN_COMMITTING;
+    if (!e) d->out.txn_phase = TXN_COMMITTING;
   }
-  if (!e && d->txn_phase == TXN_COMMITTING) {
+  if (!e && d->out.txn_phase == TXN_COMMITTING) {
     where = "commit_transaction";
-    e = rd_kafka_commit_transaction(d->producer, slice_ms);
+    e = rd_kafka_commit_transaction(d->out.producer, slice_ms);
     if (e && is_retriable(e)) {
       rd_kafka_error_destroy(e);
       return 1;
@@ -196,10 +196,10 @@ static int txn_step(petrad *d, int slice_ms) {
               abortable ? "aborting: its output is dropped, its offsets are not committed"
                         : "aborting the transaction");
     rd_kafka_error_destroy(e);
-    d->txn_phase = TXN_ABORTING;
+    d->out.txn_phase = TXN_ABORTING;
   }
   /* TXN_ABORTING */
-  rd_kafka_error_t *a = rd_kafka_abort_transaction(d->producer, slice_ms);
+  rd_kafka_error_t *a = rd_kafka_abort_transaction(d->out.producer, slice_ms);
   if (a && is_retriable(a)) {
     rd_kafka_error_destroy(a);
     return 1;
@@ -215,51 +215,51 @@ static int txn_step(petrad *d, int slice_ms) {
 
 static void on_txn_timer(uv_timer_t *t) {
   petrad *d = t->data;
-  if (d->txn_phase != TXN_IDLE && !d->txn_fatal) txn_step(d, TXN_RESUME_MS);
-  if (d->txn_phase == TXN_IDLE) uv_timer_stop(t);
+  if (d->out.txn_phase != TXN_IDLE && !d->out.txn_fatal) txn_step(d, TXN_RESUME_MS);
+  if (d->out.txn_phase == TXN_IDLE) uv_timer_stop(t);
 }
 
-int petrad_txn_committing(const petrad *d) { return d->txn_phase != TXN_IDLE; }
+int petrad_txn_committing(const petrad *d) { return d->out.txn_phase != TXN_IDLE; }
 
 int petrad_txn_commit(petrad *d, const ckpt *offsets, uint64_t state_generation, int wait) {
-  if (d->txn_fatal) return -1;
-  if (d->ha_lease_lost) { /* the open transaction is left to abort (by the successor's fencing or
+  if (d->out.txn_fatal) return -1;
+  if (d->ha.lease_lost) { /* the open transaction is left to abort (by the successor's fencing or
                            * the coordinator's timeout): what it holds never counted */
     txn_clear(d);
-    d->txn_open = 0;
+    d->out.txn_open = 0;
     return -1;
   }
-  if (d->txn_phase != TXN_IDLE) { /* one under way: finish it first when asked to wait */
+  if (d->out.txn_phase != TXN_IDLE) { /* one under way: finish it first when asked to wait */
     if (!wait) return 1;
-    for (int i = 0; i < 120 && d->txn_phase != TXN_IDLE && !d->txn_fatal; i++) txn_step(d, TXN_SLICE_MS);
-    if (d->txn_phase != TXN_IDLE) return -1;
+    for (int i = 0; i < 120 && d->out.txn_phase != TXN_IDLE && !d->out.txn_fatal; i++) txn_step(d, TXN_SLICE_MS);
+    if (d->out.txn_phase != TXN_IDLE) return -1;
   }
-  if (!d->txn_open) return -1;
-  d->txn_commit_t0 = mono_ms();
-  uint64_t v = d->txn_snapshot_version;
-  if (v > d->committed_snapshot_version && produce_version_record(d, v)) {
+  if (!d->out.txn_open) return -1;
+  d->out.txn_commit_t0 = mono_ms();
+  uint64_t v = d->out.txn_snapshot_version;
+  if (v > d->out.committed_snapshot_version && produce_version_record(d, v)) {
     LOG_WARN("txn_version_record_failed", "version=%llu", (unsigned long long)v);
   }
-  d->txn_pending_version = v;
-  d->txn_state_generation = state_generation;
-  d->txn_phase = TXN_COMMITTING;
-  if (offsets && offsets->n_offsets > 0 && d->consumer) {
+  d->out.txn_pending_version = v;
+  d->out.txn_state_generation = state_generation;
+  d->out.txn_phase = TXN_COMMITTING;
+  if (offsets && offsets->n_offsets > 0 && d->in.consumer) {
     rd_kafka_topic_partition_list_t *l = rd_kafka_topic_partition_list_new(offsets->n_offsets);
     for (int i = 0; i < offsets->n_offsets; i++)
       if (offsets->offsets[i].offset >= 0)
         rd_kafka_topic_partition_list_add(l, offsets->offsets[i].topic, offsets->offsets[i].partition)->offset =
             offsets->offsets[i].offset;
     if (l->cnt > 0) {
-      d->txn_offsets = l;
-      d->txn_gm = rd_kafka_consumer_group_metadata(d->consumer);
-      d->txn_phase = TXN_SENDING_OFFSETS;
+      d->out.txn_offsets = l;
+      d->out.txn_gm = rd_kafka_consumer_group_metadata(d->in.consumer);
+      d->out.txn_phase = TXN_SENDING_OFFSETS;
     } else {
       rd_kafka_topic_partition_list_destroy(l);
     }
   }
   int rc = txn_step(d, TXN_SLICE_MS);
   if (rc == 1 && wait) {
-    for (int i = 0; i < 120 && rc == 1 && !d->txn_fatal; i++) rc = txn_step(d, TXN_SLICE_MS);
+    for (int i = 0; i < 120 && rc == 1 && !d->out.txn_fatal; i++) rc = txn_step(d, TXN_SLICE_MS);
     if (rc == 1) { /* 30 s: give up on it (the coordinator aborts it at transaction.timeout.ms) */
       LOG_ERROR("txn_commit_failed", "where=commit_transaction error=\"no answer from the transaction coordinator in 30 s\" action=\"its output is not counted\"");
       txn_done(d, 0);
@@ -267,16 +267,16 @@ int petrad_txn_commit(petrad *d, const ckpt *offsets, uint64_t state_generation,
     }
   }
   if (rc == 1) {
-    if (!d->txn_timer.loop) {
-      uv_timer_init(d->loop, &d->txn_timer);
-      d->txn_timer.data = d;
+    if (!d->out.txn_timer.loop) {
+      uv_timer_init(d->loop, &d->out.txn_timer);
+      d->out.txn_timer.data = d;
     }
-    uv_timer_start(&d->txn_timer, on_txn_timer, TXN_RETRY_MS, TXN_RETRY_MS);
-    if (!d->txn_pending_logged++)
+    uv_timer_start(&d->out.txn_timer, on_txn_timer, TXN_RETRY_MS, TXN_RETRY_MS);
+    if (!d->out.txn_pending_logged++)
       LOG_WARN("txn_commit_pending", "action=\"resumed every %d ms until the broker answers; nothing is produced meanwhile\"",
                TXN_RETRY_MS);
   } else {
-    d->txn_pending_logged = 0;
+    d->out.txn_pending_logged = 0;
   }
   return rc;
 }
@@ -284,18 +284,18 @@ int petrad_txn_commit(petrad *d, const ckpt *offsets, uint64_t state_generation,
 static void on_commit_timer(uv_timer_t *t) {
   petrad *d = t->data;
   /* a checkpoint commits with its offsets: not now, while its state set is being written */
-  if (d->txn_open && !d->txn_fatal && d->txn_phase == TXN_IDLE) petrad_txn_commit(d, NULL, 0, 0);
+  if (d->out.txn_open && !d->out.txn_fatal && d->out.txn_phase == TXN_IDLE) petrad_txn_commit(d, NULL, 0, 0);
 }
 
 int petrad_txn_init(petrad *d, char *err, size_t n) {
   double t0 = mono_ms();
-  rd_kafka_error_t *e = rd_kafka_init_transactions(d->producer, 60000);
+  rd_kafka_error_t *e = rd_kafka_init_transactions(d->out.producer, 60000);
   if (e) {
-    snprintf(err, n, "init_transactions (transactional.id %s): %s", d->ha_txn_id, rd_kafka_error_string(e));
+    snprintf(err, n, "init_transactions (transactional.id %s): %s", d->ha.txn_id, rd_kafka_error_string(e));
     rd_kafka_error_destroy(e);
     return -1;
   }
-  LOG_INFO("ha_fenced_previous", "transactional_id=%s ms=%.0f", d->ha_txn_id, mono_ms() - t0);
+  LOG_INFO("ha_fenced_previous", "transactional_id=%s ms=%.0f", d->ha.txn_id, mono_ms() - t0);
   return 0;
 }
 
@@ -305,10 +305,10 @@ static void on_lease_ready(uv_poll_t *h, int status, int events);
 
 static void takeover(uv_timer_t *t) {
   petrad *d = t->data;
-  if (d->role != PETRAD_ROLE_TAKING_OVER || d->stopping) return;
+  if (d->ha.role != PETRAD_ROLE_TAKING_OVER || d->stopping) return;
   char err[1024];
   double t0 = mono_ms();
-  LOG_INFO("ha_taking_over", "model=%s identity=%s", d->cfg.model_id, d->ha_identity);
+  LOG_INFO("ha_taking_over", "model=%s identity=%s", d->cfg.model_id, d->ha.identity);
   sdn_notify("STATUS=taking over: fencing the previous owner, restoring the state from Kafka");
   if (petrad_become_owner(d, err, sizeof err)) {
     LOG_ERROR("ha_takeover_failed", "error=\"%s\"", err);
@@ -316,16 +316,16 @@ static void takeover(uv_timer_t *t) {
     petrad_request_stop(d, "takeover failed");
     return;
   }
-  d->role = PETRAD_ROLE_OWNER;
-  d->ha_owner[0] = 0;
-  snprintf(d->ha_owner, sizeof d->ha_owner, "%s", d->ha_identity);
-  d->ha_takeover_ms = mono_ms() - t0;
-  d->ha_became_owner_ms = clk_mono_ms();
+  d->ha.role = PETRAD_ROLE_OWNER;
+  d->ha.owner[0] = 0;
+  snprintf(d->ha.owner, sizeof d->ha.owner, "%s", d->ha.identity);
+  d->ha.takeover_ms = mono_ms() - t0;
+  d->ha.became_owner_ms = clk_mono_ms();
   uint64_t ci = (uint64_t)(d->cfg.ha_commit_interval_s * 1000);
   if (ci < 1) ci = 1;
-  uv_timer_start(&d->commit_timer, on_commit_timer, ci, ci);
-  LOG_INFO("ha_owner", "model=%s identity=%s takeover_ms=%.0f restored_from=%s", d->cfg.model_id, d->ha_identity,
-           d->ha_takeover_ms, d->restored_from[0] ? d->restored_from : "none");
+  uv_timer_start(&d->ha.commit_timer, on_commit_timer, ci, ci);
+  LOG_INFO("ha_owner", "model=%s identity=%s takeover_ms=%.0f restored_from=%s", d->cfg.model_id, d->ha.identity,
+           d->ha.takeover_ms, d->restored_from[0] ? d->restored_from : "none");
   sdn_notify("READY=1\nSTATUS=owner: training and publishing");
 }
 
@@ -338,12 +338,12 @@ static void lease_rebalance(rd_kafka_t *rk, rd_kafka_resp_err_t err, rd_kafka_to
   if (err == RD_KAFKA_RESP_ERR__ASSIGN_PARTITIONS) {
     if (coop) rd_kafka_error_destroy(rd_kafka_incremental_assign(rk, parts));
     else rd_kafka_assign(rk, parts);
-    if (has && (d->role == PETRAD_ROLE_JOINING || d->role == PETRAD_ROLE_STANDBY)) {
-      d->role = PETRAD_ROLE_TAKING_OVER;
-      uv_timer_start(&d->takeover_timer, takeover, 0, 0); /* out of the callback */
-    } else if (d->role == PETRAD_ROLE_JOINING) {
-      d->role = PETRAD_ROLE_STANDBY;
-      LOG_INFO("ha_standby", "model=%s identity=%s lease_topic=%s", d->cfg.model_id, d->ha_identity,
+    if (has && (d->ha.role == PETRAD_ROLE_JOINING || d->ha.role == PETRAD_ROLE_STANDBY)) {
+      d->ha.role = PETRAD_ROLE_TAKING_OVER;
+      uv_timer_start(&d->ha.takeover_timer, takeover, 0, 0); /* out of the callback */
+    } else if (d->ha.role == PETRAD_ROLE_JOINING) {
+      d->ha.role = PETRAD_ROLE_STANDBY;
+      LOG_INFO("ha_standby", "model=%s identity=%s lease_topic=%s", d->cfg.model_id, d->ha.identity,
                d->cfg.ha_lease_topic);
       sdn_notify("READY=1\nSTATUS=standby: another petrad owns the model");
     }
@@ -351,11 +351,11 @@ static void lease_rebalance(rd_kafka_t *rk, rd_kafka_resp_err_t err, rd_kafka_to
     if (coop) rd_kafka_error_destroy(rd_kafka_incremental_unassign(rk, parts));
     else rd_kafka_assign(rk, NULL);
     /* (when stopping, leaving the group revokes the lease: that is the hand-over) */
-    if (has && !d->stopping && (d->role == PETRAD_ROLE_OWNER || d->role == PETRAD_ROLE_TAKING_OVER)) {
+    if (has && !d->stopping && (d->ha.role == PETRAD_ROLE_OWNER || d->ha.role == PETRAD_ROLE_TAKING_OVER)) {
       LOG_ERROR("ha_lease_lost", "model=%s lost=%d action=\"stopping: a standby takes over\"", d->cfg.model_id,
                 rd_kafka_assignment_lost(rk));
       d->exit_code = 3;
-      d->ha_lease_lost = 1;
+      d->ha.lease_lost = 1;
       petrad_request_stop(d, "lease lost");
     }
   }
@@ -363,7 +363,7 @@ static void lease_rebalance(rd_kafka_t *rk, rd_kafka_resp_err_t err, rd_kafka_to
 
 static void lease_serve(petrad *d) {
   rd_kafka_message_t *m;
-  while (d->lease && (m = rd_kafka_consumer_poll(d->lease, 0))) rd_kafka_message_destroy(m);
+  while (d->ha.lease && (m = rd_kafka_consumer_poll(d->ha.lease, 0))) rd_kafka_message_destroy(m);
 }
 
 static void on_lease_ready(uv_poll_t *h, int status, int events) {
@@ -371,7 +371,7 @@ static void on_lease_ready(uv_poll_t *h, int status, int events) {
   (void)events;
   petrad *d = h->data;
   uint64_t v;
-  ssize_t r = read(d->lease_fd, &v, sizeof v);
+  ssize_t r = read(d->ha.lease_fd, &v, sizeof v);
   (void)r;
   lease_serve(d);
 }
@@ -379,7 +379,7 @@ static void on_lease_ready(uv_poll_t *h, int status, int events) {
 /* The lease topic with one partition: created when missing; more than one is refused (the
  * assignor would then name several owners). */
 static int ensure_lease_topic(petrad *d, char *err, size_t n) {
-  int parts = kadmin_ensure(d->lease, d->cfg.ha_lease_topic, 1, NULL, err, n);
+  int parts = kadmin_ensure(d->ha.lease, d->cfg.ha_lease_topic, 1, NULL, err, n);
   if (parts < 0) return -1;
   if (parts > 1) {
     snprintf(err, n, "lease topic %s has %d partitions: it needs exactly one (one owner per model)",
@@ -393,11 +393,11 @@ int petrad_ha_start(petrad *d, char *err, size_t n) {
   char host[128] = "host";
   gethostname(host, sizeof host - 1);
   host[sizeof host - 1] = 0;
-  snprintf(d->ha_identity, sizeof d->ha_identity, "%s:%d", host, (int)getpid());
+  snprintf(d->ha.identity, sizeof d->ha.identity, "%s:%d", host, (int)getpid());
   if (d->cfg.ha_transactional_id[0])
-    snprintf(d->ha_txn_id, sizeof d->ha_txn_id, "%s", d->cfg.ha_transactional_id);
+    snprintf(d->ha.txn_id, sizeof d->ha.txn_id, "%s", d->cfg.ha_transactional_id);
   else
-    snprintf(d->ha_txn_id, sizeof d->ha_txn_id, "petrad-%s", d->cfg.model_id);
+    snprintf(d->ha.txn_id, sizeof d->ha.txn_id, "petrad-%s", d->cfg.model_id);
   char group[CFG_STR + 8], cid[200], sto[32];
   snprintf(group, sizeof group, "%s.lease", d->cfg.group_id);
   snprintf(cid, sizeof cid, "petrad-lease-%s-%d", host, (int)getpid());
@@ -433,76 +433,76 @@ int petrad_ha_start(petrad *d, char *err, size_t n) {
   rd_kafka_conf_set_opaque(conf, d);
   rd_kafka_conf_set_error_cb(conf, petrad_kafka_on_error);
   rd_kafka_conf_set_rebalance_cb(conf, lease_rebalance);
-  d->lease = rd_kafka_new(RD_KAFKA_CONSUMER, conf, e, sizeof e);
-  if (!d->lease) {
+  d->ha.lease = rd_kafka_new(RD_KAFKA_CONSUMER, conf, e, sizeof e);
+  if (!d->ha.lease) {
     snprintf(err, n, "lease consumer: %s", e);
     return -1;
   }
-  rd_kafka_poll_set_consumer(d->lease);
+  rd_kafka_poll_set_consumer(d->ha.lease);
   /* with the broker away at start (a restart during an outage) the lease topic is checked
    * later, once a second from petrad_ha_tick: the loop and the control socket run meanwhile */
   char me[512];
-  if (kadmin_partitions_within(d->lease, d->cfg.ha_lease_topic, 500, me, sizeof me) < 0) {
+  if (kadmin_partitions_within(d->ha.lease, d->cfg.ha_lease_topic, 500, me, sizeof me) < 0) {
     LOG_WARN("lease_topic_unchecked", "topic=%s error=\"%s\" action=\"checked again every second\"",
              d->cfg.ha_lease_topic, me);
   } else {
     if (ensure_lease_topic(d, err, n)) return -1;
-    d->ha_lease_topic_ok = 1;
+    d->ha.lease_topic_ok = 1;
   }
-  d->lease_q = rd_kafka_queue_get_consumer(d->lease);
-  d->lease_fd = eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC);
-  rd_kafka_queue_io_event_enable(d->lease_q, d->lease_fd, &one, sizeof one);
-  uv_poll_init(d->loop, &d->lease_poll, d->lease_fd);
-  d->lease_poll.data = d;
-  uv_poll_start(&d->lease_poll, UV_READABLE, on_lease_ready);
-  uv_timer_init(d->loop, &d->takeover_timer);
-  d->takeover_timer.data = d;
-  uv_timer_init(d->loop, &d->commit_timer);
-  d->commit_timer.data = d;
-  d->ha_admin_q = rd_kafka_queue_new(d->lease);
+  d->ha.lease_q = rd_kafka_queue_get_consumer(d->ha.lease);
+  d->ha.lease_fd = eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC);
+  rd_kafka_queue_io_event_enable(d->ha.lease_q, d->ha.lease_fd, &one, sizeof one);
+  uv_poll_init(d->loop, &d->ha.lease_poll, d->ha.lease_fd);
+  d->ha.lease_poll.data = d;
+  uv_poll_start(&d->ha.lease_poll, UV_READABLE, on_lease_ready);
+  uv_timer_init(d->loop, &d->ha.takeover_timer);
+  d->ha.takeover_timer.data = d;
+  uv_timer_init(d->loop, &d->ha.commit_timer);
+  d->ha.commit_timer.data = d;
+  d->ha.admin_q = rd_kafka_queue_new(d->ha.lease);
   rd_kafka_topic_partition_list_t *t = rd_kafka_topic_partition_list_new(1);
   rd_kafka_topic_partition_list_add(t, d->cfg.ha_lease_topic, RD_KAFKA_PARTITION_UA);
-  rd_kafka_resp_err_t se = rd_kafka_subscribe(d->lease, t);
+  rd_kafka_resp_err_t se = rd_kafka_subscribe(d->ha.lease, t);
   rd_kafka_topic_partition_list_destroy(t);
   if (se) {
     snprintf(err, n, "lease subscribe: %s", rd_kafka_err2str(se));
     return -1;
   }
-  d->role = PETRAD_ROLE_JOINING;
-  ssize_t w = write(d->lease_fd, &one, sizeof one);
+  d->ha.role = PETRAD_ROLE_JOINING;
+  ssize_t w = write(d->ha.lease_fd, &one, sizeof one);
   (void)w;
   LOG_INFO("ha_joining", "model=%s lease_group=%s lease_topic=%s transactional_id=%s identity=%s", d->cfg.model_id,
-           group, d->cfg.ha_lease_topic, d->ha_txn_id, d->ha_identity);
+           group, d->cfg.ha_lease_topic, d->ha.txn_id, d->ha.identity);
   return 0;
 }
 
 /* Once a second from the ops timer: serve the lease consumer and, on a standby, find out
  * who owns the lease (DescribeConsumerGroups: the member assigned the partition). */
 void petrad_ha_tick(petrad *d) {
-  if (!d->lease) return;
-  if (!d->ha_lease_topic_ok && !d->stopping) {
+  if (!d->ha.lease) return;
+  if (!d->ha.lease_topic_ok && !d->stopping) {
     char err[512];
-    if (kadmin_partitions_within(d->lease, d->cfg.ha_lease_topic, 100, err, sizeof err) >= 0) {
+    if (kadmin_partitions_within(d->ha.lease, d->cfg.ha_lease_topic, 100, err, sizeof err) >= 0) {
       if (ensure_lease_topic(d, err, sizeof err)) {
         LOG_ERROR("ha_start_failed", "error=\"%s\"", err);
         d->exit_code = 1;
         petrad_request_stop(d, "lease topic unusable");
         return;
       }
-      d->ha_lease_topic_ok = 1;
+      d->ha.lease_topic_ok = 1;
       LOG_INFO("lease_topic_checked", "topic=%s", d->cfg.ha_lease_topic);
     }
   }
   lease_serve(d);
   rd_kafka_event_t *ev;
-  while ((ev = rd_kafka_queue_poll(d->ha_admin_q, 0))) {
+  while ((ev = rd_kafka_queue_poll(d->ha.admin_q, 0))) {
     const rd_kafka_DescribeConsumerGroups_result_t *res = rd_kafka_event_DescribeConsumerGroups_result(ev);
     size_t ng = 0;
     const rd_kafka_ConsumerGroupDescription_t **gs = res ? rd_kafka_DescribeConsumerGroups_result_groups(res, &ng) : NULL;
-    char owner[sizeof d->ha_owner] = "";
+    char owner[sizeof d->ha.owner] = "";
     for (size_t g = 0; g < ng; g++) {
       size_t nm = rd_kafka_ConsumerGroupDescription_member_count(gs[g]);
-      d->ha_members = (int)nm;
+      d->ha.members = (int)nm;
       for (size_t i = 0; i < nm; i++) {
         const rd_kafka_MemberDescription_t *m = rd_kafka_ConsumerGroupDescription_member(gs[g], i);
         const rd_kafka_MemberAssignment_t *a = rd_kafka_MemberDescription_assignment(m);
@@ -512,45 +512,45 @@ void petrad_ha_tick(petrad *d) {
                    rd_kafka_MemberDescription_host(m));
       }
     }
-    if (d->role != PETRAD_ROLE_OWNER) snprintf(d->ha_owner, sizeof d->ha_owner, "%s", owner);
-    d->ha_describe_in_flight = 0;
+    if (d->ha.role != PETRAD_ROLE_OWNER) snprintf(d->ha.owner, sizeof d->ha.owner, "%s", owner);
+    d->ha.describe_in_flight = 0;
     rd_kafka_event_destroy(ev);
   }
   uint64_t now = clk_mono_ms();
   /* every 5 s, every second while the owner is not known yet */
-  if (!d->ha_describe_in_flight && now - d->ha_described_ms >= (d->ha_owner[0] ? 5000u : 1000u)) {
+  if (!d->ha.describe_in_flight && now - d->ha.described_ms >= (d->ha.owner[0] ? 5000u : 1000u)) {
     char group[CFG_STR + 8];
     snprintf(group, sizeof group, "%s.lease", d->cfg.group_id);
     const char *g = group;
-    rd_kafka_DescribeConsumerGroups(d->lease, &g, 1, NULL, d->ha_admin_q);
-    d->ha_describe_in_flight = 1;
-    d->ha_described_ms = now;
+    rd_kafka_DescribeConsumerGroups(d->ha.lease, &g, 1, NULL, d->ha.admin_q);
+    d->ha.describe_in_flight = 1;
+    d->ha.described_ms = now;
   }
 }
 
 void petrad_ha_close(petrad *d) {
-  if (!d->lease) return;
-  if (d->takeover_timer.loop && !uv_is_closing((uv_handle_t *)&d->takeover_timer)) {
-    uv_timer_stop(&d->takeover_timer);
-    uv_close((uv_handle_t *)&d->takeover_timer, NULL);
+  if (!d->ha.lease) return;
+  if (d->ha.takeover_timer.loop && !uv_is_closing((uv_handle_t *)&d->ha.takeover_timer)) {
+    uv_timer_stop(&d->ha.takeover_timer);
+    uv_close((uv_handle_t *)&d->ha.takeover_timer, NULL);
   }
-  if (d->commit_timer.loop && !uv_is_closing((uv_handle_t *)&d->commit_timer)) {
-    uv_timer_stop(&d->commit_timer);
-    uv_close((uv_handle_t *)&d->commit_timer, NULL);
+  if (d->ha.commit_timer.loop && !uv_is_closing((uv_handle_t *)&d->ha.commit_timer)) {
+    uv_timer_stop(&d->ha.commit_timer);
+    uv_close((uv_handle_t *)&d->ha.commit_timer, NULL);
   }
-  if (d->txn_timer.loop && !uv_is_closing((uv_handle_t *)&d->txn_timer)) {
-    uv_timer_stop(&d->txn_timer);
-    uv_close((uv_handle_t *)&d->txn_timer, NULL);
+  if (d->out.txn_timer.loop && !uv_is_closing((uv_handle_t *)&d->out.txn_timer)) {
+    uv_timer_stop(&d->out.txn_timer);
+    uv_close((uv_handle_t *)&d->out.txn_timer, NULL);
   }
-  uv_poll_stop(&d->lease_poll);
-  if (!uv_is_closing((uv_handle_t *)&d->lease_poll)) uv_close((uv_handle_t *)&d->lease_poll, NULL);
+  uv_poll_stop(&d->ha.lease_poll);
+  if (!uv_is_closing((uv_handle_t *)&d->ha.lease_poll)) uv_close((uv_handle_t *)&d->ha.lease_poll, NULL);
   rd_kafka_event_t *ev;
-  while ((ev = rd_kafka_queue_poll(d->ha_admin_q, 0))) rd_kafka_event_destroy(ev);
-  rd_kafka_queue_destroy(d->ha_admin_q);
-  rd_kafka_queue_destroy(d->lease_q);
+  while ((ev = rd_kafka_queue_poll(d->ha.admin_q, 0))) rd_kafka_event_destroy(ev);
+  rd_kafka_queue_destroy(d->ha.admin_q);
+  rd_kafka_queue_destroy(d->ha.lease_q);
   /* leaving the group hands the lease to a standby at once (no session timeout to wait) */
-  rd_kafka_consumer_close(d->lease);
-  rd_kafka_destroy(d->lease);
-  d->lease = NULL;
-  close(d->lease_fd);
+  rd_kafka_consumer_close(d->ha.lease);
+  rd_kafka_destroy(d->ha.lease);
+  d->ha.lease = NULL;
+  close(d->ha.lease_fd);
 }

@@ -67,35 +67,35 @@ void petrad_kafka_on_error(rd_kafka_t *rk, int code, const char *reason, void *o
 
 static offset_entry *offset_slot(petrad *d, const char *topic, int32_t part) {
   /* consecutive messages mostly come from the same partition */
-  if (d->last_offset_slot >= 0 && d->last_offset_slot < d->n_offsets &&
-      d->offsets[d->last_offset_slot].partition == part &&
-      d->offsets[d->last_offset_slot].topic_ptr == topic)
-    return &d->offsets[d->last_offset_slot];
-  for (int i = 0; i < d->n_offsets; i++)
-    if (d->offsets[i].partition == part &&
-        (d->offsets[i].topic_ptr == topic || !strcmp(d->offsets[i].topic, topic))) {
-      d->offsets[i].topic_ptr = topic;
-      d->last_offset_slot = i;
-      return &d->offsets[i];
+  if (d->in.last_offset_slot >= 0 && d->in.last_offset_slot < d->in.n_offsets &&
+      d->in.offsets[d->in.last_offset_slot].partition == part &&
+      d->in.offsets[d->in.last_offset_slot].topic_ptr == topic)
+    return &d->in.offsets[d->in.last_offset_slot];
+  for (int i = 0; i < d->in.n_offsets; i++)
+    if (d->in.offsets[i].partition == part &&
+        (d->in.offsets[i].topic_ptr == topic || !strcmp(d->in.offsets[i].topic, topic))) {
+      d->in.offsets[i].topic_ptr = topic;
+      d->in.last_offset_slot = i;
+      return &d->in.offsets[i];
     }
-  if (d->n_offsets == CKPT_MAX_OFFSETS) return NULL;
-  offset_entry *o = &d->offsets[d->n_offsets++];
+  if (d->in.n_offsets == CKPT_MAX_OFFSETS) return NULL;
+  offset_entry *o = &d->in.offsets[d->in.n_offsets++];
   snprintf(o->topic, sizeof o->topic, "%s", topic);
   o->partition = part;
   o->next = -1;
   o->topic_ptr = topic;
-  d->last_offset_slot = d->n_offsets - 1;
+  d->in.last_offset_slot = d->in.n_offsets - 1;
   return o;
 }
 
 int petrad_kafka_caught_up(petrad *d) {
   rd_kafka_topic_partition_list_t *a = NULL;
-  if (!d->consumer || rd_kafka_assignment(d->consumer, &a) || !a) return 0;
-  int ok = a->cnt > 0 && d->batch_i >= d->batch_n;
-  if (ok && rd_kafka_position(d->consumer, a)) ok = 0;
+  if (!d->in.consumer || rd_kafka_assignment(d->in.consumer, &a) || !a) return 0;
+  int ok = a->cnt > 0 && d->in.batch_i >= d->in.batch_n;
+  if (ok && rd_kafka_position(d->in.consumer, a)) ok = 0;
   for (int i = 0; i < a->cnt && ok; i++) {
     int64_t lo = -1, hi = -1;
-    if (rd_kafka_get_watermark_offsets(d->consumer, a->elems[i].topic, a->elems[i].partition, &lo, &hi) ||
+    if (rd_kafka_get_watermark_offsets(d->in.consumer, a->elems[i].topic, a->elems[i].partition, &lo, &hi) ||
         hi < 0)
       ok = 0;
     else if (hi > lo && a->elems[i].offset < hi) /* an empty partition has nothing to read */
@@ -106,13 +106,13 @@ int petrad_kafka_caught_up(petrad *d) {
 }
 
 void petrad_kafka_store_offsets(petrad *d, const ckpt *c) {
-  if (!d->consumer || c->n_offsets == 0 || d->cfg.ha_enabled) return; /* ha: transactions commit them */
+  if (!d->in.consumer || c->n_offsets == 0 || d->cfg.ha_enabled) return; /* ha: transactions commit them */
   rd_kafka_topic_partition_list_t *l = rd_kafka_topic_partition_list_new(c->n_offsets);
   for (int i = 0; i < c->n_offsets; i++)
     if (c->offsets[i].offset >= 0)
       rd_kafka_topic_partition_list_add(l, c->offsets[i].topic, c->offsets[i].partition)->offset =
           c->offsets[i].offset;
-  rd_kafka_offsets_store(d->consumer, l);
+  rd_kafka_offsets_store(d->in.consumer, l);
   /* Per-partition errors (ERR__STATE / _UNKNOWN_PARTITION) mean the partition is not
    * assigned to us right now: its input will be redelivered, and our own checkpointed
    * offsets are applied when it is assigned again. Nothing is lost; note it at debug. */
@@ -129,23 +129,23 @@ void petrad_kafka_store_offsets(petrad *d, const ckpt *c) {
  * it); where we stopped is remembered, so that if it comes back the model resumes from its
  * own position rather than the startup checkpoint's. */
 static void forget_partition(petrad *d, const char *topic, int32_t part) {
-  for (int i = 0; i < d->n_offsets; i++) {
-    offset_entry *o = &d->offsets[i];
+  for (int i = 0; i < d->in.n_offsets; i++) {
+    offset_entry *o = &d->in.offsets[i];
     if (o->partition != part || strcmp(o->topic, topic)) continue;
     if (o->next >= 0) {
       int k = 0;
-      while (k < d->restored.n_offsets &&
-             (d->restored.offsets[k].partition != part || strcmp(d->restored.offsets[k].topic, topic)))
+      while (k < d->in.restored.n_offsets &&
+             (d->in.restored.offsets[k].partition != part || strcmp(d->in.restored.offsets[k].topic, topic)))
         k++;
-      if (k == d->restored.n_offsets && k < CKPT_MAX_OFFSETS) {
-        d->restored.n_offsets++;
-        snprintf(d->restored.offsets[k].topic, sizeof d->restored.offsets[k].topic, "%s", topic);
-        d->restored.offsets[k].partition = part;
+      if (k == d->in.restored.n_offsets && k < CKPT_MAX_OFFSETS) {
+        d->in.restored.n_offsets++;
+        snprintf(d->in.restored.offsets[k].topic, sizeof d->in.restored.offsets[k].topic, "%s", topic);
+        d->in.restored.offsets[k].partition = part;
       }
-      if (k < CKPT_MAX_OFFSETS) d->restored.offsets[k].offset = o->next;
+      if (k < CKPT_MAX_OFFSETS) d->in.restored.offsets[k].offset = o->next;
     }
-    d->offsets[i] = d->offsets[--d->n_offsets];
-    d->last_offset_slot = -1;
+    d->in.offsets[i] = d->in.offsets[--d->in.n_offsets];
+    d->in.last_offset_slot = -1;
     return;
   }
 }
@@ -159,10 +159,10 @@ static void on_rebalance(rd_kafka_t *rk, rd_kafka_resp_err_t err,
      * model state even when commits lag) */
     for (int i = 0; i < parts->cnt; i++) {
       rd_kafka_topic_partition_t *p = &parts->elems[i];
-      for (int k = 0; k < d->restored.n_offsets; k++)
-        if (d->restored.offsets[k].partition == p->partition &&
-            !strcmp(d->restored.offsets[k].topic, p->topic) && d->restored.offsets[k].offset >= 0)
-          p->offset = d->restored.offsets[k].offset;
+      for (int k = 0; k < d->in.restored.n_offsets; k++)
+        if (d->in.restored.offsets[k].partition == p->partition &&
+            !strcmp(d->in.restored.offsets[k].topic, p->topic) && d->in.restored.offsets[k].offset >= 0)
+          p->offset = d->in.restored.offsets[k].offset;
       LOG_INFO("partition_assigned", "topic=%s partition=%d offset=%lld", p->topic, p->partition,
                (long long)p->offset);
     }
@@ -170,7 +170,7 @@ static void on_rebalance(rd_kafka_t *rk, rd_kafka_resp_err_t err,
       rd_kafka_error_destroy(rd_kafka_incremental_assign(rk, parts));
     else
       rd_kafka_assign(rk, parts);
-    if (d->paused) rd_kafka_pause_partitions(rk, parts);
+    if (d->in.paused) rd_kafka_pause_partitions(rk, parts);
   } else {
     for (int i = 0; i < parts->cnt; i++) {
       LOG_INFO("partition_revoked", "topic=%s partition=%d lost=%d", parts->elems[i].topic,
@@ -185,36 +185,36 @@ static void on_rebalance(rd_kafka_t *rk, rd_kafka_resp_err_t err,
 }
 
 void petrad_kafka_pause(petrad *d, int pause) {
-  if (!d->consumer || d->paused == pause) return;
+  if (!d->in.consumer || d->in.paused == pause) return;
   rd_kafka_topic_partition_list_t *a = NULL;
-  if (rd_kafka_assignment(d->consumer, &a) == RD_KAFKA_RESP_ERR_NO_ERROR && a) {
+  if (rd_kafka_assignment(d->in.consumer, &a) == RD_KAFKA_RESP_ERR_NO_ERROR && a) {
     if (pause)
-      rd_kafka_pause_partitions(d->consumer, a);
+      rd_kafka_pause_partitions(d->in.consumer, a);
     else
-      rd_kafka_resume_partitions(d->consumer, a);
+      rd_kafka_resume_partitions(d->in.consumer, a);
     rd_kafka_topic_partition_list_destroy(a);
   }
-  d->paused = pause;
-  if (pause) d->pauses++;
+  d->in.paused = pause;
+  if (pause) d->in.pauses++;
   LOG_INFO(pause ? "consumption_paused" : "consumption_resumed", "queue=%d", exq_len(d->q));
 }
 
 /* ---------------------------------------------------------------- input */
 
 static void dead_letter(petrad *d, const rd_kafka_message_t *m, const char *why) {
-  d->dead_letters++;
+  d->in.dead_letters++;
   if (petrad_txn_ensure(d)) return; /* ha: fenced, nothing more is produced */
   const char *topic = rd_kafka_topic_name(m->rkt);
-  if (d->dead_letters <= 5 || d->dead_letters % 100 == 0)
+  if (d->in.dead_letters <= 5 || d->in.dead_letters % 100 == 0)
     LOG_WARN("dead_letter", "topic=%s partition=%d offset=%lld reason=\"%s\" total=%llu", topic,
-             m->partition, (long long)m->offset, why, (unsigned long long)d->dead_letters);
+             m->partition, (long long)m->offset, why, (unsigned long long)d->in.dead_letters);
   uint8_t *buf;
   size_t n = wire_deadletter(topic, m->partition, m->offset, why, m->payload, m->len, m->key,
                              m->key_len, (int64_t)clk_wall_ms(), &buf);
   if (!n) return;
   if (!(buf = sreg_frame_owned(&d->wire, SREG_DEAD_LETTERS, SREG_MSG_DEADLETTER, buf, &n))) return;
   rd_kafka_resp_err_t e = rd_kafka_producev(
-      d->producer, RD_KAFKA_V_TOPIC(d->cfg.topic_deadletter), RD_KAFKA_V_VALUE(buf, n),
+      d->out.producer, RD_KAFKA_V_TOPIC(d->cfg.topic_deadletter), RD_KAFKA_V_VALUE(buf, n),
       RD_KAFKA_V_KEY(m->key, m->key_len), RD_KAFKA_V_MSGFLAGS(RD_KAFKA_MSG_F_FREE), RD_KAFKA_V_END);
   if (e) {
     LOG_ERROR("dead_letter_produce_failed", "error=%s", rd_kafka_err2name(e));
@@ -225,16 +225,16 @@ static void dead_letter(petrad *d, const rd_kafka_message_t *m, const char *why)
 /* Which input a topic handle is, cached by handle (librdkafka keeps one per topic). */
 enum { IN_OTHER = 0, IN_EVENTS, IN_LABELS, IN_SERIES };
 static int topic_kind(petrad *d, rd_kafka_topic_t *rkt) {
-  for (int i = 0; i < d->n_topic_cache; i++)
-    if (d->topic_cache[i].rkt == rkt) return d->topic_cache[i].kind;
+  for (int i = 0; i < d->in.n_topic_cache; i++)
+    if (d->in.topic_cache[i].rkt == rkt) return d->in.topic_cache[i].kind;
   const char *t = rd_kafka_topic_name(rkt);
   int kind = !strcmp(t, d->cfg.topic_events)   ? IN_EVENTS
              : !strcmp(t, d->cfg.topic_labels) ? IN_LABELS
              : !strcmp(t, d->cfg.topic_series) ? IN_SERIES
                                                : IN_OTHER;
-  if (d->n_topic_cache < PETRAD_TOPIC_CACHE) {
-    d->topic_cache[d->n_topic_cache].rkt = rkt;
-    d->topic_cache[d->n_topic_cache++].kind = kind;
+  if (d->in.n_topic_cache < PETRAD_TOPIC_CACHE) {
+    d->in.topic_cache[d->in.n_topic_cache].rkt = rkt;
+    d->in.topic_cache[d->in.n_topic_cache++].kind = kind;
   }
   return kind;
 }
@@ -256,23 +256,23 @@ static int handle_message(petrad *d, rd_kafka_message_t *m) {
   if (kind != IN_OTHER && sreg_unframe(&d->wire, role_of[kind], m->payload, m->len, &pl, &plen, NULL, err,
                                        sizeof err)) {
     if (kind == IN_LABELS)
-      d->labels++;
+      d->in.labels++;
     else
-      d->events++;
+      d->in.events++;
     bad = 1;
   } else if (kind == IN_EVENTS) {
-    d->events++;
-    Petra__V1__Event *e = wire_decode_event_in(&d->arena, pl, plen, err, sizeof err);
-    if (!e || (made = features_event(d->feat, e, d->example, room, err, sizeof err)) < 0) bad = 1;
+    d->in.events++;
+    Petra__V1__Event *e = wire_decode_event_in(&d->in.arena, pl, plen, err, sizeof err);
+    if (!e || (made = features_event(d->in.feat, e, d->in.example, room, err, sizeof err)) < 0) bad = 1;
     if (e) tag = e->event_id;
   } else if (kind == IN_LABELS) {
-    d->labels++;
-    Petra__V1__Label *l = wire_decode_label_in(&d->arena, pl, plen, err, sizeof err);
-    if (!l || (made = features_label(d->feat, l, d->example, err, sizeof err)) < 0) bad = 1;
+    d->in.labels++;
+    Petra__V1__Label *l = wire_decode_label_in(&d->in.arena, pl, plen, err, sizeof err);
+    if (!l || (made = features_label(d->in.feat, l, d->in.example, err, sizeof err)) < 0) bad = 1;
   } else if (kind == IN_SERIES) {
-    d->events++;
-    Petra__V1__SeriesPoint *p = wire_decode_series_in(&d->arena, pl, plen, err, sizeof err);
-    if (!p || (made = features_series(d->feat, p, d->example, err, sizeof err)) < 0) bad = 1;
+    d->in.events++;
+    Petra__V1__SeriesPoint *p = wire_decode_series_in(&d->in.arena, pl, plen, err, sizeof err);
+    if (!p || (made = features_series(d->in.feat, p, d->in.example, err, sizeof err)) < 0) bad = 1;
   } else {
     snprintf(err, sizeof err, "message from unexpected topic %s", topic);
     bad = 1;
@@ -281,7 +281,7 @@ static int handle_message(petrad *d, rd_kafka_message_t *m) {
     dead_letter(d, m, err);
   } else {
     for (int i = 0; i < made; i++)
-      if (exq_push_example(d->q, d->example + (size_t)i * d->ef, tag) == 0) d->examples_queued++;
+      if (exq_push_example(d->q, d->in.example + (size_t)i * d->in.ef, tag) == 0) d->in.examples_queued++;
   }
   offset_entry *o = offset_slot(d, topic, m->partition);
   if (o) o->next = m->offset + 1;
@@ -296,24 +296,24 @@ static void on_consumer_ready(uv_poll_t *h, int status, int events);
  * own prefetch queue fills to consumer.queued.max.messages.kbytes and it stops fetching, so
  * memory stays bounded, nothing is dropped, and there is no pause/seek/refetch round trip. */
 static void hold(petrad *d) {
-  if (!d->backpressure) d->pauses++;
-  d->backpressure = 1;
-  uv_poll_stop(&d->cpoll);
+  if (!d->in.backpressure) d->in.pauses++;
+  d->in.backpressure = 1;
+  uv_poll_stop(&d->in.cpoll);
   uv_timer_start(&d->resume_timer, petrad_resume_check, 5, 5);
 }
 
 void petrad_kafka_unblock(petrad *d) {
-  d->backpressure = 0;
-  if (d->stopping || !d->consumer) return;
-  uv_poll_start(&d->cpoll, UV_READABLE, on_consumer_ready);
-  wake_fd(d->cfd);
+  d->in.backpressure = 0;
+  if (d->stopping || !d->in.consumer) return;
+  uv_poll_start(&d->in.cpoll, UV_READABLE, on_consumer_ready);
+  wake_fd(d->in.cfd);
 }
 
 /* Processes the batch in hand from batch_i. Returns 0 when done, −1 when the trainer's queue
  * filled (the rest stays in hand). */
 static int serve_batch(petrad *d) {
-  while (d->batch_i < d->batch_n) {
-    rd_kafka_message_t *m = d->batch[d->batch_i];
+  while (d->in.batch_i < d->in.batch_n) {
+    rd_kafka_message_t *m = d->in.batch[d->in.batch_i];
     if (m->err) {
       if (m->err != RD_KAFKA_RESP_ERR__PARTITION_EOF)
         LOG_WARN("consume_error", "error=\"%s\"", rd_kafka_message_errstr(m));
@@ -321,9 +321,9 @@ static int serve_batch(petrad *d) {
       return -1;
     }
     rd_kafka_message_destroy(m);
-    d->batch_i++;
+    d->in.batch_i++;
   }
-  d->batch_i = d->batch_n = 0;
+  d->in.batch_i = d->in.batch_n = 0;
   return 0;
 }
 
@@ -331,9 +331,9 @@ static void on_consumer_ready(uv_poll_t *h, int status, int events) {
   (void)status;
   (void)events;
   petrad *d = h->data;
-  drain_fd(d->cfd);
+  drain_fd(d->in.cfd);
   int budget = d->cfg.poll_budget;
-  uint64_t events_before = d->events + d->labels + d->dead_letters;
+  uint64_t events_before = d->in.events + d->in.labels + d->in.dead_letters;
   int more = 0;
   if (serve_batch(d) < 0) {
     hold(d);
@@ -353,13 +353,13 @@ static void on_consumer_ready(uv_poll_t *h, int status, int events) {
     int want = budget < PETRAD_CONSUME_BATCH ? budget : PETRAD_CONSUME_BATCH;
     int n = 0;
     while (n < want) {
-      rd_kafka_message_t *m = rd_kafka_consumer_poll(d->consumer, 0);
+      rd_kafka_message_t *m = rd_kafka_consumer_poll(d->in.consumer, 0);
       if (!m) break;
-      d->batch[n++] = m;
+      d->in.batch[n++] = m;
     }
     if (n <= 0) break;
-    d->batch_i = 0;
-    d->batch_n = (int)n;
+    d->in.batch_i = 0;
+    d->in.batch_n = (int)n;
     budget -= (int)n;
     if (serve_batch(d) < 0) {
       hold(d); /* queue full: keep the rest, take no more until there is room */
@@ -367,16 +367,16 @@ static void on_consumer_ready(uv_poll_t *h, int status, int events) {
     }
     if (budget <= 0) more = 1;
   }
-  if (more && !d->backpressure) wake_fd(d->cfd); /* more may be waiting: come back after other work */
-  if (d->events + d->labels + d->dead_letters != events_before) {
+  if (more && !d->in.backpressure) wake_fd(d->in.cfd); /* more may be waiting: come back after other work */
+  if (d->in.events + d->in.labels + d->in.dead_letters != events_before) {
     uint64_t now = clk_mono_ms();
     /* not brokers_down: librdkafka hands over prefetched messages long after the broker went
      * away; only a delivery (on_delivery) shows a broker answering */
     d->kafka_auth_error_ms = 0;
-    if (!d->first_msg_ms) d->first_msg_ms = now;
-    d->last_msg_ms = now;
+    if (!d->in.first_msg_ms) d->in.first_msg_ms = now;
+    d->in.last_msg_ms = now;
   }
-  if (d->examples_queued - d->examples_at_ckpt >= (uint64_t)d->cfg.checkpoint_interval_examples)
+  if (d->in.examples_queued - d->in.examples_at_ckpt >= (uint64_t)d->cfg.checkpoint_interval_examples)
     petrad_request_checkpoint(d, 0);
 }
 
@@ -410,22 +410,22 @@ static void on_delivery(rd_kafka_t *rk, const rd_kafka_message_t *m, void *opaqu
   if (m->err) p->failed = 1;
   if (--p->pending == 0) {
     if (p->failed) {
-      d->snapshot_publish_failures++;
+      d->out.snapshot_publish_failures++;
       LOG_ERROR("snapshot_publish_failed", "version=%llu error=%s", (unsigned long long)p->version,
                 rd_kafka_err2name(m->err));
     } else {
-      d->snapshots_published++;
+      d->out.snapshots_published++;
       d->brokers_down = 0;
       d->kafka_auth_error_ms = 0;
-      d->last_snapshot_ms = clk_mono_ms();
-      if (p->version > d->last_published_version) d->last_published_version = p->version;
+      d->out.last_snapshot_ms = clk_mono_ms();
+      if (p->version > d->out.last_published_version) d->out.last_published_version = p->version;
       double ms = (mono_us() - p->built_us) / 1000.0;
       /* the first publish also pays for producer start-up and topic metadata: kept apart */
-      if (d->first_publish_ms < 0)
-        d->first_publish_ms = ms;
+      if (d->out.first_publish_ms < 0)
+        d->out.first_publish_ms = ms;
       else
-        d->publish_ms[d->n_publish++ % PETRAD_PUBLISH_SAMPLES] = ms;
-      prom_hist_observe(&d->publish_hist, ms / 1000.0);
+        d->out.publish_ms[d->out.n_publish++ % PETRAD_PUBLISH_SAMPLES] = ms;
+      prom_hist_observe(&d->out.publish_hist, ms / 1000.0);
       LOG_DEBUG("snapshot_published", "version=%llu", (unsigned long long)p->version);
     }
     free(p);
@@ -436,8 +436,8 @@ static void on_producer_ready(uv_poll_t *h, int status, int events) {
   (void)status;
   (void)events;
   petrad *d = h->data;
-  drain_fd(d->pfd);
-  rd_kafka_poll(d->producer, 0);
+  drain_fd(d->out.pfd);
+  rd_kafka_poll(d->out.producer, 0);
 }
 
 uint8_t *petrad_chunk_pack(const char *set_id, const char *model_id, uint64_t version, uint32_t seq,
@@ -461,8 +461,8 @@ uint8_t *petrad_chunk_pack(const char *set_id, const char *model_id, uint64_t ve
 }
 
 void petrad_produce_snapshot(petrad *d, svc_out *m) {
-  if (!d->producer || petrad_txn_ensure(d)) return;
-  if (m->version > d->txn_snapshot_version) d->txn_snapshot_version = m->version;
+  if (!d->out.producer || petrad_txn_ensure(d)) return;
+  if (m->version > d->out.txn_snapshot_version) d->out.txn_snapshot_version = m->version;
   size_t limit = (size_t)d->cfg.max_message_bytes - 1024;
   const char *key = d->cfg.model_id;
   pub *p = calloc(1, sizeof *p);
@@ -477,18 +477,18 @@ void petrad_produce_snapshot(petrad *d, svc_out *m) {
     if (d->wire.confluent &&
         !(framed = sreg_frame(&d->wire, SREG_SNAPSHOTS, SREG_MSG_SNAPSHOT, m->bytes, m->len, &flen))) {
       free(p);
-      d->snapshot_publish_failures++;
+      d->out.snapshot_publish_failures++;
       return;
     }
     rd_kafka_resp_err_t e = rd_kafka_producev(
-        d->producer, RD_KAFKA_V_TOPIC(d->cfg.topic_snapshots), RD_KAFKA_V_KEY(key, strlen(key)),
+        d->out.producer, RD_KAFKA_V_TOPIC(d->cfg.topic_snapshots), RD_KAFKA_V_KEY(key, strlen(key)),
         RD_KAFKA_V_VALUE(framed ? (void *)framed : m->bytes, framed ? flen : m->len),
         RD_KAFKA_V_HEADER("petra-type", "snapshot", -1), RD_KAFKA_V_MSGFLAGS(RD_KAFKA_MSG_F_COPY),
         RD_KAFKA_V_OPAQUE(p), RD_KAFKA_V_END);
     free(framed);
     if (e) {
       LOG_ERROR("snapshot_produce_failed", "error=%s", rd_kafka_err2name(e));
-      d->snapshot_publish_failures++;
+      d->out.snapshot_publish_failures++;
       free(p);
     }
     return;
@@ -513,7 +513,7 @@ void petrad_produce_snapshot(petrad *d, svc_out *m) {
     char ckey[256];
     snprintf(ckey, sizeof ckey, "%s/%u", sid, s);
     rd_kafka_resp_err_t e = rd_kafka_producev(
-        d->producer, RD_KAFKA_V_TOPIC(d->cfg.topic_snapshots), RD_KAFKA_V_KEY(ckey, strlen(ckey)),
+        d->out.producer, RD_KAFKA_V_TOPIC(d->cfg.topic_snapshots), RD_KAFKA_V_KEY(ckey, strlen(ckey)),
         RD_KAFKA_V_VALUE(buf, n), RD_KAFKA_V_HEADER("petra-type", "chunk", -1),
         RD_KAFKA_V_MSGFLAGS(RD_KAFKA_MSG_F_FREE), RD_KAFKA_V_OPAQUE(p), RD_KAFKA_V_END);
     if (e) {
@@ -523,17 +523,17 @@ void petrad_produce_snapshot(petrad *d, svc_out *m) {
     }
   }
   if (p->pending == 0) {
-    d->snapshot_publish_failures++;
+    d->out.snapshot_publish_failures++;
     free(p);
   }
 }
 
 void petrad_produce_metrics(petrad *d) {
-  if (!d->producer || petrad_txn_ensure(d)) return; /* a standby publishes nothing */
+  if (!d->out.producer || petrad_txn_ensure(d)) return; /* a standby publishes nothing */
   Petra__V1__Metrics m = PETRA__V1__METRICS__INIT;
   m.schema_version = PETRA_SCHEMA_VERSION;
   m.model_id = d->cfg.model_id;
-  m.model_version = d->last_published_version;
+  m.model_version = d->out.last_published_version;
   m.metric_name = (char *)petra_metric_name_for(d->spec.kind == PETRA_MODEL_SEQ ? d->spec.classes : 0);
   m.metric = atomic_load(&d->st->metric);
   if (d->spec.kind == PETRA_MODEL_TS) {
@@ -544,11 +544,11 @@ void petrad_produce_metrics(petrad *d) {
   m.size_bytes = atomic_load(&d->st->champion_bytes);
   m.latency_p50_us = atomic_load(&d->st->champion_p50_us);
   m.latency_p99_us = atomic_load(&d->st->champion_p99_us);
-  m.events = d->events;
+  m.events = d->in.events;
   m.examples = atomic_load(&d->st->examples);
   m.train_steps = atomic_load(&d->st->train_steps);
   m.evolution_steps = atomic_load(&d->st->evolution_steps);
-  m.dead_letters = d->dead_letters;
+  m.dead_letters = d->in.dead_letters;
   m.loss = atomic_load(&d->st->loss);
   m.time_ms = (int64_t)clk_wall_ms();
   size_t n = petra__v1__metrics__get_packed_size(&m);
@@ -557,7 +557,7 @@ void petrad_produce_metrics(petrad *d) {
   petra__v1__metrics__pack(&m, buf);
   if (!(buf = sreg_frame_owned(&d->wire, SREG_METRICS, SREG_MSG_METRICS, buf, &n))) return;
   rd_kafka_resp_err_t e = rd_kafka_producev(
-      d->producer, RD_KAFKA_V_TOPIC(d->cfg.topic_metrics),
+      d->out.producer, RD_KAFKA_V_TOPIC(d->cfg.topic_metrics),
       RD_KAFKA_V_KEY(d->cfg.model_id, strlen(d->cfg.model_id)), RD_KAFKA_V_VALUE(buf, n),
       RD_KAFKA_V_MSGFLAGS(RD_KAFKA_MSG_F_FREE), RD_KAFKA_V_END);
   if (e) free(buf);
@@ -576,7 +576,7 @@ void petrad_gen_tick(uv_timer_t *t) {
    * generator far ahead of the consumer would have its input trimmed away before it is
    * read. So the embedded source is bounded like a real one: at most GEN_MAX_AHEAD
    * messages produced and not yet consumed (embedded.rate is then a ceiling). */
-  int64_t consumed = (int64_t)(d->events + d->labels + d->dead_letters) - (int64_t)d->gen_consumed_at_start;
+  int64_t consumed = (int64_t)(d->in.events + d->in.labels + d->in.dead_letters) - (int64_t)d->gen_consumed_at_start;
   int64_t room = GEN_MAX_AHEAD - ((int64_t)d->gen_made - consumed);
   if (room < n) {
     n = room > 0 ? (int)room : 0;
@@ -649,19 +649,19 @@ int petrad_kafka_make_consumer(petrad *d, char *err, size_t n) {
   rd_kafka_conf_set_rebalance_cb(conf, on_rebalance);
   rd_kafka_conf_set_error_cb(conf, petrad_kafka_on_error);
   char e[512];
-  d->consumer = rd_kafka_new(RD_KAFKA_CONSUMER, conf, e, sizeof e);
-  if (!d->consumer) {
+  d->in.consumer = rd_kafka_new(RD_KAFKA_CONSUMER, conf, e, sizeof e);
+  if (!d->in.consumer) {
     snprintf(err, n, "consumer: %s", e);
     return -1;
   }
-  rd_kafka_poll_set_consumer(d->consumer);
-  d->cq = rd_kafka_queue_get_consumer(d->consumer);
-  d->cfd = eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC);
-  rd_kafka_queue_io_event_enable(d->cq, d->cfd, &one, sizeof one);
-  uv_poll_init(d->loop, &d->cpoll, d->cfd);
-  d->cpoll.data = d;
-  uv_poll_start(&d->cpoll, UV_READABLE, on_consumer_ready);
-  wake_fd(d->cfd); /* events queued before the enable are not signalled */
+  rd_kafka_poll_set_consumer(d->in.consumer);
+  d->in.cq = rd_kafka_queue_get_consumer(d->in.consumer);
+  d->in.cfd = eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC);
+  rd_kafka_queue_io_event_enable(d->in.cq, d->in.cfd, &one, sizeof one);
+  uv_poll_init(d->loop, &d->in.cpoll, d->in.cfd);
+  d->in.cpoll.data = d;
+  uv_poll_start(&d->in.cpoll, UV_READABLE, on_consumer_ready);
+  wake_fd(d->in.cfd); /* events queued before the enable are not signalled */
 
   rd_kafka_topic_partition_list_t *topics = rd_kafka_topic_partition_list_new(2);
   if (d->spec.kind == PETRA_MODEL_SEQ) {
@@ -670,7 +670,7 @@ int petrad_kafka_make_consumer(petrad *d, char *err, size_t n) {
   } else {
     rd_kafka_topic_partition_list_add(topics, d->cfg.topic_series, RD_KAFKA_PARTITION_UA);
   }
-  rd_kafka_resp_err_t se = rd_kafka_subscribe(d->consumer, topics);
+  rd_kafka_resp_err_t se = rd_kafka_subscribe(d->in.consumer, topics);
   rd_kafka_topic_partition_list_destroy(topics);
   if (se) {
     snprintf(err, n, "subscribe: %s", rd_kafka_err2str(se));
@@ -685,7 +685,7 @@ int petrad_kafka_make_producer(petrad *d, char *err, size_t n) {
   snprintf(maxb, sizeof maxb, "%d", d->cfg.max_message_bytes + 4096);
   if (conf_set(conf, "bootstrap.servers", d->bootstrap, err, n) ||
       conf_set(conf, "enable.idempotence", "true", err, n) ||
-      (d->cfg.ha_enabled && conf_set(conf, "transactional.id", d->ha_txn_id, err, n)) ||
+      (d->cfg.ha_enabled && conf_set(conf, "transactional.id", d->ha.txn_id, err, n)) ||
       conf_set(conf, "message.max.bytes", maxb, err, n) ||
       conf_set(conf, "linger.ms", "5", err, n) ||
       conf_set(conf, "client.id", "petrad-producer", err, n) ||
@@ -697,18 +697,18 @@ int petrad_kafka_make_producer(petrad *d, char *err, size_t n) {
   rd_kafka_conf_set_dr_msg_cb(conf, on_delivery);
   rd_kafka_conf_set_error_cb(conf, petrad_kafka_on_error);
   char e[512];
-  d->producer = rd_kafka_new(RD_KAFKA_PRODUCER, conf, e, sizeof e);
-  if (!d->producer) {
+  d->out.producer = rd_kafka_new(RD_KAFKA_PRODUCER, conf, e, sizeof e);
+  if (!d->out.producer) {
     snprintf(err, n, "producer: %s", e);
     return -1;
   }
-  d->pq = rd_kafka_queue_get_main(d->producer);
-  d->pfd = eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC);
-  rd_kafka_queue_io_event_enable(d->pq, d->pfd, &one, sizeof one);
-  uv_poll_init(d->loop, &d->ppoll, d->pfd);
-  d->ppoll.data = d;
-  uv_poll_start(&d->ppoll, UV_READABLE, on_producer_ready);
-  wake_fd(d->pfd);
+  d->out.pq = rd_kafka_queue_get_main(d->out.producer);
+  d->out.pfd = eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC);
+  rd_kafka_queue_io_event_enable(d->out.pq, d->out.pfd, &one, sizeof one);
+  uv_poll_init(d->loop, &d->out.ppoll, d->out.pfd);
+  d->out.ppoll.data = d;
+  uv_poll_start(&d->out.ppoll, UV_READABLE, on_producer_ready);
+  wake_fd(d->out.pfd);
   return 0;
 }
 
@@ -763,7 +763,7 @@ static int start_embedded(petrad *d, char *err, size_t n) {
     return -1;
   }
   d->gen_last_ms = clk_mono_ms();
-  d->gen_consumed_at_start = d->events + d->labels + d->dead_letters;
+  d->gen_consumed_at_start = d->in.events + d->in.labels + d->in.dead_letters;
   uv_timer_init(d->loop, &d->gen_timer);
   d->gen_timer.data = d;
   uv_timer_start(&d->gen_timer, petrad_gen_tick, 10, 10);
@@ -783,36 +783,36 @@ int petrad_kafka_start(petrad *d, char *err, size_t n) {
 }
 
 void petrad_kafka_close(petrad *d) {
-  if (d->consumer) {
-    uv_poll_stop(&d->cpoll);
+  if (d->in.consumer) {
+    uv_poll_stop(&d->in.cpoll);
     /* messages in hand were not processed: redelivered after a restart */
-    for (; d->batch_i < d->batch_n; d->batch_i++) rd_kafka_message_destroy(d->batch[d->batch_i]);
-    d->batch_i = d->batch_n = 0;
+    for (; d->in.batch_i < d->in.batch_n; d->in.batch_i++) rd_kafka_message_destroy(d->in.batch[d->in.batch_i]);
+    d->in.batch_i = d->in.batch_n = 0;
     if (d->cfg.ha_enabled) {
       /* what the last transaction holds besides the final checkpoint (which committed) */
-      if ((d->txn_open || petrad_txn_committing(d)) && !d->txn_fatal) petrad_txn_commit(d, NULL, 0, 1);
+      if ((d->out.txn_open || petrad_txn_committing(d)) && !d->out.txn_fatal) petrad_txn_commit(d, NULL, 0, 1);
     } else {
       /* the final checkpoint's offsets are stored when the state topic has it: deliver first */
-      if (d->producer && d->cfg.topic_state[0]) rd_kafka_flush(d->producer, 10000);
-      rd_kafka_resp_err_t e = rd_kafka_commit(d->consumer, NULL, 0);
+      if (d->out.producer && d->cfg.topic_state[0]) rd_kafka_flush(d->out.producer, 10000);
+      rd_kafka_resp_err_t e = rd_kafka_commit(d->in.consumer, NULL, 0);
       if (e && e != RD_KAFKA_RESP_ERR__NO_OFFSET)
         LOG_WARN("final_commit_failed", "error=%s", rd_kafka_err2name(e));
     }
-    rd_kafka_queue_destroy(d->cq);
-    rd_kafka_consumer_close(d->consumer);
-    rd_kafka_destroy(d->consumer);
-    d->consumer = NULL;
-    close(d->cfd);
+    rd_kafka_queue_destroy(d->in.cq);
+    rd_kafka_consumer_close(d->in.consumer);
+    rd_kafka_destroy(d->in.consumer);
+    d->in.consumer = NULL;
+    close(d->in.cfd);
   }
-  if (d->producer) {
-    uv_poll_stop(&d->ppoll);
-    if ((d->txn_open || petrad_txn_committing(d)) && !d->txn_fatal) petrad_txn_commit(d, NULL, 0, 1); /* a standby-to-be's last Metrics */
-    rd_kafka_resp_err_t e = rd_kafka_flush(d->producer, d->txn_fatal || d->ha_lease_lost ? 1000 : 10000);
-    if (e) LOG_WARN("producer_flush_incomplete", "outstanding=%d", rd_kafka_outq_len(d->producer));
-    rd_kafka_queue_destroy(d->pq);
-    rd_kafka_destroy(d->producer);
-    d->producer = NULL;
-    close(d->pfd);
+  if (d->out.producer) {
+    uv_poll_stop(&d->out.ppoll);
+    if ((d->out.txn_open || petrad_txn_committing(d)) && !d->out.txn_fatal) petrad_txn_commit(d, NULL, 0, 1); /* a standby-to-be's last Metrics */
+    rd_kafka_resp_err_t e = rd_kafka_flush(d->out.producer, d->out.txn_fatal || d->ha.lease_lost ? 1000 : 10000);
+    if (e) LOG_WARN("producer_flush_incomplete", "outstanding=%d", rd_kafka_outq_len(d->out.producer));
+    rd_kafka_queue_destroy(d->out.pq);
+    rd_kafka_destroy(d->out.producer);
+    d->out.producer = NULL;
+    close(d->out.pfd);
   }
   if (d->gen_producer) {
     rd_kafka_flush(d->gen_producer, 2000);

@@ -2,7 +2,11 @@
  *
  * Threads and ownership:
  * - loop thread (libuv): owns the Kafka clients, the feature state, the offsets table and
- *   every timer; it never trains.
+ *   every timer; it never trains. Its adapters each own a part of struct petrad: ingest `in`
+ *   (kafka.c: consumer, decoding, features, offsets), publish `out` (kafka.c, state_topic.c and
+ *   ha.c's transactions: producer, snapshots, Metrics, the state topic), ops `ops` (control.c:
+ *   control socket, health, Prometheus, status page) and `ha` (ha.c: lease and role); run.c
+ *   holds the lifecycle.
  * - the model service (daemon/service/service.h, its trainer and evolution threads): owns the
  *   model, trainer, evolution and snapshot building; its only I/O is its state store (the
  *   checkpoint files in the state directory) and the audit file.
@@ -81,31 +85,20 @@ enum {
   PETRAD_ROLE_OWNER
 };
 
-typedef struct petrad {
-  petrad_config cfg;
-  petrad_options opt;
-  petra_model_spec spec;
-  uv_loop_t *loop;
-  /* kafka */
-  rd_kafka_t *consumer, *producer, *mock_owner, *gen_producer;
-  rd_kafka_mock_cluster_t *mock;
-  char bootstrap[512];
-  rd_kafka_queue_t *cq, *pq;
-  int cfd, pfd;
-  uv_poll_t cpoll, ppoll;
-  int paused;                /* partitions paused (the operator's pause) */
+/* Ingest (kafka.c; loop thread): the consumer, decoding, the feature state and the offsets
+ * table. */
+typedef struct petrad_ingest {
+  rd_kafka_t *consumer;
+  rd_kafka_queue_t *cq;
+  int cfd;
+  uv_poll_t cpoll;
+  int paused;                /* partitions paused (the operator's pause or backpressure) */
+  int op_paused;             /* paused by the operator (not by backpressure) */
   int backpressure;          /* not taking messages: the trainer's queue is full */
   /* messages taken from librdkafka in one batch; [batch_i, batch_n) are not processed yet
    * (held while the trainer's queue is full, processed first on resume) */
   rd_kafka_message_t *batch[PETRAD_CONSUME_BATCH];
   int batch_i, batch_n;
-  /* timers and signals */
-  uv_timer_t gen_timer, ckpt_timer, metrics_timer, progress_timer, runfor_timer, resume_timer,
-      watchdog_timer;
-  uint64_t last_heartbeat;
-  uv_signal_t sig_term, sig_int, sig_hup;
-  uv_async_t wake;
-  /* input state */
   features *feat;
   float *example;            /* scratch example */
   int ef;
@@ -116,91 +109,30 @@ typedef struct petrad {
     int kind;
   } topic_cache[PETRAD_TOPIC_CACHE];
   int n_topic_cache;
-  wire_arena arena;          /* decoding scratch of the loop thread */
-  sreg_wire wire;            /* Schema Registry framing of input and output (from cfg at start) */
-  ckpt restored;             /* offsets from the checkpoint, applied on assignment */
+  wire_arena arena;          /* decoding scratch */
+  /* positions from the checkpoint, applied on assignment; and of revoked partitions, so that
+   * one assigned again resumes where this petrad stopped */
+  ckpt restored;
   uint64_t events, dead_letters, labels, examples_queued, examples_at_ckpt;
+  uint64_t first_msg_ms, last_msg_ms; /* when the first and last input message came */
+  uint64_t pauses;
+} petrad_ingest;
+
+/* Publish (kafka.c, state_topic.c, ha.c's transactions; loop thread): the producer, snapshots,
+ * Metrics, dead letters, the state topic, and the transactions they go out in. */
+typedef struct petrad_publish {
+  rd_kafka_t *producer;
+  rd_kafka_queue_t *pq;
+  int pfd;
+  uv_poll_t ppoll;
   uint64_t snapshots_published, snapshot_publish_failures, last_published_version;
-  int checkpoint_in_flight;
-  int stopping, stopped_trainer, exit_code;
-  /* generator (embedded) */
-  gen *generator;
-  uint64_t gen_made, gen_bad, gen_throttled, gen_consumed_at_start;
-  uint64_t gen_last_ms;
-  double gen_carry;
-  /* the model service (daemon/service/): trainer, evolution, hold-out window, snapshot
-   * versioning; the loop feeds it through its queue and takes its results from its outbox */
-  petra_service *svc;
-  exqueue *q;                /* the service's queue (not owned) */
-  svc_stats *st;             /* the service's counters (not owned; atomics) */
-  state_store *store;        /* the local cache (files in the state directory) */
-  /* what a restore found, handed to the service when it starts (loop thread until then) */
-  petra_model *model;
-  petra_trainer *trainer;
-  uint64_t snapshot_version, ckpt_generation;
-  int warm_started;          /* the model came from model.init_snapshot: publish it at once */
-  /* state topic (loop thread) */
-  uint64_t state_bytes_written, state_failures, state_generation_published;
-  char restored_from[16];    /* "file", "kafka" or "" */
-  /* progress */
-  uint64_t prog_events, prog_ms;
-  uint64_t first_msg_ms, last_msg_ms; /* wall time of the first and last input message */
-  uint64_t events_at_start, pauses;
+  uint64_t last_snapshot_ms;
   double publish_ms[PETRAD_PUBLISH_SAMPLES]; /* built → delivered, last samples (p50/p99) */
   prom_hist publish_hist;                    /* the same, every one since start (Prometheus) */
   uint64_t n_publish;
   double first_publish_ms;                   /* −1 until the first snapshot is delivered */
-  /* operations (control.c) */
-  uv_pipe_t ctl_server;
-  int ctl_on;
-  char ctl_path[CFG_STR];
-  int ctl_gid;                        /* −1 = no extra group */
-  ctl_client *ctl_clients;
-  int n_ctl_clients;
-  uint64_t ctl_requests, ctl_refused, ctl_dropped;
-  uv_timer_t ops_timer;               /* 1 s: rates, stall detection, /metrics cache */
-  uint64_t ops_events[6], ops_ms[6];  /* ring of (events, time) for a 5 s events/s */
-  int ops_i;
-  double events_per_s;
-  uint64_t hb_seen, hb_changed_ms;
-  uint64_t last_ckpt_ok_ms, last_ckpt_fail_ms, last_snapshot_ms;
-  char last_ckpt_error[512];
-  int op_paused;                      /* paused by the operator (not by backpressure) */
-  int brokers_down;
-  char kafka_auth_error[512];     /* authentication / TLS failure, explained (loop thread) */
-  uint64_t kafka_auth_error_ms;   /* when it last happened; 0 once a message went through */
-  void *http;                         /* struct MHD_Daemon * when metrics.http_port is set */
-  pthread_mutex_t prom_mu;
-  char *page_cache;                   /* status page (HTML) served at /, refreshed with prom_cache */
-  size_t page_len;
-  /* history for the status page, loop thread: one sample per PETRAD_HIST_EVERY_S */
-#define PETRAD_HIST 2160
-#define PETRAD_HIST_EVERY_S 10
-  double hist_t[PETRAD_HIST], hist_metric[PETRAD_HIST], hist_bytes[PETRAD_HIST], hist_p99[PETRAD_HIST],
-      hist_rate[PETRAD_HIST];
-  int hist_n, hist_head;
-  uint64_t hist_last_ms;
-  char *prom_cache;                   /* exposition served over HTTP, refreshed by ops_timer */
-  size_t prom_len;
-  uint64_t enc_shared_events;         /* loop: d->events when the encoder was last shared */
-  uint64_t ops_last_inputs;           /* events + labels at the previous ops tick */
-  FILE *audit;                        /* trainer.audit_file (written by the service; closed at exit) */
-  uint64_t start_ms;
-  int trainer_running;                /* the service was started (joined at the end) */
-  /* high availability (ha.c, loop thread) */
-  int role;
-  rd_kafka_t *lease;                  /* consumer of the lease group */
-  rd_kafka_queue_t *lease_q, *ha_admin_q;
-  int lease_fd;
-  uv_poll_t lease_poll;
-  uv_timer_t takeover_timer, commit_timer;
-  char ha_identity[160];              /* host:pid */
-  char ha_owner[400];                 /* owner as the group describes it (standby), or us */
-  char ha_txn_id[CFG_STR];
-  int ha_members, ha_describe_in_flight, ha_lease_lost;
-  int ha_lease_topic_ok;              /* the lease topic exists with one partition (checked) */
-  uint64_t ha_described_ms, ha_became_owner_ms;
-  double ha_takeover_ms;
+  uint64_t state_bytes_written, state_failures, state_generation_published;
+  /* transactions (ha.enabled) */
   int txn_open, txn_fatal;            /* a transaction is open / the producer is fenced */
   int txn_phase;                      /* a commit under way (ha.c), resumed by txn_timer */
   rd_kafka_topic_partition_list_t *txn_offsets; /* what it sends, identical on every retry */
@@ -214,6 +146,106 @@ typedef struct petrad {
   double txn_commit_ms_last, txn_commit_ms_max;
   uint64_t txn_snapshot_version;      /* newest snapshot version produced (any transaction) */
   uint64_t committed_snapshot_version; /* newest snapshot version committed */
+} petrad_publish;
+
+/* Operations (control.c; loop thread, except the caches the HTTP thread copies under prom_mu):
+ * the control socket, health inputs, Prometheus, the status page and its history. */
+#define PETRAD_HIST 2160
+#define PETRAD_HIST_EVERY_S 10
+typedef struct petrad_ops {
+  uv_pipe_t ctl_server;
+  int ctl_on;
+  char ctl_path[CFG_STR];
+  int ctl_gid;                        /* −1 = no extra group */
+  ctl_client *ctl_clients;
+  int n_ctl_clients;
+  uint64_t ctl_requests, ctl_refused, ctl_dropped;
+  uv_timer_t ops_timer;               /* 1 s: rates, stall detection, /metrics cache */
+  uint64_t ops_events[6], ops_ms[6];  /* ring of (events, time) for a 5 s events/s */
+  int ops_i;
+  double events_per_s;
+  uint64_t hb_seen, hb_changed_ms;
+  uint64_t ops_last_inputs;           /* events + labels at the previous ops tick */
+  uint64_t enc_shared_events;         /* events when the encoder was last shared */
+  void *http;                         /* struct MHD_Daemon * when metrics.http_port is set */
+  pthread_mutex_t prom_mu;
+  char *prom_cache;                   /* exposition served over HTTP, refreshed by ops_timer */
+  size_t prom_len;
+  char *page_cache;                   /* status page (HTML) served at /, refreshed with prom_cache */
+  size_t page_len;
+  /* history for the status page: one sample per PETRAD_HIST_EVERY_S */
+  double hist_t[PETRAD_HIST], hist_metric[PETRAD_HIST], hist_bytes[PETRAD_HIST], hist_p99[PETRAD_HIST],
+      hist_rate[PETRAD_HIST];
+  int hist_n, hist_head;
+  uint64_t hist_last_ms;
+} petrad_ops;
+
+/* High availability (ha.c; loop thread): the lease and the role. */
+typedef struct petrad_ha {
+  int role;
+  rd_kafka_t *lease;                  /* consumer of the lease group */
+  rd_kafka_queue_t *lease_q, *admin_q;
+  int lease_fd;
+  uv_poll_t lease_poll;
+  uv_timer_t takeover_timer, commit_timer;
+  char identity[160];                 /* host:pid */
+  char owner[400];                    /* owner as the group describes it (standby), or us */
+  char txn_id[CFG_STR];
+  int members, describe_in_flight, lease_lost;
+  int lease_topic_ok;                 /* the lease topic exists with one partition (checked) */
+  uint64_t described_ms, became_owner_ms;
+  double takeover_ms;
+} petrad_ha;
+
+/* The daemon: its lifecycle (run.c) and the adapters, each owning its part. */
+typedef struct petrad {
+  petrad_config cfg;
+  petrad_options opt;
+  petra_model_spec spec;
+  uv_loop_t *loop;
+  petrad_ingest in;
+  petrad_publish out;
+  petrad_ops ops;
+  petrad_ha ha;
+  /* clients of the embedded default and the error callback's view of all clients */
+  rd_kafka_t *mock_owner, *gen_producer;
+  rd_kafka_mock_cluster_t *mock;
+  char bootstrap[512];
+  sreg_wire wire;            /* Schema Registry framing of input and output (from cfg at start) */
+  int brokers_down;          /* set by ALL_BROKERS_DOWN, cleared by a delivery */
+  char kafka_auth_error[512]; /* authentication / TLS failure, explained */
+  uint64_t kafka_auth_error_ms; /* when it last happened; 0 once a message went through */
+  /* timers and signals */
+  uv_timer_t gen_timer, ckpt_timer, metrics_timer, progress_timer, runfor_timer, resume_timer,
+      watchdog_timer;
+  uint64_t last_heartbeat;
+  uv_signal_t sig_term, sig_int, sig_hup;
+  uv_async_t wake;
+  int checkpoint_in_flight;
+  int stopping, stopped_trainer, exit_code;
+  uint64_t last_ckpt_ok_ms, last_ckpt_fail_ms;
+  char last_ckpt_error[512];
+  /* generator (embedded) */
+  gen *generator;
+  uint64_t gen_made, gen_bad, gen_throttled, gen_consumed_at_start;
+  uint64_t gen_last_ms;
+  double gen_carry;
+  /* the model service (daemon/service/): trainer, evolution, hold-out window, snapshot
+   * versioning; the loop feeds it through its queue and takes its results from its outbox */
+  petra_service *svc;
+  exqueue *q;                /* the service's queue (not owned) */
+  svc_stats *st;             /* the service's counters (not owned; atomics) */
+  state_store *store;        /* the local cache (files in the state directory) */
+  /* what a restore found, handed to the service when it starts */
+  petra_model *model;
+  petra_trainer *trainer;
+  uint64_t snapshot_version, ckpt_generation;
+  int warm_started;          /* the model came from model.init_snapshot: publish it at once */
+  char restored_from[16];    /* "file", "kafka" or "" */
+  /* progress */
+  uint64_t prog_events, prog_ms, events_at_start, start_ms;
+  FILE *audit;               /* trainer.audit_file (written by the service; closed at exit) */
+  int trainer_running;       /* the service was started (joined at the end) */
 } petrad;
 
 

@@ -51,25 +51,25 @@ void petrad_request_checkpoint(petrad *d, int stop) {
   if (!mk) return;
   mk->stop = stop;
   ckpt *c = &mk->c;
-  c->events = d->events;
-  c->dead_letters = d->dead_letters;
-  for (int i = 0; i < d->n_offsets; i++) {
-    if (d->offsets[i].next < 0) continue;
+  c->events = d->in.events;
+  c->dead_letters = d->in.dead_letters;
+  for (int i = 0; i < d->in.n_offsets; i++) {
+    if (d->in.offsets[i].next < 0) continue;
     ckpt_offset *o = &c->offsets[c->n_offsets++];
-    snprintf(o->topic, sizeof o->topic, "%s", d->offsets[i].topic);
-    o->partition = d->offsets[i].partition;
-    o->offset = d->offsets[i].next;
+    snprintf(o->topic, sizeof o->topic, "%s", d->in.offsets[i].topic);
+    o->partition = d->in.offsets[i].partition;
+    o->offset = d->in.offsets[i].next;
   }
   /* and where the model stands on partitions not assigned now (revoked, or restored and not
    * yet assigned): the model has trained up to there, and it resumes from there */
-  for (int k = 0; k < d->restored.n_offsets && c->n_offsets < CKPT_MAX_OFFSETS; k++) {
-    const ckpt_offset *r = &d->restored.offsets[k];
+  for (int k = 0; k < d->in.restored.n_offsets && c->n_offsets < CKPT_MAX_OFFSETS; k++) {
+    const ckpt_offset *r = &d->in.restored.offsets[k];
     int held = 0;
-    for (int i = 0; i < d->n_offsets && !held; i++)
-      held = d->offsets[i].partition == r->partition && !strcmp(d->offsets[i].topic, r->topic);
+    for (int i = 0; i < d->in.n_offsets && !held; i++)
+      held = d->in.offsets[i].partition == r->partition && !strcmp(d->in.offsets[i].topic, r->topic);
     if (!held && r->offset >= 0) c->offsets[c->n_offsets++] = *r;
   }
-  if (features_save(d->feat, &c->features, &c->features_len)) {
+  if (features_save(d->in.feat, &c->features, &c->features_len)) {
     LOG_ERROR("checkpoint_failed", "reason=\"feature state: out of memory\"");
     svc_mark_free(mk);
     return;
@@ -79,7 +79,7 @@ void petrad_request_checkpoint(petrad *d, int stop) {
     return;
   }
   d->checkpoint_in_flight = 1;
-  d->examples_at_ckpt = d->examples_queued;
+  d->in.examples_at_ckpt = d->in.examples_queued;
 }
 
 static void on_ckpt_timer(uv_timer_t *t) { petrad_request_checkpoint(t->data, 0); }
@@ -118,8 +118,8 @@ static void close_all(petrad *d) {
   uv_signal_t *sigs[] = {&d->sig_term, &d->sig_int, &d->sig_hup};
   for (size_t i = 0; i < 3; i++)
     if (!uv_is_closing((uv_handle_t *)sigs[i])) uv_close((uv_handle_t *)sigs[i], close_cb);
-  if (d->consumer && !uv_is_closing((uv_handle_t *)&d->cpoll)) uv_close((uv_handle_t *)&d->cpoll, close_cb);
-  if (d->producer && !uv_is_closing((uv_handle_t *)&d->ppoll)) uv_close((uv_handle_t *)&d->ppoll, close_cb);
+  if (d->in.consumer && !uv_is_closing((uv_handle_t *)&d->in.cpoll)) uv_close((uv_handle_t *)&d->in.cpoll, close_cb);
+  if (d->out.producer && !uv_is_closing((uv_handle_t *)&d->out.ppoll)) uv_close((uv_handle_t *)&d->out.ppoll, close_cb);
   uv_close((uv_handle_t *)&d->wake, close_cb);
   petrad_control_close(d);
 }
@@ -128,12 +128,12 @@ void petrad_request_stop(petrad *d, const char *why) {
   if (d->stopping) return;
   d->stopping = 1;
   sdn_notify("STOPPING=1\nSTATUS=draining, checkpointing and committing");
-  LOG_INFO("stopping", "reason=%s queue=%d role=%s", why, exq_len(d->q), petrad_role_name(d->role));
+  LOG_INFO("stopping", "reason=%s queue=%d role=%s", why, exq_len(d->q), petrad_role_name(d->ha.role));
   if (d->generator) uv_timer_stop(&d->gen_timer);
   uv_timer_stop(&d->ckpt_timer);
   uv_timer_stop(&d->resume_timer);
   uv_timer_stop(&d->watchdog_timer);
-  if (d->consumer) uv_poll_stop(&d->cpoll);
+  if (d->in.consumer) uv_poll_stop(&d->in.cpoll);
   if (!d->trainer_running) { /* a standby (or a takeover that failed): nothing to drain */
     petrad_kafka_close(d);
     petrad_ha_close(d);
@@ -228,9 +228,9 @@ static void on_runfor(uv_timer_t *t) { petrad_request_stop(t->data, "run-for ela
 void petrad_resume_check(uv_timer_t *t) {
   petrad *d = t->data;
   int room = exq_free_slots(d->q) * 2 >= d->cfg.queue_capacity; /* drained to half */
-  if (d->backpressure && room) petrad_kafka_unblock(d);
-  if (d->paused && !d->op_paused) petrad_kafka_pause(d, 0); /* a leftover pause */
-  if (!d->backpressure) uv_timer_stop(t);
+  if (d->in.backpressure && room) petrad_kafka_unblock(d);
+  if (d->in.paused && !d->in.op_paused) petrad_kafka_pause(d, 0); /* a leftover pause */
+  if (!d->in.backpressure) uv_timer_stop(t);
 }
 
 /* ---------------------------------------------------------------- outbox */
@@ -245,7 +245,7 @@ static void on_wake(uv_async_t *a) {
         if (m->ok) {
           d->last_ckpt_ok_ms = clk_mono_ms();
           /* with a state topic the offsets wait until it holds this checkpoint too */
-          if (m->bytes && d->producer) petrad_state_publish(d, m);
+          if (m->bytes && d->out.producer) petrad_state_publish(d, m);
           else petrad_kafka_store_offsets(d, &m->c);
           LOG_DEBUG("checkpoint_written", "offsets=%d generation=%llu", m->c.n_offsets,
                     (unsigned long long)m->version);
@@ -291,22 +291,22 @@ static void on_progress(uv_timer_t *t) {
   petrad *d = t->data;
   uint64_t now = clk_mono_ms();
   double secs = (double)(now - d->prog_ms) / 1000.0;
-  double rate = secs > 0 ? (double)(d->events - d->prog_events) / secs : 0;
+  double rate = secs > 0 ? (double)(d->in.events - d->prog_events) / secs : 0;
   d->prog_ms = now;
-  d->prog_events = d->events;
+  d->prog_events = d->in.events;
   const char *mname = petra_metric_name_for(d->spec.kind == PETRA_MODEL_SEQ ? d->spec.classes : 0);
   if (d->opt.print_progress)
     LOG_INFO("progress",
            "events_per_s=%.0f events=%llu examples=%llu loss=%.4f %s=%.4f train_steps=%llu "
            "evolution_steps=%llu champion_bytes=%llu champion_p99_us=%.1f snapshots=%llu "
            "dead_letters=%llu queue=%d paused=%d",
-           rate, (unsigned long long)d->events, (unsigned long long)atomic_load(&d->st->examples),
+           rate, (unsigned long long)d->in.events, (unsigned long long)atomic_load(&d->st->examples),
            atomic_load(&d->st->loss), mname, atomic_load(&d->st->metric),
            (unsigned long long)atomic_load(&d->st->train_steps),
            (unsigned long long)atomic_load(&d->st->evolution_steps),
            (unsigned long long)atomic_load(&d->st->champion_bytes),
-           atomic_load(&d->st->champion_p99_us), (unsigned long long)d->snapshots_published,
-           (unsigned long long)d->dead_letters, exq_len(d->q), d->paused);
+           atomic_load(&d->st->champion_p99_us), (unsigned long long)d->out.snapshots_published,
+           (unsigned long long)d->in.dead_letters, exq_len(d->q), d->in.paused);
   char status[256];
   snprintf(status, sizeof status, "STATUS=%.0f events/s, %llu examples, %s %.4f, champion %llu bytes",
            rate, (unsigned long long)atomic_load(&d->st->examples), mname, atomic_load(&d->st->metric),
@@ -335,7 +335,7 @@ static int init_from_snapshot(petrad *d, const petra_trainer_conf *tc, char *err
   }
   petra_err pe = {0};
   petra_snapshot_info info;
-  uint64_t want = petra_feature_schema_hash(features_schema(d->feat));
+  uint64_t want = petra_feature_schema_hash(features_schema(d->in.feat));
   petra_model *m = petra_snapshot_decode_model(buf, (size_t)sz, want, &info, &pe);
   petra_encoder *enc = NULL;
   int erc = m ? petra_snapshot_decode_encoder(buf, (size_t)sz, &enc, &pe) : -1;
@@ -352,7 +352,7 @@ static int init_from_snapshot(petrad *d, const petra_trainer_conf *tc, char *err
              "model.init_snapshot %.100s: its model is '%.200s' (genome '%.100s'), model.spec is '%.200s': start from "
              "an uncompressed snapshot of this spec (petra train --save)",
              path, have, info.genome, conf);
-  } else if (enc && features_use_encoder(d->feat, enc, 0, err, n)) {
+  } else if (enc && features_use_encoder(d->in.feat, enc, 0, err, n)) {
     /* err says why */
   } else {
     d->model = m;
@@ -388,7 +388,7 @@ static int restore_or_create(petrad *d, char *err, size_t n) {
                            (unsigned long long)r.committed_version);
   /* ha: versions continue from what was committed, whoever committed it */
   if (r.snapshot_version > d->snapshot_version) d->snapshot_version = r.snapshot_version;
-  d->committed_snapshot_version = r.committed_version;
+  d->out.committed_snapshot_version = r.committed_version;
   snprintf(d->restored_from, sizeof d->restored_from, "%s", r.source);
   int rc = r.have;
   ckpt c = r.c;
@@ -403,22 +403,22 @@ static int restore_or_create(petrad *d, char *err, size_t n) {
       petra_model_free(d->model);
       d->trainer = NULL;
       d->model = NULL;
-    } else if (features_load(d->feat, c.features, c.features_len, ferr, sizeof ferr)) {
+    } else if (features_load(d->in.feat, c.features, c.features_len, ferr, sizeof ferr)) {
       LOG_ERROR("checkpoint_unusable", "error=\"%s\" action=\"starting fresh\"", ferr);
       petra_trainer_free(d->trainer);
       petra_model_free(d->model);
       d->trainer = NULL;
       d->model = NULL;
     } else {
-      d->restored = c;
-      d->restored.trainer = d->restored.features = NULL;
-      d->events = c.events;
-      d->dead_letters = c.dead_letters;
+      d->in.restored = c;
+      d->in.restored.trainer = d->in.restored.features = NULL;
+      d->in.events = c.events;
+      d->in.dead_letters = c.dead_letters;
       if (c.snapshot_version > d->snapshot_version) d->snapshot_version = c.snapshot_version;
-      d->last_published_version = d->snapshot_version;
+      d->out.last_published_version = d->snapshot_version;
       d->ckpt_generation = c.generation;
       for (int i = 0; i < c.n_offsets; i++) {
-        offset_entry *o = &d->offsets[d->n_offsets++];
+        offset_entry *o = &d->in.offsets[d->in.n_offsets++];
         snprintf(o->topic, sizeof o->topic, "%s", c.offsets[i].topic);
         o->partition = c.offsets[i].partition;
         o->next = c.offsets[i].offset;
@@ -456,14 +456,14 @@ int petrad_become_owner(petrad *d, char *err, size_t n) {
   if (petrad_kafka_make_consumer(d, err, n)) return -1;
   if (petrad_trainer_start(d, err, n)) return -1;
   d->trainer_running = 1;
-  d->role = PETRAD_ROLE_OWNER; /* before the first produce: transactions open only for the owner */
+  d->ha.role = PETRAD_ROLE_OWNER; /* before the first produce: transactions open only for the owner */
   d->last_ckpt_ok_ms = clk_mono_ms();
   petrad_produce_metrics(d);
   return 0;
 }
 
 void petrad_share_encoder(petrad *d) {
-  petra_encoder *e = features_encoder(d->feat);
+  petra_encoder *e = features_encoder(d->in.feat);
   uint8_t *b = NULL;
   size_t len = 0;
   if (!e || petra_encoder_save(e, &b, &len)) return;
@@ -478,11 +478,11 @@ static int make_service(petrad *d, char *err, size_t n) {
   memset(&sc, 0, sizeof sc);
   snprintf(sc.model_id, sizeof sc.model_id, "%s", d->cfg.model_id);
   sc.spec = d->spec;
-  sc.example_floats = d->ef;
+  sc.example_floats = d->in.ef;
   sc.queue_capacity = d->cfg.queue_capacity;
   sc.holdout = d->cfg.evolution_holdout;
   sc.seed = (uint64_t)d->cfg.seed;
-  snprintf(sc.feature_schema, sizeof sc.feature_schema, "%s", features_schema(d->feat));
+  snprintf(sc.feature_schema, sizeof sc.feature_schema, "%s", features_schema(d->in.feat));
   sc.settings = petrad_trainer_settings(&d->cfg);
   sc.store = d->store;
   sc.forward_checkpoints = d->cfg.topic_state[0] != 0;
@@ -516,13 +516,13 @@ int petrad_run(petrad *d) {
   }
   features_conf fc;
   petrad_config_features(&d->cfg, &fc);
-  d->feat = features_new_conf(&d->spec, &fc, err, sizeof err);
-  if (!d->feat) {
+  d->in.feat = features_new_conf(&d->spec, &fc, err, sizeof err);
+  if (!d->in.feat) {
     LOG_ERROR("config_invalid", "error=\"%s\"", err);
     return 2;
   }
-  d->ef = features_example_floats(d->feat);
-  d->example = calloc((size_t)d->ef * PETRAD_MAX_EXAMPLES_PER_MESSAGE, sizeof(float));
+  d->in.ef = features_example_floats(d->in.feat);
+  d->in.example = calloc((size_t)d->in.ef * PETRAD_MAX_EXAMPLES_PER_MESSAGE, sizeof(float));
   if (mkdir_p(d->cfg.state_dir)) {
     LOG_ERROR("state_dir_unusable", "dir=%s error=\"%s\"", d->cfg.state_dir, strerror(errno));
     return 1;
@@ -532,8 +532,8 @@ int petrad_run(petrad *d) {
     return 1;
   }
   d->store = state_store_files(d->cfg.state_dir);
-  if (!d->store || !d->example || make_service(d, err, sizeof err)) {
-    LOG_ERROR("out_of_memory", "what=service error=\"%s\"", d->store && d->example ? err : "state store");
+  if (!d->store || !d->in.example || make_service(d, err, sizeof err)) {
+    LOG_ERROR("out_of_memory", "what=service error=\"%s\"", d->store && d->in.example ? err : "state store");
     return 1;
   }
   if (!d->cfg.ha_enabled && restore_or_create(d, err, sizeof err)) {
@@ -541,10 +541,10 @@ int petrad_run(petrad *d) {
     return 1;
   }
   petrad_config_wire(&d->cfg, &d->wire);
-  d->first_publish_ms = -1;
+  d->out.first_publish_ms = -1;
   static const double publish_le[] = {0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5};
-  prom_hist_init(&d->publish_hist, publish_le, (int)(sizeof publish_le / sizeof publish_le[0]));
-  d->last_offset_slot = -1;
+  prom_hist_init(&d->out.publish_hist, publish_le, (int)(sizeof publish_le / sizeof publish_le[0]));
+  d->in.last_offset_slot = -1;
   d->loop = uv_default_loop();
   uv_async_init(d->loop, &d->wake, on_wake);
   d->wake.data = d;
@@ -600,7 +600,7 @@ int petrad_run(petrad *d) {
   if (d->opt.run_for_s > 0)
     uv_timer_start(&d->runfor_timer, on_runfor, (uint64_t)(d->opt.run_for_s * 1000), 0);
   d->start_ms = d->prog_ms = clk_mono_ms();
-  d->events_at_start = d->events;
+  d->events_at_start = d->in.events;
   uint64_t wd = sdn_watchdog_usec();
   if (wd) uv_timer_start(&d->watchdog_timer, on_watchdog, wd / 2000, wd / 2000);
   /* ready: configuration, checkpoint restore and subscription are done (not waiting for a
@@ -614,12 +614,12 @@ int petrad_run(petrad *d) {
   svc_join(d->svc);
 
   double secs = (double)(clk_mono_ms() - d->start_ms) / 1000.0;
-  double active = (double)(d->last_msg_ms - d->first_msg_ms) / 1000.0;
-  size_t np = d->n_publish < PETRAD_PUBLISH_SAMPLES ? (size_t)d->n_publish : PETRAD_PUBLISH_SAMPLES;
+  double active = (double)(d->in.last_msg_ms - d->in.first_msg_ms) / 1000.0;
+  size_t np = d->out.n_publish < PETRAD_PUBLISH_SAMPLES ? (size_t)d->out.n_publish : PETRAD_PUBLISH_SAMPLES;
   double pub_p50 = 0, pub_p99 = 0;
   if (np) {
     double tmp[PETRAD_PUBLISH_SAMPLES];
-    memcpy(tmp, d->publish_ms, sizeof(double) * np);
+    memcpy(tmp, d->out.publish_ms, sizeof(double) * np);
     petra_sort_doubles(tmp, np);
     pub_p50 = petra_quantile_sorted(tmp, np, 0.5);
     pub_p99 = petra_quantile_sorted(tmp, np, 0.99);
@@ -633,26 +633,26 @@ int petrad_run(petrad *d) {
          "\"ingest_events_per_s\":%.0f,\"paused_count\":%llu,\"snapshot_publish_first_ms\":%.1f,"
          "\"snapshot_publish_p50_ms\":%.1f,\"snapshot_publish_p99_ms\":%.1f,\"naive_metric\":%.6f,"
          "\"skill\":%.4f}\n",
-         (unsigned long long)d->events, (unsigned long long)atomic_load(&d->st->examples),
+         (unsigned long long)d->in.events, (unsigned long long)atomic_load(&d->st->examples),
          (unsigned long long)atomic_load(&d->st->train_steps),
          (unsigned long long)atomic_load(&d->st->evolution_steps),
-         (unsigned long long)d->snapshots_published, (unsigned long long)d->dead_letters,
+         (unsigned long long)d->out.snapshots_published, (unsigned long long)d->in.dead_letters,
          (unsigned long long)atomic_load(&d->st->champion_bytes), atomic_load(&d->st->champion_p99_us),
          mname, isfinite(metric) ? metric : 0.0, atomic_load(&d->st->loss),
          (unsigned long long)atomic_load(&d->st->checkpoints),
          (unsigned long long)atomic_load(&d->st->checkpoint_failures), secs,
-         active > 0 ? (double)(d->events - d->events_at_start) / active : 0.0,
-         (unsigned long long)d->pauses, d->first_publish_ms, pub_p50, pub_p99, atomic_load(&d->st->naive_metric),
+         active > 0 ? (double)(d->in.events - d->events_at_start) / active : 0.0,
+         (unsigned long long)d->in.pauses, d->out.first_publish_ms, pub_p50, pub_p99, atomic_load(&d->st->naive_metric),
          metric > 0 && d->spec.kind == PETRA_MODEL_TS ? atomic_load(&d->st->naive_metric) / metric : 0.0);
   fflush(stdout);
   svc_free(d->svc);
   if (d->audit) fclose(d->audit);
   state_store_free(d->store);
-  wire_arena_free(&d->arena);
+  wire_arena_free(&d->in.arena);
   petra_trainer_free(d->trainer); /* a restore that never reached the service (standby) */
   petra_model_free(d->model);
-  features_free(d->feat);
-  free(d->example);
+  features_free(d->in.feat);
+  free(d->in.example);
   petrad_control_free(d);
   return d->exit_code;
 }

@@ -28,7 +28,7 @@ typedef struct state_pub {
 
 static int produce(petrad *d, const char *key, const char *type, uint8_t *buf, size_t n, state_pub *p) {
   rd_kafka_resp_err_t e = rd_kafka_producev(
-      d->producer, RD_KAFKA_V_TOPIC(d->cfg.topic_state), RD_KAFKA_V_KEY(key, strlen(key)),
+      d->out.producer, RD_KAFKA_V_TOPIC(d->cfg.topic_state), RD_KAFKA_V_KEY(key, strlen(key)),
       RD_KAFKA_V_VALUE(buf, n), RD_KAFKA_V_HEADER("petra-type", type, -1),
       RD_KAFKA_V_MSGFLAGS(RD_KAFKA_MSG_F_FREE), RD_KAFKA_V_OPAQUE(p), RD_KAFKA_V_END);
   if (e) {
@@ -77,9 +77,9 @@ void petrad_state_publish(petrad *d, const svc_out *m) {
     mf.length = m->len;
     mf.sha256.len = 32;
     mf.sha256.data = digest;
-    mf.snapshot_version = d->txn_snapshot_version > d->committed_snapshot_version ? d->txn_snapshot_version
-                                                                                   : d->committed_snapshot_version;
-    mf.owner = d->ha_identity;
+    mf.snapshot_version = d->out.txn_snapshot_version > d->out.committed_snapshot_version ? d->out.txn_snapshot_version
+                                                                                   : d->out.committed_snapshot_version;
+    mf.owner = d->ha.identity;
     size_t n = petra__v1__state_manifest__get_packed_size(&mf);
     uint8_t *buf = malloc(n);
     if (buf) {
@@ -90,19 +90,19 @@ void petrad_state_publish(petrad *d, const svc_out *m) {
       bad = 1;
     }
   }
-  d->state_bytes_written += m->len;
+  d->out.state_bytes_written += m->len;
   if (bad) p->failed = 1;
   if (p->pending == 0) {
-    d->state_failures++;
+    d->out.state_failures++;
     free(p);
     return;
   }
   if (d->cfg.ha_enabled) {
     /* the set and the input offsets it reflects, in one transaction: either a new owner sees
      * both or neither (the delivery reports arrive during the commit) */
-    if (bad && d->txn_open) {
+    if (bad && d->out.txn_open) {
       petrad_txn_commit(d, NULL, 0, 0); /* what else is in it still commits; this state does not count */
-      d->state_failures++;
+      d->out.state_failures++;
     } else {
       /* counted when it ends (now, or when the broker answers: ha.c) */
       petrad_txn_commit(d, &m->c, m->version, d->stopping);
@@ -117,11 +117,11 @@ int petrad_state_delivered(petrad *d, const rd_kafka_message_t *m) {
   if (m->err) p->failed = 1;
   if (--p->pending == 0) {
     if (p->failed) {
-      d->state_failures++;
+      d->out.state_failures++;
       LOG_ERROR("state_publish_failed", "generation=%llu error=%s action=\"offsets not committed for it\"",
                 (unsigned long long)p->generation, rd_kafka_err2name(m->err));
     } else if (!d->cfg.ha_enabled) { /* ha: the transaction commits the offsets */
-      d->state_generation_published = p->generation;
+      d->out.state_generation_published = p->generation;
       petrad_kafka_store_offsets(d, &p->c);
       LOG_DEBUG("state_published", "generation=%llu offsets=%d", (unsigned long long)p->generation, p->c.n_offsets);
     }
