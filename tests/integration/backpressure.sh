@@ -15,7 +15,7 @@ ok() { if eval "$1"; then pass=$((pass+1)); else echo "FAIL: $1"; fail=$((fail+1
 
 lib=$(dirname "$0")/../labelled_events.sh
 n=$("$lib" "$bin" "$tmp/events.csv" 30000 6)
-"$lib" "$bin" "$tmp/events.csv" --replay "$bs" "$t.events" 2> "$tmp/replay.log"
+PETRA_PARTITIONS=3 "$lib" "$bin" "$tmp/events.csv" --replay "$bs" "$t.events" 2> "$tmp/replay.log"
 ok '[ $? -eq 0 ]'
 "$bin/petrad" --quiet --control-socket "$tmp/ctl.sock" --state-dir "$tmp/state" --set kafka.brokers="$bs" \
   --set kafka.group_id="$t" --set topics.events="$t.events" --set topics.labels="$t.labels" \
