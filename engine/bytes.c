@@ -19,6 +19,7 @@ static int grow(petra_bytes_w *w, size_t n) {
 }
 
 void petra_bw_raw(petra_bytes_w *w, const void *v, size_t n) {
+  if (n == 0) return; /* an empty blob may come as NULL (memcpy from NULL is undefined even for 0) */
   if (grow(w, n)) return;
   memcpy(w->p + w->len, v, n);
   w->len += n;

@@ -23,7 +23,7 @@ rp=$!
   --set topics.snapshots="$t.snapshots" --set topics.metrics="$t.metrics" --set topics.deadletter="$t.dead" \
   --set consumer.auto.offset.reset=earliest --set consumer.session.timeout.ms=6000 \
   --set consumer.heartbeat.interval.ms=1000 --set checkpoint.interval_s=2 \
-  --set trainer.audit_file="$tmp/audit" --run-for 75 > "$tmp/out" 2> "$tmp/err" &
+  --set trainer.audit_file="$tmp/audit" --run-for 180 > "$tmp/out" 2> "$tmp/err" &
 echo $! > "$tmp/pid"
 sleep 6
 kill -STOP "$bpid"
@@ -34,6 +34,12 @@ sleep 10   # frozen 14 s in all: beyond the 6 s session timeout
 kill -CONT "$bpid"
 wait $rp
 ok '[ $? -eq 0 ] || { tail -3 "$tmp/replay.log"; false; }'
+# every id trained, then an orderly stop (--run-for bounds it if they never are)
+for _ in $(seq 1 150); do
+  "$lib" --check "$tmp/audit" "$n" > /dev/null 2>&1 && break
+  sleep 1
+done
+kill -TERM "$(cat "$tmp/pid")"
 wait "$(cat "$tmp/pid")"
 ok '[ $? -eq 0 ] || { tail -20 "$tmp/err"; false; }'
 "$lib" --check "$tmp/audit" "$n"

@@ -21,7 +21,7 @@ ok '[ $? -eq 0 ]'
   --set kafka.group_id="$t" --set topics.events="$t.events" --set topics.labels="$t.labels" \
   --set topics.snapshots="$t.snapshots" --set topics.metrics="$t.metrics" --set topics.deadletter="$t.dead" \
   --set consumer.auto.offset.reset=earliest --set checkpoint.interval_s=2 --set trainer.queue_capacity=1024 \
-  --set trainer.audit_file="$tmp/audit" --run-for 70 > "$tmp/out" 2> "$tmp/err" &
+  --set trainer.audit_file="$tmp/audit" --run-for 180 > "$tmp/out" 2> "$tmp/err" &
 echo $! > "$tmp/pid"
 sleep 5
 "$here/../kafka/broker.sh" restart "$PETRA_KAFKA_DIR" 12 > "$tmp/restart.log" 2>&1 &
@@ -37,6 +37,12 @@ ok '[ $down -eq 1 ] || { echo "health never reported the broker:"; cat "$tmp/hea
 wait $rs
 ok '[ $? -eq 0 ] || { cat "$tmp/restart.log"; false; }'
 ok '[ "$(cat "$PETRA_KAFKA_DIR/bootstrap")" = "$bs" ]'
+# every id trained, then an orderly stop (--run-for bounds it if they never are)
+for _ in $(seq 1 150); do
+  "$lib" --check "$tmp/audit" "$n" > /dev/null 2>&1 && break
+  sleep 1
+done
+kill -TERM "$(cat "$tmp/pid")"
 wait "$(cat "$tmp/pid")"
 ok '[ $? -eq 0 ] || { tail -20 "$tmp/err"; false; }'
 "$lib" --check "$tmp/audit" "$n"
