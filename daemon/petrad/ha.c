@@ -215,6 +215,10 @@ static int txn_step(petrad *d, int slice_ms) {
 
 static void on_txn_timer(uv_timer_t *t) {
   petrad *d = t->data;
+  if (d->ha.lease_lost) { /* nothing more from us: the open transaction is left to abort */
+    txn_clear(d);
+    d->out.txn_open = 0;
+  }
   if (d->out.txn_phase != TXN_IDLE && !d->out.txn_fatal) txn_step(d, TXN_RESUME_MS);
   if (d->out.txn_phase == TXN_IDLE) uv_timer_stop(t);
 }
