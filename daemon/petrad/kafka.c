@@ -170,7 +170,10 @@ static void on_rebalance(rd_kafka_t *rk, rd_kafka_resp_err_t err,
       rd_kafka_error_destroy(rd_kafka_incremental_assign(rk, parts));
     else
       rd_kafka_assign(rk, parts);
+    /* the pause state is ours, not librdkafka's: a partition paused before it was revoked can
+     * come back still paused (its handle keeps the flag), and nothing would resume it */
     if (d->in.paused) rd_kafka_pause_partitions(rk, parts);
+    else rd_kafka_resume_partitions(rk, parts);
   } else {
     for (int i = 0; i < parts->cnt; i++) {
       LOG_INFO("partition_revoked", "topic=%s partition=%d lost=%d", parts->elems[i].topic,

@@ -15,7 +15,7 @@ here=$(cd "$(dirname "$0")/.." && pwd)
 pauses=${PAUSES:-40} rebalances=${REBALANCES:-6} events=${EVENTS:-40000} rate=${RATE:-2000}
 t=prb-$$-$RANDOM
 tmp=$(mktemp -d)
-trap 'kill $(cat "$tmp/pid" 2>/dev/null) 2>/dev/null; kill $rp $jp 2>/dev/null; rm -rf "$tmp"' EXIT
+trap 'kill $(cat "$tmp/pid" 2>/dev/null) 2>/dev/null; kill $rp $jp 2>/dev/null; [ -n "${PETRA_KEEP:-}" ] && echo "kept $tmp" || rm -rf "$tmp"' EXIT
 rp= jp=
 fail=0 pass=0
 ok() { if eval "$1"; then pass=$((pass+1)); else echo "FAIL: $1"; fail=$((fail+1)); fi; }
