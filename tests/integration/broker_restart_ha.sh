@@ -56,18 +56,26 @@ sleep 2
 trained_before=$(grep -vc '^#' "$tmp/audit")
 "$here/kafka/broker.sh" restart "$PETRA_KAFKA_DIR" 12 > "$tmp/restart.log" 2>&1 &
 rs=$!
-# during the outage: no control call waits (a restarting petrad may refuse one: not counted),
-# and health names the broker
-down=0 slow=0 calls=0 worst=0
+# during the outage: the owner with the open transaction answers every control call (its
+# loop never waits on the broker for long), and health names the broker. Calls that reach its
+# successor (restarted after the lease expired) are counted apart: a takeover still holds the
+# loop while it fences (init_transactions) and reads the state (petrad.conf(5), known limit).
+owner_pid=$(cat "$tmp/pid")
+down=0 slow=0 calls=0 worst=0 later_slow=0 later_calls=0
 for _ in $(seq 1 30); do
   t0=$(ms)
   "$bin/petractl" --socket "$tmp/ctl.sock" --timeout 2 health > "$tmp/health" 2>&1
   hrc=$?
   took=$(( $(ms) - t0 ))
-  calls=$((calls + 1))
-  [ $took -gt $worst ] && worst=$took
+  if [ "$(cat "$tmp/pid")" = "$owner_pid" ] && kill -0 "$owner_pid" 2>/dev/null; then
+    calls=$((calls + 1))
+    [ $took -gt $worst ] && worst=$took
+    [ $took -ge 1500 ] && slow=$((slow + 1))
+  else
+    later_calls=$((later_calls + 1))
+    [ $took -ge 1500 ] && later_slow=$((later_slow + 1))
+  fi
   [ $hrc -eq 1 ] && grep -q "broker unreachable" "$tmp/health" && down=1
-  [ $took -ge 1500 ] && slow=$((slow + 1))
   sleep 0.5
 done
 ok '[ $down -eq 1 ] || { echo "health never reported the broker:"; cat "$tmp/health"; false; }'
@@ -109,7 +117,7 @@ v = [json.loads(l)["version"] for l in open(sys.argv[1])]
 print(len(v), sum(1 for a, b in zip(v, v[1:]) if b <= a))' "$tmp/history")
 ok '[ "$nv" -ge 3 ] && [ "$bad" -eq 0 ]'
 aborts=$(grep -c txn_commit_failed "$tmp/err")
-echo "info: outage 12 s; $calls control calls during it, slowest ${worst} ms; $aborts transactions aborted; petrad exits $(tr '\n' ' ' < "$tmp/exits"); $nv committed snapshots, $bad not increasing"
+echo "info: outage 12 s; $calls control calls to the owner during it, slowest ${worst} ms; $later_calls to its successor, $later_slow of them unanswered while it took over; $aborts transactions aborted; petrad exits $(tr '\n' ' ' < "$tmp/exits"); $nv committed snapshots, $bad not increasing"
 grep -E "txn_commit_failed|txn_" "$tmp/err" | cut -c1-220 | head -5
 echo "$pass passed, $fail failed"
 [ $fail -eq 0 ]
