@@ -138,6 +138,108 @@ __attribute__((target("avx512f,avx512bw,avx512vl,avx512dq"))) static void quant_
 }
 #define quant_rows_avx512 quant_rows_avx512f
 
+/* The GRU step with 16-lane masked vectors, for any H (the compiled loop runs scalar below 16
+ * units, and pruned GRUs are often that small): e^x as K(expf_) computes it (clamp, 2^k by
+ * scaling, the same degree-6 polynomial). */
+#define AVX512_ATTR __attribute__((target("avx512f,avx512vl,avx512bw,avx512dq,avx2,fma")))
+AVX512_ATTR static inline __m512 exp16(__m512 x) {
+  x = _mm512_min_ps(_mm512_max_ps(x, _mm512_set1_ps(-87.0f)), _mm512_set1_ps(88.0f));
+  __m512 k = _mm512_roundscale_ps(_mm512_mul_ps(x, _mm512_set1_ps(1.44269504088896341f)),
+                                  _MM_FROUND_TO_NEAREST_INT | _MM_FROUND_NO_EXC);
+  __m512 f = _mm512_fnmadd_ps(k, _mm512_set1_ps(1.42860682030941723e-6f),
+                              _mm512_fnmadd_ps(k, _mm512_set1_ps(0.693145751953125f), x));
+  __m512 p = _mm512_set1_ps(1.38888889e-3f);
+  p = _mm512_fmadd_ps(p, f, _mm512_set1_ps(8.33333333e-3f));
+  p = _mm512_fmadd_ps(p, f, _mm512_set1_ps(4.16666667e-2f));
+  p = _mm512_fmadd_ps(p, f, _mm512_set1_ps(1.66666667e-1f));
+  p = _mm512_fmadd_ps(p, f, _mm512_set1_ps(0.5f));
+  p = _mm512_fmadd_ps(p, f, _mm512_set1_ps(1.0f));
+  p = _mm512_fmadd_ps(p, f, _mm512_set1_ps(1.0f));
+  return _mm512_scalef_ps(p, k);
+}
+AVX512_ATTR static void gru_fwd_avx512m(int H, float *restrict g, const float *restrict h2, const float *restrict hp,
+                                        float *restrict hn, float *restrict hc) {
+  /* one pass, r and z kept in registers (reading them back from g right after a masked
+   * store would stall on store forwarding) */
+  const __m512 one = _mm512_set1_ps(1.0f), two = _mm512_set1_ps(2.0f), zero = _mm512_setzero_ps();
+  for (int j = 0; j < H; j += 16) {
+    __mmask16 k = H - j >= 16 ? (__mmask16)0xffff : (__mmask16)((1u << (H - j)) - 1);
+    __m512 ar = _mm512_add_ps(_mm512_maskz_loadu_ps(k, g + j), _mm512_maskz_loadu_ps(k, h2 + j));
+    __m512 az = _mm512_add_ps(_mm512_maskz_loadu_ps(k, g + H + j), _mm512_maskz_loadu_ps(k, h2 + H + j));
+    __m512 r = _mm512_div_ps(one, _mm512_add_ps(one, exp16(_mm512_sub_ps(zero, ar))));
+    __m512 z = _mm512_div_ps(one, _mm512_add_ps(one, exp16(_mm512_sub_ps(zero, az))));
+    __m512 hh = _mm512_maskz_loadu_ps(k, h2 + 2 * H + j);
+    __m512 a = _mm512_fmadd_ps(r, hh, _mm512_maskz_loadu_ps(k, g + 2 * H + j));
+    __m512 n = _mm512_sub_ps(_mm512_div_ps(two, _mm512_add_ps(one, exp16(_mm512_mul_ps(_mm512_set1_ps(-2.0f), a)))), one);
+    _mm512_mask_storeu_ps(g + j, k, r);
+    _mm512_mask_storeu_ps(g + H + j, k, z);
+    _mm512_mask_storeu_ps(g + 2 * H + j, k, n);
+    _mm512_mask_storeu_ps(hn + j, k, hh);
+    /* (1 − z)·n + z·h_prev */
+    __m512 c = _mm512_fmadd_ps(z, _mm512_maskz_loadu_ps(k, hp + j), _mm512_mul_ps(_mm512_sub_ps(one, z), n));
+    _mm512_mask_storeu_ps(hc + j, k, c);
+  }
+}
+#define gru_fwd_avx512 gru_fwd_avx512m
+
+/* sgemm_rows in register blocks of M rows × NB·16 outputs; every output is the same chain of
+ * fused multiply-adds over k as in a block of any other shape, so a row's result does not
+ * depend on how many rows are scored with it. */
+AVX512_ATTR static inline __attribute__((always_inline)) void sg_block(int M, int NB, int in, int out, int ld,
+                                                                       const float *x, const float *wt,
+                                                                       const float *b, float *y, int o0) {
+  __m512 acc[4][4];
+  for (int i = 0; i < M; i++)
+    for (int j = 0; j < NB; j++) acc[i][j] = _mm512_setzero_ps();
+  for (int k = 0; k < in; k++) {
+    const float *w = wt + (size_t)k * ld + o0;
+    __m512 wv[4];
+    for (int j = 0; j < NB; j++) wv[j] = _mm512_loadu_ps(w + 16 * j);
+    for (int i = 0; i < M; i++) {
+      __m512 xv = _mm512_set1_ps(x[(size_t)i * in + k]);
+      for (int j = 0; j < NB; j++) acc[i][j] = _mm512_fmadd_ps(xv, wv[j], acc[i][j]);
+    }
+  }
+  for (int j = 0; j < NB; j++) {
+    int o = o0 + 16 * j;
+    __mmask16 m = out - o >= 16 ? (__mmask16)0xffff : (__mmask16)((1u << (out - o)) - 1);
+    __m512 bv = b ? _mm512_maskz_loadu_ps(m, b + o) : _mm512_setzero_ps();
+    for (int i = 0; i < M; i++) {
+      __m512 v = b ? _mm512_add_ps(acc[i][j], bv) : acc[i][j];
+      _mm512_mask_storeu_ps(y + (size_t)i * out + o, m, v);
+    }
+  }
+}
+AVX512_ATTR static void sgemm_rows_avx512f(int n, int in, int out, int ld, const float *restrict x,
+                                          const float *restrict wt, const float *restrict b, float *restrict y) {
+  for (int o0 = 0; o0 < out; o0 += 64) {
+    int nb = (out - o0 + 15) / 16;
+    if (nb > 4) nb = 4;
+    int r = 0;
+    for (; r + 4 <= n; r += 4) {
+      const float *xr = x + (size_t)r * in;
+      float *yr = y + (size_t)r * out;
+      switch (nb) {
+        case 4: sg_block(4, 4, in, out, ld, xr, wt, b, yr, o0); break;
+        case 3: sg_block(4, 3, in, out, ld, xr, wt, b, yr, o0); break;
+        case 2: sg_block(4, 2, in, out, ld, xr, wt, b, yr, o0); break;
+        default: sg_block(4, 1, in, out, ld, xr, wt, b, yr, o0); break;
+      }
+    }
+    for (; r < n; r++) {
+      const float *xr = x + (size_t)r * in;
+      float *yr = y + (size_t)r * out;
+      switch (nb) {
+        case 4: sg_block(1, 4, in, out, ld, xr, wt, b, yr, o0); break;
+        case 3: sg_block(1, 3, in, out, ld, xr, wt, b, yr, o0); break;
+        case 2: sg_block(1, 2, in, out, ld, xr, wt, b, yr, o0); break;
+        default: sg_block(1, 1, in, out, ld, xr, wt, b, yr, o0); break;
+      }
+    }
+  }
+}
+#define sgemm_rows_avx512 sgemm_rows_avx512f
+
 /* int4: per group of 4 inputs, 32 bytes of nibbles expand to the 64 signed bytes of 16 rows ×
  * 4 inputs (low nibbles: rows 0–7, high nibbles: rows 8–15) and one vpdpbusd adds them in. */
 __attribute__((target("avx512f,avx512bw,avx512vnni"))) static void qdot4_vnni(int rows16, int nb, const uint8_t *W4,
@@ -223,7 +325,8 @@ void petra_qpack(int rows, int in, const int8_t *W, int8_t *Wp) {
 
 #define TABLE(sfx)                                                                         \
   {#sfx,        gru_fwd_##sfx, gru_bwd_##sfx, sigmoid_##sfx, tanh_##sfx, exp_##sfx, relu_##sfx, \
-   relu_bwd_##sfx, qdot_##sfx, qdot_packed_##sfx, quant_row_##sfx, quant_rows_##sfx, qgemm_packed_##sfx, qdot4_##sfx, qgemm4_##sfx}
+   relu_bwd_##sfx, qdot_##sfx, qdot_packed_##sfx, quant_row_##sfx, quant_rows_##sfx, qgemm_packed_##sfx, qdot4_##sfx, qgemm4_##sfx, \
+   sgemm_rows_##sfx}
 
 static const petra_kernels variants[] = {
     TABLE(portable),

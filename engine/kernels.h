@@ -48,6 +48,11 @@ typedef struct petra_kernels {
   /* qdot4 for n activation rows xu [n × 32·nb] at once, accumulators laid out block-major:
    * acc[(r·nb + b)·rows16 + o] = Σ_j xu[r][32b + j]·q[o][32b + j]. Exact. */
   void (*qgemm4)(int n, int rows16, int nb, const uint8_t *W4, const uint8_t *xu, int32_t *acc);
+  /* fp32 y [n × out] = x [n × in] · W + b, W given transposed as wt [in × ld] (ld >= out,
+   * padded to 16), b may be NULL. Each output is the fused multiply-add chain over k from 0,
+   * then + b: a row's result is the same whatever n is (plans score one example or a batch
+   * bit-identically). Variants may differ in the last bits (FMA vs not). */
+  void (*sgemm_rows)(int n, int in, int out, int ld, const float *x, const float *wt, const float *b, float *y);
 } petra_kernels;
 
 /* Packs W [rows × in] into the qdot_packed layout: for each block of 16 rows, for each

@@ -18,7 +18,8 @@
  * V [r × in] in `lr` (applied first, no bias) and this layer holding U [out × r]. */
 typedef struct qlinear {
   int out, in, bits;
-  float *w;        /* fp32 [out × in] (bits 32) */
+  float *w;        /* fp32 [out × in] (bits 32; build only: freed once wt and the CSR are made) */
+  float *wt;       /* fp32 transposed [in × out16] (bits 32), for sgemm_rows */
   int8_t *q;       /* int8, packed for qdot_packed: round16(out) × round4(in) bytes */
   int out16, in4;
   float *scale;    /* per output row (bits 8) */
@@ -102,7 +103,7 @@ static double time_kernel(const qlinear *l, int rows, int sparse, const float *x
     if (sparse)
       csr_apply(l, rows, x, y);
     else
-      petra_dense_forward(rows, l->in, l->out, x, l->w, l->b, y);
+      petra_kernels_best()->sgemm_rows(rows, l->in, l->out, l->out16, x, l->wt, l->b, y);
     double dt = now_s() - t0;
     if (dt < best) best = dt;
   }
@@ -200,7 +201,15 @@ static int make_linear_full(qlinear *l, const float *w, int out, int in, int bit
     l->w = malloc(sizeof(float) * (size_t)out * in);
     if (!l->w) return -1;
     memcpy(l->w, w, sizeof(float) * (size_t)out * in);
-    return make_sparse(l, l->sparse_mode);
+    l->out16 = (out + 15) / 16 * 16;
+    l->wt = calloc((size_t)in * l->out16, sizeof(float));
+    if (!l->wt) return -1;
+    for (int o = 0; o < out; o++)
+      for (int i = 0; i < in; i++) l->wt[(size_t)i * l->out16 + o] = w[(size_t)o * in + i];
+    int rc = make_sparse(l, l->sparse_mode);
+    free(l->w);
+    l->w = NULL;
+    return rc;
   }
   l->out16 = (out + 15) / 16 * 16;
   l->in4 = (in + 3) / 4 * 4;
@@ -270,6 +279,7 @@ static size_t linear_bytes(const qlinear *l) {
 
 static void free_linear(qlinear *l) {
   free(l->w);
+  free(l->wt);
   free(l->sp);
   free(l->scol);
   free(l->sv);
@@ -448,7 +458,7 @@ static void linear_apply1(const petra_plan *p, const qlinear *l, int n, const fl
     return;
   }
   if (l->bits == 32) {
-    petra_dense_forward(n, l->in, l->out, x, l->w, l->b, y);
+    p->k->sgemm_rows(n, l->in, l->out, l->out16, x, l->wt, l->b, y);
     return;
   }
   /* quantized layers: QCHUNK rows at a time (their activations, scales and accumulators

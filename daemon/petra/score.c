@@ -49,17 +49,17 @@
 #define SWAP_SAMPLES 4096
 #define SCORE_MAX_PARTITIONS 4096
 
+struct worker;
+
 typedef struct scorer {
   petrad_config cfg;
   sreg_wire wire; /* framing of events/series, snapshots and scores (from cfg) */
   petra_model_spec spec;
-  features *feat;
   uint64_t schema_hash;
-  uint64_t enc_version;     /* scoring thread: the snapshot whose encoder feat uses */
   int64_t as_of_ms;         /* file mode --as-of: score each entity once, as of this time */
   petra_holder *holder;
   _Atomic uint64_t version; /* the version in the holder */
-  _Atomic int stop;
+  _Atomic int stop, fatal;
   /* snapshot thread */
   pthread_t snap_thread;
   const char *brokers;
@@ -67,12 +67,17 @@ typedef struct scorer {
   _Atomic int caught_up; /* the snapshot thread has read up to the end it saw at start */
   double swap_ms[SWAP_SAMPLES]; /* consumed (last chunk polled) → visible to scorers */
   _Atomic uint64_t n_swap;
-  /* main thread: per input partition, the next offset not yet fed to the feature state (−1 =
-   * none fed) and the first offset to score (what was before it is only fed) */
-  int64_t fed_until[SCORE_MAX_PARTITIONS], score_from[SCORE_MAX_PARTITIONS];
+  /* scoring threads (Kafka mode; file mode uses the first) */
+  struct worker *workers;
+  int n_threads;
   int64_t rebuild_events; /* --rebuild-events (0 = no rebuild) */
   const char *start;      /* --start: where a partition without a committed offset begins */
-  uint64_t rebuilt, assignments;
+  int exit_at_end;
+  double run_for, wait_snapshot, t0;
+  uint64_t max_events;
+  _Atomic uint64_t consumed, delivery_failures;
+  rd_kafka_t *prod; /* shared by the scoring threads (librdkafka's producer is thread-safe) */
+  rd_kafka_topic_t *out_rkt;
 } scorer;
 
 static volatile sig_atomic_t got_signal;
@@ -216,64 +221,190 @@ static void *snapshot_main(void *arg) {
 
 /* ---------------------------------------------------------------- scoring */
 
-typedef struct score_ctx {
-  int slot;
-  float *ex, *tmp, out[4096];
+/* Input messages scored together: one plan call for the batch (the plan's batched kernels),
+ * one producer hand-over after it. A batch is closed when it is full, when the consumer has
+ * nothing more right now, before a rebalance and at exit. */
+#define SCORE_BATCH 64
+#define SCORE_MAX_THREADS 16
+
+/* One input message of a pending batch, in the order it was consumed. */
+typedef struct pend {
+  rd_kafka_message_t *m;
+  int row;          /* its example's row in the batch, −1: bad input or no history */
+  int bad;          /* bad input (counted, offset stored, nothing produced) */
+  int64_t when;     /* event/point time */
+  size_t ent, ent_len; /* its entity id in the batch's id buffer */
+} pend;
+
+/* A scoring thread. It owns everything here; what it shares with the other threads is the
+ * holder (plans, acquired through its own slot), the producer (thread-safe) and the run's
+ * atomics. Each thread consumes its own share of the input partitions (one consumer group)
+ * with its own consumer and feature state: entities are keyed to partitions, so a thread's
+ * entities are its own. Its consumer's rebalance callback runs inside its own poll. */
+typedef struct worker {
+  struct scorer *s;
+  int id, slot;
+  features *feat;
+  uint64_t enc_version; /* the snapshot whose encoder feat uses */
+  rd_kafka_t *cons;
+  pthread_t th;
+  /* per input partition, the next offset not yet fed to the feature state (−1 = none fed) and
+   * the first offset to score (what was before it is only fed) */
+  int64_t fed_until[SCORE_MAX_PARTITIONS], score_from[SCORE_MAX_PARTITIONS];
+  uint64_t rebuilt, assignments, scored, bad, unscored;
+  double t_first, t_last;
+  /* the pending batch */
+  pend p[SCORE_BATCH];
+  int n, rows;
+  float *ex;                /* [SCORE_BATCH × example floats] */
+  float *out;               /* [SCORE_BATCH × outputs] */
+  size_t out_cap;
+  char *ents;               /* entity ids of the batch, back to back */
+  size_t ents_n, ents_cap;
+  petra_loaded *l;          /* the plan the batch is scored with (held from its first example) */
   void *scratch;
   size_t scratch_n;
-  int n_out;
-  uint64_t version;
-} score_ctx;
+  float *tmp;
+  wire_arena arena;
+  uint8_t obuf[65536];
+  /* --exit-at-end: partitions seen at their end */
+  int32_t eof_part[1024];
+  int n_eof, assigned_once, held;
+  _Atomic int at_end, done;
+  _Atomic uint64_t scored_seen, bad_seen; /* scored and bad as of the last batch, for progress */
+} worker;
 
-/* Scoring thread: installs a loaded snapshot's input encoder into the feature state (frozen:
- * a scorer never learns statistics of its own). */
-static void use_snapshot_encoder(scorer *s, const petra_loaded *l) {
+/* Installs a loaded snapshot's input encoder into the worker's feature state (frozen: a
+ * scorer never learns statistics of its own). */
+static void use_snapshot_encoder(worker *w, const petra_loaded *l) {
   char err[512];
-  s->enc_version = l->info.version;
-  if (l->encoder && features_use_encoder(s->feat, l->encoder, 1, err, sizeof err))
+  w->enc_version = l->info.version;
+  if (l->encoder && features_use_encoder(w->feat, l->encoder, 1, err, sizeof err))
     fprintf(stderr, "petra score: snapshot v%llu: %s\n", (unsigned long long)l->info.version, err);
 }
 
-/* Scores the current history of entity; returns the number of outputs (0: no plan or no
- * history). */
-static int score_entity(scorer *s, score_ctx *c, const char *entity) {
-  petra_loaded *l = petra_holder_acquire(s->holder, c->slot);
-  int no = 0;
-  /* inputs are formed with the snapshot's encoder state: take it when the version changes */
-  if (l && l->info.version != s->enc_version) use_snapshot_encoder(s, l);
-  if (!features_entity_example_at(s->feat, entity, s->as_of_ms, c->ex)) l = NULL;
-  if (l) {
-    size_t need = petra_plan_scratch_bytes(l->plan, 1);
-    if (need > c->scratch_n) {
-      free(c->scratch);
-      c->scratch_n = (need + 63) / 64 * 64;
-      c->scratch = aligned_alloc(64, c->scratch_n);
-    }
-    no = petra_plan_n_outputs(l->plan);
-    if (!c->scratch || no > 4096 || petra_plan_score(l->plan, 1, c->ex, c->out, c->scratch)) no = 0;
-    c->version = l->info.version;
+/* Makes room for n examples' scratch and outputs of plan l; 0 on success. */
+static int batch_room(worker *w, const petra_loaded *l, int n) {
+  size_t need = petra_plan_scratch_bytes(l->plan, n);
+  if (need > w->scratch_n) {
+    free(w->scratch);
+    w->scratch_n = (need + 63) / 64 * 64;
+    w->scratch = aligned_alloc(64, w->scratch_n);
+    if (!w->scratch) w->scratch_n = 0;
   }
-  petra_holder_release(s->holder, c->slot);
+  size_t no = (size_t)petra_plan_n_outputs(l->plan) * (size_t)n;
+  if (no > w->out_cap) {
+    free(w->out);
+    w->out = malloc(sizeof(float) * no);
+    w->out_cap = w->out ? no : 0;
+  }
+  return w->scratch && w->out ? 0 : -1;
+}
+
+/* Adds the current history of entity as the batch's next example row; returns the row, or
+ * −1 (no plan or no history). The batch's plan is acquired with its first example and its
+ * encoder installed when its version changes: every example of a batch is formed and scored
+ * with one snapshot. */
+static int batch_example(worker *w, const char *entity, int64_t as_of_ms) {
+  if (!w->l) {
+    w->l = petra_holder_acquire(w->s->holder, w->slot);
+    if (!w->l) {
+      petra_holder_release(w->s->holder, w->slot);
+      return -1;
+    }
+    if (w->l->info.version != w->enc_version) use_snapshot_encoder(w, w->l);
+  }
+  float *ex = w->ex + (size_t)w->rows * (size_t)features_example_floats(w->feat);
+  if (!features_entity_example_at(w->feat, entity, as_of_ms, ex)) return -1;
+  return w->rows++;
+}
+
+/* Scores the batch's example rows with its plan (outputs in w->out, row-major); returns the
+ * number of outputs per row, 0 if nothing could be scored. Releases the plan. */
+static int batch_score(worker *w, uint64_t *version) {
+  int no = 0;
+  if (w->l) {
+    no = petra_plan_n_outputs(w->l->plan);
+    *version = w->l->info.version;
+    if (w->rows && (no > 4096 || batch_room(w, w->l, w->rows) ||
+                    petra_plan_score(w->l->plan, w->rows, w->ex, w->out, w->scratch)))
+      no = 0;
+    w->l = NULL;
+    petra_holder_release(w->s->holder, w->slot);
+  }
   return no;
 }
 
-static int setup(scorer *s, char *err, size_t n) {
+/* File mode: scores the current history of entity alone; returns the number of outputs
+ * (in w->out), 0: no plan or no history. */
+static int score_one(worker *w, const char *entity, int64_t as_of_ms, uint64_t *version) {
+  int row = batch_example(w, entity, as_of_ms);
+  int no = batch_score(w, version);
+  w->rows = 0;
+  return row < 0 ? 0 : no;
+}
+
+static int worker_init(worker *w, scorer *s, int id, char *err, size_t n) {
+  w->s = s;
+  w->id = id;
+  features_conf fc;
+  petrad_config_features(&s->cfg, &fc);
+  w->feat = features_new_conf(&s->spec, &fc, err, n);
+  if (!w->feat) return -1;
+  if (features_encoder(w->feat)) petra_encoder_freeze(features_encoder(w->feat), 1);
+  w->slot = petra_holder_reader(s->holder);
+  size_t ef = (size_t)features_example_floats(w->feat);
+  w->ex = malloc(sizeof(float) * ef * SCORE_BATCH);
+  w->tmp = malloc(sizeof(float) * ef * 16);
+  for (int i = 0; i < SCORE_MAX_PARTITIONS; i++) w->fed_until[i] = w->score_from[i] = -1;
+  if (w->slot < 0 || !w->ex || !w->tmp) {
+    snprintf(err, n, "out of memory");
+    return -1;
+  }
+  return 0;
+}
+
+static void worker_free(worker *w) {
+  features_free(w->feat);
+  wire_arena_free(&w->arena);
+  free(w->ex);
+  free(w->tmp);
+  free(w->out);
+  free(w->ents);
+  free(w->scratch);
+}
+
+/* The spec, the holder and n scoring threads' state (file mode: one). */
+static int setup(scorer *s, int n_threads, char *err, size_t n) {
   petra_err pe = {0};
   if (petra_model_spec_parse(s->cfg.model_spec, &s->spec, &pe)) {
     snprintf(err, n, "model.spec: %s", pe.msg);
     return -1;
   }
-  features_conf fc;
-  petrad_config_features(&s->cfg, &fc);
-  s->feat = features_new_conf(&s->spec, &fc, err, n);
-  if (!s->feat) return -1;
-  if (features_encoder(s->feat)) petra_encoder_freeze(features_encoder(s->feat), 1);
-  s->schema_hash = petra_feature_schema_hash(features_schema(s->feat));
-  s->holder = petra_holder_new(4, petra_loaded_free);
-  return s->holder ? 0 : -1;
+  s->holder = petra_holder_new(SCORE_MAX_THREADS + 1, petra_loaded_free);
+  s->workers = calloc((size_t)n_threads, sizeof(worker));
+  if (!s->holder || !s->workers) {
+    snprintf(err, n, "out of memory");
+    return -1;
+  }
+  for (; s->n_threads < n_threads; s->n_threads++)
+    if (worker_init(&s->workers[s->n_threads], s, s->n_threads, err, n)) return -1;
+  s->schema_hash = petra_feature_schema_hash(features_schema(s->workers[0].feat));
+  return 0;
+}
+
+static void teardown(scorer *s) {
+  for (int i = 0; i < s->n_threads; i++) worker_free(&s->workers[i]);
+  free(s->workers);
+  petra_holder_free(s->holder);
 }
 
 static void print_summary(scorer *s, uint64_t scored, uint64_t bad, uint64_t unscored, uint64_t failed, double secs) {
+  uint64_t assignments = 0, rebuilt = 0;
+  for (int i = 0; i < s->n_threads; i++) {
+    assignments += s->workers[i].assignments;
+    rebuilt += s->workers[i].rebuilt;
+  }
   uint64_t ns = atomic_load(&s->n_swap);
   size_t k = ns < SWAP_SAMPLES ? (size_t)ns : SWAP_SAMPLES;
   double p50 = 0, mx = 0;
@@ -291,8 +422,8 @@ static void print_summary(scorer *s, uint64_t scored, uint64_t bad, uint64_t uns
          (unsigned long long)scored, (unsigned long long)bad, (unsigned long long)unscored,
          (unsigned long long)failed, secs, secs > 0 ? (double)scored / secs : 0.0, s->cfg.model_id,
          (unsigned long long)atomic_load(&s->version), (unsigned long long)atomic_load(&s->snapshots_loaded),
-         (unsigned long long)atomic_load(&s->snapshots_rejected), p50, mx, (unsigned long long)s->assignments,
-         (unsigned long long)s->rebuilt);
+         (unsigned long long)atomic_load(&s->snapshots_rejected), p50, mx, (unsigned long long)assignments,
+         (unsigned long long)rebuilt);
   fflush(stdout);
 }
 
@@ -343,10 +474,7 @@ static int file_mode(scorer *s, const char *snap_path, const char *csv_path, con
     csv_close(r);
     return 1;
   }
-  int ef = features_example_floats(s->feat);
-  score_ctx c = {.slot = petra_holder_reader(s->holder)};
-  c.ex = malloc(sizeof(float) * (size_t)ef);
-  c.tmp = malloc(sizeof(float) * (size_t)ef * 16);
+  worker *w = &s->workers[0];
   int kind_col = csv_column(r, "kind");
   fprintf(out, "entity_id,event_time_ms,model_version,score\n");
   char **fields;
@@ -360,35 +488,37 @@ static int file_mode(scorer *s, const char *snap_path, const char *csv_path, con
     if (kind_col >= 0 && strcmp(fields[kind_col], "event")) continue; /* petra gen's label rows */
     Petra__V1__Event e;
     if (csvmap_event(&map, fields, &e, err, sizeof err) ||
-        features_event(s->feat, &e, c.tmp, 16, err, sizeof err) < 0) {
+        features_event(w->feat, &e, w->tmp, 16, err, sizeof err) < 0) {
       if (bad++ < 10) fprintf(stderr, "petra score: %s: %s\n", csv_path, err);
       continue;
     }
     if (s->as_of_ms >= 0) {
       /* remember each new entity; scored once at the end */
-      if (features_get_stats(s->feat)->entities > (uint64_t)n_ids) {
+      if (features_get_stats(w->feat)->entities > (uint64_t)n_ids) {
         if (n_ids == cap_ids) ids = realloc(ids, sizeof(char *) * (cap_ids = cap_ids * 2 + 64));
         ids[n_ids++] = strdup(e.entity_id);
       }
       continue;
     }
-    int no = score_entity(s, &c, e.entity_id);
+    uint64_t version = 0;
+    int no = score_one(w, e.entity_id, s->as_of_ms, &version);
     if (!no) {
       unscored++;
       continue;
     }
-    fprintf(out, "%s,%lld,%llu", e.entity_id, (long long)e.event_time_ms, (unsigned long long)c.version);
-    for (int i = 0; i < no; i++) fprintf(out, "%c%.9g", i ? ';' : ',', c.out[i]);
+    fprintf(out, "%s,%lld,%llu", e.entity_id, (long long)e.event_time_ms, (unsigned long long)version);
+    for (int i = 0; i < no; i++) fprintf(out, "%c%.9g", i ? ';' : ',', w->out[i]);
     fputc('\n', out);
     scored++;
   }
   for (int i = 0; i < n_ids; i++) {
-    int no = score_entity(s, &c, ids[i]);
+    uint64_t version = 0;
+    int no = score_one(w, ids[i], s->as_of_ms, &version);
     if (!no) {
       unscored++;
     } else {
-      fprintf(out, "%s,%lld,%llu", ids[i], (long long)s->as_of_ms, (unsigned long long)c.version);
-      for (int k = 0; k < no; k++) fprintf(out, "%c%.9g", k ? ';' : ',', c.out[k]);
+      fprintf(out, "%s,%lld,%llu", ids[i], (long long)s->as_of_ms, (unsigned long long)version);
+      for (int k = 0; k < no; k++) fprintf(out, "%c%.9g", k ? ';' : ',', w->out[k]);
       fputc('\n', out);
       scored++;
     }
@@ -398,9 +528,6 @@ static int file_mode(scorer *s, const char *snap_path, const char *csv_path, con
   if (rc < 0) fprintf(stderr, "petra score: %s\n", err);
   if (out != stdout) fclose(out);
   csv_close(r);
-  free(c.ex);
-  free(c.tmp);
-  free(c.scratch);
   print_summary(s, scored, bad, unscored, 0, (mono_ms() - t0) / 1000);
   return rc < 0 ? 1 : 0;
 }
@@ -412,9 +539,57 @@ static void on_delivery(rd_kafka_t *rk, const rd_kafka_message_t *m, void *opaqu
   if (m->err) atomic_fetch_add((_Atomic uint64_t *)opaque, 1);
 }
 
-/* A partition assigned to this scorer: resume scoring at the group's committed offset, after
+/* Scores the pending batch, hands its Scores to the producer and stores each input's offset
+ * after its Score (in consumption order: an offset is never stored before an earlier input of
+ * its partition was handed over). */
+static void batch_flush(worker *w) {
+  scorer *s = w->s;
+  if (!w->n) return;
+  uint64_t version = 0;
+  int no = batch_score(w, &version);
+  for (int i = 0; i < w->n; i++) {
+    pend *q = &w->p[i];
+    if (q->bad) {
+      w->bad++;
+    } else if (q->row < 0 || !no) {
+      w->unscored++;
+    } else {
+      const char *entity = w->ents + q->ent;
+      Petra__V1__Score sc = PETRA__V1__SCORE__INIT;
+      sc.schema_version = PETRA_SCHEMA_VERSION;
+      sc.entity_id = (char *)entity;
+      sc.event_time_ms = q->when;
+      sc.model_id = s->cfg.model_id;
+      sc.model_version = version;
+      sc.n_scores = (size_t)no;
+      sc.scores = w->out + (size_t)q->row * (size_t)no;
+      size_t n = petra__v1__score__get_packed_size(&sc);
+      if (n + SREG_MAX_HEADER <= sizeof w->obuf) {
+        petra__v1__score__pack(&sc, w->obuf);
+        if (s->wire.confluent)
+          n = sreg_frame_into(w->obuf, sizeof w->obuf, s->wire.id[SREG_SCORES], SREG_MSG_SCORE, w->obuf, n);
+        while (rd_kafka_produce(s->out_rkt, RD_KAFKA_PARTITION_UA, RD_KAFKA_MSG_F_COPY, w->obuf, n, entity,
+                                q->ent_len, NULL) == -1 &&
+               rd_kafka_last_error() == RD_KAFKA_RESP_ERR__QUEUE_FULL)
+          rd_kafka_poll(s->prod, 10);
+        w->scored++;
+      }
+    }
+    rd_kafka_offset_store(q->m->rkt, q->m->partition, q->m->offset);
+    rd_kafka_message_destroy(q->m);
+  }
+  w->n = w->rows = 0;
+  w->ents_n = 0;
+  w->t_last = mono_ms();
+  atomic_store(&w->scored_seen, w->scored);
+  atomic_store(&w->bad_seen, w->bad);
+  rd_kafka_poll(s->prod, 0); /* delivery reports */
+}
+
+/* A partition assigned to this worker: resume scoring at the group's committed offset, after
  * feeding the feature state from up to rebuild_events messages before it. */
-static void on_assign_partition(scorer *s, rd_kafka_t *rk, rd_kafka_topic_partition_t *tp) {
+static void on_assign_partition(worker *w, rd_kafka_t *rk, rd_kafka_topic_partition_t *tp) {
+  scorer *s = w->s;
   int32_t p = tp->partition;
   if (p < 0 || p >= SCORE_MAX_PARTITIONS) return;
   rd_kafka_topic_partition_list_t *one = rd_kafka_topic_partition_list_new(1);
@@ -426,134 +601,161 @@ static void on_assign_partition(scorer *s, rd_kafka_t *rk, rd_kafka_topic_partit
   if (committed < 0) committed = !strcmp(s->start, "earliest") ? lo : hi;
   if (committed < 0) return; /* the broker did not answer: librdkafka's own reset applies */
   int64_t from = committed - s->rebuild_events > lo ? committed - s->rebuild_events : lo;
-  if (s->fed_until[p] >= 0) { /* fed before: go on from there (never feed an event twice) */
-    if (s->fed_until[p] > from) from = s->fed_until[p];
+  if (w->fed_until[p] >= 0) { /* fed before: go on from there (never feed an event twice) */
+    if (w->fed_until[p] > from) from = w->fed_until[p];
     if (from > committed) from = committed;
   }
-  s->score_from[p] = committed;
+  w->score_from[p] = committed;
   tp->offset = from;
-  s->assignments++;
-  fprintf(stderr, "petra score: assigned %s[%d]: scoring from %lld, feature state from %lld (%lld to re-read)\n",
-          tp->topic, p, (long long)committed, (long long)from, (long long)(committed - from));
+  w->assignments++;
+  char who[32] = "";
+  if (s->n_threads > 1) snprintf(who, sizeof who, " to thread %d", w->id);
+  fprintf(stderr, "petra score: assigned %s[%d]%s: scoring from %lld, feature state from %lld (%lld to re-read)\n",
+          tp->topic, p, who, (long long)committed, (long long)from, (long long)(committed - from));
 }
 
 static void on_rebalance(rd_kafka_t *rk, rd_kafka_resp_err_t err, rd_kafka_topic_partition_list_t *parts,
                          void *opaque) {
-  scorer *s = opaque;
+  worker *w = opaque;
+  /* what was consumed before is scored and handed over first, as if unbatched */
+  batch_flush(w);
   int coop = !strcmp(rd_kafka_rebalance_protocol(rk), "COOPERATIVE");
   if (err == RD_KAFKA_RESP_ERR__ASSIGN_PARTITIONS) {
-    for (int i = 0; i < parts->cnt; i++) on_assign_partition(s, rk, &parts->elems[i]);
+    for (int i = 0; i < parts->cnt; i++) on_assign_partition(w, rk, &parts->elems[i]);
     if (coop) rd_kafka_error_destroy(rd_kafka_incremental_assign(rk, parts));
     else rd_kafka_assign(rk, parts);
+    w->assigned_once = 1;
   } else {
     /* what was scored and delivered is committed as it goes (auto commit of stored offsets,
      * and once more on revoke); the feature state of the partition is kept (fed_until) */
     if (coop) rd_kafka_error_destroy(rd_kafka_incremental_unassign(rk, parts));
     else rd_kafka_assign(rk, NULL);
   }
+  w->n_eof = 0;
 }
 
-static int kafka_mode(scorer *s, const char *group, const char *out_topic, const char *start, double run_for,
-                      uint64_t max_events, double wait_snapshot, int exit_at_end) {
-  char err[512];
-  if (pthread_create(&s->snap_thread, NULL, snapshot_main, s)) return 1;
-  double t_wait = mono_ms();
-  while ((!atomic_load(&s->version) || !atomic_load(&s->caught_up)) && !atomic_load(&s->stop) && !got_signal) {
-    if (kafka_failed(s)) {
-      pthread_join(s->snap_thread, NULL);
-      return 1;
-    }
-    if (wait_snapshot > 0 && mono_ms() - t_wait > wait_snapshot * 1000) {
-      fprintf(stderr, "petra score: no snapshot of model %s on %s within %.0f s\n", s->cfg.model_id,
-              s->cfg.topic_snapshots, wait_snapshot);
-      atomic_store(&s->stop, 1);
-      pthread_join(s->snap_thread, NULL);
-      return 1;
-    }
-    usleep(20000);
+/* --exit-at-end: a worker is at the end when every partition it holds is (or it holds none
+ * after its first assignment: more threads than partitions); the run stops when every
+ * worker is and at least one of them holds partitions. */
+static void check_at_end(worker *w) {
+  scorer *s = w->s;
+  rd_kafka_topic_partition_list_t *asg = NULL;
+  int end = 0;
+  if (w->assigned_once && !rd_kafka_assignment(w->cons, &asg) && asg) {
+    end = asg->cnt == 0 ? 1 : w->n_eof >= asg->cnt ? 2 : 0;
+    rd_kafka_topic_partition_list_destroy(asg);
   }
-  static _Atomic uint64_t delivery_failures;
-  rd_kafka_conf_t *pc = rd_kafka_conf_new();
-  rd_kafka_conf_t *cc = rd_kafka_conf_new();
-  if (rd_kafka_conf_set(pc, "bootstrap.servers", s->brokers, err, sizeof err) ||
-      rd_kafka_conf_set(pc, "enable.idempotence", "true", err, sizeof err) ||
-      rd_kafka_conf_set(pc, "linger.ms", "5", err, sizeof err) || conf_all(pc, s, "producer", err, sizeof err) ||
-      rd_kafka_conf_set(cc, "bootstrap.servers", s->brokers, err, sizeof err) ||
-      rd_kafka_conf_set(cc, "group.id", group, err, sizeof err) ||
-      rd_kafka_conf_set(cc, "auto.offset.reset", start, err, sizeof err) ||
-      rd_kafka_conf_set(cc, "enable.auto.offset.store", "false", err, sizeof err) ||
-      rd_kafka_conf_set(cc, "enable.partition.eof", exit_at_end ? "true" : "false", err, sizeof err) ||
-      conf_all(cc, s, "consumer", err, sizeof err)) {
-    fprintf(stderr, "petra score: %s\n", err);
-    atomic_store(&s->stop, 1);
-    pthread_join(s->snap_thread, NULL);
-    return 2;
+  atomic_store(&w->at_end, end);
+  if (!end) return;
+  int all = 1, held = 0;
+  for (int i = 0; i < s->n_threads; i++) {
+    int e = atomic_load(&s->workers[i].at_end);
+    all &= e > 0;
+    held |= e == 2;
   }
-  s->start = start;
-  for (int i = 0; i < SCORE_MAX_PARTITIONS; i++) s->fed_until[i] = s->score_from[i] = -1;
-  rd_kafka_conf_set_opaque(cc, s);
-  rd_kafka_conf_set_rebalance_cb(cc, on_rebalance);
-  rd_kafka_conf_set_dr_msg_cb(pc, on_delivery);
-  rd_kafka_conf_set_opaque(pc, (void *)&delivery_failures);
-  rd_kafka_t *prod = rd_kafka_new(RD_KAFKA_PRODUCER, pc, err, sizeof err);
-  rd_kafka_t *cons = prod ? rd_kafka_new(RD_KAFKA_CONSUMER, cc, err, sizeof err) : NULL;
-  if (!prod || !cons) {
-    fprintf(stderr, "petra score: %s\n", err);
-    if (prod) rd_kafka_destroy(prod);
-    atomic_store(&s->stop, 1);
-    pthread_join(s->snap_thread, NULL);
-    return 1;
-  }
-  rd_kafka_poll_set_consumer(cons);
-  int is_ts = s->spec.kind == PETRA_MODEL_TS;
-  rd_kafka_topic_partition_list_t *t = rd_kafka_topic_partition_list_new(1);
-  rd_kafka_topic_partition_list_add(t, is_ts ? s->cfg.topic_series : s->cfg.topic_events, RD_KAFKA_PARTITION_UA);
-  rd_kafka_subscribe(cons, t);
-  rd_kafka_topic_partition_list_destroy(t);
-  rd_kafka_topic_t *out = rd_kafka_topic_new(prod, out_topic, NULL);
+  if (all && held) atomic_store(&s->stop, 1);
+}
 
-  int ef = features_example_floats(s->feat);
-  score_ctx c = {.slot = petra_holder_reader(s->holder)};
-  c.ex = malloc(sizeof(float) * (size_t)ef);
-  c.tmp = malloc(sizeof(float) * (size_t)ef * 16);
-  wire_arena arena = {0};
-  uint64_t scored = 0, bad = 0, unscored = 0, last_scored = 0;
-  double t0 = mono_ms(), t_first = 0, t_last = 0, t_prog = t0;
-  uint8_t obuf[65536];
-  int32_t eof_part[1024];
-  int n_eof = 0;
-  int fatal = 0;
-  while (!got_signal && !atomic_load(&s->stop)) {
-    if ((fatal = kafka_failed(s))) break;
-    if (run_for > 0 && mono_ms() - t0 > run_for * 1000) break;
-    if (max_events && scored + bad + unscored >= max_events) break;
-    rd_kafka_message_t *m = rd_kafka_consumer_poll(cons, 100);
-    if (!m || (scored & 1023) == 0) rd_kafka_poll(prod, 0); /* delivery reports */
-    if (mono_ms() - t_prog > 5000) {
-      fprintf(stderr, "petra score: scored=%llu events_per_s=%.0f model_version=%llu bad=%llu\n",
-              (unsigned long long)scored, (double)(scored - last_scored) * 1000 / (mono_ms() - t_prog),
-              (unsigned long long)atomic_load(&s->version), (unsigned long long)bad);
-      t_prog = mono_ms();
-      last_scored = scored;
+/* Feeds one consumed input message to the feature state and, unless it is only re-read to
+ * rebuild that state, adds it to the pending batch (which takes the message). */
+static void take_message(worker *w, rd_kafka_message_t *m) {
+  scorer *s = w->s;
+  char err[512];
+  int is_ts = s->spec.kind == PETRA_MODEL_TS;
+  int32_t part = m->partition;
+  int known = part >= 0 && part < SCORE_MAX_PARTITIONS;
+  int feed = !known || m->offset >= w->fed_until[part];
+  int score = !known || m->offset >= w->score_from[part];
+  if (!feed && !score) {
+    rd_kafka_message_destroy(m);
+    return;
+  }
+  if (!w->t_first) w->t_first = mono_ms();
+  const char *entity = NULL;
+  int64_t when = 0;
+  int ok = 0;
+  if (known && feed) w->fed_until[part] = m->offset + 1;
+  const void *pl;
+  size_t plen;
+  if (sreg_unframe(&s->wire, is_ts ? SREG_SERIES : SREG_EVENTS, m->payload, m->len, &pl, &plen, NULL, err,
+                   sizeof err)) {
+    /* bad framing: not usable input (ok stays 0) */
+  } else if (!feed) { /* fed before this partition was revoked, and not committed: score only */
+    Petra__V1__Event *e = is_ts ? NULL : wire_decode_event_in(&w->arena, pl, plen, err, sizeof err);
+    Petra__V1__SeriesPoint *p = is_ts ? wire_decode_series_in(&w->arena, pl, plen, err, sizeof err) : NULL;
+    ok = e || p;
+    entity = e ? e->entity_id : p ? p->series_id : NULL;
+    when = e ? e->event_time_ms : p ? p->time_ms : 0;
+  } else if (is_ts) {
+    Petra__V1__SeriesPoint *p = wire_decode_series_in(&w->arena, pl, plen, err, sizeof err);
+    if (p && features_series(w->feat, p, w->tmp, err, sizeof err) >= 0) {
+      ok = 1;
+      entity = p->series_id;
+      when = p->time_ms;
     }
-    if (!m) continue;
-    if (exit_at_end) {
+  } else {
+    Petra__V1__Event *e = wire_decode_event_in(&w->arena, pl, plen, err, sizeof err);
+    if (e && features_event(w->feat, e, w->tmp, 16, err, sizeof err) >= 0) {
+      ok = 1;
+      entity = e->entity_id;
+      when = e->event_time_ms;
+    }
+  }
+  if (!score) { /* re-read to rebuild the feature state: scored (and committed) before */
+    w->rebuilt++;
+    rd_kafka_message_destroy(m);
+    return;
+  }
+  pend *q = &w->p[w->n++];
+  *q = (pend){.m = m, .row = -1, .bad = !ok, .when = when};
+  if (!ok) {
+    if (w->bad + (uint64_t)w->n <= 10)
+      fprintf(stderr, "petra score: bad input at offset %lld: %s\n", (long long)m->offset, err);
+    return;
+  }
+  size_t len = strlen(entity);
+  if (w->ents_n + len + 1 > w->ents_cap) {
+    size_t cap = (w->ents_n + len + 1) * 2 + 4096;
+    char *e = realloc(w->ents, cap);
+    if (!e) return; /* row stays −1: unscored */
+    w->ents = e;
+    w->ents_cap = cap;
+  }
+  memcpy(w->ents + w->ents_n, entity, len + 1);
+  q->ent = w->ents_n;
+  q->ent_len = len;
+  w->ents_n += len + 1;
+  q->row = batch_example(w, entity, -1);
+}
+
+static void *worker_main(void *arg) {
+  worker *w = arg;
+  scorer *s = w->s;
+  while (!got_signal && !atomic_load(&s->stop)) {
+    if (kafka_failed(s)) {
+      atomic_store(&s->fatal, 1);
+      break;
+    }
+    if (s->run_for > 0 && mono_ms() - s->t0 > s->run_for * 1000) break;
+    if (s->max_events && atomic_load(&s->consumed) >= s->max_events) break;
+    rd_kafka_message_t *m = rd_kafka_consumer_poll(w->cons, w->n ? 0 : 100);
+    if (!m) {
+      batch_flush(w);
+      if (!w->n) rd_kafka_poll(s->prod, 0);
+      if (s->exit_at_end) check_at_end(w);
+      continue;
+    }
+    if (s->exit_at_end) {
       /* track which partitions sit at their end; stop when all assigned ones do */
       int k = 0;
-      while (k < n_eof && eof_part[k] != m->partition) k++;
+      while (k < w->n_eof && w->eof_part[k] != m->partition) k++;
       if (m->err == RD_KAFKA_RESP_ERR__PARTITION_EOF) {
-        if (k == n_eof && n_eof < 1024) eof_part[n_eof++] = m->partition;
-        rd_kafka_topic_partition_list_t *asg = NULL;
-        if (!rd_kafka_assignment(cons, &asg) && asg) {
-          int all = asg->cnt > 0 && n_eof >= asg->cnt;
-          rd_kafka_topic_partition_list_destroy(asg);
-          if (all) {
-            rd_kafka_message_destroy(m);
-            break;
-          }
-        }
-      } else if (k < n_eof) {
-        eof_part[k] = eof_part[--n_eof];
+        if (k == w->n_eof && w->n_eof < 1024) w->eof_part[w->n_eof++] = m->partition;
+        batch_flush(w);
+        check_at_end(w);
+      } else if (k < w->n_eof) {
+        w->eof_part[k] = w->eof_part[--w->n_eof];
+        atomic_store(&w->at_end, 0);
       }
     }
     if (m->err) {
@@ -562,100 +764,141 @@ static int kafka_mode(scorer *s, const char *group, const char *out_topic, const
       rd_kafka_message_destroy(m);
       continue;
     }
-    int32_t part = m->partition;
-    int known = part >= 0 && part < SCORE_MAX_PARTITIONS;
-    int feed = !known || m->offset >= s->fed_until[part];
-    int score = !known || m->offset >= s->score_from[part];
-    if (!feed && !score) {
-      rd_kafka_message_destroy(m);
-      continue;
-    }
-    if (!t_first) t_first = mono_ms();
-    const char *entity = NULL;
-    int64_t when = 0;
-    int ok = 0;
-    if (known && feed) s->fed_until[part] = m->offset + 1;
-    const void *pl;
-    size_t plen;
-    if (sreg_unframe(&s->wire, is_ts ? SREG_SERIES : SREG_EVENTS, m->payload, m->len, &pl, &plen, NULL, err,
-                     sizeof err)) {
-      /* bad framing: not usable input (ok stays 0) */
-    } else if (!feed) { /* fed before this partition was revoked, and not committed: score only */
-      Petra__V1__Event *e = is_ts ? NULL : wire_decode_event_in(&arena, pl, plen, err, sizeof err);
-      Petra__V1__SeriesPoint *p = is_ts ? wire_decode_series_in(&arena, pl, plen, err, sizeof err) : NULL;
-      ok = e || p;
-      entity = e ? e->entity_id : p ? p->series_id : NULL;
-      when = e ? e->event_time_ms : p ? p->time_ms : 0;
-    } else if (is_ts) {
-      Petra__V1__SeriesPoint *p = wire_decode_series_in(&arena, pl, plen, err, sizeof err);
-      if (p && features_series(s->feat, p, c.tmp, err, sizeof err) >= 0) {
-        ok = 1;
-        entity = p->series_id;
-        when = p->time_ms;
-      }
-    } else {
-      Petra__V1__Event *e = wire_decode_event_in(&arena, pl, plen, err, sizeof err);
-      if (e && features_event(s->feat, e, c.tmp, 16, err, sizeof err) >= 0) {
-        ok = 1;
-        entity = e->entity_id;
-        when = e->event_time_ms;
-      }
-    }
-    if (!score) { /* re-read to rebuild the feature state: scored (and committed) before */
-      s->rebuilt++;
-      rd_kafka_message_destroy(m);
-      continue;
-    }
-    if (!ok) {
-      if (bad++ < 10) fprintf(stderr, "petra score: bad input at offset %lld: %s\n", (long long)m->offset, err);
-    } else {
-      int no = score_entity(s, &c, entity);
-      if (!no) {
-        unscored++;
-      } else {
-        Petra__V1__Score sc = PETRA__V1__SCORE__INIT;
-        sc.schema_version = PETRA_SCHEMA_VERSION;
-        sc.entity_id = (char *)entity;
-        sc.event_time_ms = when;
-        sc.model_id = s->cfg.model_id;
-        sc.model_version = c.version;
-        sc.n_scores = (size_t)no;
-        sc.scores = c.out;
-        size_t n = petra__v1__score__get_packed_size(&sc);
-        if (n + SREG_MAX_HEADER <= sizeof obuf) {
-          petra__v1__score__pack(&sc, obuf);
-          if (s->wire.confluent)
-            n = sreg_frame_into(obuf, sizeof obuf, s->wire.id[SREG_SCORES], SREG_MSG_SCORE, obuf, n);
-          while (rd_kafka_produce(out, RD_KAFKA_PARTITION_UA, RD_KAFKA_MSG_F_COPY, obuf, n, entity, strlen(entity),
-                                  NULL) == -1 &&
-                 rd_kafka_last_error() == RD_KAFKA_RESP_ERR__QUEUE_FULL)
-            rd_kafka_poll(prod, 10);
-          scored++;
-        }
-      }
-    }
-    rd_kafka_offset_store(m->rkt, m->partition, m->offset);
-    t_last = mono_ms();
-    rd_kafka_message_destroy(m);
+    atomic_fetch_add(&s->consumed, 1);
+    take_message(w, m);
+    if (w->n == SCORE_BATCH) batch_flush(w);
   }
-  if (fatal) rd_kafka_purge(prod, RD_KAFKA_PURGE_F_QUEUE | RD_KAFKA_PURGE_F_INFLIGHT);
-  rd_kafka_flush(prod, fatal ? 100 : 30000);
-  uint64_t undelivered = (uint64_t)rd_kafka_outq_len(prod);
-  /* commit only what was scored and delivered (stored offsets) */
-  if (!undelivered && !atomic_load(&delivery_failures)) rd_kafka_commit(cons, NULL, 0);
-  rd_kafka_consumer_close(cons);
-  rd_kafka_destroy(cons);
-  rd_kafka_topic_destroy(out);
-  rd_kafka_destroy(prod);
+  batch_flush(w);
+  atomic_store(&w->done, 1);
+  return NULL;
+}
+
+/* Progress every 5 s from the main thread while the workers run. */
+static void progress(scorer *s, uint64_t *last, double *t_prog) {
+  if (mono_ms() - *t_prog <= 5000) return;
+  uint64_t scored = 0, bad = 0;
+  for (int i = 0; i < s->n_threads; i++) {
+    scored += atomic_load(&s->workers[i].scored_seen);
+    bad += atomic_load(&s->workers[i].bad_seen);
+  }
+  fprintf(stderr, "petra score: scored=%llu events_per_s=%.0f model_version=%llu bad=%llu\n",
+          (unsigned long long)scored, (double)(scored - *last) * 1000 / (mono_ms() - *t_prog),
+          (unsigned long long)atomic_load(&s->version), (unsigned long long)bad);
+  *t_prog = mono_ms();
+  *last = scored;
+}
+
+static int kafka_mode(scorer *s, const char *group, const char *out_topic) {
+  char err[512];
+  if (pthread_create(&s->snap_thread, NULL, snapshot_main, s)) return 1;
+  double t_wait = mono_ms();
+  while ((!atomic_load(&s->version) || !atomic_load(&s->caught_up)) && !atomic_load(&s->stop) && !got_signal) {
+    if (kafka_failed(s)) {
+      pthread_join(s->snap_thread, NULL);
+      return 1;
+    }
+    if (s->wait_snapshot > 0 && mono_ms() - t_wait > s->wait_snapshot * 1000) {
+      fprintf(stderr, "petra score: no snapshot of model %s on %s within %.0f s\n", s->cfg.model_id,
+              s->cfg.topic_snapshots, s->wait_snapshot);
+      atomic_store(&s->stop, 1);
+      pthread_join(s->snap_thread, NULL);
+      return 1;
+    }
+    usleep(20000);
+  }
+  rd_kafka_conf_t *pc = rd_kafka_conf_new();
+  if (rd_kafka_conf_set(pc, "bootstrap.servers", s->brokers, err, sizeof err) ||
+      rd_kafka_conf_set(pc, "enable.idempotence", "true", err, sizeof err) ||
+      rd_kafka_conf_set(pc, "linger.ms", "5", err, sizeof err) || conf_all(pc, s, "producer", err, sizeof err)) {
+    fprintf(stderr, "petra score: %s\n", err);
+    rd_kafka_conf_destroy(pc);
+    atomic_store(&s->stop, 1);
+    pthread_join(s->snap_thread, NULL);
+    return 2;
+  }
+  rd_kafka_conf_set_dr_msg_cb(pc, on_delivery);
+  rd_kafka_conf_set_opaque(pc, (void *)&s->delivery_failures);
+  s->prod = rd_kafka_new(RD_KAFKA_PRODUCER, pc, err, sizeof err);
+  if (!s->prod) {
+    fprintf(stderr, "petra score: %s\n", err);
+    atomic_store(&s->stop, 1);
+    pthread_join(s->snap_thread, NULL);
+    return 1;
+  }
+  s->out_rkt = rd_kafka_topic_new(s->prod, out_topic, NULL);
+  int is_ts = s->spec.kind == PETRA_MODEL_TS, rc = 0, started = 0;
+  for (int i = 0; i < s->n_threads && !rc; i++) {
+    worker *w = &s->workers[i];
+    rd_kafka_conf_t *cc = rd_kafka_conf_new();
+    if (rd_kafka_conf_set(cc, "bootstrap.servers", s->brokers, err, sizeof err) ||
+        rd_kafka_conf_set(cc, "group.id", group, err, sizeof err) ||
+        rd_kafka_conf_set(cc, "auto.offset.reset", s->start, err, sizeof err) ||
+        rd_kafka_conf_set(cc, "enable.auto.offset.store", "false", err, sizeof err) ||
+        rd_kafka_conf_set(cc, "enable.partition.eof", s->exit_at_end ? "true" : "false", err, sizeof err) ||
+        conf_all(cc, s, "consumer", err, sizeof err)) {
+      fprintf(stderr, "petra score: %s\n", err);
+      rd_kafka_conf_destroy(cc);
+      rc = 2;
+      break;
+    }
+    rd_kafka_conf_set_opaque(cc, w);
+    rd_kafka_conf_set_rebalance_cb(cc, on_rebalance);
+    w->cons = rd_kafka_new(RD_KAFKA_CONSUMER, cc, err, sizeof err);
+    if (!w->cons) {
+      fprintf(stderr, "petra score: %s\n", err);
+      rc = 1;
+      break;
+    }
+    rd_kafka_poll_set_consumer(w->cons);
+    rd_kafka_topic_partition_list_t *t = rd_kafka_topic_partition_list_new(1);
+    rd_kafka_topic_partition_list_add(t, is_ts ? s->cfg.topic_series : s->cfg.topic_events, RD_KAFKA_PARTITION_UA);
+    rd_kafka_subscribe(w->cons, t);
+    rd_kafka_topic_partition_list_destroy(t);
+  }
+  s->t0 = mono_ms();
+  for (int i = 0; i < s->n_threads && !rc; i++, started++)
+    if (pthread_create(&s->workers[i].th, NULL, worker_main, &s->workers[i])) {
+      fprintf(stderr, "petra score: cannot start scoring thread %d\n", i);
+      atomic_store(&s->stop, 1);
+      rc = 1;
+    }
+  uint64_t last = 0;
+  double t_prog = mono_ms();
+  int running = started;
+  while (running) { /* the workers stop on their own (end, limits, a signal, a fatal error) */
+    usleep(50000);
+    progress(s, &last, &t_prog);
+    running = 0;
+    for (int i = 0; i < started; i++) running += !atomic_load(&s->workers[i].done);
+  }
+  for (int i = 0; i < started; i++) pthread_join(s->workers[i].th, NULL);
+  int fatal = atomic_load(&s->fatal);
+  if (fatal) rd_kafka_purge(s->prod, RD_KAFKA_PURGE_F_QUEUE | RD_KAFKA_PURGE_F_INFLIGHT);
+  rd_kafka_flush(s->prod, fatal ? 100 : 30000);
+  uint64_t undelivered = (uint64_t)rd_kafka_outq_len(s->prod);
+  uint64_t failures = atomic_load(&s->delivery_failures) + undelivered;
+  uint64_t scored = 0, bad = 0, unscored = 0;
+  double t_first = 0, t_last = 0;
+  for (int i = 0; i < s->n_threads; i++) {
+    worker *w = &s->workers[i];
+    if (!w->cons) continue;
+    /* commit only what was scored and delivered (stored offsets) */
+    if (!failures) rd_kafka_commit(w->cons, NULL, 0);
+    rd_kafka_consumer_close(w->cons);
+    rd_kafka_destroy(w->cons);
+    w->cons = NULL;
+    scored += w->scored;
+    bad += w->bad;
+    unscored += w->unscored;
+    if (w->t_first && (!t_first || w->t_first < t_first)) t_first = w->t_first;
+    if (w->t_last > t_last) t_last = w->t_last;
+  }
+  rd_kafka_topic_destroy(s->out_rkt);
+  rd_kafka_destroy(s->prod);
   atomic_store(&s->stop, 1);
   pthread_join(s->snap_thread, NULL);
-  wire_arena_free(&arena);
-  free(c.ex);
-  free(c.tmp);
-  free(c.scratch);
-  print_summary(s, scored, bad, unscored, atomic_load(&delivery_failures) + undelivered,
-                t_last > t_first ? (t_last - t_first) / 1000 : 0);
-  return fatal || atomic_load(&delivery_failures) + undelivered ? 1 : 0;
+  print_summary(s, scored, bad, unscored, failures, t_last > t_first ? (t_last - t_first) / 1000 : 0);
+  return rc ? rc : fatal || failures ? 1 : 0;
 }
 
 static void usage(FILE *o) {
@@ -674,6 +917,10 @@ static void usage(FILE *o) {
           "                        before the group's committed offset into the feature state\n"
           "                        first, unscored (default 100000; 0 = off), so that N scorers in\n"
           "                        one group score as one would\n"
+          "  --threads N           scoring threads (default 1, at most 16): each consumes its\n"
+          "                        share of the input partitions with its own feature state, as\n"
+          "                        N scorers in one group would; use at most one per core and\n"
+          "                        per input partition\n"
           "File mode: --snapshot FILE --csv IN [--out OUT]  (events; columns as petra train:\n"
           "  --entity COL --time COL [--amount COL] [--categorical F=COL,...] [--numeric COL,...];\n"
           "  defaults match petra gen's CSV). Output: entity_id,event_time_ms,model_version,score\n"
@@ -692,7 +939,7 @@ int cmd_score(int argc, char **argv) {
   const char *group = NULL, *start = "latest", *brokers = NULL;
   double run_for = 0, wait_snapshot = 0;
   uint64_t max_events = 0;
-  int exit_at_end = 0;
+  int exit_at_end = 0, threads = 1;
   csvmap_opts mo = {"entity_id", "time_ms", "amount", NULL, NULL, NULL};
   s.as_of_ms = -1;
   s.rebuild_events = 100000;
@@ -704,7 +951,7 @@ int cmd_score(int argc, char **argv) {
       {"max-events", 1, 0, 'm'},   {"snapshot", 1, 0, 'f'},   {"csv", 1, 0, 'i'},          {"out", 1, 0, 'O'},
       {"entity", 1, 0, 'e'},       {"time", 1, 0, 'T'},       {"amount", 1, 0, 'a'},       {"categorical", 1, 0, 'C'},
       {"numeric", 1, 0, 'N'},      {"exit-at-end", 0, 0, 'x'}, {"help", 0, 0, 'h'},      {"as-of", 1, 0, 'A'},
-      {"rebuild-events", 1, 0, 'R'}, {0, 0, 0, 0}};
+      {"rebuild-events", 1, 0, 'R'}, {"threads", 1, 0, 'j'}, {0, 0, 0, 0}};
   int o;
   optind = 1;
   while ((o = getopt_long(argc, argv, "", opts, NULL)) != -1) {
@@ -730,6 +977,16 @@ int cmd_score(int argc, char **argv) {
       case 'N': mo.numeric = optarg; break;
       case 'x': exit_at_end = 1; break;
       case 'R': s.rebuild_events = strtoll(optarg, NULL, 10); break;
+      case 'j': {
+        char *end = NULL;
+        long v = strtol(optarg, &end, 10);
+        if (!end || *end || v < 1 || v > SCORE_MAX_THREADS) {
+          fprintf(stderr, "petra score: --threads %s: expected 1..%d\n", optarg, SCORE_MAX_THREADS);
+          return 2;
+        }
+        threads = (int)v;
+        break;
+      }
       case 'A':
         if (!csvmap_time_ms(optarg, &s.as_of_ms)) {
           fprintf(stderr, "petra score: --as-of %s: expected YYYY-MM-DD[ HH:MM:SS] or epoch ms\n", optarg);
@@ -754,10 +1011,12 @@ int cmd_score(int argc, char **argv) {
     fprintf(stderr, "petra score: --start %s: expected earliest or latest\n", start);
     return 2;
   }
-  /* batch-1 scoring: BLAS threads would only spin and yield against each other */
+  /* one core per scoring thread: BLAS threads would only spin and yield against them */
   openblas_set_num_threads(1);
-  if (setup(&s, err, sizeof err)) {
+  if (snap || csvp) threads = 1;
+  if (setup(&s, threads, err, sizeof err)) {
     fprintf(stderr, "petra score: %s\n", err);
+    teardown(&s);
     return 2;
   }
   petrad_config_wire(&s.cfg, &s.wire);
@@ -766,14 +1025,12 @@ int cmd_score(int argc, char **argv) {
        s.wire.id[s.spec.kind == PETRA_MODEL_TS ? SREG_SERIES : SREG_EVENTS] <= 0)) {
     fprintf(stderr, "petra score: wire.format = confluent needs wire.schema_id.snapshots, .%s and .scores\n",
             s.spec.kind == PETRA_MODEL_TS ? "series" : "events");
-    petra_holder_free(s.holder);
-    features_free(s.feat);
+    teardown(&s);
     return 2;
   }
   if (strcmp(s.cfg.wire_format, "raw") && !s.wire.confluent) {
     fprintf(stderr, "petra score: wire.format = %s: expected raw or confluent\n", s.cfg.wire_format);
-    petra_holder_free(s.holder);
-    features_free(s.feat);
+    teardown(&s);
     return 2;
   }
   int rc;
@@ -807,10 +1064,14 @@ int cmd_score(int argc, char **argv) {
       snprintf(g, sizeof g, "petra-score-%s", s.cfg.model_id);
       signal(SIGINT, on_signal);
       signal(SIGTERM, on_signal);
-      rc = kafka_mode(&s, group ? group : g, out_topic, start, run_for, max_events, wait_snapshot, exit_at_end);
+      s.start = start;
+      s.run_for = run_for;
+      s.max_events = max_events;
+      s.wait_snapshot = wait_snapshot;
+      s.exit_at_end = exit_at_end;
+      rc = kafka_mode(&s, group ? group : g, out_topic);
     }
   }
-  petra_holder_free(s.holder);
-  features_free(s.feat);
+  teardown(&s);
   return rc;
 }

@@ -70,25 +70,62 @@ TEST(kernel_variants_match_portable_and_libm) {
     k->relu_bwd(N, x, dy, d1);
     CHECK(memcmp(d0, d1, sizeof d0) == 0);
     /* GRU steps on random rows */
-    enum { H = 37 };
-    float g0[3 * H], g1[3 * H], h2[3 * H], hp[H], hn0[H], hn1[H], hc0[H], hc1[H];
-    for (int i = 0; i < 3 * H; i++) g0[i] = g1[i] = (float)petra_rng_normal(&r), h2[i] = (float)petra_rng_normal(&r);
-    for (int i = 0; i < H; i++) hp[i] = (float)petra_rng_normal(&r);
-    ref->gru_fwd(H, g0, h2, hp, hn0, hc0);
-    k->gru_fwd(H, g1, h2, hp, hn1, hc1);
-    double w = 0;
-    for (int i = 0; i < H; i++) w = fmax(w, fabs(hc0[i] - hc1[i]));
-    for (int i = 0; i < 3 * H; i++) w = fmax(w, fabs(g0[i] - g1[i]));
-    CHECK_MSG(w < 1e-6, "%s gru_fwd differs by %.2e", k->name, w);
-    float dh[H], dg0[3 * H], dg1[3 * H], dhh0[3 * H], dhh1[3 * H], dp0[H], dp1[H];
-    for (int i = 0; i < H; i++) dh[i] = (float)petra_rng_normal(&r);
-    ref->gru_bwd(H, g0, hn0, hp, dh, dg0, dhh0, dp0);
-    k->gru_bwd(H, g0, hn0, hp, dh, dg1, dhh1, dp1);
-    w = 0;
-    for (int i = 0; i < 3 * H; i++) w = fmax(w, fmax(fabs(dg0[i] - dg1[i]), fabs(dhh0[i] - dhh1[i])));
-    for (int i = 0; i < H; i++) w = fmax(w, fabs(dp0[i] - dp1[i]));
-    CHECK_MSG(w < 1e-6, "%s gru_bwd differs by %.2e", k->name, w);
+    /* (37: vectors and a masked tail; 8 and 5: below one vector, as pruned GRUs are; 32: whole vectors) */
+    enum { HM = 37 };
+    static const int hs[] = {37, 8, 5, 32};
+    for (int hi = 0; hi < 4; hi++) {
+      const int H = hs[hi];
+      float g0[3 * HM], g1[3 * HM], h2[3 * HM], hp[HM], hn0[HM], hn1[HM], hc0[HM], hc1[HM];
+      for (int i = 0; i < 3 * H; i++) g0[i] = g1[i] = (float)petra_rng_normal(&r), h2[i] = (float)petra_rng_normal(&r);
+      for (int i = 0; i < H; i++) hp[i] = (float)petra_rng_normal(&r);
+      ref->gru_fwd(H, g0, h2, hp, hn0, hc0);
+      k->gru_fwd(H, g1, h2, hp, hn1, hc1);
+      double w = 0;
+      for (int i = 0; i < H; i++) w = fmax(w, fabs(hc0[i] - hc1[i]));
+      for (int i = 0; i < 3 * H; i++) w = fmax(w, fabs(g0[i] - g1[i]));
+      CHECK_MSG(w < 1e-6, "%s gru_fwd (H=%d) differs by %.2e", k->name, H, w);
+      float dh[HM], dg0[3 * HM], dg1[3 * HM], dhh0[3 * HM], dhh1[3 * HM], dp0[HM], dp1[HM];
+      for (int i = 0; i < H; i++) dh[i] = (float)petra_rng_normal(&r);
+      ref->gru_bwd(H, g0, hn0, hp, dh, dg0, dhh0, dp0);
+      k->gru_bwd(H, g0, hn0, hp, dh, dg1, dhh1, dp1);
+      w = 0;
+      for (int i = 0; i < 3 * H; i++) w = fmax(w, fmax(fabs(dg0[i] - dg1[i]), fabs(dhh0[i] - dhh1[i])));
+      for (int i = 0; i < H; i++) w = fmax(w, fabs(dp0[i] - dp1[i]));
+      CHECK_MSG(w < 1e-6, "%s gru_bwd (H=%d) differs by %.2e", k->name, H, w);
+    }
   }
   CHECK(petra_kernels_best() != NULL);
   CHECK(petra_kernels_variant(3) == NULL);
+}
+
+TEST(sgemm_rows_matches_portable_and_a_row_alone) {
+  const petra_kernels *ref = petra_kernels_variant(0);
+  /* fp32 rows: close to the portable variant, and each row the same whatever the batch */
+  for (int v = 1; v < 3; v++) {
+    const petra_kernels *k = petra_kernels_variant(v);
+    if (!k) continue;
+    enum { NR = 11, IN = 19, OUT = 37, LD = 48 };
+    petra_rng r;
+    petra_rng_seed(&r, 77);
+    float x[NR * IN], wt[IN * LD], b[OUT], y0[NR * OUT], y1[NR * OUT], y2[OUT];
+    for (int i = 0; i < NR * IN; i++) x[i] = (float)petra_rng_normal(&r);
+    for (int i = 0; i < IN * LD; i++) wt[i] = (float)petra_rng_normal(&r);
+    for (int i = 0; i < OUT; i++) b[i] = (float)petra_rng_normal(&r);
+    ref->sgemm_rows(NR, IN, OUT, LD, x, wt, b, y0);
+    k->sgemm_rows(NR, IN, OUT, LD, x, wt, b, y1);
+    double w = 0;
+    for (int i = 0; i < NR * OUT; i++) w = fmax(w, fabs(y0[i] - y1[i]) / fmax(1.0, fabs(y0[i])));
+    CHECK_MSG(w < 1e-5, "%s sgemm_rows differs by %.2e", k->name, w);
+    int differ = 0;
+    for (int i = 0; i < NR; i++) {
+      k->sgemm_rows(1, IN, OUT, LD, x + i * IN, wt, b, y2);
+      differ += memcmp(y2, y1 + i * OUT, sizeof y2) != 0;
+    }
+    CHECK_MSG(differ == 0, "%s sgemm_rows: %d rows differ alone", k->name, differ);
+    k->sgemm_rows(NR, IN, OUT, LD, x, wt, NULL, y1);
+    ref->sgemm_rows(NR, IN, OUT, LD, x, wt, NULL, y0);
+    w = 0;
+    for (int i = 0; i < NR * OUT; i++) w = fmax(w, fabs(y0[i] - y1[i]) / fmax(1.0, fabs(y0[i])));
+    CHECK_MSG(w < 1e-5, "%s sgemm_rows without bias differs by %.2e", k->name, w);
+  }
 }

@@ -79,6 +79,49 @@ TEST(fp32_plan_scores_like_the_model_and_int8_stays_close) {
   }
 }
 
+/* petra score scores a consumed batch in one call and must give each event the score it would
+ * get alone: every row of a batch, bit for bit, in every kind of plan. */
+TEST(batched_plans_score_every_row_as_one_example_alone) {
+  static const char *genomes[] = {
+      "",
+      "emb.mcc:bits=8;dense0:bits=8;gru0:bits=8;head:bits=8",
+      "emb.mcc:bits=4;dense0:bits=4;gru0:bits=4;head:bits=4",
+      "dense0:rank=0.5;gru0:rank=0.5,bits=8;head:bits=8",
+      "dense0:bits=32;gru0:keep=0.5,bits=8;head:bits=8",
+  };
+  for (unsigned k = 0; k < sizeof specs / sizeof specs[0]; k++)
+    for (unsigned gi = 0; gi < sizeof genomes / sizeof genomes[0]; gi++) {
+      petra_model_spec spec;
+      petra_err err = {0};
+      REQUIRE(petra_model_spec_parse(specs[k], &spec, &err) == 0);
+      petra_model *m = petra_model_new(&spec, 21 + k, &err);
+      REQUIRE(m);
+      petra_genome g;
+      petra_genome_identity(&g);
+      if (genomes[gi][0]) REQUIRE(petra_genome_parse(genomes[gi], &g, &err) == 0);
+      petra_plan *p = petra_plan_build(m, &g, &err);
+      if (!p) fprintf(stderr, "%s / %s: %s\n", specs[k], genomes[gi], err.msg);
+      REQUIRE(p);
+      const int n = 37, no = petra_plan_n_outputs(p), ef = petra_plan_example_floats(p); /* 4-row blocks and a tail */
+      float *ex = examples(m, n, 3 + k), *all = malloc(sizeof(float) * n * no), *one = malloc(sizeof(float) * no);
+      void *scratch = malloc(petra_plan_scratch_bytes(p, n));
+      REQUIRE(petra_plan_score(p, n, ex, all, scratch) == 0);
+      int differ = 0;
+      for (int i = 0; i < n; i++) {
+        REQUIRE(petra_plan_score(p, 1, ex + (size_t)i * ef, one, scratch) == 0);
+        differ += memcmp(one, all + (size_t)i * no, sizeof(float) * no) != 0;
+      }
+      CHECK_MSG(differ == 0, "%s / %s: %d of %d rows differ from their batch-1 score", specs[k],
+                genomes[gi][0] ? genomes[gi] : "fp32", differ, n);
+      free(scratch);
+      free(ex);
+      free(all);
+      free(one);
+      petra_plan_free(p);
+      petra_model_free(m);
+    }
+}
+
 TEST(int8_kernels_are_bit_exact_across_variants) {
   const petra_kernels *ref = petra_kernels_variant(0);
   petra_rng r;
