@@ -229,25 +229,26 @@ void petra_encoder_observe(petra_encoder *e, int col, float pre) {
   s->var = (1 - a) * (s->var + a * d * d);
 }
 
+void petra_encoder_scale_prep(const petra_encoder *e, int col, petra_scale_prep *p) {
+  p->raw = e->tr[col] == PETRA_NUM_RAW;
+  p->clip = p->raw ? PETRA_ENCODER_RAW_CLIP : PETRA_ENCODER_CLIP;
+  p->mean = 0;
+  p->sd = 1;
+  if (p->raw) return;
+  const petra_num_stats *s = &e->st[col];
+  double sd = sqrt(s->var);
+  /* a constant column (or none seen yet): centre only, so its value maps to 0 and any
+   * other value saturates at the clip */
+  double floor = 1e-6 * (fabs(s->mean) + 1);
+  if (!(sd > floor)) sd = s->n ? floor : 1;
+  p->mean = s->mean;
+  p->sd = sd;
+}
+
 float petra_encoder_scale(const petra_encoder *e, int col, float pre) {
-  double z;
-  float clip = PETRA_ENCODER_CLIP;
-  if (e->tr[col] == PETRA_NUM_RAW) {
-    z = pre;
-    clip = PETRA_ENCODER_RAW_CLIP;
-  } else {
-    const petra_num_stats *s = &e->st[col];
-    double sd = sqrt(s->var);
-    /* a constant column (or none seen yet): centre only, so its value maps to 0 and any
-     * other value saturates at the clip */
-    double floor = 1e-6 * (fabs(s->mean) + 1);
-    if (!(sd > floor)) sd = s->n ? floor : 1;
-    z = ((double)pre - s->mean) / sd;
-  }
-  if (!(z == z)) return 0.0f; /* NaN */
-  if (z > clip) return clip;
-  if (z < -clip) return -clip;
-  return (float)z;
+  petra_scale_prep p;
+  petra_encoder_scale_prep(e, col, &p);
+  return petra_encoder_scale_apply(&p, pre);
 }
 
 /* ---------------------------------------------------------------- categories */

@@ -57,18 +57,12 @@ void petra_gru_forward(int T, int B, int in, int H, const float *x, const int *l
                   hh, G);
     float *g_t = gates + (size_t)t * B * G;
     float *hn_t = hn + (size_t)t * B * H;
-    for (int b = 0; b < B; b++) {
-      float *g = g_t + (size_t)b * G;
-      const float *h2 = hh + (size_t)b * G;
-      const float *hpb = hp + (size_t)b * H;
-      float *hcb = hc + (size_t)b * H;
-      float *hnb = hn_t + (size_t)b * H;
-      if (len && t >= len[b]) {
-        memcpy(hcb, hpb, sizeof(float) * H);
-        continue;
-      }
-      k->gru_fwd(H, g, h2, hpb, hnb, hcb);
-    }
+    /* every row in one call (the rows' chains overlap); a row past its length keeps its state
+     * (its gates are not read by the backward pass) */
+    k->gru_fwd_rows(H, B, g_t, hh, hp, hn_t, hc);
+    if (len)
+      for (int b = 0; b < B; b++)
+        if (t >= len[b]) memcpy(hc + (size_t)b * H, hp + (size_t)b * H, sizeof(float) * H);
   }
 }
 

@@ -157,29 +157,56 @@ AVX512_ATTR static inline __m512 exp16(__m512 x) {
   p = _mm512_fmadd_ps(p, f, _mm512_set1_ps(1.0f));
   return _mm512_scalef_ps(p, k);
 }
-AVX512_ATTR static void gru_fwd_avx512m(int H, float *restrict g, const float *restrict h2, const float *restrict hp,
-                                        float *restrict hn, float *restrict hc) {
-  /* one pass, r and z kept in registers (reading them back from g right after a masked
-   * store would stall on store forwarding) */
+/* One 16-unit block j (mask k) of the GRU step for M rows at once (M independent chains: the
+ * step is a long dependent sequence per row, exp → divide → exp → divide). */
+AVX512_ATTR static inline __attribute__((always_inline)) void gru_block(int M, int H, int j, __mmask16 k, float *g,
+                                                                        const float *h2, const float *hp, float *hn,
+                                                                        float *hc) {
   const __m512 one = _mm512_set1_ps(1.0f), two = _mm512_set1_ps(2.0f), zero = _mm512_setzero_ps();
-  for (int j = 0; j < H; j += 16) {
-    __mmask16 k = H - j >= 16 ? (__mmask16)0xffff : (__mmask16)((1u << (H - j)) - 1);
-    __m512 ar = _mm512_add_ps(_mm512_maskz_loadu_ps(k, g + j), _mm512_maskz_loadu_ps(k, h2 + j));
-    __m512 az = _mm512_add_ps(_mm512_maskz_loadu_ps(k, g + H + j), _mm512_maskz_loadu_ps(k, h2 + H + j));
-    __m512 r = _mm512_div_ps(one, _mm512_add_ps(one, exp16(_mm512_sub_ps(zero, ar))));
-    __m512 z = _mm512_div_ps(one, _mm512_add_ps(one, exp16(_mm512_sub_ps(zero, az))));
-    __m512 hh = _mm512_maskz_loadu_ps(k, h2 + 2 * H + j);
-    __m512 a = _mm512_fmadd_ps(r, hh, _mm512_maskz_loadu_ps(k, g + 2 * H + j));
-    __m512 n = _mm512_sub_ps(_mm512_div_ps(two, _mm512_add_ps(one, exp16(_mm512_mul_ps(_mm512_set1_ps(-2.0f), a)))), one);
-    _mm512_mask_storeu_ps(g + j, k, r);
-    _mm512_mask_storeu_ps(g + H + j, k, z);
-    _mm512_mask_storeu_ps(g + 2 * H + j, k, n);
-    _mm512_mask_storeu_ps(hn + j, k, hh);
+  const int G = 3 * H;
+  __m512 r[4], z[4], hh[4], n[4];
+  for (int i = 0; i < M; i++) {
+    float *gi = g + (size_t)i * G;
+    const float *h2i = h2 + (size_t)i * G;
+    __m512 ar = _mm512_add_ps(_mm512_maskz_loadu_ps(k, gi + j), _mm512_maskz_loadu_ps(k, h2i + j));
+    __m512 az = _mm512_add_ps(_mm512_maskz_loadu_ps(k, gi + H + j), _mm512_maskz_loadu_ps(k, h2i + H + j));
+    r[i] = _mm512_div_ps(one, _mm512_add_ps(one, exp16(_mm512_sub_ps(zero, ar))));
+    z[i] = _mm512_div_ps(one, _mm512_add_ps(one, exp16(_mm512_sub_ps(zero, az))));
+  }
+  for (int i = 0; i < M; i++) {
+    float *gi = g + (size_t)i * G;
+    hh[i] = _mm512_maskz_loadu_ps(k, h2 + (size_t)i * G + 2 * H + j);
+    __m512 a = _mm512_fmadd_ps(r[i], hh[i], _mm512_maskz_loadu_ps(k, gi + 2 * H + j));
+    n[i] = _mm512_sub_ps(_mm512_div_ps(two, _mm512_add_ps(one, exp16(_mm512_mul_ps(_mm512_set1_ps(-2.0f), a)))), one);
+  }
+  for (int i = 0; i < M; i++) {
+    float *gi = g + (size_t)i * G;
+    _mm512_mask_storeu_ps(gi + j, k, r[i]);
+    _mm512_mask_storeu_ps(gi + H + j, k, z[i]);
+    _mm512_mask_storeu_ps(gi + 2 * H + j, k, n[i]);
+    _mm512_mask_storeu_ps(hn + (size_t)i * H + j, k, hh[i]);
     /* (1 − z)·n + z·h_prev */
-    __m512 c = _mm512_fmadd_ps(z, _mm512_maskz_loadu_ps(k, hp + j), _mm512_mul_ps(_mm512_sub_ps(one, z), n));
-    _mm512_mask_storeu_ps(hc + j, k, c);
+    __m512 c = _mm512_fmadd_ps(z[i], _mm512_maskz_loadu_ps(k, hp + (size_t)i * H + j),
+                               _mm512_mul_ps(_mm512_sub_ps(one, z[i]), n[i]));
+    _mm512_mask_storeu_ps(hc + (size_t)i * H + j, k, c);
   }
 }
+AVX512_ATTR static void gru_fwd_avx512m(int H, float *restrict g, const float *restrict h2, const float *restrict hp,
+                                        float *restrict hn, float *restrict hc) {
+  for (int j = 0; j < H; j += 16)
+    gru_block(1, H, j, H - j >= 16 ? (__mmask16)0xffff : (__mmask16)((1u << (H - j)) - 1), g, h2, hp, hn, hc);
+}
+AVX512_ATTR static void gru_fwd_rows_avx512m(int H, int R, float *restrict g, const float *restrict h2,
+                                             const float *restrict hp, float *restrict hn, float *restrict hc) {
+  const size_t G = 3 * (size_t)H;
+  int r = 0;
+  for (; r + 4 <= R; r += 4)
+    for (int j = 0; j < H; j += 16)
+      gru_block(4, H, j, H - j >= 16 ? (__mmask16)0xffff : (__mmask16)((1u << (H - j)) - 1), g + r * G,
+                h2 + r * G, hp + (size_t)r * H, hn + (size_t)r * H, hc + (size_t)r * H);
+  for (; r < R; r++) gru_fwd_avx512m(H, g + r * G, h2 + r * G, hp + (size_t)r * H, hn + (size_t)r * H, hc + (size_t)r * H);
+}
+#define gru_fwd_rows_avx512 gru_fwd_rows_avx512m
 #define gru_fwd_avx512 gru_fwd_avx512m
 
 /* sgemm_rows in register blocks of M rows × NB·16 outputs; every output is the same chain of
@@ -326,7 +353,7 @@ void petra_qpack(int rows, int in, const int8_t *W, int8_t *Wp) {
 #define TABLE(sfx)                                                                         \
   {#sfx,        gru_fwd_##sfx, gru_bwd_##sfx, sigmoid_##sfx, tanh_##sfx, exp_##sfx, relu_##sfx, \
    relu_bwd_##sfx, qdot_##sfx, qdot_packed_##sfx, quant_row_##sfx, quant_rows_##sfx, qgemm_packed_##sfx, qdot4_##sfx, qgemm4_##sfx, \
-   sgemm_rows_##sfx}
+   sgemm_rows_##sfx, gru_fwd_rows_##sfx}
 
 static const petra_kernels variants[] = {
     TABLE(portable),

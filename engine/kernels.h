@@ -53,6 +53,9 @@ typedef struct petra_kernels {
    * then + b: a row's result is the same whatever n is (plans score one example or a batch
    * bit-identically). Variants may differ in the last bits (FMA vs not). */
   void (*sgemm_rows)(int n, int in, int out, int ld, const float *x, const float *wt, const float *b, float *y);
+  /* gru_fwd for R rows stored back to back (g, h2 [R × 3H]; hp, hn, hc [R × H]); each row's
+   * result equals gru_fwd's on it alone, bit for bit. */
+  void (*gru_fwd_rows)(int H, int R, float *g, const float *h2, const float *hp, float *hn, float *hc);
 } petra_kernels;
 
 /* Packs W [rows × in] into the qdot_packed layout: for each block of 16 rows, for each

@@ -542,7 +542,7 @@ static size_t layout(const petra_plan *p, int n, void *base, scratch *sc_out) {
     if (acc_need(ls[i]) > accn) accn = acc_need(ls[i]);
   }
   size_t maxrows = rows > R * T ? rows : R * T;
-  size_t sizes[8] = {rows * in0, a1, rows * 2, T * R * 3 * H + 3 * H, 2 * R * H, R * 3 * H,
+  size_t sizes[8] = {rows * in0, a1, rows * 2, T * R * 3 * H + 3 * H, 3 * R * H, R * 3 * H,
                      R * (size_t)(p->head.out), maxrows * maxr};
   size_t off = 0;
   float **dst[8] = {&sc->x0, &sc->a1, &sc->st, &sc->xi, &sc->h, &sc->hh, &sc->out2, &sc->lr};
@@ -564,23 +564,25 @@ static size_t layout(const petra_plan *p, int n, void *base, scratch *sc_out) {
 
 size_t petra_plan_scratch_bytes(const petra_plan *p, int n) { return layout(p, n, NULL, NULL) + 64; }
 
-/* GRU over T steps for R rows; x [T][R][in]; final states in h (first R·H floats). */
+/* GRU over T steps for R rows; x [T][R][in]; final states in h (first R·H floats). The
+ * state alternates between two buffers (the step reads one, writes the other); a row past
+ * its length keeps its state. */
 static void gru_run(const petra_plan *p, int T, int R, const float *x, const int *len, scratch *sc) {
   const int H = p->spec.gru, G = 3 * H;
   linear_apply(p, &p->wih, T * R, x, sc->xi, sc);
-  float *h = sc->h, *hn = sc->h + (size_t)R * H; /* hn: scratch for W_hn h + b_hn */
-  memset(h, 0, sizeof(float) * (size_t)R * H);
-  float hc[1024];
+  float *ha = sc->h, *hn = sc->h + (size_t)R * H, *hb = sc->h + 2 * (size_t)R * H; /* hn: W_hn h + b_hn */
+  memset(ha, 0, sizeof(float) * (size_t)R * H);
   for (int t = 0; t < T; t++) {
-    linear_apply(p, &p->whh, R, h, sc->hh, sc);
-    for (int r = 0; r < R; r++) {
-      if (len && t >= len[r]) continue;
-      float *g = sc->xi + ((size_t)t * R + r) * G;
-      float *hr = h + (size_t)r * H;
-      p->k->gru_fwd(H, g, sc->hh + (size_t)r * G, hr, hn + (size_t)r * H, hc);
-      memcpy(hr, hc, sizeof(float) * H);
-    }
+    linear_apply(p, &p->whh, R, ha, sc->hh, sc);
+    p->k->gru_fwd_rows(H, R, sc->xi + (size_t)t * R * G, sc->hh, ha, hn, hb);
+    if (len)
+      for (int r = 0; r < R; r++)
+        if (t >= len[r]) memcpy(hb + (size_t)r * H, ha + (size_t)r * H, sizeof(float) * H);
+    float *tmp = ha;
+    ha = hb;
+    hb = tmp;
   }
+  if (ha != sc->h) memcpy(sc->h, ha, sizeof(float) * (size_t)R * H);
 }
 
 int petra_plan_score(const petra_plan *p, int n, const float *ex, float *out, void *scratch_mem) {

@@ -411,8 +411,14 @@ static void seq_example(const features *f, int s, int64_t until, float label, fl
   int len = 0;
   int64_t ref = until;
   if (ref < 0) ref = f->last_time[s];
-  for (int k = 0; k < cnt; k++) {
-    int r = (start + k) % L;
+  /* each column's scaling prepared once for the window (the sd's square root) */
+  enum { NPREP = 64 }; /* columns past these are scaled one by one */
+  petra_scale_prep prep[NPREP];
+  for (int c = 0; c < nc && c < NPREP; c++) petra_encoder_scale_prep(f->enc, c, &prep[c]);
+  petra_scale_prep age_prep;
+  if (f->age) petra_encoder_scale_prep(f->enc, 1, &age_prep);
+  int r = start;
+  for (int k = 0; k < cnt; k++, r = r + 1 == L ? 0 : r + 1) {
     size_t base = (size_t)s * L + r;
     if (until >= 0 && f->times[base] > until) break;
     /* the ring keeps raw codes: ids come from the encoder's current vocabularies */
@@ -420,10 +426,11 @@ static void seq_example(const features *f, int s, int64_t until, float label, fl
       ex[1 + len * F + j] = (float)petra_encoder_id(f->enc, j, f->codes[base * F + j]);
     float *dst = ex + 1 + L * F + len * N;
     const float *pre = f->nums + base * N;
-    for (int c = 0; c < nc; c++) dst[c] = petra_encoder_scale(f->enc, c, pre[c]);
+    for (int c = 0; c < nc; c++)
+      dst[c] = c < NPREP ? petra_encoder_scale_apply(&prep[c], pre[c]) : petra_encoder_scale(f->enc, c, pre[c]);
     if (f->age) {
       double age_s = (double)(ref - f->times[base]) / 1000.0;
-      dst[nc] = petra_encoder_scale(f->enc, 1, petra_encoder_pre(f->enc, 1, age_s > 0 ? age_s : 0));
+      dst[nc] = petra_encoder_scale_apply(&age_prep, petra_encoder_pre(f->enc, 1, age_s > 0 ? age_s : 0));
     }
     len++;
   }

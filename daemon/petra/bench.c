@@ -15,6 +15,7 @@
 #include "petra/candidate.h"
 #include "petra/plan.h"
 #include "petra/prune.h"
+#include "petra/snapshot.h"
 #include "petra/stats.h"
 #include "petra/trainer.h"
 
@@ -41,7 +42,91 @@ static float *random_examples(petra_model *m, int n, uint64_t seed) {
 
 int cmd_bench_compress(const char *preset);
 
+/* petra bench plan --snapshot FILE [--batch N] [--seconds S]: a snapshot's compiled plan
+ * alone, on random valid examples of its spec: examples/s at batch N (one core) and batch-1
+ * p50/p99. What petra score's pipeline is measured against (tests/bench/score.sh). */
+static int bench_plan(int argc, char **argv) {
+  const char *path = NULL;
+  int batch = 64;
+  double seconds = 2;
+  for (int i = 2; i + 1 < argc; i += 2) {
+    if (!strcmp(argv[i], "--snapshot")) path = argv[i + 1];
+    else if (!strcmp(argv[i], "--batch")) batch = atoi(argv[i + 1]);
+    else if (!strcmp(argv[i], "--seconds")) seconds = atof(argv[i + 1]);
+    else {
+      fprintf(stderr, "petra bench plan: unknown option %s\n", argv[i]);
+      return 2;
+    }
+  }
+  if (!path || batch < 1 || batch > 4096 || !(seconds > 0)) {
+    fprintf(stderr, "usage: petra bench plan --snapshot FILE [--batch N (1..4096)] [--seconds S]\n");
+    return 2;
+  }
+  FILE *f = fopen(path, "rb");
+  if (!f) {
+    fprintf(stderr, "petra bench plan: cannot read %s\n", path);
+    return 1;
+  }
+  uint8_t *buf = NULL;
+  size_t len = 0, cap = 0, got;
+  do {
+    if (len == cap && !(buf = realloc(buf, cap = cap * 2 + 65536))) break;
+    got = fread(buf + len, 1, cap - len, f);
+    len += got;
+  } while (got);
+  fclose(f);
+  petra_err err = {0};
+  petra_loaded *l = buf ? petra_snapshot_load(buf, len, 0, &err) : NULL;
+  free(buf);
+  if (!l) {
+    fprintf(stderr, "petra bench plan: %s: %s\n", path, err.msg);
+    return 1;
+  }
+  openblas_set_num_threads(1);
+  petra_model *m = petra_model_new(petra_plan_spec(l->plan), 1, &err);
+  if (!m) {
+    fprintf(stderr, "petra bench plan: %s\n", err.msg);
+    petra_loaded_free(l);
+    return 1;
+  }
+  enum { NB = 8 };
+  const int ef = petra_plan_example_floats(l->plan), no = petra_plan_n_outputs(l->plan);
+  float *ex = random_examples(m, batch * NB, 5), *out = malloc(sizeof(float) * (size_t)no * batch);
+  void *scratch = malloc(petra_plan_scratch_bytes(l->plan, batch));
+  double *lat = malloc(sizeof(double) * 20000);
+  int rc = 1;
+  if (ex && out && scratch && lat) {
+    long calls = 0;
+    double t0 = cli_now_s(), el;
+    do {
+      for (int i = 0; i < 10; i++, calls++)
+        petra_plan_score(l->plan, batch, ex + (size_t)(calls % NB) * batch * ef, out, scratch);
+      el = cli_now_s() - t0;
+    } while (el < seconds);
+    int reps = 20000;
+    for (int i = 0; i < reps; i++) {
+      double a = cli_now_s();
+      petra_plan_score(l->plan, 1, ex + (size_t)(i % (batch * NB)) * ef, out, scratch);
+      lat[i] = (cli_now_s() - a) * 1e6;
+    }
+    petra_sort_doubles(lat, (size_t)reps);
+    printf("{\"bench\":\"plan\",\"snapshot_version\":%llu,\"bytes\":%zu,\"batch\":%d,\"examples_per_s\":%.0f,"
+           "\"batch1_p50_us\":%.2f,\"batch1_p99_us\":%.2f}\n",
+           (unsigned long long)l->info.version, petra_plan_bytes(l->plan), batch, (double)calls * batch / el,
+           petra_quantile_sorted(lat, (size_t)reps, 0.5), petra_quantile_sorted(lat, (size_t)reps, 0.99));
+    rc = 0;
+  }
+  free(ex);
+  free(out);
+  free(scratch);
+  free(lat);
+  petra_model_free(m);
+  petra_loaded_free(l);
+  return rc;
+}
+
 int cmd_bench(int argc, char **argv) {
+  if (argc >= 2 && !strcmp(argv[1], "plan")) return bench_plan(argc, argv);
   if (argc >= 2 && !strcmp(argv[1], "compress")) {
     const char *pn = "r1", *csv = "../shared/data/ett/ETTh1.csv";
     for (int i = 2; i + 1 < argc; i++) {
@@ -62,7 +147,8 @@ int cmd_bench(int argc, char **argv) {
     return cmd_bench_compress(pn);
   }
   if (argc < 2 || (strcmp(argv[1], "train") && strcmp(argv[1], "infer"))) {
-    fprintf(stderr, "usage: petra bench train|infer|compress --preset r1 [--seconds S] [--reps N] [--threads N]\n");
+    fprintf(stderr, "usage: petra bench train|infer|compress --preset r1 [--seconds S] [--reps N] [--threads N]\n"
+                    "       petra bench plan --snapshot FILE [--batch N] [--seconds S]\n");
     return 2;
   }
   const char *what = argv[1];

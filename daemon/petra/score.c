@@ -251,7 +251,7 @@ typedef struct worker {
   /* per input partition, the next offset not yet fed to the feature state (−1 = none fed) and
    * the first offset to score (what was before it is only fed) */
   int64_t fed_until[SCORE_MAX_PARTITIONS], score_from[SCORE_MAX_PARTITIONS];
-  uint64_t rebuilt, assignments, scored, bad, unscored;
+  uint64_t rebuilt, assignments, scored, bad, unscored, batches;
   double t_first, t_last;
   /* the pending batch */
   pend p[SCORE_BATCH];
@@ -400,10 +400,11 @@ static void teardown(scorer *s) {
 }
 
 static void print_summary(scorer *s, uint64_t scored, uint64_t bad, uint64_t unscored, uint64_t failed, double secs) {
-  uint64_t assignments = 0, rebuilt = 0;
+  uint64_t assignments = 0, rebuilt = 0, batches = 0;
   for (int i = 0; i < s->n_threads; i++) {
     assignments += s->workers[i].assignments;
     rebuilt += s->workers[i].rebuilt;
+    batches += s->workers[i].batches;
   }
   uint64_t ns = atomic_load(&s->n_swap);
   size_t k = ns < SWAP_SAMPLES ? (size_t)ns : SWAP_SAMPLES;
@@ -418,12 +419,12 @@ static void print_summary(scorer *s, uint64_t scored, uint64_t bad, uint64_t uns
   printf("{\"scored\":%llu,\"bad\":%llu,\"unscored\":%llu,\"delivery_failures\":%llu,\"seconds\":%.2f,"
          "\"events_per_s\":%.0f,\"model_id\":\"%s\",\"model_version\":%llu,\"snapshots_loaded\":%llu,"
          "\"snapshots_rejected\":%llu,\"swap_p50_ms\":%.3f,\"swap_max_ms\":%.3f,\"partitions_assigned\":%llu,"
-         "\"rebuilt_events\":%llu}\n",
+         "\"rebuilt_events\":%llu,\"threads\":%d,\"batch_mean\":%.1f}\n",
          (unsigned long long)scored, (unsigned long long)bad, (unsigned long long)unscored,
          (unsigned long long)failed, secs, secs > 0 ? (double)scored / secs : 0.0, s->cfg.model_id,
          (unsigned long long)atomic_load(&s->version), (unsigned long long)atomic_load(&s->snapshots_loaded),
          (unsigned long long)atomic_load(&s->snapshots_rejected), p50, mx, (unsigned long long)assignments,
-         (unsigned long long)rebuilt);
+         (unsigned long long)rebuilt, s->n_threads, batches ? (double)(scored + bad + unscored) / (double)batches : 0.0);
   fflush(stdout);
 }
 
@@ -547,6 +548,7 @@ static void batch_flush(worker *w) {
   if (!w->n) return;
   uint64_t version = 0;
   int no = batch_score(w, &version);
+  w->batches++;
   for (int i = 0; i < w->n; i++) {
     pend *q = &w->p[i];
     if (q->bad) {
@@ -809,7 +811,13 @@ static int kafka_mode(scorer *s, const char *group, const char *out_topic) {
   rd_kafka_conf_t *pc = rd_kafka_conf_new();
   if (rd_kafka_conf_set(pc, "bootstrap.servers", s->brokers, err, sizeof err) ||
       rd_kafka_conf_set(pc, "enable.idempotence", "true", err, sizeof err) ||
-      rd_kafka_conf_set(pc, "linger.ms", "5", err, sizeof err) || conf_all(pc, s, "producer", err, sizeof err)) {
+      rd_kafka_conf_set(pc, "linger.ms", "5", err, sizeof err) ||
+      /* at the plan's pace (~200k Scores/s) librdkafka's default queue (100,000 messages) and
+       * batches (10,000) make the scoring thread wait on a full queue a quarter of the time;
+       * ~150 bytes a queued Score: ≤ 75 MB (producer.* in the config overrides these) */
+      rd_kafka_conf_set(pc, "queue.buffering.max.messages", "500000", err, sizeof err) ||
+      rd_kafka_conf_set(pc, "batch.num.messages", "100000", err, sizeof err) ||
+      conf_all(pc, s, "producer", err, sizeof err)) {
     fprintf(stderr, "petra score: %s\n", err);
     rd_kafka_conf_destroy(pc);
     atomic_store(&s->stop, 1);
@@ -835,6 +843,9 @@ static int kafka_mode(scorer *s, const char *group, const char *out_topic) {
         rd_kafka_conf_set(cc, "auto.offset.reset", s->start, err, sizeof err) ||
         rd_kafka_conf_set(cc, "enable.auto.offset.store", "false", err, sizeof err) ||
         rd_kafka_conf_set(cc, "enable.partition.eof", s->exit_at_end ? "true" : "false", err, sizeof err) ||
+        /* as petrad's consumer (daemon/petrad/kafka.c): at librdkafka 2.0's default of 100,000
+         * prefetched messages a backlog is read at well under the scoring rate */
+        rd_kafka_conf_set(cc, "queued.min.messages", "300000", err, sizeof err) ||
         conf_all(cc, s, "consumer", err, sizeof err)) {
       fprintf(stderr, "petra score: %s\n", err);
       rd_kafka_conf_destroy(cc);

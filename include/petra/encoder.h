@@ -79,6 +79,21 @@ float petra_encoder_pre(const petra_encoder *e, int col, double raw);
 void petra_encoder_observe(petra_encoder *e, int col, float pre);
 /* The model input for a pre-transformed value: z-scored and clipped, always finite. */
 float petra_encoder_scale(const petra_encoder *e, int col, float pre);
+/* The same scaling for many values of one column: prepare once (the column's sd), apply to
+ * each (bit for bit petra_encoder_scale's result while the statistics do not change). */
+typedef struct petra_scale_prep {
+  int raw;
+  double mean, sd;
+  float clip;
+} petra_scale_prep;
+void petra_encoder_scale_prep(const petra_encoder *e, int col, petra_scale_prep *p);
+static inline float petra_encoder_scale_apply(const petra_scale_prep *p, float pre) {
+  double z = p->raw ? (double)pre : ((double)pre - p->mean) / p->sd;
+  if (!(z == z)) return 0.0f; /* NaN */
+  if (z > p->clip) return p->clip;
+  if (z < -p->clip) return -p->clip;
+  return (float)z;
+}
 
 /* The id of a raw categorical code (learning it in vocab mode unless frozen). Returns 0, or
  * PETRA_ERANGE for an index-mode code outside [0, vocab). */

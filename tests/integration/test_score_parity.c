@@ -445,6 +445,26 @@ TEST(scorers_in_one_group_score_as_one) {
   CHECK(system(cmd) == 0);
   CHECK_EQ_INT(diff, 0);
 
+  /* one scorer with three scoring threads (each its own consumer in the group and its own
+   * feature state; the partitions may move between them while they join): the same scores */
+  char out3[128], g3[160];
+  kt_unique(out3, sizeof out3, "scale.scores3");
+  kt_unique(g3, sizeof g3, "scale-g3");
+  REQUIRE(run("timeout 200 %s/petra score --config %s --start earliest --wait-snapshot 30 --group %s --output-topic %s "
+              "--threads 3 --exit-at-end > %s/threads.json 2> %s/threads.err",
+              bin, conf, g3, out3, tmp, tmp) == 0);
+  score_ctx s3 = {.version = rc.l->info.version};
+  CHECK(read_topic(bs, out3, score_msg, &s3) > 0);
+  CHECK_EQ_INT(s3.bad, 0);
+  int dup3 = dedupe(&s3.out);
+  int diff3 = compare(&s3.out, &rc.out, "--threads 3 vs one scorer");
+  fprintf(stderr, "--threads 3: %d scores (%d duplicates), %d differ\n", s3.out.n + dup3, dup3, diff3);
+  CHECK_EQ_INT(diff3, 0);
+  CHECK_EQ_INT(s3.out.n, rc.out.n);
+  snprintf(cmd, sizeof cmd, "grep -q '\"threads\":3' %s/threads.json && grep -q 'to thread 2' %s/threads.err", tmp, tmp);
+  CHECK_MSG(system(cmd) == 0, "the summary names 3 threads and thread 2 was given a partition");
+  free(s3.out.v);
+
   /* a hand-over without rebuilding the feature state: scores differ (one hand-over is enough
    * to show it, and keeps the test inside its time under ASan) */
   REQUIRE(scale_out(conf, g0, out0, 0, 0) == 0);

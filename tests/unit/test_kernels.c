@@ -98,8 +98,29 @@ TEST(kernel_variants_match_portable_and_libm) {
   CHECK(petra_kernels_variant(3) == NULL);
 }
 
-TEST(sgemm_rows_matches_portable_and_a_row_alone) {
+TEST(row_kernels_match_portable_and_a_row_alone) {
   const petra_kernels *ref = petra_kernels_variant(0);
+  /* gru_fwd_rows: each row bit for bit as gru_fwd on it alone, in every variant */
+  for (int v = 0; v < 3; v++) {
+    const petra_kernels *k = petra_kernels_variant(v);
+    if (!k) continue;
+    static const int hs[] = {8, 37, 5};
+    for (int hi = 0; hi < 3; hi++) {
+      enum { RR = 7, HMAX = 37 };
+      const int H = hs[hi], G = 3 * H;
+      petra_rng r;
+      petra_rng_seed(&r, 5 + hi);
+      float g0[RR * 3 * HMAX], g1[RR * 3 * HMAX], h2[RR * 3 * HMAX], hp[RR * HMAX];
+      float hn0[RR * HMAX], hn1[RR * HMAX], hc0[RR * HMAX], hc1[RR * HMAX];
+      for (int i = 0; i < RR * G; i++) g0[i] = g1[i] = (float)petra_rng_normal(&r), h2[i] = (float)petra_rng_normal(&r);
+      for (int i = 0; i < RR * H; i++) hp[i] = (float)petra_rng_normal(&r);
+      k->gru_fwd_rows(H, RR, g1, h2, hp, hn1, hc1);
+      for (int i = 0; i < RR; i++) k->gru_fwd(H, g0 + i * G, h2 + i * G, hp + i * H, hn0 + i * H, hc0 + i * H);
+      CHECK_MSG(!memcmp(g0, g1, sizeof(float) * RR * G) && !memcmp(hn0, hn1, sizeof(float) * RR * H) &&
+                    !memcmp(hc0, hc1, sizeof(float) * RR * H),
+                "%s gru_fwd_rows (H=%d) differs from gru_fwd row by row", k->name, H);
+    }
+  }
   /* fp32 rows: close to the portable variant, and each row the same whatever the batch */
   for (int v = 1; v < 3; v++) {
     const petra_kernels *k = petra_kernels_variant(v);
