@@ -2,6 +2,7 @@
 
 #include <cblas.h>
 #include <math.h>
+#include <stdlib.h>
 #include <string.h>
 
 #include "kernels.h"
@@ -15,7 +16,7 @@ size_t petra_gru_fwd_ws_floats(int T, int B, int H) {
 }
 
 size_t petra_gru_bwd_ws_floats(int T, int B, int H) {
-  return 2 * (size_t)T * B * 3 * H + 2 * (size_t)B * H;
+  return 2 * (size_t)T * B * 3 * H + 3 * (size_t)B * H;
 }
 
 /* y[m×n] = a[m×k] · wᵀ (w [n×k]) + y·beta, with GEMV for a single row. */
@@ -38,8 +39,18 @@ void petra_gru_forward(int T, int B, int in, int H, const float *x, const int *l
   if (B > 1)
     for (int i = 0; i < G; i++)
       for (int j = 0; j < H; j++) whhT[(size_t)j * G + i] = Whh[(size_t)i * H + j];
-  for (size_t i = 0; i < rows; i++) memcpy(gates + i * G, bih, sizeof(float) * G);
-  matmul_t((int)rows, G, in, x, Wih, 1.0f, gates);
+  /* gates = x · Wihᵀ + bih: with many rows through the kernel on Wih transposed (OpenBLAS
+   * runs its AVX2 kernel on this CPU at about half of what the AVX-512 one does) */
+  float *wihT = rows >= 64 ? malloc(sizeof(float) * (size_t)in * G) : NULL;
+  if (wihT) {
+    for (int i = 0; i < G; i++)
+      for (int j = 0; j < in; j++) wihT[(size_t)j * G + i] = Wih[(size_t)i * in + j];
+    petra_kernels_best()->sgemm_rows((int)rows, in, G, G, x, wihT, bih, gates);
+    free(wihT);
+  } else {
+    for (size_t i = 0; i < rows; i++) memcpy(gates + i * G, bih, sizeof(float) * G);
+    matmul_t((int)rows, G, in, x, Wih, 1.0f, gates);
+  }
   if (h0)
     memcpy(hs, h0, sizeof(float) * B * H);
   else
@@ -49,12 +60,11 @@ void petra_gru_forward(int T, int B, int in, int H, const float *x, const int *l
   for (int t = 0; t < T; t++) {
     const float *hp = hs + (size_t)t * B * H;
     float *hc = hs + (size_t)(t + 1) * B * H;
-    for (int b = 0; b < B; b++) memcpy(hh + (size_t)b * G, bhh, sizeof(float) * G);
-    if (B == 1)
-      cblas_sgemv(CblasRowMajor, CblasNoTrans, G, H, 1.0f, Whh, H, hp, 1, 1.0f, hh, 1);
-    else
-      cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, B, G, H, 1.0f, hp, H, whhT, G, 1.0f,
-                  hh, G);
+    if (B == 1) {
+      k->sgemv_rm(G, H, Whh, hp, bhh, hh);
+    } else {
+      k->sgemm_rows(B, H, G, G, hp, whhT, bhh, hh);
+    }
     float *g_t = gates + (size_t)t * B * G;
     float *hn_t = hn + (size_t)t * B * H;
     /* every row in one call (the rows' chains overlap); a row past its length keeps its state
@@ -77,6 +87,7 @@ void petra_gru_backward(int T, int B, int in, int H, const float *x, const int *
   float *dHh = dG + (size_t)T * B * G;    /* hidden-side pre-activation grads [T][B][3H] */
   float *dh = dHh + (size_t)T * B * G;    /* grad wrt current state [B][H] */
   float *dhp = dh + (size_t)B * H;        /* grad wrt previous state [B][H] */
+  float *dhw = dhp + (size_t)B * H;       /* dHh_t · Whh [B][H] */
   if (dhT)
     memcpy(dh, dhT, sizeof(float) * B * H);
   else
@@ -106,9 +117,10 @@ void petra_gru_backward(int T, int B, int in, int H, const float *x, const int *
       k->gru_bwd(H, g_t + (size_t)b * G, hn_t + (size_t)b * H, hp + (size_t)b * H, dhb, dgb, dhhb,
                  dhpb);
     }
-    /* dh_prev += dHh_t · Whh ([B×3H]·[3H×H]); rows of skipped steps are zero. */
-    cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, B, H, G, 1.0f, dHh_t, G, Whh, H, 1.0f,
-                dhp, H);
+    /* dh_prev += dHh_t · Whh ([B×3H]·[3H×H]; Whh row-major is the kernel's transposed
+     * operand as it is); rows of skipped steps are zero. */
+    k->sgemm_rows(B, G, H, H, dHh_t, Whh, NULL, dhw);
+    for (size_t i = 0; i < (size_t)B * H; i++) dhp[i] += dhw[i];
     float *tmp = dh;
     dh = dhp;
     dhp = tmp;
@@ -129,6 +141,5 @@ void petra_gru_backward(int T, int B, int in, int H, const float *x, const int *
     }
   }
   if (dx)
-    cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, rows, in, G, 1.0f, dG, G, Wih, in, 0.0f,
-                dx, in);
+k->sgemm_rows(rows, G, in, in, dG, Wih, NULL, dx); /* Wih [G × in] row-major is the transposed operand */
 }

@@ -48,14 +48,16 @@ typedef struct petra_kernels {
   /* qdot4 for n activation rows xu [n × 32·nb] at once, accumulators laid out block-major:
    * acc[(r·nb + b)·rows16 + o] = Σ_j xu[r][32b + j]·q[o][32b + j]. Exact. */
   void (*qgemm4)(int n, int rows16, int nb, const uint8_t *W4, const uint8_t *xu, int32_t *acc);
-  /* fp32 y [n × out] = x [n × in] · W + b, W given transposed as wt [in × ld] (ld >= out,
-   * padded to 16), b may be NULL. Each output is the fused multiply-add chain over k from 0,
+  /* fp32 y [n × out] = x [n × in] · W + b, W given transposed as wt [in × ld] (ld >= out; only
+   * the first out of each row are read), b may be NULL. Each output is the fused multiply-add chain over k from 0,
    * then + b: a row's result is the same whatever n is (plans score one example or a batch
    * bit-identically). Variants may differ in the last bits (FMA vs not). */
   void (*sgemm_rows)(int n, int in, int out, int ld, const float *x, const float *wt, const float *b, float *y);
   /* gru_fwd for R rows stored back to back (g, h2 [R × 3H]; hp, hn, hc [R × H]); each row's
    * result equals gru_fwd's on it alone, bit for bit. */
   void (*gru_fwd_rows)(int H, int R, float *g, const float *h2, const float *hp, float *hn, float *hc);
+  /* fp32 y [out] = W [out × in] · x + b for one row (W row-major, b may be NULL). */
+  void (*sgemv_rm)(int out, int in, const float *W, const float *x, const float *b, float *y);
 } petra_kernels;
 
 /* Packs W [rows × in] into the qdot_packed layout: for each block of 16 rows, for each

@@ -54,6 +54,7 @@ typedef struct train_opts {
   int evolve;       /* petra evolve --csv */
   evolve_params ep; /* its search settings */
   int window, horizon, epochs, batch, patience, json, zscore, threads, quiet;
+  int stream_first; /* --stream-first-epoch */
   double lr, replay_frac, weight_decay, lr_decay;
   uint64_t seed;
   const char *save;
@@ -69,7 +70,9 @@ static void usage(FILE *out) {
           "common:\n"
           "  --spec SPEC            model spec, e.g. \"ts arch=linear ci=1 norm=last\"\n"
           "  --csv FILE             input rows (header required)\n"
-          "  --epochs N             passes over the training part (default 1: stream order)\n"
+          "  --epochs N             passes over the training part (default 1: stream order, as\n"
+          "                         petrad learns; with more, every epoch is shuffled)\n"
+          "  --stream-first-epoch   with --epochs > 1, the first epoch in stream order\n"
           "  --batch N --lr X       optimizer batch and learning rate (64, 0.001)\n"
           "  --weight-decay X       AdamW decay (0)\n"
           "  --lr-decay X           multiply the learning rate by X after each epoch (1)\n"
@@ -132,7 +135,8 @@ static int train_epochs(const train_opts *o, petra_model *m, petra_trainer *t, c
   float *best = malloc(sizeof(float) * np);
   float *batch = malloc(sizeof(float) * (size_t)o->batch * ef);
   int *idx = malloc(sizeof(int) * (size_t)(tr->n ? tr->n : 1));
-  if (!best || !batch || !idx) return -1;
+  float *feedbuf = malloc(sizeof(float) * 1024 * (size_t)ef);
+  if (!best || !batch || !idx || !feedbuf) return -1;
   petra_rng rng;
   petra_rng_seed(&rng, o->seed + 17);
   const petra_model_spec *spec = petra_model_get_spec(m);
@@ -154,10 +158,23 @@ static int train_epochs(const train_opts *o, petra_model *m, petra_trainer *t, c
   for (int e = 0; e < o->epochs; e++) {
     double t0 = cli_now_s();
     if (e == 0) {
-      /* stream order, test-then-train */
+      /* test-then-train (a prequential pass, as petrad learns): in stream order for a single
+       * epoch or --stream-first-epoch, else shuffled like the epochs after it. A time-ordered
+       * first epoch ends on the windows just before the validation part, so early stopping
+       * keeps a model fitted to that stretch: on exchange-rate h720 validation 0.857 and test
+       * 1.83 against 1.03 shuffled (a PyTorch replication agrees) */
+      int stream = o->epochs == 1 || o->stream_first;
+      for (int i = 0; i < tr->n; i++) idx[i] = i;
+      if (!stream) shuffle(idx, tr->n, &rng);
       for (int off = 0; off < tr->n; off += 1024) {
         int k = tr->n - off < 1024 ? tr->n - off : 1024;
-        int rc = petra_trainer_feed(t, k, tr->x + (size_t)off * ef);
+        const float *chunk = tr->x + (size_t)off * ef;
+        if (!stream) {
+          for (int i = 0; i < k; i++)
+            memcpy(feedbuf + (size_t)i * ef, tr->x + (size_t)idx[off + i] * ef, sizeof(float) * ef);
+          chunk = feedbuf;
+        }
+        int rc = petra_trainer_feed(t, k, chunk);
         if (rc < 0) {
           fprintf(stderr, "petra train: training failed: %s\n", petra_strerror(rc));
           return -1;
@@ -206,6 +223,7 @@ static int train_epochs(const train_opts *o, petra_model *m, petra_trainer *t, c
   free(best);
   free(batch);
   free(idx);
+  free(feedbuf);
   return 0;
 }
 
@@ -460,6 +478,10 @@ static int split_sizes(const char *text, int rows, int *a, int *b, int *c) {
     return -1;
   int out[3];
   for (int i = 0; i < 3; i++) out[i] = v[i] <= 1.0 ? (int)(v[i] * rows) : (int)v[i];
+  /* fractions that add up to 1: the validation part is what train and test leave (DLinear's
+   * protocol: train = ⌊a·rows⌋, test = ⌊c·rows⌋, every row used, test at the very end) */
+  if (v[0] <= 1.0 && v[1] <= 1.0 && v[2] <= 1.0 && fabs(v[0] + v[1] + v[2] - 1.0) < 1e-9 && v[1] > 0)
+    out[1] = rows - out[0] - out[2];
   if (out[0] + out[1] + out[2] > rows) return -1;
   *a = out[0];
   *b = out[1];
@@ -792,7 +814,7 @@ static int train_main(int argc, char **argv, int evolve) {
                   .ep = {.steps = 60, .pop = 12, .ratio = 0.5, .tol = 0, .seed = 1}};
   enum { SPEC = 256, CSV, TIME, CHANNELS, TARGET, SPLIT, WINDOW, HORIZON, EPOCHS, BATCH, LR, WD,
          REPLAY, LRDECAY, PATIENCE, SEED, THREADS, JSON, NOZ, ENTITY, AMOUNT, CAT, NUM, LABEL, LABELS,
-         LENT, LCOL, SAVE, GENOME, BENCH, QUIET, HELP, LTIME, TRANSFORM, CATEGORIES, EVAGE, MAXENT, MODELID, ESTEPS, ERATIO, EPOP, ETOL, ESVG };
+         LENT, LCOL, SAVE, GENOME, BENCH, QUIET, HELP, LTIME, TRANSFORM, CATEGORIES, EVAGE, MAXENT, MODELID, ESTEPS, ERATIO, EPOP, ETOL, ESVG, STREAM1 };
   static const struct option opts[] = {
       {"spec", 1, 0, SPEC}, {"csv", 1, 0, CSV}, {"time", 1, 0, TIME}, {"channels", 1, 0, CHANNELS},
       {"target", 1, 0, TARGET}, {"split", 1, 0, SPLIT}, {"window", 1, 0, WINDOW},
@@ -806,7 +828,7 @@ static int train_main(int argc, char **argv, int evolve) {
       {"label-time", 1, 0, LTIME}, {"transform", 1, 0, TRANSFORM}, {"categories", 1, 0, CATEGORIES},
       {"event-age", 0, 0, EVAGE}, {"max-entities", 1, 0, MAXENT}, {"model-id", 1, 0, MODELID},
       {"steps", 1, 0, ESTEPS}, {"latency-budget-ratio", 1, 0, ERATIO}, {"population", 1, 0, EPOP},
-      {"tolerance", 1, 0, ETOL}, {"svg", 1, 0, ESVG}, {0, 0, 0, 0}};
+      {"tolerance", 1, 0, ETOL}, {"svg", 1, 0, ESVG}, {"stream-first-epoch", 0, 0, STREAM1}, {0, 0, 0, 0}};
   int c;
   optind = 1;
   while ((c = getopt_long(argc, argv, "", opts, NULL)) != -1) {
@@ -820,6 +842,7 @@ static int train_main(int argc, char **argv, int evolve) {
       case WINDOW: o.window = atoi(optarg); break;
       case HORIZON: o.horizon = atoi(optarg); break;
       case EPOCHS: o.epochs = atoi(optarg); break;
+      case STREAM1: o.stream_first = 1; break;
       case BATCH: o.batch = atoi(optarg); break;
       case LR: o.lr = atof(optarg); break;
       case WD: o.weight_decay = atof(optarg); break;

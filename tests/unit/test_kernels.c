@@ -121,6 +121,25 @@ TEST(row_kernels_match_portable_and_a_row_alone) {
                 "%s gru_fwd_rows (H=%d) differs from gru_fwd row by row", k->name, H);
     }
   }
+  /* one-row product W·x + b against the portable variant (tails of 4 rows and of 16 inputs) */
+  for (int v = 1; v < 3; v++) {
+    const petra_kernels *k = petra_kernels_variant(v);
+    if (!k) continue;
+    enum { GO = 39, GI = 37 };
+    petra_rng r;
+    petra_rng_seed(&r, 78);
+    float W[GO * GI], x[GI], b[GO], y0[GO], y1[GO];
+    for (int i = 0; i < GO * GI; i++) W[i] = (float)petra_rng_normal(&r);
+    for (int i = 0; i < GI; i++) x[i] = (float)petra_rng_normal(&r);
+    for (int i = 0; i < GO; i++) b[i] = (float)petra_rng_normal(&r);
+    for (int wb = 0; wb < 2; wb++) {
+      ref->sgemv_rm(GO, GI, W, x, wb ? b : NULL, y0);
+      k->sgemv_rm(GO, GI, W, x, wb ? b : NULL, y1);
+      double w = 0;
+      for (int i = 0; i < GO; i++) w = fmax(w, fabs(y0[i] - y1[i]) / fmax(1.0, fabs(y0[i])));
+      CHECK_MSG(w < 1e-5, "%s sgemv_rm%s differs by %.2e", k->name, wb ? " with bias" : "", w);
+    }
+  }
   /* fp32 rows: close to the portable variant, and each row the same whatever the batch */
   for (int v = 1; v < 3; v++) {
     const petra_kernels *k = petra_kernels_variant(v);

@@ -197,7 +197,7 @@ TEST(gru_gradients_match_finite_differences_with_variable_lengths) {
   fill(d.call, sizeof d.call / 4, &r, 1);
   CHECK(petra_gru_fwd_ws_floats(GT, GB, GH) == sizeof d.ws / 4);
   gru_loss(&d);
-  static float bws[2 * GT * GB * 3 * GH + 2 * GB * GH];
+  static float bws[2 * GT * GB * 3 * GH + 3 * GB * GH];
   float dx[GT * GB * GI], dh0[GB * GH];
   float dWih[3 * GH * GI] = {0}, dWhh[3 * GH * GH] = {0}, dbih[3 * GH] = {0}, dbhh[3 * GH] = {0};
   petra_gru_backward(GT, GB, GI, GH, d.x, d.len, d.Wih, d.Whh, d.hs, d.ws, d.call, d.cT, dx, dh0,
@@ -211,6 +211,30 @@ TEST(gru_gradients_match_finite_differences_with_variable_lengths) {
   /* sequence 1 has length 2: its state after step 2 is carried to the end */
   gru_loss(&d);
   for (int j = 0; j < GH; j++) CHECK(d.hs[(GT * GB + 1) * GH + j] == d.hs[(2 * GB + 1) * GH + j]);
+}
+
+/* A single sequence (B = 1: the one-row recurrent kernel) gives the states it has in a batch
+ * (B > 1: the GEMM). */
+TEST(gru_one_sequence_matches_its_row_in_a_batch) {
+  struct gru_ctx d = {.len = {5, 2, 4}};
+  petra_rng r;
+  petra_rng_seed(&r, 47);
+  fill(d.x, sizeof d.x / 4, &r, 1);
+  fill(d.Wih, sizeof d.Wih / 4, &r, 0.5f);
+  fill(d.Whh, sizeof d.Whh / 4, &r, 0.5f);
+  fill(d.bih, sizeof d.bih / 4, &r, 0.3f);
+  fill(d.bhh, sizeof d.bhh / 4, &r, 0.3f);
+  fill(d.h0, sizeof d.h0 / 4, &r, 0.5f);
+  petra_gru_forward(GT, GB, GI, GH, d.x, d.len, d.h0, d.Wih, d.Whh, d.bih, d.bhh, d.hs, d.ws);
+  double worst = 0;
+  for (int b = 0; b < GB; b++) {
+    float x1[GT * GI], hs1[(GT + 1) * GH], ws1[GT * 3 * GH + GT * GH + 3 * GH + GH * 3 * GH];
+    for (int t = 0; t < GT; t++) memcpy(x1 + t * GI, d.x + (t * GB + b) * GI, sizeof(float) * GI);
+    petra_gru_forward(GT, 1, GI, GH, x1, &d.len[b], d.h0 + b * GH, d.Wih, d.Whh, d.bih, d.bhh, hs1, ws1);
+    for (int t = 0; t <= GT; t++)
+      for (int j = 0; j < GH; j++) worst = fmax(worst, fabs(hs1[t * GH + j] - d.hs[(t * GB + b) * GH + j]));
+  }
+  CHECK_MSG(worst < 1e-6, "B=1 and B=%d states differ by %.2e", GB, worst);
 }
 
 TEST(gru_matches_pytorch_reference_values) {
