@@ -129,10 +129,8 @@ void petra_gru_backward(int T, int B, int in, int H, const float *x, const int *
 
   const int rows = T * B;
   /* dWhh += Σ_t dHh_tᵀ · h_{t−1};  dWih += dGᵀ · x */
-  cblas_sgemm(CblasRowMajor, CblasTrans, CblasNoTrans, G, H, rows, 1.0f, dHh, G, hs, H, 1.0f,
-              dWhh, H);
-  cblas_sgemm(CblasRowMajor, CblasTrans, CblasNoTrans, G, in, rows, 1.0f, dG, G, x, in, 1.0f, dWih,
-              in);
+  k->sgemm_tn(rows, G, H, dHh, G, hs, H, dWhh);
+  k->sgemm_tn(rows, G, in, dG, G, x, in, dWih);
   for (int i = 0; i < rows; i++) {
     const float *a = dG + (size_t)i * G, *c = dHh + (size_t)i * G;
     for (int j = 0; j < G; j++) {

@@ -309,6 +309,56 @@ AVX512_ATTR static void sgemv_rm_avx512f(int out, int in, const float *restrict 
 }
 #define sgemv_rm_avx512 sgemv_rm_avx512f
 
+/* sgemm_tn in register blocks of 4 outputs × NB·16 inputs, summed over every row in
+ * registers and added to dW once: dy and x are streamed once per block, from cache. */
+AVX512_ATTR static inline __attribute__((always_inline)) void tn_block(int MO, int NB, int n, int in, const float *dy,
+                                                                       int ldy, const float *x, int ldx, float *dW,
+                                                                       int o0, int i0) {
+  __m512 acc[4][4];
+  __mmask16 mk[4];
+  for (int j = 0; j < NB; j++) {
+    int i = i0 + 16 * j;
+    mk[j] = in - i >= 16 ? (__mmask16)0xffff : (__mmask16)((1u << (in - i)) - 1);
+  }
+  for (int a = 0; a < MO; a++)
+    for (int j = 0; j < NB; j++) acc[a][j] = _mm512_setzero_ps();
+  for (int r = 0; r < n; r++) {
+    const float *xr = x + (size_t)r * ldx + i0, *dr = dy + (size_t)r * ldy + o0;
+    __m512 xv[4];
+    for (int j = 0; j < NB; j++) xv[j] = _mm512_maskz_loadu_ps(mk[j], xr + 16 * j);
+    for (int a = 0; a < MO; a++) {
+      __m512 d = _mm512_set1_ps(dr[a]);
+      for (int j = 0; j < NB; j++) acc[a][j] = _mm512_fmadd_ps(d, xv[j], acc[a][j]);
+    }
+  }
+  for (int a = 0; a < MO; a++)
+    for (int j = 0; j < NB; j++) {
+      float *w = dW + (size_t)(o0 + a) * in + i0 + 16 * j;
+      _mm512_mask_storeu_ps(w, mk[j], _mm512_add_ps(_mm512_maskz_loadu_ps(mk[j], w), acc[a][j]));
+    }
+}
+AVX512_ATTR static void sgemm_tn_avx512f(int n, int out, int in, const float *restrict dy, int ldy,
+                                        const float *restrict x, int ldx, float *restrict dW) {
+  for (int i0 = 0; i0 < in; i0 += 64) {
+    int nb = (in - i0 + 15) / 16;
+    if (nb > 4) nb = 4;
+    int o = 0;
+    for (; o + 4 <= out; o += 4) switch (nb) {
+        case 4: tn_block(4, 4, n, in, dy, ldy, x, ldx, dW, o, i0); break;
+        case 3: tn_block(4, 3, n, in, dy, ldy, x, ldx, dW, o, i0); break;
+        case 2: tn_block(4, 2, n, in, dy, ldy, x, ldx, dW, o, i0); break;
+        default: tn_block(4, 1, n, in, dy, ldy, x, ldx, dW, o, i0); break;
+      }
+    for (; o < out; o++) switch (nb) {
+        case 4: tn_block(1, 4, n, in, dy, ldy, x, ldx, dW, o, i0); break;
+        case 3: tn_block(1, 3, n, in, dy, ldy, x, ldx, dW, o, i0); break;
+        case 2: tn_block(1, 2, n, in, dy, ldy, x, ldx, dW, o, i0); break;
+        default: tn_block(1, 1, n, in, dy, ldy, x, ldx, dW, o, i0); break;
+      }
+  }
+}
+#define sgemm_tn_avx512 sgemm_tn_avx512f
+
 /* int4: per group of 4 inputs, 32 bytes of nibbles expand to the 64 signed bytes of 16 rows ×
  * 4 inputs (low nibbles: rows 0–7, high nibbles: rows 8–15) and one vpdpbusd adds them in. */
 __attribute__((target("avx512f,avx512bw,avx512vnni"))) static void qdot4_vnni(int rows16, int nb, const uint8_t *W4,
@@ -395,7 +445,7 @@ void petra_qpack(int rows, int in, const int8_t *W, int8_t *Wp) {
 #define TABLE(sfx)                                                                         \
   {#sfx,        gru_fwd_##sfx, gru_bwd_##sfx, sigmoid_##sfx, tanh_##sfx, exp_##sfx, relu_##sfx, \
    relu_bwd_##sfx, qdot_##sfx, qdot_packed_##sfx, quant_row_##sfx, quant_rows_##sfx, qgemm_packed_##sfx, qdot4_##sfx, qgemm4_##sfx, \
-   sgemm_rows_##sfx, gru_fwd_rows_##sfx, sgemv_rm_##sfx}
+   sgemm_rows_##sfx, gru_fwd_rows_##sfx, sgemv_rm_##sfx, sgemm_tn_##sfx}
 
 static const petra_kernels variants[] = {
     TABLE(portable),

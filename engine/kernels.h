@@ -58,6 +58,9 @@ typedef struct petra_kernels {
   void (*gru_fwd_rows)(int H, int R, float *g, const float *h2, const float *hp, float *hn, float *hc);
   /* fp32 y [out] = W [out × in] · x + b for one row (W row-major, b may be NULL). */
   void (*sgemv_rm)(int out, int in, const float *W, const float *x, const float *b, float *y);
+  /* fp32 weight gradient dW [out × in] += Σ_r dy[r][o]·x[r][i] over n rows (row strides ldy,
+   * ldx). */
+  void (*sgemm_tn)(int n, int out, int in, const float *dy, int ldy, const float *x, int ldx, float *dW);
 } petra_kernels;
 
 /* Packs W [rows × in] into the qdot_packed layout: for each block of 16 rows, for each

@@ -121,6 +121,24 @@ TEST(row_kernels_match_portable_and_a_row_alone) {
                 "%s gru_fwd_rows (H=%d) differs from gru_fwd row by row", k->name, H);
     }
   }
+  /* weight gradient dW += dyᵀ·x against the portable variant (tails of 4 outputs, 16 inputs,
+   * row strides wider than the rows) */
+  for (int v = 1; v < 3; v++) {
+    const petra_kernels *k = petra_kernels_variant(v);
+    if (!k) continue;
+    enum { TN = 23, TO = 7, TI = 37, LDY = 9, LDX = 40 };
+    petra_rng r;
+    petra_rng_seed(&r, 79);
+    float dy[TN * LDY], x[TN * LDX], d0[TO * TI], d1[TO * TI];
+    for (int i = 0; i < TN * LDY; i++) dy[i] = (float)petra_rng_normal(&r);
+    for (int i = 0; i < TN * LDX; i++) x[i] = (float)petra_rng_normal(&r);
+    for (int i = 0; i < TO * TI; i++) d0[i] = d1[i] = (float)petra_rng_normal(&r);
+    ref->sgemm_tn(TN, TO, TI, dy, LDY, x, LDX, d0);
+    k->sgemm_tn(TN, TO, TI, dy, LDY, x, LDX, d1);
+    double w = 0;
+    for (int i = 0; i < TO * TI; i++) w = fmax(w, fabs(d0[i] - d1[i]) / fmax(1.0, fabs(d0[i])));
+    CHECK_MSG(w < 1e-5, "%s sgemm_tn differs by %.2e", k->name, w);
+  }
   /* one-row product W·x + b against the portable variant (tails of 4 rows and of 16 inputs) */
   for (int v = 1; v < 3; v++) {
     const petra_kernels *k = petra_kernels_variant(v);
