@@ -39,13 +39,14 @@ void petra_gru_forward(int T, int B, int in, int H, const float *x, const int *l
   if (B > 1)
     for (int i = 0; i < G; i++)
       for (int j = 0; j < H; j++) whhT[(size_t)j * G + i] = Whh[(size_t)i * H + j];
-  /* gates = x · Wihᵀ + bih: with many rows through the kernel on Wih transposed (OpenBLAS
-   * runs its AVX2 kernel on this CPU at about half of what the AVX-512 one does) */
-  float *wihT = rows >= 64 ? malloc(sizeof(float) * (size_t)in * G) : NULL;
+  const petra_kernels *k = petra_kernels_best();
+  /* gates = x · Wihᵀ + bih: with many rows and fast row kernels (kernels.h, fp32_fast) through
+   * the kernel on Wih transposed, else OpenBLAS */
+  float *wihT = rows >= 64 && k->fp32_fast ? malloc(sizeof(float) * (size_t)in * G) : NULL;
   if (wihT) {
     for (int i = 0; i < G; i++)
       for (int j = 0; j < in; j++) wihT[(size_t)j * G + i] = Wih[(size_t)i * in + j];
-    petra_kernels_best()->sgemm_rows((int)rows, in, G, G, x, wihT, bih, gates);
+    k->sgemm_rows((int)rows, in, G, G, x, wihT, bih, gates);
     free(wihT);
   } else {
     for (size_t i = 0; i < rows; i++) memcpy(gates + i * G, bih, sizeof(float) * G);
@@ -56,14 +57,20 @@ void petra_gru_forward(int T, int B, int in, int H, const float *x, const int *l
   else
     memset(hs, 0, sizeof(float) * B * H);
 
-  const petra_kernels *k = petra_kernels_best();
   for (int t = 0; t < T; t++) {
     const float *hp = hs + (size_t)t * B * H;
     float *hc = hs + (size_t)(t + 1) * B * H;
-    if (B == 1) {
+    if (B == 1 && k->fp32_fast) {
       k->sgemv_rm(G, H, Whh, hp, bhh, hh);
-    } else {
+    } else if (k->fp32_fast) {
       k->sgemm_rows(B, H, G, G, hp, whhT, bhh, hh);
+    } else {
+      for (int b = 0; b < B; b++) memcpy(hh + (size_t)b * G, bhh, sizeof(float) * G);
+      if (B == 1)
+        cblas_sgemv(CblasRowMajor, CblasNoTrans, G, H, 1.0f, Whh, H, hp, 1, 1.0f, hh, 1);
+      else
+        cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, B, G, H, 1.0f, hp, H, whhT, G, 1.0f,
+                    hh, G);
     }
     float *g_t = gates + (size_t)t * B * G;
     float *hn_t = hn + (size_t)t * B * H;
@@ -119,8 +126,13 @@ void petra_gru_backward(int T, int B, int in, int H, const float *x, const int *
     }
     /* dh_prev += dHh_t · Whh ([B×3H]·[3H×H]; Whh row-major is the kernel's transposed
      * operand as it is); rows of skipped steps are zero. */
-    k->sgemm_rows(B, G, H, H, dHh_t, Whh, NULL, dhw);
-    for (size_t i = 0; i < (size_t)B * H; i++) dhp[i] += dhw[i];
+    if (k->fp32_fast) {
+      k->sgemm_rows(B, G, H, H, dHh_t, Whh, NULL, dhw);
+      for (size_t i = 0; i < (size_t)B * H; i++) dhp[i] += dhw[i];
+    } else {
+      cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, B, H, G, 1.0f, dHh_t, G, Whh, H, 1.0f,
+                  dhp, H);
+    }
     float *tmp = dh;
     dh = dhp;
     dhp = tmp;
@@ -129,8 +141,15 @@ void petra_gru_backward(int T, int B, int in, int H, const float *x, const int *
 
   const int rows = T * B;
   /* dWhh += Σ_t dHh_tᵀ · h_{t−1};  dWih += dGᵀ · x */
-  k->sgemm_tn(rows, G, H, dHh, G, hs, H, dWhh);
-  k->sgemm_tn(rows, G, in, dG, G, x, in, dWih);
+  if (k->fp32_fast) {
+    k->sgemm_tn(rows, G, H, dHh, G, hs, H, dWhh);
+    k->sgemm_tn(rows, G, in, dG, G, x, in, dWih);
+  } else {
+    cblas_sgemm(CblasRowMajor, CblasTrans, CblasNoTrans, G, H, rows, 1.0f, dHh, G, hs, H, 1.0f,
+                dWhh, H);
+    cblas_sgemm(CblasRowMajor, CblasTrans, CblasNoTrans, G, in, rows, 1.0f, dG, G, x, in, 1.0f,
+                dWih, in);
+  }
   for (int i = 0; i < rows; i++) {
     const float *a = dG + (size_t)i * G, *c = dHh + (size_t)i * G;
     for (int j = 0; j < G; j++) {
@@ -138,6 +157,9 @@ void petra_gru_backward(int T, int B, int in, int H, const float *x, const int *
       dbhh[j] += c[j];
     }
   }
-  if (dx)
-k->sgemm_rows(rows, G, in, in, dG, Wih, NULL, dx); /* Wih [G × in] row-major is the transposed operand */
+  if (dx && k->fp32_fast)
+    k->sgemm_rows(rows, G, in, in, dG, Wih, NULL, dx); /* Wih [G × in] row-major: the transposed operand */
+  else if (dx)
+    cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, rows, in, G, 1.0f, dG, G, Wih, in, 0.0f,
+                dx, in);
 }

@@ -2,6 +2,8 @@
 #include "kernels.h"
 
 #include <stddef.h>
+#include <stdlib.h>
+#include <string.h>
 
 #define K(name) name##_portable
 #define KATTR
@@ -442,16 +444,16 @@ void petra_qpack(int rows, int in, const int8_t *W, int8_t *Wp) {
         }
 }
 
-#define TABLE(sfx)                                                                         \
+#define TABLE(sfx, fast)                                                                       \
   {#sfx,        gru_fwd_##sfx, gru_bwd_##sfx, sigmoid_##sfx, tanh_##sfx, exp_##sfx, relu_##sfx, \
    relu_bwd_##sfx, qdot_##sfx, qdot_packed_##sfx, quant_row_##sfx, quant_rows_##sfx, qgemm_packed_##sfx, qdot4_##sfx, qgemm4_##sfx, \
-   sgemm_rows_##sfx, gru_fwd_rows_##sfx, sgemv_rm_##sfx, sgemm_tn_##sfx}
+   sgemm_rows_##sfx, gru_fwd_rows_##sfx, sgemv_rm_##sfx, sgemm_tn_##sfx, fast}
 
 static const petra_kernels variants[] = {
-    TABLE(portable),
+    TABLE(portable, 0),
 #if defined(__x86_64__)
-    TABLE(avx2),
-    TABLE(avx512),
+    TABLE(avx2, 0),
+    TABLE(avx512, 1),
 #endif
 };
 
@@ -469,6 +471,14 @@ const petra_kernels *petra_kernels_variant(int i) {
 }
 
 const petra_kernels *petra_kernels_best(void) {
+  /* PETRA_KERNELS=portable|avx2|avx512 forces a variant this CPU runs (tests of the
+   * OpenBLAS paths on an AVX-512 machine; an operator's way round a kernel fault) */
+  const char *force = getenv("PETRA_KERNELS");
+  if (force && *force)
+    for (int i = 0; i < (int)(sizeof variants / sizeof variants[0]); i++) {
+      const petra_kernels *k = petra_kernels_variant(i);
+      if (k && !strcmp(k->name, force)) return k;
+    }
   for (int i = (int)(sizeof variants / sizeof variants[0]) - 1; i > 0; i--) {
     const petra_kernels *k = petra_kernels_variant(i);
     if (k) return k;

@@ -61,6 +61,10 @@ typedef struct petra_kernels {
   /* fp32 weight gradient dW [out × in] += Σ_r dy[r][o]·x[r][i] over n rows (row strides ldy,
    * ldx). */
   void (*sgemm_tn)(int n, int out, int in, const float *dy, int ldy, const float *x, int ldx, float *dW);
+  /* 1 when the fp32 products above beat OpenBLAS here (the hand-blocked AVX-512 ones: 1.3–2×
+   * on Zen 4 with OpenBLAS 0.3.21); the layers' training paths use them only then. Plans use
+   * sgemm_rows always (a row's score must not depend on the batch). */
+  int fp32_fast;
 } petra_kernels;
 
 /* Packs W [rows × in] into the qdot_packed layout: for each block of 16 rows, for each
