@@ -297,6 +297,7 @@ static void *trainer_main(void *arg) {
   double feed_us = 0;
   uint64_t feed_calls = 0, feed_examples = 0;
   int stop = 0, drift_pending = 0, metric_dirty = 0;
+  int step_due = 0, last_posted = 0; /* an evolution step waiting for the worker; the kind posted last */
   s->hold_cap = s->conf.holdout;
   s->holdout = malloc(sizeof(float) * (size_t)s->hold_cap * s->conf.example_floats);
   char eerr[256];
@@ -375,16 +376,27 @@ static void *trainer_main(void *arg) {
       }
     }
     uint64_t now = clk_mono_ms();
-    if (!stop && s->holdout &&
+    if (!stop && s->holdout && !step_due &&
         ((double)(now - last_evo) >= s->ts.evolution_interval_s * 1000 || atomic_exchange(&s->st.req_evolve, 0) ||
          drift_pending)) {
       if (drift_pending) LOG_INFO("evolution_on_drift", "steps=%llu", (unsigned long long)atomic_load(&s->st.evolution_steps));
-      /* handed to the evolution thread (skipped while it still runs the last one, or has a
-       * snapshot's champion to compile first) */
-      if ((!s->snapshot_wanted && svc_evo_post(s, SVC_EVO_STEP, NULL)) || !drift_pending) last_evo = now;
+      step_due = 1;
       drift_pending = 0;
     }
-    if (s->snapshot_wanted && svc_evo_post(s, SVC_EVO_BUILD, &s->champion)) s->snapshot_wanted = 0;
+    /* one job at a time on the evolution thread; a due step and a snapshot's champion take
+     * turns, so that neither starves the other (where compiling a champion takes longer than
+     * the snapshot interval, as under a sanitizer, steps never ran) */
+    if (step_due && !stop && (!s->snapshot_wanted || last_posted == SVC_EVO_BUILD) &&
+        svc_evo_post(s, SVC_EVO_STEP, NULL)) {
+      step_due = 0;
+      last_evo = now;
+      last_posted = SVC_EVO_STEP;
+    }
+    if (s->snapshot_wanted && (!step_due || last_posted != SVC_EVO_BUILD) &&
+        svc_evo_post(s, SVC_EVO_BUILD, &s->champion)) {
+      s->snapshot_wanted = 0;
+      last_posted = SVC_EVO_BUILD;
+    }
     int took = svc_evo_take(s);
     if (took == SVC_EVO_BUILD) took_build(s);
     if (took == SVC_EVO_STEP) { /* a step finished: its champion, if it changed, is published */

@@ -5,21 +5,27 @@
 set -u
 bin=${PETRA_BIN:?}/petrad
 tmp=$(mktemp -d)
-trap 'rm -rf "$tmp"' EXIT
+trap '[ -n "${PETRA_KEEP:-}" ] || rm -rf "$tmp"' EXIT
 fail=0 pass=0
 check() { if python3 -c "import json,sys; d=json.loads(open('$tmp/out').read().strip().splitlines()[-1]); sys.exit(0 if ($1) else 1)"; then pass=$((pass+1)); else echo "FAIL: $1"; tail -n1 "$tmp/out"; fail=$((fail+1)); fi; }
 
-# At least 20 s, then until evolution has made a compressed model champion (a genome with
-# fewer units or fewer bits): a sanitizer build runs evolution steps several times slower, so
-# a fixed duration made this outcome a matter of timing. Capped at 120 s (--run-for).
+# At least 20 s, then until evolution has made three steps and the published model is a
+# compressed champion (status over the control socket): a sanitizer build trains and runs
+# evolution steps several times slower, so a fixed duration made these outcomes a matter of
+# timing. Capped at 120 s (--run-for).
 "$bin" --embedded --run-for 120 --quiet --set snapshot.interval_s=3 --set checkpoint.interval_s=2 \
   --set evolution.interval_s=1 --set evolution.latency_budget_ratio=2 \
-  --state-dir "$tmp/state" >"$tmp/out" 2>"$tmp/err" &
+  --state-dir "$tmp/state" --control-socket "$tmp/ctl.sock" >"$tmp/out" 2>"$tmp/err" &
 pid=$!
+# prints 1 once there were 3 evolution steps and the published model is smaller than fp32
+ready() { "${PETRA_BIN}/petractl" --socket "$tmp/ctl.sock" --json --timeout 5 status 2>/dev/null |
+  python3 -c "import json,sys; d=json.loads(sys.stdin.read()); b=d['champion']['bytes']
+print(int(d['evolution_steps'] >= 3 and 0 < b < 104100))" 2>/dev/null || echo 0; }
 for i in $(seq 1 120); do
   sleep 1
   kill -0 $pid 2>/dev/null || break
-  [ "$i" -ge 20 ] && grep 'champion_changed' "$tmp/err" | grep -q -E 'keep=0\.|bits=(8|4)' && break
+  [ "$i" -ge 20 ] || continue
+  [ "$(ready)" = 1 ] && break
 done
 kill -TERM $pid 2>/dev/null
 wait $pid
