@@ -311,12 +311,12 @@ AVX512_ATTR static void sgemv_rm_avx512f(int out, int in, const float *restrict 
 }
 #define sgemv_rm_avx512 sgemv_rm_avx512f
 
-/* sgemm_tn in register blocks of 4 outputs × NB·16 inputs, summed over every row in
+/* sgemm_tn in register blocks of 6 outputs × NB·16 inputs, summed over every row in
  * registers and added to dW once: dy and x are streamed once per block, from cache. */
 AVX512_ATTR static inline __attribute__((always_inline)) void tn_block(int MO, int NB, int n, int in, const float *dy,
                                                                        int ldy, const float *x, int ldx, float *dW,
                                                                        int o0, int i0) {
-  __m512 acc[4][4];
+  __m512 acc[6][4];
   __mmask16 mk[4];
   for (int j = 0; j < NB; j++) {
     int i = i0 + 16 * j;
@@ -345,11 +345,12 @@ AVX512_ATTR static void sgemm_tn_avx512f(int n, int out, int in, const float *re
     int nb = (in - i0 + 15) / 16;
     if (nb > 4) nb = 4;
     int o = 0;
-    for (; o + 4 <= out; o += 4) switch (nb) {
-        case 4: tn_block(4, 4, n, in, dy, ldy, x, ldx, dW, o, i0); break;
-        case 3: tn_block(4, 3, n, in, dy, ldy, x, ldx, dW, o, i0); break;
-        case 2: tn_block(4, 2, n, in, dy, ldy, x, ldx, dW, o, i0); break;
-        default: tn_block(4, 1, n, in, dy, ldy, x, ldx, dW, o, i0); break;
+    /* 6 outputs × 4 vectors: 24 accumulators, 4 loads and 6 broadcasts per 24 FMAs */
+    for (; o + 6 <= out; o += 6) switch (nb) {
+        case 4: tn_block(6, 4, n, in, dy, ldy, x, ldx, dW, o, i0); break;
+        case 3: tn_block(6, 3, n, in, dy, ldy, x, ldx, dW, o, i0); break;
+        case 2: tn_block(6, 2, n, in, dy, ldy, x, ldx, dW, o, i0); break;
+        default: tn_block(6, 1, n, in, dy, ldy, x, ldx, dW, o, i0); break;
       }
     for (; o < out; o++) switch (nb) {
         case 4: tn_block(1, 4, n, in, dy, ldy, x, ldx, dW, o, i0); break;
