@@ -217,7 +217,7 @@ AVX512_ATTR static void gru_fwd_rows_avx512m(int H, int R, float *restrict g, co
 AVX512_ATTR static inline __attribute__((always_inline)) void sg_block(int M, int NB, int in, int out, int ld,
                                                                        const float *x, const float *wt,
                                                                        const float *b, float *y, int o0) {
-  __m512 acc[4][4];
+  __m512 acc[6][4];
   for (int i = 0; i < M; i++)
     for (int j = 0; j < NB; j++) acc[i][j] = _mm512_setzero_ps();
   __mmask16 mk[4];
@@ -250,6 +250,16 @@ AVX512_ATTR static void sgemm_rows_avx512f(int n, int in, int out, int ld, const
     int nb = (out - o0 + 15) / 16;
     if (nb > 4) nb = 4;
     int r = 0;
+    for (; r + 6 <= n; r += 6) { /* 24 accumulators: 4 loads and 6 broadcasts per 24 FMAs */
+      const float *xr = x + (size_t)r * in;
+      float *yr = y + (size_t)r * out;
+      switch (nb) {
+        case 4: sg_block(6, 4, in, out, ld, xr, wt, b, yr, o0); break;
+        case 3: sg_block(6, 3, in, out, ld, xr, wt, b, yr, o0); break;
+        case 2: sg_block(6, 2, in, out, ld, xr, wt, b, yr, o0); break;
+        default: sg_block(6, 1, in, out, ld, xr, wt, b, yr, o0); break;
+      }
+    }
     for (; r + 4 <= n; r += 4) {
       const float *xr = x + (size_t)r * in;
       float *yr = y + (size_t)r * out;
