@@ -183,16 +183,20 @@ static double gru_loss(void *p) {
   /* a loss on every step's output and on the final state */
   return dotc(d->hs + GB * GH, d->call, GT * GB * GH) + dotc(d->hs + GT * GB * GH, d->cT, GB * GH);
 }
+/* Random inputs, weights and initial states (seeded). */
+static void gru_fill(struct gru_ctx *d, petra_rng *r) {
+  fill(d->x, sizeof d->x / 4, r, 1);
+  fill(d->Wih, sizeof d->Wih / 4, r, 0.5f);
+  fill(d->Whh, sizeof d->Whh / 4, r, 0.5f);
+  fill(d->bih, sizeof d->bih / 4, r, 0.3f);
+  fill(d->bhh, sizeof d->bhh / 4, r, 0.3f);
+  fill(d->h0, sizeof d->h0 / 4, r, 0.5f);
+}
 TEST(gru_gradients_match_finite_differences_with_variable_lengths) {
   struct gru_ctx d = {.len = {5, 2, 4}};
   petra_rng r;
   petra_rng_seed(&r, 40);
-  fill(d.x, sizeof d.x / 4, &r, 1);
-  fill(d.Wih, sizeof d.Wih / 4, &r, 0.5f);
-  fill(d.Whh, sizeof d.Whh / 4, &r, 0.5f);
-  fill(d.bih, sizeof d.bih / 4, &r, 0.3f);
-  fill(d.bhh, sizeof d.bhh / 4, &r, 0.3f);
-  fill(d.h0, sizeof d.h0 / 4, &r, 0.5f);
+  gru_fill(&d, &r);
   fill(d.cT, sizeof d.cT / 4, &r, 1);
   fill(d.call, sizeof d.call / 4, &r, 1);
   CHECK(petra_gru_fwd_ws_floats(GT, GB, GH) == sizeof d.ws / 4);
@@ -219,12 +223,7 @@ TEST(gru_one_sequence_matches_its_row_in_a_batch) {
   struct gru_ctx d = {.len = {5, 2, 4}};
   petra_rng r;
   petra_rng_seed(&r, 47);
-  fill(d.x, sizeof d.x / 4, &r, 1);
-  fill(d.Wih, sizeof d.Wih / 4, &r, 0.5f);
-  fill(d.Whh, sizeof d.Whh / 4, &r, 0.5f);
-  fill(d.bih, sizeof d.bih / 4, &r, 0.3f);
-  fill(d.bhh, sizeof d.bhh / 4, &r, 0.3f);
-  fill(d.h0, sizeof d.h0 / 4, &r, 0.5f);
+  gru_fill(&d, &r);
   petra_gru_forward(GT, GB, GI, GH, d.x, d.len, d.h0, d.Wih, d.Whh, d.bih, d.bhh, d.hs, d.ws);
   double worst = 0;
   for (int b = 0; b < GB; b++) {
