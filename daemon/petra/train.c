@@ -55,6 +55,7 @@ typedef struct train_opts {
   evolve_params ep; /* its search settings */
   int window, horizon, epochs, batch, patience, json, zscore, threads, quiet;
   int stream_first; /* --stream-first-epoch */
+  int seeds;        /* --seeds N (ts linear/dlinear): members averaged */
   double lr, replay_frac, weight_decay, lr_decay;
   uint64_t seed;
   const char *save;
@@ -73,6 +74,9 @@ static void usage(FILE *out) {
           "  --epochs N             passes over the training part (default 1: stream order, as\n"
           "                         petrad learns; with more, every epoch is shuffled)\n"
           "  --stream-first-epoch   with --epochs > 1, the first epoch in stream order\n"
+          "  --seeds N              forecasters (arch=linear|dlinear): train N members from\n"
+          "                         seeds --seed.., each early-stopped, and average their\n"
+          "                         weights (their mean forecast; default 1)\n"
           "  --batch N --lr X       optimizer batch and learning rate (64, 0.001)\n"
           "  --weight-decay X       AdamW decay (0)\n"
           "  --lr-decay X           multiply the learning rate by X after each epoch (1)\n"
@@ -579,6 +583,13 @@ static int train_ts(train_opts *o, petra_model_spec *spec) {
       for (size_t i = 0; i < rows; i++) data[i * C + c] = (float)((data[i * C + c] - mean) / sd);
     }
   }
+  if (o->seeds > 1 && (!(spec->arch == PETRA_TS_LINEAR || spec->arch == PETRA_TS_DLINEAR) ||
+                       spec->norm == PETRA_NORM_RUNNING)) {
+    fprintf(stderr, "petra train: --seeds averages members' weights: arch=linear or dlinear with norm=none, last or "
+                    "revin\n");
+    free(data);
+    return 2;
+  }
   petra_err pe = {0};
   petra_model *m = petra_model_new(spec, o->seed, &pe);
   if (!m) {
@@ -614,6 +625,36 @@ static int train_ts(train_opts *o, petra_model_spec *spec) {
     fprintf(stderr, "ts: %zu rows × %d channels; windows train %d, validation %d, test %d\n", rows,
             C, ds[0].n, ds[1].n, ds[2].n);
   if (train_epochs(o, m, t, &ds[0], &ds[1], NULL)) return 1;
+  if (o->seeds > 1) {
+    /* --seeds N: N members from seeds seed, seed+1, ..., each trained and early-stopped on its
+     * own, then their weights averaged. The forecast of these archs is linear in the weights,
+     * so that is the members' mean forecast, as one model of the same size; it takes the
+     * chance out of early stopping on a short validation part */
+    size_t np = petra_model_n_params(m);
+    double *sum = calloc(np, sizeof(double));
+    if (!sum) return 1;
+    for (size_t i = 0; i < np; i++) sum[i] = petra_model_params(m)[i];
+    for (int k = 1; k < o->seeds; k++) {
+      train_opts ok = *o;
+      ok.seed = o->seed + (uint64_t)k;
+      petra_model *mk = petra_model_new(spec, ok.seed, &pe);
+      petra_trainer *tk = mk ? new_trainer(&ok, mk, ds[0].n, &pe) : NULL;
+      if (!tk || train_epochs(&ok, mk, tk, &ds[0], &ds[1], NULL)) {
+        fprintf(stderr, "petra train: --seeds member %d: %s\n", k + 1, pe.msg[0] ? pe.msg : "training failed");
+        petra_trainer_free(tk);
+        petra_model_free(mk);
+        free(sum);
+        return 1;
+      }
+      for (size_t i = 0; i < np; i++) sum[i] += petra_model_params(mk)[i];
+      petra_trainer_free(tk);
+      petra_model_free(mk);
+    }
+    for (size_t i = 0; i < np; i++) petra_model_params(m)[i] = (float)(sum[i] / o->seeds);
+    free(sum);
+    if (!o->quiet) fprintf(stderr, "averaged the weights of %d members (seeds %llu..%llu)\n", o->seeds,
+                           (unsigned long long)o->seed, (unsigned long long)(o->seed + (uint64_t)o->seeds - 1));
+  }
   /* the bar a forecaster must clear: the last value carried forward, on every split */
   double naive[6];
   for (int p = 0; p < 3; p++) naive_errors(m, &ds[p], &naive[2 * p], &naive[2 * p + 1]);
@@ -809,12 +850,12 @@ static int train_seq(train_opts *o, petra_model_spec *spec) {
 }
 
 static int train_main(int argc, char **argv, int evolve) {
-  train_opts o = {.epochs = 1, .batch = 64, .lr = 1e-3, .patience = 3, .zscore = 1, .threads = 1,
+  train_opts o = {.epochs = 1, .seeds = 1, .batch = 64, .lr = 1e-3, .patience = 3, .zscore = 1, .threads = 1,
                   .seed = 1, .lr_decay = 1.0, .max_entities = 1000000, .evolve = evolve,
                   .ep = {.steps = 60, .pop = 12, .ratio = 0.5, .tol = 0, .seed = 1}};
   enum { SPEC = 256, CSV, TIME, CHANNELS, TARGET, SPLIT, WINDOW, HORIZON, EPOCHS, BATCH, LR, WD,
          REPLAY, LRDECAY, PATIENCE, SEED, THREADS, JSON, NOZ, ENTITY, AMOUNT, CAT, NUM, LABEL, LABELS,
-         LENT, LCOL, SAVE, GENOME, BENCH, QUIET, HELP, LTIME, TRANSFORM, CATEGORIES, EVAGE, MAXENT, MODELID, ESTEPS, ERATIO, EPOP, ETOL, ESVG, STREAM1 };
+         LENT, LCOL, SAVE, GENOME, BENCH, QUIET, HELP, LTIME, TRANSFORM, CATEGORIES, EVAGE, MAXENT, MODELID, ESTEPS, ERATIO, EPOP, ETOL, ESVG, STREAM1, SEEDS };
   static const struct option opts[] = {
       {"spec", 1, 0, SPEC}, {"csv", 1, 0, CSV}, {"time", 1, 0, TIME}, {"channels", 1, 0, CHANNELS},
       {"target", 1, 0, TARGET}, {"split", 1, 0, SPLIT}, {"window", 1, 0, WINDOW},
@@ -828,7 +869,7 @@ static int train_main(int argc, char **argv, int evolve) {
       {"label-time", 1, 0, LTIME}, {"transform", 1, 0, TRANSFORM}, {"categories", 1, 0, CATEGORIES},
       {"event-age", 0, 0, EVAGE}, {"max-entities", 1, 0, MAXENT}, {"model-id", 1, 0, MODELID},
       {"steps", 1, 0, ESTEPS}, {"latency-budget-ratio", 1, 0, ERATIO}, {"population", 1, 0, EPOP},
-      {"tolerance", 1, 0, ETOL}, {"svg", 1, 0, ESVG}, {"stream-first-epoch", 0, 0, STREAM1}, {0, 0, 0, 0}};
+      {"tolerance", 1, 0, ETOL}, {"svg", 1, 0, ESVG}, {"stream-first-epoch", 0, 0, STREAM1}, {"seeds", 1, 0, SEEDS}, {0, 0, 0, 0}};
   int c;
   optind = 1;
   while ((c = getopt_long(argc, argv, "", opts, NULL)) != -1) {
@@ -843,6 +884,7 @@ static int train_main(int argc, char **argv, int evolve) {
       case HORIZON: o.horizon = atoi(optarg); break;
       case EPOCHS: o.epochs = atoi(optarg); break;
       case STREAM1: o.stream_first = 1; break;
+      case SEEDS: o.seeds = atoi(optarg); break;
       case BATCH: o.batch = atoi(optarg); break;
       case LR: o.lr = atof(optarg); break;
       case WD: o.weight_decay = atof(optarg); break;
@@ -898,11 +940,11 @@ static int train_main(int argc, char **argv, int evolve) {
     usage(stderr);
     return 2;
   }
-  if (o.epochs < 1 || o.batch < 1 || !(o.lr > 0) || o.patience < 1 || o.threads < 1 ||
-      o.window < 0 || o.horizon < 0 || !(o.replay_frac >= 0 && o.replay_frac < 1) ||
+  if (o.epochs < 1 || o.batch < 1 || !(o.lr > 0) || o.patience < 1 || o.threads < 1 || o.seeds < 1 ||
+      o.seeds > 64 || o.window < 0 || o.horizon < 0 || !(o.replay_frac >= 0 && o.replay_frac < 1) ||
       !(o.lr_decay > 0 && o.lr_decay <= 1)) {
-    fprintf(stderr, "petra train: --epochs, --batch, --patience, --threads must be >= 1, --lr > 0, "
-                    "--replay-frac in [0, 1), --lr-decay in (0, 1]\n");
+    fprintf(stderr, "petra train: --epochs, --batch, --patience, --threads must be >= 1, --seeds in 1..64, "
+                    "--lr > 0, --replay-frac in [0, 1), --lr-decay in (0, 1]\n");
     return 2;
   }
   openblas_set_num_threads(o.threads);

@@ -48,6 +48,17 @@ for h in 96 192 336 720; do
     tail -n1 "$work/offline.jsonl"
   done
 done
+# five-member weight averages (--seeds 5: the members' mean forecast) of the two dlinear rows
+for h in 96 192 336 720; do
+  b=32 lr=0.0005
+  [ "$h" -le 192 ] && b=8
+  [ "$h" = 720 ] && lr=0.005
+  for a in "dlinear-x5:arch=dlinear norm=none" "dlinear-mean-x5:arch=dlinear norm=none init=mean"; do
+    run "${a%%:*}" exchange "$h" "ts window=336 horizon=$h ci=1 ${a#*:}" --csv "$ex" --split 0.7,0.1,0.2 \
+      --epochs 10 --batch "$b" --lr "$lr" --lr-decay 0.5 --seed "${SEED:-1}" --seeds 5 >> "$work/offline.jsonl"
+    tail -n1 "$work/offline.jsonl"
+  done
+done
 for a in "${archs[@]}"; do
   run "${a%%:*}" etth1 96 "ts window=336 horizon=96 ci=1 ${a#*:}" --csv "$ett" --split 8640,2880,2880 \
     --epochs 10 --batch 32 --lr 0.005 --lr-decay 0.5 --seed "${SEED:-1}" >> "$work/offline.jsonl"
