@@ -211,6 +211,16 @@ AVX512_ATTR static void gru_fwd_rows_avx512m(int H, int R, float *restrict g, co
 #define gru_fwd_rows_avx512 gru_fwd_rows_avx512m
 #define gru_fwd_avx512 gru_fwd_avx512m
 
+/* Calls F(M, NB, ...) with NB = nb (1..4) as a constant, so that the block's accumulators are
+ * sized at compile time and stay in registers. */
+#define NB_CASES(F, M, ...)                   \
+  switch (nb) {                               \
+    case 4: F(M, 4, __VA_ARGS__); break;      \
+    case 3: F(M, 3, __VA_ARGS__); break;      \
+    case 2: F(M, 2, __VA_ARGS__); break;      \
+    default: F(M, 1, __VA_ARGS__); break;     \
+  }
+
 /* sgemm_rows in register blocks of M rows × NB·16 outputs; every output is the same chain of
  * fused multiply-adds over k as in a block of any other shape, so a row's result does not
  * depend on how many rows are scored with it. */
@@ -253,32 +263,17 @@ AVX512_ATTR static void sgemm_rows_avx512f(int n, int in, int out, int ld, const
     for (; r + 6 <= n; r += 6) { /* 24 accumulators: 4 loads and 6 broadcasts per 24 FMAs */
       const float *xr = x + (size_t)r * in;
       float *yr = y + (size_t)r * out;
-      switch (nb) {
-        case 4: sg_block(6, 4, in, out, ld, xr, wt, b, yr, o0); break;
-        case 3: sg_block(6, 3, in, out, ld, xr, wt, b, yr, o0); break;
-        case 2: sg_block(6, 2, in, out, ld, xr, wt, b, yr, o0); break;
-        default: sg_block(6, 1, in, out, ld, xr, wt, b, yr, o0); break;
-      }
+      NB_CASES(sg_block, 6, in, out, ld, xr, wt, b, yr, o0);
     }
     for (; r + 4 <= n; r += 4) {
       const float *xr = x + (size_t)r * in;
       float *yr = y + (size_t)r * out;
-      switch (nb) {
-        case 4: sg_block(4, 4, in, out, ld, xr, wt, b, yr, o0); break;
-        case 3: sg_block(4, 3, in, out, ld, xr, wt, b, yr, o0); break;
-        case 2: sg_block(4, 2, in, out, ld, xr, wt, b, yr, o0); break;
-        default: sg_block(4, 1, in, out, ld, xr, wt, b, yr, o0); break;
-      }
+      NB_CASES(sg_block, 4, in, out, ld, xr, wt, b, yr, o0);
     }
     for (; r < n; r++) {
       const float *xr = x + (size_t)r * in;
       float *yr = y + (size_t)r * out;
-      switch (nb) {
-        case 4: sg_block(1, 4, in, out, ld, xr, wt, b, yr, o0); break;
-        case 3: sg_block(1, 3, in, out, ld, xr, wt, b, yr, o0); break;
-        case 2: sg_block(1, 2, in, out, ld, xr, wt, b, yr, o0); break;
-        default: sg_block(1, 1, in, out, ld, xr, wt, b, yr, o0); break;
-      }
+      NB_CASES(sg_block, 1, in, out, ld, xr, wt, b, yr, o0);
     }
   }
 }
@@ -356,18 +351,10 @@ AVX512_ATTR static void sgemm_tn_avx512f(int n, int out, int in, const float *re
     if (nb > 4) nb = 4;
     int o = 0;
     /* 6 outputs × 4 vectors: 24 accumulators, 4 loads and 6 broadcasts per 24 FMAs */
-    for (; o + 6 <= out; o += 6) switch (nb) {
-        case 4: tn_block(6, 4, n, in, dy, ldy, x, ldx, dW, o, i0); break;
-        case 3: tn_block(6, 3, n, in, dy, ldy, x, ldx, dW, o, i0); break;
-        case 2: tn_block(6, 2, n, in, dy, ldy, x, ldx, dW, o, i0); break;
-        default: tn_block(6, 1, n, in, dy, ldy, x, ldx, dW, o, i0); break;
-      }
-    for (; o < out; o++) switch (nb) {
-        case 4: tn_block(1, 4, n, in, dy, ldy, x, ldx, dW, o, i0); break;
-        case 3: tn_block(1, 3, n, in, dy, ldy, x, ldx, dW, o, i0); break;
-        case 2: tn_block(1, 2, n, in, dy, ldy, x, ldx, dW, o, i0); break;
-        default: tn_block(1, 1, n, in, dy, ldy, x, ldx, dW, o, i0); break;
-      }
+    for (; o + 6 <= out; o += 6)
+      NB_CASES(tn_block, 6, n, in, dy, ldy, x, ldx, dW, o, i0);
+    for (; o < out; o++)
+      NB_CASES(tn_block, 1, n, in, dy, ldy, x, ldx, dW, o, i0);
   }
 }
 #define sgemm_tn_avx512 sgemm_tn_avx512f
