@@ -18,14 +18,18 @@ check() { if python3 -c "import json,sys; d=json.loads(open('$tmp/out').read().s
   --state-dir "$tmp/state" --control-socket "$tmp/ctl.sock" >"$tmp/out" 2>"$tmp/err" &
 pid=$!
 # prints 1 once there were 3 evolution steps and the published model is smaller than fp32
-ready() { "${PETRA_BIN}/petractl" --socket "$tmp/ctl.sock" --json --timeout 5 status 2>/dev/null |
-  python3 -c "import json,sys; d=json.loads(sys.stdin.read()); b=d['champion']['bytes']
+# (the status it saw is kept: a later snapshot may fall back to fp32 when the champion, measured
+# on older weights, is behind the model that kept training — champion_behind — so the summary
+# at the end need not show the compressed one)
+ready() { "${PETRA_BIN}/petractl" --socket "$tmp/ctl.sock" --json --timeout 5 status 2>/dev/null >"$tmp/status" &&
+  python3 -c "import json,sys; d=json.loads(open('$tmp/status').read()); b=d['champion']['bytes']
 print(int(d['evolution_steps'] >= 3 and 0 < b < 104100))" 2>/dev/null || echo 0; }
+ready_seen=0
 for i in $(seq 1 120); do
   sleep 1
   kill -0 $pid 2>/dev/null || break
   [ "$i" -ge 20 ] || continue
-  [ "$(ready)" = 1 ] && break
+  [ "$(ready)" = 1 ] && { ready_seen=1; break; }
 done
 kill -TERM $pid 2>/dev/null
 wait $pid
@@ -42,7 +46,7 @@ check "d['champion_bytes'] > 0 and d['champion_p99_us'] > 0"
 # budget is loose (2x the fp32 p99) so that sanitizer builds, where latencies scale
 # differently, reach the same outcome
 check "d['evolution_steps'] >= 3"
-check "d['champion_bytes'] < 104100"
+[ "$ready_seen" = 1 ] && pass=$((pass+1)) || { echo "FAIL: no compressed champion published in 120 s"; fail=$((fail+1)); }
 check "d['metric_name'] == 'auc' and d['metric'] > 0.75"
 [ -s "$tmp/state/checkpoint" ] && pass=$((pass+1)) || { echo "FAIL: no checkpoint file"; fail=$((fail+1)); }
 
