@@ -6,6 +6,7 @@
 #include <string.h>
 
 #include "petra/rng.h"
+#include "core.h"
 
 #define ARCHIVE_MAX 64
 
@@ -39,7 +40,7 @@ void petra_evo_conf_layers(petra_evo_conf *c, const petra_model_spec *spec) {
     snprintf(c->layers[nl++], sizeof c->layers[0], "emb.%.26s", spec->fields[f].name);
   if (spec->dense > 0 || (spec->kind == PETRA_MODEL_TS && spec->arch == PETRA_TS_MLP))
     snprintf(c->layers[nl++], sizeof c->layers[0], "dense0");
-  if (spec->gru > 0) snprintf(c->layers[nl++], sizeof c->layers[0], "gru0");
+  if (spec->gru > 0) snprintf(c->layers[nl++], sizeof c->layers[0], "%s", petra_core_of(spec)->layer);
   snprintf(c->layers[nl++], sizeof c->layers[0], "head");
   c->n_layers = nl;
 }

@@ -13,6 +13,7 @@
 #include "petra/gru.h"
 #include "petra/norm.h"
 #include "petra/rng.h"
+#include "core.h"
 
 #define MAX_TENSORS (PETRA_MAX_FIELDS + 16)
 
@@ -101,10 +102,12 @@ static void build_layout(petra_model *m) {
       }
       in = s->dense;
     }
-    L->g_wih = add_tensor(m, "gru0.wih", 3 * s->gru, in);
-    L->g_whh = add_tensor(m, "gru0.whh", 3 * s->gru, s->gru);
-    L->g_bih = add_tensor(m, "gru0.bih", 1, 3 * s->gru);
-    L->g_bhh = add_tensor(m, "gru0.bhh", 1, 3 * s->gru);
+    const petra_core *core = petra_core_of(s);
+    int G = core->gates * s->gru;
+    L->g_wih = add_tensor(m, core->wih, G, in);
+    L->g_whh = add_tensor(m, core->whh, G, s->gru);
+    L->g_bih = add_tensor(m, core->bih, 1, G);
+    L->g_bhh = add_tensor(m, core->bhh, 1, G);
     L->h_w = add_tensor(m, "head.w", s->classes, s->gru);
     L->h_b = add_tensor(m, "head.b", 1, s->classes);
     m->ex_floats = 1 + s->seq_len * (s->n_fields + s->n_numeric) + 1;
@@ -129,10 +132,11 @@ static void build_layout(petra_model *m) {
       in = s->hidden;
     } else if (s->arch == PETRA_TS_GRU) {
       int gin = s->ci ? 1 : C;
-      L->g_wih = add_tensor(m, "gru0.wih", 3 * s->gru, gin);
-      L->g_whh = add_tensor(m, "gru0.whh", 3 * s->gru, s->gru);
-      L->g_bih = add_tensor(m, "gru0.bih", 1, 3 * s->gru);
-      L->g_bhh = add_tensor(m, "gru0.bhh", 1, 3 * s->gru);
+      const petra_core *core = petra_core_of(s);
+      L->g_wih = add_tensor(m, core->wih, 3 * s->gru, gin);
+      L->g_whh = add_tensor(m, core->whh, 3 * s->gru, s->gru);
+      L->g_bih = add_tensor(m, core->bih, 1, 3 * s->gru);
+      L->g_bhh = add_tensor(m, core->bhh, 1, 3 * s->gru);
       in = s->gru;
     }
     L->h_w = add_tensor(m, "head.w", m->ts_out, in);
@@ -301,8 +305,8 @@ static int ensure_ws(petra_model *m, int n) {
       sizes[15] = rows * D;
     }
     sizes[7] = (T + 1) * B * H;
-    sizes[8] = petra_gru_fwd_ws_floats((int)T, n, (int)H);
-    sizes[9] = petra_gru_bwd_ws_floats((int)T, n, (int)H);
+    sizes[8] = petra_core_of(s)->fwd_ws_floats((int)T, n, (int)H);
+    sizes[9] = petra_core_of(s)->bwd_ws_floats((int)T, n, (int)H);
     sizes[10] = B * s->classes;
     sizes[11] = B * s->classes;
     sizes[12] = B * H;
@@ -446,8 +450,8 @@ static int seq_forward(petra_model *m, int n, const float *ex, int train) {
     }
     in_g = D;
   }
-  petra_gru_forward(T, n, in_g, H, xg, w->len, NULL, P(m, L->g_wih), P(m, L->g_whh),
-                    P(m, L->g_bih), P(m, L->g_bhh), w->hs, w->gws);
+  petra_core_of(s)->forward(T, n, in_g, H, xg, w->len, NULL, P(m, L->g_wih), P(m, L->g_whh), P(m, L->g_bih),
+                            P(m, L->g_bhh), w->hs, w->gws);
   petra_dense_forward(n, H, s->classes, w->hs + (size_t)T * n * H, P(m, L->h_w), P(m, L->h_b),
                       w->out);
   return 0;
@@ -464,9 +468,9 @@ static void seq_backward(petra_model *m, int n) {
                        Gr(m, L->h_b));
   const float *xg = D ? (s->dropout > 0 ? w->a3 : w->a2) : w->x0;
   int in_g = D ? D : m->E;
-  petra_gru_backward(T, n, in_g, H, xg, w->len, P(m, L->g_wih), P(m, L->g_whh), w->hs, w->gws,
-                     NULL, w->dh, w->dxg, NULL, Gr(m, L->g_wih), Gr(m, L->g_whh), Gr(m, L->g_bih),
-                     Gr(m, L->g_bhh), w->gbws);
+  petra_core_of(s)->backward(T, n, in_g, H, xg, w->len, P(m, L->g_wih), P(m, L->g_whh), w->hs, w->gws, NULL,
+                             w->dh, w->dxg, NULL, Gr(m, L->g_wih), Gr(m, L->g_whh), Gr(m, L->g_bih),
+                             Gr(m, L->g_bhh), w->gbws);
   float *dx0;
   if (D) {
     float *d = w->dxg; /* grad wrt GRU input */

@@ -7,6 +7,8 @@
 
 #include "petra/model.h"
 
+#include "core.h"
+
 static void defaults(petra_model_spec *s, petra_model_kind kind) {
   memset(s, 0, sizeof *s);
   s->kind = kind;
@@ -116,8 +118,10 @@ int petra_model_spec_parse(const char *text, petra_model_spec *s, petra_err *err
       s->dropout = df;
     } else if (seq && !strcmp(k, "classes")) {
       rc = parse_int(k, v, 1, 100000, &s->classes, err);
-    } else if (!strcmp(k, "gru")) {
+    } else if (!strcmp(k, "gru") || (seq && petra_core_by_key(k))) {
+      /* the recurrent core's kind and units: gru=64, lstm=64 (engine/core.c) */
       rc = parse_int(k, v, seq ? 1 : 0, 65536, &s->gru, err);
+      if (seq) s->core = petra_core_by_key(k)->kind;
     } else if (!strcmp(k, "act")) {
       int a = petra_act_parse(v);
       if (a < 0)
@@ -201,10 +205,10 @@ int petra_model_spec_format(const petra_model_spec *s, char *buf, size_t size) {
       off += (size_t)snprintf(fields + off, sizeof fields - off, "%s%s:%d:%d", i ? "," : "",
                               s->fields[i].name, s->fields[i].vocab, s->fields[i].dim);
     return snprintf(buf, size,
-                    "seq%s%s numeric=%d len=%d dense=%d act=%s layernorm=%d dropout=%g gru=%d "
+                    "seq%s%s numeric=%d len=%d dense=%d act=%s layernorm=%d dropout=%g %s=%d "
                     "classes=%d loss=%s",
                     s->n_fields ? " fields=" : "", fields, s->n_numeric, s->seq_len, s->dense,
-                    petra_act_name(s->act), s->layernorm, (double)s->dropout, s->gru, s->classes,
+                    petra_act_name(s->act), s->layernorm, (double)s->dropout, petra_core_of(s)->key, s->gru, s->classes,
                     petra_loss_name(s->loss));
   }
   static const char *archs[] = {"linear", "mlp", "gru", "dlinear"}, *norms[] = {"none", "last", "running", "revin"};

@@ -9,9 +9,11 @@
 #include <string.h>
 #include <time.h>
 
+#include "core.h"
 #include "kernels.h"
 #include "quant.h"
 #include "petra/dense.h"
+#include "petra/lstm.h"
 #include "petra/norm.h"
 
 /* A linear layer y = x·Wᵀ + b in fp32, int8 or int4, optionally low-rank: W ≈ U·V with
@@ -387,13 +389,14 @@ petra_plan *petra_plan_build_ex(const petra_model *m, const petra_genome *g, con
     in = D;
   }
   if (s->gru > 0 && (s->kind == PETRA_MODEL_SEQ || s->arch == PETRA_TS_GRU)) {
-    int H = s->gru, bits = gene_bits(g, "gru0");
-    float rank = petra_genome_gene(g, "gru0").rank;
+    const petra_core *core = petra_core_of(s);
+    int H = s->gru, G = core->gates * H, bits = gene_bits(g, core->layer);
+    float rank = petra_genome_gene(g, core->layer).rank;
     int gin = s->kind == PETRA_MODEL_SEQ ? in : (s->ci ? 1 : s->channels);
-    p->bih = dup(tensor(m, "gru0.bih"), 3 * (size_t)H);
-    p->bhh = dup(tensor(m, "gru0.bhh"), 3 * (size_t)H);
-    rc |= make_linear(&p->wih, tensor(m, "gru0.wih"), 3 * H, gin, bits, p->bih, rank, T1 * R1, sm);
-    rc |= make_linear(&p->whh, tensor(m, "gru0.whh"), 3 * H, H, bits, p->bhh, rank, R1, sm);
+    p->bih = dup(tensor(m, core->bih), (size_t)G);
+    p->bhh = dup(tensor(m, core->bhh), (size_t)G);
+    rc |= make_linear(&p->wih, tensor(m, core->wih), G, gin, bits, p->bih, rank, T1 * R1, sm);
+    rc |= make_linear(&p->whh, tensor(m, core->whh), G, H, bits, p->bhh, rank, R1, sm);
     in = H;
   }
   const petra_tensor_info *ht = petra_model_find_tensor(m, "head.w");
@@ -542,7 +545,8 @@ static size_t layout(const petra_plan *p, int n, void *base, scratch *sc_out) {
     if (acc_need(ls[i]) > accn) accn = acc_need(ls[i]);
   }
   size_t maxrows = rows > R * T ? rows : R * T;
-  size_t sizes[8] = {rows * in0, a1, rows * 2, T * R * 3 * H + 3 * H, 3 * R * H, R * 3 * H,
+  const size_t G = (size_t)petra_core_of(s)->gates * H;
+  size_t sizes[8] = {rows * in0, a1, rows * 2, T * R * G + G, 3 * R * H, R * G,
                      R * (size_t)(p->head.out), maxrows * maxr};
   size_t off = 0;
   float **dst[8] = {&sc->x0, &sc->a1, &sc->st, &sc->xi, &sc->h, &sc->hh, &sc->out2, &sc->lr};
@@ -564,17 +568,23 @@ static size_t layout(const petra_plan *p, int n, void *base, scratch *sc_out) {
 
 size_t petra_plan_scratch_bytes(const petra_plan *p, int n) { return layout(p, n, NULL, NULL) + 64; }
 
-/* GRU over T steps for R rows; x [T][R][in]; final states in h (first R·H floats). The
- * state alternates between two buffers (the step reads one, writes the other); a row past
- * its length keeps its state. */
-static void gru_run(const petra_plan *p, int T, int R, const float *x, const int *len, scratch *sc) {
-  const int H = p->spec.gru, G = 3 * H;
+/* The recurrent core over T steps for R rows; x [T][R][in]; final states in h (first R·H
+ * floats). The state alternates between two buffers (the step reads one, writes the other);
+ * a row past its length keeps its state. The middle third of h is the GRU's W_hn h + b_hn,
+ * the LSTM's cell state. */
+static void core_run(const petra_plan *p, int T, int R, const float *x, const int *len, scratch *sc) {
+  const petra_core *core = petra_core_of(&p->spec);
+  const int H = p->spec.gru, G = core->gates * H;
   linear_apply(p, &p->wih, T * R, x, sc->xi, sc);
-  float *ha = sc->h, *hn = sc->h + (size_t)R * H, *hb = sc->h + 2 * (size_t)R * H; /* hn: W_hn h + b_hn */
+  float *ha = sc->h, *hn = sc->h + (size_t)R * H, *hb = sc->h + 2 * (size_t)R * H;
   memset(ha, 0, sizeof(float) * (size_t)R * H);
+  if (core->kind == PETRA_CORE_LSTM) memset(hn, 0, sizeof(float) * (size_t)R * H);
   for (int t = 0; t < T; t++) {
     linear_apply(p, &p->whh, R, ha, sc->hh, sc);
-    p->k->gru_fwd_rows(H, R, sc->xi + (size_t)t * R * G, sc->hh, ha, hn, hb);
+    if (core->kind == PETRA_CORE_LSTM)
+      petra_lstm_cell_rows(H, R, sc->xi + (size_t)t * R * G, sc->hh, hn, hb, len, t);
+    else
+      p->k->gru_fwd_rows(H, R, sc->xi + (size_t)t * R * G, sc->hh, ha, hn, hb);
     if (len)
       for (int r = 0; r < R; r++)
         if (t >= len[r]) memcpy(hb + (size_t)r * H, ha + (size_t)r * H, sizeof(float) * H);
@@ -636,7 +646,7 @@ int petra_plan_score(const petra_plan *p, int n, const float *ex, float *out, vo
       petra_act_forward(s->act, rows * p->dense.out, sc.a1, sc.a1);
       xg = sc.a1;
     }
-    gru_run(p, T, n, xg, len, &sc);
+    core_run(p, T, n, xg, len, &sc);
     linear_apply(p, &p->head, n, sc.h, out, &sc);
     if (len != lens) free(len);
     return 0;
@@ -673,7 +683,7 @@ int petra_plan_score(const petra_plan *p, int n, const float *ex, float *out, vo
     for (int r = 0; r < R; r++)
       for (int t = 0; t < W; t++)
         memcpy(sc.a1 + ((size_t)t * R + r) * nch, sc.x0 + (size_t)r * in + (size_t)t * nch, sizeof(float) * nch);
-    gru_run(p, W, R, sc.a1, NULL, &sc);
+    core_run(p, W, R, sc.a1, NULL, &sc);
     h = sc.h;
   }
   linear_apply(p, &p->head, R, h, sc.out2, &sc);

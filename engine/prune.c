@@ -5,6 +5,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "core.h"
 #include "quant.h"
 
 /* Kept indices: the k largest scores, returned in ascending index order. */
@@ -69,10 +70,10 @@ static void gather(const float *src, int cols, const int *ri, int nr, const int 
 }
 
 /* GRU rows of the kept units, gate by gate: j, H+j, 2H+j. */
-static int *gate_rows(const int *units, int k, int H) {
-  int *r = malloc(sizeof(int) * 3 * (size_t)k);
+static int *gate_rows(const int *units, int k, int H, int gates) {
+  int *r = malloc(sizeof(int) * (size_t)gates * (size_t)k);
   if (!r) return NULL;
-  for (int g = 0; g < 3; g++)
+  for (int g = 0; g < gates; g++)
     for (int i = 0; i < k; i++) r[g * k + i] = g * H + units[i];
   return r;
 }
@@ -93,11 +94,13 @@ petra_model *petra_prune(const petra_model *m, const petra_genome *g, petra_err 
   int n_in_cols = 0;
   petra_model *out = NULL;
   int H = s->gru, K_h = 0, D = 0, K_d = 0;
+  const petra_core *core = petra_core_of(s);
+  const int NG = core->gates;
   int wr = 0, wc = 0;
 
   if (s->kind == PETRA_MODEL_SEQ) {
     /* the layer that reads the concatenated per-event inputs */
-    const char *reader = s->dense > 0 ? "dense0.w" : "gru0.wih";
+    const char *reader = s->dense > 0 ? "dense0.w" : core->wih;
     int rr = 0, rc = 0;
     const float *rw = T(m, reader, &rr, &rc);
     in_cols = malloc(sizeof(int) * (size_t)rc);
@@ -125,7 +128,7 @@ petra_model *petra_prune(const petra_model *m, const petra_genome *g, petra_err 
   if (s->dense > 0 || (s->kind == PETRA_MODEL_TS && s->arch == PETRA_TS_MLP)) {
     D = s->kind == PETRA_MODEL_SEQ ? s->dense : s->hidden;
     const float *w = T(m, "dense0.w", &wr, &wc);
-    const char *next = s->kind == PETRA_MODEL_SEQ ? "gru0.wih" : "head.w";
+    const char *next = s->kind == PETRA_MODEL_SEQ ? core->wih : "head.w";
     int nr = 0, nc = 0;
     const float *nw = T(m, next, &nr, &nc);
     K_d = kept(petra_genome_gene(g, "dense0").keep, D);
@@ -141,14 +144,14 @@ petra_model *petra_prune(const petra_model *m, const petra_genome *g, petra_err 
 
   if (H > 0 && (s->kind == PETRA_MODEL_SEQ || s->arch == PETRA_TS_GRU)) {
     int ir = 0, ic = 0, hr = 0, hc = 0, or_ = 0, oc = 0;
-    const float *wih = T(m, "gru0.wih", &ir, &ic), *whh = T(m, "gru0.whh", &hr, &hc);
+    const float *wih = T(m, core->wih, &ir, &ic), *whh = T(m, core->whh, &hr, &hc);
     const float *head = T(m, "head.w", &or_, &oc);
-    K_h = kept(petra_genome_gene(g, "gru0").keep, H);
+    K_h = kept(petra_genome_gene(g, core->layer).keep, H);
     double *score = malloc(sizeof(double) * (size_t)H);
     if (!score) goto oom;
     for (int j = 0; j < H; j++) {
       double in = 0;
-      for (int gte = 0; gte < 3; gte++) in += row_norm2(wih, ic, gte * H + j) + row_norm2(whh, hc, gte * H + j);
+      for (int gte = 0; gte < NG; gte++) in += row_norm2(wih, ic, gte * H + j) + row_norm2(whh, hc, gte * H + j);
       score[j] = in * (col_norm2(whh, hr, hc, j) + col_norm2(head, or_, oc, j));
     }
     gru_keep = top_k(score, H, K_h);
@@ -177,17 +180,17 @@ petra_model *petra_prune(const petra_model *m, const petra_genome *g, petra_err 
     gather(T(m, "dense0.b", NULL, NULL), D, NULL, 1, dense_keep, K_d, Tw(out, "dense0.b"));
   }
   if (gru_keep) {
-    int *rows = gate_rows(gru_keep, K_h, H);
+    int *rows = gate_rows(gru_keep, K_h, H, NG);
     if (!rows) goto oom;
     int ir = 0, ic = 0;
-    const float *wih = T(m, "gru0.wih", &ir, &ic);
+    const float *wih = T(m, core->wih, &ir, &ic);
     /* GRU input columns: kept dense units, or kept embedding/numeric columns, or all (ts) */
     const int *cols = dense_keep ? dense_keep : (s->kind == PETRA_MODEL_SEQ ? in_cols : NULL);
     int ncols = dense_keep ? K_d : (s->kind == PETRA_MODEL_SEQ ? n_in_cols : ic);
-    gather(wih, ic, rows, 3 * K_h, cols, ncols, Tw(out, "gru0.wih"));
-    gather(T(m, "gru0.whh", NULL, NULL), H, rows, 3 * K_h, gru_keep, K_h, Tw(out, "gru0.whh"));
-    gather(T(m, "gru0.bih", NULL, NULL), 3 * H, NULL, 1, rows, 3 * K_h, Tw(out, "gru0.bih"));
-    gather(T(m, "gru0.bhh", NULL, NULL), 3 * H, NULL, 1, rows, 3 * K_h, Tw(out, "gru0.bhh"));
+    gather(wih, ic, rows, NG * K_h, cols, ncols, Tw(out, core->wih));
+    gather(T(m, core->whh, NULL, NULL), H, rows, NG * K_h, gru_keep, K_h, Tw(out, core->whh));
+    gather(T(m, core->bih, NULL, NULL), NG * H, NULL, 1, rows, NG * K_h, Tw(out, core->bih));
+    gather(T(m, core->bhh, NULL, NULL), NG * H, NULL, 1, rows, NG * K_h, Tw(out, core->bhh));
     free(rows);
   }
   {

@@ -5,7 +5,8 @@
 #include <string.h>
 
 const petra_weight_matrix petra_weight_matrices[PETRA_N_WEIGHT_MATRICES] = {
-    {"dense0.w", "dense0"}, {"gru0.wih", "gru0"}, {"gru0.whh", "gru0"}, {"head.w", "head"}};
+    {"dense0.w", "dense0"}, {"gru0.wih", "gru0"}, {"gru0.whh", "gru0"}, {"lstm0.wih", "lstm0"}, {"lstm0.whh", "lstm0"},
+    {"head.w", "head"}};
 
 const char *petra_weight_matrix_layer(const char *tensor) {
   for (int i = 0; i < PETRA_N_WEIGHT_MATRICES; i++)

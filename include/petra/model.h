@@ -39,6 +39,8 @@ typedef enum petra_model_kind { PETRA_MODEL_SEQ = 0, PETRA_MODEL_TS = 1 } petra_
 typedef enum petra_ts_arch { PETRA_TS_LINEAR = 0, PETRA_TS_MLP, PETRA_TS_GRU, PETRA_TS_DLINEAR } petra_ts_arch;
 /* REVIN: per-window instance normalization (the window's mean and standard deviation per
  * channel, subtracted and divided out, restored on the output; RevIN without the affine terms) */
+/* The recurrent core of a model (engine/core.c holds one row per kind). */
+typedef enum petra_core_kind { PETRA_CORE_GRU = 0, PETRA_CORE_LSTM = 1 } petra_core_kind;
 typedef enum petra_ts_norm { PETRA_NORM_NONE = 0, PETRA_NORM_LAST, PETRA_NORM_RUNNING, PETRA_NORM_REVIN } petra_ts_norm;
 
 typedef struct petra_field_spec {
@@ -70,7 +72,8 @@ typedef struct petra_model_spec {
                   * forecast), 2 mean (linear/dlinear maps at 1/window: DLinear's init) */
   int ma_kernel; /* ts arch=dlinear: moving-average kernel (odd, default 25) */
   /* both */
-  int gru;       /* GRU hidden units (seq: required; ts: arch=gru) */
+  int gru;       /* units of the recurrent core (seq: required; ts: arch=gru) */
+  petra_core_kind core; /* seq: gru=N or lstm=N; ts: always GRU */
   petra_loss loss;
 } petra_model_spec;
 

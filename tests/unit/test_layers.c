@@ -8,6 +8,7 @@
 #include "petra/dense.h"
 #include "petra/embedding.h"
 #include "petra/gru.h"
+#include "petra/lstm.h"
 #include "petra/loss.h"
 #include "petra/norm.h"
 
@@ -245,6 +246,94 @@ TEST(gru_matches_pytorch_reference_values) {
   double z = 1.0 / (1.0 + exp(-0.3)), n = tanh(0.3);
   CHECK_NEAR(hs[2], (1 - z) * n, 1e-6);
   CHECK_NEAR(hs[3], (1 - z) * n, 1e-6);
+}
+
+/* ---- LSTM (the GRU's sizes) */
+struct lstm_ctx {
+  float x[GT * GB * GI], Wih[4 * GH * GI], Whh[4 * GH * GH], bih[4 * GH], bhh[4 * GH];
+  float h0[GB * GH];
+  float hs[(GT + 1) * GB * GH];
+  float ws[GT * GB * 4 * GH + (GT + 1) * GB * GH + GB * 4 * GH + GH * 4 * GH + GH];
+  float cT[GB * GH], call[GT * GB * GH];
+  int len[GB];
+};
+static double lstm_loss(void *p) {
+  struct lstm_ctx *d = p;
+  petra_lstm_forward(GT, GB, GI, GH, d->x, d->len, d->h0, d->Wih, d->Whh, d->bih, d->bhh, d->hs, d->ws);
+  return dotc(d->hs + GB * GH, d->call, GT * GB * GH) + dotc(d->hs + GT * GB * GH, d->cT, GB * GH);
+}
+TEST(lstm_gradients_match_finite_differences_with_variable_lengths) {
+  struct lstm_ctx d = {.len = {5, 2, 4}};
+  petra_rng r;
+  petra_rng_seed(&r, 50);
+  fill(d.x, sizeof d.x / 4, &r, 1);
+  fill(d.Wih, sizeof d.Wih / 4, &r, 0.5f);
+  fill(d.Whh, sizeof d.Whh / 4, &r, 0.5f);
+  fill(d.bih, sizeof d.bih / 4, &r, 0.3f);
+  fill(d.bhh, sizeof d.bhh / 4, &r, 0.3f);
+  fill(d.h0, sizeof d.h0 / 4, &r, 0.5f);
+  fill(d.cT, sizeof d.cT / 4, &r, 1);
+  fill(d.call, sizeof d.call / 4, &r, 1);
+  CHECK(petra_lstm_fwd_ws_floats(GT, GB, GH) == sizeof d.ws / 4);
+  lstm_loss(&d);
+  static float bws[GT * GB * 4 * GH + 3 * GB * GH + GH];
+  CHECK(petra_lstm_bwd_ws_floats(GT, GB, GH) == sizeof bws / 4);
+  float dx[GT * GB * GI], dh0[GB * GH];
+  float dWih[4 * GH * GI] = {0}, dWhh[4 * GH * GH] = {0}, dbih[4 * GH] = {0}, dbhh[4 * GH] = {0};
+  petra_lstm_backward(GT, GB, GI, GH, d.x, d.len, d.Wih, d.Whh, d.hs, d.ws, d.call, d.cT, dx, dh0, dWih, dWhh,
+                      dbih, dbhh, bws);
+  CHECK(gradcheck(lstm_loss, &d, d.Wih, dWih, sizeof dWih / 4, 200, 1e-2f, 51, "lstm.Wih") < TOL);
+  CHECK(gradcheck(lstm_loss, &d, d.Whh, dWhh, sizeof dWhh / 4, 200, 1e-2f, 52, "lstm.Whh") < TOL);
+  CHECK(gradcheck(lstm_loss, &d, d.bih, dbih, sizeof dbih / 4, 200, 1e-2f, 53, "lstm.bih") < TOL);
+  CHECK(gradcheck(lstm_loss, &d, d.bhh, dbhh, sizeof dbhh / 4, 200, 1e-2f, 54, "lstm.bhh") < TOL);
+  CHECK(gradcheck(lstm_loss, &d, d.x, dx, sizeof dx / 4, 200, 1e-2f, 55, "lstm.x") < TOL);
+  CHECK(gradcheck(lstm_loss, &d, d.h0, dh0, sizeof dh0 / 4, 200, 1e-2f, 56, "lstm.h0") < TOL);
+  /* sequence 1 has length 2: its state after step 2 is carried to the end */
+  lstm_loss(&d);
+  for (int j = 0; j < GH; j++) CHECK(d.hs[(GT * GB + 1) * GH + j] == d.hs[(2 * GB + 1) * GH + j]);
+}
+
+TEST(lstm_matches_pytorch_reference_values) {
+  /* torch.nn.LSTM(2, 2) with all weights 0.1, biases 0, x = [[1, 2]], h0 = c0 = 0: every gate's
+   * pre-activation is 0.3, c = σ(0.3)·tanh(0.3), h = σ(0.3)·tanh(c); a second step from there */
+  float W[8 * 2], U[8 * 2], b[8] = {0}, x[4] = {1, 2, 0, 0}, hs[6], ws[2 * 8 + 3 * 2 + 8 + 2 * 8 + 2];
+  for (int i = 0; i < 16; i++) W[i] = U[i] = 0.1f;
+  petra_lstm_forward(2, 1, 2, 2, x, NULL, NULL, W, U, b, b, hs, ws);
+  double sg = 1.0 / (1.0 + exp(-0.3)), c = sg * tanh(0.3), h = sg * tanh(c);
+  CHECK_NEAR(hs[2], h, 1e-6);
+  CHECK_NEAR(hs[3], h, 1e-6);
+  double a = 0.1 * 2 * h, s2 = 1.0 / (1.0 + exp(-a)), c2 = s2 * c + s2 * tanh(a);
+  CHECK_NEAR(hs[4], s2 * tanh(c2), 1e-6);
+}
+
+/* The plans' cell step (rows from the two products) is the forward pass's step. */
+TEST(lstm_cell_rows_match_the_forward_pass) {
+  struct lstm_ctx d = {.len = {5, 2, 4}};
+  petra_rng r;
+  petra_rng_seed(&r, 57);
+  fill(d.x, sizeof d.x / 4, &r, 1);
+  fill(d.Wih, sizeof d.Wih / 4, &r, 0.5f);
+  fill(d.Whh, sizeof d.Whh / 4, &r, 0.5f);
+  fill(d.bih, sizeof d.bih / 4, &r, 0.3f);
+  fill(d.bhh, sizeof d.bhh / 4, &r, 0.3f);
+  petra_lstm_forward(GT, GB, GI, GH, d.x, d.len, NULL, d.Wih, d.Whh, d.bih, d.bhh, d.hs, d.ws);
+  float h[GB * GH] = {0}, c[GB * GH] = {0}, hn[GB * GH], pre[GB * 4 * GH], hh[GB * 4 * GH];
+  double worst = 0;
+  for (int t = 0; t < GT; t++) {
+    for (int b = 0; b < GB; b++)
+      for (int o = 0; o < 4 * GH; o++) {
+        double a = d.bih[o], u = d.bhh[o];
+        for (int i = 0; i < GI; i++) a += (double)d.Wih[o * GI + i] * d.x[(t * GB + b) * GI + i];
+        for (int i = 0; i < GH; i++) u += (double)d.Whh[o * GH + i] * h[b * GH + i];
+        pre[b * 4 * GH + o] = (float)a;
+        hh[b * 4 * GH + o] = (float)u;
+      }
+    memcpy(hn, h, sizeof h);
+    petra_lstm_cell_rows(GH, GB, pre, hh, c, hn, d.len, t);
+    memcpy(h, hn, sizeof h);
+    for (int k = 0; k < GB * GH; k++) worst = fmax(worst, fabs(h[k] - d.hs[(t + 1) * GB * GH + k]));
+  }
+  CHECK_MSG(worst < 1e-5, "cell rows and the forward pass differ by %.2e", worst);
 }
 
 /* ---- losses */

@@ -66,6 +66,10 @@ TEST(seq_multiclass_layernorm_gelu_gradients_match_finite_differences) {
 TEST(seq_without_dense_layer_gradients_match_finite_differences) {
   check_model_gradients("seq fields=mcc:10:3 numeric=2 len=4 dense=0 gru=4", 3, 1e-2f);
 }
+TEST(seq_lstm_gradients_match_finite_differences) {
+  check_model_gradients("seq fields=mcc:20:4,chan:3:2 numeric=3 len=6 dense=8 act=tanh lstm=5", 4, 1e-2f);
+  check_model_gradients("seq fields=mcc:10:3 numeric=2 len=4 dense=0 lstm=4 classes=3", 3, 1e-2f);
+}
 TEST(ts_linear_mlp_gru_gradients_match_finite_differences) {
   check_model_gradients("ts window=8 horizon=3 channels=2 arch=linear ci=1 norm=last", 3, 1e-2f);
   check_model_gradients("ts window=8 horizon=3 channels=3 arch=mlp hidden=5 act=tanh ci=0 norm=none",
@@ -160,6 +164,7 @@ TEST(spec_text_round_trips) {
       "ts window=48 horizon=12 channels=3 arch=dlinear kernel=5 ci=0 norm=none init=mean",
       "seq fields=mcc:400:16 numeric=16 len=32 dense=32 act=relu gru=64 classes=1",
       "seq fields=mcc:66:8,day:7:2 numeric=3 len=20 dense=0 gru=32 classes=4 dropout=0.1",
+      "seq fields=mcc:66:8 numeric=3 len=20 dense=16 lstm=24 classes=1",
       "ts window=336 horizon=96 channels=7 arch=linear ci=1 norm=last",
       "ts window=96 horizon=24 channels=7 target=6 arch=gru gru=32 ci=0 norm=running loss=huber",
   };
@@ -200,6 +205,8 @@ TEST(bad_specs_are_rejected_with_the_key_named) {
       {"ts arch=dlinear kernel=0", "kernel=0"},
       {"ts init=ones", "init=ones"},
       {"seq init=zero", "unknown key 'init'"},
+      {"seq lstm=0", "lstm=0"},
+      {"ts arch=gru lstm=4", "unknown key 'lstm'"},
   };
   for (unsigned i = 0; i < sizeof bad / sizeof bad[0]; i++) {
     petra_model_spec s;

@@ -19,30 +19,36 @@ static void zero_cols(petra_model *m, const char *name, const int *cols, int n) 
     for (int i = 0; i < n; i++) petra_model_params(m)[t->offset + (size_t)r * t->cols + cols[i]] = 0;
 }
 
-TEST(pruning_dead_units_keeps_outputs_and_shrinks_the_model) {
+/* core: "gru" or "lstm" (gates: 3 or 4 rows per unit) */
+static void prune_dead_units(const char *core, int gates) {
   petra_model_spec spec;
-  REQUIRE(petra_model_spec_parse("seq fields=mcc:30:6 numeric=3 len=5 dense=8 gru=6", &spec, NULL) == 0);
+  char text[128], wih[32], whh[32], genome[128];
+  snprintf(text, sizeof text, "seq fields=mcc:30:6 numeric=3 len=5 dense=8 %s=6", core);
+  snprintf(wih, sizeof wih, "%s0.wih", core);
+  snprintf(whh, sizeof whh, "%s0.whh", core);
+  snprintf(genome, sizeof genome, "emb.mcc:keep=0.5;dense0:keep=0.5;%s0:keep=0.5", core);
+  REQUIRE(petra_model_spec_parse(text, &spec, NULL) == 0);
   petra_model *m = petra_model_new(&spec, 4, NULL);
-  /* make dense units 1,4,6,7 and GRU units 0,2,5 dead (no incoming or outgoing weight), and
-   * embedding dims 1,3,5 unused */
+  /* make dense units 1,4,6,7 and recurrent units 0,2,5 dead (no incoming or outgoing weight),
+   * and embedding dims 1,3,5 unused */
   int du[] = {1, 4, 6, 7}, gu[] = {0, 2, 5}, ed[] = {1, 3, 5};
   zero_unit_rows(m, "dense0.w", du, 4);
-  zero_cols(m, "gru0.wih", du, 4);
-  int grows[9];
-  for (int g = 0; g < 3; g++)
+  zero_cols(m, wih, du, 4);
+  int grows[12];
+  for (int g = 0; g < gates; g++)
     for (int i = 0; i < 3; i++) grows[g * 3 + i] = g * 6 + gu[i];
-  zero_unit_rows(m, "gru0.wih", grows, 9);
-  zero_unit_rows(m, "gru0.whh", grows, 9);
-  zero_cols(m, "gru0.whh", gu, 3);
+  zero_unit_rows(m, wih, grows, 3 * gates);
+  zero_unit_rows(m, whh, grows, 3 * gates);
+  zero_cols(m, whh, gu, 3);
   zero_cols(m, "head.w", gu, 3);
   zero_cols(m, "emb.mcc", ed, 3);
   zero_cols(m, "dense0.w", ed, 3);
-  /* biases of dead GRU units must not leak: with zero weights in and out, a dead unit's state
-   * still evolves from its biases, but nothing reads it (its Whh column and head column are 0),
-   * and dead dense units feed only zero GRU columns. */
+  /* biases of dead recurrent units must not leak: with zero weights in and out, a dead unit's
+   * state still evolves from its biases, but nothing reads it (its Whh column and head column
+   * are 0), and dead dense units feed only zero recurrent columns. */
   petra_genome g;
   petra_err err = {0};
-  REQUIRE(petra_genome_parse("emb.mcc:keep=0.5;dense0:keep=0.5;gru0:keep=0.5", &g, &err) == 0);
+  REQUIRE(petra_genome_parse(genome, &g, &err) == 0);
   petra_model *p = petra_prune(m, &g, &err);
   REQUIRE(p);
   const petra_model_spec *ps = petra_model_get_spec(p);
@@ -67,6 +73,11 @@ TEST(pruning_dead_units_keeps_outputs_and_shrinks_the_model) {
   CHECK(memcmp(petra_model_params(p), petra_model_params(m), petra_model_n_params(m) * 4) == 0);
   petra_model_free(p);
   petra_model_free(m);
+}
+
+TEST(pruning_dead_units_keeps_outputs_and_shrinks_the_model) {
+  prune_dead_units("gru", 3);
+  prune_dead_units("lstm", 4);
 }
 
 TEST(ts_mlp_and_gru_prune_consistently) {

@@ -51,9 +51,14 @@ static petra_snapshot_info info_for(const char *schema) {
   return i;
 }
 
+static void roundtrip(const char *spec_text);
 TEST(snapshot_roundtrip_gives_the_same_model_and_metadata) {
+  roundtrip("seq fields=mcc:50:4 numeric=2 len=6 dense=8 gru=8");
+  roundtrip("seq fields=mcc:50:4 numeric=2 len=6 dense=8 lstm=8");
+}
+static void roundtrip(const char *spec_text) {
   petra_model_spec spec;
-  REQUIRE(petra_model_spec_parse("seq fields=mcc:50:4 numeric=2 len=6 dense=8 gru=8", &spec, NULL) == 0);
+  REQUIRE(petra_model_spec_parse(spec_text, &spec, NULL) == 0);
   petra_model *m = petra_model_new(&spec, 11, NULL);
   petra_snapshot_info in = info_for("events: mcc; log_amount, log_dt; len 6");
   uint8_t *buf;
@@ -66,6 +71,7 @@ TEST(snapshot_roundtrip_gives_the_same_model_and_metadata) {
   REQUIRE(m2);
   CHECK(petra_model_n_params(m2) == petra_model_n_params(m));
   CHECK(memcmp(petra_model_params(m), petra_model_params(m2), petra_model_n_params(m) * 4) == 0);
+  CHECK(petra_model_get_spec(m2)->core == spec.core);
   CHECK_STR(out.model_id, "fraud-eu");
   CHECK_EQ_INT(out.version, 3);
   CHECK_EQ_INT(out.base_version, 2);

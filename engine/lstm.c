@@ -1,0 +1,154 @@
+#include "petra/lstm.h"
+
+#include <cblas.h>
+#include <math.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "kernels.h"
+
+/* Forward workspace (kept for the backward pass): acts [T][B][4H] (first x·Wihᵀ + bih, then
+ * step by step the activated i, f, g, o), cs [(T+1)][B][H] cell states, hh [B][4H] scratch,
+ * Whhᵀ [H][4H] (the row kernels' operand, as the GRU's) and tc [H] scratch. */
+size_t petra_lstm_fwd_ws_floats(int T, int B, int H) {
+  return (size_t)T * B * 4 * H + (size_t)(T + 1) * B * H + (size_t)B * 4 * H + (size_t)H * 4 * H + (size_t)H;
+}
+
+/* dA [T][B][4H] pre-activation grads, dh, dhp, dc [B][H], tanh(c) [H]. */
+size_t petra_lstm_bwd_ws_floats(int T, int B, int H) { return (size_t)T * B * 4 * H + 3 * (size_t)B * H + (size_t)H; }
+
+/* One row's step: a [4H] holds x·Wihᵀ + bih and receives the activated i, f, g, o; hh [4H] is
+ * h·Whhᵀ + bhh; c [H] updated in place; h' into h. The transcendentals go through the vector
+ * kernels (kernels.h: checked against libm), tc [H] is scratch. */
+static void cell_row(const petra_kernels *k, int H, float *a, const float *hh, float *c, float *h, float *tc) {
+  for (int j = 0; j < 4 * H; j++) a[j] += hh[j];
+  k->sigmoid(2 * (size_t)H, a, a);
+  k->tanh((size_t)H, a + 2 * H, a + 2 * H);
+  k->sigmoid((size_t)H, a + 3 * H, a + 3 * H);
+  for (int j = 0; j < H; j++) c[j] = a[H + j] * c[j] + a[j] * a[2 * H + j];
+  k->tanh((size_t)H, c, tc);
+  for (int j = 0; j < H; j++) h[j] = a[3 * H + j] * tc[j];
+}
+
+void petra_lstm_cell_rows(int H, int R, const float *pre, const float *hh, float *c, float *hc,
+                          const int *len, int t) {
+  float a[4 * 1024], tc[1024];
+  const petra_kernels *k = petra_kernels_best();
+  for (int r = 0; r < R; r++) {
+    if (len && t >= len[r]) continue;
+    /* the gates into a stack copy (the plans check H <= 1024) */
+    memcpy(a, pre + (size_t)r * 4 * H, sizeof(float) * 4 * (size_t)H);
+    cell_row(k, H, a, hh + (size_t)r * 4 * H, c + (size_t)r * H, hc + (size_t)r * H, tc);
+  }
+}
+
+void petra_lstm_forward(int T, int B, int in, int H, const float *x, const int *len,
+                        const float *h0, const float *Wih, const float *Whh, const float *bih,
+                        const float *bhh, float *hs, float *ws) {
+  const int G = 4 * H;
+  float *acts = ws, *cs = acts + (size_t)T * B * G, *hh = cs + (size_t)(T + 1) * B * H;
+  float *whhT = hh + (size_t)B * G, *tc = whhT + (size_t)H * G;
+  const size_t rows = (size_t)T * B;
+  const petra_kernels *k = petra_kernels_best();
+  if (k->fp32_fast)
+    for (int i = 0; i < G; i++)
+      for (int j = 0; j < H; j++) whhT[(size_t)j * G + i] = Whh[(size_t)i * H + j];
+  for (size_t i = 0; i < rows; i++) memcpy(acts + i * G, bih, sizeof(float) * G);
+  cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, (int)rows, G, in, 1.0f, x, in, Wih, in, 1.0f, acts, G);
+  if (h0)
+    memcpy(hs, h0, sizeof(float) * B * H);
+  else
+    memset(hs, 0, sizeof(float) * B * H);
+  memset(cs, 0, sizeof(float) * B * H);
+  for (int t = 0; t < T; t++) {
+    const float *hp = hs + (size_t)t * B * H;
+    float *hc = hs + (size_t)(t + 1) * B * H;
+    const float *cp = cs + (size_t)t * B * H;
+    float *cc = cs + (size_t)(t + 1) * B * H;
+    if (k->fp32_fast) {
+      k->sgemm_rows(B, H, G, G, hp, whhT, bhh, hh);
+    } else {
+      for (int b = 0; b < B; b++) memcpy(hh + (size_t)b * G, bhh, sizeof(float) * G);
+      cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, B, G, H, 1.0f, hp, H, Whh, H, 1.0f, hh, G);
+    }
+    memcpy(cc, cp, sizeof(float) * B * H);
+    float *a_t = acts + (size_t)t * B * G;
+    for (int b = 0; b < B; b++) {
+      if (len && t >= len[b]) { /* carried over; the gates of a skipped step are not read */
+        memcpy(hc + (size_t)b * H, hp + (size_t)b * H, sizeof(float) * H);
+        continue;
+      }
+      cell_row(k, H, a_t + (size_t)b * G, hh + (size_t)b * G, cc + (size_t)b * H, hc + (size_t)b * H, tc);
+    }
+  }
+}
+
+void petra_lstm_backward(int T, int B, int in, int H, const float *x, const int *len,
+                         const float *Wih, const float *Whh, const float *hs, const float *ws,
+                         const float *dhs, const float *dhT, float *dx, float *dh0, float *dWih,
+                         float *dWhh, float *dbih, float *dbhh, float *bws) {
+  const int G = 4 * H;
+  const float *acts = ws, *cs = acts + (size_t)T * B * G;
+  float *dA = bws, *dh = dA + (size_t)T * B * G, *dhp = dh + (size_t)B * H, *dc = dhp + (size_t)B * H;
+  float *tcs = dc + (size_t)B * H;
+  const petra_kernels *k = petra_kernels_best();
+  if (dhT)
+    memcpy(dh, dhT, sizeof(float) * B * H);
+  else
+    memset(dh, 0, sizeof(float) * B * H);
+  memset(dc, 0, sizeof(float) * B * H);
+  for (int t = T - 1; t >= 0; t--) {
+    if (dhs) {
+      const float *d = dhs + (size_t)t * B * H;
+      for (int i = 0; i < B * H; i++) dh[i] += d[i];
+    }
+    const float *a_t = acts + (size_t)t * B * G;
+    float *dA_t = dA + (size_t)t * B * G;
+    for (int b = 0; b < B; b++) {
+      float *da = dA_t + (size_t)b * G, *dcb = dc + (size_t)b * H;
+      const float *dhb = dh + (size_t)b * H;
+      if (len && t >= len[b]) { /* h and c carried: their grads pass through unchanged */
+        memset(da, 0, sizeof(float) * G);
+        continue;
+      }
+      const float *a = a_t + (size_t)b * G;
+      const float *cp = cs + ((size_t)t * B + b) * H, *cc = cs + ((size_t)(t + 1) * B + b) * H;
+      k->tanh((size_t)H, cc, tcs); /* as the forward pass computed it */
+      for (int j = 0; j < H; j++) {
+        float i = a[j], f = a[H + j], g = a[2 * H + j], o = a[3 * H + j];
+        float tc = tcs[j];
+        float dcj = dcb[j] + dhb[j] * o * (1.0f - tc * tc);
+        da[j] = dcj * g * i * (1.0f - i);
+        da[H + j] = dcj * cp[j] * f * (1.0f - f);
+        da[2 * H + j] = dcj * i * (1.0f - g * g);
+        da[3 * H + j] = dhb[j] * tc * o * (1.0f - o);
+        dcb[j] = dcj * f;
+      }
+    }
+    /* dh_prev = dh for skipped rows, dA_t · Whh for the others (their dA rows are zero, so
+     * one product serves both after the copy of the skipped rows' dh) */
+    for (int b = 0; b < B; b++) {
+      float *d = dhp + (size_t)b * H;
+      if (len && t >= len[b])
+        memcpy(d, dh + (size_t)b * H, sizeof(float) * H);
+      else
+        memset(d, 0, sizeof(float) * H);
+    }
+    cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, B, H, G, 1.0f, dA_t, G, Whh, H, 1.0f, dhp, H);
+    float *tmp = dh;
+    dh = dhp;
+    dhp = tmp;
+  }
+  if (dh0) memcpy(dh0, dh, sizeof(float) * B * H);
+  const int rows = T * B;
+  cblas_sgemm(CblasRowMajor, CblasTrans, CblasNoTrans, G, H, rows, 1.0f, dA, G, hs, H, 1.0f, dWhh, H);
+  cblas_sgemm(CblasRowMajor, CblasTrans, CblasNoTrans, G, in, rows, 1.0f, dA, G, x, in, 1.0f, dWih, in);
+  for (int i = 0; i < rows; i++) {
+    const float *a = dA + (size_t)i * G;
+    for (int j = 0; j < G; j++) {
+      dbih[j] += a[j];
+      dbhh[j] += a[j];
+    }
+  }
+  if (dx) cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, rows, in, G, 1.0f, dA, G, Wih, in, 0.0f, dx, in);
+}
