@@ -2,6 +2,7 @@
 #include "kernels.h"
 
 #include <stddef.h>
+#include <stdatomic.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -468,7 +469,7 @@ const petra_kernels *petra_kernels_variant(int i) {
   return &variants[i];
 }
 
-const petra_kernels *petra_kernels_best(void) {
+static const petra_kernels *choose(void) {
   /* PETRA_KERNELS=portable|avx2|avx512 forces a variant this CPU runs (tests of the
    * OpenBLAS paths on an AVX-512 machine; an operator's way round a kernel fault) */
   const char *force = getenv("PETRA_KERNELS");
@@ -482,4 +483,16 @@ const petra_kernels *petra_kernels_best(void) {
     if (k) return k;
   }
   return &variants[0];
+}
+
+/* Chosen once per process (the environment and the CPU do not change under it); the hot
+ * loops ask per call. Racing first callers store the same pointer. */
+const petra_kernels *petra_kernels_best(void) {
+  static const petra_kernels *_Atomic chosen;
+  const petra_kernels *k = atomic_load_explicit(&chosen, memory_order_acquire);
+  if (!k) {
+    k = choose();
+    atomic_store_explicit(&chosen, k, memory_order_release);
+  }
+  return k;
 }

@@ -83,22 +83,7 @@ EOF
 jget() { $py -c "import json,sys; d=json.loads(sys.argv[1]); print(eval(sys.argv[2]))" "$1" "$2"; }
 
 # per set: spec, column flags, label columns, config
-set_uci() {
-  spec=$(sed -n 's/^model.spec = //p' "$top/configs/credit-default.conf")
-  conf=$top/configs/credit-default.conf ent=client labcol=default at=2005-10-01 ev=uci-events lb=uci-labels
-  cols=(--entity client --time time --amount bill
-        --categorical pay_status=pay_status,sex=sex,education=education,marriage=marriage
-        --numeric pay_amt,limit_bal,age)
-  feat=(--categories pay_status=vocab,sex=vocab,education=vocab,marriage=vocab)
-  rawt="amount=raw,gap=log,pay_amt=raw,limit_bal=raw,age=raw"
-}
-set_cdnow() {
-  spec=$(sed -n 's/^model.spec = //p' "$top/configs/cdnow.conf")
-  conf=$top/configs/cdnow.conf ent=customer labcol=buys_again at=1997-09-30 ev=cdnow-events lb=cdnow-labels
-  cols=(--entity customer --time time --amount dollars --numeric cds)
-  feat=(--event-age)
-  rawt="amount=raw,gap=log,cds=raw"
-}
+. "$top/tests/bench/real_data_sets.sh"
 
 # petrad_pass TOPIC NAME [--set ...]: one pass over TOPIC's events and labels with the set's
 # config; sets pass_preq, pass_examples and pass_snap_auc (the newest snapshot on the hold-out)
