@@ -56,6 +56,10 @@ typedef struct petra_kernels {
   /* gru_fwd for R rows stored back to back (g, h2 [R × 3H]; hp, hn, hc [R × H]); each row's
    * result equals gru_fwd's on it alone, bit for bit. */
   void (*gru_fwd_rows)(int H, int R, float *g, const float *h2, const float *hp, float *hn, float *hc);
+  /* LSTM steps for R rows (a, hh [R × 4H]: the two products with their biases; a receives
+   * the activated gates i, f, g, o; c [R × H] in place; hc [R × H] the new state); rows with
+   * len[r] <= t untouched (len may be NULL). Every row alone gives the same bits. */
+  void (*lstm_fwd_rows)(int H, int R, float *a, const float *hh, float *c, float *hc, const int *len, int t);
   /* fp32 y [out] = W [out × in] · x + b for one row (W row-major, b may be NULL). */
   void (*sgemv_rm)(int out, int in, const float *W, const float *x, const float *b, float *y);
   /* fp32 weight gradient dW [out × in] += Σ_r dy[r][o]·x[r][i] over n rows (row strides ldy,

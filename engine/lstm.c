@@ -9,45 +9,21 @@
 
 /* Forward workspace (kept for the backward pass): acts [T][B][4H] (first x·Wihᵀ + bih, then
  * step by step the activated i, f, g, o), cs [(T+1)][B][H] cell states, hh [B][4H] scratch,
- * Whhᵀ [H][4H] (the row kernels' operand, as the GRU's) and tc [H] scratch. */
+ * Whhᵀ [H][4H] (the row kernels' operand, as the GRU's). The cell is the kernels' lstm_fwd_rows
+ * (kernels.h), which the plans run too. */
 size_t petra_lstm_fwd_ws_floats(int T, int B, int H) {
-  return (size_t)T * B * 4 * H + (size_t)(T + 1) * B * H + (size_t)B * 4 * H + (size_t)H * 4 * H + (size_t)H;
+  return (size_t)T * B * 4 * H + (size_t)(T + 1) * B * H + (size_t)B * 4 * H + (size_t)H * 4 * H;
 }
 
 /* dA [T][B][4H] pre-activation grads, dh, dhp, dc [B][H], tanh(c) [H]. */
 size_t petra_lstm_bwd_ws_floats(int T, int B, int H) { return (size_t)T * B * 4 * H + 3 * (size_t)B * H + (size_t)H; }
-
-/* One row's step: a [4H] holds x·Wihᵀ + bih and receives the activated i, f, g, o; hh [4H] is
- * h·Whhᵀ + bhh; c [H] updated in place; h' into h. The transcendentals go through the vector
- * kernels (kernels.h: checked against libm), tc [H] is scratch. */
-static void cell_row(const petra_kernels *k, int H, float *a, const float *hh, float *c, float *h, float *tc) {
-  for (int j = 0; j < 4 * H; j++) a[j] += hh[j];
-  k->sigmoid(2 * (size_t)H, a, a);
-  k->tanh((size_t)H, a + 2 * H, a + 2 * H);
-  k->sigmoid((size_t)H, a + 3 * H, a + 3 * H);
-  for (int j = 0; j < H; j++) c[j] = a[H + j] * c[j] + a[j] * a[2 * H + j];
-  k->tanh((size_t)H, c, tc);
-  for (int j = 0; j < H; j++) h[j] = a[3 * H + j] * tc[j];
-}
-
-void petra_lstm_cell_rows(int H, int R, const float *pre, const float *hh, float *c, float *hc,
-                          const int *len, int t) {
-  float a[4 * 1024], tc[1024];
-  const petra_kernels *k = petra_kernels_best();
-  for (int r = 0; r < R; r++) {
-    if (len && t >= len[r]) continue;
-    /* the gates into a stack copy (the plans check H <= 1024) */
-    memcpy(a, pre + (size_t)r * 4 * H, sizeof(float) * 4 * (size_t)H);
-    cell_row(k, H, a, hh + (size_t)r * 4 * H, c + (size_t)r * H, hc + (size_t)r * H, tc);
-  }
-}
 
 void petra_lstm_forward(int T, int B, int in, int H, const float *x, const int *len,
                         const float *h0, const float *Wih, const float *Whh, const float *bih,
                         const float *bhh, float *hs, float *ws) {
   const int G = 4 * H;
   float *acts = ws, *cs = acts + (size_t)T * B * G, *hh = cs + (size_t)(T + 1) * B * H;
-  float *whhT = hh + (size_t)B * G, *tc = whhT + (size_t)H * G;
+  float *whhT = hh + (size_t)B * G;
   const size_t rows = (size_t)T * B;
   const petra_kernels *k = petra_kernels_best();
   if (k->fp32_fast)
@@ -72,14 +48,10 @@ void petra_lstm_forward(int T, int B, int in, int H, const float *x, const int *
       cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, B, G, H, 1.0f, hp, H, Whh, H, 1.0f, hh, G);
     }
     memcpy(cc, cp, sizeof(float) * B * H);
-    float *a_t = acts + (size_t)t * B * G;
-    for (int b = 0; b < B; b++) {
-      if (len && t >= len[b]) { /* carried over; the gates of a skipped step are not read */
-        memcpy(hc + (size_t)b * H, hp + (size_t)b * H, sizeof(float) * H);
-        continue;
-      }
-      cell_row(k, H, a_t + (size_t)b * G, hh + (size_t)b * G, cc + (size_t)b * H, hc + (size_t)b * H, tc);
-    }
+    k->lstm_fwd_rows(H, B, acts + (size_t)t * B * G, hh, cc, hc, len, t);
+    if (len) /* carried over; the gates of a skipped step are not read */
+      for (int b = 0; b < B; b++)
+        if (t >= len[b]) memcpy(hc + (size_t)b * H, hp + (size_t)b * H, sizeof(float) * H);
   }
 }
 

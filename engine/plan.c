@@ -13,7 +13,6 @@
 #include "kernels.h"
 #include "quant.h"
 #include "petra/dense.h"
-#include "petra/lstm.h"
 #include "petra/norm.h"
 
 /* A linear layer y = x·Wᵀ + b in fp32, int8 or int4, optionally low-rank: W ≈ U·V with
@@ -582,7 +581,7 @@ static void core_run(const petra_plan *p, int T, int R, const float *x, const in
   for (int t = 0; t < T; t++) {
     linear_apply(p, &p->whh, R, ha, sc->hh, sc);
     if (core->kind == PETRA_CORE_LSTM)
-      petra_lstm_cell_rows(H, R, sc->xi + (size_t)t * R * G, sc->hh, hn, hb, len, t);
+      p->k->lstm_fwd_rows(H, R, sc->xi + (size_t)t * R * G, sc->hh, hn, hb, len, t);
     else
       p->k->gru_fwd_rows(H, R, sc->xi + (size_t)t * R * G, sc->hh, ha, hn, hb);
     if (len)

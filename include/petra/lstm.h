@@ -24,10 +24,4 @@ void petra_lstm_backward(int T, int B, int in, int H, const float *x, const int 
                          const float *dhs, const float *dhT, float *dx, float *dh0, float *dWih,
                          float *dWhh, float *dbih, float *dbhh, float *bws);
 
-/* One cell step for R rows from the two products (biases included): pre [R][4H] = x·Wihᵀ +
- * bih, hh [R][4H] = h·Whhᵀ + bhh; c [R][H] updated in place, h' written to hc [R][H]. Rows
- * with len[r] <= t are left alone (len may be NULL). The scalar reference the forward pass
- * and the plans share. */
-void petra_lstm_cell_rows(int H, int R, const float *pre, const float *hh, float *c, float *hc,
-                          const int *len, int t);
 #endif

@@ -98,6 +98,63 @@ TEST(kernel_variants_match_portable_and_libm) {
   CHECK(petra_kernels_variant(3) == NULL);
 }
 
+/* LSTM steps: the portable variant against the formulas in double with libm, every variant
+ * against the portable one, a row in a batch bit for bit as alone, masked rows untouched. */
+TEST(lstm_kernel_matches_libm_portable_and_a_row_alone) {
+  enum { RR = 5, HMAX = 37 };
+  static const int hs[] = {37, 8, 5, 32};
+  const int len[RR] = {3, 1, 3, 2, 3}, t = 1; /* row 1 is past its length */
+  for (int hi = 0; hi < 4; hi++) {
+    const int H = hs[hi], G = 4 * H;
+    petra_rng r;
+    petra_rng_seed(&r, 60 + hi);
+    float a0[RR * 4 * HMAX], hh[RR * 4 * HMAX], c0[RR * HMAX], h0[RR * HMAX];
+    for (int i = 0; i < RR * G; i++) a0[i] = (float)(2 * petra_rng_normal(&r)), hh[i] = (float)petra_rng_normal(&r);
+    for (int i = 0; i < RR * H; i++) c0[i] = (float)petra_rng_normal(&r), h0[i] = (float)petra_rng_normal(&r);
+    float cr[RR * HMAX], hr[RR * HMAX];
+    for (int v = 0; v < 3; v++) {
+      const petra_kernels *k = petra_kernels_variant(v);
+      if (!k) continue;
+      float a[RR * 4 * HMAX], c[RR * HMAX], h[RR * HMAX];
+      memcpy(a, a0, sizeof a);
+      memcpy(c, c0, sizeof c);
+      memcpy(h, h0, sizeof h);
+      k->lstm_fwd_rows(H, RR, a, hh, c, h, len, t);
+      double worst = 0;
+      for (int b = 0; b < RR; b++) {
+        if (b == 1) { /* masked: nothing written */
+          CHECK(!memcmp(c + b * H, c0 + b * H, sizeof(float) * H) && !memcmp(h + b * H, h0 + b * H, sizeof(float) * H));
+          continue;
+        }
+        for (int j = 0; j < H; j++) {
+          const float *p = a0 + b * G, *u = hh + b * G;
+          double gi = 1 / (1 + exp(-(double)(p[j] + u[j]))), gf = 1 / (1 + exp(-(double)(p[H + j] + u[H + j])));
+          double gg = tanh((double)(p[2 * H + j] + u[2 * H + j])), go = 1 / (1 + exp(-(double)(p[3 * H + j] + u[3 * H + j])));
+          double cc = gf * c0[b * H + j] + gi * gg, hv = go * tanh(cc);
+          worst = fmax(worst, fmax(fabs(c[b * H + j] - cc), fabs(h[b * H + j] - hv)));
+        }
+        /* alone */
+        float a1[4 * HMAX], c1[HMAX], h1[HMAX];
+        memcpy(a1, a0 + b * G, sizeof(float) * G);
+        memcpy(c1, c0 + b * H, sizeof(float) * H);
+        k->lstm_fwd_rows(H, 1, a1, hh + b * G, c1, h1, NULL, 0);
+        CHECK_MSG(!memcmp(c1, c + b * H, sizeof(float) * H) && !memcmp(h1, h + b * H, sizeof(float) * H) &&
+                      !memcmp(a1, a + b * G, sizeof(float) * G),
+                  "%s lstm_fwd_rows (H=%d) row %d differs from the row alone", k->name, H, b);
+      }
+      CHECK_MSG(worst < 2e-6, "%s lstm_fwd_rows (H=%d) %.2e from the double reference", k->name, H, worst);
+      if (v == 0) {
+        memcpy(cr, c, sizeof c);
+        memcpy(hr, h, sizeof h);
+      } else {
+        double w = 0;
+        for (int i = 0; i < RR * H; i++) w = fmax(w, fmax(fabs(c[i] - cr[i]), fabs(h[i] - hr[i])));
+        CHECK_MSG(w < 1e-6, "%s lstm_fwd_rows (H=%d) differs from portable by %.2e", k->name, H, w);
+      }
+    }
+  }
+}
+
 TEST(row_kernels_match_portable_and_a_row_alone) {
   const petra_kernels *ref = petra_kernels_variant(0);
   /* gru_fwd_rows: each row bit for bit as gru_fwd on it alone, in every variant */
