@@ -1,14 +1,15 @@
 #include "core.h"
 
+#include <stdio.h>
 #include <string.h>
 
 #include "petra/gru.h"
 #include "petra/lstm.h"
 
 const petra_core petra_cores[PETRA_N_CORES] = {
-    {PETRA_CORE_GRU, "gru", "gru0", "gru0.wih", "gru0.whh", "gru0.bih", "gru0.bhh", 3, petra_gru_fwd_ws_floats,
+    {PETRA_CORE_GRU, "gru", 3, petra_gru_fwd_ws_floats,
      petra_gru_bwd_ws_floats, petra_gru_forward, petra_gru_backward},
-    {PETRA_CORE_LSTM, "lstm", "lstm0", "lstm0.wih", "lstm0.whh", "lstm0.bih", "lstm0.bhh", 4, petra_lstm_fwd_ws_floats,
+    {PETRA_CORE_LSTM, "lstm", 4, petra_lstm_fwd_ws_floats,
      petra_lstm_bwd_ws_floats, petra_lstm_forward, petra_lstm_backward},
 };
 
@@ -20,4 +21,14 @@ const petra_core *petra_core_by_key(const char *key) {
   for (int i = 0; i < PETRA_N_CORES; i++)
     if (!strcmp(petra_cores[i].key, key)) return &petra_cores[i];
   return NULL;
+}
+
+petra_core_names petra_core_layer_names(const petra_core *c, int l) {
+  petra_core_names n;
+  snprintf(n.layer, sizeof n.layer, "%s%d", c->key, l);
+  snprintf(n.wih, sizeof n.wih, "%s.wih", n.layer);
+  snprintf(n.whh, sizeof n.whh, "%s.whh", n.layer);
+  snprintf(n.bih, sizeof n.bih, "%s.bih", n.layer);
+  snprintf(n.bhh, sizeof n.bhh, "%s.bhh", n.layer);
+  return n;
 }

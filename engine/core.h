@@ -12,9 +12,7 @@
 
 typedef struct petra_core {
   petra_core_kind kind;
-  const char *key;   /* the spec key: gru=UNITS, lstm=UNITS */
-  const char *layer; /* "gru0": genome genes and quantization */
-  const char *wih, *whh, *bih, *bhh; /* tensor names: [gates·H × in], [gates·H × H], [gates·H] ×2 */
+  const char *key;   /* the spec key (gru=UNITS[,UNITS...]) and the stem of its layers' names */
   int gates;         /* rows per unit in each tensor (unit j owns rows j, H+j, ...) */
   size_t (*fwd_ws_floats)(int T, int B, int H);
   size_t (*bwd_ws_floats)(int T, int B, int H);
@@ -27,6 +25,14 @@ typedef struct petra_core {
 } petra_core;
 
 extern const petra_core petra_cores[PETRA_N_CORES];
+
+/* The names of layer l of a core (stacked layers count from 0): the layer ("gru1": genome
+ * genes, quantization) and its tensors, wih [gates·H × in], whh [gates·H × H], bih and bhh
+ * [gates·H]. */
+typedef struct petra_core_names {
+  char layer[16], wih[24], whh[24], bih[24], bhh[24];
+} petra_core_names;
+petra_core_names petra_core_layer_names(const petra_core *c, int l);
 
 /* The spec's core (ts models: the GRU). */
 const petra_core *petra_core_of(const petra_model_spec *s);

@@ -40,7 +40,8 @@ void petra_evo_conf_layers(petra_evo_conf *c, const petra_model_spec *spec) {
     snprintf(c->layers[nl++], sizeof c->layers[0], "emb.%.26s", spec->fields[f].name);
   if (spec->dense > 0 || (spec->kind == PETRA_MODEL_TS && spec->arch == PETRA_TS_MLP))
     snprintf(c->layers[nl++], sizeof c->layers[0], "dense0");
-  if (spec->gru > 0) snprintf(c->layers[nl++], sizeof c->layers[0], "%s", petra_core_of(spec)->layer);
+  for (int l = 0; l < petra_spec_core_layers(spec) && nl < PETRA_EVO_MAX_LAYERS - 1; l++)
+    snprintf(c->layers[nl++], sizeof c->layers[0], "%s", petra_core_layer_names(petra_core_of(spec), l).layer);
   snprintf(c->layers[nl++], sizeof c->layers[0], "head");
   c->n_layers = nl;
 }

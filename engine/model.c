@@ -21,7 +21,8 @@
 typedef struct layout {
   int emb[PETRA_MAX_FIELDS];
   int d_w, d_b, ln_g, ln_b;  /* seq dense + layer norm, ts MLP first layer */
-  int g_wih, g_whh, g_bih, g_bhh;
+  int g_wih[PETRA_MAX_CORE_LAYERS], g_whh[PETRA_MAX_CORE_LAYERS], g_bih[PETRA_MAX_CORE_LAYERS],
+      g_bhh[PETRA_MAX_CORE_LAYERS]; /* recurrent layers (ts: one GRU) */
   int h_w, h_b;              /* head (seq) / output layer (ts; dlinear: the remainder's map) */
   int t_w;                   /* ts dlinear: the trend's map */
 } layout;
@@ -33,7 +34,10 @@ typedef struct workspace {
   int32_t *codes;   /* [T][B][F] */
   float *x0;        /* seq: [T][B][E] concatenated inputs; ts: [R][in] */
   float *z1, *st, *a1, *a2, *mask, *a3; /* dense pre-act, LN stats, LN out, act out, dropout */
-  float *hs, *gws, *gbws;               /* GRU states and workspaces */
+  float *hs, *gws, *gbws;               /* recurrent layer 0: states and workspaces */
+  float *stack;                         /* layers 1..: their own, in one block */
+  float *shs[PETRA_MAX_CORE_LAYERS], *sgws[PETRA_MAX_CORE_LAYERS], *sgbws[PETRA_MAX_CORE_LAYERS];
+  float *sdx[PETRA_MAX_CORE_LAYERS];    /* grad wrt layer l's input: layer l−1's outputs [T][B][H] */
   float *out;       /* [B][K] (seq) or [R][Hout] (ts, normalized) */
   float *dout, *dh, *dxg, *da, *db2, *dx0;
   float *tgt;       /* ts: normalized targets [R][Hout] */
@@ -103,12 +107,16 @@ static void build_layout(petra_model *m) {
       in = s->dense;
     }
     const petra_core *core = petra_core_of(s);
-    int G = core->gates * s->gru;
-    L->g_wih = add_tensor(m, core->wih, G, in);
-    L->g_whh = add_tensor(m, core->whh, G, s->gru);
-    L->g_bih = add_tensor(m, core->bih, 1, G);
-    L->g_bhh = add_tensor(m, core->bhh, 1, G);
-    L->h_w = add_tensor(m, "head.w", s->classes, s->gru);
+    for (int l = 0; l < petra_spec_core_layers(s); l++) { /* each layer reads the one below */
+      petra_core_names nm = petra_core_layer_names(core, l);
+      int H = petra_spec_core_units(s, l), G = core->gates * H;
+      L->g_wih[l] = add_tensor(m, nm.wih, G, in);
+      L->g_whh[l] = add_tensor(m, nm.whh, G, H);
+      L->g_bih[l] = add_tensor(m, nm.bih, 1, G);
+      L->g_bhh[l] = add_tensor(m, nm.bhh, 1, G);
+      in = H;
+    }
+    L->h_w = add_tensor(m, "head.w", s->classes, petra_spec_core_top(s));
     L->h_b = add_tensor(m, "head.b", 1, s->classes);
     m->ex_floats = 1 + s->seq_len * (s->n_fields + s->n_numeric) + 1;
     m->n_out = s->classes;
@@ -132,11 +140,11 @@ static void build_layout(petra_model *m) {
       in = s->hidden;
     } else if (s->arch == PETRA_TS_GRU) {
       int gin = s->ci ? 1 : C;
-      const petra_core *core = petra_core_of(s);
-      L->g_wih = add_tensor(m, core->wih, 3 * s->gru, gin);
-      L->g_whh = add_tensor(m, core->whh, 3 * s->gru, s->gru);
-      L->g_bih = add_tensor(m, core->bih, 1, 3 * s->gru);
-      L->g_bhh = add_tensor(m, core->bhh, 1, 3 * s->gru);
+      petra_core_names nm = petra_core_layer_names(petra_core_of(s), 0);
+      L->g_wih[0] = add_tensor(m, nm.wih, 3 * s->gru, gin);
+      L->g_whh[0] = add_tensor(m, nm.whh, 3 * s->gru, s->gru);
+      L->g_bih[0] = add_tensor(m, nm.bih, 1, 3 * s->gru);
+      L->g_bhh[0] = add_tensor(m, nm.bhh, 1, 3 * s->gru);
       in = s->gru;
     }
     L->h_w = add_tensor(m, "head.w", m->ts_out, in);
@@ -169,12 +177,12 @@ static void init_params(petra_model *m) {
       P(m, L->ln_b)[j] = 0.0f;
     }
   }
-  if (L->g_wih >= 0) {
-    float b = 1.0f / sqrtf((float)m->t[L->g_whh].cols);
-    init_uniform(m, L->g_wih, b);
-    init_uniform(m, L->g_whh, b);
-    init_uniform(m, L->g_bih, b);
-    init_uniform(m, L->g_bhh, b);
+  for (int l = 0; l < PETRA_MAX_CORE_LAYERS && L->g_wih[l] >= 0; l++) {
+    float b = 1.0f / sqrtf((float)m->t[L->g_whh[l]].cols);
+    init_uniform(m, L->g_wih[l], b);
+    init_uniform(m, L->g_whh[l], b);
+    init_uniform(m, L->g_bih[l], b);
+    init_uniform(m, L->g_bhh[l], b);
   }
   float b = 1.0f / sqrtf((float)m->t[L->h_w].cols);
   init_uniform(m, L->h_w, b);
@@ -239,6 +247,7 @@ void petra_model_free(petra_model *m) {
   free(m->g);
   free(m->state);
   free(m->w.block);
+  free(m->w.stack);
   free(m->w.codes);
   free(m->w.len);
   free(m);
@@ -282,6 +291,7 @@ static int ensure_ws(petra_model *m, int n) {
   workspace *w = &m->w;
   if (n <= w->cap) return 0;
   free(w->block);
+  free(w->stack);
   free(w->codes);
   free(w->len);
   memset(w, 0, sizeof *w);
@@ -309,7 +319,10 @@ static int ensure_ws(petra_model *m, int n) {
     sizes[9] = petra_core_of(s)->bwd_ws_floats((int)T, n, (int)H);
     sizes[10] = B * s->classes;
     sizes[11] = B * s->classes;
-    sizes[12] = B * H;
+    size_t Hmax = H;
+    for (int l = 1; l < petra_spec_core_layers(s); l++)
+      if ((size_t)petra_spec_core_units(s, l) > Hmax) Hmax = (size_t)petra_spec_core_units(s, l);
+    sizes[12] = B * Hmax;
     sizes[13] = rows * in_g;
     sizes[16] = rows * m->E;
   } else {
@@ -349,6 +362,28 @@ static int ensure_ws(petra_model *m, int n) {
   for (int i = 0; i < 20; i++) {
     *dst[i] = sizes[i] ? p : NULL;
     p += sizes[i];
+  }
+  /* stacked recurrent layers: states, workspaces and the grad wrt their input */
+  if (s->kind == PETRA_MODEL_SEQ && s->n_stack > 0) {
+    const petra_core *core = petra_core_of(s);
+    size_t ssz[PETRA_MAX_CORE_LAYERS][4] = {{0}}, stotal = 0;
+    for (int l = 1; l < petra_spec_core_layers(s); l++) {
+      int Hl = petra_spec_core_units(s, l);
+      ssz[l][0] = (T + 1) * B * (size_t)Hl;
+      ssz[l][1] = core->fwd_ws_floats((int)T, n, Hl);
+      ssz[l][2] = core->bwd_ws_floats((int)T, n, Hl);
+      ssz[l][3] = T * B * (size_t)petra_spec_core_units(s, l - 1);
+      stotal += ssz[l][0] + ssz[l][1] + ssz[l][2] + ssz[l][3];
+    }
+    if (!(w->stack = calloc(stotal, sizeof(float)))) return PETRA_ENOMEM;
+    float *q = w->stack;
+    for (int l = 1; l < petra_spec_core_layers(s); l++) {
+      float **d4[4] = {&w->shs[l], &w->sgws[l], &w->sgbws[l], &w->sdx[l]};
+      for (int k = 0; k < 4; k++) {
+        *d4[k] = q;
+        q += ssz[l][k];
+      }
+    }
   }
   w->cap = n;
   return 0;
@@ -450,10 +485,19 @@ static int seq_forward(petra_model *m, int n, const float *ex, int train) {
     }
     in_g = D;
   }
-  petra_core_of(s)->forward(T, n, in_g, H, xg, w->len, NULL, P(m, L->g_wih), P(m, L->g_whh), P(m, L->g_bih),
-                            P(m, L->g_bhh), w->hs, w->gws);
-  petra_dense_forward(n, H, s->classes, w->hs + (size_t)T * n * H, P(m, L->h_w), P(m, L->h_b),
-                      w->out);
+  const petra_core *core = petra_core_of(s);
+  core->forward(T, n, in_g, H, xg, w->len, NULL, P(m, L->g_wih[0]), P(m, L->g_whh[0]), P(m, L->g_bih[0]),
+                P(m, L->g_bhh[0]), w->hs, w->gws);
+  const float *top = w->hs; /* [(T+1)][B][Ht]: the top layer's states */
+  int Ht = H;
+  for (int l = 1; l < petra_spec_core_layers(s); l++) { /* layer l reads layer l−1's steps 1..T */
+    int Hl = petra_spec_core_units(s, l);
+    core->forward(T, n, Ht, Hl, top + (size_t)n * Ht, w->len, NULL, P(m, L->g_wih[l]), P(m, L->g_whh[l]),
+                  P(m, L->g_bih[l]), P(m, L->g_bhh[l]), w->shs[l], w->sgws[l]);
+    top = w->shs[l];
+    Ht = Hl;
+  }
+  petra_dense_forward(n, Ht, s->classes, top + (size_t)T * n * Ht, P(m, L->h_w), P(m, L->h_b), w->out);
   return 0;
 }
 
@@ -463,14 +507,23 @@ static void seq_backward(petra_model *m, int n) {
   const layout *L = &m->L;
   const int T = s->seq_len, D = s->dense, H = s->gru;
   const size_t rows = (size_t)T * n;
-  const float *hT = w->hs + (size_t)T * n * H;
-  petra_dense_backward(n, H, s->classes, hT, P(m, L->h_w), w->dout, w->dh, Gr(m, L->h_w),
-                       Gr(m, L->h_b));
+  const petra_core *core = petra_core_of(s);
+  const int NL = petra_spec_core_layers(s), Ht = petra_spec_core_top(s);
+  const float *hT = (NL > 1 ? w->shs[NL - 1] : w->hs) + (size_t)T * n * Ht;
+  petra_dense_backward(n, Ht, s->classes, hT, P(m, L->h_w), w->dout, w->dh, Gr(m, L->h_w), Gr(m, L->h_b));
+  /* the stack top down: layer l's input grad is the grad on every output step of layer l−1 */
+  for (int l = NL - 1; l >= 1; l--) {
+    int Hl = petra_spec_core_units(s, l), Hb = petra_spec_core_units(s, l - 1);
+    const float *xl = (l > 1 ? w->shs[l - 1] : w->hs) + (size_t)n * Hb;
+    core->backward(T, n, Hb, Hl, xl, w->len, P(m, L->g_wih[l]), P(m, L->g_whh[l]), w->shs[l], w->sgws[l],
+                   l < NL - 1 ? w->sdx[l + 1] : NULL, l == NL - 1 ? w->dh : NULL, w->sdx[l], NULL,
+                   Gr(m, L->g_wih[l]), Gr(m, L->g_whh[l]), Gr(m, L->g_bih[l]), Gr(m, L->g_bhh[l]), w->sgbws[l]);
+  }
   const float *xg = D ? (s->dropout > 0 ? w->a3 : w->a2) : w->x0;
   int in_g = D ? D : m->E;
-  petra_core_of(s)->backward(T, n, in_g, H, xg, w->len, P(m, L->g_wih), P(m, L->g_whh), w->hs, w->gws, NULL,
-                             w->dh, w->dxg, NULL, Gr(m, L->g_wih), Gr(m, L->g_whh), Gr(m, L->g_bih),
-                             Gr(m, L->g_bhh), w->gbws);
+  core->backward(T, n, in_g, H, xg, w->len, P(m, L->g_wih[0]), P(m, L->g_whh[0]), w->hs, w->gws,
+                 NL > 1 ? w->sdx[1] : NULL, NL > 1 ? NULL : w->dh, w->dxg, NULL, Gr(m, L->g_wih[0]),
+                 Gr(m, L->g_whh[0]), Gr(m, L->g_bih[0]), Gr(m, L->g_bhh[0]), w->gbws);
   float *dx0;
   if (D) {
     float *d = w->dxg; /* grad wrt GRU input */
@@ -633,8 +686,8 @@ static void ts_forward(petra_model *m, int n, const float *ex) {
       for (int t = 0; t < W; t++)
         memcpy(xt + ((size_t)t * R + r) * nch, w->x0 + (size_t)r * m->ts_in + (size_t)t * nch,
                sizeof(float) * nch);
-    petra_gru_forward(W, R, nch, s->gru, xt, NULL, NULL, P(m, L->g_wih), P(m, L->g_whh),
-                      P(m, L->g_bih), P(m, L->g_bhh), w->hs, w->gws);
+    petra_gru_forward(W, R, nch, s->gru, xt, NULL, NULL, P(m, L->g_wih[0]), P(m, L->g_whh[0]),
+                      P(m, L->g_bih[0]), P(m, L->g_bhh[0]), w->hs, w->gws);
     h = w->hs + (size_t)W * R * s->gru;
     in = s->gru;
   } else if (s->arch == PETRA_TS_DLINEAR) {
@@ -670,9 +723,9 @@ static void ts_backward(petra_model *m, int n) {
     const float *hT = w->hs + (size_t)W * R * s->gru;
     petra_dense_backward(R, s->gru, m->ts_out, hT, P(m, L->h_w), w->dout, w->dh, Gr(m, L->h_w),
                          Gr(m, L->h_b));
-    petra_gru_backward(W, R, nch, s->gru, w->dxg, NULL, P(m, L->g_wih), P(m, L->g_whh), w->hs,
-                       w->gws, NULL, w->dh, NULL, NULL, Gr(m, L->g_wih), Gr(m, L->g_whh),
-                       Gr(m, L->g_bih), Gr(m, L->g_bhh), w->gbws);
+    petra_gru_backward(W, R, nch, s->gru, w->dxg, NULL, P(m, L->g_wih[0]), P(m, L->g_whh[0]), w->hs,
+                       w->gws, NULL, w->dh, NULL, NULL, Gr(m, L->g_wih[0]), Gr(m, L->g_whh[0]),
+                       Gr(m, L->g_bih[0]), Gr(m, L->g_bhh[0]), w->gbws);
   }
 }
 

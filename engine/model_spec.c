@@ -119,8 +119,18 @@ int petra_model_spec_parse(const char *text, petra_model_spec *s, petra_err *err
     } else if (seq && !strcmp(k, "classes")) {
       rc = parse_int(k, v, 1, 100000, &s->classes, err);
     } else if (!strcmp(k, "gru") || (seq && petra_core_by_key(k))) {
-      /* the recurrent core's kind and units: gru=64, lstm=64 (engine/core.c) */
-      rc = parse_int(k, v, seq ? 1 : 0, 65536, &s->gru, err);
+      /* the recurrent core's kind and units per layer: gru=64, lstm=64, gru=64,32 (engine/core.c) */
+      char units[128];
+      snprintf(units, sizeof units, "%s", v);
+      s->n_stack = 0;
+      char *usave = NULL, *u = strtok_r(units, ",", &usave);
+      rc = parse_int(k, u ? u : "", seq ? 1 : 0, 65536, &s->gru, err);
+      while (!rc && (u = strtok_r(NULL, ",", &usave))) {
+        if (!seq || s->n_stack == PETRA_MAX_CORE_LAYERS - 1)
+          return petra_err_set(err, PETRA_ERANGE, "model spec: %s=%s: at most %d stacked layers%s", k, v,
+                               seq ? PETRA_MAX_CORE_LAYERS : 1, seq ? "" : " (ts models)");
+        rc = parse_int(k, u, 1, 65536, &s->stack[s->n_stack++], err);
+      }
       if (seq) s->core = petra_core_by_key(k)->kind;
     } else if (!strcmp(k, "act")) {
       int a = petra_act_parse(v);
@@ -199,16 +209,20 @@ int petra_model_spec_parse(const char *text, petra_model_spec *s, petra_err *err
 
 int petra_model_spec_format(const petra_model_spec *s, char *buf, size_t size) {
   if (s->kind == PETRA_MODEL_SEQ) {
+    char units[128];
+    size_t uo = (size_t)snprintf(units, sizeof units, "%d", s->gru);
+    for (int l = 0; l < s->n_stack && uo < sizeof units; l++)
+      uo += (size_t)snprintf(units + uo, sizeof units - uo, ",%d", s->stack[l]);
     char fields[512] = "";
     size_t off = 0;
     for (int i = 0; i < s->n_fields && off < sizeof fields; i++)
       off += (size_t)snprintf(fields + off, sizeof fields - off, "%s%s:%d:%d", i ? "," : "",
                               s->fields[i].name, s->fields[i].vocab, s->fields[i].dim);
     return snprintf(buf, size,
-                    "seq%s%s numeric=%d len=%d dense=%d act=%s layernorm=%d dropout=%g %s=%d "
+                    "seq%s%s numeric=%d len=%d dense=%d act=%s layernorm=%d dropout=%g %s=%s "
                     "classes=%d loss=%s",
                     s->n_fields ? " fields=" : "", fields, s->n_numeric, s->seq_len, s->dense,
-                    petra_act_name(s->act), s->layernorm, (double)s->dropout, petra_core_of(s)->key, s->gru, s->classes,
+                    petra_act_name(s->act), s->layernorm, (double)s->dropout, petra_core_of(s)->key, units, s->classes,
                     petra_loss_name(s->loss));
   }
   static const char *archs[] = {"linear", "mlp", "gru", "dlinear"}, *norms[] = {"none", "last", "running", "revin"};

@@ -58,8 +58,11 @@ struct petra_plan {
   petra_genome genome;
   int ef, n_out, E; /* E: seq per-event input width */
   qembed emb[PETRA_MAX_FIELDS];
-  qlinear dense, wih, whh, head;
-  float *ln_g, *ln_b, *bih, *bhh, *dense_b, *head_b;
+  qlinear dense, head;
+  qlinear wih[PETRA_MAX_CORE_LAYERS], whh[PETRA_MAX_CORE_LAYERS]; /* the recurrent layers */
+  int n_core;
+  float *ln_g, *ln_b, *dense_b, *head_b;
+  float *bih[PETRA_MAX_CORE_LAYERS], *bhh[PETRA_MAX_CORE_LAYERS];
   size_t bytes;
   const petra_kernels *k;
 };
@@ -389,14 +392,19 @@ petra_plan *petra_plan_build_ex(const petra_model *m, const petra_genome *g, con
   }
   if (s->gru > 0 && (s->kind == PETRA_MODEL_SEQ || s->arch == PETRA_TS_GRU)) {
     const petra_core *core = petra_core_of(s);
-    int H = s->gru, G = core->gates * H, bits = gene_bits(g, core->layer);
-    float rank = petra_genome_gene(g, core->layer).rank;
     int gin = s->kind == PETRA_MODEL_SEQ ? in : (s->ci ? 1 : s->channels);
-    p->bih = dup(tensor(m, core->bih), (size_t)G);
-    p->bhh = dup(tensor(m, core->bhh), (size_t)G);
-    rc |= make_linear(&p->wih, tensor(m, core->wih), G, gin, bits, p->bih, rank, T1 * R1, sm);
-    rc |= make_linear(&p->whh, tensor(m, core->whh), G, H, bits, p->bhh, rank, R1, sm);
-    in = H;
+    p->n_core = petra_spec_core_layers(s);
+    for (int l = 0; l < p->n_core; l++) { /* each layer reads the one below */
+      petra_core_names nm = petra_core_layer_names(core, l);
+      int H = petra_spec_core_units(s, l), G = core->gates * H, bits = gene_bits(g, nm.layer);
+      float rank = petra_genome_gene(g, nm.layer).rank;
+      p->bih[l] = dup(tensor(m, nm.bih), (size_t)G);
+      p->bhh[l] = dup(tensor(m, nm.bhh), (size_t)G);
+      rc |= make_linear(&p->wih[l], tensor(m, nm.wih), G, gin, bits, p->bih[l], rank, T1 * R1, sm);
+      rc |= make_linear(&p->whh[l], tensor(m, nm.whh), G, H, bits, p->bhh[l], rank, R1, sm);
+      gin = H;
+    }
+    in = gin;
   }
   const petra_tensor_info *ht = petra_model_find_tensor(m, "head.w");
   p->head_b = dup(tensor(m, "head.b"), (size_t)ht->rows);
@@ -406,8 +414,8 @@ petra_plan *petra_plan_build_ex(const petra_model *m, const petra_genome *g, con
     petra_err_set(err, PETRA_ENOMEM, "plan: out of memory");
     goto fail;
   }
-  p->bytes += linear_bytes(&p->dense) + linear_bytes(&p->wih) + linear_bytes(&p->whh) +
-              linear_bytes(&p->head);
+  p->bytes += linear_bytes(&p->dense) + linear_bytes(&p->head);
+  for (int l = 0; l < p->n_core; l++) p->bytes += linear_bytes(&p->wih[l]) + linear_bytes(&p->whh[l]);
   return p;
 fail:
   petra_plan_free(p);
@@ -422,13 +430,15 @@ void petra_plan_free(petra_plan *p) {
     free(p->emb[f].scale);
   }
   free_linear(&p->dense);
-  free_linear(&p->wih);
-  free_linear(&p->whh);
+  for (int l = 0; l < PETRA_MAX_CORE_LAYERS; l++) {
+    free_linear(&p->wih[l]);
+    free_linear(&p->whh[l]);
+    free(p->bih[l]);
+    free(p->bhh[l]);
+  }
   free_linear(&p->head);
   free(p->ln_g);
   free(p->ln_b);
-  free(p->bih);
-  free(p->bhh);
   free(p->dense_b);
   free(p->head_b);
   free(p);
@@ -448,6 +458,7 @@ int petra_plan_n_outputs(const petra_plan *p) { return p->n_out; }
 /* Scratch layout (floats unless noted), sized for n examples. */
 typedef struct scratch {
   float *x0, *a1, *st, *xi, *h, *hh, *out2, *lr;
+  float *seq; /* a stacked layer's outputs [T][R][H]: the next layer's input */
   float *sx;   /* [QCHUNK] activation scales */
   uint8_t *xu; /* [QCHUNK × padded width] quantized activations */
   int32_t *acc;
@@ -533,23 +544,30 @@ static size_t layout(const petra_plan *p, int n, void *base, scratch *sc_out) {
   size_t R = s->kind == PETRA_MODEL_SEQ ? (size_t)n : (size_t)n * (s->ci ? (s->target < 0 ? s->channels : 1) : 1);
   size_t rows = s->kind == PETRA_MODEL_SEQ ? T * n : R;
   size_t in0 = s->kind == PETRA_MODEL_SEQ ? (size_t)p->E : (size_t)(s->ci ? s->window : s->window * s->channels);
-  size_t D = (size_t)(p->dense.out ? p->dense.out : 1), H = (size_t)(s->gru ? s->gru : 1);
+  size_t D = (size_t)(p->dense.out ? p->dense.out : 1), H = 1; /* H: the widest recurrent layer */
+  for (int l = 0; l < p->n_core; l++)
+    if ((size_t)petra_spec_core_units(s, l) > H) H = (size_t)petra_spec_core_units(s, l);
   size_t maxin = in0 > D ? in0 : D;
   if (H > maxin) maxin = H;
   size_t a1 = rows * D > rows * in0 ? rows * D : rows * in0; /* also the ts GRU's time-major input */
-  const qlinear *ls[4] = {&p->dense, &p->wih, &p->whh, &p->head};
+  const qlinear *ls[2 + 2 * PETRA_MAX_CORE_LAYERS] = {&p->dense, &p->head};
+  int nls = 2;
+  for (int l = 0; l < p->n_core; l++) {
+    ls[nls++] = &p->wih[l];
+    ls[nls++] = &p->whh[l];
+  }
   size_t maxr = 0, accn = 64;
-  for (int i = 0; i < 4; i++) {
+  for (int i = 0; i < nls; i++) {
     if (ls[i]->lr && (size_t)ls[i]->lr->out > maxr) maxr = (size_t)ls[i]->lr->out;
     if (acc_need(ls[i]) > accn) accn = acc_need(ls[i]);
   }
   size_t maxrows = rows > R * T ? rows : R * T;
   const size_t G = (size_t)petra_core_of(s)->gates * H;
-  size_t sizes[8] = {rows * in0, a1, rows * 2, T * R * G + G, 3 * R * H, R * G,
-                     R * (size_t)(p->head.out), maxrows * maxr};
+  size_t sizes[9] = {rows * in0, a1, rows * 2, T * R * G + G, 3 * R * H, R * G,
+                     R * (size_t)(p->head.out), maxrows * maxr, p->n_core > 1 ? T * R * H : 0};
   size_t off = 0;
-  float **dst[8] = {&sc->x0, &sc->a1, &sc->st, &sc->xi, &sc->h, &sc->hh, &sc->out2, &sc->lr};
-  for (int i = 0; i < 8; i++) {
+  float **dst[9] = {&sc->x0, &sc->a1, &sc->st, &sc->xi, &sc->h, &sc->hh, &sc->out2, &sc->lr, &sc->seq};
+  for (int i = 0; i < 9; i++) {
     if (base) *dst[i] = (float *)((char *)base + off);
     off += ((sizes[i] * sizeof(float)) + 63) & ~(size_t)63;
   }
@@ -567,37 +585,45 @@ static size_t layout(const petra_plan *p, int n, void *base, scratch *sc_out) {
 
 size_t petra_plan_scratch_bytes(const petra_plan *p, int n) { return layout(p, n, NULL, NULL) + 64; }
 
-/* The recurrent core over T steps for R rows; x [T][R][in]; final states in h (first R·H
- * floats). The state alternates between two buffers (the step reads one, writes the other);
- * a row past its length keeps its state. The middle third of h is the GRU's W_hn h + b_hn,
- * the LSTM's cell state. */
+/* The recurrent core over T steps for R rows; x [T][R][in]; the top layer's final states in
+ * h (first R·H floats). A stacked layer writes every step's state to sc->seq, which the next
+ * layer reads (its input products are taken before its steps overwrite it). The state
+ * alternates between two buffers (the step reads one, writes the other); a row past its
+ * length keeps its state. The middle third of h is the GRU's W_hn h + b_hn, the LSTM's cell
+ * state. */
 static void core_run(const petra_plan *p, int T, int R, const float *x, const int *len, scratch *sc) {
   const petra_core *core = petra_core_of(&p->spec);
-  const int H = p->spec.gru, G = core->gates * H;
-  linear_apply(p, &p->wih, T * R, x, sc->xi, sc);
-  float *ha = sc->h, *hn = sc->h + (size_t)R * H, *hb = sc->h + 2 * (size_t)R * H;
-  memset(ha, 0, sizeof(float) * (size_t)R * H);
-  if (core->kind == PETRA_CORE_LSTM) memset(hn, 0, sizeof(float) * (size_t)R * H);
-  for (int t = 0; t < T; t++) {
-    linear_apply(p, &p->whh, R, ha, sc->hh, sc);
-    if (core->kind == PETRA_CORE_LSTM)
-      p->k->lstm_fwd_rows(H, R, sc->xi + (size_t)t * R * G, sc->hh, hn, hb, len, t);
-    else
-      p->k->gru_fwd_rows(H, R, sc->xi + (size_t)t * R * G, sc->hh, ha, hn, hb);
-    if (len)
-      for (int r = 0; r < R; r++)
-        if (t >= len[r]) memcpy(hb + (size_t)r * H, ha + (size_t)r * H, sizeof(float) * H);
-    float *tmp = ha;
-    ha = hb;
-    hb = tmp;
+  int H = 0;
+  for (int l = 0; l < p->n_core; l++) {
+    H = petra_spec_core_units(&p->spec, l);
+    const int G = core->gates * H, last = l == p->n_core - 1;
+    linear_apply(p, &p->wih[l], T * R, l ? sc->seq : x, sc->xi, sc);
+    float *ha = sc->h, *hn = sc->h + (size_t)R * H, *hb = sc->h + 2 * (size_t)R * H;
+    memset(ha, 0, sizeof(float) * (size_t)R * H);
+    if (core->kind == PETRA_CORE_LSTM) memset(hn, 0, sizeof(float) * (size_t)R * H);
+    for (int t = 0; t < T; t++) {
+      linear_apply(p, &p->whh[l], R, ha, sc->hh, sc);
+      if (core->kind == PETRA_CORE_LSTM)
+        p->k->lstm_fwd_rows(H, R, sc->xi + (size_t)t * R * G, sc->hh, hn, hb, len, t);
+      else
+        p->k->gru_fwd_rows(H, R, sc->xi + (size_t)t * R * G, sc->hh, ha, hn, hb);
+      if (len)
+        for (int r = 0; r < R; r++)
+          if (t >= len[r]) memcpy(hb + (size_t)r * H, ha + (size_t)r * H, sizeof(float) * H);
+      if (!last) memcpy(sc->seq + (size_t)t * R * H, hb, sizeof(float) * (size_t)R * H);
+      float *tmp = ha;
+      ha = hb;
+      hb = tmp;
+    }
+    if (ha != sc->h) memcpy(sc->h, ha, sizeof(float) * (size_t)R * H);
   }
-  if (ha != sc->h) memcpy(sc->h, ha, sizeof(float) * (size_t)R * H);
 }
 
 int petra_plan_score(const petra_plan *p, int n, const float *ex, float *out, void *scratch_mem) {
   if (n <= 0) return n == 0 ? 0 : PETRA_EINVAL;
   const petra_model_spec *s = &p->spec;
-  if (s->gru > 1024) return PETRA_ERANGE;
+  for (int l = 0; l < p->n_core; l++)
+    if (petra_spec_core_units(s, l) > 1024) return PETRA_ERANGE;
   scratch sc;
   void *base = (void *)(((uintptr_t)scratch_mem + 63) & ~(uintptr_t)63);
   layout(p, n, base, &sc);
@@ -713,5 +739,7 @@ static int sparse_used(const qlinear *l, int n) {
 }
 
 int petra_plan_sparse_layers(const petra_plan *p, int n) {
-  return sparse_used(&p->dense, n) + sparse_used(&p->wih, n) + sparse_used(&p->whh, n) + sparse_used(&p->head, n);
+  int u = sparse_used(&p->dense, n) + sparse_used(&p->head, n);
+  for (int l = 0; l < p->n_core; l++) u += sparse_used(&p->wih[l], n) + sparse_used(&p->whh[l], n);
+  return u;
 }

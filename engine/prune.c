@@ -89,18 +89,21 @@ petra_model *petra_prune(const petra_model *m, const petra_genome *g, petra_err 
   }
   const petra_model_spec *s = petra_model_get_spec(m);
   petra_model_spec ns = *s;
-  int *emb_keep[PETRA_MAX_FIELDS] = {0}, *dense_keep = NULL, *gru_keep = NULL;
+  int *emb_keep[PETRA_MAX_FIELDS] = {0}, *dense_keep = NULL, *core_keep[PETRA_MAX_CORE_LAYERS] = {0};
   int *in_cols = NULL; /* kept input columns of the layer after the embeddings */
   int n_in_cols = 0;
   petra_model *out = NULL;
-  int H = s->gru, K_h = 0, D = 0, K_d = 0;
+  int D = 0, K_d = 0, K_c[PETRA_MAX_CORE_LAYERS] = {0};
   const petra_core *core = petra_core_of(s);
-  const int NG = core->gates;
+  const int NG = core->gates, NL = petra_spec_core_layers(s);
+  const int core_used = NL > 0 && (s->kind == PETRA_MODEL_SEQ || s->arch == PETRA_TS_GRU);
+  petra_core_names cn[PETRA_MAX_CORE_LAYERS];
+  for (int l = 0; l < NL; l++) cn[l] = petra_core_layer_names(core, l);
   int wr = 0, wc = 0;
 
   if (s->kind == PETRA_MODEL_SEQ) {
     /* the layer that reads the concatenated per-event inputs */
-    const char *reader = s->dense > 0 ? "dense0.w" : core->wih;
+    const char *reader = s->dense > 0 ? "dense0.w" : cn[0].wih;
     int rr = 0, rc = 0;
     const float *rw = T(m, reader, &rr, &rc);
     in_cols = malloc(sizeof(int) * (size_t)rc);
@@ -128,7 +131,7 @@ petra_model *petra_prune(const petra_model *m, const petra_genome *g, petra_err 
   if (s->dense > 0 || (s->kind == PETRA_MODEL_TS && s->arch == PETRA_TS_MLP)) {
     D = s->kind == PETRA_MODEL_SEQ ? s->dense : s->hidden;
     const float *w = T(m, "dense0.w", &wr, &wc);
-    const char *next = s->kind == PETRA_MODEL_SEQ ? core->wih : "head.w";
+    const char *next = s->kind == PETRA_MODEL_SEQ ? cn[0].wih : "head.w";
     int nr = 0, nc = 0;
     const float *nw = T(m, next, &nr, &nc);
     K_d = kept(petra_genome_gene(g, "dense0").keep, D);
@@ -142,22 +145,28 @@ petra_model *petra_prune(const petra_model *m, const petra_genome *g, petra_err 
     else ns.hidden = K_d;
   }
 
-  if (H > 0 && (s->kind == PETRA_MODEL_SEQ || s->arch == PETRA_TS_GRU)) {
-    int ir = 0, ic = 0, hr = 0, hc = 0, or_ = 0, oc = 0;
-    const float *wih = T(m, core->wih, &ir, &ic), *whh = T(m, core->whh, &hr, &hc);
-    const float *head = T(m, "head.w", &or_, &oc);
-    K_h = kept(petra_genome_gene(g, core->layer).keep, H);
+  /* each recurrent layer's units: by their incoming weights (every gate's rows of wih and whh)
+   * times their outgoing ones (their whh column and the column of the reader above: the next
+   * layer's wih or the head) */
+  for (int l = 0; core_used && l < NL; l++) {
+    int H = petra_spec_core_units(s, l), ir = 0, ic = 0, hr = 0, hc = 0, or_ = 0, oc = 0;
+    const float *wih = T(m, cn[l].wih, &ir, &ic), *whh = T(m, cn[l].whh, &hr, &hc);
+    const float *nx = T(m, l + 1 < NL ? cn[l + 1].wih : "head.w", &or_, &oc);
+    K_c[l] = kept(petra_genome_gene(g, cn[l].layer).keep, H);
     double *score = malloc(sizeof(double) * (size_t)H);
     if (!score) goto oom;
     for (int j = 0; j < H; j++) {
       double in = 0;
       for (int gte = 0; gte < NG; gte++) in += row_norm2(wih, ic, gte * H + j) + row_norm2(whh, hc, gte * H + j);
-      score[j] = in * (col_norm2(whh, hr, hc, j) + col_norm2(head, or_, oc, j));
+      score[j] = in * (col_norm2(whh, hr, hc, j) + col_norm2(nx, or_, oc, j));
     }
-    gru_keep = top_k(score, H, K_h);
+    core_keep[l] = top_k(score, H, K_c[l]);
     free(score);
-    if (!gru_keep) goto oom;
-    ns.gru = K_h;
+    if (!core_keep[l]) goto oom;
+    if (l == 0)
+      ns.gru = K_c[0];
+    else
+      ns.stack[l - 1] = K_c[l];
   }
 
   out = petra_model_new(&ns, 0, err);
@@ -179,25 +188,28 @@ petra_model *petra_prune(const petra_model *m, const petra_genome *g, petra_err 
     gather(w, wc, dense_keep, K_d, cols, ncols, Tw(out, "dense0.w"));
     gather(T(m, "dense0.b", NULL, NULL), D, NULL, 1, dense_keep, K_d, Tw(out, "dense0.b"));
   }
-  if (gru_keep) {
-    int *rows = gate_rows(gru_keep, K_h, H, NG);
+  for (int l = 0; core_used && l < NL; l++) {
+    int H = petra_spec_core_units(s, l), K = K_c[l];
+    int *rows = gate_rows(core_keep[l], K, H, NG);
     if (!rows) goto oom;
     int ir = 0, ic = 0;
-    const float *wih = T(m, core->wih, &ir, &ic);
-    /* GRU input columns: kept dense units, or kept embedding/numeric columns, or all (ts) */
-    const int *cols = dense_keep ? dense_keep : (s->kind == PETRA_MODEL_SEQ ? in_cols : NULL);
-    int ncols = dense_keep ? K_d : (s->kind == PETRA_MODEL_SEQ ? n_in_cols : ic);
-    gather(wih, ic, rows, NG * K_h, cols, ncols, Tw(out, core->wih));
-    gather(T(m, core->whh, NULL, NULL), H, rows, NG * K_h, gru_keep, K_h, Tw(out, core->whh));
-    gather(T(m, core->bih, NULL, NULL), NG * H, NULL, 1, rows, NG * K_h, Tw(out, core->bih));
-    gather(T(m, core->bhh, NULL, NULL), NG * H, NULL, 1, rows, NG * K_h, Tw(out, core->bhh));
+    const float *wih = T(m, cn[l].wih, &ir, &ic);
+    /* input columns: the layer below's kept units; for layer 0 the kept dense units, or the
+     * kept embedding/numeric columns, or all (ts) */
+    const int *cols = l > 0 ? core_keep[l - 1] : dense_keep ? dense_keep : (s->kind == PETRA_MODEL_SEQ ? in_cols : NULL);
+    int ncols = l > 0 ? K_c[l - 1] : dense_keep ? K_d : (s->kind == PETRA_MODEL_SEQ ? n_in_cols : ic);
+    gather(wih, ic, rows, NG * K, cols, ncols, Tw(out, cn[l].wih));
+    gather(T(m, cn[l].whh, NULL, NULL), H, rows, NG * K, core_keep[l], K, Tw(out, cn[l].whh));
+    gather(T(m, cn[l].bih, NULL, NULL), NG * H, NULL, 1, rows, NG * K, Tw(out, cn[l].bih));
+    gather(T(m, cn[l].bhh, NULL, NULL), NG * H, NULL, 1, rows, NG * K, Tw(out, cn[l].bhh));
     free(rows);
   }
   {
     int hr = 0, hc = 0;
     const float *hw = T(m, "head.w", &hr, &hc);
-    const int *cols = gru_keep ? gru_keep : (s->kind == PETRA_MODEL_TS && dense_keep ? dense_keep : NULL);
-    int ncols = gru_keep ? K_h : (s->kind == PETRA_MODEL_TS && dense_keep ? K_d : hc);
+    const int *top = core_used ? core_keep[NL - 1] : NULL;
+    const int *cols = top ? top : (s->kind == PETRA_MODEL_TS && dense_keep ? dense_keep : NULL);
+    int ncols = top ? K_c[NL - 1] : (s->kind == PETRA_MODEL_TS && dense_keep ? K_d : hc);
     gather(hw, hc, NULL, hr, cols, ncols, Tw(out, "head.w"));
     memcpy(Tw(out, "head.b"), T(m, "head.b", NULL, NULL), sizeof(float) * (size_t)hr);
   }
@@ -214,7 +226,7 @@ fail:
 done:
   for (int f = 0; f < PETRA_MAX_FIELDS; f++) free(emb_keep[f]);
   free(dense_keep);
-  free(gru_keep);
+  for (int l = 0; l < PETRA_MAX_CORE_LAYERS; l++) free(core_keep[l]);
   free(in_cols);
   return out;
 }

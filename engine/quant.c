@@ -5,8 +5,10 @@
 #include <string.h>
 
 const petra_weight_matrix petra_weight_matrices[PETRA_N_WEIGHT_MATRICES] = {
-    {"dense0.w", "dense0"}, {"gru0.wih", "gru0"}, {"gru0.whh", "gru0"}, {"lstm0.wih", "lstm0"}, {"lstm0.whh", "lstm0"},
-    {"head.w", "head"}};
+#define CORE_LAYER(k, l) {#k #l ".wih", #k #l}, {#k #l ".whh", #k #l}
+    {"dense0.w", "dense0"}, CORE_LAYER(gru, 0), CORE_LAYER(gru, 1), CORE_LAYER(gru, 2), CORE_LAYER(gru, 3),
+    CORE_LAYER(lstm, 0), CORE_LAYER(lstm, 1), CORE_LAYER(lstm, 2), CORE_LAYER(lstm, 3), {"head.w", "head"}};
+#undef CORE_LAYER
 
 const char *petra_weight_matrix_layer(const char *tensor) {
   for (int i = 0; i < PETRA_N_WEIGHT_MATRICES; i++)

@@ -29,6 +29,7 @@
 
 #define PETRA_MAX_FIELDS 8
 #define PETRA_NAME_MAX 32
+#define PETRA_MAX_CORE_LAYERS 4 /* stacked recurrent layers of a seq model */
 
 typedef enum petra_model_kind { PETRA_MODEL_SEQ = 0, PETRA_MODEL_TS = 1 } petra_model_kind;
 /* DLINEAR: DLinear's decomposition (arXiv 2205.13504): a moving average of the window (kernel
@@ -72,10 +73,20 @@ typedef struct petra_model_spec {
                   * forecast), 2 mean (linear/dlinear maps at 1/window: DLinear's init) */
   int ma_kernel; /* ts arch=dlinear: moving-average kernel (odd, default 25) */
   /* both */
-  int gru;       /* units of the recurrent core (seq: required; ts: arch=gru) */
+  int gru;       /* units of the recurrent core's first layer (seq: required; ts: arch=gru) */
   petra_core_kind core; /* seq: gru=N or lstm=N; ts: always GRU */
+  int n_stack;   /* seq: layers stacked on the first (gru=64,32: 1), each reading the one below */
+  int stack[PETRA_MAX_CORE_LAYERS - 1]; /* their units */
   petra_loss loss;
 } petra_model_spec;
+
+/* Layers of the recurrent core (0 without one) and the units of layer l; the head reads the
+ * top layer. */
+static inline int petra_spec_core_layers(const petra_model_spec *s) { return s->gru > 0 ? 1 + s->n_stack : 0; }
+static inline int petra_spec_core_units(const petra_model_spec *s, int l) { return l == 0 ? s->gru : s->stack[l - 1]; }
+static inline int petra_spec_core_top(const petra_model_spec *s) {
+  return s->gru > 0 ? petra_spec_core_units(s, s->n_stack) : 0;
+}
 
 /* Parses spec text; fills defaults for keys not given. Errors name the key and the allowed
  * range. */

@@ -70,6 +70,13 @@ TEST(seq_lstm_gradients_match_finite_differences) {
   check_model_gradients("seq fields=mcc:20:4,chan:3:2 numeric=3 len=6 dense=8 act=tanh lstm=5", 4, 1e-2f);
   check_model_gradients("seq fields=mcc:10:3 numeric=2 len=4 dense=0 lstm=4 classes=3", 3, 1e-2f);
 }
+TEST(seq_stacked_cores_gradients_match_finite_differences) {
+  check_model_gradients("seq fields=mcc:20:4 numeric=3 len=6 dense=8 act=tanh gru=5,4", 4, 1e-2f);
+  /* (a deeper LSTM's lowest gradients fall to the float loss's difference noise, ~1e-6: these
+   * sizes keep them well above it) */
+  check_model_gradients("seq fields=mcc:20:4 numeric=3 len=4 dense=8 act=tanh lstm=6,6 classes=4", 4, 2e-2f);
+  check_model_gradients("seq fields=mcc:20:4 numeric=3 len=4 dense=8 act=tanh gru=5,4,4 classes=3", 4, 1e-2f);
+}
 TEST(ts_linear_mlp_gru_gradients_match_finite_differences) {
   check_model_gradients("ts window=8 horizon=3 channels=2 arch=linear ci=1 norm=last", 3, 1e-2f);
   check_model_gradients("ts window=8 horizon=3 channels=3 arch=mlp hidden=5 act=tanh ci=0 norm=none",
@@ -165,6 +172,8 @@ TEST(spec_text_round_trips) {
       "seq fields=mcc:400:16 numeric=16 len=32 dense=32 act=relu gru=64 classes=1",
       "seq fields=mcc:66:8,day:7:2 numeric=3 len=20 dense=0 gru=32 classes=4 dropout=0.1",
       "seq fields=mcc:66:8 numeric=3 len=20 dense=16 lstm=24 classes=1",
+      "seq fields=mcc:66:8 numeric=3 len=20 dense=16 gru=64,32 classes=1",
+      "seq numeric=3 len=20 dense=16 lstm=32,16,8,8 classes=2 loss=ce",
       "ts window=336 horizon=96 channels=7 arch=linear ci=1 norm=last",
       "ts window=96 horizon=24 channels=7 target=6 arch=gru gru=32 ci=0 norm=running loss=huber",
   };
@@ -206,6 +215,10 @@ TEST(bad_specs_are_rejected_with_the_key_named) {
       {"ts init=ones", "init=ones"},
       {"seq init=zero", "unknown key 'init'"},
       {"seq lstm=0", "lstm=0"},
+      {"seq gru=64,0", "gru=0"},
+      {"seq gru=8,8,8,8,8", "at most 4 stacked layers"},
+      {"seq gru=8,x", "gru=x"},
+      {"ts arch=gru gru=8,4", "ts models"},
       {"ts arch=gru lstm=4", "unknown key 'lstm'"},
   };
   for (unsigned i = 0; i < sizeof bad / sizeof bad[0]; i++) {

@@ -80,6 +80,41 @@ TEST(pruning_dead_units_keeps_outputs_and_shrinks_the_model) {
   prune_dead_units("lstm", 4);
 }
 
+/* Stacked layers: dead units of either layer (no weight in or out; the reader above of layer
+ * 0's units is layer 1's wih) go without changing a score; the spec shrinks layer by layer. */
+TEST(pruning_dead_units_of_stacked_layers_keeps_outputs) {
+  for (int layer = 0; layer < 2; layer++) {
+    petra_model_spec spec;
+    REQUIRE(petra_model_spec_parse("seq fields=mcc:30:6 numeric=3 len=5 dense=8 gru=6,6", &spec, NULL) == 0);
+    petra_model *m = petra_model_new(&spec, 5, NULL);
+    int gu[] = {0, 2, 5}, grows[9];
+    for (int g = 0; g < 3; g++)
+      for (int i = 0; i < 3; i++) grows[g * 3 + i] = g * 6 + gu[i];
+    const char *wih = layer ? "gru1.wih" : "gru0.wih", *whh = layer ? "gru1.whh" : "gru0.whh";
+    zero_unit_rows(m, wih, grows, 9);
+    zero_unit_rows(m, whh, grows, 9);
+    zero_cols(m, whh, gu, 3);
+    zero_cols(m, layer ? "head.w" : "gru1.wih", gu, 3);
+    petra_genome g;
+    petra_err err = {0};
+    REQUIRE(petra_genome_parse(layer ? "gru1:keep=0.5" : "gru0:keep=0.5", &g, &err) == 0);
+    petra_model *p = petra_prune(m, &g, &err);
+    REQUIRE(p);
+    const petra_model_spec *ps = petra_model_get_spec(p);
+    CHECK_EQ_INT(ps->gru, layer ? 6 : 3);
+    CHECK_EQ_INT(ps->n_stack, 1);
+    CHECK_EQ_INT(ps->stack[0], layer ? 3 : 6);
+    CHECK(petra_model_n_params(p) < petra_model_n_params(m));
+    float *ex = examples(m, 16), o1[16], o2[16];
+    CHECK(petra_model_forward(m, 16, ex, o1) == 0);
+    CHECK(petra_model_forward(p, 16, ex, o2) == 0);
+    for (int i = 0; i < 16; i++) CHECK_NEAR(o1[i], o2[i], 1e-5);
+    free(ex);
+    petra_model_free(p);
+    petra_model_free(m);
+  }
+}
+
 TEST(ts_mlp_and_gru_prune_consistently) {
   const char *specs[] = {"ts window=12 horizon=3 channels=2 arch=mlp hidden=10 ci=1",
                          "ts window=6 horizon=2 channels=3 arch=gru gru=8 ci=0 target=1"};
