@@ -14,6 +14,7 @@ const petra_core petra_cores[PETRA_N_CORES] = {
 };
 
 const petra_core *petra_core_of(const petra_model_spec *s) {
+  /* (a transformer is not a recurrent core: its callers branch on petra_spec_is_tf first) */
   return &petra_cores[s->kind == PETRA_MODEL_SEQ && s->core == PETRA_CORE_LSTM ? PETRA_CORE_LSTM : PETRA_CORE_GRU];
 }
 
@@ -31,4 +32,16 @@ petra_core_names petra_core_layer_names(const petra_core *c, int l) {
   snprintf(n.bih, sizeof n.bih, "%s.bih", n.layer);
   snprintf(n.bhh, sizeof n.bhh, "%s.bhh", n.layer);
   return n;
+}
+
+void petra_tf_name(int l, const char *part, char *buf, size_t n) {
+  char layer[16];
+  if (l < 0)
+    snprintf(layer, sizeof layer, "tf");
+  else
+    snprintf(layer, sizeof layer, "tf%d", l);
+  if (part)
+    snprintf(buf, n, "%s.%s", layer, part);
+  else
+    snprintf(buf, n, "%s", layer);
 }

@@ -34,6 +34,11 @@ typedef struct petra_core_names {
 } petra_core_names;
 petra_core_names petra_core_layer_names(const petra_core *c, int l);
 
+/* The transformer encoder's names (petra/tf.h): layer l's ("tf1": genome genes, quantization;
+ * l = -1: "tf", the input projection, positions and final norm) tensor PART ("tf1.wqkv",
+ * "tf.in.w"); part NULL gives the layer's own name. */
+void petra_tf_name(int l, const char *part, char *buf, size_t n);
+
 /* The spec's core (ts models: the GRU). */
 const petra_core *petra_core_of(const petra_model_spec *s);
 /* The core whose spec key is key, or NULL. */

@@ -40,6 +40,8 @@ void petra_evo_conf_layers(petra_evo_conf *c, const petra_model_spec *spec) {
     snprintf(c->layers[nl++], sizeof c->layers[0], "emb.%.26s", spec->fields[f].name);
   if (spec->dense > 0 || (spec->kind == PETRA_MODEL_TS && spec->arch == PETRA_TS_MLP))
     snprintf(c->layers[nl++], sizeof c->layers[0], "dense0");
+  for (int l = -1; petra_spec_is_tf(spec) && l < spec->tf_layers && nl < PETRA_EVO_MAX_LAYERS - 1; l++)
+    petra_tf_name(l, NULL, c->layers[nl++], sizeof c->layers[0]); /* tf (input), tf0, tf1, ... */
   for (int l = 0; l < petra_spec_core_layers(spec) && nl < PETRA_EVO_MAX_LAYERS - 1; l++)
     snprintf(c->layers[nl++], sizeof c->layers[0], "%s", petra_core_layer_names(petra_core_of(spec), l).layer);
   snprintf(c->layers[nl++], sizeof c->layers[0], "head");
@@ -197,8 +199,10 @@ static int better(const petra_member *a, const petra_member *b) {
 
 /* ---------------------------------------------------------------- operators */
 
-/* A model's output layer keeps all its units (petra_prune never removes outputs). */
-static int fixed_units(const char *layer) { return !strcmp(layer, "head"); }
+/* A model's output layer keeps all its units (petra_prune never removes outputs), and so does
+ * a transformer's input projection (its width runs through every residual; a transformer
+ * layer's keep prunes its feed-forward units). */
+static int fixed_units(const char *layer) { return !strcmp(layer, "head") || !strcmp(layer, "tf"); }
 
 static void set_gene(petra_genome *g, const char *layer, int keep_i, int bits) {
   petra_layer_gene gene = petra_genome_gene(g, layer);

@@ -13,9 +13,12 @@
 #include "petra/gru.h"
 #include "petra/norm.h"
 #include "petra/rng.h"
+#include "petra/tf.h"
 #include "core.h"
 
-#define MAX_TENSORS (PETRA_MAX_FIELDS + 16)
+/* embeddings; dense and layer norm (4); a recurrent core's 4 per layer, or a transformer's 5
+ * plus 12 per layer; head (2); dlinear's trend (1) */
+#define MAX_TENSORS (PETRA_MAX_FIELDS + 4 + 5 + 12 * PETRA_MAX_CORE_LAYERS + 3)
 
 /* Indices into m->t[] for the tensors each model kind uses (−1 when absent). */
 typedef struct layout {
@@ -25,7 +28,19 @@ typedef struct layout {
       g_bhh[PETRA_MAX_CORE_LAYERS]; /* recurrent layers (ts: one GRU) */
   int h_w, h_b;              /* head (seq) / output layer (ts; dlinear: the remainder's map) */
   int t_w;                   /* ts dlinear: the trend's map */
+  /* seq transformer: input projection, positions, final norm; per layer the 12 of petra/tf.h */
+  int tf_in_w, tf_in_b, tf_pos, tf_lnf_g, tf_lnf_b;
+  int tf[PETRA_MAX_CORE_LAYERS][12];
 } layout;
+
+/* The transformer's per-layer tensors in petra_tf_layer_params order, and their shapes in
+ * rows × cols of (W, 3W, F): 'w' W, 't' 3W, 'f' F, '1' one row. */
+static const struct {
+  const char *name;
+  char rows, cols;
+} tf_parts[12] = {{"ln1.g", '1', 'w'}, {"ln1.b", '1', 'w'}, {"wqkv", 't', 'w'}, {"bqkv", '1', 't'},
+                  {"wo", 'w', 'w'},    {"bo", '1', 'w'},    {"ln2.g", '1', 'w'}, {"ln2.b", '1', 'w'},
+                  {"w1", 'f', 'w'},    {"b1", '1', 'f'},    {"w2", 'w', 'f'},    {"b2", '1', 'w'}};
 
 /* Workspace for a batch of up to cap examples. */
 typedef struct workspace {
@@ -38,6 +53,7 @@ typedef struct workspace {
   float *stack;                         /* layers 1..: their own, in one block */
   float *shs[PETRA_MAX_CORE_LAYERS], *sgws[PETRA_MAX_CORE_LAYERS], *sgbws[PETRA_MAX_CORE_LAYERS];
   float *sdx[PETRA_MAX_CORE_LAYERS];    /* grad wrt layer l's input: layer l−1's outputs [T][B][H] */
+  float *tfws, *tfbws, *tfout;          /* transformer: its workspaces and pooled output [B][W] */
   float *out;       /* [B][K] (seq) or [R][Hout] (ts, normalized) */
   float *dout, *dh, *dxg, *da, *db2, *dx0;
   float *tgt;       /* ts: normalized targets [R][Hout] */
@@ -63,6 +79,7 @@ struct petra_model {
 /* ---------------------------------------------------------------- layout */
 
 static int add_tensor(petra_model *m, const char *name, int rows, int cols) {
+  if (m->n_t == MAX_TENSORS) abort(); /* a layout this table was not sized for: a bug here */
   petra_tensor_info *t = &m->t[m->n_t];
   size_t nl = strlen(name);
   if (nl >= sizeof t->name) nl = sizeof t->name - 1;
@@ -105,6 +122,30 @@ static void build_layout(petra_model *m) {
         L->ln_b = add_tensor(m, "ln0.b", 1, s->dense);
       }
       in = s->dense;
+    }
+    if (petra_spec_is_tf(s)) {
+      char nm[PETRA_NAME_MAX];
+      const int W = s->gru;
+      petra_tf_name(-1, "in.w", nm, sizeof nm);
+      L->tf_in_w = add_tensor(m, nm, W, in);
+      petra_tf_name(-1, "in.b", nm, sizeof nm);
+      L->tf_in_b = add_tensor(m, nm, 1, W);
+      petra_tf_name(-1, "pos", nm, sizeof nm);
+      L->tf_pos = add_tensor(m, nm, s->seq_len, W);
+      for (int l = 0; l < s->tf_layers; l++)
+        for (int k = 0; k < 12; k++) {
+          int dim[2];
+          for (int e = 0; e < 2; e++) {
+            char c = e ? tf_parts[k].cols : tf_parts[k].rows;
+            dim[e] = c == '1' ? 1 : c == 'w' ? W : c == 't' ? 3 * W : s->tf_ffn[l];
+          }
+          petra_tf_name(l, tf_parts[k].name, nm, sizeof nm);
+          L->tf[l][k] = add_tensor(m, nm, dim[0], dim[1]);
+        }
+      petra_tf_name(-1, "lnf.g", nm, sizeof nm);
+      L->tf_lnf_g = add_tensor(m, nm, 1, W);
+      petra_tf_name(-1, "lnf.b", nm, sizeof nm);
+      L->tf_lnf_b = add_tensor(m, nm, 1, W);
     }
     const petra_core *core = petra_core_of(s);
     for (int l = 0; l < petra_spec_core_layers(s); l++) { /* each layer reads the one below */
@@ -183,6 +224,26 @@ static void init_params(petra_model *m) {
     init_uniform(m, L->g_whh[l], b);
     init_uniform(m, L->g_bih[l], b);
     init_uniform(m, L->g_bhh[l], b);
+  }
+  if (L->tf_in_w >= 0) { /* linear maps as PyTorch's nn.Linear, norms at 1 and 0, positions N(0, 0.02²) */
+    const petra_model_spec *s = &m->spec;
+    float bi = 1.0f / sqrtf((float)m->t[L->tf_in_w].cols);
+    init_uniform(m, L->tf_in_w, bi);
+    init_uniform(m, L->tf_in_b, bi);
+    float *pos = P(m, L->tf_pos);
+    for (int i = 0; i < s->seq_len * s->gru; i++) pos[i] = (float)(0.02 * petra_rng_normal(&m->rng));
+    int ones[] = {0, 6};
+    for (int l = 0; l < s->tf_layers; l++) {
+      for (int k = 0; k < 12; k++) {
+        int t = L->tf[l][k];
+        if (k == 0 || k == 1 || k == 6 || k == 7) continue;
+        int fan = k == 3 || k == 5 ? s->gru : k == 9 ? s->gru : k == 11 ? s->tf_ffn[l] : m->t[t].cols;
+        init_uniform(m, t, 1.0f / sqrtf((float)fan));
+      }
+      for (int e = 0; e < 2; e++)
+        for (int j = 0; j < s->gru; j++) P(m, L->tf[l][ones[e]])[j] = 1.0f;
+    }
+    for (int j = 0; j < s->gru; j++) P(m, L->tf_lnf_g)[j] = 1.0f;
   }
   float b = 1.0f / sqrtf((float)m->t[L->h_w].cols);
   init_uniform(m, L->h_w, b);
@@ -285,6 +346,64 @@ const float *petra_model_example_target(const petra_model *m, const float *ex) {
   return ex + m->ex_floats - m->tgt_floats;
 }
 
+/* ---------------------------------------------------------------- transformer */
+
+static petra_tf_dims tf_dims(const petra_model *m, int n) {
+  const petra_model_spec *s = &m->spec;
+  petra_tf_dims d = {.T = s->seq_len, .B = n, .in = m->t[m->L.tf_in_w].cols, .W = s->gru, .heads = s->tf_heads,
+                     .layers = s->tf_layers, .causal = s->tf_causal, .pool_mean = s->tf_pool_mean};
+  for (int l = 0; l < s->tf_layers; l++) d.F[l] = s->tf_ffn[l];
+  return d;
+}
+
+/* The model's tensors as the transformer's parameters (grads: from the gradient buffer). */
+static void tf_bind(petra_model *m, float *base, const float **pp, float **gp) {
+  const layout *L = &m->L;
+  const int one[5] = {L->tf_in_w, L->tf_in_b, L->tf_pos, L->tf_lnf_g, L->tf_lnf_b};
+  for (int i = 0; i < 5; i++) {
+    if (pp) pp[i] = base + m->t[one[i]].offset;
+    if (gp) gp[i] = base + m->t[one[i]].offset;
+  }
+  for (int l = 0; l < m->spec.tf_layers; l++)
+    for (int k = 0; k < 12; k++) {
+      if (pp) pp[5 + 12 * l + k] = base + m->t[L->tf[l][k]].offset;
+      if (gp) gp[5 + 12 * l + k] = base + m->t[L->tf[l][k]].offset;
+    }
+}
+static petra_tf_params tf_params(petra_model *m) {
+  const float *v[5 + 12 * PETRA_MAX_CORE_LAYERS] = {0};
+  tf_bind(m, m->p, v, NULL);
+  petra_tf_params p = {v[0], v[1], v[2], v[3], v[4], {{0}}};
+  for (int l = 0; l < m->spec.tf_layers; l++) {
+    const float **q = v + 5 + 12 * l;
+    p.l[l] = (petra_tf_layer_params){q[0], q[1], q[2], q[3], q[4], q[5], q[6], q[7], q[8], q[9], q[10], q[11]};
+  }
+  return p;
+}
+static petra_tf_grads tf_grads(petra_model *m) {
+  float *v[5 + 12 * PETRA_MAX_CORE_LAYERS] = {0};
+  tf_bind(m, m->g, NULL, v);
+  petra_tf_grads g = {v[0], v[1], v[2], v[3], v[4], {{0}}};
+  for (int l = 0; l < m->spec.tf_layers; l++) {
+    float **q = v + 5 + 12 * l;
+    g.l[l] = (petra_tf_layer_grads){q[0], q[1], q[2], q[3], q[4], q[5], q[6], q[7], q[8], q[9], q[10], q[11]};
+  }
+  return g;
+}
+/* petra_tf_linear on the model's fp32 weights */
+static void tf_model_linear(void *ctx, int id, int n, const float *x, float *y) {
+  petra_model *m = ctx;
+  const layout *L = &m->L;
+  int w, b;
+  if (id == PETRA_TF_IN) {
+    w = L->tf_in_w, b = L->tf_in_b;
+  } else {
+    static const int wk[4] = {2, 4, 8, 10};
+    w = L->tf[id / 4][wk[id % 4]], b = L->tf[id / 4][wk[id % 4] + 1];
+  }
+  petra_dense_forward(n, m->t[w].cols, m->t[w].rows, x, P(m, w), P(m, b), y);
+}
+
 /* ---------------------------------------------------------------- workspace */
 
 static int ensure_ws(petra_model *m, int n) {
@@ -362,6 +481,14 @@ static int ensure_ws(petra_model *m, int n) {
   for (int i = 0; i < 20; i++) {
     *dst[i] = sizes[i] ? p : NULL;
     p += sizes[i];
+  }
+  if (petra_spec_is_tf(s)) { /* the transformer's workspaces, in the block of the stacked layers */
+    petra_tf_dims d = tf_dims(m, n);
+    size_t f = petra_tf_fwd_ws_floats(&d), b = petra_tf_bwd_ws_floats(&d);
+    if (!(w->stack = calloc(f + b + B * (size_t)s->gru, sizeof(float)))) return PETRA_ENOMEM;
+    w->tfws = w->stack;
+    w->tfbws = w->tfws + f;
+    w->tfout = w->tfbws + b;
   }
   /* stacked recurrent layers: states, workspaces and the grad wrt their input */
   if (s->kind == PETRA_MODEL_SEQ && s->n_stack > 0) {
@@ -485,6 +612,13 @@ static int seq_forward(petra_model *m, int n, const float *ex, int train) {
     }
     in_g = D;
   }
+  if (petra_spec_is_tf(s)) {
+    petra_tf_dims d = tf_dims(m, n);
+    petra_tf_params tp = tf_params(m);
+    petra_tf_forward(&d, &tp, tf_model_linear, m, xg, w->len, w->tfws, w->tfout);
+    petra_dense_forward(n, H, s->classes, w->tfout, P(m, L->h_w), P(m, L->h_b), w->out);
+    return 0;
+  }
   const petra_core *core = petra_core_of(s);
   core->forward(T, n, in_g, H, xg, w->len, NULL, P(m, L->g_wih[0]), P(m, L->g_whh[0]), P(m, L->g_bih[0]),
                 P(m, L->g_bhh[0]), w->hs, w->gws);
@@ -507,6 +641,14 @@ static void seq_backward(petra_model *m, int n) {
   const layout *L = &m->L;
   const int T = s->seq_len, D = s->dense, H = s->gru;
   const size_t rows = (size_t)T * n;
+  if (petra_spec_is_tf(s)) {
+    petra_dense_backward(n, H, s->classes, w->tfout, P(m, L->h_w), w->dout, w->dh, Gr(m, L->h_w), Gr(m, L->h_b));
+    const float *xg = D ? (s->dropout > 0 ? w->a3 : w->a2) : w->x0;
+    petra_tf_dims d = tf_dims(m, n);
+    petra_tf_params tp = tf_params(m);
+    petra_tf_grads tg = tf_grads(m);
+    petra_tf_backward(&d, &tp, xg, w->len, w->tfws, w->dh, w->dxg, &tg, w->tfbws);
+  } else {
   const petra_core *core = petra_core_of(s);
   const int NL = petra_spec_core_layers(s), Ht = petra_spec_core_top(s);
   const float *hT = (NL > 1 ? w->shs[NL - 1] : w->hs) + (size_t)T * n * Ht;
@@ -524,6 +666,7 @@ static void seq_backward(petra_model *m, int n) {
   core->backward(T, n, in_g, H, xg, w->len, P(m, L->g_wih[0]), P(m, L->g_whh[0]), w->hs, w->gws,
                  NL > 1 ? w->sdx[1] : NULL, NL > 1 ? NULL : w->dh, w->dxg, NULL, Gr(m, L->g_wih[0]),
                  Gr(m, L->g_whh[0]), Gr(m, L->g_bih[0]), Gr(m, L->g_bhh[0]), w->gbws);
+  }
   float *dx0;
   if (D) {
     float *d = w->dxg; /* grad wrt GRU input */

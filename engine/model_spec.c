@@ -118,6 +118,33 @@ int petra_model_spec_parse(const char *text, petra_model_spec *s, petra_err *err
       s->dropout = df;
     } else if (seq && !strcmp(k, "classes")) {
       rc = parse_int(k, v, 1, 100000, &s->classes, err);
+    } else if (seq && !strcmp(k, "tf")) { /* LAYERS:HEADS:WIDTH */
+      int L = 0, H = 0, W = 0, used = 0;
+      if (sscanf(v, "%d:%d:%d%n", &L, &H, &W, &used) != 3 || v[used] || L < 1 || L > PETRA_MAX_CORE_LAYERS || H < 1 ||
+          W < 1 || W > 1024 || W % H)
+        return petra_err_set(err, PETRA_ERANGE,
+                             "model spec: tf=%s: expected LAYERS:HEADS:WIDTH, 1..%d layers, WIDTH <= 1024 a multiple of HEADS",
+                             v, PETRA_MAX_CORE_LAYERS);
+      s->core = PETRA_CORE_TF;
+      s->tf_layers = L, s->tf_heads = H, s->gru = W, s->n_stack = 0;
+      for (int l = 0; l < PETRA_MAX_CORE_LAYERS; l++) s->tf_ffn[l] = 2 * W;
+    } else if (seq && !strcmp(k, "ffn")) { /* after tf=: one value for every layer, or one per layer */
+      char units[128];
+      snprintf(units, sizeof units, "%s", v);
+      char *fsave = NULL;
+      int n = 0;
+      for (char *u = strtok_r(units, ",", &fsave); u && !rc; u = strtok_r(NULL, ",", &fsave)) {
+        if (n == PETRA_MAX_CORE_LAYERS)
+          return petra_err_set(err, PETRA_ERANGE, "model spec: ffn=%s: at most %d layers", v, PETRA_MAX_CORE_LAYERS);
+        rc = parse_int(k, u, 1, 65536, &s->tf_ffn[n++], err);
+      }
+      for (int l = n; l < PETRA_MAX_CORE_LAYERS && !rc; l++) s->tf_ffn[l] = s->tf_ffn[n - 1];
+    } else if (seq && !strcmp(k, "causal")) {
+      rc = parse_int(k, v, 0, 1, &s->tf_causal, err);
+    } else if (seq && !strcmp(k, "pool")) {
+      if (strcmp(v, "last") && strcmp(v, "mean"))
+        return petra_err_set(err, PETRA_EINVAL, "model spec: pool=%s: expected last or mean", v);
+      s->tf_pool_mean = !strcmp(v, "mean");
     } else if (!strcmp(k, "gru") || (seq && petra_core_by_key(k))) {
       /* the recurrent core's kind and units per layer: gru=64, lstm=64, gru=64,32 (engine/core.c) */
       char units[128];
@@ -132,6 +159,7 @@ int petra_model_spec_parse(const char *text, petra_model_spec *s, petra_err *err
         rc = parse_int(k, u, 1, 65536, &s->stack[s->n_stack++], err);
       }
       if (seq) s->core = petra_core_by_key(k)->kind;
+      s->tf_layers = s->tf_heads = 0;
     } else if (!strcmp(k, "act")) {
       int a = petra_act_parse(v);
       if (a < 0)
@@ -191,6 +219,8 @@ int petra_model_spec_parse(const char *text, petra_model_spec *s, petra_err *err
     if (!loss_given) s->loss = s->classes > 1 ? PETRA_LOSS_CE : PETRA_LOSS_BCE;
     if (s->n_fields == 0 && s->n_numeric == 0)
       return petra_err_set(err, PETRA_EINVAL, "model spec: a seq model needs fields or numeric inputs");
+    /* canonical: feed-forward widths only for the transformer's layers */
+    for (int l = petra_spec_is_tf(s) ? s->tf_layers : 0; l < PETRA_MAX_CORE_LAYERS; l++) s->tf_ffn[l] = 0;
     if (s->loss == PETRA_LOSS_CE && s->classes < 2)
       return petra_err_set(err, PETRA_EINVAL, "model spec: loss=ce needs classes >= 2");
     if (s->loss == PETRA_LOSS_BCE && s->classes != 1)
@@ -209,10 +239,21 @@ int petra_model_spec_parse(const char *text, petra_model_spec *s, petra_err *err
 
 int petra_model_spec_format(const petra_model_spec *s, char *buf, size_t size) {
   if (s->kind == PETRA_MODEL_SEQ) {
-    char units[128];
-    size_t uo = (size_t)snprintf(units, sizeof units, "%d", s->gru);
-    for (int l = 0; l < s->n_stack && uo < sizeof units; l++)
-      uo += (size_t)snprintf(units + uo, sizeof units - uo, ",%d", s->stack[l]);
+    char units[256];
+    const char *ckey = petra_core_of(s)->key;
+    size_t uo;
+    if (petra_spec_is_tf(s)) {
+      ckey = "tf";
+      uo = (size_t)snprintf(units, sizeof units, "%d:%d:%d ffn=%d", s->tf_layers, s->tf_heads, s->gru, s->tf_ffn[0]);
+      for (int l = 1; l < s->tf_layers && uo < sizeof units; l++)
+        uo += (size_t)snprintf(units + uo, sizeof units - uo, ",%d", s->tf_ffn[l]);
+      if (uo < sizeof units)
+        snprintf(units + uo, sizeof units - uo, " causal=%d pool=%s", s->tf_causal, s->tf_pool_mean ? "mean" : "last");
+    } else {
+      uo = (size_t)snprintf(units, sizeof units, "%d", s->gru);
+      for (int l = 0; l < s->n_stack && uo < sizeof units; l++)
+        uo += (size_t)snprintf(units + uo, sizeof units - uo, ",%d", s->stack[l]);
+    }
     char fields[512] = "";
     size_t off = 0;
     for (int i = 0; i < s->n_fields && off < sizeof fields; i++)
@@ -222,7 +263,7 @@ int petra_model_spec_format(const petra_model_spec *s, char *buf, size_t size) {
                     "seq%s%s numeric=%d len=%d dense=%d act=%s layernorm=%d dropout=%g %s=%s "
                     "classes=%d loss=%s",
                     s->n_fields ? " fields=" : "", fields, s->n_numeric, s->seq_len, s->dense,
-                    petra_act_name(s->act), s->layernorm, (double)s->dropout, petra_core_of(s)->key, units, s->classes,
+                    petra_act_name(s->act), s->layernorm, (double)s->dropout, ckey, units, s->classes,
                     petra_loss_name(s->loss));
   }
   static const char *archs[] = {"linear", "mlp", "gru", "dlinear"}, *norms[] = {"none", "last", "running", "revin"};

@@ -93,7 +93,8 @@ petra_model *petra_prune(const petra_model *m, const petra_genome *g, petra_err 
   int *in_cols = NULL; /* kept input columns of the layer after the embeddings */
   int n_in_cols = 0;
   petra_model *out = NULL;
-  int D = 0, K_d = 0, K_c[PETRA_MAX_CORE_LAYERS] = {0};
+  int D = 0, K_d = 0, K_c[PETRA_MAX_CORE_LAYERS] = {0}, K_f[PETRA_MAX_CORE_LAYERS] = {0};
+  int *ffn_keep[PETRA_MAX_CORE_LAYERS] = {0};
   const petra_core *core = petra_core_of(s);
   const int NG = core->gates, NL = petra_spec_core_layers(s);
   const int core_used = NL > 0 && (s->kind == PETRA_MODEL_SEQ || s->arch == PETRA_TS_GRU);
@@ -103,7 +104,7 @@ petra_model *petra_prune(const petra_model *m, const petra_genome *g, petra_err 
 
   if (s->kind == PETRA_MODEL_SEQ) {
     /* the layer that reads the concatenated per-event inputs */
-    const char *reader = s->dense > 0 ? "dense0.w" : cn[0].wih;
+    const char *reader = s->dense > 0 ? "dense0.w" : petra_spec_is_tf(s) ? "tf.in.w" : cn[0].wih;
     int rr = 0, rc = 0;
     const float *rw = T(m, reader, &rr, &rc);
     in_cols = malloc(sizeof(int) * (size_t)rc);
@@ -131,7 +132,7 @@ petra_model *petra_prune(const petra_model *m, const petra_genome *g, petra_err 
   if (s->dense > 0 || (s->kind == PETRA_MODEL_TS && s->arch == PETRA_TS_MLP)) {
     D = s->kind == PETRA_MODEL_SEQ ? s->dense : s->hidden;
     const float *w = T(m, "dense0.w", &wr, &wc);
-    const char *next = s->kind == PETRA_MODEL_SEQ ? cn[0].wih : "head.w";
+    const char *next = s->kind != PETRA_MODEL_SEQ ? "head.w" : petra_spec_is_tf(s) ? "tf.in.w" : cn[0].wih;
     int nr = 0, nc = 0;
     const float *nw = T(m, next, &nr, &nc);
     K_d = kept(petra_genome_gene(g, "dense0").keep, D);
@@ -169,8 +170,50 @@ petra_model *petra_prune(const petra_model *m, const petra_genome *g, petra_err 
       ns.stack[l - 1] = K_c[l];
   }
 
+  /* a transformer layer's feed-forward units: by their W1 row times their W2 column */
+  for (int l = 0; petra_spec_is_tf(s) && l < s->tf_layers; l++) {
+    char n1[PETRA_NAME_MAX], n2[PETRA_NAME_MAX], gname[16];
+    petra_tf_name(l, "w1", n1, sizeof n1);
+    petra_tf_name(l, "w2", n2, sizeof n2);
+    petra_tf_name(l, NULL, gname, sizeof gname);
+    int F = s->tf_ffn[l], r1 = 0, c1 = 0, r2 = 0, c2 = 0;
+    const float *w1 = T(m, n1, &r1, &c1), *w2 = T(m, n2, &r2, &c2);
+    K_f[l] = kept(petra_genome_gene(g, gname).keep, F);
+    double *score = malloc(sizeof(double) * (size_t)F);
+    if (!score) goto oom;
+    for (int j = 0; j < F; j++) score[j] = row_norm2(w1, c1, j) * col_norm2(w2, r2, c2, j);
+    ffn_keep[l] = top_k(score, F, K_f[l]);
+    free(score);
+    if (!ffn_keep[l]) goto oom;
+    ns.tf_ffn[l] = K_f[l];
+  }
+
   out = petra_model_new(&ns, 0, err);
   if (!out) goto fail;
+  if (petra_spec_is_tf(s)) { /* the transformer: input columns as the reader's, FFN units kept */
+    for (int i = 0; i < petra_model_n_tensors(m); i++) {
+      const petra_tensor_info *ti = petra_model_tensor(m, i);
+      if (strncmp(ti->name, "tf", 2)) continue;
+      int l = -1;
+      const char *part = strchr(ti->name, '.') + 1;
+      if (ti->name[2] != '.') l = ti->name[2] - '0';
+      float *dst = Tw(out, ti->name);
+      const float *src = petra_model_params((petra_model *)m) + ti->offset;
+      if (l < 0 && !strcmp(part, "in.w")) {
+        const int *cols = dense_keep ? dense_keep : in_cols;
+        gather(src, ti->cols, NULL, ti->rows, cols, dense_keep ? K_d : n_in_cols, dst);
+      } else if (l >= 0 && (!strcmp(part, "w1") || !strcmp(part, "b1"))) {
+        if (!strcmp(part, "w1"))
+          gather(src, ti->cols, ffn_keep[l], K_f[l], NULL, ti->cols, dst);
+        else
+          gather(src, ti->cols, NULL, 1, ffn_keep[l], K_f[l], dst);
+      } else if (l >= 0 && !strcmp(part, "w2")) {
+        gather(src, ti->cols, NULL, ti->rows, ffn_keep[l], K_f[l], dst);
+      } else {
+        memcpy(dst, src, sizeof(float) * (size_t)ti->rows * ti->cols);
+      }
+    }
+  }
   /* copy kept weights */
   if (s->kind == PETRA_MODEL_SEQ) {
     for (int f = 0; f < s->n_fields; f++) {
@@ -226,7 +269,10 @@ fail:
 done:
   for (int f = 0; f < PETRA_MAX_FIELDS; f++) free(emb_keep[f]);
   free(dense_keep);
-  for (int l = 0; l < PETRA_MAX_CORE_LAYERS; l++) free(core_keep[l]);
+  for (int l = 0; l < PETRA_MAX_CORE_LAYERS; l++) {
+    free(core_keep[l]);
+    free(ffn_keep[l]);
+  }
   free(in_cols);
   return out;
 }

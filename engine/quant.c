@@ -7,7 +7,10 @@
 const petra_weight_matrix petra_weight_matrices[PETRA_N_WEIGHT_MATRICES] = {
 #define CORE_LAYER(k, l) {#k #l ".wih", #k #l}, {#k #l ".whh", #k #l}
     {"dense0.w", "dense0"}, CORE_LAYER(gru, 0), CORE_LAYER(gru, 1), CORE_LAYER(gru, 2), CORE_LAYER(gru, 3),
-    CORE_LAYER(lstm, 0), CORE_LAYER(lstm, 1), CORE_LAYER(lstm, 2), CORE_LAYER(lstm, 3), {"head.w", "head"}};
+    CORE_LAYER(lstm, 0), CORE_LAYER(lstm, 1), CORE_LAYER(lstm, 2), CORE_LAYER(lstm, 3), {"head.w", "head"},
+#define TF_LAYER(l) {"tf" #l ".wqkv", "tf" #l}, {"tf" #l ".wo", "tf" #l}, {"tf" #l ".w1", "tf" #l}, {"tf" #l ".w2", "tf" #l}
+    {"tf.in.w", "tf"}, TF_LAYER(0), TF_LAYER(1), TF_LAYER(2), TF_LAYER(3)};
+#undef TF_LAYER
 #undef CORE_LAYER
 
 const char *petra_weight_matrix_layer(const char *tensor) {

@@ -10,7 +10,7 @@
 typedef struct petra_weight_matrix {
   const char *tensor, *layer;
 } petra_weight_matrix;
-#define PETRA_N_WEIGHT_MATRICES 18 /* dense0, head, and wih/whh of 4 layers of each core kind */
+#define PETRA_N_WEIGHT_MATRICES 35 /* dense0, head, wih/whh of 4 layers of each recurrent core, the transformer's input and 4 × 4 */
 extern const petra_weight_matrix petra_weight_matrices[PETRA_N_WEIGHT_MATRICES];
 /* The genome layer of a weight matrix tensor, or NULL when the tensor is not one. */
 const char *petra_weight_matrix_layer(const char *tensor);

@@ -41,7 +41,7 @@ typedef enum petra_ts_arch { PETRA_TS_LINEAR = 0, PETRA_TS_MLP, PETRA_TS_GRU, PE
 /* REVIN: per-window instance normalization (the window's mean and standard deviation per
  * channel, subtracted and divided out, restored on the output; RevIN without the affine terms) */
 /* The recurrent core of a model (engine/core.c holds one row per kind). */
-typedef enum petra_core_kind { PETRA_CORE_GRU = 0, PETRA_CORE_LSTM = 1 } petra_core_kind;
+typedef enum petra_core_kind { PETRA_CORE_GRU = 0, PETRA_CORE_LSTM = 1, PETRA_CORE_TF = 2 } petra_core_kind;
 typedef enum petra_ts_norm { PETRA_NORM_NONE = 0, PETRA_NORM_LAST, PETRA_NORM_RUNNING, PETRA_NORM_REVIN } petra_ts_norm;
 
 typedef struct petra_field_spec {
@@ -77,12 +77,18 @@ typedef struct petra_model_spec {
   petra_core_kind core; /* seq: gru=N or lstm=N; ts: always GRU */
   int n_stack;   /* seq: layers stacked on the first (gru=64,32: 1), each reading the one below */
   int stack[PETRA_MAX_CORE_LAYERS - 1]; /* their units */
+  /* seq core=TF (tf=LAYERS:HEADS:WIDTH, petra/tf.h): gru holds WIDTH (what the head reads) */
+  int tf_layers, tf_heads, tf_causal, tf_pool_mean;
+  int tf_ffn[PETRA_MAX_CORE_LAYERS]; /* feed-forward units per layer (ffn=, default 2·WIDTH) */
   petra_loss loss;
 } petra_model_spec;
 
-/* Layers of the recurrent core (0 without one) and the units of layer l; the head reads the
- * top layer. */
-static inline int petra_spec_core_layers(const petra_model_spec *s) { return s->gru > 0 ? 1 + s->n_stack : 0; }
+/* Layers of the recurrent core (0 without one, and for a transformer) and the units of layer
+ * l; the head reads the top layer (a transformer: its width). */
+static inline int petra_spec_core_layers(const petra_model_spec *s) {
+  return s->gru > 0 && !(s->kind == PETRA_MODEL_SEQ && s->core == PETRA_CORE_TF) ? 1 + s->n_stack : 0;
+}
+static inline int petra_spec_is_tf(const petra_model_spec *s) { return s->kind == PETRA_MODEL_SEQ && s->core == PETRA_CORE_TF; }
 static inline int petra_spec_core_units(const petra_model_spec *s, int l) { return l == 0 ? s->gru : s->stack[l - 1]; }
 static inline int petra_spec_core_top(const petra_model_spec *s) {
   return s->gru > 0 ? petra_spec_core_units(s, s->n_stack) : 0;

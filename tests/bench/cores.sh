@@ -5,15 +5,16 @@
 # (petra bench plan), and petra evolve's champion on the hold-out (AUC, bytes, p99) beside its
 # fp32 model.
 #
-#   tests/bench/cores.sh [--sets uci,cdnow] [--cores gru,lstm] [--seeds N] [--steps N] [--out DIR]
+#   tests/bench/cores.sh [--sets uci,cdnow] [--cores "gru=64 lstm=64 gru=64,32 lstm=64,32"]
+#                        [--seeds N] [--steps N] [--out DIR]
 #
-# The core replaces the config's gru=64 with CORE=64 (same units). Prints a table and writes
-# DIR/cores.json. Environment: PETRA_BIN (build dir, default build/). No broker needed.
+# Each core (space-separated) replaces the config's gru=64. Prints a table and writes
+# DIR/cores.jsonl. Environment: PETRA_BIN (build dir, default build/). No broker needed.
 set -euo pipefail
 top=$(cd "$(dirname "$0")/../.." && pwd)
 bin=${PETRA_BIN:-$top/build}
 py=/usr/bin/python3
-sets=uci,cdnow cores=gru,lstm seeds=3 steps=60 out="" epochs=10
+sets=uci,cdnow cores="gru=64 lstm=64 gru=64,32 lstm=64,32" seeds=3 steps=60 out="" epochs=10
 while [ $# -gt 0 ]; do
   case "$1" in
     --sets) sets=$2; shift ;;
@@ -21,7 +22,7 @@ while [ $# -gt 0 ]; do
     --seeds) seeds=$2; shift ;;
     --steps) steps=$2; shift ;;
     --out) out=$2; shift ;;
-    -h|--help) sed -n '2,12p' "$0"; exit 0 ;;
+    -h|--help) sed -n '2,13p' "$0"; exit 0 ;;
     *) echo "cores.sh: unknown option $1" >&2; exit 2 ;;
   esac
   shift
@@ -35,13 +36,13 @@ d=$out/data
 . "$top/tests/bench/real_data_sets.sh"
 : > "$out/cores.jsonl"
 IFS=, read -r -a set_list <<< "$sets"
-IFS=, read -r -a core_list <<< "$cores"
+read -r -a core_list <<< "$cores"
 for set in "${set_list[@]}"; do
   "set_$set"
   labels=(--labels "$d/$lb.csv" --label-entity "$ent" --label-column "$labcol" --label-time time)
   for core in "${core_list[@]}"; do
-    cspec=${spec/gru=64/$core=64}
-    r=$out/$set-$core
+    cspec=${spec/gru=64/$core}
+    r=$out/$set-${core//[=,]/_}
     mkdir -p "$r"
     log "$set $core: petra train x$seeds"
     for s in $(seq 1 "$seeds"); do

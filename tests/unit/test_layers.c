@@ -9,6 +9,7 @@
 #include "petra/embedding.h"
 #include "petra/gru.h"
 #include "petra/lstm.h"
+#include "petra/tf.h"
 #include "kernels.h"
 #include "petra/loss.h"
 #include "petra/norm.h"
@@ -336,6 +337,113 @@ TEST(lstm_cell_rows_match_the_forward_pass) {
     for (int k = 0; k < GB * GH; k++) worst = fmax(worst, fabs(h[k] - d.hs[(t + 1) * GB * GH + k]));
   }
   CHECK_MSG(worst < 1e-5, "cell rows and the forward pass differ by %.2e", worst);
+}
+
+/* ---- transformer encoder */
+enum { TT = 4, TB = 3, TI = 5, TW = 8, TH = 2, TF = 6, TL = 2 };
+struct tf_ctx {
+  petra_tf_dims d;
+  float x[TT * TB * TI], win[TW * TI], bin[TW], pos[TT * TW], lnf_g[TW], lnf_b[TW];
+  float ln1g[TL][TW], ln1b[TL][TW], wqkv[TL][3 * TW * TW], bqkv[TL][3 * TW], wo[TL][TW * TW], bo[TL][TW];
+  float ln2g[TL][TW], ln2b[TL][TW], w1[TL][TF * TW], b1[TL][TF], w2[TL][TW * TF], b2[TL][TW];
+  float c[TB * TW], out[TB * TW];
+  int len[TB];
+  float *ws;
+  petra_tf_params p;
+};
+static void tf_lin(void *ctx, int id, int n, const float *x, float *y) {
+  struct tf_ctx *c = ctx;
+  if (id == PETRA_TF_IN) {
+    petra_dense_forward(n, TI, TW, x, c->win, c->bin, y);
+    return;
+  }
+  int l = id / 4, k = id % 4;
+  if (k == PETRA_TF_QKV) petra_dense_forward(n, TW, 3 * TW, x, c->wqkv[l], c->bqkv[l], y);
+  if (k == PETRA_TF_O) petra_dense_forward(n, TW, TW, x, c->wo[l], c->bo[l], y);
+  if (k == PETRA_TF_F1) petra_dense_forward(n, TW, TF, x, c->w1[l], c->b1[l], y);
+  if (k == PETRA_TF_F2) petra_dense_forward(n, TF, TW, x, c->w2[l], c->b2[l], y);
+}
+static double tf_loss(void *ctx) {
+  struct tf_ctx *c = ctx;
+  petra_tf_forward(&c->d, &c->p, tf_lin, c, c->x, c->len, c->ws, c->out);
+  return dotc(c->out, c->c, TB * TW);
+}
+/* (a step of 2e-3: these narrow random layers are strongly curved, and at 1e-2 the central
+ * differences are off by their third-order term) */
+static void tf_check(int causal, int pool_mean) {
+  static struct tf_ctx c;
+  memset(&c, 0, sizeof c);
+  c.d = (petra_tf_dims){.T = TT, .B = TB, .in = TI, .W = TW, .heads = TH, .layers = TL, .causal = causal,
+                        .pool_mean = pool_mean, .F = {TF, TF}};
+  c.len[0] = 4, c.len[1] = 2, c.len[2] = 3;
+  petra_rng r;
+  petra_rng_seed(&r, 70 + causal * 2 + pool_mean);
+  fill(c.x, sizeof c.x / 4, &r, 1);
+  fill(c.win, sizeof c.win / 4, &r, 0.5f);
+  fill(c.bin, sizeof c.bin / 4, &r, 0.2f);
+  fill(c.pos, sizeof c.pos / 4, &r, 0.3f);
+  fill(c.c, sizeof c.c / 4, &r, 1);
+  for (int j = 0; j < TW; j++) c.lnf_g[j] = 1.0f + 0.1f * (float)petra_rng_normal(&r), c.lnf_b[j] = 0.1f * (float)petra_rng_normal(&r);
+  for (int l = 0; l < TL; l++) {
+    fill(c.wqkv[l], 3 * TW * TW, &r, 0.5f);
+    fill(c.bqkv[l], 3 * TW, &r, 0.2f);
+    fill(c.wo[l], TW * TW, &r, 0.4f);
+    fill(c.bo[l], TW, &r, 0.2f);
+    fill(c.w1[l], TF * TW, &r, 0.5f);
+    fill(c.b1[l], TF, &r, 0.3f);
+    fill(c.w2[l], TW * TF, &r, 0.4f);
+    fill(c.b2[l], TW, &r, 0.2f);
+    for (int j = 0; j < TW; j++) {
+      c.ln1g[l][j] = 1.0f + 0.1f * (float)petra_rng_normal(&r), c.ln1b[l][j] = 0.1f * (float)petra_rng_normal(&r);
+      c.ln2g[l][j] = 1.0f + 0.1f * (float)petra_rng_normal(&r), c.ln2b[l][j] = 0.1f * (float)petra_rng_normal(&r);
+    }
+    c.p.l[l] = (petra_tf_layer_params){c.ln1g[l], c.ln1b[l], c.wqkv[l], c.bqkv[l], c.wo[l], c.bo[l],
+                                       c.ln2g[l], c.ln2b[l], c.w1[l], c.b1[l], c.w2[l], c.b2[l]};
+  }
+  c.p.win = c.win, c.p.bin = c.bin, c.p.pos = c.pos, c.p.lnf_g = c.lnf_g, c.p.lnf_b = c.lnf_b;
+  c.ws = calloc(petra_tf_fwd_ws_floats(&c.d), sizeof(float));
+  float *bws = calloc(petra_tf_bwd_ws_floats(&c.d), sizeof(float));
+  static float g[8][TL][3 * TW * TW], gwin[TW * TI], gbin[TW], gpos[TT * TW], gfg[TW], gfb[TW], gln[4][TL][TW];
+  memset(g, 0, sizeof g), memset(gwin, 0, sizeof gwin), memset(gbin, 0, sizeof gbin), memset(gpos, 0, sizeof gpos);
+  memset(gfg, 0, sizeof gfg), memset(gfb, 0, sizeof gfb), memset(gln, 0, sizeof gln);
+  petra_tf_grads gr = {gwin, gbin, gpos, gfg, gfb, {{0}}};
+  for (int l = 0; l < TL; l++)
+    gr.l[l] = (petra_tf_layer_grads){gln[0][l], gln[1][l], g[0][l], g[1][l], g[2][l], g[3][l],
+                                     gln[2][l], gln[3][l], g[4][l], g[5][l], g[6][l], g[7][l]};
+  float dx[TT * TB * TI];
+  tf_loss(&c);
+  petra_tf_backward(&c.d, &c.p, c.x, c.len, c.ws, c.c, dx, &gr, bws);
+  char what[64];
+  snprintf(what, sizeof what, "tf causal=%d mean=%d", causal, pool_mean);
+  CHECK_MSG(gradcheck(tf_loss, &c, c.x, dx, sizeof c.x / 4, 200, 2e-3f, 71, "tf.x") < TOL, "%s x", what);
+  CHECK_MSG(gradcheck(tf_loss, &c, c.win, gwin, TW * TI, 200, 2e-3f, 72, "tf.win") < TOL, "%s win", what);
+  CHECK_MSG(gradcheck(tf_loss, &c, c.pos, gpos, TT * TW, 200, 2e-3f, 73, "tf.pos") < TOL, "%s pos", what);
+  CHECK_MSG(gradcheck(tf_loss, &c, c.lnf_g, gfg, TW, 200, 2e-3f, 74, "tf.lnf_g") < TOL, "%s lnf", what);
+  for (int l = 0; l < TL; l++) {
+    CHECK_MSG(gradcheck(tf_loss, &c, c.wqkv[l], g[0][l], 3 * TW * TW, 200, 2e-3f, 75, "tf.wqkv") < TOL, "%s wqkv %d", what, l);
+    CHECK_MSG(gradcheck(tf_loss, &c, c.bqkv[l], g[1][l], 3 * TW, 200, 2e-3f, 76, "tf.bqkv") < TOL, "%s bqkv %d", what, l);
+    CHECK_MSG(gradcheck(tf_loss, &c, c.wo[l], g[2][l], TW * TW, 200, 2e-3f, 77, "tf.wo") < TOL, "%s wo %d", what, l);
+    CHECK_MSG(gradcheck(tf_loss, &c, c.w1[l], g[4][l], TF * TW, 200, 2e-3f, 78, "tf.w1") < TOL, "%s w1 %d", what, l);
+    CHECK_MSG(gradcheck(tf_loss, &c, c.b1[l], g[5][l], TF, 200, 2e-3f, 79, "tf.b1") < TOL, "%s b1 %d", what, l);
+    CHECK_MSG(gradcheck(tf_loss, &c, c.w2[l], g[6][l], TW * TF, 200, 2e-3f, 80, "tf.w2") < TOL, "%s w2 %d", what, l);
+    CHECK_MSG(gradcheck(tf_loss, &c, c.ln1g[l], gln[0][l], TW, 200, 2e-3f, 81, "tf.ln1g") < TOL, "%s ln1g %d", what, l);
+    CHECK_MSG(gradcheck(tf_loss, &c, c.ln2b[l], gln[3][l], TW, 200, 2e-3f, 82, "tf.ln2b") < TOL, "%s ln2b %d", what, l);
+  }
+  /* padding: events past a sequence's length change nothing */
+  tf_loss(&c);
+  float o1[TB * TW];
+  memcpy(o1, c.out, sizeof o1);
+  for (int t = c.len[1]; t < TT; t++)
+    for (int i = 0; i < TI; i++) c.x[(t * TB + 1) * TI + i] += 3.0f;
+  tf_loss(&c);
+  CHECK_MSG(!memcmp(o1, c.out, sizeof o1), "%s: padding reached the output", what);
+  free(c.ws);
+  free(bws);
+}
+TEST(transformer_gradients_match_finite_differences_with_padding) {
+  tf_check(0, 0);
+  tf_check(1, 0);
+  tf_check(0, 1);
 }
 
 /* ---- losses */

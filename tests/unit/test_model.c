@@ -77,6 +77,10 @@ TEST(seq_stacked_cores_gradients_match_finite_differences) {
   check_model_gradients("seq fields=mcc:20:4 numeric=3 len=4 dense=8 act=tanh lstm=6,6 classes=4", 4, 2e-2f);
   check_model_gradients("seq fields=mcc:20:4 numeric=3 len=4 dense=8 act=tanh gru=5,4,4 classes=3", 4, 1e-2f);
 }
+TEST(seq_transformer_gradients_match_finite_differences) {
+  check_model_gradients("seq fields=mcc:20:4 numeric=3 len=5 dense=8 act=tanh tf=2:2:8 ffn=12,8", 4, 2e-3f);
+  check_model_gradients("seq fields=mcc:10:3 numeric=2 len=4 dense=0 tf=1:2:6 causal=1 pool=mean classes=3", 3, 2e-3f);
+}
 TEST(ts_linear_mlp_gru_gradients_match_finite_differences) {
   check_model_gradients("ts window=8 horizon=3 channels=2 arch=linear ci=1 norm=last", 3, 1e-2f);
   check_model_gradients("ts window=8 horizon=3 channels=3 arch=mlp hidden=5 act=tanh ci=0 norm=none",
@@ -174,6 +178,8 @@ TEST(spec_text_round_trips) {
       "seq fields=mcc:66:8 numeric=3 len=20 dense=16 lstm=24 classes=1",
       "seq fields=mcc:66:8 numeric=3 len=20 dense=16 gru=64,32 classes=1",
       "seq numeric=3 len=20 dense=16 lstm=32,16,8,8 classes=2 loss=ce",
+      "seq fields=mcc:66:8 numeric=3 len=20 dense=16 tf=2:4:32 ffn=64,48 causal=1 pool=mean classes=1",
+      "seq numeric=3 len=8 dense=0 tf=1:1:8 ffn=16 causal=0 pool=last classes=1",
       "ts window=336 horizon=96 channels=7 arch=linear ci=1 norm=last",
       "ts window=96 horizon=24 channels=7 target=6 arch=gru gru=32 ci=0 norm=running loss=huber",
   };
@@ -219,6 +225,12 @@ TEST(bad_specs_are_rejected_with_the_key_named) {
       {"seq gru=8,8,8,8,8", "at most 4 stacked layers"},
       {"seq gru=8,x", "gru=x"},
       {"ts arch=gru gru=8,4", "ts models"},
+      {"seq tf=2:3:32", "multiple of HEADS"},
+      {"seq tf=5:1:8", "LAYERS:HEADS:WIDTH"},
+      {"seq tf=2:4", "LAYERS:HEADS:WIDTH"},
+      {"seq tf=1:1:8 pool=max", "pool=max"},
+      {"seq tf=1:1:8 causal=2", "causal=2"},
+      {"ts tf=1:1:8", "unknown key 'tf'"},
       {"ts arch=gru lstm=4", "unknown key 'lstm'"},
   };
   for (unsigned i = 0; i < sizeof bad / sizeof bad[0]; i++) {

@@ -115,6 +115,37 @@ TEST(pruning_dead_units_of_stacked_layers_keeps_outputs) {
   }
 }
 
+/* A transformer: dead feed-forward units of a layer (zero W1 row and bias, zero W2 column) go
+ * without changing a score; embedding columns as the input projection reads them. */
+TEST(pruning_a_transformer_keeps_outputs) {
+  petra_model_spec spec;
+  REQUIRE(petra_model_spec_parse("seq fields=mcc:30:6 numeric=3 len=5 dense=0 tf=2:2:8 ffn=8", &spec, NULL) == 0);
+  petra_model *m = petra_model_new(&spec, 6, NULL);
+  int du[] = {1, 2, 4, 7};
+  zero_unit_rows(m, "tf1.w1", du, 4);
+  zero_cols(m, "tf1.b1", du, 4);
+  zero_cols(m, "tf1.w2", du, 4);
+  int ed[] = {0, 3, 5};
+  zero_cols(m, "emb.mcc", ed, 3);
+  petra_genome g;
+  petra_err err = {0};
+  REQUIRE(petra_genome_parse("emb.mcc:keep=0.5;tf1:keep=0.5", &g, &err) == 0);
+  petra_model *p = petra_prune(m, &g, &err);
+  REQUIRE(p);
+  const petra_model_spec *ps = petra_model_get_spec(p);
+  CHECK_EQ_INT(ps->tf_ffn[0], 8);
+  CHECK_EQ_INT(ps->tf_ffn[1], 4);
+  CHECK_EQ_INT(ps->fields[0].dim, 3);
+  CHECK(petra_model_n_params(p) < petra_model_n_params(m));
+  float *ex = examples(m, 16), o1[16], o2[16];
+  CHECK(petra_model_forward(m, 16, ex, o1) == 0);
+  CHECK(petra_model_forward(p, 16, ex, o2) == 0);
+  for (int i = 0; i < 16; i++) CHECK_NEAR(o1[i], o2[i], 1e-5);
+  free(ex);
+  petra_model_free(p);
+  petra_model_free(m);
+}
+
 TEST(ts_mlp_and_gru_prune_consistently) {
   const char *specs[] = {"ts window=12 horizon=3 channels=2 arch=mlp hidden=10 ci=1",
                          "ts window=6 horizon=2 channels=3 arch=gru gru=8 ci=0 target=1"};

@@ -56,6 +56,7 @@ TEST(snapshot_roundtrip_gives_the_same_model_and_metadata) {
   roundtrip("seq fields=mcc:50:4 numeric=2 len=6 dense=8 gru=8");
   roundtrip("seq fields=mcc:50:4 numeric=2 len=6 dense=8 lstm=8");
   roundtrip("seq fields=mcc:50:4 numeric=2 len=6 dense=8 gru=8,6");
+  roundtrip("seq fields=mcc:50:4 numeric=2 len=6 dense=8 tf=2:2:8 ffn=16,12 causal=1");
 }
 static void roundtrip(const char *spec_text) {
   petra_model_spec spec;
