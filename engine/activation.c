@@ -17,9 +17,6 @@ int petra_act_parse(const char *name) {
   return -1;
 }
 
-#define GELU_K 0.7978845608028654f /* sqrt(2/pi) */
-#define GELU_C 0.044715f
-
 void petra_act_forward(petra_act a, size_t n, const float *x, float *y) {
   switch (a) {
     case PETRA_ACT_NONE:
@@ -35,10 +32,7 @@ void petra_act_forward(petra_act a, size_t n, const float *x, float *y) {
       petra_kernels_best()->sigmoid(n, x, y);
       break;
     case PETRA_ACT_GELU:
-      for (size_t i = 0; i < n; i++) {
-        float v = x[i];
-        y[i] = 0.5f * v * (1.0f + tanhf(GELU_K * (v + GELU_C * v * v * v)));
-      }
+      petra_kernels_best()->gelu(n, x, y);
       break;
   }
 }
@@ -59,13 +53,7 @@ void petra_act_backward(petra_act a, size_t n, const float *x, const float *y, c
       for (size_t i = 0; i < n; i++) dx[i] = dy[i] * y[i] * (1.0f - y[i]);
       break;
     case PETRA_ACT_GELU:
-      for (size_t i = 0; i < n; i++) {
-        float v = x[i];
-        float u = GELU_K * (v + GELU_C * v * v * v);
-        float t = tanhf(u);
-        float du = GELU_K * (1.0f + 3.0f * GELU_C * v * v);
-        dx[i] = dy[i] * (0.5f * (1.0f + t) + 0.5f * v * (1.0f - t * t) * du);
-      }
+      petra_kernels_best()->gelu_bwd(n, x, dy, dx);
       break;
   }
 }

@@ -22,6 +22,9 @@ typedef struct petra_kernels {
   void (*sigmoid)(size_t n, const float *x, float *y);
   void (*tanh)(size_t n, const float *x, float *y);
   void (*exp)(size_t n, const float *x, float *y);
+  /* GELU (tanh form) and dx = dy · GELU'(x) (dx may alias dy) */
+  void (*gelu)(size_t n, const float *x, float *y);
+  void (*gelu_bwd)(size_t n, const float *x, const float *dy, float *dx);
   void (*relu)(size_t n, const float *x, float *y);
   /* dx = dy where x > 0, else 0 (dx may alias dy) */
   void (*relu_bwd)(size_t n, const float *x, const float *dy, float *dx);

@@ -44,6 +44,14 @@ TEST(kernel_variants_match_portable_and_libm) {
   fprintf(stderr, "tanh worst absolute error vs libm: %.2e\n", worst);
   CHECK(worst < 5e-7);
   CHECK(y0[0] == 0.0f);
+  ref->gelu(N, x, y0);
+  worst = 0;
+  for (int i = 0; i < N; i++) {
+    double v = x[i];
+    worst = fmax(worst, fabs(y0[i] - 0.5 * v * (1 + tanh(0.7978845608028654 * (v + 0.044715 * v * v * v)))) / fmax(1, fabs(v)));
+  }
+  fprintf(stderr, "gelu worst error vs libm (relative above 1): %.2e\n", worst);
+  CHECK(worst < 1e-6);
 
   for (int v = 1; v < 3; v++) {
     const petra_kernels *k = petra_kernels_variant(v);
@@ -51,9 +59,9 @@ TEST(kernel_variants_match_portable_and_libm) {
       fprintf(stderr, "variant %d not supported by this CPU: not compared\n", v);
       continue;
     }
-    void (*fns[3][2])(size_t, const float *, float *) = {
-        {ref->exp, k->exp}, {ref->sigmoid, k->sigmoid}, {ref->tanh, k->tanh}};
-    for (int f = 0; f < 3; f++) {
+    void (*fns[4][2])(size_t, const float *, float *) = {
+        {ref->exp, k->exp}, {ref->sigmoid, k->sigmoid}, {ref->tanh, k->tanh}, {ref->gelu, k->gelu}};
+    for (int f = 0; f < 4; f++) {
       fns[f][0](N, x, y0);
       fns[f][1](N, x, y1);
       double w = 0;
@@ -69,6 +77,11 @@ TEST(kernel_variants_match_portable_and_libm) {
     ref->relu_bwd(N, x, dy, d0);
     k->relu_bwd(N, x, dy, d1);
     CHECK(memcmp(d0, d1, sizeof d0) == 0);
+    ref->gelu_bwd(N, x, dy, d0);
+    k->gelu_bwd(N, x, dy, d1);
+    double wg = 0;
+    for (int i = 0; i < N; i++) wg = fmax(wg, fabs(d1[i] - d0[i]) / fmax(fabs(d0[i]), 1e-3));
+    CHECK_MSG(wg < 1e-5, "%s gelu_bwd differs by %.2e", k->name, wg);
     /* GRU steps on random rows */
     /* (37: vectors and a masked tail; 8 and 5: below one vector, as pruned GRUs are; 32: whole vectors) */
     enum { HM = 37 };
