@@ -6,6 +6,7 @@
 #include "petra/activation.h"
 #include "petra/dense.h"
 #include "petra/norm.h"
+#include "kernels.h"
 
 /* The forward workspace, per layer: its input X, LN1 out and stats, Q|K|V, the attention
  * weights [B][heads][T][T], the heads' outputs O, X1, LN2 out and stats, the feed-forward
@@ -16,6 +17,7 @@ typedef struct tf_ws {
   float *O[PETRA_TF_MAX_LAYERS], *X1[PETRA_TF_MAX_LAYERS], *Z2[PETRA_TF_MAX_LAYERS], *st2[PETRA_TF_MAX_LAYERS];
   float *Hp[PETRA_TF_MAX_LAYERS], *Hh[PETRA_TF_MAX_LAYERS];
   float *pooled, *stf;
+  float *kt; /* scratch: one head's keys and values transposed, [dh][T] each */
 } tf_ws;
 
 static size_t carve(const petra_tf_dims *d, float *base, tf_ws *w) {
@@ -43,6 +45,7 @@ static size_t carve(const petra_tf_dims *d, float *base, tf_ws *w) {
   TAKE(w->X[d->layers], R * W);
   TAKE(w->pooled, (size_t)d->B * W);
   TAKE(w->stf, (size_t)d->B * 2);
+  TAKE(w->kt, 2 * (size_t)d->T * W);
 #undef TAKE
   return off;
 }
@@ -66,37 +69,38 @@ size_t petra_tf_bwd_ws_floats(const petra_tf_dims *d) {
 
 static int valid_len(const int *len, int b, int T) { return len ? len[b] : T; }
 
-/* Attention of one layer: O [R][W] from QKV [R][3W]; keeps the weights in P. */
-static void attention(const petra_tf_dims *d, const float *QKV, const int *len, float *P, float *O) {
+/* Attention of one layer: O [R][W] from QKV [R][3W]; keeps the weights in P. Rows past a
+ * sequence's length are not computed (0): no valid row reads them (keys are the valid events
+ * only, and the pooling takes valid rows), so their values cannot matter. Per head the keys
+ * and values are transposed once (kt, vt [dh][L]) so that every loop of a query runs over the
+ * keys (kernels.h attn_row). */
+static void attention(const petra_tf_dims *d, const float *QKV, const int *len, float *P, float *O, float *kt) {
   const int T = d->T, B = d->B, W = d->W, H = d->heads, dh = W / H;
   const float scale = 1.0f / sqrtf((float)dh);
+  const petra_kernels *k = petra_kernels_best();
   for (int b = 0; b < B; b++) {
     const int L = valid_len(len, b, T);
+    for (int t = L; t < T; t++) memset(O + ((size_t)t * B + b) * W, 0, sizeof(float) * (size_t)W);
     for (int h = 0; h < H; h++) {
       float *Pb = P + ((size_t)b * H + h) * T * T;
+      float *vt = kt + (size_t)dh * L;
+      for (int u = 0; u < L; u++) {
+        const float *kr = QKV + ((size_t)u * B + b) * 3 * W + W + h * dh, *vr = kr + W;
+        for (int j = 0; j < dh; j++) {
+          kt[(size_t)j * L + u] = kr[j];
+          vt[(size_t)j * L + u] = vr[j];
+        }
+      }
       for (int t = 0; t < T; t++) {
-        const float *q = QKV + ((size_t)t * B + b) * 3 * W + h * dh;
         float *pr = Pb + (size_t)t * T;
-        const int last = d->causal ? (t < L ? t : L - 1) : L - 1; /* keys 0..last */
-        float mx = -INFINITY;
-        for (int u = 0; u <= last; u++) {
-          const float *k = QKV + ((size_t)u * B + b) * 3 * W + W + h * dh;
-          float s = 0;
-          for (int j = 0; j < dh; j++) s += q[j] * k[j];
-          pr[u] = s * scale;
-          mx = pr[u] > mx ? pr[u] : mx;
+        if (t >= L) {
+          memset(pr, 0, sizeof(float) * (size_t)T);
+          continue;
         }
-        float sum = 0;
-        for (int u = 0; u <= last; u++) sum += pr[u] = expf(pr[u] - mx);
-        const float inv = 1.0f / sum;
-        for (int u = 0; u <= last; u++) pr[u] *= inv;
-        for (int u = last + 1; u < T; u++) pr[u] = 0;
-        float *o = O + ((size_t)t * B + b) * W + h * dh;
-        memset(o, 0, sizeof(float) * (size_t)dh);
-        for (int u = 0; u <= last; u++) {
-          const float *v = QKV + ((size_t)u * B + b) * 3 * W + 2 * W + h * dh;
-          for (int j = 0; j < dh; j++) o[j] += pr[u] * v[j];
-        }
+        const int n = d->causal ? t + 1 : L; /* keys 0..n-1 */
+        k->attn_row(n, dh, scale, QKV + ((size_t)t * B + b) * 3 * W + h * dh, kt, vt, L, pr,
+                    O + ((size_t)t * B + b) * W + h * dh);
+        for (int u = n; u < T; u++) pr[u] = 0;
       }
     }
   }
@@ -118,7 +122,7 @@ void petra_tf_forward(const petra_tf_dims *d, const petra_tf_params *p, petra_tf
     const int F = d->F[l];
     petra_layernorm_forward(R, W, w.X[l], q->ln1_g, q->ln1_b, w.Z1[l], w.st1[l]);
     lin(ctx, 4 * l + PETRA_TF_QKV, R, w.Z1[l], w.QKV[l]);
-    attention(d, w.QKV[l], len, w.P[l], w.O[l]);
+    attention(d, w.QKV[l], len, w.P[l], w.O[l], w.kt);
     lin(ctx, 4 * l + PETRA_TF_O, R, w.O[l], w.X1[l]);
     for (size_t i = 0; i < (size_t)R * W; i++) w.X1[l][i] += w.X[l][i];
     petra_layernorm_forward(R, W, w.X1[l], q->ln2_g, q->ln2_b, w.Z2[l], w.st2[l]);
@@ -153,9 +157,9 @@ static void attention_backward(const petra_tf_dims *d, const float *QKV, const f
     const int L = valid_len(len, b, T);
     for (int h = 0; h < H; h++) {
       const float *Pb = P + ((size_t)b * H + h) * T * T;
-      for (int t = 0; t < T; t++) {
+      for (int t = 0; t < L; t++) { /* (rows past the length were not computed) */
         const float *pr = Pb + (size_t)t * T;
-        const int last = d->causal ? (t < L ? t : L - 1) : L - 1;
+        const int last = d->causal ? t : L - 1;
         const float *go = dO + ((size_t)t * B + b) * W + h * dh;
         const float *q = QKV + ((size_t)t * B + b) * 3 * W + h * dh;
         float *dq = dQKV + ((size_t)t * B + b) * 3 * W + h * dh;

@@ -168,6 +168,44 @@ TEST(lstm_kernel_matches_libm_portable_and_a_row_alone) {
   }
 }
 
+/* One attention query: every variant against softmax and the weighted sum in double. */
+TEST(attention_row_matches_a_double_reference) {
+  enum { NK = 37, DH = 11, LDV = 40 };
+  petra_rng r;
+  petra_rng_seed(&r, 90);
+  float q[DH], kt[DH * NK], v[NK * LDV], vt[DH * NK];
+  for (int i = 0; i < DH; i++) q[i] = (float)petra_rng_normal(&r);
+  for (int i = 0; i < DH * NK; i++) kt[i] = (float)petra_rng_normal(&r);
+  for (int i = 0; i < NK * LDV; i++) v[i] = (float)petra_rng_normal(&r);
+  for (int u = 0; u < NK; u++)
+    for (int j = 0; j < DH; j++) vt[j * NK + u] = v[u * LDV + j];
+  static const int ns[] = {1, 5, 16, 37};
+  for (int ni = 0; ni < 4; ni++) {
+    const int n = ns[ni];
+    double pd[NK], od[DH] = {0}, mx = -1e30, sum = 0;
+    for (int u = 0; u < n; u++) {
+      pd[u] = 0;
+      for (int j = 0; j < DH; j++) pd[u] += (double)q[j] * kt[j * NK + u] * 0.3;
+      mx = fmax(mx, pd[u]);
+    }
+    for (int u = 0; u < n; u++) sum += pd[u] = exp(pd[u] - mx);
+    for (int u = 0; u < n; u++) {
+      pd[u] /= sum;
+      for (int j = 0; j < DH; j++) od[j] += pd[u] * v[u * LDV + j];
+    }
+    for (int vi = 0; vi < 3; vi++) {
+      const petra_kernels *k = petra_kernels_variant(vi);
+      if (!k) continue;
+      float p[NK], o[DH];
+      k->attn_row(n, DH, 0.3f, q, kt, vt, NK, p, o);
+      double w = 0;
+      for (int u = 0; u < n; u++) w = fmax(w, fabs(p[u] - pd[u]));
+      for (int j = 0; j < DH; j++) w = fmax(w, fabs(o[j] - od[j]));
+      CHECK_MSG(w < 1e-5, "%s attn_row n=%d: %.2e from the double reference", k->name, n, w);
+    }
+  }
+}
+
 TEST(row_kernels_match_portable_and_a_row_alone) {
   const petra_kernels *ref = petra_kernels_variant(0);
   /* gru_fwd_rows: each row bit for bit as gru_fwd on it alone, in every variant */
