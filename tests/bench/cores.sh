@@ -5,16 +5,17 @@
 # (petra bench plan), and petra evolve's champion on the hold-out (AUC, bytes, p99) beside its
 # fp32 model.
 #
-#   tests/bench/cores.sh [--sets uci,cdnow] [--cores "gru=64 lstm=64 gru=64,32 lstm=64,32"]
+#   tests/bench/cores.sh [--sets uci,cdnow] [--cores "gru=64 lstm=64 gru=64,32 tf=2:4:32 ..."]
 #                        [--seeds N] [--steps N] [--out DIR]
 #
-# Each core (space-separated) replaces the config's gru=64. Prints a table and writes
-# DIR/cores.jsonl. Environment: PETRA_BIN (build dir, default build/). No broker needed.
+# Each core (space-separated; + stands for a space inside one: tf=2:4:32+pool=mean) replaces
+# the config's gru=64. Prints a table and writes DIR/cores.jsonl. About 25 minutes for the
+# default list. Environment: PETRA_BIN (build dir, default build/). No broker needed.
 set -euo pipefail
 top=$(cd "$(dirname "$0")/../.." && pwd)
 bin=${PETRA_BIN:-$top/build}
 py=/usr/bin/python3
-sets=uci,cdnow cores="gru=64 lstm=64 gru=64,32 lstm=64,32" seeds=3 steps=60 out="" epochs=10
+sets=uci,cdnow cores="gru=64 lstm=64 gru=64,32 lstm=64,32 tf=2:4:32 tf=2:4:32+pool=mean" seeds=3 steps=60 out="" epochs=10
 while [ $# -gt 0 ]; do
   case "$1" in
     --sets) sets=$2; shift ;;
@@ -22,7 +23,7 @@ while [ $# -gt 0 ]; do
     --seeds) seeds=$2; shift ;;
     --steps) steps=$2; shift ;;
     --out) out=$2; shift ;;
-    -h|--help) sed -n '2,13p' "$0"; exit 0 ;;
+    -h|--help) sed -n '2,14p' "$0"; exit 0 ;;
     *) echo "cores.sh: unknown option $1" >&2; exit 2 ;;
   esac
   shift
@@ -41,8 +42,8 @@ for set in "${set_list[@]}"; do
   "set_$set"
   labels=(--labels "$d/$lb.csv" --label-entity "$ent" --label-column "$labcol" --label-time time)
   for core in "${core_list[@]}"; do
-    cspec=${spec/gru=64/$core}
-    r=$out/$set-${core//[=,]/_}
+    cspec=${spec/gru=64/${core//+/ }}
+    r=$out/$set-${core//[=,:+]/_}
     mkdir -p "$r"
     log "$set $core: petra train x$seeds"
     for s in $(seq 1 "$seeds"); do

@@ -63,18 +63,21 @@ for s in warm offline; do
 done
 ok 'cut -d, -f1,4 "$tmp/warm.csv" | cmp -s - <(cut -d, -f1,4 "$tmp/offline.csv")'
 ok '[ $(wc -l < "$tmp/warm.csv") -gt 500 ]'
-# the LSTM core on the same raw columns: learns, saves, and its snapshot scores the hold-out
-# entities as the trainer measured them (the plan's LSTM step against the training pass)
-lspec=$(sed -n 's/^model.spec = //p' "$conf" | sed 's/gru=64/lstm=32/')
-lj=$("$bin/petra" train --spec "$lspec" --csv "$d/uci-events.csv" "${cols[@]}" \
-     --categories pay_status=vocab,sex=vocab,education=vocab,marriage=vocab --labels "$d/uci-labels.csv" \
-     --label-entity client --label-column default --label-time time --epochs 6 --seed 1 --json --quiet \
-     --save "$tmp/lstm.snap" | tail -n1)
-echo "lstm: $lj"
-"$bin/petra" score --config "$conf" --snapshot "$tmp/lstm.snap" --csv "$d/uci-events-test.csv" "${cols[@]}" \
-  --as-of 2005-10-01 --out "$tmp/lstm.csv" > /dev/null
-ok '[ $? -eq 0 ]'
-lauc=$(/usr/bin/python3 - "$tmp/lstm.csv" "$d/uci-labels-test.csv" <<'EOF'
+# the other cores on the same raw columns (an LSTM, two stacked GRUs, a transformer): each
+# learns, saves, and its snapshot scores the hold-out entities as the trainer measured them
+# (the plans' steps against the training passes)
+for core in lstm=32 gru=32,16 "tf=1:2:16 ffn=32"; do
+  cspec=$(sed -n 's/^model.spec = //p' "$conf" | sed "s/gru=64/$core/")
+  tag=$(echo "$core" | tr -c 'a-z0-9' _)
+  cj=$("$bin/petra" train --spec "$cspec" --csv "$d/uci-events.csv" "${cols[@]}" \
+       --categories pay_status=vocab,sex=vocab,education=vocab,marriage=vocab --labels "$d/uci-labels.csv" \
+       --label-entity client --label-column default --label-time time --epochs 6 --seed 1 --json --quiet \
+       --save "$tmp/$tag.snap" | tail -n1)
+  echo "$core: $cj"
+  "$bin/petra" score --config "$conf" --snapshot "$tmp/$tag.snap" --csv "$d/uci-events-test.csv" "${cols[@]}" \
+    --as-of 2005-10-01 --out "$tmp/$tag.csv" > /dev/null
+  ok '[ $? -eq 0 ]'
+  cauc=$(/usr/bin/python3 - "$tmp/$tag.csv" "$d/uci-labels-test.csv" <<'EOF'
 import csv, sys
 sc = {r["entity_id"]: float(r["score"]) for r in csv.DictReader(open(sys.argv[1]))}
 lab = {r["client"]: float(r["default"]) for r in csv.DictReader(open(sys.argv[2]))}
@@ -84,11 +87,14 @@ neg = [s for s, y in pairs if y == 0]
 print(sum((p > n) + 0.5 * (p == n) for p in pos for n in neg) / (len(pos) * len(neg)))
 EOF
 )
-echo "lstm hold-out AUC from its snapshot: $lauc"
-lstm_ok() { /usr/bin/python3 -c "import json,sys; d=json.loads(sys.argv[1]); a=float(sys.argv[2])
-sys.exit(0 if 'lstm=32' in d['spec'] and d['auc'] > 0.70 and abs(d['auc'] - a) < 1e-4 else 1)" "$lj" "$lauc"; }
-ok lstm_ok
-ok '"$bin/petra" inspect "$tmp/lstm.snap" 2>&1 | grep -q lstm'
+  echo "$core hold-out AUC from its snapshot: $cauc"
+  core_ok() { /usr/bin/python3 -c "import json,sys; d=json.loads(sys.argv[1]); a=float(sys.argv[2])
+sys.exit(0 if sys.argv[3].split()[0] in d['spec'] and d['auc'] > 0.70 and abs(d['auc'] - a) < 1e-4 else 1)" "$cj" "$cauc" "$core"; }
+  ok core_ok
+done
+ok '"$bin/petra" inspect "$tmp/lstm_32_.snap" 2>&1 | grep -q lstm0'
+ok '"$bin/petra" inspect "$tmp/gru_32_16_.snap" 2>&1 | grep -q gru1.whh'
+ok '"$bin/petra" inspect "$tmp/tf_1_2_16_ffn_32_.snap" 2>&1 | grep -q tf0.wqkv'
 # a snapshot of another spec is refused with the reason, not half-loaded
 "$bin/petrad" --quiet --config "$src/configs/cdnow.conf" --state-dir "$tmp/wrong" --control-socket "$tmp/wrong.sock" \
   --set kafka.brokers="$bs" --set kafka.group_id="$t-w" --set topics.events="$t.events" \
