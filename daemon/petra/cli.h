@@ -30,6 +30,7 @@ int cmd_train_evolve(int argc, char **argv);
 typedef struct evolve_params {
   int steps, pop;
   double ratio, tol; /* latency budget as a ratio of fp32 p99; metric tolerance (<= 0: default) */
+  double budget_us;  /* > 0: the latency budget itself (the search over cores: one budget for all) */
   uint64_t seed;
   const char *svg;   /* Pareto plot path, NULL = none */
   int json;

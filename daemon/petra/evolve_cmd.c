@@ -55,7 +55,7 @@ int evolve_search(petra_model *base, const exset *tune, const exset *hold, const
   petra_evo_conf ec = petra_evo_defaults();
   ec.population = p->pop;
   petra_evo_conf_layers(&ec, spec);
-  ec.latency_budget_us = p->ratio * bf.p99_us;
+  ec.latency_budget_us = p->budget_us > 0 ? p->budget_us : p->ratio * bf.p99_us;
   ec.higher_is_better = hib;
   ec.baseline_metric = bf.metric;
   ec.metric_floor = hib ? bf.metric - 4 * tol : bf.metric + 4 * tol;
@@ -134,13 +134,18 @@ static void usage(FILE *o) {
           "       petra evolve --csv FILE --spec SPEC [petra train's data and training flags]\n"
           "                    [--steps N] [--latency-budget-ratio R] [--population P]\n"
           "                    [--tolerance T] [--svg FILE] [--json] [--save FILE]\n"
+          "                    [--cores \"CORE CORE...\"]\n"
           "Trains the model (the R1 preset on generator data, or with --csv the user's data exactly as\n"
           "petra train does), then runs the steady-state evolutionary search over pruning, bits,\n"
           "sparsity, low rank and regularization under a p99 latency budget (ratio of the fp32\n"
           "model's), and prints the Pareto front. With --csv the search fine-tunes on the training\n"
           "part and judges candidates on a validation part (entities hashing to 1 mod 5, or the 10%%\n"
           "of labelled events before the hold-out); the champion is then measured on the hold-out,\n"
-          "and --save writes it as the snapshot petrad would publish. --svg FILE draws the front.\n");
+          "and --save writes it as the snapshot petrad would publish. --svg FILE draws the front.\n"
+          "--cores (seq models) makes the core a gene: each (gru=64, lstm=64, gru=64,32,\n"
+          "tf=2:4:32; + for a space inside one: tf=2:4:32+pool=mean) replaces the spec's, is trained\n"
+          "and searched under the first core's latency budget, and the champion with the best\n"
+          "validation metric is kept (--save).\n");
 }
 
 int cmd_evolve(int argc, char **argv) {

@@ -62,6 +62,7 @@ typedef struct train_opts {
   const char *genomes[16]; /* --genome, repeatable: each compiled and measured after training */
   int n_genomes;
   const char *bench; /* --bench-compress PRESET: one `petra bench compress` JSON line per genome */
+  const char *cores; /* petra evolve --csv --cores "gru=64 lstm=64 tf=2:4:32": the search over cores */
 } train_opts;
 
 static void usage(FILE *out) {
@@ -413,13 +414,27 @@ static double clock_us(void *ctx) {
 
 /* petra evolve --csv: the search on the trained model (fine-tune on tr, judged on va), then
  * the champion measured on the hold-out te beside fp32, and saved with --save. */
+/* What one core's search gave (the search over cores picks among them). */
+typedef struct core_result {
+  int have;
+  double budget_us, val_metric;
+  petra_fitness fp32, champ; /* on the hold-out */
+} core_result;
+
 static int run_evolution(const train_opts *o, petra_model *m, const petra_trainer *t, const dataset *tr,
-                         const dataset *va, const dataset *te, const char *schema, const petra_encoder *enc) {
+                         const dataset *va, const dataset *te, const char *schema, const petra_encoder *enc,
+                         double budget_us, const char *save_path, core_result *out) {
   exset tune = {tr->n, tr->ef, tr->x}, hold = {va->n, va->ef, va->x};
   evolve_params ep = o->ep;
   ep.json = 0;
+  ep.budget_us = budget_us;
   evolve_result er;
-  if (evolve_search(m, &tune, &hold, &ep, &er)) {
+  int found = !evolve_search(m, &tune, &hold, &ep, &er);
+  if (out) {
+    memset(out, 0, sizeof *out);
+    out->budget_us = er.latency_budget_us;
+  }
+  if (!found) {
     fprintf(stderr, "petra evolve: no candidate met the latency budget (%.1f us) within the metric "
                     "tolerance; try more --steps or a larger --latency-budget-ratio\n", er.latency_budget_us);
     return 1;
@@ -453,7 +468,12 @@ static int run_evolution(const train_opts *o, petra_model *m, const petra_traine
            o->ep.steps, er.seconds_per_step, er.front_size, er.latency_budget_us, er.base.metric, er.champ.metric,
            fb.metric, fb.bytes, fb.p50_us, fb.p99_us, fc.metric, fc.bytes, fc.p50_us, fc.p99_us, gtext,
            fc.bytes / fb.bytes, fc.p99_us / fb.p99_us);
-  rc = o->save ? save_snapshot(o, cand.model, t, schema, enc, gtext) : 0;
+  if (out) *out = (core_result){1, er.latency_budget_us, er.champ.metric, fb, fc};
+  if (save_path) {
+    train_opts so = *o;
+    so.save = save_path;
+    rc = save_snapshot(&so, cand.model, t, schema, enc, gtext);
+  }
   petra_model_free(cand.model);
   petra_plan_free(cand.plan);
   return rc;
@@ -668,7 +688,7 @@ static int train_ts(train_opts *o, petra_model_spec *spec) {
       fprintf(stderr, "petra evolve: --split leaves no validation windows to judge candidates on\n");
       rc = 2;
     } else {
-      rc = run_evolution(o, m, t, &ds[0], &ds[1], &ds[2], schema, NULL);
+      rc = run_evolution(o, m, t, &ds[0], &ds[1], &ds[2], schema, NULL, 0, o->save, NULL);
     }
   } else if (!rc && o->save) {
     rc = save_snapshot(o, m, t, schema, NULL, NULL);
@@ -695,6 +715,126 @@ static float *dataset_slot(dataset *d, size_t *cap) {
     d->x = x;
   }
   return d->x + (size_t)d->n * d->ef;
+}
+
+/* The seq model of spec: trained, reported, then searched (petra evolve) or saved. */
+static int one_model(const train_opts *o, const petra_model_spec *spec, const dataset *tr, const dataset *va,
+                     const dataset *te, features *feat) {
+  petra_err pe = {0};
+  petra_model *m = petra_model_new(spec, o->seed, &pe);
+  petra_trainer *t = m ? new_trainer(o, m, tr->n, &pe) : NULL;
+  if (!t) {
+    fprintf(stderr, "petra train: %s\n", pe.msg);
+    petra_model_free(m);
+    return 2;
+  }
+  double t0 = cli_now_s();
+  int rc = train_epochs(o, m, t, tr, va, NULL) ? 1 : 0;
+  if (!rc) {
+    report(o, m, t, te, tr->n, va->n, cli_now_s() - t0, NULL);
+    rc = check_finite_result(t, m, te);
+  }
+  if (!rc && o->evolve)
+    rc = run_evolution(o, m, t, tr, va, te, features_schema(feat), features_encoder(feat), 0, o->save, NULL);
+  else if (!rc && o->save)
+    rc = save_snapshot(o, m, t, features_schema(feat), features_encoder(feat), NULL);
+  petra_trainer_free(t);
+  petra_model_free(m);
+  return rc;
+}
+
+/* petra evolve --csv --cores "A B ...": the architecture as a gene of the search. Each core
+ * replaces the spec's (its text appended to --spec: the later key wins), trains on the same
+ * data and runs the search under one latency budget, the first core's (ratio × its fp32 p99);
+ * the champion with the best validation metric wins, and --save writes it. */
+static int search_cores(const train_opts *o, const petra_model_spec *spec, const dataset *tr, const dataset *va,
+                        const dataset *te, features *feat) {
+  char list[1024], *items[8];
+  snprintf(list, sizeof list, "%s", o->cores);
+  int n = 0;
+  char *save = NULL;
+  for (char *c = strtok_r(list, " ", &save); c && n < 8; c = strtok_r(NULL, " ", &save)) items[n++] = c;
+  if (n == 0) {
+    fprintf(stderr, "petra evolve: --cores: no core given\n");
+    return 2;
+  }
+  char base[2048];
+  petra_model_spec_format(spec, base, sizeof base);
+  double budget = 0, best_val = -INFINITY;
+  int best = -1;
+  static char saved[8][4096];
+  core_result res[8];
+  memset(res, 0, sizeof res);
+  for (int k = 0; k < n; k++) {
+    for (char *q = items[k]; *q; q++)
+      if (*q == '+') *q = ' ';
+    char text[2300];
+    snprintf(text, sizeof text, "%s %s", base, items[k]);
+    petra_model_spec cs;
+    petra_err pe = {0};
+    if (petra_model_spec_parse(text, &cs, &pe)) {
+      fprintf(stderr, "petra evolve: --cores '%s': %s\n", items[k], pe.msg);
+      return 2;
+    }
+    fprintf(stderr, "== core %d/%d: %s\n", k + 1, n, items[k]);
+    petra_model *m = petra_model_new(&cs, o->seed, &pe);
+    petra_trainer *t = m ? new_trainer(o, m, tr->n, &pe) : NULL;
+    if (!t) {
+      fprintf(stderr, "petra evolve: %s\n", pe.msg);
+      petra_model_free(m);
+      return 2;
+    }
+    double t0 = cli_now_s();
+    int rc = train_epochs(o, m, t, tr, va, NULL) ? 1 : 0;
+    if (!rc) {
+      report(o, m, t, te, tr->n, va->n, cli_now_s() - t0, NULL);
+      rc = check_finite_result(t, m, te);
+    }
+    saved[k][0] = 0;
+    if (o->save) snprintf(saved[k], sizeof saved[k], "%s.core%d", o->save, k);
+    if (!rc) run_evolution(o, m, t, tr, va, te, features_schema(feat), features_encoder(feat), budget,
+                           o->save ? saved[k] : NULL, &res[k]);
+    if (res[k].have && res[k].val_metric > best_val) best_val = res[k].val_metric, best = k;
+    if (k == 0) budget = res[0].budget_us; /* every core under the first one's budget */
+    petra_trainer_free(t);
+    petra_model_free(m);
+  }
+  printf("core search (latency budget %.1f us):\n%-24s %-10s %-10s %-10s %-10s\n", budget, "core", "val", "holdout",
+         "bytes", "p99_us");
+  for (int k = 0; k < n; k++)
+    if (res[k].have)
+      printf("%-24s %-10.4f %-10.4f %-10.0f %-10.1f%s\n", items[k], res[k].val_metric, res[k].champ.metric,
+             res[k].champ.bytes, res[k].champ.p99_us, k == best ? "   <- picked" : "");
+    else
+      printf("%-24s (no champion within the budget and tolerance)\n", items[k]);
+  if (o->json) {
+    printf("{\"cores\":[");
+    for (int k = 0; k < n; k++) {
+      printf("%s{\"core\":\"%s\",\"champion\":", k ? "," : "", items[k]);
+      if (res[k].have)
+        printf("{\"validation\":%.6f,\"metric\":%.6f,\"bytes\":%.0f,\"p99_us\":%.2f,\"fp32_metric\":%.6f}}",
+               res[k].val_metric, res[k].champ.metric, res[k].champ.bytes, res[k].champ.p99_us, res[k].fp32.metric);
+      else
+        printf("null}");
+    }
+    printf("],\"latency_budget_us\":%.2f,\"picked\":%s%s%s}\n", budget, best >= 0 ? "\"" : "",
+           best >= 0 ? items[best] : "null", best >= 0 ? "\"" : "");
+  }
+  for (int k = 0; k < n && o->save; k++) {
+    if (k == best) {
+      if (rename(saved[k], o->save)) {
+        fprintf(stderr, "petra evolve: cannot write %s\n", o->save);
+        return 1;
+      }
+    } else if (saved[k][0]) {
+      remove(saved[k]);
+    }
+  }
+  if (best < 0) {
+    fprintf(stderr, "petra evolve: no core gave a champion within the latency budget and the tolerance\n");
+    return 1;
+  }
+  return 0;
 }
 
 static int train_seq(train_opts *o, petra_model_spec *spec) {
@@ -822,21 +962,7 @@ static int train_seq(train_opts *o, petra_model_spec *spec) {
     fprintf(stderr, "petra train: no labelled examples formed\n");
     return 1;
   }
-  petra_err pe = {0};
-  petra_model *m = petra_model_new(spec, o->seed, &pe);
-  petra_trainer *t = m ? new_trainer(o, m, tr.n, &pe) : NULL;
-  if (!t) {
-    fprintf(stderr, "petra train: %s\n", pe.msg);
-    return 2;
-  }
-  double t0 = cli_now_s();
-  if (train_epochs(o, m, t, &tr, &va, NULL)) return 1;
-  report(o, m, t, &te, tr.n, va.n, cli_now_s() - t0, NULL);
-  int rc2 = check_finite_result(t, m, &te);
-  if (!rc2 && o->evolve)
-    rc2 = run_evolution(o, m, t, &tr, &va, &te, features_schema(feat), features_encoder(feat));
-  else if (!rc2 && o->save)
-    rc2 = save_snapshot(o, m, t, features_schema(feat), features_encoder(feat), NULL);
+  int rc2 = o->cores ? search_cores(o, spec, &tr, &va, &te, feat) : one_model(o, spec, &tr, &va, &te, feat);
   if (o->labels_file) {
     free(tr.x);
     free(va.x);
@@ -844,8 +970,6 @@ static int train_seq(train_opts *o, petra_model_spec *spec) {
   }
   free(ex);
   features_free(feat);
-  petra_trainer_free(t);
-  petra_model_free(m);
   return rc2;
 }
 
@@ -855,7 +979,7 @@ static int train_main(int argc, char **argv, int evolve) {
                   .ep = {.steps = 60, .pop = 12, .ratio = 0.5, .tol = 0, .seed = 1}};
   enum { SPEC = 256, CSV, TIME, CHANNELS, TARGET, SPLIT, WINDOW, HORIZON, EPOCHS, BATCH, LR, WD,
          REPLAY, LRDECAY, PATIENCE, SEED, THREADS, JSON, NOZ, ENTITY, AMOUNT, CAT, NUM, LABEL, LABELS,
-         LENT, LCOL, SAVE, GENOME, BENCH, QUIET, HELP, LTIME, TRANSFORM, CATEGORIES, EVAGE, MAXENT, MODELID, ESTEPS, ERATIO, EPOP, ETOL, ESVG, STREAM1, SEEDS };
+         LENT, LCOL, SAVE, GENOME, BENCH, QUIET, HELP, LTIME, TRANSFORM, CATEGORIES, EVAGE, MAXENT, MODELID, ESTEPS, ERATIO, EPOP, ETOL, ESVG, STREAM1, SEEDS, CORES };
   static const struct option opts[] = {
       {"spec", 1, 0, SPEC}, {"csv", 1, 0, CSV}, {"time", 1, 0, TIME}, {"channels", 1, 0, CHANNELS},
       {"target", 1, 0, TARGET}, {"split", 1, 0, SPLIT}, {"window", 1, 0, WINDOW},
@@ -869,7 +993,8 @@ static int train_main(int argc, char **argv, int evolve) {
       {"label-time", 1, 0, LTIME}, {"transform", 1, 0, TRANSFORM}, {"categories", 1, 0, CATEGORIES},
       {"event-age", 0, 0, EVAGE}, {"max-entities", 1, 0, MAXENT}, {"model-id", 1, 0, MODELID},
       {"steps", 1, 0, ESTEPS}, {"latency-budget-ratio", 1, 0, ERATIO}, {"population", 1, 0, EPOP},
-      {"tolerance", 1, 0, ETOL}, {"svg", 1, 0, ESVG}, {"stream-first-epoch", 0, 0, STREAM1}, {"seeds", 1, 0, SEEDS}, {0, 0, 0, 0}};
+      {"tolerance", 1, 0, ETOL}, {"svg", 1, 0, ESVG}, {"stream-first-epoch", 0, 0, STREAM1}, {"seeds", 1, 0, SEEDS},
+      {"cores", 1, 0, CORES}, {0, 0, 0, 0}};
   int c;
   optind = 1;
   while ((c = getopt_long(argc, argv, "", opts, NULL)) != -1) {
@@ -919,12 +1044,13 @@ static int train_main(int argc, char **argv, int evolve) {
       case EVAGE: o.event_age = 1; break;
       case MAXENT: o.max_entities = atoi(optarg); break;
       case MODELID: o.model_id = optarg; break;
-      case ESTEPS: case ERATIO: case EPOP: case ETOL: case ESVG:
+      case ESTEPS: case ERATIO: case EPOP: case ETOL: case ESVG: case CORES:
         if (!evolve) {
-          fprintf(stderr, "petra train: --steps, --latency-budget-ratio, --population, --tolerance and --svg "
-                          "belong to petra evolve --csv\n");
+          fprintf(stderr, "petra train: --steps, --latency-budget-ratio, --population, --tolerance, --svg "
+                          "and --cores belong to petra evolve --csv\n");
           return 2;
         }
+        if (c == CORES) o.cores = optarg;
         if (c == ESTEPS) o.ep.steps = atoi(optarg);
         if (c == ERATIO) o.ep.ratio = atof(optarg);
         if (c == EPOP) o.ep.pop = atoi(optarg);
@@ -960,6 +1086,10 @@ static int train_main(int argc, char **argv, int evolve) {
     return 2;
   }
   o.ep.seed = o.seed;
+  if (o.cores && spec.kind != PETRA_MODEL_SEQ) {
+    fprintf(stderr, "petra evolve: --cores is for event-sequence (seq) models\n");
+    return 2;
+  }
   return spec.kind == PETRA_MODEL_TS ? train_ts(&o, &spec) : train_seq(&o, &spec);
 }
 

@@ -95,6 +95,22 @@ done
 ok '"$bin/petra" inspect "$tmp/lstm_32_.snap" 2>&1 | grep -q lstm0'
 ok '"$bin/petra" inspect "$tmp/gru_32_16_.snap" 2>&1 | grep -q gru1.whh'
 ok '"$bin/petra" inspect "$tmp/tf_1_2_16_ffn_32_.snap" 2>&1 | grep -q tf0.wqkv'
+# the core as a gene: petra evolve --cores searches each under the first one's latency budget
+# and saves the champion with the best validation metric
+aj=$("$bin/petra" evolve --spec "$(sed -n 's/^model.spec = //p' "$conf")" --cores "gru=32 lstm=32" \
+     --csv "$d/uci-events.csv" "${cols[@]}" --categories pay_status=vocab,sex=vocab,education=vocab,marriage=vocab \
+     --labels "$d/uci-labels.csv" --label-entity client --label-column default --label-time time --epochs 4 \
+     --steps 16 --latency-budget-ratio 2 --tolerance 0.02 --json --quiet --save "$tmp/arch.snap" 2> "$tmp/arch.log" | tail -n1)
+echo "cores: $aj"
+arch_ok() { /usr/bin/python3 -c "import json,sys; d=json.loads(sys.argv[1]); c=[x['core'] for x in d['cores']]
+p=d['picked']; ch=[x['champion'] for x in d['cores'] if x['core']==p]
+sys.exit(0 if c==['gru=32','lstm=32'] and p in c and ch[0] and d['latency_budget_us']>0 else 1)" "$aj"; }
+ok arch_ok
+picked_layer=$(/usr/bin/python3 -c "import json,sys; print(json.loads(sys.argv[1])['picked'].split('=')[0] + '0.whh')" "$aj")
+ok '"$bin/petra" inspect "$tmp/arch.snap" 2>&1 | grep -q "$picked_layer"'
+ok '[ -z "$(ls "$tmp"/arch.snap.core* 2>/dev/null)" ]'
+"$bin/petra" train --spec "ts window=8 horizon=2" --csv "$d/uci-events.csv" --cores gru=8 > /dev/null 2> "$tmp/arch2.err"
+ok 'grep -q "belong to petra evolve" "$tmp/arch2.err"'
 # a snapshot of another spec is refused with the reason, not half-loaded
 "$bin/petrad" --quiet --config "$src/configs/cdnow.conf" --state-dir "$tmp/wrong" --control-socket "$tmp/wrong.sock" \
   --set kafka.brokers="$bs" --set kafka.group_id="$t-w" --set topics.events="$t.events" \
