@@ -138,6 +138,8 @@ int petra_model_spec_parse(const char *text, petra_model_spec *s, petra_err *err
           return petra_err_set(err, PETRA_ERANGE, "model spec: ffn=%s: at most %d layers", v, PETRA_MAX_CORE_LAYERS);
         rc = parse_int(k, u, 1, 65536, &s->tf_ffn[n++], err);
       }
+      if (!rc && n == 0)
+        return petra_err_set(err, PETRA_ERANGE, "model spec: ffn=%s: expected units per layer, e.g. ffn=64,48", v);
       for (int l = n; l < PETRA_MAX_CORE_LAYERS && !rc; l++) s->tf_ffn[l] = s->tf_ffn[n - 1];
     } else if (seq && !strcmp(k, "causal")) {
       rc = parse_int(k, v, 0, 1, &s->tf_causal, err);

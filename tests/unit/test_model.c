@@ -231,6 +231,11 @@ TEST(bad_specs_are_rejected_with_the_key_named) {
       {"seq tf=1:1:8 pool=max", "pool=max"},
       {"seq tf=1:1:8 causal=2", "causal=2"},
       {"ts tf=1:1:8", "unknown key 'tf'"},
+      {"seq tf=1:1:8 ffn=", "ffn="},  /* found by fuzz_text: an empty list indexed layer −1 */
+      {"seq tf=1:1:8 ffn=,,", "ffn=,,"},
+      {"seq tf=1:1:8 ffn=8,8,8,8,8", "at most 4 layers"},
+      {"seq gru=", "gru="},
+      {"seq lstm=,", "lstm="},
       {"ts arch=gru lstm=4", "unknown key 'lstm'"},
   };
   for (unsigned i = 0; i < sizeof bad / sizeof bad[0]; i++) {
