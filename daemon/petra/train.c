@@ -717,23 +717,31 @@ static float *dataset_slot(dataset *d, size_t *cap) {
   return d->x + (size_t)d->n * d->ef;
 }
 
-/* The seq model of spec: trained, reported, then searched (petra evolve) or saved. */
-static int one_model(const train_opts *o, const petra_model_spec *spec, const dataset *tr, const dataset *va,
-                     const dataset *te, features *feat) {
+/* The seq model of spec trained on tr (early stopping on va) and reported on te: 0 when the
+ * result is finite; *mo and *to are the caller's to free (NULL after an allocation failure, 2). */
+static int train_reported(const train_opts *o, const petra_model_spec *spec, const dataset *tr, const dataset *va,
+                          const dataset *te, petra_model **mo, petra_trainer **to) {
   petra_err pe = {0};
   petra_model *m = petra_model_new(spec, o->seed, &pe);
   petra_trainer *t = m ? new_trainer(o, m, tr->n, &pe) : NULL;
+  *mo = m;
+  *to = t;
   if (!t) {
     fprintf(stderr, "petra train: %s\n", pe.msg);
-    petra_model_free(m);
     return 2;
   }
   double t0 = cli_now_s();
-  int rc = train_epochs(o, m, t, tr, va, NULL) ? 1 : 0;
-  if (!rc) {
-    report(o, m, t, te, tr->n, va->n, cli_now_s() - t0, NULL);
-    rc = check_finite_result(t, m, te);
-  }
+  if (train_epochs(o, m, t, tr, va, NULL)) return 1;
+  report(o, m, t, te, tr->n, va->n, cli_now_s() - t0, NULL);
+  return check_finite_result(t, m, te);
+}
+
+/* The seq model of spec: trained, reported, then searched (petra evolve) or saved. */
+static int one_model(const train_opts *o, const petra_model_spec *spec, const dataset *tr, const dataset *va,
+                     const dataset *te, features *feat) {
+  petra_model *m;
+  petra_trainer *t;
+  int rc = train_reported(o, spec, tr, va, te, &m, &t);
   if (!rc && o->evolve)
     rc = run_evolution(o, m, t, tr, va, te, features_schema(feat), features_encoder(feat), 0, o->save, NULL);
   else if (!rc && o->save)
@@ -777,18 +785,12 @@ static int search_cores(const train_opts *o, const petra_model_spec *spec, const
       return 2;
     }
     fprintf(stderr, "== core %d/%d: %s\n", k + 1, n, items[k]);
-    petra_model *m = petra_model_new(&cs, o->seed, &pe);
-    petra_trainer *t = m ? new_trainer(o, m, tr->n, &pe) : NULL;
-    if (!t) {
-      fprintf(stderr, "petra evolve: %s\n", pe.msg);
+    petra_model *m;
+    petra_trainer *t;
+    int rc = train_reported(o, &cs, tr, va, te, &m, &t);
+    if (rc == 2) {
       petra_model_free(m);
       return 2;
-    }
-    double t0 = cli_now_s();
-    int rc = train_epochs(o, m, t, tr, va, NULL) ? 1 : 0;
-    if (!rc) {
-      report(o, m, t, te, tr->n, va->n, cli_now_s() - t0, NULL);
-      rc = check_finite_result(t, m, te);
     }
     saved[k][0] = 0;
     if (o->save) snprintf(saved[k], sizeof saved[k], "%s.core%d", o->save, k);
