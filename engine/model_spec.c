@@ -46,6 +46,20 @@ static int parse_int(const char *key, const char *v, long lo, long hi, int *out,
   return 0;
 }
 
+/* KEY=a,b,c: up to max integers in [lo, hi] into out; returns how many, -1 with err set for a
+ * bad one, -2 when there are more than max (the caller says which limit). */
+static int parse_int_list(const char *key, const char *v, long lo, long hi, int max, int *out, petra_err *err) {
+  char buf[128];
+  snprintf(buf, sizeof buf, "%s", v);
+  char *save = NULL;
+  int n = 0;
+  for (char *u = strtok_r(buf, ",", &save); u; u = strtok_r(NULL, ",", &save)) {
+    if (n == max) return -2;
+    if (parse_int(key, u, lo, hi, &out[n++], err)) return -1;
+  }
+  return n;
+}
+
 static int parse_field(const char *v, petra_field_spec *f, petra_err *err) {
   /* name:vocab:dim */
   const char *c1 = strchr(v, ':');
@@ -129,18 +143,13 @@ int petra_model_spec_parse(const char *text, petra_model_spec *s, petra_err *err
       s->tf_layers = L, s->tf_heads = H, s->gru = W, s->n_stack = 0;
       for (int l = 0; l < PETRA_MAX_CORE_LAYERS; l++) s->tf_ffn[l] = 2 * W;
     } else if (seq && !strcmp(k, "ffn")) { /* after tf=: one value for every layer, or one per layer */
-      char units[128];
-      snprintf(units, sizeof units, "%s", v);
-      char *fsave = NULL;
-      int n = 0;
-      for (char *u = strtok_r(units, ",", &fsave); u && !rc; u = strtok_r(NULL, ",", &fsave)) {
-        if (n == PETRA_MAX_CORE_LAYERS)
-          return petra_err_set(err, PETRA_ERANGE, "model spec: ffn=%s: at most %d layers", v, PETRA_MAX_CORE_LAYERS);
-        rc = parse_int(k, u, 1, 65536, &s->tf_ffn[n++], err);
-      }
-      if (!rc && n == 0)
+      int n = parse_int_list(k, v, 1, 65536, PETRA_MAX_CORE_LAYERS, s->tf_ffn, err);
+      if (n == -1) return PETRA_ERANGE;
+      if (n == -2)
+        return petra_err_set(err, PETRA_ERANGE, "model spec: ffn=%s: at most %d layers", v, PETRA_MAX_CORE_LAYERS);
+      if (n == 0)
         return petra_err_set(err, PETRA_ERANGE, "model spec: ffn=%s: expected units per layer, e.g. ffn=64,48", v);
-      for (int l = n; l < PETRA_MAX_CORE_LAYERS && !rc; l++) s->tf_ffn[l] = s->tf_ffn[n - 1];
+      for (int l = n; l < PETRA_MAX_CORE_LAYERS; l++) s->tf_ffn[l] = s->tf_ffn[n - 1];
     } else if (seq && !strcmp(k, "causal")) {
       rc = parse_int(k, v, 0, 1, &s->tf_causal, err);
     } else if (seq && !strcmp(k, "pool")) {
@@ -149,17 +158,17 @@ int petra_model_spec_parse(const char *text, petra_model_spec *s, petra_err *err
       s->tf_pool_mean = !strcmp(v, "mean");
     } else if (!strcmp(k, "gru") || (seq && petra_core_by_key(k))) {
       /* the recurrent core's kind and units per layer: gru=64, lstm=64, gru=64,32 (engine/core.c) */
-      char units[128];
-      snprintf(units, sizeof units, "%s", v);
-      s->n_stack = 0;
-      char *usave = NULL, *u = strtok_r(units, ",", &usave);
-      rc = parse_int(k, u ? u : "", seq ? 1 : 0, 65536, &s->gru, err);
-      while (!rc && (u = strtok_r(NULL, ",", &usave))) {
-        if (!seq || s->n_stack == PETRA_MAX_CORE_LAYERS - 1)
-          return petra_err_set(err, PETRA_ERANGE, "model spec: %s=%s: at most %d stacked layers%s", k, v,
-                               seq ? PETRA_MAX_CORE_LAYERS : 1, seq ? "" : " (ts models)");
-        rc = parse_int(k, u, 1, 65536, &s->stack[s->n_stack++], err);
-      }
+      int units[PETRA_MAX_CORE_LAYERS];
+      const int max = seq ? PETRA_MAX_CORE_LAYERS : 1;
+      int n = parse_int_list(k, v, seq ? 1 : 0, 65536, max, units, err);
+      if (n == -1) return PETRA_ERANGE;
+      if (n == -2)
+        return petra_err_set(err, PETRA_ERANGE, "model spec: %s=%s: at most %d stacked layers%s", k, v, max,
+                             seq ? "" : " (ts models)");
+      if (n == 0) return parse_int(k, "", 0, 0, &s->gru, err); /* "gru=": the usual message */
+      s->gru = units[0];
+      s->n_stack = n - 1;
+      for (int l = 1; l < n; l++) s->stack[l - 1] = units[l];
       if (seq) s->core = petra_core_by_key(k)->kind;
       s->tf_layers = s->tf_heads = 0;
     } else if (!strcmp(k, "act")) {
