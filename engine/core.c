@@ -6,20 +6,23 @@
 #include "petra/gru.h"
 #include "petra/lstm.h"
 
-const petra_core petra_cores[PETRA_N_CORES] = {
-    {PETRA_CORE_GRU, "gru", 3, petra_gru_fwd_ws_floats,
-     petra_gru_bwd_ws_floats, petra_gru_forward, petra_gru_backward},
-    {PETRA_CORE_LSTM, "lstm", 4, petra_lstm_fwd_ws_floats,
-     petra_lstm_bwd_ws_floats, petra_lstm_forward, petra_lstm_backward},
+/* Row i's kind is i. */
+const petra_core petra_cores[] = {
+    {PETRA_CORE_GRU, "gru", 3, petra_gru_fwd_ws_floats, petra_gru_bwd_ws_floats, petra_gru_forward,
+     petra_gru_backward, 0, petra_gru_step_rows},
+    {PETRA_CORE_LSTM, "lstm", 4, petra_lstm_fwd_ws_floats, petra_lstm_bwd_ws_floats, petra_lstm_forward,
+     petra_lstm_backward, 1, petra_lstm_step_rows},
 };
+const int petra_n_cores = (int)(sizeof petra_cores / sizeof petra_cores[0]);
 
 const petra_core *petra_core_of(const petra_model_spec *s) {
   /* (a transformer is not a recurrent core: its callers branch on petra_spec_is_tf first) */
-  return &petra_cores[s->kind == PETRA_MODEL_SEQ && s->core == PETRA_CORE_LSTM ? PETRA_CORE_LSTM : PETRA_CORE_GRU];
+  int k = s->kind == PETRA_MODEL_SEQ && !petra_spec_is_tf(s) ? (int)s->core : PETRA_CORE_GRU;
+  return &petra_cores[k >= 0 && k < petra_n_cores ? k : PETRA_CORE_GRU];
 }
 
 const petra_core *petra_core_by_key(const char *key) {
-  for (int i = 0; i < PETRA_N_CORES; i++)
+  for (int i = 0; i < petra_n_cores; i++)
     if (!strcmp(petra_cores[i].key, key)) return &petra_cores[i];
   return NULL;
 }

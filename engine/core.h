@@ -8,10 +8,8 @@
 
 #include "petra/model.h"
 
-#define PETRA_N_CORES 2
-
 typedef struct petra_core {
-  petra_core_kind kind;
+  petra_core_kind kind; /* the row's index: the spec keeps it in petra_model_spec.core */
   const char *key;   /* the spec key (gru=UNITS[,UNITS...]) and the stem of its layers' names */
   int gates;         /* rows per unit in each tensor (unit j owns rows j, H+j, ...) */
   size_t (*fwd_ws_floats)(int T, int B, int H);
@@ -22,9 +20,18 @@ typedef struct petra_core {
   void (*backward)(int T, int B, int in, int H, const float *x, const int *len, const float *Wih,
                    const float *Whh, const float *hs, const float *ws, const float *dhs, const float *dhT,
                    float *dx, float *dh0, float *dWih, float *dWhh, float *dbih, float *dbhh, float *bws);
+  /* One step of the plans' loop for R rows: xi [R][gates·H] the input products with bih (the
+   * step may overwrite them), hh [R][gates·H] Whh·h + bhh, h [R][H] the state before, aux
+   * [R][H] the core's second buffer, hn [R][H] the state after. aux_state: aux is a state
+   * carried from step to step (the LSTM's cell), zeroed before the first; else scratch. The
+   * caller carries h over for rows with t >= len[r] (len may be NULL). */
+  int aux_state;
+  void (*step_rows)(int H, int R, float *xi, const float *hh, const float *h, float *aux, float *hn,
+                    const int *len, int t);
 } petra_core;
 
-extern const petra_core petra_cores[PETRA_N_CORES];
+extern const petra_core petra_cores[];
+extern const int petra_n_cores;
 
 /* The names of layer l of a core (stacked layers count from 0): the layer ("gru1": genome
  * genes, quantization) and its tensors, wih [gates·H × in], whh [gates·H × H], bih and bhh
@@ -39,7 +46,7 @@ petra_core_names petra_core_layer_names(const petra_core *c, int l);
  * "tf.in.w"); part NULL gives the layer's own name. */
 void petra_tf_name(int l, const char *part, char *buf, size_t n);
 
-/* The spec's core (ts models: the GRU). */
+/* The spec's recurrent core (ts models and the transformer: the GRU's row). */
 const petra_core *petra_core_of(const petra_model_spec *s);
 /* The core whose spec key is key, or NULL. */
 const petra_core *petra_core_by_key(const char *key);

@@ -18,6 +18,12 @@ size_t petra_lstm_fwd_ws_floats(int T, int B, int H) {
 /* dA [T][B][4H] pre-activation grads, dh, dhp, dc [B][H], tanh(c) [H]. */
 size_t petra_lstm_bwd_ws_floats(int T, int B, int H) { return (size_t)T * B * 4 * H + 3 * (size_t)B * H + (size_t)H; }
 
+void petra_lstm_step_rows(int H, int R, float *xi, const float *hh, const float *h, float *aux, float *hn,
+                          const int *len, int t) {
+  (void)h;
+  petra_kernels_best()->lstm_fwd_rows(H, R, xi, hh, aux, hn, len, t);
+}
+
 void petra_lstm_forward(int T, int B, int in, int H, const float *x, const int *len,
                         const float *h0, const float *Wih, const float *Whh, const float *bih,
                         const float *bhh, float *hs, float *ws) {

@@ -692,8 +692,8 @@ static void plan_tf_linear(void *ctx, int id, int n, const float *x, float *y) {
  * h (first R·H floats). A stacked layer writes every step's state to sc->seq, which the next
  * layer reads (its input products are taken before its steps overwrite it). The state
  * alternates between two buffers (the step reads one, writes the other); a row past its
- * length keeps its state. The middle third of h is the GRU's W_hn h + b_hn, the LSTM's cell
- * state. */
+ * length keeps its state. The middle third of h is the core's aux buffer (the GRU's
+ * W_hn h + b_hn, the LSTM's cell state). */
 static void core_run(const petra_plan *p, int T, int R, const float *x, const int *len, scratch *sc) {
   const petra_core *core = petra_core_of(&p->spec);
   int H = 0;
@@ -703,13 +703,10 @@ static void core_run(const petra_plan *p, int T, int R, const float *x, const in
     linear_apply(p, &p->wih[l], T * R, l ? sc->seq : x, sc->xi, sc);
     float *ha = sc->h, *hn = sc->h + (size_t)R * H, *hb = sc->h + 2 * (size_t)R * H;
     memset(ha, 0, sizeof(float) * (size_t)R * H);
-    if (core->kind == PETRA_CORE_LSTM) memset(hn, 0, sizeof(float) * (size_t)R * H);
+    if (core->aux_state) memset(hn, 0, sizeof(float) * (size_t)R * H);
     for (int t = 0; t < T; t++) {
       linear_apply(p, &p->whh[l], R, ha, sc->hh, sc);
-      if (core->kind == PETRA_CORE_LSTM)
-        p->k->lstm_fwd_rows(H, R, sc->xi + (size_t)t * R * G, sc->hh, hn, hb, len, t);
-      else
-        p->k->gru_fwd_rows(H, R, sc->xi + (size_t)t * R * G, sc->hh, ha, hn, hb);
+      core->step_rows(H, R, sc->xi + (size_t)t * R * G, sc->hh, ha, hn, hb, len, t);
       if (len)
         for (int r = 0; r < R; r++)
           if (t >= len[r]) memcpy(hb + (size_t)r * H, ha + (size_t)r * H, sizeof(float) * H);

@@ -306,9 +306,11 @@ static int sparsify_tensor(petra_model *m, const char *name, float s) {
 }
 
 int petra_sparsify(petra_model *m, const petra_genome *g) {
-  for (int i = 0; i < PETRA_N_WEIGHT_MATRICES; i++) {
-    const petra_weight_matrix *w = &petra_weight_matrices[i];
-    int rc = sparsify_tensor(m, w->tensor, petra_genome_gene(g, w->layer).sparsity);
+  for (int i = 0; i < petra_model_n_tensors(m); i++) {
+    const petra_tensor_info *ti = petra_model_tensor(m, i);
+    char layer[32];
+    if (!petra_weight_matrix_layer(ti->name, layer, sizeof layer)) continue;
+    int rc = sparsify_tensor(m, ti->name, petra_genome_gene(g, layer).sparsity);
     if (rc) return rc;
   }
   return 0;

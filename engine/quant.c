@@ -1,22 +1,40 @@
 #include "quant.h"
 
+#include "core.h"
+
 #include <math.h>
 #include <stddef.h>
 #include <string.h>
 
-const petra_weight_matrix petra_weight_matrices[PETRA_N_WEIGHT_MATRICES] = {
-#define CORE_LAYER(k, l) {#k #l ".wih", #k #l}, {#k #l ".whh", #k #l}
-    {"dense0.w", "dense0"}, CORE_LAYER(gru, 0), CORE_LAYER(gru, 1), CORE_LAYER(gru, 2), CORE_LAYER(gru, 3),
-    CORE_LAYER(lstm, 0), CORE_LAYER(lstm, 1), CORE_LAYER(lstm, 2), CORE_LAYER(lstm, 3), {"head.w", "head"},
-#define TF_LAYER(l) {"tf" #l ".wqkv", "tf" #l}, {"tf" #l ".wo", "tf" #l}, {"tf" #l ".w1", "tf" #l}, {"tf" #l ".w2", "tf" #l}
-    {"tf.in.w", "tf"}, TF_LAYER(0), TF_LAYER(1), TF_LAYER(2), TF_LAYER(3)};
-#undef TF_LAYER
-#undef CORE_LAYER
+/* "<stem><digits>.<part>" with one of parts: the layer "<stem><digits>" into layer. */
+static int layer_of(const char *tensor, const char *stem, const char *const *parts, char *layer, size_t n) {
+  size_t k = strlen(stem);
+  if (strncmp(tensor, stem, k)) return 0;
+  const char *d = tensor + k, *e = d;
+  while (*e >= '0' && *e <= '9') e++;
+  if (e == d || e - d > 2 || *e != '.') return 0;
+  for (int i = 0; parts[i]; i++)
+    if (!strcmp(e + 1, parts[i])) {
+      if ((size_t)(e - tensor) >= n) return 0;
+      memcpy(layer, tensor, (size_t)(e - tensor));
+      layer[e - tensor] = 0;
+      return 1;
+    }
+  return 0;
+}
 
-const char *petra_weight_matrix_layer(const char *tensor) {
-  for (int i = 0; i < PETRA_N_WEIGHT_MATRICES; i++)
-    if (!strcmp(tensor, petra_weight_matrices[i].tensor)) return petra_weight_matrices[i].layer;
-  return NULL;
+int petra_weight_matrix_layer(const char *tensor, char *layer, size_t n) {
+  static const char *const core_parts[] = {"wih", "whh", NULL}, *const tf_parts[] = {"wqkv", "wo", "w1", "w2", NULL};
+  const char *whole = !strcmp(tensor, "dense0.w") ? "dense0" : !strcmp(tensor, "head.w") ? "head"
+                      : !strcmp(tensor, "tf.in.w") ? "tf" : NULL;
+  if (whole) {
+    if (strlen(whole) >= n) return 0;
+    strcpy(layer, whole);
+    return 1;
+  }
+  for (int i = 0; i < petra_n_cores; i++)
+    if (layer_of(tensor, petra_cores[i].key, core_parts, layer, n)) return 1;
+  return layer_of(tensor, "tf", tf_parts, layer, n);
 }
 
 /* Quantizes n weights x with levels ±lim to q; returns the scale, adds Σ q to *sum. */

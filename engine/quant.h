@@ -6,14 +6,12 @@
 #include <stdint.h>
 
 /* The weight matrices the genome compresses (sparsity, bits, rank) and the regularizers act
- * on, with the genome layer each belongs to; biases, layer norm and embeddings are not here. */
-typedef struct petra_weight_matrix {
-  const char *tensor, *layer;
-} petra_weight_matrix;
-#define PETRA_N_WEIGHT_MATRICES 35 /* dense0, head, wih/whh of 4 layers of each recurrent core, the transformer's input and 4 × 4 */
-extern const petra_weight_matrix petra_weight_matrices[PETRA_N_WEIGHT_MATRICES];
-/* The genome layer of a weight matrix tensor, or NULL when the tensor is not one. */
-const char *petra_weight_matrix_layer(const char *tensor);
+ * on, known by their names (engine/core.h's layer names): dense0.w, head.w, each recurrent
+ * layer's wih and whh (gru0.wih, lstm1.whh...), the transformer's input tf.in.w and its
+ * layers' wqkv, wo, w1, w2; biases, layer norm, positions and embeddings are not among them.
+ * Returns 1 and the genome layer the tensor belongs to (gru1, tf0, head) in layer [n], or 0. */
+#include <stddef.h>
+int petra_weight_matrix_layer(const char *tensor, char *layer, size_t n);
 
 /* int8, one symmetric scale per row: s = max|w|/127 (1 for an all-zero row),
  * q = clamp(round(w/s), ±127). rowsum (may be NULL) receives Σ q per row. */

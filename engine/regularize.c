@@ -5,7 +5,10 @@
 
 #include "quant.h"
 
-static int regularized(const char *name) { return petra_weight_matrix_layer(name) != NULL; }
+static int regularized(const char *name) {
+  char layer[32];
+  return petra_weight_matrix_layer(name, layer, sizeof layer);
+}
 
 double petra_regularize(const petra_model *m, float l1, float group_lasso, float *grad) {
   if (l1 <= 0 && group_lasso <= 0) return 0;

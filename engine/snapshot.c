@@ -23,9 +23,8 @@ uint64_t petra_feature_schema_hash(const char *schema) {
 /* The genome layer a tensor belongs to, and whether it is a weight matrix the plan
  * compresses (biases and layer norm stay fp32). */
 static int tensor_layer(const char *name, char *layer, size_t n) {
-  const char *l = !strncmp(name, "emb.", 4) ? name : petra_weight_matrix_layer(name);
-  if (!l) return 0;
-  snprintf(layer, n, "%s", l);
+  if (strncmp(name, "emb.", 4)) return petra_weight_matrix_layer(name, layer, n);
+  snprintf(layer, n, "%s", name);
   return 1;
 }
 

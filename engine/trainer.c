@@ -107,9 +107,10 @@ petra_trainer *petra_trainer_new(petra_model *m, const petra_trainer_conf *conf,
     const float *w = petra_model_params(m);
     for (int pass = 0; pass < 2; pass++) { /* count, then record */
       size_t k = 0;
-      for (int i = 0; i < PETRA_N_WEIGHT_MATRICES; i++) {
-        const petra_tensor_info *ti = petra_model_find_tensor(m, petra_weight_matrices[i].tensor);
-        if (!ti) continue;
+      for (int i = 0; i < petra_model_n_tensors(m); i++) {
+        const petra_tensor_info *ti = petra_model_tensor(m, i);
+        char layer[32];
+        if (!petra_weight_matrix_layer(ti->name, layer, sizeof layer)) continue;
         for (size_t j = ti->offset; j < ti->offset + (size_t)ti->rows * ti->cols; j++)
           if (w[j] == 0.0f) {
             if (pass) t->zeros[k] = (uint32_t)j;

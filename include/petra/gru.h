@@ -21,6 +21,12 @@ void petra_gru_forward(int T, int B, int in, int H, const float *x, const int *l
                        const float *h0, const float *Wih, const float *Whh, const float *bih,
                        const float *bhh, float *hs, float *ws);
 
+/* One step for R rows as the plans run it (engine/core.h's step_rows): xi [R][3H] x·Wihᵀ + bih
+ * (receives the activated gates), hh [R][3H] h·Whhᵀ + bhh, h the state before, aux [R][H]
+ * receives W_hn h + b_hn, hn [R][H] the state after; len, t unused (the caller carries rows over). */
+void petra_gru_step_rows(int H, int R, float *xi, const float *hh, const float *h, float *aux, float *hn,
+                         const int *len, int t);
+
 /* Backward through time. Gradients flowing into the states: dhs [T][B][H] for every step's
  * output (may be NULL) and/or dhT [B][H] for the final state (may be NULL). Accumulates into
  * dWih, dWhh, dbih, dbhh; writes dx [T][B][I] and dh0 [B][H] when not NULL. ws is the

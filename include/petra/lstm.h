@@ -18,6 +18,13 @@ void petra_lstm_forward(int T, int B, int in, int H, const float *x, const int *
                         const float *h0, const float *Wih, const float *Whh, const float *bih,
                         const float *bhh, float *hs, float *ws);
 
+/* One step for R rows as the plans run it (engine/core.h's step_rows): xi [R][4H] x·Wihᵀ + bih
+ * (receives the activated gates), hh [R][4H] h·Whhᵀ + bhh, aux [R][H] the cell state (in
+ * place; zero before the first step), hn [R][H] the state after; rows with t >= len[r] keep
+ * their cell (len may be NULL). h is not read (hh carries it). */
+void petra_lstm_step_rows(int H, int R, float *xi, const float *hh, const float *h, float *aux, float *hn,
+                          const int *len, int t);
+
 /* Backward through time; arguments as petra_gru_backward. */
 void petra_lstm_backward(int T, int B, int in, int H, const float *x, const int *len,
                          const float *Wih, const float *Whh, const float *hs, const float *ws,

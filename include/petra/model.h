@@ -38,10 +38,11 @@ typedef enum petra_model_kind { PETRA_MODEL_SEQ = 0, PETRA_MODEL_TS = 1 } petra_
  * and compressed snapshots are those of the linear arch with the two maps folded into one
  * (petra_model_fold). */
 typedef enum petra_ts_arch { PETRA_TS_LINEAR = 0, PETRA_TS_MLP, PETRA_TS_GRU, PETRA_TS_DLINEAR } petra_ts_arch;
+/* The core of a seq model: a recurrent kind is its row in engine/core.c's table (its spec key
+ * there: gru=, lstm=, rnn=; a new recurrent kind needs no name here), or the transformer. */
+typedef enum petra_core_kind { PETRA_CORE_GRU = 0, PETRA_CORE_LSTM = 1, PETRA_CORE_TF = 64 } petra_core_kind;
 /* REVIN: per-window instance normalization (the window's mean and standard deviation per
  * channel, subtracted and divided out, restored on the output; RevIN without the affine terms) */
-/* The recurrent core of a model (engine/core.c holds one row per kind). */
-typedef enum petra_core_kind { PETRA_CORE_GRU = 0, PETRA_CORE_LSTM = 1, PETRA_CORE_TF = 2 } petra_core_kind;
 typedef enum petra_ts_norm { PETRA_NORM_NONE = 0, PETRA_NORM_LAST, PETRA_NORM_RUNNING, PETRA_NORM_REVIN } petra_ts_norm;
 
 typedef struct petra_field_spec {
@@ -74,7 +75,7 @@ typedef struct petra_model_spec {
   int ma_kernel; /* ts arch=dlinear: moving-average kernel (odd, default 25) */
   /* both */
   int gru;       /* units of the recurrent core's first layer (seq: required; ts: arch=gru) */
-  petra_core_kind core; /* seq: gru=N or lstm=N; ts: always GRU */
+  petra_core_kind core; /* seq: the core's kind (gru=N, lstm=N, tf=...); ts: always GRU */
   int n_stack;   /* seq: layers stacked on the first (gru=64,32: 1), each reading the one below */
   int stack[PETRA_MAX_CORE_LAYERS - 1]; /* their units */
   /* seq core=TF (tf=LAYERS:HEADS:WIDTH, petra/tf.h): gru holds WIDTH (what the head reads) */
