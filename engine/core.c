@@ -5,6 +5,7 @@
 
 #include "petra/gru.h"
 #include "petra/lstm.h"
+#include "petra/rnn.h"
 
 /* Row i's kind is i. */
 const petra_core petra_cores[] = {
@@ -12,6 +13,8 @@ const petra_core petra_cores[] = {
      petra_gru_backward, 0, petra_gru_step_rows},
     {PETRA_CORE_LSTM, "lstm", 4, petra_lstm_fwd_ws_floats, petra_lstm_bwd_ws_floats, petra_lstm_forward,
      petra_lstm_backward, 1, petra_lstm_step_rows},
+    {2, "rnn", 1, petra_rnn_fwd_ws_floats, petra_rnn_bwd_ws_floats, petra_rnn_forward, petra_rnn_backward, 0,
+     petra_rnn_step_rows},
 };
 const int petra_n_cores = (int)(sizeof petra_cores / sizeof petra_cores[0]);
 

@@ -9,7 +9,9 @@
 #include "petra/embedding.h"
 #include "petra/gru.h"
 #include "petra/lstm.h"
+#include "petra/rnn.h"
 #include "petra/tf.h"
+#include "core.h"
 #include "kernels.h"
 #include "petra/loss.h"
 #include "petra/norm.h"
@@ -337,6 +339,100 @@ TEST(lstm_cell_rows_match_the_forward_pass) {
     for (int k = 0; k < GB * GH; k++) worst = fmax(worst, fabs(h[k] - d.hs[(t + 1) * GB * GH + k]));
   }
   CHECK_MSG(worst < 1e-5, "cell rows and the forward pass differ by %.2e", worst);
+}
+
+/* ---- every recurrent core in engine/core.c's table, through the row alone: a kind added
+ * to the table is checked here without a test of its own (its passes against finite
+ * differences with variable lengths and h0; its plan step against the forward pass). */
+#define CG 4 /* most gates per unit of any row */
+struct core_ctx {
+  const petra_core *c;
+  float x[GT * GB * GI], Wih[CG * GH * GI], Whh[CG * GH * GH], bih[CG * GH], bhh[CG * GH];
+  float h0[GB * GH], hs[(GT + 1) * GB * GH], cT[GB * GH], call[GT * GB * GH];
+  float *ws;
+  int len[GB];
+};
+static double core_loss(void *p) {
+  struct core_ctx *d = p;
+  d->c->forward(GT, GB, GI, GH, d->x, d->len, d->h0, d->Wih, d->Whh, d->bih, d->bhh, d->hs, d->ws);
+  return dotc(d->hs + GB * GH, d->call, GT * GB * GH) + dotc(d->hs + GT * GB * GH, d->cT, GB * GH);
+}
+TEST(every_recurrent_core_row_passes_finite_differences_and_its_plan_step_matches_its_forward) {
+  CHECK(petra_n_cores >= 3);
+  for (int ci = 0; ci < petra_n_cores; ci++) {
+    static struct core_ctx d;
+    memset(&d, 0, sizeof d);
+    d.c = &petra_cores[ci];
+    d.len[0] = 5, d.len[1] = 2, d.len[2] = 4;
+    CHECK(d.c->kind == (petra_core_kind)ci && d.c->gates <= CG && petra_core_by_key(d.c->key) == d.c);
+    const int G = d.c->gates * GH;
+    petra_rng r;
+    petra_rng_seed(&r, 90 + (uint64_t)ci);
+    fill(d.x, GT * GB * GI, &r, 1);
+    fill(d.Wih, (size_t)G * GI, &r, 0.5f);
+    fill(d.Whh, (size_t)G * GH, &r, 0.5f);
+    fill(d.bih, (size_t)G, &r, 0.3f);
+    fill(d.bhh, (size_t)G, &r, 0.3f);
+    fill(d.h0, GB * GH, &r, 0.5f);
+    fill(d.cT, GB * GH, &r, 1);
+    fill(d.call, GT * GB * GH, &r, 1);
+    d.ws = calloc(d.c->fwd_ws_floats(GT, GB, GH), sizeof(float));
+    float *bws = calloc(d.c->bwd_ws_floats(GT, GB, GH), sizeof(float));
+    float dx[GT * GB * GI], dh0[GB * GH];
+    static float dWih[CG * GH * GI], dWhh[CG * GH * GH], dbih[CG * GH], dbhh[CG * GH];
+    memset(dWih, 0, sizeof dWih), memset(dWhh, 0, sizeof dWhh), memset(dbih, 0, sizeof dbih), memset(dbhh, 0, sizeof dbhh);
+    core_loss(&d);
+    d.c->backward(GT, GB, GI, GH, d.x, d.len, d.Wih, d.Whh, d.hs, d.ws, d.call, d.cT, dx, dh0, dWih, dWhh, dbih,
+                  dbhh, bws);
+    char nm[6][32];
+    const char *part[6] = {"Wih", "Whh", "bih", "x", "h0", "bhh"};
+    for (int k = 0; k < 6; k++) snprintf(nm[k], sizeof nm[k], "%s.%s", d.c->key, part[k]);
+    CHECK(gradcheck(core_loss, &d, d.Wih, dWih, (size_t)G * GI, 200, 1e-2f, 91, nm[0]) < TOL);
+    CHECK(gradcheck(core_loss, &d, d.Whh, dWhh, (size_t)G * GH, 200, 1e-2f, 92, nm[1]) < TOL);
+    CHECK(gradcheck(core_loss, &d, d.bih, dbih, (size_t)G, 200, 1e-2f, 93, nm[2]) < TOL);
+    CHECK(gradcheck(core_loss, &d, d.x, dx, GT * GB * GI, 200, 1e-2f, 95, nm[3]) < TOL);
+    CHECK(gradcheck(core_loss, &d, d.h0, dh0, GB * GH, 200, 1e-2f, 96, nm[4]) < TOL);
+    CHECK(gradcheck(core_loss, &d, d.bhh, dbhh, (size_t)G, 200, 1e-2f, 94, nm[5]) < TOL);
+    /* sequence 1 has length 2: its state after step 2 is carried to the end */
+    core_loss(&d);
+    for (int j = 0; j < GH; j++) CHECK(d.hs[(GT * GB + 1) * GH + j] == d.hs[(2 * GB + 1) * GH + j]);
+    /* the plans' step (the products in double here) from h0 = 0, as plan.c's core loop runs it */
+    float *h = calloc(3 * GB * GH, sizeof(float)), *aux = h + GB * GH, *hn = aux + GB * GH;
+    float *pre = malloc(sizeof(float) * GB * G), *hh = malloc(sizeof(float) * GB * G);
+    d.c->forward(GT, GB, GI, GH, d.x, d.len, NULL, d.Wih, d.Whh, d.bih, d.bhh, d.hs, d.ws);
+    double worst = 0;
+    for (int t = 0; t < GT; t++) {
+      for (int b = 0; b < GB; b++)
+        for (int o = 0; o < G; o++) {
+          double a = d.bih[o], u = d.bhh[o];
+          for (int i = 0; i < GI; i++) a += (double)d.Wih[o * GI + i] * d.x[(t * GB + b) * GI + i];
+          for (int i = 0; i < GH; i++) u += (double)d.Whh[o * GH + i] * h[b * GH + i];
+          pre[b * G + o] = (float)a;
+          hh[b * G + o] = (float)u;
+        }
+      d.c->step_rows(GH, GB, pre, hh, h, aux, hn, d.len, t);
+      for (int b = 0; b < GB; b++)
+        if (t >= d.len[b]) memcpy(hn + b * GH, h + b * GH, sizeof(float) * GH);
+      memcpy(h, hn, sizeof(float) * GB * GH);
+      for (int k = 0; k < GB * GH; k++) worst = fmax(worst, fabs(h[k] - d.hs[(t + 1) * GB * GH + k]));
+    }
+    CHECK_MSG(worst < 1e-5, "%s: the plan step and the forward pass differ by %.2e", d.c->key, worst);
+    free(h), free(pre), free(hh), free(bws), free(d.ws);
+  }
+}
+
+TEST(rnn_matches_pytorch_reference_values) {
+  /* torch.nn.RNN(2, 2) (tanh) with all weights 0.1, biases 0.05, x = [[1, 2], [0, 1]], h0 = 0:
+   * h1 = tanh(0.3 + 0.1), h2 = tanh(0.1 + 0.1 + 0.1·2·h1) */
+  float W[4], U[4], b[2] = {0.05f, 0.05f}, x[4] = {1, 2, 0, 1}, hs[6], ws[2 * 2 + 2 + 4];
+  for (int i = 0; i < 4; i++) W[i] = U[i] = 0.1f;
+  CHECK(petra_rnn_fwd_ws_floats(2, 1, 2) == sizeof ws / 4);
+  petra_rnn_forward(2, 1, 2, 2, x, NULL, NULL, W, U, b, b, hs, ws);
+  double h1 = tanh(0.4), h2 = tanh(0.2 + 0.2 * h1);
+  CHECK_NEAR(hs[2], h1, 1e-6);
+  CHECK_NEAR(hs[3], h1, 1e-6);
+  CHECK_NEAR(hs[4], h2, 1e-6);
+  CHECK_NEAR(hs[5], h2, 1e-6);
 }
 
 /* ---- transformer encoder */

@@ -4,6 +4,7 @@
 #include "exgen.h"
 #include "gradcheck.h"
 #include "petra/model.h"
+#include "core.h"
 
 #define TOL 1e-3
 
@@ -76,6 +77,16 @@ TEST(seq_stacked_cores_gradients_match_finite_differences) {
    * sizes keep them well above it) */
   check_model_gradients("seq fields=mcc:20:4 numeric=3 len=4 dense=8 act=tanh lstm=6,6 classes=4", 4, 2e-2f);
   check_model_gradients("seq fields=mcc:20:4 numeric=3 len=4 dense=8 act=tanh gru=5,4,4 classes=3", 4, 1e-2f);
+}
+/* every recurrent core of engine/core.c's table, one layer and two stacked, in a model */
+TEST(every_recurrent_core_in_a_model_matches_finite_differences) {
+  for (int c = 0; c < petra_n_cores; c++) {
+    char spec[160];
+    snprintf(spec, sizeof spec, "seq fields=mcc:20:4 numeric=3 len=5 dense=8 act=tanh %s=5 classes=1", petra_cores[c].key);
+    check_model_gradients(spec, 4, 1e-2f);
+    snprintf(spec, sizeof spec, "seq fields=mcc:20:4 numeric=3 len=4 dense=0 %s=6,5 classes=3", petra_cores[c].key);
+    check_model_gradients(spec, 4, 2e-2f);
+  }
 }
 TEST(seq_transformer_gradients_match_finite_differences) {
   check_model_gradients("seq fields=mcc:20:4 numeric=3 len=5 dense=8 act=tanh tf=2:2:8 ffn=12,8", 4, 2e-3f);
@@ -178,6 +189,7 @@ TEST(spec_text_round_trips) {
       "seq fields=mcc:66:8 numeric=3 len=20 dense=16 lstm=24 classes=1",
       "seq fields=mcc:66:8 numeric=3 len=20 dense=16 gru=64,32 classes=1",
       "seq numeric=3 len=20 dense=16 lstm=32,16,8,8 classes=2 loss=ce",
+      "seq numeric=3 len=20 dense=16 rnn=32,16 classes=1",
       "seq fields=mcc:66:8 numeric=3 len=20 dense=16 tf=2:4:32 ffn=64,48 causal=1 pool=mean classes=1",
       "seq numeric=3 len=8 dense=0 tf=1:1:8 ffn=16 causal=0 pool=last classes=1",
       "ts window=336 horizon=96 channels=7 arch=linear ci=1 norm=last",

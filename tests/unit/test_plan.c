@@ -6,6 +6,7 @@
 
 #include "check.h"
 #include "exgen.h"
+#include "core.h"
 #include "kernels.h"
 #include "petra/plan.h"
 #include "petra/prune.h"
@@ -13,7 +14,7 @@
 
 static float *examples(const petra_model *m, int n, uint64_t seed) { return exgen(m, n, seed, 2.0); }
 
-static const char *specs[] = {
+static const char *fixed_specs[] = {
     "seq fields=mcc:400:16 numeric=16 len=32 dense=32 act=relu gru=64 classes=1",
     "seq fields=mcc:50:4,ch:4:2 numeric=3 len=7 dense=8 layernorm=1 act=gelu gru=6 classes=3",
     "seq fields=mcc:50:4 numeric=2 len=5 dense=0 gru=5",
@@ -28,6 +29,17 @@ static const char *specs[] = {
     "ts window=24 horizon=6 channels=3 arch=dlinear kernel=5 ci=1 norm=last",
     "ts window=24 horizon=6 channels=3 arch=linear ci=0 norm=revin",
 };
+/* the specs above, then one two-layer model per recurrent core of engine/core.c's table (a
+ * kind added there is planned, compressed and scored by every test here) */
+static unsigned n_specs(void) { return (unsigned)(sizeof fixed_specs / sizeof fixed_specs[0]) + (unsigned)petra_n_cores; }
+static const char *spec_at(unsigned k) {
+  static char gen[8][160];
+  unsigned nf = (unsigned)(sizeof fixed_specs / sizeof fixed_specs[0]);
+  if (k < nf) return fixed_specs[k];
+  snprintf(gen[(k - nf) % 8], sizeof gen[0], "seq fields=mcc:50:4,ch:4:2 numeric=3 len=7 dense=8 act=relu %s=7,5 classes=1",
+           petra_cores[k - nf].key);
+  return gen[(k - nf) % 8];
+}
 
 static double max_rel_diff(const float *a, const float *b, int n) {
   double num = 0, den = 0;
@@ -39,10 +51,10 @@ static double max_rel_diff(const float *a, const float *b, int n) {
 }
 
 TEST(fp32_plan_scores_like_the_model_and_int8_stays_close) {
-  for (unsigned k = 0; k < sizeof specs / sizeof specs[0]; k++) {
+  for (unsigned k = 0; k < n_specs(); k++) {
     petra_model_spec spec;
     petra_err err = {0};
-    REQUIRE(petra_model_spec_parse(specs[k], &spec, &err) == 0);
+    REQUIRE(petra_model_spec_parse(spec_at(k), &spec, &err) == 0);
     petra_model *m = petra_model_new(&spec, 11 + k, &err);
     REQUIRE(m);
     int n = 9, no = petra_model_n_outputs(m);
@@ -56,7 +68,7 @@ TEST(fp32_plan_scores_like_the_model_and_int8_stays_close) {
     void *scratch = malloc(petra_plan_scratch_bytes(p, n));
     REQUIRE(petra_plan_score(p, n, ex, got, scratch) == 0);
     double d32 = max_rel_diff(got, ref, n * no);
-    CHECK_MSG(d32 < 1e-5, "%s: fp32 plan differs by %.2e", specs[k], d32);
+    CHECK_MSG(d32 < 1e-5, "%s: fp32 plan differs by %.2e", spec_at(k), d32);
     /* batch 1 gives the same as batch n */
     float one[64];
     REQUIRE(petra_plan_score(p, 1, ex + 2 * petra_model_example_floats(m), one, scratch) == 0);
@@ -71,9 +83,9 @@ TEST(fp32_plan_scores_like_the_model_and_int8_stays_close) {
     scratch = malloc(petra_plan_scratch_bytes(p, n));
     REQUIRE(petra_plan_score(p, n, ex, got, scratch) == 0);
     double d8 = max_rel_diff(got, ref, n * no);
-    fprintf(stderr, "%-70s fp32 %.1e int8 %.1e bytes %zu -> %zu\n", specs[k], d32, d8, b32,
+    fprintf(stderr, "%-70s fp32 %.1e int8 %.1e bytes %zu -> %zu\n", spec_at(k), d32, d8, b32,
             petra_plan_bytes(p));
-    CHECK_MSG(d8 < 0.05, "%s: int8 plan differs by %.3f", specs[k], d8);
+    CHECK_MSG(d8 < 0.05, "%s: int8 plan differs by %.3f", spec_at(k), d8);
     CHECK(petra_plan_bytes(p) < (k == 0 ? b32 * 0.3 : (double)b32)); /* biases stay fp32 */
     petra_plan_free(p);
     free(scratch);
@@ -94,18 +106,18 @@ TEST(batched_plans_score_every_row_as_one_example_alone) {
       "dense0:rank=0.5;gru0:rank=0.5,bits=8;head:bits=8",
       "dense0:bits=32;gru0:keep=0.5,bits=8;head:bits=8",
   };
-  for (unsigned k = 0; k < sizeof specs / sizeof specs[0]; k++)
+  for (unsigned k = 0; k < n_specs(); k++)
     for (unsigned gi = 0; gi < sizeof genomes / sizeof genomes[0]; gi++) {
       petra_model_spec spec;
       petra_err err = {0};
-      REQUIRE(petra_model_spec_parse(specs[k], &spec, &err) == 0);
+      REQUIRE(petra_model_spec_parse(spec_at(k), &spec, &err) == 0);
       petra_model *m = petra_model_new(&spec, 21 + k, &err);
       REQUIRE(m);
       petra_genome g;
       petra_genome_identity(&g);
       if (genomes[gi][0]) REQUIRE(petra_genome_parse(genomes[gi], &g, &err) == 0);
       petra_plan *p = petra_plan_build(m, &g, &err);
-      if (!p) fprintf(stderr, "%s / %s: %s\n", specs[k], genomes[gi], err.msg);
+      if (!p) fprintf(stderr, "%s / %s: %s\n", spec_at(k), genomes[gi], err.msg);
       REQUIRE(p);
       const int n = 37, no = petra_plan_n_outputs(p), ef = petra_plan_example_floats(p); /* 4-row blocks and a tail */
       float *ex = examples(m, n, 3 + k), *all = malloc(sizeof(float) * n * no), *one = malloc(sizeof(float) * no);
@@ -116,7 +128,7 @@ TEST(batched_plans_score_every_row_as_one_example_alone) {
         REQUIRE(petra_plan_score(p, 1, ex + (size_t)i * ef, one, scratch) == 0);
         differ += memcmp(one, all + (size_t)i * no, sizeof(float) * no) != 0;
       }
-      CHECK_MSG(differ == 0, "%s / %s: %d of %d rows differ from their batch-1 score", specs[k],
+      CHECK_MSG(differ == 0, "%s / %s: %d of %d rows differ from their batch-1 score", spec_at(k),
                 genomes[gi][0] ? genomes[gi] : "fp32", differ, n);
       free(scratch);
       free(ex);
@@ -233,10 +245,10 @@ TEST(batched_int8_kernels_match_single_row_reference) {
  * or off or chosen by timing, scores like the model's forward pass (1e-5), for one example
  * and a batch, on a sequence model and the ts shapes. */
 TEST(sparse_plans_score_like_the_model_and_are_smaller) {
-  for (unsigned k = 0; k < sizeof specs / sizeof specs[0]; k++) {
+  for (unsigned k = 0; k < n_specs(); k++) {
     petra_model_spec spec;
     petra_err err = {0};
-    REQUIRE(petra_model_spec_parse(specs[k], &spec, &err) == 0);
+    REQUIRE(petra_model_spec_parse(spec_at(k), &spec, &err) == 0);
     petra_model *m0 = petra_model_new(&spec, 21 + k, &err);
     petra_genome g, id;
     petra_genome_identity(&id);
@@ -256,18 +268,18 @@ TEST(sparse_plans_score_like_the_model_and_are_smaller) {
       if (modes[mi] == PETRA_SPARSE_ALWAYS) CHECK(petra_plan_sparse_layers(p, 1) >= 1);
       if (modes[mi] == PETRA_SPARSE_NEVER) CHECK(petra_plan_sparse_layers(p, 64) == 0);
       if (petra_plan_sparse_layers(p, 1) > 0 || modes[mi] != PETRA_SPARSE_AUTO)
-        CHECK_MSG(petra_plan_bytes(p) < petra_plan_bytes(dense), "%s: %zu vs %zu", specs[k], petra_plan_bytes(p),
+        CHECK_MSG(petra_plan_bytes(p) < petra_plan_bytes(dense), "%s: %zu vs %zu", spec_at(k), petra_plan_bytes(p),
                   petra_plan_bytes(dense));
       void *scratch = malloc(petra_plan_scratch_bytes(p, n));
       REQUIRE(petra_plan_score(p, n, ex, got, scratch) == 0);
       double d = max_rel_diff(got, ref, n * no);
-      CHECK_MSG(d < 1e-5, "%s mode %d: sparse plan differs by %.2e", specs[k], mi, d);
+      CHECK_MSG(d < 1e-5, "%s mode %d: sparse plan differs by %.2e", spec_at(k), mi, d);
       float one[64];
       REQUIRE(petra_plan_score(p, 1, ex + 3 * petra_model_example_floats(m), one, scratch) == 0);
       for (int i = 0; i < no; i++) CHECK_NEAR(one[i], ref[3 * no + i], 1e-5 * fmax(1, fabs(ref[3 * no + i])));
       if (mi == 2)
         fprintf(stderr, "%-70s sparse 0.8: bytes %zu (dense %zu), sparse kernels batch-1 %d batch-64 %d\n",
-                specs[k], petra_plan_bytes(p), petra_plan_bytes(dense), petra_plan_sparse_layers(p, 1),
+                spec_at(k), petra_plan_bytes(p), petra_plan_bytes(dense), petra_plan_sparse_layers(p, 1),
                 petra_plan_sparse_layers(p, 64));
       free(scratch);
       petra_plan_free(p);
@@ -299,7 +311,7 @@ static void *score_job(void *arg) {
 
 TEST(one_plan_scores_concurrently_from_many_threads) {
   petra_model_spec spec;
-  petra_model_spec_parse(specs[0], &spec, NULL);
+  petra_model_spec_parse(spec_at(0), &spec, NULL);
   petra_model *m = petra_model_new(&spec, 1, NULL);
   petra_genome g;
   petra_genome_parse("gru0:bits=8;dense0:bits=8", &g, NULL);
@@ -321,7 +333,7 @@ TEST(one_plan_scores_concurrently_from_many_threads) {
 
 TEST(pruned_int8_plan_of_r1_is_under_15_percent_of_fp32) {
   petra_model_spec spec;
-  petra_model_spec_parse(specs[0], &spec, NULL);
+  petra_model_spec_parse(spec_at(0), &spec, NULL);
   petra_model *m = petra_model_new(&spec, 1, NULL);
   petra_genome id, g;
   petra_genome_identity(&id);
@@ -417,9 +429,9 @@ static double plan_error(const petra_model *m, const petra_plan *p, int n, const
 }
 
 TEST(int4_plans_are_smaller_than_int8_and_stay_close) {
-  for (unsigned k = 0; k < sizeof specs / sizeof specs[0]; k++) {
+  for (unsigned k = 0; k < n_specs(); k++) {
     petra_model_spec spec;
-    REQUIRE(petra_model_spec_parse(specs[k], &spec, NULL) == 0);
+    REQUIRE(petra_model_spec_parse(spec_at(k), &spec, NULL) == 0);
     petra_model *m = petra_model_new(&spec, 31 + k, NULL);
     float *ex = examples(m, 16, 3 + k);
     petra_genome g8, g4;
@@ -429,7 +441,7 @@ TEST(int4_plans_are_smaller_than_int8_and_stay_close) {
     petra_plan *p8 = petra_plan_build(m, &g8, &err), *p4 = petra_plan_build(m, &g4, &err);
     REQUIRE(p8 && p4);
     double e8 = plan_error(m, p8, 16, ex), e4 = plan_error(m, p4, 16, ex);
-    fprintf(stderr, "%s: bytes int8 %zu int4 %zu; mean rel error int8 %.4f int4 %.4f\n", specs[k],
+    fprintf(stderr, "%s: bytes int8 %zu int4 %zu; mean rel error int8 %.4f int4 %.4f\n", spec_at(k),
             petra_plan_bytes(p8), petra_plan_bytes(p4), e8, e4);
     /* int4 where it is smaller (layers of 32+ inputs), int8 where blocks would pad more */
     CHECK(petra_plan_bytes(p4) <= petra_plan_bytes(p8));

@@ -7,6 +7,7 @@
 #include "petra/prune.h"
 #include "petra/rng.h"
 #include "petra/snapshot.h"
+#include "core.h"
 
 static void hex(const uint8_t *d, char *out) {
   for (int i = 0; i < 32; i++) sprintf(out + 2 * i, "%02x", d[i]);
@@ -57,6 +58,11 @@ TEST(snapshot_roundtrip_gives_the_same_model_and_metadata) {
   roundtrip("seq fields=mcc:50:4 numeric=2 len=6 dense=8 lstm=8");
   roundtrip("seq fields=mcc:50:4 numeric=2 len=6 dense=8 gru=8,6");
   roundtrip("seq fields=mcc:50:4 numeric=2 len=6 dense=8 tf=2:2:8 ffn=16,12 causal=1");
+  for (int c = 0; c < petra_n_cores; c++) { /* every recurrent core of engine/core.c's table */
+    char spec[128];
+    snprintf(spec, sizeof spec, "seq fields=mcc:50:4 numeric=2 len=6 dense=8 %s=7,5", petra_cores[c].key);
+    roundtrip(spec);
+  }
 }
 static void roundtrip(const char *spec_text) {
   petra_model_spec spec;
