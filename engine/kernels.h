@@ -22,10 +22,10 @@ typedef struct petra_kernels {
   void (*sigmoid)(size_t n, const float *x, float *y);
   void (*tanh)(size_t n, const float *x, float *y);
   void (*exp)(size_t n, const float *x, float *y);
-  /* One attention query (tf.c): p [n] = softmax(scale · q·k_u), o [dh] = Σ_u p[u] · v_u, keys
-   * and values given transposed (kt, vt [dh × ld]). */
-  void (*attn_row)(int n, int dh, float scale, const float *q, const float *kt, const float *vt, int ld, float *p,
-                   float *o);
+  /* One attention query (tf.c): p [n] = softmax(scale · q·k_u), o [dh] = Σ_u p[u] · v_u, the
+   * keys given transposed (kt [dh × ld]), the values as rows (v_u at v + u·vs). */
+  void (*attn_row)(int n, int dh, float scale, const float *q, const float *kt, int ld, const float *v, size_t vs,
+                   float *p, float *o);
   /* GELU (tanh form) and dx = dy · GELU'(x) (dx may alias dy) */
   void (*gelu)(size_t n, const float *x, float *y);
   void (*gelu_bwd)(size_t n, const float *x, const float *dy, float *dx);

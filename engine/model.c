@@ -624,6 +624,7 @@ static int seq_forward(petra_model *m, int n, const float *ex, int train) {
   }
   if (petra_spec_is_tf(s)) {
     petra_tf_dims d = tf_dims(m, n);
+    d.out_only = !train; /* evaluation: no backward pass reads the workspace */
     petra_tf_params tp = tf_params(m);
     petra_tf_forward(&d, &tp, tf_model_linear, m, xg, w->len, w->tfws, w->tfout);
     petra_dense_forward(n, H, s->classes, w->tfout, P(m, L->h_w), P(m, L->h_b), w->out);

@@ -614,7 +614,8 @@ static size_t acc_need(const qlinear *l) {
 static petra_tf_dims plan_tf_dims(const petra_plan *p, int n) {
   const petra_model_spec *s = &p->spec;
   petra_tf_dims d = {.T = s->seq_len, .B = n, .in = p->tf_in.in, .W = s->gru, .heads = s->tf_heads,
-                     .layers = s->tf_layers, .causal = s->tf_causal, .pool_mean = s->tf_pool_mean};
+                     .layers = s->tf_layers, .causal = s->tf_causal, .pool_mean = s->tf_pool_mean,
+                     .out_only = 1};
   for (int l = 0; l < s->tf_layers; l++) d.F[l] = s->tf_ffn[l];
   return d;
 }

@@ -17,7 +17,7 @@ typedef struct tf_ws {
   float *O[PETRA_TF_MAX_LAYERS], *X1[PETRA_TF_MAX_LAYERS], *Z2[PETRA_TF_MAX_LAYERS], *st2[PETRA_TF_MAX_LAYERS];
   float *Hp[PETRA_TF_MAX_LAYERS], *Hh[PETRA_TF_MAX_LAYERS];
   float *pooled, *stf;
-  float *kt; /* scratch: one head's keys and values transposed, [dh][T] each */
+  float *kt; /* scratch: one head's keys transposed, [dh][T] */
 } tf_ws;
 
 static size_t carve(const petra_tf_dims *d, float *base, tf_ws *w) {
@@ -45,7 +45,7 @@ static size_t carve(const petra_tf_dims *d, float *base, tf_ws *w) {
   TAKE(w->X[d->layers], R * W);
   TAKE(w->pooled, (size_t)d->B * W);
   TAKE(w->stf, (size_t)d->B * 2);
-  TAKE(w->kt, 2 * (size_t)d->T * W);
+  TAKE(w->kt, (size_t)d->T * W);
 #undef TAKE
   return off;
 }
@@ -69,37 +69,37 @@ size_t petra_tf_bwd_ws_floats(const petra_tf_dims *d) {
 
 static int valid_len(const int *len, int b, int T) { return len ? len[b] : T; }
 
-/* Attention of one layer: O [R][W] from QKV [R][3W]; keeps the weights in P. Rows past a
+/* Attention of one layer: O [R][W] from QKV [R][3W]; keeps the weights in P (last_only: only
+ * each sequence's last valid query, its output in O's row b). Rows past a
  * sequence's length are not computed (0): no valid row reads them (keys are the valid events
  * only, and the pooling takes valid rows), so their values cannot matter. Per head the keys
- * and values are transposed once (kt, vt [dh][L]) so that every loop of a query runs over the
- * keys (kernels.h attn_row). */
-static void attention(const petra_tf_dims *d, const float *QKV, const int *len, float *P, float *O, float *kt) {
+ * are transposed once (kt [dh][L]) so that the scores' loop runs over the keys; the values are
+ * read as rows (kernels.h attn_row). */
+static void attention(const petra_tf_dims *d, const float *QKV, const int *len, float *P, float *O, float *kt,
+                      int last_only) {
   const int T = d->T, B = d->B, W = d->W, H = d->heads, dh = W / H;
   const float scale = 1.0f / sqrtf((float)dh);
   const petra_kernels *k = petra_kernels_best();
   for (int b = 0; b < B; b++) {
     const int L = valid_len(len, b, T);
-    for (int t = L; t < T; t++) memset(O + ((size_t)t * B + b) * W, 0, sizeof(float) * (size_t)W);
+    if (!last_only)
+      for (int t = L; t < T; t++) memset(O + ((size_t)t * B + b) * W, 0, sizeof(float) * (size_t)W);
     for (int h = 0; h < H; h++) {
       float *Pb = P + ((size_t)b * H + h) * T * T;
-      float *vt = kt + (size_t)dh * L;
+      const float *v = QKV + (size_t)b * 3 * W + 2 * W + h * dh; /* key u's value: v + u·B·3W */
       for (int u = 0; u < L; u++) {
-        const float *kr = QKV + ((size_t)u * B + b) * 3 * W + W + h * dh, *vr = kr + W;
-        for (int j = 0; j < dh; j++) {
-          kt[(size_t)j * L + u] = kr[j];
-          vt[(size_t)j * L + u] = vr[j];
-        }
+        const float *kr = QKV + ((size_t)u * B + b) * 3 * W + W + h * dh;
+        for (int j = 0; j < dh; j++) kt[(size_t)j * L + u] = kr[j];
       }
-      for (int t = 0; t < T; t++) {
+      for (int t = last_only ? L - 1 : 0; t < (last_only ? L : T); t++) {
         float *pr = Pb + (size_t)t * T;
         if (t >= L) {
           memset(pr, 0, sizeof(float) * (size_t)T);
           continue;
         }
         const int n = d->causal ? t + 1 : L; /* keys 0..n-1 */
-        k->attn_row(n, dh, scale, QKV + ((size_t)t * B + b) * 3 * W + h * dh, kt, vt, L, pr,
-                    O + ((size_t)t * B + b) * W + h * dh);
+        float *o = (last_only ? O + (size_t)b * W : O + ((size_t)t * B + b) * W) + h * dh;
+        k->attn_row(n, dh, scale, QKV + ((size_t)t * B + b) * 3 * W + h * dh, kt, L, v, (size_t)B * 3 * W, pr, o);
         for (int u = n; u < T; u++) pr[u] = 0;
       }
     }
@@ -117,12 +117,30 @@ void petra_tf_forward(const petra_tf_dims *d, const petra_tf_params *p, petra_tf
       float *r = w.X[0] + ((size_t)t * B + b) * W;
       for (int j = 0; j < W; j++) r[j] += p->pos[(size_t)t * W + j];
     }
+  /* out_only with last-event pooling: the last layer past its keys and values on B rows, the
+   * last valid event of each sequence (gathered into Z1's first rows once QKV is taken) */
+  const int gather = d->out_only && !d->pool_mean;
   for (int l = 0; l < d->layers; l++) {
     const petra_tf_layer_params *q = &p->l[l];
     const int F = d->F[l];
     petra_layernorm_forward(R, W, w.X[l], q->ln1_g, q->ln1_b, w.Z1[l], w.st1[l]);
     lin(ctx, 4 * l + PETRA_TF_QKV, R, w.Z1[l], w.QKV[l]);
-    attention(d, w.QKV[l], len, w.P[l], w.O[l], w.kt);
+    if (gather && l == d->layers - 1) {
+      attention(d, w.QKV[l], len, w.P[l], w.O[l], w.kt, 1);
+      float *Xg = w.Z1[l];
+      for (int b = 0; b < B; b++)
+        memcpy(Xg + (size_t)b * W, w.X[l] + ((size_t)(valid_len(len, b, T) - 1) * B + b) * W, sizeof(float) * W);
+      lin(ctx, 4 * l + PETRA_TF_O, B, w.O[l], w.X1[l]);
+      for (size_t i = 0; i < (size_t)B * W; i++) w.X1[l][i] += Xg[i];
+      petra_layernorm_forward(B, W, w.X1[l], q->ln2_g, q->ln2_b, w.Z2[l], w.st2[l]);
+      lin(ctx, 4 * l + PETRA_TF_F1, B, w.Z2[l], w.Hp[l]);
+      petra_act_forward(PETRA_ACT_GELU, (size_t)B * F, w.Hp[l], w.Hh[l]);
+      lin(ctx, 4 * l + PETRA_TF_F2, B, w.Hh[l], w.pooled);
+      for (size_t i = 0; i < (size_t)B * W; i++) w.pooled[i] += w.X1[l][i];
+      petra_layernorm_forward(B, W, w.pooled, p->lnf_g, p->lnf_b, out, w.stf);
+      return;
+    }
+    attention(d, w.QKV[l], len, w.P[l], w.O[l], w.kt, 0);
     lin(ctx, 4 * l + PETRA_TF_O, R, w.O[l], w.X1[l]);
     for (size_t i = 0; i < (size_t)R * W; i++) w.X1[l][i] += w.X[l][i];
     petra_layernorm_forward(R, W, w.X1[l], q->ln2_g, q->ln2_b, w.Z2[l], w.st2[l]);

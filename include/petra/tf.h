@@ -17,6 +17,11 @@
 typedef struct petra_tf_dims {
   int T, B, in, W, heads, layers, causal, pool_mean;
   int F[PETRA_TF_MAX_LAYERS]; /* feed-forward units per layer */
+  /* 1: only out is wanted, no backward pass follows (plans, evaluation). With last-event
+   * pooling the last layer then runs its attention, output projection and feed-forward for
+   * each sequence's last event alone (the other events' outputs are never read): the same
+   * out, bit for bit, at about half the work of two layers. */
+  int out_only;
 } petra_tf_dims;
 
 /* Matrices by id: PETRA_TF_IN (Win [W × in]), then per layer l: 4l + QKV (Wqkv [3W × W]),

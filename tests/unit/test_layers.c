@@ -533,6 +533,13 @@ static void tf_check(int causal, int pool_mean) {
     for (int i = 0; i < TI; i++) c.x[(t * TB + 1) * TI + i] += 3.0f;
   tf_loss(&c);
   CHECK_MSG(!memcmp(o1, c.out, sizeof o1), "%s: padding reached the output", what);
+  /* out_only (plans, evaluation; with last-event pooling the last layer on B rows): the same out */
+  c.d.out_only = 1;
+  tf_loss(&c);
+  c.d.out_only = 0;
+  double dmax = 0;
+  for (int i = 0; i < TB * TW; i++) dmax = fmax(dmax, fabs(c.out[i] - o1[i]));
+  CHECK_MSG(dmax < 1e-6, "%s: out_only differs by %.2e", what, dmax);
   free(c.ws);
   free(bws);
 }
