@@ -29,6 +29,10 @@ typedef struct petra_kernels {
   /* GELU (tanh form) and dx = dy · GELU'(x) (dx may alias dy) */
   void (*gelu)(size_t n, const float *x, float *y);
   void (*gelu_bwd)(size_t n, const float *x, const float *dy, float *dx);
+  /* Layer norm of n rows x [n × d]: y = (x − mean)·rstd·gamma + beta, stats [n][2] = mean,
+   * rstd = 1/sqrt(var + 1e-5) (the backward pass in norm.c reads them). */
+  void (*layernorm_rows)(int n, int d, const float *x, const float *gamma, const float *beta, float *y,
+                         float *stats);
   void (*relu)(size_t n, const float *x, float *y);
   /* dx = dy where x > 0, else 0 (dx may alias dy) */
   void (*relu_bwd)(size_t n, const float *x, const float *dy, float *dx);

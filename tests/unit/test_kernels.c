@@ -204,6 +204,38 @@ TEST(attention_row_matches_a_double_reference) {
   }
 }
 
+/* Layer norm rows (widths below, at and past the 16 partial sums, with a large offset): every
+ * variant against mean, variance and the affine map in double. */
+TEST(layernorm_rows_match_a_double_reference) {
+  enum { NR = 3, MAXD = 67 };
+  static const int ds[] = {1, 7, 16, 32, 67};
+  petra_rng r;
+  petra_rng_seed(&r, 91);
+  float x[NR * MAXD], g[MAXD], b[MAXD], y[NR * MAXD], st[2 * NR];
+  for (int i = 0; i < NR * MAXD; i++) x[i] = (float)(petra_rng_normal(&r) * 3 + (i / MAXD == 2 ? 1000 : 0));
+  for (int j = 0; j < MAXD; j++) g[j] = (float)(1 + 0.2 * petra_rng_normal(&r)), b[j] = (float)petra_rng_normal(&r);
+  for (int di = 0; di < 5; di++) {
+    const int d = ds[di];
+    for (int vi = 0; vi < 3; vi++) {
+      const petra_kernels *k = petra_kernels_variant(vi);
+      if (!k) continue;
+      k->layernorm_rows(NR, d, x, g, b, y, st);
+      double w = 0;
+      for (int i = 0; i < NR; i++) {
+        double m = 0, v = 0;
+        for (int j = 0; j < d; j++) m += x[i * d + j];
+        m /= d;
+        for (int j = 0; j < d; j++) v += (x[i * d + j] - m) * (x[i * d + j] - m);
+        double rs = 1 / sqrt(v / d + 1e-5);
+        w = fmax(w, fabs(st[2 * i] - m) / (1 + fabs(m)));
+        w = fmax(w, fabs(st[2 * i + 1] - rs) / rs);
+        for (int j = 0; j < d; j++) w = fmax(w, fabs(y[i * d + j] - ((x[i * d + j] - m) * rs * g[j] + b[j])));
+      }
+      CHECK_MSG(w < 2e-4, "%s layernorm_rows d=%d: %.2e from the double reference", k->name, d, w);
+    }
+  }
+}
+
 TEST(row_kernels_match_portable_and_a_row_alone) {
   const petra_kernels *ref = petra_kernels_variant(0);
   /* gru_fwd_rows: each row bit for bit as gru_fwd on it alone, in every variant */
