@@ -40,12 +40,12 @@ petra_core_names petra_core_layer_names(const petra_core *c, int l) {
   return n;
 }
 
-void petra_tf_name(int l, const char *part, char *buf, size_t n) {
+void petra_tf_name(const petra_model_spec *s, int l, const char *part, char *buf, size_t n) {
   char layer[16];
   if (l < 0)
     snprintf(layer, sizeof layer, "tf");
   else
-    snprintf(layer, sizeof layer, "tf%d", l);
+    snprintf(layer, sizeof layer, "tf%d", s->tf_id[l]);
   if (part)
     snprintf(buf, n, "%s.%s", layer, part);
   else

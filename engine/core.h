@@ -43,8 +43,9 @@ petra_core_names petra_core_layer_names(const petra_core *c, int l);
 
 /* The transformer encoder's names (petra/tf.h): layer l's ("tf1": genome genes, quantization;
  * l = -1: "tf", the input projection, positions and final norm) tensor PART ("tf1.wqkv",
- * "tf.in.w"); part NULL gives the layer's own name. */
-void petra_tf_name(int l, const char *part, char *buf, size_t n);
+ * "tf.in.w"); part NULL gives the layer's own name. Layer l is named by its number
+ * s->tf_id[l] (a model with a layer dropped keeps the others' names). */
+void petra_tf_name(const petra_model_spec *s, int l, const char *part, char *buf, size_t n);
 
 /* The spec's recurrent core (ts models and the transformer: the GRU's row). */
 const petra_core *petra_core_of(const petra_model_spec *s);

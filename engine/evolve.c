@@ -41,7 +41,7 @@ void petra_evo_conf_layers(petra_evo_conf *c, const petra_model_spec *spec) {
   if (spec->dense > 0 || (spec->kind == PETRA_MODEL_TS && spec->arch == PETRA_TS_MLP))
     snprintf(c->layers[nl++], sizeof c->layers[0], "dense0");
   for (int l = -1; petra_spec_is_tf(spec) && l < spec->tf_layers && nl < PETRA_EVO_MAX_LAYERS - 1; l++)
-    petra_tf_name(l, NULL, c->layers[nl++], sizeof c->layers[0]); /* tf (input), tf0, tf1, ... */
+    petra_tf_name(spec, l, NULL, c->layers[nl++], sizeof c->layers[0]); /* tf (input), tf0, tf1, ... */
   for (int l = 0; l < petra_spec_core_layers(spec) && nl < PETRA_EVO_MAX_LAYERS - 1; l++)
     snprintf(c->layers[nl++], sizeof c->layers[0], "%s", petra_core_layer_names(petra_core_of(spec), l).layer);
   snprintf(c->layers[nl++], sizeof c->layers[0], "head");
@@ -204,6 +204,23 @@ static int better(const petra_member *a, const petra_member *b) {
  * layer's keep prunes its feed-forward units). */
 static int fixed_units(const char *layer) { return !strcmp(layer, "head") || !strcmp(layer, "tf"); }
 
+/* A transformer layer (tf0, tf1...: not tf, the input projection) may be dropped whole. */
+static int tf_layer(const char *layer) { return !strncmp(layer, "tf", 2) && layer[2] >= '0' && layer[2] <= '9'; }
+
+/* At least one transformer layer stays: a genome that drops them all gets one back. */
+static void keep_one_tf_layer(petra_evo *e, petra_genome *g) {
+  int n = 0, kept = 0, idx[PETRA_EVO_MAX_LAYERS];
+  for (int l = 0; l < e->c.n_layers; l++)
+    if (tf_layer(e->c.layers[l])) {
+      idx[n++] = l;
+      kept += !petra_genome_gene(g, e->c.layers[l]).drop;
+    }
+  if (!n || kept) return;
+  petra_layer_gene gene = petra_genome_gene(g, e->c.layers[idx[petra_rng_below(&e->rng, (uint64_t)n)]]);
+  gene.drop = 0;
+  petra_genome_set(g, &gene);
+}
+
 static void set_gene(petra_genome *g, const char *layer, int keep_i, int bits) {
   petra_layer_gene gene = petra_genome_gene(g, layer);
   gene.keep = fixed_units(layer) ? 1.0f : keep_levels[keep_i];
@@ -221,9 +238,10 @@ static void random_genome(petra_evo *e, petra_genome *g) {
 }
 
 /* The genes the search may change: per layer keep (not the output layer), bits (32/8/4 as
- * allowed), sparsity and low-rank ratio (not embeddings: those are lookups); globally the
+ * allowed), sparsity and low-rank ratio (not embeddings: those are lookups), a transformer
+ * layer's drop (never every layer's); globally the
  * fine-tune budget and, when allowed, the L1 and group-lasso strengths. */
-enum { G_KEEP, G_BITS, G_SPARSITY, G_RANK, G_FT, G_L1, G_GL };
+enum { G_KEEP, G_BITS, G_SPARSITY, G_RANK, G_DROP, G_FT, G_L1, G_GL };
 typedef struct slot {
   int kind, layer;
 } slot;
@@ -246,6 +264,7 @@ static int gene_slots(const petra_evo_conf *c, slot *out) {
     if (nb > 1) out[n++] = (slot){G_BITS, l};
     if (c->allow_sparsity && !emb) out[n++] = (slot){G_SPARSITY, l};
     if (c->allow_rank && !emb) out[n++] = (slot){G_RANK, l};
+    if (tf_layer(c->layers[l])) out[n++] = (slot){G_DROP, l};
   }
   out[n++] = (slot){G_FT, -1};
   if (c->allow_regularizers) {
@@ -256,7 +275,7 @@ static int gene_slots(const petra_evo_conf *c, slot *out) {
 }
 
 void petra_evo_mutate(petra_evo *e, petra_genome *g) {
-  slot slots[4 * PETRA_EVO_MAX_LAYERS + 3];
+  slot slots[5 * PETRA_EVO_MAX_LAYERS + 3];
   int n = gene_slots(&e->c, slots);
   slot s = slots[petra_rng_below(&e->rng, (uint64_t)n)];
   int jump = petra_rng_uniform(&e->rng) < e->c.big_jump;
@@ -282,10 +301,13 @@ void petra_evo_mutate(petra_evo *e, petra_genome *g) {
   } else if (s.kind == G_SPARSITY) {
     gene.sparsity = sparsity_levels[ladder_step(&e->rng, level_index(sparsity_levels, N_SPARSITY, gene.sparsity),
                                                 N_SPARSITY, jump, dir)];
+  } else if (s.kind == G_DROP) {
+    gene.drop = !gene.drop;
   } else {
     gene.rank = rank_levels[ladder_step(&e->rng, level_index(rank_levels, N_RANK, gene.rank), N_RANK, jump, dir)];
   }
   petra_genome_set(g, &gene);
+  keep_one_tf_layer(e, g);
 }
 
 void petra_evo_crossover(petra_evo *e, const petra_genome *a, const petra_genome *b,
@@ -304,6 +326,7 @@ void petra_evo_crossover(petra_evo *e, const petra_genome *a, const petra_genome
     child->l1 = b->l1;
     child->group_lasso = b->group_lasso;
   }
+  keep_one_tf_layer(e, child);
 }
 
 /* ---------------------------------------------------------------- life cycle */

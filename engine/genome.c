@@ -84,6 +84,10 @@ int petra_genome_parse(const char *text, petra_genome *g, petra_err *err) {
       } else if (!global && !strcmp(k, "rank")) {
         if ((rc = number(k, v, 0, 1, 1, &x, err))) return rc;
         gene.rank = (float)x;
+      } else if (!global && !strcmp(k, "drop")) {
+        if (strcmp(v, "0") && strcmp(v, "1"))
+          return petra_err_set(err, PETRA_ERANGE, "genome: %s: drop=%s: expected 0 or 1", layer, v);
+        gene.drop = *v == '1';
       } else if (!global && !strcmp(k, "bits")) {
         if (strcmp(v, "32") && strcmp(v, "8") && strcmp(v, "4"))
           return petra_err_set(err, PETRA_ERANGE, "genome: %s: bits=%s: expected 32, 8 or 4", layer, v);
@@ -123,8 +127,8 @@ int petra_genome_format(const petra_genome *g, char *buf, size_t size) {
   } while (0)
   for (int i = 0; i < g->n_layers; i++) {
     const petra_layer_gene *l = &g->layers[i];
-    OUT("%s%s:keep=%g,sparsity=%g,bits=%d,rank=%g", i ? ";" : "", l->layer, (double)l->keep,
-        (double)l->sparsity, l->bits, (double)l->rank);
+    OUT("%s%s:keep=%g,sparsity=%g,bits=%d,rank=%g%s", i ? ";" : "", l->layer, (double)l->keep,
+        (double)l->sparsity, l->bits, (double)l->rank, l->drop ? ",drop=1" : "");
   }
   OUT("%sglobal:l1=%g,group_lasso=%g,finetune_steps=%d,finetune_lr=%g", g->n_layers ? ";" : "",
       (double)g->l1, (double)g->group_lasso, g->finetune_steps, (double)g->finetune_lr);

@@ -136,11 +136,11 @@ static void build_layout(petra_model *m) {
     if (petra_spec_is_tf(s)) {
       char nm[PETRA_NAME_MAX];
       const int W = s->gru;
-      petra_tf_name(-1, "in.w", nm, sizeof nm);
+      petra_tf_name(s, -1, "in.w", nm, sizeof nm);
       L->tf_in_w = add_tensor(m, nm, W, in);
-      petra_tf_name(-1, "in.b", nm, sizeof nm);
+      petra_tf_name(s, -1, "in.b", nm, sizeof nm);
       L->tf_in_b = add_tensor(m, nm, 1, W);
-      petra_tf_name(-1, "pos", nm, sizeof nm);
+      petra_tf_name(s, -1, "pos", nm, sizeof nm);
       L->tf_pos = add_tensor(m, nm, s->seq_len, W);
       for (int l = 0; l < s->tf_layers; l++)
         for (int k = 0; k < 12; k++) {
@@ -149,12 +149,12 @@ static void build_layout(petra_model *m) {
             char c = e ? tf_parts[k].cols : tf_parts[k].rows;
             dim[e] = c == '1' ? 1 : c == 'w' ? W : c == 't' ? 3 * W : s->tf_ffn[l];
           }
-          petra_tf_name(l, tf_parts[k].name, nm, sizeof nm);
+          petra_tf_name(s, l, tf_parts[k].name, nm, sizeof nm);
           L->tf[l][k] = add_tensor(m, nm, dim[0], dim[1]);
         }
-      petra_tf_name(-1, "lnf.g", nm, sizeof nm);
+      petra_tf_name(s, -1, "lnf.g", nm, sizeof nm);
       L->tf_lnf_g = add_tensor(m, nm, 1, W);
-      petra_tf_name(-1, "lnf.b", nm, sizeof nm);
+      petra_tf_name(s, -1, "lnf.b", nm, sizeof nm);
       L->tf_lnf_b = add_tensor(m, nm, 1, W);
     }
     const petra_core *core = petra_core_of(s);

@@ -141,7 +141,7 @@ int petra_model_spec_parse(const char *text, petra_model_spec *s, petra_err *err
                              v, PETRA_MAX_CORE_LAYERS);
       s->core = PETRA_CORE_TF;
       s->tf_layers = L, s->tf_heads = H, s->gru = W, s->n_stack = 0;
-      for (int l = 0; l < PETRA_MAX_CORE_LAYERS; l++) s->tf_ffn[l] = 2 * W;
+      for (int l = 0; l < PETRA_MAX_CORE_LAYERS; l++) s->tf_ffn[l] = 2 * W, s->tf_id[l] = l;
     } else if (seq && !strcmp(k, "ffn")) { /* after tf=: one value for every layer, or one per layer */
       int n = parse_int_list(k, v, 1, 65536, PETRA_MAX_CORE_LAYERS, s->tf_ffn, err);
       if (n == -1) return PETRA_ERANGE;
@@ -150,6 +150,17 @@ int petra_model_spec_parse(const char *text, petra_model_spec *s, petra_err *err
       if (n == 0)
         return petra_err_set(err, PETRA_ERANGE, "model spec: ffn=%s: expected units per layer, e.g. ffn=64,48", v);
       for (int l = n; l < PETRA_MAX_CORE_LAYERS; l++) s->tf_ffn[l] = s->tf_ffn[n - 1];
+    } else if (seq && !strcmp(k, "tfid")) { /* after tf=: the layers' numbers, increasing */
+      int ids[PETRA_MAX_CORE_LAYERS];
+      int n = parse_int_list(k, v, 0, PETRA_MAX_CORE_LAYERS - 1, PETRA_MAX_CORE_LAYERS, ids, err);
+      if (n == -1) return PETRA_ERANGE;
+      if (n == -2 || n == 0 || n != s->tf_layers)
+        return petra_err_set(err, PETRA_ERANGE, "model spec: tfid=%s: expected one number per layer of tf=", v);
+      for (int l = 0; l < n; l++) {
+        if (l && ids[l] <= ids[l - 1])
+          return petra_err_set(err, PETRA_ERANGE, "model spec: tfid=%s: expected increasing numbers", v);
+        s->tf_id[l] = ids[l];
+      }
     } else if (seq && !strcmp(k, "causal")) {
       rc = parse_int(k, v, 0, 1, &s->tf_causal, err);
     } else if (seq && !strcmp(k, "pool")) {
@@ -231,7 +242,7 @@ int petra_model_spec_parse(const char *text, petra_model_spec *s, petra_err *err
     if (s->n_fields == 0 && s->n_numeric == 0)
       return petra_err_set(err, PETRA_EINVAL, "model spec: a seq model needs fields or numeric inputs");
     /* canonical: feed-forward widths only for the transformer's layers */
-    for (int l = petra_spec_is_tf(s) ? s->tf_layers : 0; l < PETRA_MAX_CORE_LAYERS; l++) s->tf_ffn[l] = 0;
+    for (int l = petra_spec_is_tf(s) ? s->tf_layers : 0; l < PETRA_MAX_CORE_LAYERS; l++) s->tf_ffn[l] = s->tf_id[l] = 0;
     if (s->loss == PETRA_LOSS_CE && s->classes < 2)
       return petra_err_set(err, PETRA_EINVAL, "model spec: loss=ce needs classes >= 2");
     if (s->loss == PETRA_LOSS_BCE && s->classes != 1)
@@ -258,6 +269,10 @@ int petra_model_spec_format(const petra_model_spec *s, char *buf, size_t size) {
       uo = (size_t)snprintf(units, sizeof units, "%d:%d:%d ffn=%d", s->tf_layers, s->tf_heads, s->gru, s->tf_ffn[0]);
       for (int l = 1; l < s->tf_layers && uo < sizeof units; l++)
         uo += (size_t)snprintf(units + uo, sizeof units - uo, ",%d", s->tf_ffn[l]);
+      int renumbered = 0;
+      for (int l = 0; l < s->tf_layers; l++) renumbered |= s->tf_id[l] != l;
+      for (int l = 0; renumbered && l < s->tf_layers && uo < sizeof units; l++)
+        uo += (size_t)snprintf(units + uo, sizeof units - uo, "%s%d", l ? "," : " tfid=", s->tf_id[l]);
       if (uo < sizeof units)
         snprintf(units + uo, sizeof units - uo, " causal=%d pool=%s", s->tf_causal, s->tf_pool_mean ? "mean" : "last");
     } else {

@@ -417,7 +417,7 @@ petra_plan *petra_plan_build_ex(const petra_model *m, const petra_genome *g, con
       char nm[PETRA_NAME_MAX], gl[16];
 #define TFV(dst, l, part, n)                         \
   do {                                               \
-    petra_tf_name(l, part, nm, sizeof nm);           \
+    petra_tf_name(s, l, part, nm, sizeof nm);           \
     memcpy(q, tensor(m, nm), sizeof(float) * (n));   \
     (dst) = q;                                       \
     q += (n);                                        \
@@ -427,8 +427,8 @@ petra_plan *petra_plan_build_ex(const petra_model *m, const petra_genome *g, con
       TFV(p->tf_p.lnf_g, -1, "lnf.g", (size_t)W);
       TFV(p->tf_p.lnf_b, -1, "lnf.b", (size_t)W);
       TFV(bin, -1, "in.b", (size_t)W);
-      petra_tf_name(-1, NULL, gl, sizeof gl);
-      petra_tf_name(-1, "in.w", nm, sizeof nm);
+      petra_tf_name(s, -1, NULL, gl, sizeof gl);
+      petra_tf_name(s, -1, "in.w", nm, sizeof nm);
       rc |= make_linear(&p->tf_in, tensor(m, nm), W, in, gene_bits(g, gl), bin, petra_genome_gene(g, gl).rank,
                         T1 * R1, sm);
       for (int l = 0; l < s->tf_layers; l++) {
@@ -443,14 +443,14 @@ petra_plan *petra_plan_build_ex(const petra_model *m, const petra_genome *g, con
         TFV(bo, l, "bo", (size_t)W);
         TFV(b1, l, "b1", (size_t)F);
         TFV(b2, l, "b2", (size_t)W);
-        petra_tf_name(l, NULL, gl, sizeof gl);
+        petra_tf_name(s, l, NULL, gl, sizeof gl);
         const int bits = gene_bits(g, gl);
         const float rank = petra_genome_gene(g, gl).rank;
         static const char *wn[4] = {"wqkv", "wo", "w1", "w2"};
         const int rows[4] = {3 * W, W, F, W}, cols[4] = {W, W, W, F};
         const float *bs[4] = {bq, bo, b1, b2};
         for (int k = 0; k < 4; k++) {
-          petra_tf_name(l, wn[k], nm, sizeof nm);
+          petra_tf_name(s, l, wn[k], nm, sizeof nm);
           rc |= make_linear(&p->tf_lin[l][k], tensor(m, nm), rows[k], cols[k], bits, bs[k], rank, T1 * R1, sm);
         }
       }

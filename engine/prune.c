@@ -170,12 +170,15 @@ petra_model *petra_prune(const petra_model *m, const petra_genome *g, petra_err 
       ns.stack[l - 1] = K_c[l];
   }
 
-  /* a transformer layer's feed-forward units: by their W1 row times their W2 column */
+  /* a transformer layer's feed-forward units: by their W1 row times their W2 column; a layer
+   * whose gene drops it is left out whole (the others keep their numbers: ns.tf_id) */
+  int tf_kept = 0, dropped[PETRA_MAX_CORE_LAYERS] = {0};
   for (int l = 0; petra_spec_is_tf(s) && l < s->tf_layers; l++) {
     char n1[PETRA_NAME_MAX], n2[PETRA_NAME_MAX], gname[16];
-    petra_tf_name(l, "w1", n1, sizeof n1);
-    petra_tf_name(l, "w2", n2, sizeof n2);
-    petra_tf_name(l, NULL, gname, sizeof gname);
+    petra_tf_name(s, l, "w1", n1, sizeof n1);
+    petra_tf_name(s, l, "w2", n2, sizeof n2);
+    petra_tf_name(s, l, NULL, gname, sizeof gname);
+    if ((dropped[l] = petra_genome_gene(g, gname).drop)) continue;
     int F = s->tf_ffn[l], r1 = 0, c1 = 0, r2 = 0, c2 = 0;
     const float *w1 = T(m, n1, &r1, &c1), *w2 = T(m, n2, &r2, &c2);
     K_f[l] = kept(petra_genome_gene(g, gname).keep, F);
@@ -185,7 +188,24 @@ petra_model *petra_prune(const petra_model *m, const petra_genome *g, petra_err 
     ffn_keep[l] = top_k(score, F, K_f[l]);
     free(score);
     if (!ffn_keep[l]) goto oom;
-    ns.tf_ffn[l] = K_f[l];
+    ns.tf_ffn[tf_kept] = K_f[l];
+    ns.tf_id[tf_kept++] = s->tf_id[l];
+  }
+  if (petra_spec_is_tf(s)) {
+    if (!tf_kept) {
+      petra_err_set(err, PETRA_EINVAL, "prune: the genome drops every transformer layer (keep one)");
+      goto fail;
+    }
+    for (int l = tf_kept; l < PETRA_MAX_CORE_LAYERS; l++) ns.tf_ffn[l] = ns.tf_id[l] = 0;
+    ns.tf_layers = tf_kept;
+  }
+  for (int i = 0; i < g->n_layers; i++) {
+    const char *gl = g->layers[i].layer;
+    int is_tf_layer = petra_spec_is_tf(s) && !strncmp(gl, "tf", 2) && gl[2] >= '0' && gl[2] <= '9';
+    if (g->layers[i].drop && !is_tf_layer) {
+      petra_err_set(err, PETRA_EINVAL, "prune: %s: drop=1 applies to transformer layers (tf0, tf1, ...)", gl);
+      goto fail;
+    }
   }
 
   out = petra_model_new(&ns, 0, err);
@@ -194,9 +214,12 @@ petra_model *petra_prune(const petra_model *m, const petra_genome *g, petra_err 
     for (int i = 0; i < petra_model_n_tensors(m); i++) {
       const petra_tensor_info *ti = petra_model_tensor(m, i);
       if (strncmp(ti->name, "tf", 2)) continue;
-      int l = -1;
+      int l = -1; /* the layer's position in m (its name carries its number, s->tf_id) */
       const char *part = strchr(ti->name, '.') + 1;
-      if (ti->name[2] != '.') l = ti->name[2] - '0';
+      if (ti->name[2] != '.')
+        for (int k = 0; k < s->tf_layers; k++)
+          if (s->tf_id[k] == ti->name[2] - '0') l = k;
+      if (l >= 0 && dropped[l]) continue;
       float *dst = Tw(out, ti->name);
       const float *src = petra_model_params((petra_model *)m) + ti->offset;
       if (l < 0 && !strcmp(part, "in.w")) {

@@ -3,7 +3,8 @@
  * Text form: "layer:key=value,key=value;layer:...;global:key=value", e.g.
  *   "gru0:keep=0.5,bits=8;dense0:keep=0.5,bits=8;head:bits=8;global:finetune_steps=200"
  * Layer keys: keep (kept fraction of units, (0, 1]), sparsity ([0, 0.99]), bits (32, 8, 4),
- * rank (low-rank ratio, (0, 1]). Global keys: l1, group_lasso (>= 0), finetune_steps
+ * rank (low-rank ratio, (0, 1]), drop (0 or 1: a transformer layer tf0, tf1... removed whole; its
+ * pre-norm block then adds nothing to the residual stream). Global keys: l1, group_lasso (>= 0), finetune_steps
  * (0..1000000), finetune_lr (> 0). Layers not named keep everything at 32 bits.
  * Layer names are a model's layers: emb.<field>, dense0, gru0, head. */
 #ifndef PETRA_GENOME_H
@@ -20,6 +21,7 @@ typedef struct petra_layer_gene {
   float sparsity; /* unstructured: fraction of weights zeroed */
   int bits;       /* 32, 8 or 4 */
   float rank;     /* low-rank ratio; 1 = none */
+  int drop;       /* 1: the layer is removed (transformer layers only) */
 } petra_layer_gene;
 
 typedef struct petra_genome {

@@ -81,6 +81,9 @@ typedef struct petra_model_spec {
   /* seq core=TF (tf=LAYERS:HEADS:WIDTH, petra/tf.h): gru holds WIDTH (what the head reads) */
   int tf_layers, tf_heads, tf_causal, tf_pool_mean;
   int tf_ffn[PETRA_MAX_CORE_LAYERS]; /* feed-forward units per layer (ffn=, default 2·WIDTH) */
+  /* each layer's number in its tensors' and genes' names (tf<id>): 0, 1, ... as trained; a
+   * model pruned with a layer dropped (genome drop=1) keeps the others' numbers (tfid=1) */
+  int tf_id[PETRA_MAX_CORE_LAYERS];
   petra_loss loss;
 } petra_model_spec;
 

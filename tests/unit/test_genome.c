@@ -25,6 +25,14 @@ TEST(genome_text_round_trips_and_defaults_apply) {
   CHECK(g.layers[0].keep == 0.5f && g.layers[0].bits == 8);
   REQUIRE(petra_genome_parse("", &g, &err) == 0);
   CHECK_EQ_INT(g.n_layers, 0);
+  /* a transformer layer dropped: in the text only when set */
+  REQUIRE(petra_genome_parse("tf0:drop=1;tf1:bits=8", &g, &err) == 0);
+  CHECK(petra_genome_gene(&g, "tf0").drop == 1 && petra_genome_gene(&g, "tf1").drop == 0);
+  petra_genome_format(&g, text, sizeof text);
+  CHECK_MSG(strstr(text, "tf0:keep=1,sparsity=0,bits=32,rank=1,drop=1;tf1:keep=1,sparsity=0,bits=8,rank=1;") == text,
+            "%s", text);
+  REQUIRE(petra_genome_parse(text, &h, &err) == 0);
+  CHECK_MSG(memcmp(&g, &h, sizeof g) == 0, "%s", text);
 }
 
 TEST(bad_genomes_are_rejected_with_reasons) {
@@ -40,6 +48,8 @@ TEST(bad_genomes_are_rejected_with_reasons) {
       {"gru0:bits=16", "bits=16: expected 32, 8 or 4"},
       {"gru0:sparsity=1", "sparsity=1"},
       {"gru0:rank=0", "rank=0"},
+      {"tf0:drop=2", "drop=2: expected 0 or 1"},
+      {"tf0:drop=", "drop=: expected 0 or 1"},
       {"gru0:color=red", "unknown key 'color' for gru0"},
       {"global:keep=0.5", "unknown key 'keep' for global"},
       {"global:finetune_steps=1.5", "expected an integer"},

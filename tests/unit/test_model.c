@@ -192,6 +192,7 @@ TEST(spec_text_round_trips) {
       "seq numeric=3 len=20 dense=16 rnn=32,16 classes=1",
       "seq fields=mcc:66:8 numeric=3 len=20 dense=16 tf=2:4:32 ffn=64,48 causal=1 pool=mean classes=1",
       "seq numeric=3 len=8 dense=0 tf=1:1:8 ffn=16 causal=0 pool=last classes=1",
+      "seq numeric=3 len=8 dense=0 tf=2:2:8 ffn=16,12 tfid=1,3 causal=1 pool=last classes=1",
       "ts window=336 horizon=96 channels=7 arch=linear ci=1 norm=last",
       "ts window=96 horizon=24 channels=7 target=6 arch=gru gru=32 ci=0 norm=running loss=huber",
   };
@@ -249,6 +250,11 @@ TEST(bad_specs_are_rejected_with_the_key_named) {
       {"seq gru=", "gru="},
       {"seq lstm=,", "lstm="},
       {"ts arch=gru lstm=4", "unknown key 'lstm'"},
+      {"seq tf=2:1:8 tfid=1", "one number per layer"},
+      {"seq tf=2:1:8 tfid=1,1", "increasing"},
+      {"seq tf=1:1:8 tfid=4", "tfid=4"},
+      {"seq gru=8 tfid=0", "one number per layer"},
+      {"seq tf=1:1:8 tfid=", "tfid="},
   };
   for (unsigned i = 0; i < sizeof bad / sizeof bad[0]; i++) {
     petra_model_spec s;

@@ -3,6 +3,7 @@
  * gates); sizes shrink as the genome says. */
 #include "check.h"
 #include "exgen.h"
+#include "petra/plan.h"
 #include "petra/prune.h"
 #include "petra/rng.h"
 #include "petra/trainer.h"
@@ -144,6 +145,78 @@ TEST(pruning_a_transformer_keeps_outputs) {
   free(ex);
   petra_model_free(p);
   petra_model_free(m);
+}
+
+/* A transformer layer dropped whole (drop=1): where the block adds nothing to the residual
+ * stream (its output projection and second feed-forward map at zero) the scores stay; the
+ * other layer keeps its number (tfid=1, tensors tf1.*, its genes), the spec text round trips,
+ * a fine-tuned, planned and snapshotted model follows; dropping every layer, or a drop on a
+ * layer that is not a transformer layer, is refused. */
+TEST(dropping_a_transformer_layer_keeps_outputs_and_the_others_names) {
+  for (int causal = 0; causal < 2; causal++) {
+    petra_model_spec spec;
+    char st[160];
+    snprintf(st, sizeof st, "seq fields=mcc:30:6 numeric=3 len=5 dense=0 tf=2:2:8 ffn=8 causal=%d", causal);
+    REQUIRE(petra_model_spec_parse(st, &spec, NULL) == 0);
+    petra_model *m = petra_model_new(&spec, 6, NULL);
+    for (int drop = 0; drop < 2; drop++) {
+      const petra_tensor_info *ti;
+      const char *zero[] = {drop ? "tf1.wo" : "tf0.wo", drop ? "tf1.bo" : "tf0.bo", drop ? "tf1.w2" : "tf0.w2",
+                            drop ? "tf1.b2" : "tf0.b2"};
+      petra_model *z = petra_model_new(&spec, 6, NULL); /* the same seed: m's weights */
+      memcpy(petra_model_params(z), petra_model_params(m), sizeof(float) * petra_model_n_params(m));
+      for (int k = 0; k < 4; k++) {
+        REQUIRE((ti = petra_model_find_tensor(z, zero[k])));
+        memset(petra_model_params(z) + ti->offset, 0, sizeof(float) * (size_t)ti->rows * ti->cols);
+      }
+      petra_genome g;
+      petra_err err = {0};
+      REQUIRE(petra_genome_parse(drop ? "tf1:drop=1" : "tf0:drop=1;tf1:bits=8", &g, &err) == 0);
+      petra_model *p = petra_prune(z, &g, &err);
+      if (!p) fprintf(stderr, "prune: %s\n", err.msg);
+      REQUIRE(p);
+      const petra_model_spec *ps = petra_model_get_spec(p);
+      CHECK_EQ_INT(ps->tf_layers, 1);
+      CHECK_EQ_INT(ps->tf_id[0], drop ? 0 : 1);
+      CHECK(petra_model_find_tensor(p, drop ? "tf0.wqkv" : "tf1.wqkv") != NULL);
+      CHECK(petra_model_find_tensor(p, drop ? "tf1.wqkv" : "tf0.wqkv") == NULL);
+      char text[512];
+      petra_model_spec_format(ps, text, sizeof text);
+      CHECK_MSG((strstr(text, "tfid=1") != NULL) == !drop, "%s", text);
+      petra_model_spec back;
+      REQUIRE(petra_model_spec_parse(text, &back, &err) == 0);
+      CHECK(back.tf_layers == 1 && back.tf_id[0] == ps->tf_id[0]);
+      float *ex = examples(m, 16), o1[16], o2[16], o3[16];
+      CHECK(petra_model_forward(z, 16, ex, o1) == 0);
+      CHECK(petra_model_forward(p, 16, ex, o2) == 0);
+      double worst = 0;
+      for (int i = 0; i < 16; i++) worst = fmax(worst, fabs(o1[i] - o2[i]));
+      CHECK_MSG(worst < 1e-5, "drop tf%d (causal %d): scores moved by %.2e", drop, causal, worst);
+      /* the plan of the dropped model with the genome that dropped it */
+      petra_plan *pl = petra_plan_build(p, &g, &err);
+      if (!pl) fprintf(stderr, "plan: %s\n", err.msg);
+      REQUIRE(pl);
+      void *sc = malloc(petra_plan_scratch_bytes(pl, 16));
+      CHECK(petra_plan_score(pl, 16, ex, o3, sc) == 0);
+      worst = 0;
+      for (int i = 0; i < 16; i++) worst = fmax(worst, fabs(o3[i] - o2[i]));
+      CHECK_MSG(worst < (drop ? 1e-5 : 0.05), "drop tf%d: plan differs by %.2e", drop, worst);
+      free(sc);
+      petra_plan_free(pl);
+      free(ex);
+      petra_model_free(p);
+      petra_model_free(z);
+    }
+    petra_genome g;
+    petra_err err = {0};
+    REQUIRE(petra_genome_parse("tf0:drop=1;tf1:drop=1", &g, &err) == 0);
+    CHECK(petra_prune(m, &g, &err) == NULL);
+    CHECK_MSG(strstr(err.msg, "drops every transformer layer") != NULL, "%s", err.msg);
+    REQUIRE(petra_genome_parse("emb.mcc:drop=1", &g, &err) == 0);
+    CHECK(petra_prune(m, &g, &err) == NULL);
+    CHECK_MSG(strstr(err.msg, "applies to transformer layers") != NULL, "%s", err.msg);
+    petra_model_free(m);
+  }
 }
 
 TEST(ts_mlp_and_gru_prune_consistently) {
