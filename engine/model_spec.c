@@ -241,6 +241,15 @@ int petra_model_spec_parse(const char *text, petra_model_spec *s, petra_err *err
     if (!loss_given) s->loss = s->classes > 1 ? PETRA_LOSS_CE : PETRA_LOSS_BCE;
     if (s->n_fields == 0 && s->n_numeric == 0)
       return petra_err_set(err, PETRA_EINVAL, "model spec: a seq model needs fields or numeric inputs");
+    /* the transformer keeps every layer's attention weights per example for its backward
+     * pass: heads × len² floats per layer (len=4096, 4 heads, 2 layers would be 512 MiB an
+     * example); refused past 2^24 floats (64 MiB) */
+    if (petra_spec_is_tf(s) && (double)s->tf_heads * s->seq_len * s->seq_len * s->tf_layers > 16777216.0)
+      return petra_err_set(err, PETRA_ERANGE,
+                           "model spec: tf=%d:%d:%d with len=%d keeps %.0f attention weights per example "
+                           "(layers x heads x len^2); at most 16777216: a shorter len or fewer heads",
+                           s->tf_layers, s->tf_heads, s->gru, s->seq_len,
+                           (double)s->tf_heads * s->seq_len * s->seq_len * s->tf_layers);
     /* canonical: feed-forward widths only for the transformer's layers */
     for (int l = petra_spec_is_tf(s) ? s->tf_layers : 0; l < PETRA_MAX_CORE_LAYERS; l++) s->tf_ffn[l] = s->tf_id[l] = 0;
     if (s->loss == PETRA_LOSS_CE && s->classes < 2)

@@ -15,7 +15,7 @@ set -euo pipefail
 top=$(cd "$(dirname "$0")/../.." && pwd)
 bin=${PETRA_BIN:-$top/build}
 py=/usr/bin/python3
-sets=uci,cdnow cores="gru=64 lstm=64 gru=64,32 lstm=64,32 tf=2:4:32 tf=2:4:32+pool=mean" seeds=3 steps=60 out="" epochs=10
+sets=uci,cdnow cores="gru=64 lstm=64 rnn=64 gru=64,32 lstm=64,32 rnn=64,32 tf=2:4:32 tf=2:4:32+pool=mean" seeds=3 steps=60 out="" epochs=10
 while [ $# -gt 0 ]; do
   case "$1" in
     --sets) sets=$2; shift ;;

@@ -255,6 +255,7 @@ TEST(bad_specs_are_rejected_with_the_key_named) {
       {"seq tf=1:1:8 tfid=4", "tfid=4"},
       {"seq gru=8 tfid=0", "one number per layer"},
       {"seq tf=1:1:8 tfid=", "tfid="},
+      {"seq tf=2:4:32 len=2048", "at most 16777216"}, /* 2 x 4 x 2048^2 attention weights per example */
   };
   for (unsigned i = 0; i < sizeof bad / sizeof bad[0]; i++) {
     petra_model_spec s;
