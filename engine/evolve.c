@@ -349,14 +349,25 @@ petra_evo *petra_evo_new(const petra_evo_conf *c, petra_evo_eval_fn eval, void *
   petra_rng_seed(&e->rng, c->seed);
   e->n = c->population;
   /* member 0 is the identity genome: the uncompressed reference; member 1 a known-good
-   * start (half the units, 8-bit weights where allowed, 200 recovery steps); the rest
-   * random */
+   * start (half the units, 8-bit weights where allowed, 200 recovery steps); with two or more
+   * transformer layers member 2 is member 1 with the first dropped (a transformer's latency
+   * is mostly per layer: attention and norms stay fp32); the rest random */
   petra_genome_identity(&e->pop[0].genome);
   petra_genome_identity(&e->pop[1].genome);
   for (int l = 0; l < c->n_layers; l++)
     set_gene(&e->pop[1].genome, c->layers[l], keep_index(0.5f), c->allow_bits8 ? 8 : 32);
   e->pop[1].genome.finetune_steps = 200;
-  for (int i = 2; i < e->n; i++) random_genome(e, &e->pop[i].genome);
+  int first = 2, n_tf = 0, tf_first = -1;
+  for (int l = 0; l < c->n_layers; l++)
+    if (tf_layer(c->layers[l]) && n_tf++ == 0) tf_first = l;
+  if (n_tf >= 2 && e->n > 2) {
+    e->pop[2].genome = e->pop[1].genome;
+    petra_layer_gene gene = petra_genome_gene(&e->pop[2].genome, c->layers[tf_first]);
+    gene.drop = 1;
+    petra_genome_set(&e->pop[2].genome, &gene);
+    first = 3;
+  }
+  for (int i = first; i < e->n; i++) random_genome(e, &e->pop[i].genome);
   return e;
 }
 

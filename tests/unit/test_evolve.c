@@ -158,6 +158,56 @@ TEST(operators_keep_genomes_valid) {
   petra_evo_free(e);
 }
 
+/* A transformer's layers: mutation and crossover reach drop=1 on each, never on every one at
+ * once, never on another layer; member 2 starts as member 1 with the first layer dropped. */
+TEST(transformer_layer_drops_are_searched_and_never_drop_every_layer) {
+  petra_model_spec spec;
+  REQUIRE(petra_model_spec_parse("seq fields=mcc:20:4 numeric=3 len=6 dense=8 tf=3:2:8", &spec, NULL) == 0);
+  petra_evo_conf c = petra_evo_defaults();
+  c.population = 8;
+  c.seed = 5;
+  petra_evo_conf_layers(&c, &spec);
+  petra_evo *e = petra_evo_new(&c, constrained, NULL, NULL);
+  REQUIRE(e);
+  const petra_genome *m2 = &petra_evo_member(e, 2)->genome;
+  CHECK(petra_genome_gene(m2, "tf0").drop == 1 && petra_genome_gene(m2, "tf1").drop == 0);
+  CHECK(petra_genome_gene(&petra_evo_member(e, 1)->genome, "tf0").drop == 0);
+  petra_genome a, b, ch;
+  petra_genome_identity(&a);
+  petra_genome_identity(&b);
+  int seen[3] = {0};
+  for (int i = 0; i < 3000; i++) {
+    petra_evo_mutate(e, &a);
+    petra_evo_mutate(e, &b);
+    petra_evo_crossover(e, &a, &b, &ch);
+    const petra_genome *gs[3] = {&a, &b, &ch};
+    for (int k = 0; k < 3; k++) {
+      int dropped = 0;
+      for (int l = 0; l < gs[k]->n_layers; l++) {
+        const petra_layer_gene *g = &gs[k]->layers[l];
+        int tfl = !strncmp(g->layer, "tf", 2) && g->layer[2] >= '0' && g->layer[2] <= '9';
+        CHECK_MSG(!g->drop || tfl, "drop on %s", g->layer);
+        if (g->drop && tfl) seen[g->layer[2] - '0'] = 1, dropped++;
+      }
+      CHECK(dropped < 3);
+    }
+  }
+  CHECK(seen[0] && seen[1] && seen[2]);
+  petra_evo_free(e);
+  /* a GRU model's search never drops */
+  REQUIRE(petra_model_spec_parse("seq fields=mcc:20:4 numeric=3 len=6 dense=8 gru=8", &spec, NULL) == 0);
+  c = petra_evo_defaults();
+  c.seed = 6;
+  petra_evo_conf_layers(&c, &spec);
+  e = petra_evo_new(&c, constrained, NULL, NULL);
+  petra_genome_identity(&a);
+  for (int i = 0; i < 2000; i++) {
+    petra_evo_mutate(e, &a);
+    for (int l = 0; l < a.n_layers; l++) CHECK(!a.layers[l].drop);
+  }
+  petra_evo_free(e);
+}
+
 TEST(fixed_seed_reproduces_the_run_bit_for_bit) {
   petra_evo *r[2];
   for (int k = 0; k < 2; k++) {
