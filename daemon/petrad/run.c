@@ -135,6 +135,7 @@ void petrad_request_stop(petrad *d, const char *why) {
   uv_timer_stop(&d->watchdog_timer);
   if (d->in.consumer) uv_poll_stop(&d->in.cpoll);
   if (!d->trainer_running) { /* a standby (or a takeover that failed): nothing to drain */
+    petrad_control_close(d); /* (first, as after a drain: the closes below may block) */
     petrad_kafka_close(d);
     petrad_ha_close(d);
     close_all(d);
@@ -265,6 +266,10 @@ static void on_wake(uv_async_t *a) {
     svc_out_free(m);
   }
   if (d->stopped_trainer && d->stopping) {
+    /* the control socket first: the teardown below blocks the loop on librdkafka (a bounded
+     * flush, the consumers' close; seconds with the brokers down), and a client should be
+     * refused at once rather than wait for an answer that cannot come */
+    petrad_control_close(d);
     petrad_kafka_close(d); /* final commit of stored offsets (ha: the last transaction), producer flush */
     petrad_ha_close(d);    /* then leave the lease group: a standby takes over at once */
     close_all(d);
