@@ -9,7 +9,7 @@
 #                        [--seeds N] [--steps N] [--out DIR]
 #
 # Each core (space-separated; + stands for a space inside one: tf=2:4:32+pool=mean) replaces
-# the config's gru=64. Prints a table and writes DIR/cores.jsonl. About 25 minutes for the
+# the config's gru=64. Prints a table and writes DIR/cores.jsonl. About 12 minutes for the
 # default list. Environment: PETRA_BIN (build dir, default build/). No broker needed.
 set -euo pipefail
 top=$(cd "$(dirname "$0")/../.." && pwd)
