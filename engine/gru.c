@@ -6,6 +6,7 @@
 #include <string.h>
 
 #include "kernels.h"
+#include "recurrent.h"
 
 /* Forward workspace layout: gates [T][B][3H] (first x·Wihᵀ + bih, then overwritten step by
  * step with the activated r, z, n), hn [T][B][H] (W_hn h + b_hn), hh [B][3H] scratch, and
@@ -17,14 +18,6 @@ size_t petra_gru_fwd_ws_floats(int T, int B, int H) {
 
 size_t petra_gru_bwd_ws_floats(int T, int B, int H) {
   return 2 * (size_t)T * B * 3 * H + 3 * (size_t)B * H;
-}
-
-/* y[m×n] = a[m×k] · wᵀ (w [n×k]) + y·beta, with GEMV for a single row. */
-static void matmul_t(int m, int n, int k, const float *a, const float *w, float beta, float *y) {
-  if (m == 1)
-    cblas_sgemv(CblasRowMajor, CblasNoTrans, n, k, 1.0f, w, k, a, 1, beta, y, 1);
-  else
-    cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, m, n, k, 1.0f, a, k, w, k, beta, y, n);
 }
 
 void petra_gru_step_rows(int H, int R, float *xi, const float *hh, const float *h, float *aux, float *hn,
@@ -42,22 +35,9 @@ void petra_gru_forward(int T, int B, int in, int H, const float *x, const int *l
   float *hh = hn + (size_t)T * B * H;
   float *whhT = hh + (size_t)B * G;
   const size_t rows = (size_t)T * B;
-  if (B > 1)
-    for (int i = 0; i < G; i++)
-      for (int j = 0; j < H; j++) whhT[(size_t)j * G + i] = Whh[(size_t)i * H + j];
+  if (B > 1) petra_rec_transpose_whh(G, H, Whh, whhT);
   const petra_kernels *k = petra_kernels_best();
-  /* gates = x · Wihᵀ + bih: with many rows and fast row kernels (kernels.h, fp32_fast) through
-   * the kernel on Wih transposed, else OpenBLAS */
-  float *wihT = rows >= 64 && k->fp32_fast ? malloc(sizeof(float) * (size_t)in * G) : NULL;
-  if (wihT) {
-    for (int i = 0; i < G; i++)
-      for (int j = 0; j < in; j++) wihT[(size_t)j * G + i] = Wih[(size_t)i * in + j];
-    k->sgemm_rows((int)rows, in, G, G, x, wihT, bih, gates);
-    free(wihT);
-  } else {
-    for (size_t i = 0; i < rows; i++) memcpy(gates + i * G, bih, sizeof(float) * G);
-    matmul_t((int)rows, G, in, x, Wih, 1.0f, gates);
-  }
+  petra_rec_input_product(k, (int)rows, in, G, x, Wih, bih, gates); /* gates = x · Wihᵀ + bih */
   if (h0)
     memcpy(hs, h0, sizeof(float) * B * H);
   else
@@ -66,18 +46,7 @@ void petra_gru_forward(int T, int B, int in, int H, const float *x, const int *l
   for (int t = 0; t < T; t++) {
     const float *hp = hs + (size_t)t * B * H;
     float *hc = hs + (size_t)(t + 1) * B * H;
-    if (B == 1 && k->fp32_fast) {
-      k->sgemv_rm(G, H, Whh, hp, bhh, hh);
-    } else if (k->fp32_fast) {
-      k->sgemm_rows(B, H, G, G, hp, whhT, bhh, hh);
-    } else {
-      for (int b = 0; b < B; b++) memcpy(hh + (size_t)b * G, bhh, sizeof(float) * G);
-      if (B == 1)
-        cblas_sgemv(CblasRowMajor, CblasNoTrans, G, H, 1.0f, Whh, H, hp, 1, 1.0f, hh, 1);
-      else
-        cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, B, G, H, 1.0f, hp, H, whhT, G, 1.0f,
-                    hh, G);
-    }
+    petra_rec_hidden_product(k, B, H, G, hp, Whh, whhT, bhh, hh);
     float *g_t = gates + (size_t)t * B * G;
     float *hn_t = hn + (size_t)t * B * H;
     /* every row in one call (the rows' chains overlap); a row past its length keeps its state
@@ -146,26 +115,6 @@ void petra_gru_backward(int T, int B, int in, int H, const float *x, const int *
   if (dh0) memcpy(dh0, dh, sizeof(float) * B * H);
 
   const int rows = T * B;
-  /* dWhh += Σ_t dHh_tᵀ · h_{t−1};  dWih += dGᵀ · x */
-  if (k->fp32_fast) {
-    k->sgemm_tn(rows, G, H, dHh, G, hs, H, dWhh);
-    k->sgemm_tn(rows, G, in, dG, G, x, in, dWih);
-  } else {
-    cblas_sgemm(CblasRowMajor, CblasTrans, CblasNoTrans, G, H, rows, 1.0f, dHh, G, hs, H, 1.0f,
-                dWhh, H);
-    cblas_sgemm(CblasRowMajor, CblasTrans, CblasNoTrans, G, in, rows, 1.0f, dG, G, x, in, 1.0f,
-                dWih, in);
-  }
-  for (int i = 0; i < rows; i++) {
-    const float *a = dG + (size_t)i * G, *c = dHh + (size_t)i * G;
-    for (int j = 0; j < G; j++) {
-      dbih[j] += a[j];
-      dbhh[j] += c[j];
-    }
-  }
-  if (dx && k->fp32_fast)
-    k->sgemm_rows(rows, G, in, in, dG, Wih, NULL, dx); /* Wih [G × in] row-major: the transposed operand */
-  else if (dx)
-    cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, rows, in, G, 1.0f, dG, G, Wih, in, 0.0f,
-                dx, in);
+  /* dWhh += Σ_t dHh_tᵀ · h_{t−1};  dWih += dGᵀ · x; the biases; dx */
+  petra_rec_param_grads(k, rows, in, H, G, x, hs, Wih, dG, dHh, dWih, dWhh, dbih, dbhh, dx);
 }

@@ -6,6 +6,7 @@
 #include <string.h>
 
 #include "kernels.h"
+#include "recurrent.h"
 
 /* Forward workspace (kept for the backward pass): acts [T][B][4H] (first x·Wihᵀ + bih, then
  * step by step the activated i, f, g, o), cs [(T+1)][B][H] cell states, hh [B][4H] scratch,
@@ -32,11 +33,8 @@ void petra_lstm_forward(int T, int B, int in, int H, const float *x, const int *
   float *whhT = hh + (size_t)B * G;
   const size_t rows = (size_t)T * B;
   const petra_kernels *k = petra_kernels_best();
-  if (k->fp32_fast)
-    for (int i = 0; i < G; i++)
-      for (int j = 0; j < H; j++) whhT[(size_t)j * G + i] = Whh[(size_t)i * H + j];
-  for (size_t i = 0; i < rows; i++) memcpy(acts + i * G, bih, sizeof(float) * G);
-  cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, (int)rows, G, in, 1.0f, x, in, Wih, in, 1.0f, acts, G);
+  if (B > 1) petra_rec_transpose_whh(G, H, Whh, whhT);
+  petra_rec_input_product(k, (int)rows, in, G, x, Wih, bih, acts);
   if (h0)
     memcpy(hs, h0, sizeof(float) * B * H);
   else
@@ -47,12 +45,7 @@ void petra_lstm_forward(int T, int B, int in, int H, const float *x, const int *
     float *hc = hs + (size_t)(t + 1) * B * H;
     const float *cp = cs + (size_t)t * B * H;
     float *cc = cs + (size_t)(t + 1) * B * H;
-    if (k->fp32_fast) {
-      k->sgemm_rows(B, H, G, G, hp, whhT, bhh, hh);
-    } else {
-      for (int b = 0; b < B; b++) memcpy(hh + (size_t)b * G, bhh, sizeof(float) * G);
-      cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, B, G, H, 1.0f, hp, H, Whh, H, 1.0f, hh, G);
-    }
+    petra_rec_hidden_product(k, B, H, G, hp, Whh, whhT, bhh, hh);
     memcpy(cc, cp, sizeof(float) * B * H);
     k->lstm_fwd_rows(H, B, acts + (size_t)t * B * G, hh, cc, hc, len, t);
     if (len) /* carried over; the gates of a skipped step are not read */
@@ -118,15 +111,5 @@ void petra_lstm_backward(int T, int B, int in, int H, const float *x, const int 
     dhp = tmp;
   }
   if (dh0) memcpy(dh0, dh, sizeof(float) * B * H);
-  const int rows = T * B;
-  cblas_sgemm(CblasRowMajor, CblasTrans, CblasNoTrans, G, H, rows, 1.0f, dA, G, hs, H, 1.0f, dWhh, H);
-  cblas_sgemm(CblasRowMajor, CblasTrans, CblasNoTrans, G, in, rows, 1.0f, dA, G, x, in, 1.0f, dWih, in);
-  for (int i = 0; i < rows; i++) {
-    const float *a = dA + (size_t)i * G;
-    for (int j = 0; j < G; j++) {
-      dbih[j] += a[j];
-      dbhh[j] += a[j];
-    }
-  }
-  if (dx) cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, rows, in, G, 1.0f, dA, G, Wih, in, 0.0f, dx, in);
+  petra_rec_param_grads(k, T * B, in, H, G, x, hs, Wih, dA, dA, dWih, dWhh, dbih, dbhh, dx);
 }

@@ -4,6 +4,7 @@
 #include <string.h>
 
 #include "kernels.h"
+#include "recurrent.h"
 
 /* Forward workspace: acts [T][B][H] (x·Wihᵀ + bih), hh [B][H] scratch, Whhᵀ [H][H] (the row
  * kernels' operand). The states themselves (hs) are what the backward pass reads. */
@@ -27,11 +28,8 @@ void petra_rnn_forward(int T, int B, int in, int H, const float *x, const int *l
   float *acts = ws, *hh = acts + (size_t)T * B * H, *whhT = hh + (size_t)B * H;
   const size_t rows = (size_t)T * B;
   const petra_kernels *k = petra_kernels_best();
-  if (k->fp32_fast)
-    for (int i = 0; i < H; i++)
-      for (int j = 0; j < H; j++) whhT[(size_t)j * H + i] = Whh[(size_t)i * H + j];
-  for (size_t i = 0; i < rows; i++) memcpy(acts + i * H, bih, sizeof(float) * H);
-  cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, (int)rows, H, in, 1.0f, x, in, Wih, in, 1.0f, acts, H);
+  if (B > 1) petra_rec_transpose_whh(H, H, Whh, whhT);
+  petra_rec_input_product(k, (int)rows, in, H, x, Wih, bih, acts);
   if (h0)
     memcpy(hs, h0, sizeof(float) * B * H);
   else
@@ -39,12 +37,7 @@ void petra_rnn_forward(int T, int B, int in, int H, const float *x, const int *l
   for (int t = 0; t < T; t++) {
     const float *hp = hs + (size_t)t * B * H;
     float *hc = hs + (size_t)(t + 1) * B * H;
-    if (k->fp32_fast) {
-      k->sgemm_rows(B, H, H, H, hp, whhT, bhh, hh);
-    } else {
-      for (int b = 0; b < B; b++) memcpy(hh + (size_t)b * H, bhh, sizeof(float) * H);
-      cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, B, H, H, 1.0f, hp, H, Whh, H, 1.0f, hh, H);
-    }
+    petra_rec_hidden_product(k, B, H, H, hp, Whh, whhT, bhh, hh);
     const float *a = acts + (size_t)t * B * H;
     for (size_t i = 0; i < (size_t)B * H; i++) hh[i] += a[i];
     k->tanh((size_t)B * H, hh, hc);
@@ -87,15 +80,5 @@ void petra_rnn_backward(int T, int B, int in, int H, const float *x, const int *
     dhp = tmp;
   }
   if (dh0) memcpy(dh0, dh, sizeof(float) * B * H);
-  const int rows = T * B;
-  cblas_sgemm(CblasRowMajor, CblasTrans, CblasNoTrans, H, H, rows, 1.0f, dA, H, hs, H, 1.0f, dWhh, H);
-  cblas_sgemm(CblasRowMajor, CblasTrans, CblasNoTrans, H, in, rows, 1.0f, dA, H, x, in, 1.0f, dWih, in);
-  for (int i = 0; i < rows; i++) {
-    const float *a = dA + (size_t)i * H;
-    for (int j = 0; j < H; j++) {
-      dbih[j] += a[j];
-      dbhh[j] += a[j];
-    }
-  }
-  if (dx) cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, rows, in, H, 1.0f, dA, H, Wih, in, 0.0f, dx, in);
+  petra_rec_param_grads(petra_kernels_best(), T * B, in, H, H, x, hs, Wih, dA, dA, dWih, dWhh, dbih, dbhh, dx);
 }

@@ -133,6 +133,18 @@ typedef struct dataset {
   float *x;
 } dataset;
 
+/* The model's metric on a part (NAN when it is empty): mse for forecasters; for classifiers
+ * logloss (the stopping criterion: lower is better) or, with auc, the AUC. */
+static double part_metric(petra_model *m, const dataset *d, int classes, int auc) {
+  if (d->n <= 0) return NAN;
+  petra_metrics *vm = petra_metrics_new(classes, petra_model_n_outputs(m), d->n);
+  if (!vm) return NAN;
+  petra_evaluate(m, d->n, d->x, vm);
+  double v = classes == 0 ? petra_metrics_mse(vm) : auc ? petra_metrics_auc(vm) : petra_metrics_logloss(vm);
+  petra_metrics_free(vm);
+  return v;
+}
+
 static int train_epochs(const train_opts *o, petra_model *m, petra_trainer *t, const dataset *tr,
                         const dataset *va) {
   int ef = tr->ef;
@@ -152,10 +164,7 @@ static int train_epochs(const train_opts *o, petra_model *m, petra_trainer *t, c
   if (va->n > 0) {
     /* the model as initialized is a candidate too: with init=zero and norm=last it is the
      * naive forecast, which training must beat on validation to replace */
-    petra_metrics *vm = petra_metrics_new(classes, petra_model_n_outputs(m), va->n);
-    petra_evaluate(m, va->n, va->x, vm);
-    best_val = classes == 0 ? petra_metrics_mse(vm) : petra_metrics_logloss(vm);
-    petra_metrics_free(vm);
+    best_val = part_metric(m, va, classes, 0);
     if (!isfinite(best_val)) best_val = INFINITY;
     if (!o->quiet)
       fprintf(stderr, "epoch 0 (as initialized): validation %s %.4f\n", classes == 0 ? "mse" : "logloss", best_val);
@@ -195,14 +204,8 @@ static int train_epochs(const train_opts *o, petra_model *m, petra_trainer *t, c
         petra_trainer_step(t, k, batch, NULL);
       }
     }
-    double val = NAN;
-    if (va->n > 0) {
-      petra_metrics *vm = petra_metrics_new(classes, petra_model_n_outputs(m), va->n);
-      petra_evaluate(m, va->n, va->x, vm);
-      /* lower is better for the stopping criterion */
-      val = classes == 0 ? petra_metrics_mse(vm) : petra_metrics_logloss(vm);
-      petra_metrics_free(vm);
-    }
+    /* lower is better for the stopping criterion */
+    double val = part_metric(m, va, classes, 0);
     const petra_metrics *pm = petra_trainer_metrics(t);
     if (!o->quiet)
     {
@@ -239,13 +242,7 @@ static int report(const train_opts *o, petra_model *m, petra_trainer *t, const d
   const petra_model_spec *spec = petra_model_get_spec(m);
   int classes = spec->kind == PETRA_MODEL_SEQ ? spec->classes : 0;
   int n_val = va->n;
-  double val_metric = NAN;
-  if (va->n > 0) {
-    petra_metrics *vm = petra_metrics_new(classes, petra_model_n_outputs(m), va->n);
-    petra_evaluate(m, va->n, va->x, vm);
-    val_metric = classes == 0 ? petra_metrics_mse(vm) : petra_metrics_auc(vm);
-    petra_metrics_free(vm);
-  }
+  double val_metric = part_metric(m, va, classes, 1);
   char val_text[32] = "null";
   if (isfinite(val_metric)) snprintf(val_text, sizeof val_text, "%.6f", val_metric);
   petra_metrics *hm = petra_metrics_new(classes, petra_model_n_outputs(m), te->n ? te->n : 1);
