@@ -6,6 +6,7 @@
 #include <string.h>
 
 #include "kernels.h"
+#include "petra/dense.h"
 #include "recurrent.h"
 
 /* Forward workspace layout: gates [T][B][3H] (first x·Wihᵀ + bih, then overwritten step by
@@ -37,7 +38,7 @@ void petra_gru_forward(int T, int B, int in, int H, const float *x, const int *l
   const size_t rows = (size_t)T * B;
   if (B > 1) petra_rec_transpose_whh(G, H, Whh, whhT);
   const petra_kernels *k = petra_kernels_best();
-  petra_rec_input_product(k, (int)rows, in, G, x, Wih, bih, gates); /* gates = x · Wihᵀ + bih */
+  petra_dense_forward((int)rows, in, G, x, Wih, bih, gates); /* gates = x · Wihᵀ + bih */
   if (h0)
     memcpy(hs, h0, sizeof(float) * B * H);
   else

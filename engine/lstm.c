@@ -6,6 +6,7 @@
 #include <string.h>
 
 #include "kernels.h"
+#include "petra/dense.h"
 #include "recurrent.h"
 
 /* Forward workspace (kept for the backward pass): acts [T][B][4H] (first x·Wihᵀ + bih, then
@@ -34,7 +35,7 @@ void petra_lstm_forward(int T, int B, int in, int H, const float *x, const int *
   const size_t rows = (size_t)T * B;
   const petra_kernels *k = petra_kernels_best();
   if (B > 1) petra_rec_transpose_whh(G, H, Whh, whhT);
-  petra_rec_input_product(k, (int)rows, in, G, x, Wih, bih, acts);
+  petra_dense_forward((int)rows, in, G, x, Wih, bih, acts);
   if (h0)
     memcpy(hs, h0, sizeof(float) * B * H);
   else

@@ -1,26 +1,7 @@
 #include "recurrent.h"
 
 #include <cblas.h>
-#include <stdlib.h>
 #include <string.h>
-
-void petra_rec_input_product(const petra_kernels *k, int rows, int in, int G, const float *x, const float *Wih,
-                             const float *bih, float *pre) {
-  /* many rows and fast row kernels: the kernel on Wih transposed, else OpenBLAS (GEMV for one) */
-  float *wihT = rows >= 64 && k->fp32_fast ? malloc(sizeof(float) * (size_t)in * G) : NULL;
-  if (wihT) {
-    for (int i = 0; i < G; i++)
-      for (int j = 0; j < in; j++) wihT[(size_t)j * G + i] = Wih[(size_t)i * in + j];
-    k->sgemm_rows(rows, in, G, G, x, wihT, bih, pre);
-    free(wihT);
-    return;
-  }
-  for (size_t i = 0; i < (size_t)rows; i++) memcpy(pre + i * G, bih, sizeof(float) * G);
-  if (rows == 1)
-    cblas_sgemv(CblasRowMajor, CblasNoTrans, G, in, 1.0f, Wih, in, x, 1, 1.0f, pre, 1);
-  else
-    cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, rows, G, in, 1.0f, x, in, Wih, in, 1.0f, pre, G);
-}
 
 void petra_rec_transpose_whh(int G, int H, const float *Whh, float *whhT) {
   for (int i = 0; i < G; i++)

@@ -1,16 +1,12 @@
-/* The parts every recurrent kind's passes share (engine/gru.c, lstm.c, rnn.c): the input
- * product over all steps, the per-step hidden product, and the parameter gradients after the
- * backward steps, each on the fast row kernels where they beat OpenBLAS (kernels.h fp32_fast),
+/* The parts every recurrent kind's passes share (engine/gru.c, lstm.c, rnn.c) beside the input
+ * product over all steps (petra_dense_forward): the per-step hidden product and the parameter
+ * gradients after the backward steps, each on the fast row kernels where they beat OpenBLAS (kernels.h fp32_fast),
  * else OpenBLAS. G is the rows per layer (gates × H). Internal to libpetra. */
 #ifndef PETRA_ENGINE_RECURRENT_H
 #define PETRA_ENGINE_RECURRENT_H
 #include <stddef.h>
 
 #include "kernels.h"
-
-/* pre [rows × G] = x [rows × in] · Wihᵀ + bih. */
-void petra_rec_input_product(const petra_kernels *k, int rows, int in, int G, const float *x, const float *Wih,
-                             const float *bih, float *pre);
 
 /* Whhᵀ [H × G] into whhT, the per-step product's operand (read when B > 1). */
 void petra_rec_transpose_whh(int G, int H, const float *Whh, float *whhT);

@@ -4,6 +4,7 @@
 #include <string.h>
 
 #include "kernels.h"
+#include "petra/dense.h"
 #include "recurrent.h"
 
 /* Forward workspace: acts [T][B][H] (x·Wihᵀ + bih), hh [B][H] scratch, Whhᵀ [H][H] (the row
@@ -29,7 +30,7 @@ void petra_rnn_forward(int T, int B, int in, int H, const float *x, const int *l
   const size_t rows = (size_t)T * B;
   const petra_kernels *k = petra_kernels_best();
   if (B > 1) petra_rec_transpose_whh(H, H, Whh, whhT);
-  petra_rec_input_product(k, (int)rows, in, H, x, Wih, bih, acts);
+  petra_dense_forward((int)rows, in, H, x, Wih, bih, acts);
   if (h0)
     memcpy(hs, h0, sizeof(float) * B * H);
   else
