@@ -30,6 +30,7 @@ typedef struct layout {
   int t_w;                   /* ts dlinear: the trend's map */
   /* seq transformer: input projection, positions, final norm; per layer the 12 of petra/tf.h */
   int tf_in_w, tf_in_b, tf_pos, tf_lnf_g, tf_lnf_b;
+  int tf_t2v[3]; /* pos=time: ω, φ and P (petra/tf.h), in place of tf_pos */
   int tf[PETRA_MAX_CORE_LAYERS][12];
 } layout;
 
@@ -140,8 +141,16 @@ static void build_layout(petra_model *m) {
       L->tf_in_w = add_tensor(m, nm, W, in);
       petra_tf_name(s, -1, "in.b", nm, sizeof nm);
       L->tf_in_b = add_tensor(m, nm, 1, W);
-      petra_tf_name(s, -1, "pos", nm, sizeof nm);
-      L->tf_pos = add_tensor(m, nm, s->seq_len, W);
+      if (s->tf_time) {
+        static const char *t2v[3] = {"t2v.w", "t2v.b", "t2v.p"};
+        for (int k = 0; k < 3; k++) {
+          petra_tf_name(s, -1, t2v[k], nm, sizeof nm);
+          L->tf_t2v[k] = add_tensor(m, nm, k == 2 ? W : 1, PETRA_TF_T2V);
+        }
+      } else {
+        petra_tf_name(s, -1, "pos", nm, sizeof nm);
+        L->tf_pos = add_tensor(m, nm, s->seq_len, W);
+      }
       for (int l = 0; l < s->tf_layers; l++)
         for (int k = 0; k < 12; k++) {
           int dim[2];
@@ -240,8 +249,16 @@ static void init_params(petra_model *m) {
     float bi = 1.0f / sqrtf((float)m->t[L->tf_in_w].cols);
     init_uniform(m, L->tf_in_w, bi);
     init_uniform(m, L->tf_in_b, bi);
-    float *pos = P(m, L->tf_pos);
-    for (int i = 0; i < s->seq_len * s->gru; i++) pos[i] = (float)(0.02 * petra_rng_normal(&m->rng));
+    if (L->tf_pos >= 0) {
+      float *pos = P(m, L->tf_pos);
+      for (int i = 0; i < s->seq_len * s->gru; i++) pos[i] = (float)(0.02 * petra_rng_normal(&m->rng));
+    } else { /* Time2Vec: frequencies N(0, 1), phases U(0, 2π), P N(0, 0.02²) as the table */
+      for (int k = 0; k < PETRA_TF_T2V; k++) {
+        P(m, L->tf_t2v[0])[k] = (float)petra_rng_normal(&m->rng);
+        P(m, L->tf_t2v[1])[k] = (float)(6.283185307179586 * petra_rng_uniform(&m->rng));
+      }
+      for (int i = 0; i < s->gru * PETRA_TF_T2V; i++) P(m, L->tf_t2v[2])[i] = (float)(0.02 * petra_rng_normal(&m->rng));
+    }
     int ones[] = {0, 6};
     for (int l = 0; l < s->tf_layers; l++) {
       for (int k = 0; k < 12; k++) {
@@ -363,39 +380,47 @@ static petra_tf_dims tf_dims(const petra_model *m, int n) {
   petra_tf_dims d = {.T = s->seq_len, .B = n, .in = m->t[m->L.tf_in_w].cols, .W = s->gru, .heads = s->tf_heads,
                      .layers = s->tf_layers, .causal = s->tf_causal, .pool_mean = s->tf_pool_mean};
   for (int l = 0; l < s->tf_layers; l++) d.F[l] = s->tf_ffn[l];
+  if (s->tf_time && m->w.x0) { /* the event times: numeric column C of x0's rows (0 past a length) */
+    d.tau = m->w.x0 + (m->E - s->n_numeric + s->tf_time - 1);
+    d.tau_stride = m->E;
+  }
   return d;
 }
 
 /* The model's tensors as the transformer's parameters (grads: from the gradient buffer). */
+enum { TF_ONE = 8 }; /* the transformer's tensors outside its layers */
 static void tf_bind(petra_model *m, float *base, const float **pp, float **gp) {
   const layout *L = &m->L;
-  const int one[5] = {L->tf_in_w, L->tf_in_b, L->tf_pos, L->tf_lnf_g, L->tf_lnf_b};
-  for (int i = 0; i < 5; i++) {
-    if (pp) pp[i] = base + m->t[one[i]].offset;
-    if (gp) gp[i] = base + m->t[one[i]].offset;
+  const int one[TF_ONE] = {L->tf_in_w, L->tf_in_b, L->tf_pos, L->tf_lnf_g, L->tf_lnf_b,
+                            L->tf_t2v[0], L->tf_t2v[1], L->tf_t2v[2]};
+  for (int i = 0; i < TF_ONE; i++) { /* (pos or t2v absent: NULL) */
+    if (pp) pp[i] = one[i] < 0 ? NULL : base + m->t[one[i]].offset;
+    if (gp) gp[i] = one[i] < 0 ? NULL : base + m->t[one[i]].offset;
   }
   for (int l = 0; l < m->spec.tf_layers; l++)
     for (int k = 0; k < 12; k++) {
-      if (pp) pp[5 + 12 * l + k] = base + m->t[L->tf[l][k]].offset;
-      if (gp) gp[5 + 12 * l + k] = base + m->t[L->tf[l][k]].offset;
+      if (pp) pp[TF_ONE + 12 * l + k] = base + m->t[L->tf[l][k]].offset;
+      if (gp) gp[TF_ONE + 12 * l + k] = base + m->t[L->tf[l][k]].offset;
     }
 }
 static petra_tf_params tf_params(petra_model *m) {
-  const float *v[5 + 12 * PETRA_MAX_CORE_LAYERS] = {0};
+  const float *v[TF_ONE + 12 * PETRA_MAX_CORE_LAYERS] = {0};
   tf_bind(m, m->p, v, NULL);
-  petra_tf_params p = {v[0], v[1], v[2], v[3], v[4], {{0}}};
+  petra_tf_params p = {.win = v[0], .bin = v[1], .pos = v[2], .lnf_g = v[3], .lnf_b = v[4],
+                       .t2v_w = v[5], .t2v_b = v[6], .t2v_p = v[7]};
   for (int l = 0; l < m->spec.tf_layers; l++) {
-    const float **q = v + 5 + 12 * l;
+    const float **q = v + TF_ONE + 12 * l;
     p.l[l] = (petra_tf_layer_params){q[0], q[1], q[2], q[3], q[4], q[5], q[6], q[7], q[8], q[9], q[10], q[11]};
   }
   return p;
 }
 static petra_tf_grads tf_grads(petra_model *m) {
-  float *v[5 + 12 * PETRA_MAX_CORE_LAYERS] = {0};
+  float *v[TF_ONE + 12 * PETRA_MAX_CORE_LAYERS] = {0};
   tf_bind(m, m->g, NULL, v);
-  petra_tf_grads g = {v[0], v[1], v[2], v[3], v[4], {{0}}};
+  petra_tf_grads g = {.win = v[0], .bin = v[1], .pos = v[2], .lnf_g = v[3], .lnf_b = v[4],
+                      .t2v_w = v[5], .t2v_b = v[6], .t2v_p = v[7]};
   for (int l = 0; l < m->spec.tf_layers; l++) {
-    float **q = v + 5 + 12 * l;
+    float **q = v + TF_ONE + 12 * l;
     g.l[l] = (petra_tf_layer_grads){q[0], q[1], q[2], q[3], q[4], q[5], q[6], q[7], q[8], q[9], q[10], q[11]};
   }
   return g;

@@ -163,6 +163,16 @@ int petra_model_spec_parse(const char *text, petra_model_spec *s, petra_err *err
       }
     } else if (seq && !strcmp(k, "causal")) {
       rc = parse_int(k, v, 0, 1, &s->tf_causal, err);
+    } else if (seq && !strcmp(k, "pos")) {
+      if (!strcmp(v, "index")) {
+        s->tf_time = 0;
+      } else if (!strncmp(v, "time:", 5)) {
+        int c = 0;
+        if ((rc = parse_int(k, v + 5, 0, 4095, &c, err))) return rc;
+        s->tf_time = c + 1;
+      } else {
+        return petra_err_set(err, PETRA_EINVAL, "model spec: pos=%s: expected index or time:COLUMN (a numeric column)", v);
+      }
     } else if (seq && !strcmp(k, "pool")) {
       if (strcmp(v, "last") && strcmp(v, "mean"))
         return petra_err_set(err, PETRA_EINVAL, "model spec: pool=%s: expected last or mean", v);
@@ -250,6 +260,11 @@ int petra_model_spec_parse(const char *text, petra_model_spec *s, petra_err *err
                            "(layers x heads x len^2); at most 16777216: a shorter len or fewer heads",
                            s->tf_layers, s->tf_heads, s->gru, s->seq_len,
                            (double)s->tf_heads * s->seq_len * s->seq_len * s->tf_layers);
+    if (s->tf_time && !petra_spec_is_tf(s))
+      return petra_err_set(err, PETRA_EINVAL, "model spec: pos=time:%d applies to a transformer core (tf=)", s->tf_time - 1);
+    if (s->tf_time > s->n_numeric)
+      return petra_err_set(err, PETRA_ERANGE, "model spec: pos=time:%d but the model has %d numeric input(s) (columns 0..%d)",
+                           s->tf_time - 1, s->n_numeric, s->n_numeric - 1);
     /* canonical: feed-forward widths only for the transformer's layers */
     for (int l = petra_spec_is_tf(s) ? s->tf_layers : 0; l < PETRA_MAX_CORE_LAYERS; l++) s->tf_ffn[l] = s->tf_id[l] = 0;
     if (s->loss == PETRA_LOSS_CE && s->classes < 2)
@@ -283,7 +298,10 @@ int petra_model_spec_format(const petra_model_spec *s, char *buf, size_t size) {
       for (int l = 0; renumbered && l < s->tf_layers && uo < sizeof units; l++)
         uo += (size_t)snprintf(units + uo, sizeof units - uo, "%s%d", l ? "," : " tfid=", s->tf_id[l]);
       if (uo < sizeof units)
-        snprintf(units + uo, sizeof units - uo, " causal=%d pool=%s", s->tf_causal, s->tf_pool_mean ? "mean" : "last");
+        uo += (size_t)snprintf(units + uo, sizeof units - uo, " causal=%d pool=%s", s->tf_causal,
+                               s->tf_pool_mean ? "mean" : "last");
+      if (s->tf_time && uo < sizeof units) /* (pos=index, the default, is not written: older spec texts) */
+        snprintf(units + uo, sizeof units - uo, " pos=time:%d", s->tf_time - 1);
     } else {
       uo = (size_t)snprintf(units, sizeof units, "%d", s->gru);
       for (int l = 0; l < s->n_stack && uo < sizeof units; l++)

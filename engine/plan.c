@@ -407,7 +407,7 @@ petra_plan *petra_plan_build_ex(const petra_model *m, const petra_genome *g, con
   }
   if (petra_spec_is_tf(s)) {
     const int W = s->gru, T = s->seq_len;
-    size_t nf = (size_t)T * W + 3 * (size_t)W; /* pos, lnf g/b, in bias */
+    size_t nf = (s->tf_time ? (size_t)(W + 2) * PETRA_TF_T2V : (size_t)T * W) + 3 * (size_t)W; /* pos, lnf g/b, in bias */
     for (int l = 0; l < s->tf_layers; l++) nf += 4 * (size_t)W + 3 * (size_t)W + W + (size_t)s->tf_ffn[l] + W;
     p->tf_f32 = malloc(sizeof(float) * nf);
     if (!p->tf_f32) {
@@ -423,7 +423,13 @@ petra_plan *petra_plan_build_ex(const petra_model *m, const petra_genome *g, con
     q += (n);                                        \
   } while (0)
       const float *bin;
-      TFV(p->tf_p.pos, -1, "pos", (size_t)T * W);
+      if (s->tf_time) {
+        TFV(p->tf_p.t2v_w, -1, "t2v.w", (size_t)PETRA_TF_T2V);
+        TFV(p->tf_p.t2v_b, -1, "t2v.b", (size_t)PETRA_TF_T2V);
+        TFV(p->tf_p.t2v_p, -1, "t2v.p", (size_t)W * PETRA_TF_T2V);
+      } else {
+        TFV(p->tf_p.pos, -1, "pos", (size_t)T * W);
+      }
       TFV(p->tf_p.lnf_g, -1, "lnf.g", (size_t)W);
       TFV(p->tf_p.lnf_b, -1, "lnf.b", (size_t)W);
       TFV(bin, -1, "in.b", (size_t)W);
@@ -774,6 +780,10 @@ int petra_plan_score(const petra_plan *p, int n, const float *ex, float *out, vo
     }
     if (petra_spec_is_tf(s)) {
       petra_tf_dims d = plan_tf_dims(p, n);
+      if (s->tf_time) { /* the event times: numeric column C of x0's rows, as the model's */
+        d.tau = sc.x0 + (E - N + s->tf_time - 1);
+        d.tau_stride = E;
+      }
       plan_tf_ctx c = {p, &sc};
       float *pooled = sc.tfws + petra_tf_fwd_ws_floats(&d);
       petra_tf_forward(&d, &p->tf_p, plan_tf_linear, &c, xg, len, sc.tfws, pooled);

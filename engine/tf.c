@@ -106,17 +106,44 @@ static void attention(const petra_tf_dims *d, const float *QKV, const int *len, 
   }
 }
 
+/* Time2Vec of one event time: f [PETRA_TF_T2V]; dpre (when not NULL) gets ∂f_k/∂pre_k. */
+static void t2v_features(const petra_tf_params *p, float tau, float *f, float *dpre) {
+  f[0] = p->t2v_w[0] * tau + p->t2v_b[0];
+  if (dpre) dpre[0] = 1;
+  for (int k = 1; k < PETRA_TF_T2V; k++) {
+    const float pre = p->t2v_w[k] * tau + p->t2v_b[k];
+    f[k] = sinf(pre);
+    if (dpre) dpre[k] = cosf(pre);
+  }
+}
+
 void petra_tf_forward(const petra_tf_dims *d, const petra_tf_params *p, petra_tf_linear lin, void *ctx,
                       const float *x, const int *len, float *ws, float *out) {
   tf_ws w;
   carve(d, ws, &w);
   const int T = d->T, B = d->B, W = d->W, R = T * B;
   lin(ctx, PETRA_TF_IN, R, x, w.X[0]);
-  for (int t = 0; t < T; t++)
-    for (int b = 0; b < B; b++) {
-      float *r = w.X[0] + ((size_t)t * B + b) * W;
-      for (int j = 0; j < W; j++) r[j] += p->pos[(size_t)t * W + j];
-    }
+  if (d->tau) {
+    for (int t = 0; t < T; t++)
+      for (int b = 0; b < B; b++) {
+        if (t >= valid_len(len, b, T)) continue; /* (never read) */
+        float f[PETRA_TF_T2V];
+        t2v_features(p, d->tau[((size_t)t * B + b) * d->tau_stride], f, NULL);
+        float *r = w.X[0] + ((size_t)t * B + b) * W;
+        for (int j = 0; j < W; j++) {
+          const float *pj = p->t2v_p + (size_t)j * PETRA_TF_T2V;
+          float a = 0;
+          for (int k = 0; k < PETRA_TF_T2V; k++) a += pj[k] * f[k];
+          r[j] += a;
+        }
+      }
+  } else {
+    for (int t = 0; t < T; t++)
+      for (int b = 0; b < B; b++) {
+        float *r = w.X[0] + ((size_t)t * B + b) * W;
+        for (int j = 0; j < W; j++) r[j] += p->pos[(size_t)t * W + j];
+      }
+  }
   /* out_only with last-event pooling: the last layer past its keys and values on B rows, the
    * last valid event of each sequence (gathered into Z1's first rows once QKV is taken) */
   const int gather = d->out_only && !d->pool_mean;
@@ -242,10 +269,33 @@ void petra_tf_backward(const petra_tf_dims *d, const petra_tf_params *p, const f
     petra_layernorm_backward(R, W, w.X[l], q->ln1_g, w.st1[l], dZ, dX, gl->ln1_g, gl->ln1_b);
     for (size_t i = 0; i < RW; i++) dX[i] += dX1[i];
   }
-  for (int t = 0; t < T; t++)
-    for (int b = 0; b < B; b++) {
-      const float *r = dX + ((size_t)t * B + b) * W;
-      for (int j = 0; j < W; j++) g->pos[(size_t)t * W + j] += r[j];
-    }
+  if (d->tau) { /* P·f(τ): dP += r fᵀ, dpre_k = (Pᵀ r)_k · f_k', dω_k += dpre_k·τ, dφ_k += dpre_k */
+    for (int t = 0; t < T; t++)
+      for (int b = 0; b < B; b++) {
+        if (t >= valid_len(len, b, T)) continue;
+        const float tau = d->tau[((size_t)t * B + b) * d->tau_stride];
+        float f[PETRA_TF_T2V], fd[PETRA_TF_T2V], df[PETRA_TF_T2V] = {0};
+        t2v_features(p, tau, f, fd);
+        const float *r = dX + ((size_t)t * B + b) * W;
+        for (int j = 0; j < W; j++) {
+          const float *pj = p->t2v_p + (size_t)j * PETRA_TF_T2V;
+          float *gj = g->t2v_p + (size_t)j * PETRA_TF_T2V;
+          for (int k = 0; k < PETRA_TF_T2V; k++) {
+            gj[k] += r[j] * f[k];
+            df[k] += pj[k] * r[j];
+          }
+        }
+        for (int k = 0; k < PETRA_TF_T2V; k++) {
+          g->t2v_w[k] += df[k] * fd[k] * tau;
+          g->t2v_b[k] += df[k] * fd[k];
+        }
+      }
+  } else {
+    for (int t = 0; t < T; t++)
+      for (int b = 0; b < B; b++) {
+        const float *r = dX + ((size_t)t * B + b) * W;
+        for (int j = 0; j < W; j++) g->pos[(size_t)t * W + j] += r[j];
+      }
+  }
   petra_dense_backward(R, d->in, W, x, p->win, dX, dx, g->win, g->bin);
 }

@@ -84,6 +84,9 @@ typedef struct petra_model_spec {
   /* each layer's number in its tensors' and genes' names (tf<id>): 0, 1, ... as trained; a
    * model pruned with a layer dropped (genome drop=1) keeps the others' numbers (tfid=1) */
   int tf_id[PETRA_MAX_CORE_LAYERS];
+  /* positions (pos=): 0 the learned table (pos=index); C + 1 time-aware from numeric column C
+   * of each event (pos=time:C, Time2Vec: petra/tf.h), e.g. its event_age */
+  int tf_time;
   petra_loss loss;
 } petra_model_spec;
 

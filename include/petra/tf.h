@@ -1,5 +1,5 @@
 /* A small transformer encoder over an event window (pre-layer-norm blocks):
- *   X0 = x·Winᵀ + bin + pos[t]
+ *   X0 = x·Winᵀ + bin + pos[t]   (or, time-aware, + P·f(τ): see PETRA_TF_T2V)
  *   per layer: X1 = X + Wo·Attn(LN1(X)) + bo;  X' = X1 + W2·gelu(W1·LN2(X1) + b1) + b2
  *   out[b] = LNf(pool(X_L)[b]), pool = the last valid event (t = len[b] − 1) or the mean of
  *   the valid events.
@@ -13,6 +13,10 @@
 #include <stddef.h>
 
 #define PETRA_TF_MAX_LAYERS 4
+/* Time-aware positions (Time2Vec, Kazemi et al. 2019): from an event's time τ, the features
+ * f_0 = ω_0·τ + φ_0 and f_k = sin(ω_k·τ + φ_k), k = 1..PETRA_TF_T2V − 1; the event's row gets
+ * P·f (P [W × PETRA_TF_T2V]) in place of the learned table's pos[t]. */
+#define PETRA_TF_T2V 9
 
 typedef struct petra_tf_dims {
   int T, B, in, W, heads, layers, causal, pool_mean;
@@ -22,6 +26,10 @@ typedef struct petra_tf_dims {
    * each sequence's last event alone (the other events' outputs are never read): the same
    * out, bit for bit, at about half the work of two layers. */
   int out_only;
+  /* time-aware positions: the time of row r = t·B + b is tau[r · tau_stride] (read for valid
+   * events only); NULL: the learned table pos [T × W] */
+  const float *tau;
+  int tau_stride;
 } petra_tf_dims;
 
 /* Matrices by id: PETRA_TF_IN (Win [W × in]), then per layer l: 4l + QKV (Wqkv [3W × W]),
@@ -35,6 +43,7 @@ typedef struct petra_tf_layer_params {
 } petra_tf_layer_params;
 typedef struct petra_tf_params {
   const float *win, *bin, *pos, *lnf_g, *lnf_b;
+  const float *t2v_w, *t2v_b, *t2v_p; /* time-aware: ω, φ [PETRA_TF_T2V], P [W × PETRA_TF_T2V] */
   petra_tf_layer_params l[PETRA_TF_MAX_LAYERS];
 } petra_tf_params;
 typedef struct petra_tf_layer_grads {
@@ -42,6 +51,7 @@ typedef struct petra_tf_layer_grads {
 } petra_tf_layer_grads;
 typedef struct petra_tf_grads {
   float *win, *bin, *pos, *lnf_g, *lnf_b;
+  float *t2v_w, *t2v_b, *t2v_p;
   petra_tf_layer_grads l[PETRA_TF_MAX_LAYERS];
 } petra_tf_grads;
 

@@ -443,6 +443,7 @@ struct tf_ctx {
   float ln1g[TL][TW], ln1b[TL][TW], wqkv[TL][3 * TW * TW], bqkv[TL][3 * TW], wo[TL][TW * TW], bo[TL][TW];
   float ln2g[TL][TW], ln2b[TL][TW], w1[TL][TF * TW], b1[TL][TF], w2[TL][TW * TF], b2[TL][TW];
   float c[TB * TW], out[TB * TW];
+  float tau[TT * TB], t2v_w[PETRA_TF_T2V], t2v_b[PETRA_TF_T2V], t2v_p[TW * PETRA_TF_T2V];
   int len[TB];
   float *ws;
   petra_tf_params p;
@@ -466,19 +467,28 @@ static double tf_loss(void *ctx) {
 }
 /* (a step of 2e-3: these narrow random layers are strongly curved, and at 1e-2 the central
  * differences are off by their third-order term) */
-static void tf_check(int causal, int pool_mean) {
+static void tf_check(int causal, int pool_mean, int time) {
   static struct tf_ctx c;
   memset(&c, 0, sizeof c);
   c.d = (petra_tf_dims){.T = TT, .B = TB, .in = TI, .W = TW, .heads = TH, .layers = TL, .causal = causal,
                         .pool_mean = pool_mean, .F = {TF, TF}};
   c.len[0] = 4, c.len[1] = 2, c.len[2] = 3;
   petra_rng r;
-  petra_rng_seed(&r, 70 + causal * 2 + pool_mean);
+  petra_rng_seed(&r, 70 + causal * 2 + pool_mean + 4 * time);
   fill(c.x, sizeof c.x / 4, &r, 1);
   fill(c.win, sizeof c.win / 4, &r, 0.5f);
   fill(c.bin, sizeof c.bin / 4, &r, 0.2f);
   fill(c.pos, sizeof c.pos / 4, &r, 0.3f);
   fill(c.c, sizeof c.c / 4, &r, 1);
+  if (time) { /* time-aware positions: an event age per row, decreasing along each sequence */
+    for (int t = 0; t < TT; t++)
+      for (int b = 0; b < TB; b++) c.tau[t * TB + b] = 1.5f - 0.7f * (float)t + 0.1f * (float)b;
+    fill(c.t2v_w, PETRA_TF_T2V, &r, 1.0f);
+    fill(c.t2v_b, PETRA_TF_T2V, &r, 1.5f);
+    fill(c.t2v_p, TW * PETRA_TF_T2V, &r, 0.3f);
+    c.d.tau = c.tau;
+    c.d.tau_stride = 1;
+  }
   for (int j = 0; j < TW; j++) c.lnf_g[j] = 1.0f + 0.1f * (float)petra_rng_normal(&r), c.lnf_b[j] = 0.1f * (float)petra_rng_normal(&r);
   for (int l = 0; l < TL; l++) {
     fill(c.wqkv[l], 3 * TW * TW, &r, 0.5f);
@@ -496,13 +506,17 @@ static void tf_check(int causal, int pool_mean) {
     c.p.l[l] = (petra_tf_layer_params){c.ln1g[l], c.ln1b[l], c.wqkv[l], c.bqkv[l], c.wo[l], c.bo[l],
                                        c.ln2g[l], c.ln2b[l], c.w1[l], c.b1[l], c.w2[l], c.b2[l]};
   }
-  c.p.win = c.win, c.p.bin = c.bin, c.p.pos = c.pos, c.p.lnf_g = c.lnf_g, c.p.lnf_b = c.lnf_b;
+  c.p.win = c.win, c.p.bin = c.bin, c.p.pos = time ? NULL : c.pos, c.p.lnf_g = c.lnf_g, c.p.lnf_b = c.lnf_b;
+  c.p.t2v_w = c.t2v_w, c.p.t2v_b = c.t2v_b, c.p.t2v_p = c.t2v_p;
   c.ws = calloc(petra_tf_fwd_ws_floats(&c.d), sizeof(float));
   float *bws = calloc(petra_tf_bwd_ws_floats(&c.d), sizeof(float));
   static float g[8][TL][3 * TW * TW], gwin[TW * TI], gbin[TW], gpos[TT * TW], gfg[TW], gfb[TW], gln[4][TL][TW];
+  static float gtw[PETRA_TF_T2V], gtb[PETRA_TF_T2V], gtp[TW * PETRA_TF_T2V];
   memset(g, 0, sizeof g), memset(gwin, 0, sizeof gwin), memset(gbin, 0, sizeof gbin), memset(gpos, 0, sizeof gpos);
   memset(gfg, 0, sizeof gfg), memset(gfb, 0, sizeof gfb), memset(gln, 0, sizeof gln);
-  petra_tf_grads gr = {gwin, gbin, gpos, gfg, gfb, {{0}}};
+  memset(gtw, 0, sizeof gtw), memset(gtb, 0, sizeof gtb), memset(gtp, 0, sizeof gtp);
+  petra_tf_grads gr = {.win = gwin, .bin = gbin, .pos = gpos, .lnf_g = gfg, .lnf_b = gfb,
+                       .t2v_w = gtw, .t2v_b = gtb, .t2v_p = gtp};
   for (int l = 0; l < TL; l++)
     gr.l[l] = (petra_tf_layer_grads){gln[0][l], gln[1][l], g[0][l], g[1][l], g[2][l], g[3][l],
                                      gln[2][l], gln[3][l], g[4][l], g[5][l], g[6][l], g[7][l]};
@@ -510,10 +524,19 @@ static void tf_check(int causal, int pool_mean) {
   tf_loss(&c);
   petra_tf_backward(&c.d, &c.p, c.x, c.len, c.ws, c.c, dx, &gr, bws);
   char what[64];
-  snprintf(what, sizeof what, "tf causal=%d mean=%d", causal, pool_mean);
+  snprintf(what, sizeof what, "tf causal=%d mean=%d time=%d", causal, pool_mean, time);
   CHECK_MSG(gradcheck(tf_loss, &c, c.x, dx, sizeof c.x / 4, 200, 2e-3f, 71, "tf.x") < TOL, "%s x", what);
   CHECK_MSG(gradcheck(tf_loss, &c, c.win, gwin, TW * TI, 200, 2e-3f, 72, "tf.win") < TOL, "%s win", what);
-  CHECK_MSG(gradcheck(tf_loss, &c, c.pos, gpos, TT * TW, 200, 2e-3f, 73, "tf.pos") < TOL, "%s pos", what);
+  if (time) {
+    CHECK_MSG(gradcheck(tf_loss, &c, c.t2v_w, gtw, PETRA_TF_T2V, 200, 2e-3f, 83, "tf.t2v_w") < TOL, "%s t2v.w", what);
+    CHECK_MSG(gradcheck(tf_loss, &c, c.t2v_b, gtb, PETRA_TF_T2V, 200, 2e-3f, 84, "tf.t2v_b") < TOL, "%s t2v.b", what);
+    CHECK_MSG(gradcheck(tf_loss, &c, c.t2v_p, gtp, TW * PETRA_TF_T2V, 200, 2e-3f, 85, "tf.t2v_p") < TOL, "%s t2v.p", what);
+    double gsum = 0; /* (the table is not read: its gradient stays 0) */
+    for (int i = 0; i < TT * TW; i++) gsum += fabs(gpos[i]);
+    CHECK_MSG(gsum == 0, "%s: the position table got a gradient", what);
+  } else {
+    CHECK_MSG(gradcheck(tf_loss, &c, c.pos, gpos, TT * TW, 200, 2e-3f, 73, "tf.pos") < TOL, "%s pos", what);
+  }
   CHECK_MSG(gradcheck(tf_loss, &c, c.lnf_g, gfg, TW, 200, 2e-3f, 74, "tf.lnf_g") < TOL, "%s lnf", what);
   for (int l = 0; l < TL; l++) {
     CHECK_MSG(gradcheck(tf_loss, &c, c.wqkv[l], g[0][l], 3 * TW * TW, 200, 2e-3f, 75, "tf.wqkv") < TOL, "%s wqkv %d", what, l);
@@ -544,9 +567,11 @@ static void tf_check(int causal, int pool_mean) {
   free(bws);
 }
 TEST(transformer_gradients_match_finite_differences_with_padding) {
-  tf_check(0, 0);
-  tf_check(1, 0);
-  tf_check(0, 1);
+  tf_check(0, 0, 0);
+  tf_check(1, 0, 0);
+  tf_check(0, 1, 0);
+  tf_check(0, 0, 1);
+  tf_check(1, 1, 1);
 }
 
 /* ---- losses */

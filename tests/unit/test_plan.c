@@ -23,6 +23,7 @@ static const char *fixed_specs[] = {
     "seq fields=mcc:50:4 numeric=2 len=6 dense=0 lstm=6,5,4 classes=1",
     "seq fields=mcc:50:4 numeric=3 len=7 dense=8 act=relu tf=2:2:8 ffn=16,12 classes=1",
     "seq fields=mcc:50:4 numeric=2 len=6 dense=0 tf=1:4:16 causal=1 pool=mean classes=3",
+    "seq fields=mcc:50:4,ch:4:2 numeric=3 len=7 dense=0 tf=2:2:8 ffn=16,12 pos=time:2 classes=1",
     "ts window=24 horizon=6 channels=3 arch=linear ci=1 norm=last",
     "ts window=24 horizon=6 channels=3 arch=mlp hidden=16 ci=0 target=2 norm=none",
     "ts window=12 horizon=4 channels=2 arch=gru gru=8 ci=1 norm=last",

@@ -119,8 +119,12 @@ TEST(pruning_dead_units_of_stacked_layers_keeps_outputs) {
 /* A transformer: dead feed-forward units of a layer (zero W1 row and bias, zero W2 column) go
  * without changing a score; embedding columns as the input projection reads them. */
 TEST(pruning_a_transformer_keeps_outputs) {
+  /* (time-aware positions read their column of the numerics after the embeddings' kept ones) */
+  for (int time = 0; time < 2; time++) {
   petra_model_spec spec;
-  REQUIRE(petra_model_spec_parse("seq fields=mcc:30:6 numeric=3 len=5 dense=0 tf=2:2:8 ffn=8", &spec, NULL) == 0);
+  REQUIRE(petra_model_spec_parse(time ? "seq fields=mcc:30:6 numeric=3 len=5 dense=0 tf=2:2:8 ffn=8 pos=time:2"
+                                      : "seq fields=mcc:30:6 numeric=3 len=5 dense=0 tf=2:2:8 ffn=8",
+                                 &spec, NULL) == 0);
   petra_model *m = petra_model_new(&spec, 6, NULL);
   int du[] = {1, 2, 4, 7};
   zero_unit_rows(m, "tf1.w1", du, 4);
@@ -145,6 +149,7 @@ TEST(pruning_a_transformer_keeps_outputs) {
   free(ex);
   petra_model_free(p);
   petra_model_free(m);
+  }
 }
 
 /* A transformer layer dropped whole (drop=1): where the block adds nothing to the residual

@@ -59,6 +59,7 @@ TEST(snapshot_roundtrip_gives_the_same_model_and_metadata) {
   roundtrip("seq fields=mcc:50:4 numeric=2 len=6 dense=8 gru=8,6");
   roundtrip("seq fields=mcc:50:4 numeric=2 len=6 dense=8 tf=2:2:8 ffn=16,12 causal=1");
   roundtrip("seq fields=mcc:50:4 numeric=2 len=6 dense=8 tf=1:2:8 ffn=12 tfid=1"); /* a layer dropped */
+  roundtrip("seq fields=mcc:50:4 numeric=2 len=6 dense=8 tf=1:2:8 ffn=12 pos=time:1"); /* time-aware */
   for (int c = 0; c < petra_n_cores; c++) { /* every recurrent core of engine/core.c's table */
     char spec[128];
     snprintf(spec, sizeof spec, "seq fields=mcc:50:4 numeric=2 len=6 dense=8 %s=7,5", petra_cores[c].key);
