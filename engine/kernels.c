@@ -446,7 +446,8 @@ void petra_qpack(int rows, int in, const int8_t *W, int8_t *Wp) {
 #define TABLE(sfx, fast)                                                                       \
   {#sfx,        gru_fwd_##sfx, gru_bwd_##sfx, sigmoid_##sfx, tanh_##sfx, exp_##sfx, attn_row_##sfx, gelu_##sfx, gelu_bwd_##sfx, layernorm_rows_##sfx, relu_##sfx, \
    relu_bwd_##sfx, qdot_##sfx, qdot_packed_##sfx, quant_row_##sfx, quant_rows_##sfx, qgemm_packed_##sfx, qdot4_##sfx, qgemm4_##sfx, \
-   sgemm_rows_##sfx, gru_fwd_rows_##sfx, lstm_fwd_rows_##sfx, sgemv_rm_##sfx, sgemm_tn_##sfx, fast}
+   sgemm_rows_##sfx, gru_fwd_rows_##sfx, lstm_fwd_rows_##sfx, sgemv_rm_##sfx, sgemm_tn_##sfx, qdequant_rows_##sfx, \
+   q4dequant_rows_##sfx, fast}
 
 static const petra_kernels variants[] = {
     TABLE(portable, 0),

@@ -76,6 +76,17 @@ typedef struct petra_kernels {
   /* fp32 weight gradient dW [out × in] += Σ_r dy[r][o]·x[r][i] over n rows (row strides ldy,
    * ldx). */
   void (*sgemm_tn)(int n, int out, int in, const float *dy, int ldy, const float *x, int ldx, float *dW);
+  /* The int8 layers' float epilogue on n rows of qgemm_packed's acc [n × ld]:
+   * y[r][o] = sx[r]·scale[o]·(acc[r][o] − 128·rowsum[o]) + b[o] (b may be NULL), each product
+   * and the sum rounded on its own (no fused multiply-add): every variant gives the portable
+   * result bit for bit, so a plan scores alike on every CPU. */
+  void (*qdequant_rows)(int n, int out, int ld, const int32_t *acc, const float *sx, const float *scale,
+                        const int32_t *rowsum, const float *b, float *y);
+  /* The int4 layers' epilogue on qgemm4's acc (o16 = rows16): y[r][o] = sx[r]·Σ_b bscale[b][o]·
+   * (acc[r][b][o] − 128·bsum[b][o]) + b[o], summed over the nb blocks in order; bit for bit
+   * alike in every variant. */
+  void (*q4dequant_rows)(int n, int out, int nb, int o16, const int32_t *acc, const float *sx,
+                         const float *bscale, const int32_t *bsum, const float *b, float *y);
   /* 1 when the fp32 products above beat OpenBLAS here (the hand-blocked AVX-512 ones: 1.3–2×
    * on Zen 4 with OpenBLAS 0.3.21); the layers' training paths use them only then. Plans use
    * sgemm_rows always (a row's score must not depend on the batch). */

@@ -565,37 +565,13 @@ static void linear_apply1(const petra_plan *p, const qlinear *l, int n, const fl
       const int nb = l->nb, ld = nb * 32, o16 = l->out16;
       p->k->quant_rows(m, l->in, ld, xr, sc->xu, sc->sx);
       p->k->qgemm4(m, o16, nb, l->q4, sc->xu, sc->acc);
-      for (int r = 0; r < m; r++) {
-        /* the float combination stays outside the kernels (identical on every CPU path):
-         * y_o = s_x·Σ_b s_ob·(acc_ob − 128·Σq_ob) + bias_o, summed over b in order, with o
-         * innermost so the loops vectorize */
-        float *yr = y0 + (size_t)r * l->out;
-        const int32_t *ar = sc->acc + (size_t)r * nb * o16;
-        for (int o = 0; o < l->out; o++) yr[o] = 0.0f;
-        for (int b = 0; b < nb; b++) {
-          const int32_t *ab = ar + (size_t)b * o16, *bs = l->bsum_t + (size_t)b * l->out;
-          const float *bsc = l->bscale_t + (size_t)b * l->out;
-          for (int o = 0; o < l->out; o++) yr[o] += bsc[o] * (float)(ab[o] - 128 * bs[o]);
-        }
-        const float sx = sc->sx[r];
-        if (l->b)
-          for (int o = 0; o < l->out; o++) yr[o] = sx * yr[o] + l->b[o];
-        else
-          for (int o = 0; o < l->out; o++) yr[o] = sx * yr[o];
-      }
+      /* y_o = s_x·Σ_b s_ob·(acc_ob − 128·Σq_ob) + bias_o (kernels.h: alike on every CPU) */
+      p->k->q4dequant_rows(m, l->out, nb, o16, sc->acc, sc->sx, l->bscale_t, l->bsum_t, l->b, y0);
       continue;
     }
     p->k->quant_rows(m, l->in, l->in4, xr, sc->xu, sc->sx);
     p->k->qgemm_packed(m, l->out16, l->in4, l->q, sc->xu, sc->acc);
-    for (int r = 0; r < m; r++) {
-      const int32_t *ar = sc->acc + (size_t)r * l->out16;
-      float *yr = y0 + (size_t)r * l->out;
-      const float sx = sc->sx[r];
-      if (l->b)
-        for (int o = 0; o < l->out; o++) yr[o] = sx * l->scale[o] * (float)(ar[o] - 128 * l->rowsum[o]) + l->b[o];
-      else
-        for (int o = 0; o < l->out; o++) yr[o] = sx * l->scale[o] * (float)(ar[o] - 128 * l->rowsum[o]);
-    }
+    p->k->qdequant_rows(m, l->out, l->out16, sc->acc, sc->sx, l->scale, l->rowsum, l->b, y0);
   }
 }
 

@@ -325,3 +325,55 @@ TEST(row_kernels_match_portable_and_a_row_alone) {
     CHECK_MSG(w < 1e-5, "%s sgemm_rows without bias differs by %.2e", k->name, w);
   }
 }
+
+/* The int8 and int4 layers' float epilogues: every variant gives a scalar reference's bits
+ * (the plan's scores are the same on every CPU), with and without a bias, output tails of
+ * 16 and accumulator rows wider than the outputs. */
+TEST(int_epilogues_match_a_scalar_reference_bit_for_bit) {
+  enum { EN = 5, EOUT = 37, ELD = 48, ENB = 3 };
+  petra_rng r;
+  petra_rng_seed(&r, 91);
+  static int32_t acc[EN * ENB * ELD], rowsum[EOUT], bsum[ENB * EOUT];
+  static float sx[EN], scale[EOUT], bscale[ENB * EOUT], b[EOUT], ref[EN * EOUT], y[EN * EOUT];
+  for (int i = 0; i < EN * ENB * ELD; i++) acc[i] = (int32_t)petra_rng_below(&r, 20001) - 10000;
+  for (int i = 0; i < EOUT; i++) {
+    rowsum[i] = (int32_t)petra_rng_below(&r, 401) - 200;
+    scale[i] = (float)(0.01 + 0.02 * petra_rng_uniform(&r));
+    b[i] = (float)petra_rng_normal(&r);
+  }
+  for (int i = 0; i < ENB * EOUT; i++) {
+    bsum[i] = (int32_t)petra_rng_below(&r, 201) - 100;
+    bscale[i] = (float)(0.01 + 0.02 * petra_rng_uniform(&r));
+  }
+  for (int i = 0; i < EN; i++) sx[i] = (float)(0.005 + 0.01 * petra_rng_uniform(&r));
+  for (int v = 0; v < 3; v++) {
+    const petra_kernels *k = petra_kernels_variant(v);
+    if (!k) continue;
+    for (int wb = 0; wb < 2; wb++) {
+      for (int i = 0; i < EN; i++)
+        for (int o = 0; o < EOUT; o++) {
+          float t = sx[i] * scale[o];
+          t = t * (float)(acc[i * ELD + o] - 128 * rowsum[o]);
+          if (wb) t = t + b[o];
+          ref[i * EOUT + o] = t;
+        }
+      k->qdequant_rows(EN, EOUT, ELD, acc, sx, scale, rowsum, wb ? b : NULL, y);
+      CHECK_MSG(!memcmp(ref, y, sizeof y), "%s qdequant_rows%s differs from the reference", k->name,
+                wb ? " with bias" : "");
+      for (int i = 0; i < EN; i++)
+        for (int o = 0; o < EOUT; o++) {
+          float t = 0;
+          for (int q = 0; q < ENB; q++) {
+            float u = bscale[q * EOUT + o] * (float)(acc[(i * ENB + q) * ELD + o] - 128 * bsum[q * EOUT + o]);
+            t = t + u;
+          }
+          t = t * sx[i];
+          if (wb) t = t + b[o];
+          ref[i * EOUT + o] = t;
+        }
+      k->q4dequant_rows(EN, EOUT, ENB, ELD, acc, sx, bscale, bsum, wb ? b : NULL, y);
+      CHECK_MSG(!memcmp(ref, y, sizeof y), "%s q4dequant_rows%s differs from the reference", k->name,
+                wb ? " with bias" : "");
+    }
+  }
+}
