@@ -139,6 +139,15 @@ static const keydef keys[] = {
     {"evolution.holdout_examples", T_INT, S(evolution_holdout), 256, 1000000, "1024",
      "most recent examples each candidate's metric is measured on (more: a steadier choice of "
      "champion, a slower step)"},
+    {"evolution.cores", T_STR, S(evolution_cores), 0, 0, "",
+     "seq models: other cores to try in place of model.spec's, space-separated (+ for a space\n"
+     "    inside one: \"lstm=64 tf=2:4:32+pool=mean\"); empty = the core stays"},
+    {"evolution.core_trial_interval_s", T_DBL, S(core_trial_s), 10, 604800, "1800",
+     "seconds between core trials (with evolution.cores)"},
+    {"evolution.core_trial_epochs", T_INT, S(core_trial_epochs), 1, 100, "3",
+     "passes over the replay buffer that train each core of a trial"},
+    {"evolution.core_margin", T_DBL, S(core_margin), 0, 1, "0.002",
+     "AUC points by which a core must beat the live core, trained the same way, to replace it"},
     {"control.socket", T_STR, S(control_socket), 0, 0, "/run/petra/petrad.sock",
      "control socket path (mode 0660; empty = no control socket; embedded mode without\n"
      "    --control-socket puts it in the state directory as control.sock)"},

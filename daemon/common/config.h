@@ -64,6 +64,9 @@ typedef struct petrad_config {
   double latency_budget_ratio;
   int evolution_holdout;
   double evolution_tolerance;
+  char evolution_cores[1024];   /* the search over cores (seq): alternative cores, "" = off */
+  double core_trial_s, core_margin;
+  int core_trial_epochs;
   /* operations */
   char control_socket[CFG_STR];
   char control_group[64];

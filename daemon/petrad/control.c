@@ -281,8 +281,10 @@ static void status_json(petrad *d, sbuf *b) {
   sb_json_num(b, atomic_load(&d->st->metric));
   const svc_info *inf = svc_info_lock(d->svc);
   uint64_t last_drift = inf->last_drift_ms;
-  char champion[1024];
+  char champion[1024], core[256];
   snprintf(champion, sizeof champion, "%s", inf->champion);
+  snprintf(core, sizeof core, "%s", inf->core);
+  char *trial = inf->core_trial_json ? strdup(inf->core_trial_json) : NULL;
   svc_info_unlock(d->svc);
   sb_printf(b, ",\"drift_detections\":%llu,\"last_drift_age_s\":", (unsigned long long)atomic_load(&d->st->drifts));
   sb_json_num(b, last_drift ? (double)(now - last_drift) / 1000.0 : NAN);
@@ -332,8 +334,14 @@ static void status_json(petrad *d, sbuf *b) {
   sb_json_num(b, atomic_load(&d->st->evo_step_ms));
   sb_printf(b, ",\"cpu_s\":");
   sb_json_num(b, atomic_load(&d->st->evo_cpu_s));
-  sb_printf(b, ",\"memory_bytes\":%llu},\"champion\":{\"genome\":",
+  sb_printf(b, ",\"memory_bytes\":%llu},\"core\":{\"live\":",
             (unsigned long long)atomic_load(&d->st->evo_memory_bytes));
+  sb_json_str(b, core);
+  sb_printf(b, ",\"search\":%s,\"trials\":%llu,\"switches\":%llu,\"last_trial\":%s}", d->cfg.evolution_cores[0] ? "true" : "false",
+            (unsigned long long)atomic_load(&d->st->core_trials), (unsigned long long)atomic_load(&d->st->core_switches),
+            trial ? trial : "null");
+  free(trial);
+  sb_printf(b, ",\"champion\":{\"genome\":");
   sb_json_str(b, champion[0] ? champion : "fp32");
   sb_printf(b, ",\"bytes\":%llu,\"p50_us\":", (unsigned long long)atomic_load(&d->st->champion_bytes));
   sb_json_num(b, atomic_load(&d->st->champion_p50_us));

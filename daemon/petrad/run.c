@@ -378,6 +378,35 @@ static int init_from_snapshot(petrad *d, const petra_trainer_conf *tc, char *err
   return -1;
 }
 
+/* Spec s is model.spec with one of evolution.cores in place of its core (what a core trial
+ * may have made the live model: a checkpoint of it resumes). k: the item (0-based), −1 for
+ * none; err set for an item that does not parse. */
+static int core_variant(const petrad *d, const petra_model_spec *s, char *err, size_t n) {
+  char list[sizeof d->cfg.evolution_cores], base[2048];
+  snprintf(list, sizeof list, "%s", d->cfg.evolution_cores);
+  petra_model_spec_format(&d->spec, base, sizeof base);
+  char *save = NULL;
+  int k = 0;
+  for (char *q = strtok_r(list, " ", &save); q; q = strtok_r(NULL, " ", &save), k++) {
+    for (char *p = q; *p; p++)
+      if (*p == '+') *p = ' ';
+    char text[3200];
+    snprintf(text, sizeof text, "%s %s", base, q);
+    petra_model_spec cs;
+    petra_err pe = {0};
+    if (petra_model_spec_parse(text, &cs, &pe)) {
+      if (err) snprintf(err, n, "evolution.cores: '%s': %s", q, pe.msg);
+      return -2;
+    }
+    if (s && !memcmp(&cs, s, sizeof cs)) return k;
+  }
+  if (k > SVC_MAX_CORES && err) {
+    snprintf(err, n, "evolution.cores: at most %d cores (%d given)", SVC_MAX_CORES, k);
+    return -2;
+  }
+  return -1;
+}
+
 static int restore_or_create(petrad *d, char *err, size_t n) {
   petra_trainer_conf tc = trainer_conf(&d->cfg);
   petra_err pe = {0};
@@ -402,7 +431,8 @@ static int restore_or_create(petrad *d, char *err, size_t n) {
     char ferr[256];
     if (!d->trainer) {
       LOG_ERROR("checkpoint_unusable", "error=\"%s\" action=\"starting fresh\"", pe.msg);
-    } else if (memcmp(petra_model_get_spec(d->model), &d->spec, sizeof d->spec) != 0) {
+    } else if (memcmp(petra_model_get_spec(d->model), &d->spec, sizeof d->spec) != 0 &&
+               core_variant(d, petra_model_get_spec(d->model), NULL, 0) < 0) {
       LOG_ERROR("checkpoint_unusable", "error=\"model spec changed\" action=\"starting fresh\"");
       petra_trainer_free(d->trainer);
       petra_model_free(d->model);
@@ -494,6 +524,11 @@ static int make_service(petrad *d, char *err, size_t n) {
   sc.audit = d->audit;
   sc.notify = on_service_out;
   sc.notify_ctx = &d->wake;
+  snprintf(sc.cores, sizeof sc.cores, "%s", d->cfg.evolution_cores);
+  sc.core_trial_s = d->cfg.core_trial_s;
+  sc.core_trial_epochs = d->cfg.core_trial_epochs;
+  sc.core_margin = d->cfg.core_margin;
+  sc.tc = trainer_conf(&d->cfg);
   d->svc = svc_new(&sc, err, n);
   if (!d->svc) return -1;
   d->q = svc_queue(d->svc);
@@ -518,6 +553,16 @@ int petrad_run(petrad *d) {
   if (petra_model_spec_parse(d->cfg.model_spec, &d->spec, &pe)) {
     LOG_ERROR("config_invalid", "error=\"%s\"", pe.msg);
     return 2;
+  }
+  if (d->cfg.evolution_cores[0]) {
+    if (d->spec.kind != PETRA_MODEL_SEQ) {
+      LOG_ERROR("config_invalid", "error=\"evolution.cores is for event-sequence (seq) models\"");
+      return 2;
+    }
+    if (core_variant(d, NULL, err, sizeof err) == -2) {
+      LOG_ERROR("config_invalid", "error=\"%s\"", err);
+      return 2;
+    }
   }
   features_conf fc;
   petrad_config_features(&d->cfg, &fc);

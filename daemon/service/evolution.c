@@ -170,12 +170,14 @@ static void evolution_step(petra_service *s) {
     if (!s->evw.evo) {
       petra_evo_conf ec = petra_evo_defaults();
       ec.population = 12;
-      petra_evo_conf_layers(&ec, &s->conf.spec);
+      petra_evo_conf_layers(&ec, petra_model_get_spec(s->evw.mirror));
       int nl = ec.n_layers;
       ec.higher_is_better = hib;
       ec.baseline_metric = base.metric;
       ec.metric_floor = floor;
       ec.metric_tolerance = tol;
+      /* after a change of core the search keeps the first core's budget (svc_conf.cores) */
+      if (s->evw.baseline_p99_us > 0 && s->evw.baseline_p99_us < base.p99_us) base.p99_us = s->evw.baseline_p99_us;
       ec.latency_budget_us = ts->latency_budget_ratio * base.p99_us;
       ec.seed = s->conf.seed;
       petra_err err = {0};
@@ -224,6 +226,228 @@ static void build_step(petra_service *s) {
   c->keep_result = 0;
 }
 
+void svc_core_text(const petra_model_spec *s, char *buf, size_t n) {
+  char t[2048];
+  petra_model_spec_format(s, t, sizeof t);
+  char *end = strstr(t, " classes="), *d = strstr(t, " dropout=");
+  char *start = d ? strchr(d + 1, ' ') : NULL;
+  if (!end || !start || start > end) {
+    snprintf(buf, n, "%s", t);
+    return;
+  }
+  *end = 0;
+  snprintf(buf, n, "%s", start + 1);
+}
+
+/* FNV-1a over an example's floats: the hold-out window's examples are left out of a core
+ * trial's training (the trial judges on them). */
+static uint64_t example_hash(const float *e, int ef) {
+  uint64_t h = 1469598103934665603ull;
+  const unsigned char *p = (const unsigned char *)e;
+  for (size_t i = 0; i < sizeof(float) * (size_t)ef; i++) h = (h ^ p[i]) * 1099511628211ull;
+  return h;
+}
+
+static int cmp_u64(const void *a, const void *b) {
+  uint64_t x = *(const uint64_t *)a, y = *(const uint64_t *)b;
+  return x < y ? -1 : x > y;
+}
+
+/* One core trained from scratch on the trial's examples (worker thread): its model and
+ * trainer, or −1. */
+static int train_core(petra_service *s, const petra_model_spec *spec, const float *ex, int n, petra_model **mo,
+                      petra_trainer **to) {
+  petra_err pe = {0};
+  const int ef = s->conf.example_floats;
+  petra_model *m = petra_model_new(spec, s->conf.seed, &pe);
+  petra_trainer *t = m ? petra_trainer_new(m, &s->conf.tc, &pe) : NULL;
+  const int B = s->conf.tc.batch > 0 ? s->conf.tc.batch : 32;
+  int *order = malloc(sizeof(int) * (size_t)(n > 0 ? n : 1));
+  float *batch = malloc(sizeof(float) * (size_t)B * (size_t)ef);
+  if (!t || !order || !batch || petra_model_example_floats(m) != ef) {
+    free(order);
+    free(batch);
+    petra_trainer_free(t);
+    petra_model_free(m);
+    return -1;
+  }
+  petra_rng r;
+  petra_rng_seed(&r, s->conf.seed ^ 0x636f726573ull);
+  for (int i = 0; i < n; i++) order[i] = i;
+  for (int e = 0; e < s->conf.core_trial_epochs; e++) {
+    for (int i = n - 1; i > 0; i--) { /* a new order each pass */
+      int j = (int)petra_rng_below(&r, (uint64_t)i + 1), tmp = order[i];
+      order[i] = order[j];
+      order[j] = tmp;
+    }
+    for (int i = 0; i + B <= n; i += B) {
+      for (int k = 0; k < B; k++)
+        memcpy(batch + (size_t)k * ef, ex + (size_t)order[i + k] * ef, sizeof(float) * (size_t)ef);
+      petra_trainer_step(t, B, batch, NULL);
+    }
+  }
+  petra_trainer_remember(t, n, ex); /* its replay buffer, as the live trainer's would be */
+  free(order);
+  free(batch);
+  *mo = m;
+  *to = t;
+  return 0;
+}
+
+/* A core trial (worker thread): the live model's core and each of conf.cores trained the same
+ * way on the replay copy less the hold-out window, measured fp32 on the hold-out; the best one
+ * wins (service.h: svc_conf.cores). */
+static void core_trial(petra_service *s) {
+  petra_candidate c = s->evw.cand;
+  c.model = NULL;
+  c.plan = NULL;
+  const int ef = s->conf.example_floats;
+  const petra_model_spec *live = petra_model_get_spec(s->evw.mirror);
+  char base[2048], live_core[256];
+  petra_model_spec_format(&s->conf.spec, base, sizeof base); /* the configured spec: its core and the others */
+  svc_core_text(live, live_core, sizeof live_core);
+  s->evw.won_model = NULL;
+  s->evw.won_trainer = NULL;
+  s->evw.won_core[0] = 0;
+  double t0 = clk_mono_us();
+  /* the trial's training examples: the replay copy without the hold-out's */
+  uint64_t *hh = malloc(sizeof(uint64_t) * (size_t)(s->evw.n_hold > 0 ? s->evw.n_hold : 1));
+  float *ex = malloc(sizeof(float) * (size_t)(s->evw.n_tune > 0 ? s->evw.n_tune : 1) * (size_t)ef);
+  if (!hh || !ex) {
+    free(hh);
+    free(ex);
+    return;
+  }
+  for (int i = 0; i < s->evw.n_hold; i++) hh[i] = example_hash(s->evw.hold + (size_t)i * ef, ef);
+  qsort(hh, (size_t)s->evw.n_hold, sizeof *hh, cmp_u64);
+  int n = 0;
+  for (int i = 0; i < s->evw.n_tune; i++) {
+    const float *e = s->evw.tune + (size_t)i * ef;
+    uint64_t h = example_hash(e, ef);
+    if (bsearch(&h, hh, (size_t)s->evw.n_hold, sizeof *hh, cmp_u64)) continue;
+    memcpy(ex + (size_t)n++ * ef, e, sizeof(float) * (size_t)ef);
+  }
+  free(hh);
+  /* the live model itself on the hold-out: a winner must stay within tolerance of it */
+  petra_genome id;
+  petra_genome_identity(&id);
+  petra_fitness lf;
+  c.base = s->evw.mirror;
+  c.keep_result = 0;
+  int live_ok = petra_candidate_eval(&c, &id, &lf) == 0;
+  /* the cores: the configured spec's, then evolution.cores, each trained and measured alike */
+  char list[1024], *items[SVC_MAX_CORES + 1];
+  snprintf(list, sizeof list, "%s", s->conf.cores);
+  int k = 0;
+  items[k++] = "";
+  char *save = NULL;
+  for (char *q = strtok_r(list, " ", &save); q && k < SVC_MAX_CORES + 1; q = strtok_r(NULL, " ", &save)) {
+    for (char *p = q; *p; p++)
+      if (*p == '+') *p = ' ';
+    items[k++] = q;
+  }
+  petra_model_spec specs[SVC_MAX_CORES + 1];
+  petra_model *ms[SVC_MAX_CORES + 1] = {0};
+  petra_trainer *tsr[SVC_MAX_CORES + 1] = {0};
+  petra_fitness fs[SVC_MAX_CORES + 1];
+  int ok[SVC_MAX_CORES + 1] = {0}, inc = -1;
+  for (int i = 0; i < k; i++) {
+    petra_err pe = {0};
+    char text[2400];
+    snprintf(text, sizeof text, "%s %s", base, items[i]);
+    if (petra_model_spec_parse(text, &specs[i], &pe)) { /* (refused at startup) */
+      ok[i] = -1;
+      continue;
+    }
+    int dup = 0;
+    for (int j = 0; j < i; j++) dup |= ok[j] >= 0 && !memcmp(&specs[j], &specs[i], sizeof specs[i]);
+    if (dup) {
+      ok[i] = -1;
+      continue;
+    }
+    if (!memcmp(&specs[i], live, sizeof *live)) inc = i;
+    if (n >= 64 && train_core(s, &specs[i], ex, n, &ms[i], &tsr[i]) == 0) {
+      c.base = ms[i];
+      ok[i] = petra_candidate_eval(&c, &id, &fs[i]) == 0 && isfinite(fs[i].metric);
+    }
+  }
+  free(ex);
+  const double inc_metric = inc >= 0 && ok[inc] > 0 ? fs[inc].metric : NAN;
+  const double inc_p99 = inc >= 0 && ok[inc] > 0 ? fs[inc].p99_us : 0;
+  sbuf js;
+  sb_init(&js);
+  sb_put(&js, "[", 1);
+  int best_k = -1;
+  for (int i = 0; i < k; i++) {
+    if (ok[i] < 0) continue;
+    char ct[256];
+    svc_core_text(&specs[i], ct, sizeof ct);
+    /* admissible: the live core's trial ran and this one's fp32 p99 is at most 1/ratio times
+     * its (compressed as far as the budget asks of the live core, it meets the same budget) */
+    const double ratio = s->evw.ts.latency_budget_ratio > 0 ? s->evw.ts.latency_budget_ratio : 1;
+    int admissible = ok[i] > 0 && isfinite(inc_metric) && fs[i].p99_us <= inc_p99 / ratio;
+    if (js.len > 1) sb_put(&js, ",", 1);
+    sb_printf(&js, "{\"core\":");
+    sb_json_str(&js, ct);
+    sb_printf(&js, ",\"live\":%s,\"metric\":", i == inc ? "true" : "false");
+    sb_json_num(&js, ok[i] > 0 ? fs[i].metric : NAN);
+    sb_printf(&js, ",\"p99_us\":");
+    sb_json_num(&js, ok[i] > 0 ? fs[i].p99_us : NAN);
+    sb_printf(&js, ",\"bytes\":");
+    sb_json_num(&js, ok[i] > 0 ? fs[i].bytes : NAN);
+    sb_printf(&js, ",\"admissible\":%s}", admissible ? "true" : "false");
+    if (admissible && (best_k < 0 || fs[i].metric > fs[best_k].metric)) best_k = i;
+  }
+  sb_put(&js, "]", 1);
+  const double tol = s->evw.tolerance > 0 ? s->evw.tolerance : 0.005;
+  const double best = best_k >= 0 ? fs[best_k].metric : NAN;
+  int wins = best_k >= 0 && best_k != inc && best >= inc_metric + s->conf.core_margin && live_ok &&
+             best >= lf.metric - tol;
+  char bt[256] = "";
+  if (best_k >= 0) svc_core_text(&specs[best_k], bt, sizeof bt);
+  snprintf(s->evw.trial_log, sizeof s->evw.trial_log,
+           "examples=%d live=\"%s\" live_metric=%.4f live_retrained=%.4f best=\"%s\" best_metric=%.4f switch=%d ms=%.0f",
+           n, live_core, live_ok ? lf.metric : NAN, inc_metric, bt, best, wins, (clk_mono_us() - t0) / 1000);
+  for (int i = 0; i < k; i++) {
+    if (wins && i == best_k) {
+      s->evw.won_model = ms[i];
+      s->evw.won_trainer = tsr[i];
+      snprintf(s->evw.won_core, sizeof s->evw.won_core, "%s", bt);
+      continue;
+    }
+    petra_trainer_free(tsr[i]);
+    petra_model_free(ms[i]);
+  }
+  atomic_fetch_add(&s->st.core_trials, 1);
+  if (!js.oom) {
+    pthread_mutex_lock(&s->info_mu);
+    free(s->info.core_trial_json);
+    s->info.core_trial_json = js.p;
+    pthread_mutex_unlock(&s->info_mu);
+  } else {
+    sb_free(&js);
+  }
+#if defined(__GLIBC__)
+  malloc_trim(0);
+#endif
+}
+
+int svc_evo_reset(petra_service *s, const petra_model *m) {
+  petra_evo_free(s->evw.evo);
+  s->evw.evo = NULL;
+  petra_model_free(s->evw.cand.model);
+  petra_plan_free(s->evw.cand.plan);
+  s->evw.cand.model = NULL;
+  s->evw.cand.plan = NULL;
+  s->evw.have_champion = 0;
+  petra_err pe = {0};
+  petra_model *mm = petra_model_new(petra_model_get_spec(m), 1, &pe);
+  if (!mm) return -1;
+  petra_model_free(s->evw.mirror);
+  s->evw.mirror = mm;
+  return 0;
+}
+
 static void *worker_main(void *arg) {
   petra_service *s = arg;
   pthread_mutex_lock(&s->evw.mu);
@@ -234,6 +458,7 @@ static void *worker_main(void *arg) {
     pthread_mutex_unlock(&s->evw.mu);
     setup_candidate(s);
     if (s->evw.job == SVC_EVO_BUILD) build_step(s);
+    else if (s->evw.job == SVC_EVO_CORES) core_trial(s);
     else evolution_step(s);
     atomic_store(&s->st.evo_cpu_s, thread_cpu_s());
     atomic_store(&s->st.evo_step_ms, s->evw.step_ms);
@@ -248,7 +473,7 @@ int svc_evo_start(petra_service *s, char *err, size_t n) {
   pthread_mutex_init(&s->evw.mu, NULL);
   pthread_cond_init(&s->evw.cv, NULL);
   petra_err pe = {0};
-  s->evw.mirror = petra_model_new(&s->conf.spec, 1, &pe);
+  s->evw.mirror = petra_model_new(petra_model_get_spec(s->model), 1, &pe); /* (a restored model's core) */
   if (!s->evw.mirror) {
     snprintf(err, n, "evolution: %s", pe.msg);
     return -1;
@@ -346,6 +571,10 @@ void svc_evo_stop(petra_service *s) {
   s->evw.cand.plan = NULL;
   petra_model_free(s->evw.mirror);
   s->evw.mirror = NULL;
+  petra_trainer_free(s->evw.won_trainer); /* a core that won as the trainer stopped */
+  petra_model_free(s->evw.won_model);
+  s->evw.won_trainer = NULL;
+  s->evw.won_model = NULL;
   free(s->evw.tune);
   free(s->evw.hold);
   s->evw.tune = s->evw.hold = NULL;

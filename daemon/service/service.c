@@ -289,6 +289,41 @@ static void do_checkpoint(petra_service *s, svc_mark *mk) {
   outbox_push(s, m);
 }
 
+/* A core trial finished (s->evw, the worker idle): when a core won, its model and trainer
+ * become the live ones, the evolution starts over on them (the population was for the old
+ * core's layers) and their fp32 snapshot is published. */
+static void took_cores(petra_service *s) {
+  LOG_INFO("core_trial", "%s", s->evw.trial_log);
+  if (!s->evw.won_model) return;
+  petra_model *m = s->evw.won_model;
+  petra_trainer *t = s->evw.won_trainer;
+  s->evw.won_model = NULL;
+  s->evw.won_trainer = NULL;
+  if (svc_evo_reset(s, m)) { /* out of memory: the live model stays */
+    petra_trainer_free(t);
+    petra_model_free(m);
+    return;
+  }
+  char was[256];
+  svc_core_text(petra_model_get_spec(s->model), was, sizeof was);
+  const petra_trainer_stats *os = petra_trainer_get_stats(s->trainer), *ns = petra_trainer_get_stats(t);
+  s->examples_base += os->examples - (ns->examples < os->examples ? ns->examples : os->examples);
+  s->steps_base += os->steps - (ns->steps < os->steps ? ns->steps : os->steps);
+  petra_trainer_free(s->trainer);
+  petra_model_free(s->model);
+  s->model = m;
+  s->trainer = t;
+  s->have_champion = 0;
+  s->champion_text[0] = 0;
+  atomic_fetch_add(&s->st.core_switches, 1);
+  pthread_mutex_lock(&s->info_mu);
+  snprintf(s->info.core, sizeof s->info.core, "%s", s->evw.won_core);
+  s->info.champion[0] = 0;
+  pthread_mutex_unlock(&s->info_mu);
+  LOG_INFO("core_changed", "from=\"%s\" to=\"%s\"", was, s->evw.won_core);
+  build_snapshot(s);
+}
+
 static void *trainer_main(void *arg) {
   petra_service *s = arg;
   float *buf = malloc(sizeof(float) * POP_MAX * (size_t)s->conf.example_floats);
@@ -298,6 +333,11 @@ static void *trainer_main(void *arg) {
   uint64_t feed_calls = 0, feed_examples = 0;
   int stop = 0, drift_pending = 0, metric_dirty = 0;
   int step_due = 0, last_posted = 0; /* an evolution step waiting for the worker; the kind posted last */
+  int trial_due = 0;                  /* a core trial waits for the worker (svc_conf.cores) */
+  uint64_t last_trial = clk_mono_ms();
+  pthread_mutex_lock(&s->info_mu);
+  svc_core_text(petra_model_get_spec(s->model), s->info.core, sizeof s->info.core);
+  pthread_mutex_unlock(&s->info_mu);
   s->hold_cap = s->conf.holdout;
   s->holdout = malloc(sizeof(float) * (size_t)s->hold_cap * s->conf.example_floats);
   char eerr[256];
@@ -330,8 +370,8 @@ static void *trainer_main(void *arg) {
         fflush(s->conf.audit);
       }
       const petra_trainer_stats *tst = petra_trainer_get_stats(s->trainer);
-      atomic_store(&s->st.examples, tst->examples);
-      atomic_store(&s->st.train_steps, tst->steps);
+      atomic_store(&s->st.examples, s->examples_base + tst->examples);
+      atomic_store(&s->st.train_steps, s->steps_base + tst->steps);
       atomic_store(&s->st.loss, tst->ema_loss);
       /* the windowed AUC sorts the window: refresh the published value at most 4× a second,
        * not on every pop (small pops are frequent when the queue runs near empty) */
@@ -383,6 +423,17 @@ static void *trainer_main(void *arg) {
       step_due = 1;
       drift_pending = 0;
     }
+    if (!stop && s->conf.cores[0] && !trial_due &&
+        ((double)(now - last_trial) >= s->conf.core_trial_s * 1000 || atomic_exchange(&s->st.req_core_trial, 0)))
+      trial_due = 1;
+    /* a core trial goes in the place of an evolution step (it waits for the next due one) */
+    if (trial_due && step_due && !stop && (!s->snapshot_wanted || last_posted == SVC_EVO_BUILD) &&
+        svc_evo_post(s, SVC_EVO_CORES, NULL)) {
+      trial_due = 0;
+      step_due = 0;
+      last_trial = last_evo = now;
+      last_posted = SVC_EVO_STEP;
+    }
     /* one job at a time on the evolution thread; a due step and a snapshot's champion take
      * turns, so that neither starves the other (where compiling a champion takes longer than
      * the snapshot interval, as under a sanitizer, steps never ran) */
@@ -399,6 +450,7 @@ static void *trainer_main(void *arg) {
     }
     int took = svc_evo_take(s);
     if (took == SVC_EVO_BUILD) took_build(s);
+    if (took == SVC_EVO_CORES) took_cores(s);
     if (took == SVC_EVO_STEP) { /* a step finished: its champion, if it changed, is published */
       s->have_champion = s->evw.have_champion;
       s->champion = s->evw.champion;
@@ -494,6 +546,7 @@ void svc_free(petra_service *s) {
   petra_model_free(s->model);
   free(s->info.population_json);
   free(s->info.pareto_json);
+  free(s->info.core_trial_json);
   free(s->enc_bytes);
   pthread_mutex_destroy(&s->info_mu);
   pthread_mutex_destroy(&s->enc_mu);

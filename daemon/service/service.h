@@ -73,6 +73,8 @@ typedef struct svc_stats {
   _Atomic uint64_t trainer_heartbeat; /* bumped on every pass of the trainer's loop */
   _Atomic uint64_t drifts;            /* drift detections */
   _Atomic int req_evolve, req_snapshot; /* operator requests */
+  _Atomic int req_core_trial;         /* operator request: a core trial now */
+  _Atomic uint64_t core_trials, core_switches;
   _Atomic uint64_t skipped_nonfinite, rollbacks; /* the trainer's non-finite guard */
   _Atomic uint64_t last_nonfinite_ms;
   _Atomic int no_skill;               /* the model is no better than a constant predictor */
@@ -96,6 +98,8 @@ typedef struct svc_info {
   double front_budget_us, front_base_metric, front_base_p99_us;
   uint64_t last_drift_ms;
   double evolution_step_ms;
+  char core[256];            /* the live model's core (its spec's core keys) */
+  char *core_trial_json;     /* JSON array: the last core trial, one row per core */
 } svc_info;
 
 typedef struct svc_conf {
@@ -112,7 +116,19 @@ typedef struct svc_conf {
   FILE *audit;               /* trainer.audit_file: ids of the examples trained, checkpoint marks */
   void (*notify)(void *ctx); /* an svc_out is waiting (any thread may be calling) */
   void *notify_ctx;
+  /* The search over cores (evolution.cores; seq models): every core_trial_s the evolution
+   * thread trains the live model's core and each of these (space-separated; + for a space
+   * inside one: tf=2:4:32+pool=mean) from scratch, core_trial_epochs passes over the replay
+   * buffer (without the hold-out window's examples), and the live model becomes the best one
+   * when it beats the live core so trained by core_margin on the hold-out (and stays within
+   * the evolution tolerance of the live model itself), its fp32 batch-1 p99 at most
+   * 1/latency_budget_ratio times the live core's. "" = off. tc: the trainer's configuration. */
+  char cores[1024];
+  double core_trial_s, core_margin;
+  int core_trial_epochs;
+  petra_trainer_conf tc;
 } svc_conf;
+#define SVC_MAX_CORES 8
 
 typedef struct petra_service petra_service;
 

@@ -21,6 +21,7 @@ struct petra_service {
   int running;
   petra_model *model;
   petra_trainer *trainer;
+  uint64_t examples_base, steps_base; /* counted by trainers replaced on a change of core */
   svc_settings ts;
   uint64_t snapshot_version;
   uint64_t generation;       /* the last checkpoint's */
@@ -61,11 +62,21 @@ struct petra_service {
     double tolerance;
     double step_ms;
     _Atomic int quiet, in_feed;
+    /* CORES job outputs (worker, read by the trainer at DONE): when a core won, its model and
+     * trainer (the trainer thread takes them over and clears these) */
+    petra_model *won_model;
+    petra_trainer *won_trainer;
+    char won_core[256], trial_log[1024];
   } evw;
 };
 
 /* evolution.c, called by the trainer thread */
-enum { SVC_EVO_STEP = 1, SVC_EVO_BUILD = 2 };
+enum { SVC_EVO_STEP = 1, SVC_EVO_BUILD = 2, SVC_EVO_CORES = 3 };
+/* The core part of a spec's text ("gru=64", "tf=2:4:32 ffn=64 causal=0 pool=last"). */
+void svc_core_text(const petra_model_spec *s, char *buf, size_t n);
+/* The live model's evolution state is for another model: the trainer thread, with the worker
+ * idle, drops the population and makes the mirror anew for model m's spec. */
+int svc_evo_reset(petra_service *s, const petra_model *m);
 int svc_evo_start(petra_service *s, char *err, size_t n);
 /* Hands a job over when the worker is idle (1 if posted): an evolution step, or compiling
  * genome g (prune + fine-tune + plan, and the fp32 model measured on the same window) from a

@@ -295,6 +295,115 @@ TEST(a_settings_mark_changes_the_snapshot_interval) {
   state_store_free(&f.store->base);
 }
 
+/* Examples whose label is the exclusive or of two facts of the last event: its code (< 10)
+ * and the sign of its second numeric. A GRU of 16 units learns it; one tanh unit cannot (the
+ * exclusive or is not linearly separable). */
+static float *two_fact_examples(const petra_model_spec *spec, int n, uint64_t seed) {
+  petra_err pe = {0};
+  petra_model *m = petra_model_new(spec, 1, &pe);
+  float *ex = petra_model_random_examples(m, n, seed, 1, 0);
+  const int ef = petra_model_example_floats(m), T = spec->seq_len, F = spec->n_fields, N = spec->n_numeric;
+  for (int i = 0; ex && i < n; i++) {
+    float *e = ex + (size_t)i * ef;
+    int len = (int)e[0];
+    e[ef - 1] = (float)((e[1 + (len - 1) * F] < 10) != (e[1 + T * F + (len - 1) * N + 1] > 0));
+  }
+  petra_model_free(m);
+  return ex;
+}
+
+/* The search over cores (svc_conf.cores): a live core that cannot learn the stream is
+ * replaced by a listed one that can (its snapshot carries the new core, the counters go on,
+ * a checkpoint of it resumes as that core); a listed core worse than the live one is not
+ * taken. */
+static void core_search_run(const char *spec_text, const char *cores, int expect_switch) {
+  fixture f;
+  setup(&f);
+  petra_model_spec_parse(spec_text, &f.spec, NULL);
+  svc_conf c = conf_for(&f, 0.5);
+  c.settings.evolution_interval_s = 0.2;
+  c.settings.latency_budget_ratio = 0.25; /* a core up to 4x slower (fp32) is a candidate */
+  snprintf(c.cores, sizeof c.cores, "%s", cores);
+  c.core_trial_s = 0.5;
+  c.core_trial_epochs = 12;
+  c.core_margin = 0.002;
+  c.tc = petra_trainer_defaults();
+  c.tc.batch = 32;
+  c.tc.seed = 7;
+  char err[256];
+  petra_service *s = svc_new(&c, err, sizeof err);
+  REQUIRE(s);
+  petra_err pe = {0};
+  svc_resume res = {0};
+  res.model = petra_model_new(&f.spec, 7, &pe);
+  res.trainer = petra_trainer_new(res.model, &c.tc, &pe);
+  REQUIRE(svc_start(s, &res, err, sizeof err) == 0);
+  enum { NEX = 4000 };
+  float *ex = two_fact_examples(&f.spec, NEX, 5);
+  REQUIRE(ex);
+  for (int i = 0; i < NEX; i++)
+    while (exq_push_example(svc_queue(s), ex + (size_t)i * f.ef, (uint64_t)i)) usleep(1000);
+  free(ex);
+  /* wait for a trial after the stream was trained (its replay then holds it) */
+  for (int i = 0; i < 600 && atomic_load(&svc_stats_of(s)->examples) < NEX; i++) usleep(20000);
+  uint64_t before = atomic_load(&svc_stats_of(s)->core_trials);
+  int switched = 0;
+  for (int i = 0; i < 1500 && atomic_load(&svc_stats_of(s)->core_trials) < before + 2; i++) usleep(20000);
+  CHECK_MSG(atomic_load(&svc_stats_of(s)->core_trials) >= before + 1, "no core trial ran (%s)", spec_text);
+  switched = atomic_load(&svc_stats_of(s)->core_switches) > 0;
+  CHECK_MSG(switched == expect_switch, "%s with cores '%s': switched=%d", spec_text, cores, switched);
+  const svc_info *inf = svc_info_lock(s);
+  char core[256], trial[2048];
+  snprintf(core, sizeof core, "%s", inf->core);
+  snprintf(trial, sizeof trial, "%s", inf->core_trial_json ? inf->core_trial_json : "");
+  svc_info_unlock(s);
+  fprintf(stderr, "core search: live core now '%s'; last trial %s\n", core, trial);
+  CHECK_MSG(strstr(trial, "\"live\":true") != NULL, "%s", trial);
+  if (expect_switch) {
+    CHECK_MSG(!strcmp(core, "gru=16"), "live core '%s'", core);
+    /* a snapshot of the new core */
+    int found = 0;
+    for (int k = 0; k < 40 && !found; k++) {
+      svc_out *sn = wait_for(s, &f.w, SVC_OUT_SNAPSHOT, 5, NULL);
+      if (!sn) continue;
+      petra_loaded *ld = petra_snapshot_load(sn->bytes, sn->len, 0, &pe);
+      if (ld) {
+        const petra_model_spec *ps = petra_plan_spec(ld->plan);
+        found = ps->core == PETRA_CORE_GRU && ps->gru == 16;
+        petra_loaded_free(ld);
+      }
+      svc_out_free(sn);
+    }
+    CHECK_MSG(found, "no snapshot of the new core");
+    CHECK(atomic_load(&svc_stats_of(s)->examples) >= NEX); /* the counters go on */
+  }
+  CHECK_EQ_INT(push_mark(s, 1, NEX), 0);
+  svc_out *ck = wait_for(s, &f.w, SVC_OUT_CHECKPOINT, 30, NULL);
+  CHECK(ck && ck->ok);
+  svc_out_free(ck);
+  svc_free(s);
+  if (expect_switch) { /* the checkpoint holds the new core's trainer */
+    svc_restored r;
+    char warn[256];
+    REQUIRE(svc_restore_pick(&f.store->base, NULL, 0, &r, warn, sizeof warn, err, sizeof err) == 0 && r.have);
+    petra_model *rm = NULL;
+    petra_trainer *rt = petra_trainer_restore(r.c.trainer, r.c.trainer_len, &c.tc, &rm, &pe);
+    CHECK_MSG(rt && petra_model_get_spec(rm)->core == PETRA_CORE_GRU, "%s", pe.msg);
+    petra_trainer_free(rt);
+    petra_model_free(rm);
+    svc_restored_clear(&r);
+  }
+  state_store_free(&f.store->base);
+}
+
+TEST(a_core_trial_replaces_a_core_that_cannot_learn_the_stream) {
+  core_search_run("seq fields=c:20:4 numeric=2 len=8 dense=0 rnn=1", "gru=16", 1);
+}
+
+TEST(a_core_trial_keeps_a_live_core_better_than_the_listed_ones) {
+  core_search_run("seq fields=c:20:4 numeric=2 len=8 dense=0 gru=16", "rnn=1", 0);
+}
+
 /* A store whose load answers what the test says (the remote side of a restore). */
 typedef struct fake_remote {
   state_store base;
