@@ -321,6 +321,7 @@ static void took_cores(petra_service *s) {
   s->info.champion[0] = 0;
   pthread_mutex_unlock(&s->info_mu);
   LOG_INFO("core_changed", "from=\"%s\" to=\"%s\"", was, s->evw.won_core);
+  check_skill(s); /* the prequential window starts over with the new model */
   build_snapshot(s);
 }
 

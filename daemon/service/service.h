@@ -121,7 +121,7 @@ typedef struct svc_conf {
    * inside one: tf=2:4:32+pool=mean) from scratch, core_trial_epochs passes over the replay
    * buffer (without the hold-out window's examples), and the live model becomes the best one
    * when it beats the live core so trained by core_margin on the hold-out (and stays within
-   * the evolution tolerance of the live model itself), its fp32 batch-1 p99 at most
+   * the evolution tolerance of the live model itself), its fp32 batch-1 p50 at most
    * 1/latency_budget_ratio times the live core's. "" = off. tc: the trainer's configuration. */
   char cores[1024];
   double core_trial_s, core_margin;
