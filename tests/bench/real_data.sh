@@ -2,7 +2,7 @@
 # The real-data benchmark: petra on the UCI card-default and CDNOW repurchase data with their
 # columns as the files have them (no hand scaling), beside peers on the same entity split.
 #
-#   tests/bench/real_data.sh [--quick] [--sets uci,cdnow] [--out DIR] [--seeds N]
+#   tests/bench/real_data.sh [--quick] [--sets uci,cdnow] [--out DIR] [--seeds N] [--cores "C C.."]
 #
 # Per set, in one run:
 #   offline    petra train --save (10 epochs) on the train entities; hold-out AUC
@@ -14,6 +14,9 @@
 #   petrad     one pass over a real Kafka broker (train entities' events, then their labels
 #              through petra replay --kind labels); prequential AUC at the end, and the newest
 #              published snapshot scored on the hold-out entities
+#   cores      with --cores (e.g. "lstm=64 tf=2:4:32"): one more petrad pass with them as
+#              evolution.cores (a trial every 10 s): the core it ends on, its trials, and its
+#              newest snapshot on the hold-out entities
 #   peers      tests/bench/real_data_peers.py: logistic regression, XGBoost, a PyTorch GRU of
 #              the same architecture (what is installed; deploy/install-deps.sh --bench)
 # The split: an entity is held out when FNV-1a 64 of its id is 0 mod 5 (petra train's and the
@@ -25,14 +28,15 @@ set -euo pipefail
 top=$(cd "$(dirname "$0")/../.." && pwd)
 bin=${PETRA_BIN:-$top/build}
 py=/usr/bin/python3
-quick=0 sets=uci,cdnow out="" seeds=1
+quick=0 sets=uci,cdnow out="" seeds=1 cores=""
 while [ $# -gt 0 ]; do
   case "$1" in
     --quick) quick=1 ;;
     --sets) sets=$2; shift ;;
     --out) out=$2; shift ;;
     --seeds) seeds=$2; shift ;;
-    -h|--help) sed -n '2,26p' "$0"; exit 0 ;;
+    --cores) cores=$2; shift ;;
+    -h|--help) sed -n '2,29p' "$0"; exit 0 ;;
     *) echo "real_data.sh: unknown option $1" >&2; exit 2 ;;
   esac
   shift
@@ -105,6 +109,7 @@ petrad_pass() {
     sleep 1
     st=$("$bin/petractl" --socket "$pd/ctl.sock" --json status 2>/dev/null || true)
     [ -n "$st" ] || continue
+    printf '%s\n' "$st" > "$pd/status.json" # the last status: the core search's state
     ex=$(jget "$st" "d.get('examples', 0)" 2>/dev/null || echo 0)
     if [ "$ex" = "$last_ex" ]; then still=$((still + 1)); else still=0 last_ex=$ex; fi
     # every label trained, or no new example for 10 s (labels without events are not examples)
@@ -172,16 +177,24 @@ for set in "${set_list[@]}"; do
     petrad_pass "$t" fp32 --set evolution.interval_s=86400
     fp32_snap_auc=$pass_snap_auc
   fi
+  cores_json=null
+  if [ -n "$cores" ]; then
+    log "$set: petrad with evolution.cores = $cores"
+    petrad_pass "$t" cores --set "evolution.cores=$cores" --set evolution.core_trial_interval_s=10
+    cores_json=$(jget "$(cat "$r/petrad-cores/status.json")" \
+      "json.dumps(dict(d['core'], prequential_auc=d['metric'], snapshot_auc=float('$pass_snap_auc')))" 2>/dev/null || echo null)
+    grep -o 'core_trial.*\|core_changed.*' "$r/petrad-cores/err" | cut -c1-240 >&2 || true
+  fi
 
   log "$set: peers"
   $py "$top/tests/bench/real_data_peers.py" --dir "$d" --sets "$set" --epochs "$epochs" $peer_flags \
     > "$r/peers.jsonl" 2> "$r/peers.log" || log "$set: peers failed (see $r/peers.log)"
 
   $py - "$set" "$off" "$scaled" "$score_auc" "$score_n" "$ej" "$champ_score_auc" "$preq" "$p_examples" \
-      "$n_labels" "$snap_auc" "$r/peers.jsonl" "${off_auc[*]}" "$fp32_snap_auc" >> "$summary" <<'EOF'
+      "$n_labels" "$snap_auc" "$r/peers.jsonl" "${off_auc[*]}" "$fp32_snap_auc" "$cores_json" >> "$summary" <<'EOF'
 import json, sys
 (set_, off, scaled, score_auc, score_n, ej, champ_auc, preq, pex, nlab, snap_auc, peers_path, seeds,
- fp32_snap) = sys.argv[1:]
+ fp32_snap, cores) = sys.argv[1:]
 ev = json.loads(ej)
 peers = {}
 for line in open(peers_path):
@@ -195,7 +208,8 @@ print(json.dumps({"set": set_, "offline_auc": float(off), "offline_auc_seeds": [
                   "evolve": ev["holdout"], "champion_score_auc": float(champ_auc),
                   "petrad_prequential_auc": float(preq), "petrad_examples": int(pex), "labels": int(nlab),
                   "petrad_snapshot_auc": float(snap_auc),
-                  "petrad_fp32_snapshot_auc": None if fp32_snap == "null" else float(fp32_snap), "peers": peers}))
+                  "petrad_fp32_snapshot_auc": None if fp32_snap == "null" else float(fp32_snap), "peers": peers,
+                  "petrad_cores": json.loads(cores)}))
 EOF
 done
 
@@ -216,5 +230,16 @@ for r in rows:
           f"{f(e['champion']['metric'])} (fp32 {f(e['fp32']['metric'])}) | "
           f"{e['champion']['bytes']:.0f} ({100 * e['size_ratio']:.1f}%) | "
           f"{e['champion']['p99_us']:.1f} us ({100 * e['p99_ratio']:.0f}%) | {f(lr)} | {f(xg)} | {f(p.get('torch_gru'))} |")
+EOF
+$py - "$summary" <<'EOF'
+import json, sys
+for r in (json.loads(l) for l in open(sys.argv[1]) if l.strip()):
+    c = r.get("petrad_cores")
+    if not c:
+        continue
+    rows = ", ".join(f"{t['core']} {t['metric']:.4f}" + (" (live)" if t["live"] else "") for t in c.get("last_trial") or [])
+    print(f"{r['set']}: petrad with evolution.cores ended on {c['live']} after {c['trials']} trial(s), "
+          f"{c['switches']} switch(es); last trial: {rows}; prequential {c['prequential_auc']:.4f}, "
+          f"snapshot on the hold-out {c['snapshot_auc']:.4f}")
 EOF
 log "summary: $summary"
