@@ -15,12 +15,12 @@ static const struct {
     {"pareto", CTL_PARETO, 0},         {"metrics", CTL_METRICS, 0}, {"pause", CTL_PAUSE, 0},
     {"resume", CTL_RESUME, 0},         {"evolve", CTL_EVOLVE, 0},   {"snapshot", CTL_SNAPSHOT, 0},
     {"checkpoint", CTL_CHECKPOINT, 0}, {"reload", CTL_RELOAD, 0},   {"loglevel", CTL_LOGLEVEL, 1},
-    {"help", CTL_HELP, 0},
+    {"help", CTL_HELP, 0},             {"core-trial", CTL_CORE_TRIAL, 0},
 };
 
 const char *ctl_commands(void) {
-  return "health status population pareto metrics pause resume evolve snapshot checkpoint "
-         "reload loglevel help";
+  return "health status population pareto metrics pause resume evolve core-trial snapshot "
+         "checkpoint reload loglevel help";
 }
 
 const char *ctl_cmd_name(ctl_cmd c) {

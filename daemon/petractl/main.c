@@ -39,6 +39,8 @@ static void usage(FILE *out) {
           "  metrics       Prometheus text exposition\n"
           "  pause|resume  stop / restart consuming input\n"
           "  evolve        run one evolution step now\n"
+          "  core-trial    run a core trial now (evolution.cores): train the live core and\n"
+          "                the listed ones on the replay buffer, keep the best\n"
           "  snapshot      build and publish a snapshot now\n"
           "  checkpoint    write a checkpoint now\n"
           "  reload        re-read the configuration file (as SIGHUP)\n"

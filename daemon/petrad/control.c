@@ -384,13 +384,18 @@ static void execute(petrad *d, const char *line, size_t len, sbuf *b) {
     return;
   }
   if (!d->trainer_running && (rq.cmd == CTL_PAUSE || rq.cmd == CTL_RESUME || rq.cmd == CTL_EVOLVE ||
-                              rq.cmd == CTL_SNAPSHOT || rq.cmd == CTL_CHECKPOINT)) {
+                              rq.cmd == CTL_SNAPSHOT || rq.cmd == CTL_CHECKPOINT || rq.cmd == CTL_CORE_TRIAL)) {
     sb_printf(b, "{\"ok\":false,\"command\":\"%s\",\"error\":", ctl_cmd_name(rq.cmd));
     char why[600];
     snprintf(why, sizeof why, "this petrad is %s, not the owner of model %s (owner: %s): send it to the owner",
              petrad_role_name(d->ha.role), d->cfg.model_id, d->ha.owner[0] ? d->ha.owner : "unknown");
     sb_json_str(b, why);
     sb_put(b, "}", 1);
+    return;
+  }
+  if (rq.cmd == CTL_CORE_TRIAL && !d->cfg.evolution_cores[0]) {
+    sb_printf(b, "{\"ok\":false,\"command\":\"core-trial\",\"error\":\"evolution.cores is empty: no other core to "
+                 "try (petrad.conf(5))\"}");
     return;
   }
   sb_printf(b, "{\"ok\":true,\"command\":\"%s\"", ctl_cmd_name(rq.cmd));
@@ -447,6 +452,11 @@ static void execute(petrad *d, const char *line, size_t len, sbuf *b) {
       atomic_store(&d->st->req_evolve, 1);
       sb_printf(b, ",\"queued\":true,\"evolution_steps\":%llu",
                 (unsigned long long)atomic_load(&d->st->evolution_steps));
+      break;
+    case CTL_CORE_TRIAL:
+      atomic_store(&d->st->req_core_trial, 1);
+      atomic_store(&d->st->req_evolve, 1); /* a trial takes the place of the next step: now */
+      sb_printf(b, ",\"queued\":true,\"core_trials\":%llu", (unsigned long long)atomic_load(&d->st->core_trials));
       break;
     case CTL_SNAPSHOT:
       atomic_store(&d->st->req_snapshot, 1);

@@ -182,6 +182,12 @@ check(r and r[0]["ok"] and len(r[0]["members"]) >= 4 and any(m["evaluated"] for 
       "population JSON lists evaluated members", r)
 r = raw(b"pareto\n")
 check(r and r[0]["ok"] and isinstance(r[0]["members"], list), "pareto JSON", r)
+# without evolution.cores a core trial is refused, saying why; status says the search is off
+r = raw(b"core-trial\n")
+check(r and not r[0]["ok"] and "evolution.cores is empty" in r[0]["error"], "core-trial refused without cores", r)
+st = status()
+check(st["core"]["search"] is False and st["core"]["trials"] == 0 and st["core"]["live"].startswith("gru="),
+      "status core: the configured core, no search", st.get("core"))
 pub0 = status()["last_snapshot"]["published"]
 rc, out, err = ctl("snapshot")
 check(rc == 0, "snapshot", err)

@@ -32,7 +32,7 @@ model.spec = seq fields=mcc:400:16,channel:4:2 numeric=4 len=32 dense=0 rnn=1 cl
 evolution.cores = gru=32
 evolution.core_trial_interval_s = 10
 evolution.interval_s = 1
-evolution.latency_budget_ratio = 0.25
+evolution.latency_budget_ratio = 0.1
 snapshot.interval_s = 2
 checkpoint.interval_s = 2
 CONF
@@ -56,6 +56,14 @@ ok "[ \"$(echo "$s" | field "sorted(r['core'] for r in d['core']['last_trial'])"
 ok "grep -q 'core_changed.*from=\"rnn=1\" to=\"gru=32\"' $tmp/err1"
 ok "grep -q 'core_trial.*switch=1' $tmp/err1"
 ok "[ \"$(echo "$s" | field "d['examples'] >= 5000")\" = True ]" # the counters go on from the old core's
+# an operator's trial now: the GRU stays (it is the best)
+n0=$(echo "$s" | field "d['core']['trials']")
+"$bin/petractl" --socket "$tmp/ctl.sock" core-trial > "$tmp/ct.out" 2>&1
+ok "grep -q queued $tmp/ct.out"
+for i in $(seq 1 40); do [ "$(status | field "d['core']['trials'] > $n0")" = True ] && break; sleep 0.5; done
+s=$(status)
+ok "[ \"$(echo "$s" | field "d['core']['trials'] > $n0")\" = True ]"
+ok "[ \"$(echo "$s" | field "d['core']['switches'], d['core']['live']")\" = \"(1, 'gru=32')\" ]"
 # the GRU's snapshot on the topic (the newest)
 sleep 3
 "$bin/petra" inspect --from-kafka --brokers "$bs" --topic "$t.snapshots" --wait 20 --save "$tmp/last.snap" > "$tmp/inspect.txt" 2>&1
