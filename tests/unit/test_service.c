@@ -322,7 +322,7 @@ static void core_search_run(const char *spec_text, const char *cores, int expect
   petra_model_spec_parse(spec_text, &f.spec, NULL);
   svc_conf c = conf_for(&f, 0.5);
   c.settings.evolution_interval_s = 0.2;
-  c.settings.latency_budget_ratio = 0.25; /* a core up to 4x slower (fp32) is a candidate */
+  c.settings.latency_budget_ratio = 0.1; /* a core up to 10x slower (fp32) is a candidate */
   snprintf(c.cores, sizeof c.cores, "%s", cores);
   c.core_trial_s = 0.5;
   c.core_trial_epochs = 12;
