@@ -286,7 +286,6 @@ static int train_core(petra_service *s, const petra_model_spec *spec, const floa
       petra_trainer_step(t, B, batch, NULL);
     }
   }
-  petra_trainer_remember(t, n, ex); /* its replay buffer, as the live trainer's would be */
   free(order);
   free(batch);
   *mo = m;
@@ -371,7 +370,6 @@ static void core_trial(petra_service *s) {
       ok[i] = petra_candidate_eval(&c, &id, &fs[i]) == 0 && isfinite(fs[i].metric);
     }
   }
-  free(ex);
   const double inc_metric = inc >= 0 && ok[inc] > 0 ? fs[inc].metric : NAN;
   const double inc_p50 = inc >= 0 && ok[inc] > 0 ? fs[inc].p50_us : 0;
   sbuf js;
@@ -413,6 +411,7 @@ static void core_trial(petra_service *s) {
            n, live_core, live_ok ? lf.metric : NAN, inc_metric, bt, best, wins, (clk_mono_us() - t0) / 1000);
   for (int i = 0; i < k; i++) {
     if (wins && i == best_k) {
+      petra_trainer_remember(tsr[i], n, ex); /* its replay buffer, as the live trainer's would be */
       s->evw.won_model = ms[i];
       s->evw.won_trainer = tsr[i];
       snprintf(s->evw.won_core, sizeof s->evw.won_core, "%s", bt);
@@ -421,6 +420,7 @@ static void core_trial(petra_service *s) {
     petra_trainer_free(tsr[i]);
     petra_model_free(ms[i]);
   }
+  free(ex);
   atomic_fetch_add(&s->st.core_trials, 1);
   if (!js.oom) {
     pthread_mutex_lock(&s->info_mu);
