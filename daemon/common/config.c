@@ -146,7 +146,7 @@ static const keydef keys[] = {
      "seconds between core trials (with evolution.cores)"},
     {"evolution.core_trial_epochs", T_INT, S(core_trial_epochs), 1, 100, "3",
      "passes over the replay buffer that train each core of a trial"},
-    {"evolution.core_margin", T_DBL, S(core_margin), 0, 1, "0.002",
+    {"evolution.core_margin", T_DBL, S(core_margin), 0, 1, "0.01",
      "AUC points by which a core must beat the live core, trained the same way, to replace it"},
     {"control.socket", T_STR, S(control_socket), 0, 0, "/run/petra/petrad.sock",
      "control socket path (mode 0660; empty = no control socket; embedded mode without\n"
