@@ -70,7 +70,7 @@ for _ in $(seq 1 30); do
   if [ "$(cat "$tmp/pid")" = "$owner_pid" ] && kill -0 "$owner_pid" 2>/dev/null; then
     calls=$((calls + 1))
     [ $took -gt $worst ] && worst=$took
-    [ $took -ge 1500 ] && slow=$((slow + 1))
+    [ $took -ge 1500 ] && { slow=$((slow + 1)); echo "$(date -u +%T.%3N) a call to the owner took $took ms" >> "$tmp/slow"; }
   else
     later_calls=$((later_calls + 1))
     [ $took -ge 1500 ] && later_slow=$((later_slow + 1))
@@ -79,7 +79,8 @@ for _ in $(seq 1 30); do
   sleep 0.5
 done
 ok '[ $down -eq 1 ] || { echo "health never reported the broker:"; cat "$tmp/health"; false; }'
-ok '[ $slow -eq 0 ] || { echo "$slow of $calls control calls went unanswered"; false; }'
+ok '[ $slow -eq 0 ] || { echo "$slow of $calls control calls went unanswered:"; cat "$tmp/slow";
+  echo "the owner'"'"'s log then (librdkafka lines left out):"; grep -v "kafka_error\|^%\|^{" "$tmp/err" | cut -c1-200 | head -60; false; }'
 wait $rs
 ok '[ $? -eq 0 ] || { cat "$tmp/restart.log"; false; }'
 # recovery: training goes on to the end of the input, committed (the group's offsets, which
