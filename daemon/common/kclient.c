@@ -73,3 +73,13 @@ void kclient_tool_watch(rd_kafka_conf_t *conf, const petrad_config *c) {
 }
 
 const char *kclient_tool_failed(void) { return atomic_load(&tool_state) == 2 ? tool_msg : NULL; }
+
+void kclient_consumer_close(rd_kafka_t *rk, int lost) {
+  if (!rk) return;
+  if (lost) {
+    rd_kafka_destroy_flags(rk, RD_KAFKA_DESTROY_F_NO_CONSUMER_CLOSE);
+    return;
+  }
+  rd_kafka_consumer_close(rk);
+  rd_kafka_destroy(rk);
+}

@@ -32,4 +32,12 @@ void kclient_explain(int code, const char *reason, const petrad_config *c, char 
  * NULL (no configuration: plain --brokers). */
 void kclient_tool_watch(rd_kafka_conf_t *conf, const petrad_config *c);
 const char *kclient_tool_failed(void);
+/* Closes and destroys a consumer. lost: the group has dropped this member already (its
+ * session timed out: a frozen or partitioned host; petrad's lease was lost) — then
+ * librdkafka 2.0's rd_kafka_consumer_close can hang forever (seen in tests/integration/ha.sh
+ * with a thawed owner; fixed in 2.1), and there is no group to leave and nothing to commit,
+ * so the handle is destroyed without the close. (A close served on a queue with a deadline
+ * instead, rd_kafka_consumer_close_queue + rd_kafka_queue_poll_callback, aborts in 2.0.2:
+ * rdkafka_queue.c:516 "res != RD_KAFKA_OP_RES_PASS".) */
+void kclient_consumer_close(rd_kafka_t *rk, int lost);
 #endif

@@ -352,6 +352,7 @@ static void lease_rebalance(rd_kafka_t *rk, rd_kafka_resp_err_t err, rd_kafka_to
       sdn_notify("READY=1\nSTATUS=standby: another petrad owns the model");
     }
   } else {
+    if (rd_kafka_assignment_lost(rk)) d->ha.lost = 1;
     if (coop) rd_kafka_error_destroy(rd_kafka_incremental_unassign(rk, parts));
     else rd_kafka_assign(rk, NULL);
     /* (when stopping, leaving the group revokes the lease: that is the hand-over) */
@@ -552,9 +553,9 @@ void petrad_ha_close(petrad *d) {
   while ((ev = rd_kafka_queue_poll(d->ha.admin_q, 0))) rd_kafka_event_destroy(ev);
   rd_kafka_queue_destroy(d->ha.admin_q);
   rd_kafka_queue_destroy(d->ha.lease_q);
-  /* leaving the group hands the lease to a standby at once (no session timeout to wait) */
-  rd_kafka_consumer_close(d->ha.lease);
-  rd_kafka_destroy(d->ha.lease);
+  /* leaving the group hands the lease to a standby at once (no session timeout to wait); a
+   * lease revoked as lost is not ours to leave (and its close can hang: kclient.h) */
+  kclient_consumer_close(d->ha.lease, d->ha.lost || d->ha.lease_lost);
   d->ha.lease = NULL;
   close(d->ha.lease_fd);
 }

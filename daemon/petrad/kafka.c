@@ -175,6 +175,7 @@ static void on_rebalance(rd_kafka_t *rk, rd_kafka_resp_err_t err,
     if (d->in.paused) rd_kafka_pause_partitions(rk, parts);
     else rd_kafka_resume_partitions(rk, parts);
   } else {
+    if (rd_kafka_assignment_lost(rk)) d->in.lost = 1;
     for (int i = 0; i < parts->cnt; i++) {
       LOG_INFO("partition_revoked", "topic=%s partition=%d lost=%d", parts->elems[i].topic,
                parts->elems[i].partition, rd_kafka_assignment_lost(rk));
@@ -802,8 +803,8 @@ void petrad_kafka_close(petrad *d) {
         LOG_WARN("final_commit_failed", "error=%s", rd_kafka_err2name(e));
     }
     rd_kafka_queue_destroy(d->in.cq);
-    rd_kafka_consumer_close(d->in.consumer);
-    rd_kafka_destroy(d->in.consumer);
+    /* (a petrad that lost its lease was frozen or cut off past its session too: kclient.h) */
+    kclient_consumer_close(d->in.consumer, d->in.lost || d->ha.lease_lost);
     d->in.consumer = NULL;
     close(d->in.cfd);
   }

@@ -95,6 +95,7 @@ typedef struct petrad_ingest {
   int paused;                /* partitions paused (the operator's pause or backpressure) */
   int op_paused;             /* paused by the operator (not by backpressure) */
   int backpressure;          /* not taking messages: the trainer's queue is full */
+  int lost;                  /* partitions were revoked as lost (kclient_consumer_close) */
   /* messages taken from librdkafka in one batch; [batch_i, batch_n) are not processed yet
    * (held while the trainer's queue is full, processed first on resume) */
   rd_kafka_message_t *batch[PETRAD_CONSUME_BATCH];
@@ -192,6 +193,7 @@ typedef struct petrad_ha {
   char owner[400];                    /* owner as the group describes it (standby), or us */
   char txn_id[CFG_STR];
   int members, describe_in_flight, lease_lost;
+  int lost;                           /* the lease was revoked as lost (kclient_consumer_close) */
   int lease_topic_ok;                 /* the lease topic exists with one partition (checked) */
   uint64_t described_ms, became_owner_ms;
   double takeover_ms;
