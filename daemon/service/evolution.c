@@ -435,13 +435,18 @@ static void core_trial(petra_service *s) {
 #endif
 }
 
-int svc_evo_reset(petra_service *s, const petra_model *m) {
+/* The population and the last candidate's model and plan (the worker idle or stopped). */
+static void drop_population(petra_service *s) {
   petra_evo_free(s->evw.evo);
   s->evw.evo = NULL;
   petra_model_free(s->evw.cand.model);
   petra_plan_free(s->evw.cand.plan);
   s->evw.cand.model = NULL;
   s->evw.cand.plan = NULL;
+}
+
+int svc_evo_reset(petra_service *s, const petra_model *m) {
+  drop_population(s);
   s->evw.have_champion = 0;
   petra_err pe = {0};
   petra_model *mm = petra_model_new(petra_model_get_spec(m), 1, &pe);
@@ -566,12 +571,7 @@ void svc_evo_stop(petra_service *s) {
   pthread_mutex_unlock(&s->evw.mu);
   pthread_join(s->evw.thread, NULL); /* a running step finishes first */
   s->evw.started = 0;
-  petra_evo_free(s->evw.evo);
-  s->evw.evo = NULL;
-  petra_model_free(s->evw.cand.model);
-  petra_plan_free(s->evw.cand.plan);
-  s->evw.cand.model = NULL;
-  s->evw.cand.plan = NULL;
+  drop_population(s);
   petra_model_free(s->evw.mirror);
   s->evw.mirror = NULL;
   petra_trainer_free(s->evw.won_trainer); /* a core that won as the trainer stopped */
