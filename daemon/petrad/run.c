@@ -379,31 +379,14 @@ static int init_from_snapshot(petrad *d, const petra_trainer_conf *tc, char *err
 }
 
 /* Spec s is model.spec with one of evolution.cores in place of its core (what a core trial
- * may have made the live model: a checkpoint of it resumes). k: the item (0-based), −1 for
- * none; err set for an item that does not parse. */
+ * may have made the live model: a checkpoint of it resumes). The item (0-based), −1 for none;
+ * −2 with err set for a list that does not parse. */
 static int core_variant(const petrad *d, const petra_model_spec *s, char *err, size_t n) {
-  char list[sizeof d->cfg.evolution_cores], base[2048];
-  snprintf(list, sizeof list, "%s", d->cfg.evolution_cores);
-  petra_model_spec_format(&d->spec, base, sizeof base);
-  char *save = NULL;
-  int k = 0;
-  for (char *q = strtok_r(list, " ", &save); q; q = strtok_r(NULL, " ", &save), k++) {
-    for (char *p = q; *p; p++)
-      if (*p == '+') *p = ' ';
-    char text[3200];
-    snprintf(text, sizeof text, "%s %s", base, q);
-    petra_model_spec cs;
-    petra_err pe = {0};
-    if (petra_model_spec_parse(text, &cs, &pe)) {
-      if (err) snprintf(err, n, "evolution.cores: '%s': %s", q, pe.msg);
-      return -2;
-    }
-    if (s && !memcmp(&cs, s, sizeof cs)) return k;
-  }
-  if (k > SVC_MAX_CORES && err) {
-    snprintf(err, n, "evolution.cores: at most %d cores (%d given)", SVC_MAX_CORES, k);
-    return -2;
-  }
+  petra_model_spec cs[SVC_MAX_CORES];
+  int k = svc_core_specs(&d->spec, d->cfg.evolution_cores, cs, SVC_MAX_CORES, err, n);
+  if (k < 0) return -2;
+  for (int i = 0; s && i < k; i++)
+    if (!memcmp(&cs[i], s, sizeof *s)) return i;
   return -1;
 }
 

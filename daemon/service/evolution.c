@@ -226,6 +226,30 @@ static void build_step(petra_service *s) {
   c->keep_result = 0;
 }
 
+int svc_core_specs(const petra_model_spec *base, const char *list, petra_model_spec *out, int max, char *err,
+                   size_t n) {
+  char l[1024], text[3200], b[2048];
+  snprintf(l, sizeof l, "%s", list);
+  petra_model_spec_format(base, b, sizeof b);
+  char *save = NULL;
+  int k = 0;
+  for (char *q = strtok_r(l, " ", &save); q; q = strtok_r(NULL, " ", &save), k++) {
+    if (k == max) {
+      if (err) snprintf(err, n, "evolution.cores: at most %d cores", max);
+      return -2;
+    }
+    for (char *p = q; *p; p++)
+      if (*p == '+') *p = ' ';
+    snprintf(text, sizeof text, "%s %s", b, q); /* the later key wins: the listed core */
+    petra_err pe = {0};
+    if (petra_model_spec_parse(text, &out[k], &pe)) {
+      if (err) snprintf(err, n, "evolution.cores: '%s': %s", q, pe.msg);
+      return -1;
+    }
+  }
+  return k;
+}
+
 void svc_core_text(const petra_model_spec *s, char *buf, size_t n) {
   char t[2048];
   petra_model_spec_format(s, t, sizeof t);
@@ -302,8 +326,7 @@ static void core_trial(petra_service *s) {
   c.plan = NULL;
   const int ef = s->conf.example_floats;
   const petra_model_spec *live = petra_model_get_spec(s->evw.mirror);
-  char base[2048], live_core[256];
-  petra_model_spec_format(&s->conf.spec, base, sizeof base); /* the configured spec: its core and the others */
+  char live_core[256];
   svc_core_text(live, live_core, sizeof live_core);
   s->evw.won_model = NULL;
   s->evw.won_trainer = NULL;
@@ -334,30 +357,17 @@ static void core_trial(petra_service *s) {
   c.base = s->evw.mirror;
   c.keep_result = 0;
   int live_ok = petra_candidate_eval(&c, &id, &lf) == 0;
-  /* the cores: the configured spec's, then evolution.cores, each trained and measured alike */
-  char list[1024], *items[SVC_MAX_CORES + 1];
-  snprintf(list, sizeof list, "%s", s->conf.cores);
-  int k = 0;
-  items[k++] = "";
-  char *save = NULL;
-  for (char *q = strtok_r(list, " ", &save); q && k < SVC_MAX_CORES + 1; q = strtok_r(NULL, " ", &save)) {
-    for (char *p = q; *p; p++)
-      if (*p == '+') *p = ' ';
-    items[k++] = q;
-  }
+  /* the cores: the configured spec's, then evolution.cores (checked at startup), each trained
+   * and measured alike */
   petra_model_spec specs[SVC_MAX_CORES + 1];
+  specs[0] = s->conf.spec;
+  int listed = svc_core_specs(&s->conf.spec, s->conf.cores, specs + 1, SVC_MAX_CORES, NULL, 0);
+  const int k = 1 + (listed > 0 ? listed : 0);
   petra_model *ms[SVC_MAX_CORES + 1] = {0};
   petra_trainer *tsr[SVC_MAX_CORES + 1] = {0};
   petra_fitness fs[SVC_MAX_CORES + 1];
   int ok[SVC_MAX_CORES + 1] = {0}, inc = -1;
   for (int i = 0; i < k; i++) {
-    petra_err pe = {0};
-    char text[2400];
-    snprintf(text, sizeof text, "%s %s", base, items[i]);
-    if (petra_model_spec_parse(text, &specs[i], &pe)) { /* (refused at startup) */
-      ok[i] = -1;
-      continue;
-    }
     int dup = 0;
     for (int j = 0; j < i; j++) dup |= ok[j] >= 0 && !memcmp(&specs[j], &specs[i], sizeof specs[i]);
     if (dup) {

@@ -129,6 +129,11 @@ typedef struct svc_conf {
   petra_trainer_conf tc;
 } svc_conf;
 #define SVC_MAX_CORES 8
+/* The specs of a core list in svc_conf.cores' form: out[i] = base with core i in place of its
+ * own. Returns how many (at most max), −1 with err (may be NULL) naming a core that does not
+ * parse, −2 when the list holds more than max. */
+int svc_core_specs(const petra_model_spec *base, const char *list, petra_model_spec *out, int max, char *err,
+                   size_t n);
 
 typedef struct petra_service petra_service;
 
