@@ -783,7 +783,8 @@ static void sample_history(petrad *d, uint64_t now) {
   d->ops.hist_last_ms = now;
   int j = d->ops.hist_head;
   d->ops.hist_t[j] = (double)now / 1000.0;
-  d->ops.hist_metric[j] = atomic_load(&d->st->metric);
+  /* no example scored yet: the metric is a placeholder, not a point to draw */
+  d->ops.hist_metric[j] = atomic_load(&d->st->examples) ? atomic_load(&d->st->metric) : NAN;
   uint64_t cb = atomic_load(&d->st->champion_bytes);
   d->ops.hist_bytes[j] = cb ? (double)cb : NAN;
   double p99 = atomic_load(&d->st->champion_p99_us);
