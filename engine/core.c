@@ -1,5 +1,7 @@
 #include "core.h"
 
+#include "block.h"
+
 #include <stdio.h>
 #include <string.h>
 
@@ -19,9 +21,36 @@ const petra_core petra_cores[] = {
 const int petra_n_cores = (int)(sizeof petra_cores / sizeof petra_cores[0]);
 
 const petra_core *petra_core_of(const petra_model_spec *s) {
-  /* (a transformer is not a recurrent core: its callers branch on petra_spec_is_tf first) */
-  int k = s->kind == PETRA_MODEL_SEQ && !petra_spec_is_tf(s) ? (int)s->core : PETRA_CORE_GRU;
+  /* (a block is not a recurrent core: its callers ask petra_block_of first) */
+  int k = s->kind == PETRA_MODEL_SEQ && !petra_block_of(s) ? (int)s->core : PETRA_CORE_GRU;
   return &petra_cores[k >= 0 && k < petra_n_cores ? k : PETRA_CORE_GRU];
+}
+
+/* The blocks (engine/block.h), one row each. */
+extern const petra_block petra_tf_block; /* engine/tf_block.c */
+const petra_block *const petra_blocks[] = {&petra_tf_block};
+const int petra_n_blocks = (int)(sizeof petra_blocks / sizeof petra_blocks[0]);
+
+const petra_block *petra_block_of(const petra_model_spec *s) {
+  for (int i = 0; s->kind == PETRA_MODEL_SEQ && i < petra_n_blocks; i++)
+    if (petra_blocks[i]->kind == s->core) return petra_blocks[i];
+  return NULL;
+}
+
+int petra_block_weight_layer(const char *tensor, char *layer, size_t n) {
+  for (int i = 0; i < petra_n_blocks; i++)
+    if (petra_blocks[i]->weight_layer(tensor, layer, n)) return 1;
+  return 0;
+}
+
+unsigned petra_block_gene_flags(const petra_model_spec *s, const char *layer) {
+  const petra_block *b = petra_block_of(s);
+  char names[PETRA_BLOCK_MAX_LINEARS][32];
+  unsigned char flags[PETRA_BLOCK_MAX_LINEARS];
+  int n = b ? b->genes(s, names, flags, PETRA_BLOCK_MAX_LINEARS) : 0;
+  for (int i = 0; i < n; i++)
+    if (!strcmp(names[i], layer)) return flags[i];
+  return 0;
 }
 
 const petra_core *petra_core_by_key(const char *key) {

@@ -6,6 +6,7 @@
 #include <string.h>
 
 #include "petra/rng.h"
+#include "block.h"
 #include "core.h"
 
 #define ARCHIVE_MAX 64
@@ -40,10 +41,12 @@ void petra_evo_conf_layers(petra_evo_conf *c, const petra_model_spec *spec) {
     snprintf(c->layers[nl++], sizeof c->layers[0], "emb.%.26s", spec->fields[f].name);
   if (spec->dense > 0 || (spec->kind == PETRA_MODEL_TS && spec->arch == PETRA_TS_MLP))
     snprintf(c->layers[nl++], sizeof c->layers[0], "dense0");
-  for (int l = -1; petra_spec_is_tf(spec) && l < spec->tf_layers && nl < PETRA_EVO_MAX_LAYERS - 1; l++)
-    petra_tf_name(spec, l, NULL, c->layers[nl++], sizeof c->layers[0]); /* tf (input), tf0, tf1, ... */
+  memset(c->layer_flags, 0, sizeof c->layer_flags);
+  const petra_block *blk = petra_block_of(spec);
+  if (blk) nl += blk->genes(spec, c->layers + nl, c->layer_flags + nl, PETRA_EVO_MAX_LAYERS - 1 - nl);
   for (int l = 0; l < petra_spec_core_layers(spec) && nl < PETRA_EVO_MAX_LAYERS - 1; l++)
     snprintf(c->layers[nl++], sizeof c->layers[0], "%s", petra_core_layer_names(petra_core_of(spec), l).layer);
+  c->layer_flags[nl] = PETRA_EVO_FIXED_UNITS; /* the outputs */
   snprintf(c->layers[nl++], sizeof c->layers[0], "head");
   c->n_layers = nl;
 }
@@ -199,19 +202,21 @@ static int better(const petra_member *a, const petra_member *b) {
 
 /* ---------------------------------------------------------------- operators */
 
-/* A model's output layer keeps all its units (petra_prune never removes outputs), and so does
- * a transformer's input projection (its width runs through every residual; a transformer
- * layer's keep prunes its feed-forward units). */
-static int fixed_units(const char *layer) { return !strcmp(layer, "head") || !strcmp(layer, "tf"); }
+/* The layer flags (petra_evo_conf_layers): a model's output layer keeps all its units
+ * (petra_prune never removes outputs), and so may a core's layer (a transformer's input
+ * projection: its width runs through every residual); a core's layer may be droppable whole
+ * (a transformer layer). */
+static unsigned layer_flags(const petra_evo_conf *c, const char *layer) {
+  for (int l = 0; l < c->n_layers; l++)
+    if (!strcmp(c->layers[l], layer)) return c->layer_flags[l];
+  return 0;
+}
 
-/* A transformer layer (tf0, tf1...: not tf, the input projection) may be dropped whole. */
-static int tf_layer(const char *layer) { return !strncmp(layer, "tf", 2) && layer[2] >= '0' && layer[2] <= '9'; }
-
-/* At least one transformer layer stays: a genome that drops them all gets one back. */
-static void keep_one_tf_layer(petra_evo *e, petra_genome *g) {
+/* At least one droppable layer stays: a genome that drops them all gets one back. */
+static void keep_one_droppable(petra_evo *e, petra_genome *g) {
   int n = 0, kept = 0, idx[PETRA_EVO_MAX_LAYERS];
   for (int l = 0; l < e->c.n_layers; l++)
-    if (tf_layer(e->c.layers[l])) {
+    if (e->c.layer_flags[l] & PETRA_EVO_DROPPABLE) {
       idx[n++] = l;
       kept += !petra_genome_gene(g, e->c.layers[l]).drop;
     }
@@ -221,9 +226,9 @@ static void keep_one_tf_layer(petra_evo *e, petra_genome *g) {
   petra_genome_set(g, &gene);
 }
 
-static void set_gene(petra_genome *g, const char *layer, int keep_i, int bits) {
+static void set_gene(const petra_evo_conf *c, petra_genome *g, const char *layer, int keep_i, int bits) {
   petra_layer_gene gene = petra_genome_gene(g, layer);
-  gene.keep = fixed_units(layer) ? 1.0f : keep_levels[keep_i];
+  gene.keep = layer_flags(c, layer) & PETRA_EVO_FIXED_UNITS ? 1.0f : keep_levels[keep_i];
   gene.bits = bits;
   petra_genome_set(g, &gene);
 }
@@ -231,7 +236,7 @@ static void set_gene(petra_genome *g, const char *layer, int keep_i, int bits) {
 static void random_genome(petra_evo *e, petra_genome *g) {
   petra_genome_identity(g);
   for (int l = 0; l < e->c.n_layers; l++)
-    set_gene(g, e->c.layers[l], (int)petra_rng_below(&e->rng, N_KEEP),
+    set_gene(&e->c, g, e->c.layers[l], (int)petra_rng_below(&e->rng, N_KEEP),
              e->c.allow_bits8 && petra_rng_uniform(&e->rng) < 0.5 ? 8 : 32);
   g->finetune_steps = ft_levels[petra_rng_below(&e->rng, N_FT)];
   g->finetune_lr = 1e-3f;
@@ -260,11 +265,11 @@ static int gene_slots(const petra_evo_conf *c, slot *out) {
   bits_allowed(c, &nb, lv);
   for (int l = 0; l < c->n_layers; l++) {
     int emb = !strncmp(c->layers[l], "emb.", 4);
-    if (!fixed_units(c->layers[l])) out[n++] = (slot){G_KEEP, l};
+    if (!(c->layer_flags[l] & PETRA_EVO_FIXED_UNITS)) out[n++] = (slot){G_KEEP, l};
     if (nb > 1) out[n++] = (slot){G_BITS, l};
     if (c->allow_sparsity && !emb) out[n++] = (slot){G_SPARSITY, l};
     if (c->allow_rank && !emb) out[n++] = (slot){G_RANK, l};
-    if (tf_layer(c->layers[l])) out[n++] = (slot){G_DROP, l};
+    if (c->layer_flags[l] & PETRA_EVO_DROPPABLE) out[n++] = (slot){G_DROP, l};
   }
   out[n++] = (slot){G_FT, -1};
   if (c->allow_regularizers) {
@@ -307,7 +312,7 @@ void petra_evo_mutate(petra_evo *e, petra_genome *g) {
     gene.rank = rank_levels[ladder_step(&e->rng, level_index(rank_levels, N_RANK, gene.rank), N_RANK, jump, dir)];
   }
   petra_genome_set(g, &gene);
-  keep_one_tf_layer(e, g);
+  keep_one_droppable(e, g);
 }
 
 void petra_evo_crossover(petra_evo *e, const petra_genome *a, const petra_genome *b,
@@ -326,7 +331,7 @@ void petra_evo_crossover(petra_evo *e, const petra_genome *a, const petra_genome
     child->l1 = b->l1;
     child->group_lasso = b->group_lasso;
   }
-  keep_one_tf_layer(e, child);
+  keep_one_droppable(e, child);
 }
 
 /* ---------------------------------------------------------------- life cycle */
@@ -355,11 +360,11 @@ petra_evo *petra_evo_new(const petra_evo_conf *c, petra_evo_eval_fn eval, void *
   petra_genome_identity(&e->pop[0].genome);
   petra_genome_identity(&e->pop[1].genome);
   for (int l = 0; l < c->n_layers; l++)
-    set_gene(&e->pop[1].genome, c->layers[l], keep_index(0.5f), c->allow_bits8 ? 8 : 32);
+    set_gene(c, &e->pop[1].genome, c->layers[l], keep_index(0.5f), c->allow_bits8 ? 8 : 32);
   e->pop[1].genome.finetune_steps = 200;
   int first = 2, n_tf = 0, tf_first = -1;
   for (int l = 0; l < c->n_layers; l++)
-    if (tf_layer(c->layers[l]) && n_tf++ == 0) tf_first = l;
+    if (c->layer_flags[l] & PETRA_EVO_DROPPABLE && n_tf++ == 0) tf_first = l;
   if (n_tf >= 2 && e->n > 2) {
     e->pop[2].genome = e->pop[1].genome;
     petra_layer_gene gene = petra_genome_gene(&e->pop[2].genome, c->layers[tf_first]);

@@ -13,12 +13,12 @@
 #include "petra/gru.h"
 #include "petra/norm.h"
 #include "petra/rng.h"
-#include "petra/tf.h"
+#include "block.h"
 #include "core.h"
 
-/* embeddings; dense and layer norm (4); a recurrent core's 4 per layer, or a transformer's 5
- * plus 12 per layer; head (2); dlinear's trend (1) */
-#define MAX_TENSORS (PETRA_MAX_FIELDS + 4 + 5 + 12 * PETRA_MAX_CORE_LAYERS + 3)
+/* embeddings; dense and layer norm (4); a recurrent core's 4 per layer, or a block's;
+ * head (2); dlinear's trend (1) */
+#define MAX_TENSORS (PETRA_MAX_FIELDS + 4 + PETRA_BLOCK_MAX_TENSORS + 3)
 
 /* Indices into m->t[] for the tensors each model kind uses (−1 when absent). */
 typedef struct layout {
@@ -28,20 +28,8 @@ typedef struct layout {
       g_bhh[PETRA_MAX_CORE_LAYERS]; /* recurrent layers (ts: one GRU) */
   int h_w, h_b;              /* head (seq) / output layer (ts; dlinear: the remainder's map) */
   int t_w;                   /* ts dlinear: the trend's map */
-  /* seq transformer: input projection, positions, final norm; per layer the 12 of petra/tf.h */
-  int tf_in_w, tf_in_b, tf_pos, tf_lnf_g, tf_lnf_b;
-  int tf_t2v[3]; /* pos=time: ω, φ and P (petra/tf.h), in place of tf_pos */
-  int tf[PETRA_MAX_CORE_LAYERS][12];
+  int blk[PETRA_BLOCK_MAX_TENSORS]; /* a block's (engine/block.h), in its own order */
 } layout;
-
-/* The transformer's per-layer tensors in petra_tf_layer_params order, and their shapes in
- * rows × cols of (W, 3W, F): 'w' W, 't' 3W, 'f' F, '1' one row. */
-static const struct {
-  const char *name;
-  char rows, cols;
-} tf_parts[12] = {{"ln1.g", '1', 'w'}, {"ln1.b", '1', 'w'}, {"wqkv", 't', 'w'}, {"bqkv", '1', 't'},
-                  {"wo", 'w', 'w'},    {"bo", '1', 'w'},    {"ln2.g", '1', 'w'}, {"ln2.b", '1', 'w'},
-                  {"w1", 'f', 'w'},    {"b1", '1', 'f'},    {"w2", 'w', 'f'},    {"b2", '1', 'w'}};
 
 /* Workspace for a batch of up to cap examples. */
 typedef struct workspace {
@@ -54,7 +42,8 @@ typedef struct workspace {
   float *stack;                         /* layers 1..: their own, in one block */
   float *shs[PETRA_MAX_CORE_LAYERS], *sgws[PETRA_MAX_CORE_LAYERS], *sgbws[PETRA_MAX_CORE_LAYERS];
   float *sdx[PETRA_MAX_CORE_LAYERS];    /* grad wrt layer l's input: layer l−1's outputs [T][B][H] */
-  float *tfws, *tfbws, *tfout;          /* transformer: its workspaces and pooled output [B][W] */
+  float *bws;                           /* a block's workspace (engine/block.h) */
+  const float *btop;                    /* its outputs [B][W] from the last forward pass */
   float *out;       /* [B][K] (seq) or [R][Hout] (ts, normalized) */
   float *dout, *dh, *dxg, *da, *db2, *dx0;
   float *tgt;       /* ts: normalized targets [R][Hout] */
@@ -92,6 +81,7 @@ static int add_tensor(petra_model *m, const char *name, int rows, int cols) {
   m->n_params += (size_t)rows * cols;
   return m->n_t++;
 }
+int petra_model_add_tensor(petra_model *m, const char *name, int rows, int cols) { return add_tensor(m, name, rows, cols); }
 
 /* n zeroed floats on a 64-byte boundary: the weights' rows then sit where the AVX-512 loads
  * want them whatever the heap did before (a 64-byte load across two cache lines costs two;
@@ -134,38 +124,8 @@ static void build_layout(petra_model *m) {
       }
       in = s->dense;
     }
-    if (petra_spec_is_tf(s)) {
-      char nm[PETRA_NAME_MAX];
-      const int W = s->gru;
-      petra_tf_name(s, -1, "in.w", nm, sizeof nm);
-      L->tf_in_w = add_tensor(m, nm, W, in);
-      petra_tf_name(s, -1, "in.b", nm, sizeof nm);
-      L->tf_in_b = add_tensor(m, nm, 1, W);
-      if (s->tf_time) {
-        static const char *t2v[3] = {"t2v.w", "t2v.b", "t2v.p"};
-        for (int k = 0; k < 3; k++) {
-          petra_tf_name(s, -1, t2v[k], nm, sizeof nm);
-          L->tf_t2v[k] = add_tensor(m, nm, k == 2 ? W : 1, PETRA_TF_T2V);
-        }
-      } else {
-        petra_tf_name(s, -1, "pos", nm, sizeof nm);
-        L->tf_pos = add_tensor(m, nm, s->seq_len, W);
-      }
-      for (int l = 0; l < s->tf_layers; l++)
-        for (int k = 0; k < 12; k++) {
-          int dim[2];
-          for (int e = 0; e < 2; e++) {
-            char c = e ? tf_parts[k].cols : tf_parts[k].rows;
-            dim[e] = c == '1' ? 1 : c == 'w' ? W : c == 't' ? 3 * W : s->tf_ffn[l];
-          }
-          petra_tf_name(s, l, tf_parts[k].name, nm, sizeof nm);
-          L->tf[l][k] = add_tensor(m, nm, dim[0], dim[1]);
-        }
-      petra_tf_name(s, -1, "lnf.g", nm, sizeof nm);
-      L->tf_lnf_g = add_tensor(m, nm, 1, W);
-      petra_tf_name(s, -1, "lnf.b", nm, sizeof nm);
-      L->tf_lnf_b = add_tensor(m, nm, 1, W);
-    }
+    const petra_block *blk = petra_block_of(s);
+    if (blk) blk->layout(m, in, L->blk);
     const petra_core *core = petra_core_of(s);
     for (int l = 0; l < petra_spec_core_layers(s); l++) { /* each layer reads the one below */
       petra_core_names nm = petra_core_layer_names(core, l);
@@ -244,34 +204,8 @@ static void init_params(petra_model *m) {
     init_uniform(m, L->g_bih[l], b);
     init_uniform(m, L->g_bhh[l], b);
   }
-  if (L->tf_in_w >= 0) { /* linear maps as PyTorch's nn.Linear, norms at 1 and 0, positions N(0, 0.02²) */
-    const petra_model_spec *s = &m->spec;
-    float bi = 1.0f / sqrtf((float)m->t[L->tf_in_w].cols);
-    init_uniform(m, L->tf_in_w, bi);
-    init_uniform(m, L->tf_in_b, bi);
-    if (L->tf_pos >= 0) {
-      float *pos = P(m, L->tf_pos);
-      for (int i = 0; i < s->seq_len * s->gru; i++) pos[i] = (float)(0.02 * petra_rng_normal(&m->rng));
-    } else { /* Time2Vec: frequencies N(0, 1), phases U(0, 2π), P N(0, 0.02²) as the table */
-      for (int k = 0; k < PETRA_TF_T2V; k++) {
-        P(m, L->tf_t2v[0])[k] = (float)petra_rng_normal(&m->rng);
-        P(m, L->tf_t2v[1])[k] = (float)(6.283185307179586 * petra_rng_uniform(&m->rng));
-      }
-      for (int i = 0; i < s->gru * PETRA_TF_T2V; i++) P(m, L->tf_t2v[2])[i] = (float)(0.02 * petra_rng_normal(&m->rng));
-    }
-    int ones[] = {0, 6};
-    for (int l = 0; l < s->tf_layers; l++) {
-      for (int k = 0; k < 12; k++) {
-        int t = L->tf[l][k];
-        if (k == 0 || k == 1 || k == 6 || k == 7) continue;
-        int fan = k == 3 || k == 5 ? s->gru : k == 9 ? s->gru : k == 11 ? s->tf_ffn[l] : m->t[t].cols;
-        init_uniform(m, t, 1.0f / sqrtf((float)fan));
-      }
-      for (int e = 0; e < 2; e++)
-        for (int j = 0; j < s->gru; j++) P(m, L->tf[l][ones[e]])[j] = 1.0f;
-    }
-    for (int j = 0; j < s->gru; j++) P(m, L->tf_lnf_g)[j] = 1.0f;
-  }
+  const petra_block *blk = petra_block_of(&m->spec);
+  if (blk) blk->init(m, L->blk);
   float b = 1.0f / sqrtf((float)m->t[L->h_w].cols);
   init_uniform(m, L->h_w, b);
   init_uniform(m, L->h_b, b);
@@ -373,72 +307,6 @@ const float *petra_model_example_target(const petra_model *m, const float *ex) {
   return ex + m->ex_floats - m->tgt_floats;
 }
 
-/* ---------------------------------------------------------------- transformer */
-
-static petra_tf_dims tf_dims(const petra_model *m, int n) {
-  const petra_model_spec *s = &m->spec;
-  petra_tf_dims d = {.T = s->seq_len, .B = n, .in = m->t[m->L.tf_in_w].cols, .W = s->gru, .heads = s->tf_heads,
-                     .layers = s->tf_layers, .causal = s->tf_causal, .pool_mean = s->tf_pool_mean};
-  for (int l = 0; l < s->tf_layers; l++) d.F[l] = s->tf_ffn[l];
-  if (s->tf_time && m->w.x0) { /* the event times: numeric column C of x0's rows (0 past a length) */
-    d.tau = m->w.x0 + (m->E - s->n_numeric + s->tf_time - 1);
-    d.tau_stride = m->E;
-  }
-  return d;
-}
-
-/* The model's tensors as the transformer's parameters (grads: from the gradient buffer). */
-enum { TF_ONE = 8 }; /* the transformer's tensors outside its layers */
-static void tf_bind(petra_model *m, float *base, const float **pp, float **gp) {
-  const layout *L = &m->L;
-  const int one[TF_ONE] = {L->tf_in_w, L->tf_in_b, L->tf_pos, L->tf_lnf_g, L->tf_lnf_b,
-                            L->tf_t2v[0], L->tf_t2v[1], L->tf_t2v[2]};
-  for (int i = 0; i < TF_ONE; i++) { /* (pos or t2v absent: NULL) */
-    if (pp) pp[i] = one[i] < 0 ? NULL : base + m->t[one[i]].offset;
-    if (gp) gp[i] = one[i] < 0 ? NULL : base + m->t[one[i]].offset;
-  }
-  for (int l = 0; l < m->spec.tf_layers; l++)
-    for (int k = 0; k < 12; k++) {
-      if (pp) pp[TF_ONE + 12 * l + k] = base + m->t[L->tf[l][k]].offset;
-      if (gp) gp[TF_ONE + 12 * l + k] = base + m->t[L->tf[l][k]].offset;
-    }
-}
-static petra_tf_params tf_params(petra_model *m) {
-  const float *v[TF_ONE + 12 * PETRA_MAX_CORE_LAYERS] = {0};
-  tf_bind(m, m->p, v, NULL);
-  petra_tf_params p = {.win = v[0], .bin = v[1], .pos = v[2], .lnf_g = v[3], .lnf_b = v[4],
-                       .t2v_w = v[5], .t2v_b = v[6], .t2v_p = v[7]};
-  for (int l = 0; l < m->spec.tf_layers; l++) {
-    const float **q = v + TF_ONE + 12 * l;
-    p.l[l] = (petra_tf_layer_params){q[0], q[1], q[2], q[3], q[4], q[5], q[6], q[7], q[8], q[9], q[10], q[11]};
-  }
-  return p;
-}
-static petra_tf_grads tf_grads(petra_model *m) {
-  float *v[TF_ONE + 12 * PETRA_MAX_CORE_LAYERS] = {0};
-  tf_bind(m, m->g, NULL, v);
-  petra_tf_grads g = {.win = v[0], .bin = v[1], .pos = v[2], .lnf_g = v[3], .lnf_b = v[4],
-                      .t2v_w = v[5], .t2v_b = v[6], .t2v_p = v[7]};
-  for (int l = 0; l < m->spec.tf_layers; l++) {
-    float **q = v + TF_ONE + 12 * l;
-    g.l[l] = (petra_tf_layer_grads){q[0], q[1], q[2], q[3], q[4], q[5], q[6], q[7], q[8], q[9], q[10], q[11]};
-  }
-  return g;
-}
-/* petra_tf_linear on the model's fp32 weights */
-static void tf_model_linear(void *ctx, int id, int n, const float *x, float *y) {
-  petra_model *m = ctx;
-  const layout *L = &m->L;
-  int w, b;
-  if (id == PETRA_TF_IN) {
-    w = L->tf_in_w, b = L->tf_in_b;
-  } else {
-    static const int wk[4] = {2, 4, 8, 10};
-    w = L->tf[id / 4][wk[id % 4]], b = L->tf[id / 4][wk[id % 4] + 1];
-  }
-  petra_dense_forward(n, m->t[w].cols, m->t[w].rows, x, P(m, w), P(m, b), y);
-}
-
 /* ---------------------------------------------------------------- workspace */
 
 static int ensure_ws(petra_model *m, int n) {
@@ -517,13 +385,10 @@ static int ensure_ws(petra_model *m, int n) {
     *dst[i] = sizes[i] ? p : NULL;
     p += sizes[i];
   }
-  if (petra_spec_is_tf(s)) { /* the transformer's workspaces, in the block of the stacked layers */
-    petra_tf_dims d = tf_dims(m, n);
-    size_t f = petra_tf_fwd_ws_floats(&d), b = petra_tf_bwd_ws_floats(&d);
-    if (!(w->stack = zalloc64(f + b + B * (size_t)s->gru))) return PETRA_ENOMEM;
-    w->tfws = w->stack;
-    w->tfbws = w->tfws + f;
-    w->tfout = w->tfbws + b;
+  const petra_block *blk = petra_block_of(s);
+  if (blk) { /* a block's workspace, in the block of the stacked layers */
+    if (!(w->stack = zalloc64(blk->ws_floats(m, m->L.blk, n)))) return PETRA_ENOMEM;
+    w->bws = w->stack;
   }
   /* stacked recurrent layers: states, workspaces and the grad wrt their input */
   if (s->kind == PETRA_MODEL_SEQ && s->n_stack > 0) {
@@ -647,12 +512,10 @@ static int seq_forward(petra_model *m, int n, const float *ex, int train) {
     }
     in_g = D;
   }
-  if (petra_spec_is_tf(s)) {
-    petra_tf_dims d = tf_dims(m, n);
-    d.out_only = !train; /* evaluation: no backward pass reads the workspace */
-    petra_tf_params tp = tf_params(m);
-    petra_tf_forward(&d, &tp, tf_model_linear, m, xg, w->len, w->tfws, w->tfout);
-    petra_dense_forward(n, H, s->classes, w->tfout, P(m, L->h_w), P(m, L->h_b), w->out);
+  const petra_block *blk = petra_block_of(s);
+  if (blk) {
+    w->btop = blk->forward(m, L->blk, n, xg, w->len, (petra_block_events){w->x0, m->E}, w->bws, train);
+    petra_dense_forward(n, H, s->classes, w->btop, P(m, L->h_w), P(m, L->h_b), w->out);
     return 0;
   }
   const petra_core *core = petra_core_of(s);
@@ -677,13 +540,11 @@ static void seq_backward(petra_model *m, int n) {
   const layout *L = &m->L;
   const int T = s->seq_len, D = s->dense, H = s->gru;
   const size_t rows = (size_t)T * n;
-  if (petra_spec_is_tf(s)) {
-    petra_dense_backward(n, H, s->classes, w->tfout, P(m, L->h_w), w->dout, w->dh, Gr(m, L->h_w), Gr(m, L->h_b));
+  const petra_block *blk = petra_block_of(s);
+  if (blk) {
+    petra_dense_backward(n, H, s->classes, w->btop, P(m, L->h_w), w->dout, w->dh, Gr(m, L->h_w), Gr(m, L->h_b));
     const float *xg = D ? (s->dropout > 0 ? w->a3 : w->a2) : w->x0;
-    petra_tf_dims d = tf_dims(m, n);
-    petra_tf_params tp = tf_params(m);
-    petra_tf_grads tg = tf_grads(m);
-    petra_tf_backward(&d, &tp, xg, w->len, w->tfws, w->dh, w->dxg, &tg, w->tfbws);
+    blk->backward(m, L->blk, n, xg, w->len, (petra_block_events){w->x0, m->E}, w->bws, w->dh, w->dxg);
   } else {
   const petra_core *core = petra_core_of(s);
   const int NL = petra_spec_core_layers(s), Ht = petra_spec_core_top(s);

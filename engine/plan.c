@@ -9,12 +9,12 @@
 #include <string.h>
 #include <time.h>
 
+#include "block.h"
 #include "core.h"
 #include "kernels.h"
 #include "quant.h"
 #include "petra/dense.h"
 #include "petra/norm.h"
-#include "petra/tf.h"
 
 /* A linear layer y = x·Wᵀ + b in fp32, int8 or int4, optionally low-rank: W ≈ U·V with
  * V [r × in] in `lr` (applied first, no bias) and this layer holding U [out × r]. */
@@ -62,11 +62,11 @@ struct petra_plan {
   qlinear dense, head;
   qlinear wih[PETRA_MAX_CORE_LAYERS], whh[PETRA_MAX_CORE_LAYERS]; /* the recurrent layers */
   int n_core;
-  /* a transformer: its input projection and per layer QKV, O, W1, W2 (petra/tf.h ids); the
-   * norms, positions and biases in fp32 */
-  qlinear tf_in, tf_lin[PETRA_MAX_CORE_LAYERS][4];
-  float *tf_f32;          /* one block: the fp32 vectors below point into it */
-  petra_tf_params tf_p;   /* (its weight pointers unused: the products are the linears above) */
+  /* a block (engine/block.h): its plan state and the linears it compiled (by handle) */
+  const petra_block *blk;
+  void *bstate;
+  qlinear blin[PETRA_BLOCK_MAX_LINEARS];
+  int n_blin;
   float *ln_g, *ln_b, *dense_b, *head_b;
   float *bih[PETRA_MAX_CORE_LAYERS], *bhh[PETRA_MAX_CORE_LAYERS];
   size_t bytes;
@@ -333,6 +333,24 @@ static float *dup(const float *x, size_t n) {
   return d;
 }
 
+/* petra_block_linker: a block's matrices become the plan's linears blin[] */
+typedef struct block_linker {
+  petra_block_linker lk;
+  petra_plan *p;
+  const petra_genome *g;
+  int rows1, sparse_mode;
+} block_linker;
+static int link_add(petra_block_linker *lk, const float *w, int rows, int cols, const char *layer, const float *bias) {
+  block_linker *b = (block_linker *)lk;
+  petra_plan *p = b->p;
+  if (p->n_blin == PETRA_BLOCK_MAX_LINEARS) return -1;
+  qlinear *l = &p->blin[p->n_blin++];
+  if (make_linear(l, w, rows, cols, gene_bits(b->g, layer), bias, petra_genome_gene(b->g, layer).rank, b->rows1,
+                  b->sparse_mode))
+    return -1;
+  return p->n_blin - 1;
+}
+
 petra_plan *petra_plan_build(const petra_model *m, const petra_genome *g, petra_err *err) {
   return petra_plan_build_ex(m, g, NULL, err);
 }
@@ -405,67 +423,14 @@ petra_plan *petra_plan_build_ex(const petra_model *m, const petra_genome *g, con
     }
     in = D;
   }
-  if (petra_spec_is_tf(s)) {
-    const int W = s->gru, T = s->seq_len;
-    size_t nf = (s->tf_time ? (size_t)(W + 2) * PETRA_TF_T2V : (size_t)T * W) + 3 * (size_t)W; /* pos, lnf g/b, in bias */
-    for (int l = 0; l < s->tf_layers; l++) nf += 4 * (size_t)W + 3 * (size_t)W + W + (size_t)s->tf_ffn[l] + W;
-    p->tf_f32 = malloc(sizeof(float) * nf);
-    if (!p->tf_f32) {
-      rc = -1;
-    } else {
-      float *q = p->tf_f32;
-      char nm[PETRA_NAME_MAX], gl[16];
-#define TFV(dst, l, part, n)                         \
-  do {                                               \
-    petra_tf_name(s, l, part, nm, sizeof nm);           \
-    memcpy(q, tensor(m, nm), sizeof(float) * (n));   \
-    (dst) = q;                                       \
-    q += (n);                                        \
-  } while (0)
-      const float *bin;
-      if (s->tf_time) {
-        TFV(p->tf_p.t2v_w, -1, "t2v.w", (size_t)PETRA_TF_T2V);
-        TFV(p->tf_p.t2v_b, -1, "t2v.b", (size_t)PETRA_TF_T2V);
-        TFV(p->tf_p.t2v_p, -1, "t2v.p", (size_t)W * PETRA_TF_T2V);
-      } else {
-        TFV(p->tf_p.pos, -1, "pos", (size_t)T * W);
-      }
-      TFV(p->tf_p.lnf_g, -1, "lnf.g", (size_t)W);
-      TFV(p->tf_p.lnf_b, -1, "lnf.b", (size_t)W);
-      TFV(bin, -1, "in.b", (size_t)W);
-      petra_tf_name(s, -1, NULL, gl, sizeof gl);
-      petra_tf_name(s, -1, "in.w", nm, sizeof nm);
-      rc |= make_linear(&p->tf_in, tensor(m, nm), W, in, gene_bits(g, gl), bin, petra_genome_gene(g, gl).rank,
-                        T1 * R1, sm);
-      for (int l = 0; l < s->tf_layers; l++) {
-        petra_tf_layer_params *lp = &p->tf_p.l[l];
-        const float *bq, *bo, *b1, *b2;
-        const int F = s->tf_ffn[l];
-        TFV(lp->ln1_g, l, "ln1.g", (size_t)W);
-        TFV(lp->ln1_b, l, "ln1.b", (size_t)W);
-        TFV(lp->ln2_g, l, "ln2.g", (size_t)W);
-        TFV(lp->ln2_b, l, "ln2.b", (size_t)W);
-        TFV(bq, l, "bqkv", 3 * (size_t)W);
-        TFV(bo, l, "bo", (size_t)W);
-        TFV(b1, l, "b1", (size_t)F);
-        TFV(b2, l, "b2", (size_t)W);
-        petra_tf_name(s, l, NULL, gl, sizeof gl);
-        const int bits = gene_bits(g, gl);
-        const float rank = petra_genome_gene(g, gl).rank;
-        static const char *wn[4] = {"wqkv", "wo", "w1", "w2"};
-        const int rows[4] = {3 * W, W, F, W}, cols[4] = {W, W, W, F};
-        const float *bs[4] = {bq, bo, b1, b2};
-        for (int k = 0; k < 4; k++) {
-          petra_tf_name(s, l, wn[k], nm, sizeof nm);
-          rc |= make_linear(&p->tf_lin[l][k], tensor(m, nm), rows[k], cols[k], bits, bs[k], rank, T1 * R1, sm);
-        }
-      }
-#undef TFV
-      p->bytes += sizeof(float) * nf;
-    }
-    in = W;
+  if ((p->blk = petra_block_of(s))) {
+    block_linker lk = {{link_add}, p, g, T1 * R1, sm};
+    size_t bf = 0;
+    if (!(p->bstate = p->blk->plan_build(m, g, in, &lk.lk, &bf, err))) goto fail;
+    p->bytes += bf;
+    in = petra_spec_core_top(s);
   }
-  if (s->gru > 0 && !petra_spec_is_tf(s) && (s->kind == PETRA_MODEL_SEQ || s->arch == PETRA_TS_GRU)) {
+  if (s->gru > 0 && !p->blk && (s->kind == PETRA_MODEL_SEQ || s->arch == PETRA_TS_GRU)) {
     const petra_core *core = petra_core_of(s);
     int gin = s->kind == PETRA_MODEL_SEQ ? in : (s->ci ? 1 : s->channels);
     p->n_core = petra_spec_core_layers(s);
@@ -489,9 +454,8 @@ petra_plan *petra_plan_build_ex(const petra_model *m, const petra_genome *g, con
     petra_err_set(err, PETRA_ENOMEM, "plan: out of memory");
     goto fail;
   }
-  p->bytes += linear_bytes(&p->dense) + linear_bytes(&p->head) + linear_bytes(&p->tf_in);
-  for (int l = 0; l < s->tf_layers && petra_spec_is_tf(s); l++)
-    for (int k = 0; k < 4; k++) p->bytes += linear_bytes(&p->tf_lin[l][k]);
+  p->bytes += linear_bytes(&p->dense) + linear_bytes(&p->head);
+  for (int i = 0; i < p->n_blin; i++) p->bytes += linear_bytes(&p->blin[i]);
   for (int l = 0; l < p->n_core; l++) p->bytes += linear_bytes(&p->wih[l]) + linear_bytes(&p->whh[l]);
   return p;
 fail:
@@ -507,10 +471,9 @@ void petra_plan_free(petra_plan *p) {
     free(p->emb[f].scale);
   }
   free_linear(&p->dense);
-  free_linear(&p->tf_in);
-  free(p->tf_f32);
+  if (p->blk) p->blk->plan_free(p->bstate);
+  for (int i = 0; i < p->n_blin; i++) free_linear(&p->blin[i]);
   for (int l = 0; l < PETRA_MAX_CORE_LAYERS; l++) {
-    for (int k = 0; k < 4; k++) free_linear(&p->tf_lin[l][k]);
     free_linear(&p->wih[l]);
     free_linear(&p->whh[l]);
     free(p->bih[l]);
@@ -539,7 +502,7 @@ int petra_plan_n_outputs(const petra_plan *p) { return p->n_out; }
 typedef struct scratch {
   float *x0, *a1, *st, *xi, *h, *hh, *out2, *lr;
   float *seq; /* a stacked layer's outputs [T][R][H]: the next layer's input */
-  float *tfws; /* a transformer's workspace, then its pooled output [n][W] */
+  float *bws;  /* a block's workspace (engine/block.h) */
   float *sx;   /* [QCHUNK] activation scales */
   uint8_t *xu; /* [QCHUNK × padded width] quantized activations */
   int32_t *acc;
@@ -593,15 +556,6 @@ static size_t acc_need(const qlinear *l) {
   return a > b ? a : b;
 }
 
-static petra_tf_dims plan_tf_dims(const petra_plan *p, int n) {
-  const petra_model_spec *s = &p->spec;
-  petra_tf_dims d = {.T = s->seq_len, .B = n, .in = p->tf_in.in, .W = s->gru, .heads = s->tf_heads,
-                     .layers = s->tf_layers, .causal = s->tf_causal, .pool_mean = s->tf_pool_mean,
-                     .out_only = 1};
-  for (int l = 0; l < s->tf_layers; l++) d.F[l] = s->tf_ffn[l];
-  return d;
-}
-
 static size_t layout(const petra_plan *p, int n, void *base, scratch *sc_out) {
   scratch dummy;
   scratch *sc = sc_out ? sc_out : &dummy; /* sizes only when base is NULL */
@@ -616,13 +570,12 @@ static size_t layout(const petra_plan *p, int n, void *base, scratch *sc_out) {
   size_t maxin = in0 > D ? in0 : D;
   if (H > maxin) maxin = H;
   size_t a1 = rows * D > rows * in0 ? rows * D : rows * in0; /* also the ts GRU's time-major input */
-  const qlinear *ls[3 + 6 * PETRA_MAX_CORE_LAYERS] = {&p->dense, &p->head, &p->tf_in};
-  int nls = 3;
-  for (int l = 0; petra_spec_is_tf(s) && l < s->tf_layers; l++)
-    for (int k = 0; k < 4; k++) {
-      ls[nls++] = &p->tf_lin[l][k];
-      if ((size_t)p->tf_lin[l][k].in > maxin) maxin = (size_t)p->tf_lin[l][k].in;
-    }
+  const qlinear *ls[2 + PETRA_BLOCK_MAX_LINEARS + 2 * PETRA_MAX_CORE_LAYERS] = {&p->dense, &p->head};
+  int nls = 2;
+  for (int i = 0; i < p->n_blin; i++) {
+    ls[nls++] = &p->blin[i];
+    if ((size_t)p->blin[i].in > maxin) maxin = (size_t)p->blin[i].in;
+  }
   for (int l = 0; l < p->n_core; l++) {
     ls[nls++] = &p->wih[l];
     ls[nls++] = &p->whh[l];
@@ -634,15 +587,11 @@ static size_t layout(const petra_plan *p, int n, void *base, scratch *sc_out) {
   }
   size_t maxrows = rows > R * T ? rows : R * T;
   const size_t G = (size_t)petra_core_of(s)->gates * H;
-  size_t tfw = 0;
-  if (petra_spec_is_tf(s)) {
-    petra_tf_dims d = plan_tf_dims(p, n);
-    tfw = petra_tf_fwd_ws_floats(&d) + (size_t)n * s->gru;
-  }
+  size_t bw = p->blk ? p->blk->plan_ws_floats(p->bstate, n) : 0;
   size_t sizes[10] = {rows * in0, a1, rows * 2, T * R * G + G, 3 * R * H, R * G,
-                      R * (size_t)(p->head.out), maxrows * maxr, p->n_core > 1 ? T * R * H : 0, tfw};
+                      R * (size_t)(p->head.out), maxrows * maxr, p->n_core > 1 ? T * R * H : 0, bw};
   size_t off = 0;
-  float **dst[10] = {&sc->x0, &sc->a1, &sc->st, &sc->xi, &sc->h, &sc->hh, &sc->out2, &sc->lr, &sc->seq, &sc->tfws};
+  float **dst[10] = {&sc->x0, &sc->a1, &sc->st, &sc->xi, &sc->h, &sc->hh, &sc->out2, &sc->lr, &sc->seq, &sc->bws};
   for (int i = 0; i < 10; i++) {
     if (base) *dst[i] = (float *)((char *)base + off);
     off += ((sizes[i] * sizeof(float)) + 63) & ~(size_t)63;
@@ -661,14 +610,14 @@ static size_t layout(const petra_plan *p, int n, void *base, scratch *sc_out) {
 
 size_t petra_plan_scratch_bytes(const petra_plan *p, int n) { return layout(p, n, NULL, NULL) + 64; }
 
-/* petra_tf_linear on the plan's linear layers (fp32, int8, int4, CSR or low rank). */
-typedef struct plan_tf_ctx {
+/* petra_block_apply on the plan's linears (fp32, int8, int4, CSR or low rank). */
+typedef struct block_ctx {
   const petra_plan *p;
   scratch *sc;
-} plan_tf_ctx;
-static void plan_tf_linear(void *ctx, int id, int n, const float *x, float *y) {
-  plan_tf_ctx *c = ctx;
-  linear_apply(c->p, id == PETRA_TF_IN ? &c->p->tf_in : &c->p->tf_lin[id / 4][id % 4], n, x, y, c->sc);
+} block_ctx;
+static void block_apply(void *ctx, int handle, int n, const float *x, float *y) {
+  block_ctx *c = ctx;
+  linear_apply(c->p, &c->p->blin[handle], n, x, y, c->sc);
 }
 
 /* The recurrent core over T steps for R rows; x [T][R][in]; the top layer's final states in
@@ -754,16 +703,11 @@ int petra_plan_score(const petra_plan *p, int n, const float *ex, float *out, vo
       petra_act_forward(s->act, rows * p->dense.out, sc.a1, sc.a1);
       xg = sc.a1;
     }
-    if (petra_spec_is_tf(s)) {
-      petra_tf_dims d = plan_tf_dims(p, n);
-      if (s->tf_time) { /* the event times: numeric column C of x0's rows, as the model's */
-        d.tau = sc.x0 + (E - N + s->tf_time - 1);
-        d.tau_stride = E;
-      }
-      plan_tf_ctx c = {p, &sc};
-      float *pooled = sc.tfws + petra_tf_fwd_ws_floats(&d);
-      petra_tf_forward(&d, &p->tf_p, plan_tf_linear, &c, xg, len, sc.tfws, pooled);
-      linear_apply(p, &p->head, n, pooled, out, &sc);
+    if (p->blk) {
+      block_ctx c = {p, &sc};
+      const float *top = p->blk->plan_forward(p->bstate, n, xg, len, (petra_block_events){sc.x0, E}, sc.bws,
+                                              block_apply, &c);
+      linear_apply(p, &p->head, n, top, out, &sc);
     } else {
       core_run(p, T, n, xg, len, &sc);
       linear_apply(p, &p->head, n, sc.h, out, &sc);

@@ -5,11 +5,13 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "block.h"
+#include "petra/evolve.h"
 #include "core.h"
 #include "quant.h"
 
 /* Kept indices: the k largest scores, returned in ascending index order. */
-static int *top_k(const double *score, int n, int k) {
+int *petra_prune_top_k(const double *score, int n, int k) {
   int *idx = malloc(sizeof(int) * (size_t)n);
   char *take = calloc((size_t)n, 1);
   if (!idx || !take) {
@@ -30,7 +32,7 @@ static int *top_k(const double *score, int n, int k) {
   return idx;
 }
 
-static int kept(float keep, int n) {
+int petra_prune_kept(float keep, int n) {
   int k = (int)ceil((double)keep * n - 1e-9);
   return k < 1 ? 1 : (k > n ? n : k);
 }
@@ -49,19 +51,19 @@ static float *Tw(petra_model *m, const char *name) {
   return t ? petra_model_params(m) + t->offset : NULL;
 }
 
-static double row_norm2(const float *w, int cols, int r) {
+double petra_prune_row_norm2(const float *w, int cols, int r) {
   double s = 0;
   for (int c = 0; c < cols; c++) s += (double)w[(size_t)r * cols + c] * w[(size_t)r * cols + c];
   return s;
 }
-static double col_norm2(const float *w, int rows, int cols, int c) {
+double petra_prune_col_norm2(const float *w, int rows, int cols, int c) {
   double s = 0;
   for (int r = 0; r < rows; r++) s += (double)w[(size_t)r * cols + c] * w[(size_t)r * cols + c];
   return s;
 }
 
 /* Copies rows `ri` (nr of them) and columns `ci` (nc) of a [*, cols] matrix; NULL = all. */
-static void gather(const float *src, int cols, const int *ri, int nr, const int *ci, int nc,
+void petra_prune_gather(const float *src, int cols, const int *ri, int nr, const int *ci, int nc,
                    float *dst) {
   for (int r = 0; r < nr; r++) {
     int sr = ri ? ri[r] : r;
@@ -93,8 +95,11 @@ petra_model *petra_prune(const petra_model *m, const petra_genome *g, petra_err 
   int *in_cols = NULL; /* kept input columns of the layer after the embeddings */
   int n_in_cols = 0;
   petra_model *out = NULL;
-  int D = 0, K_d = 0, K_c[PETRA_MAX_CORE_LAYERS] = {0}, K_f[PETRA_MAX_CORE_LAYERS] = {0};
-  int *ffn_keep[PETRA_MAX_CORE_LAYERS] = {0};
+  int D = 0, K_d = 0, K_c[PETRA_MAX_CORE_LAYERS] = {0};
+  const petra_block *blk = petra_block_of(s);
+  void *blk_keep = NULL;
+  char blk_in[PETRA_NAME_MAX] = ""; /* the tensor that reads the block's input */
+  if (blk) blk->input_tensor(s, blk_in, sizeof blk_in);
   const petra_core *core = petra_core_of(s);
   const int NG = core->gates, NL = petra_spec_core_layers(s);
   const int core_used = NL > 0 && (s->kind == PETRA_MODEL_SEQ || s->arch == PETRA_TS_GRU);
@@ -104,7 +109,7 @@ petra_model *petra_prune(const petra_model *m, const petra_genome *g, petra_err 
 
   if (s->kind == PETRA_MODEL_SEQ) {
     /* the layer that reads the concatenated per-event inputs */
-    const char *reader = s->dense > 0 ? "dense0.w" : petra_spec_is_tf(s) ? "tf.in.w" : cn[0].wih;
+    const char *reader = s->dense > 0 ? "dense0.w" : blk ? blk_in : cn[0].wih;
     int rr = 0, rc = 0;
     const float *rw = T(m, reader, &rr, &rc);
     in_cols = malloc(sizeof(int) * (size_t)rc);
@@ -115,11 +120,11 @@ petra_model *petra_prune(const petra_model *m, const petra_genome *g, petra_err 
       snprintf(name, sizeof name, "emb.%s", s->fields[f].name);
       int vr = 0, d = 0;
       const float *tab = T(m, name, &vr, &d);
-      int k = kept(petra_genome_gene(g, name).keep, d);
+      int k = petra_prune_kept(petra_genome_gene(g, name).keep, d);
       double *score = malloc(sizeof(double) * (size_t)d);
       if (!score) goto oom;
-      for (int j = 0; j < d; j++) score[j] = col_norm2(tab, vr, d, j) * col_norm2(rw, rr, rc, off + j);
-      emb_keep[f] = top_k(score, d, k);
+      for (int j = 0; j < d; j++) score[j] = petra_prune_col_norm2(tab, vr, d, j) * petra_prune_col_norm2(rw, rr, rc, off + j);
+      emb_keep[f] = petra_prune_top_k(score, d, k);
       free(score);
       if (!emb_keep[f]) goto oom;
       for (int j = 0; j < k; j++) in_cols[n_in_cols++] = off + emb_keep[f][j];
@@ -132,14 +137,14 @@ petra_model *petra_prune(const petra_model *m, const petra_genome *g, petra_err 
   if (s->dense > 0 || (s->kind == PETRA_MODEL_TS && s->arch == PETRA_TS_MLP)) {
     D = s->kind == PETRA_MODEL_SEQ ? s->dense : s->hidden;
     const float *w = T(m, "dense0.w", &wr, &wc);
-    const char *next = s->kind != PETRA_MODEL_SEQ ? "head.w" : petra_spec_is_tf(s) ? "tf.in.w" : cn[0].wih;
+    const char *next = s->kind != PETRA_MODEL_SEQ ? "head.w" : blk ? blk_in : cn[0].wih;
     int nr = 0, nc = 0;
     const float *nw = T(m, next, &nr, &nc);
-    K_d = kept(petra_genome_gene(g, "dense0").keep, D);
+    K_d = petra_prune_kept(petra_genome_gene(g, "dense0").keep, D);
     double *score = malloc(sizeof(double) * (size_t)D);
     if (!score) goto oom;
-    for (int o = 0; o < D; o++) score[o] = row_norm2(w, wc, o) * col_norm2(nw, nr, nc, o);
-    dense_keep = top_k(score, D, K_d);
+    for (int o = 0; o < D; o++) score[o] = petra_prune_row_norm2(w, wc, o) * petra_prune_col_norm2(nw, nr, nc, o);
+    dense_keep = petra_prune_top_k(score, D, K_d);
     free(score);
     if (!dense_keep) goto oom;
     if (s->kind == PETRA_MODEL_SEQ) ns.dense = K_d;
@@ -153,15 +158,15 @@ petra_model *petra_prune(const petra_model *m, const petra_genome *g, petra_err 
     int H = petra_spec_core_units(s, l), ir = 0, ic = 0, hr = 0, hc = 0, or_ = 0, oc = 0;
     const float *wih = T(m, cn[l].wih, &ir, &ic), *whh = T(m, cn[l].whh, &hr, &hc);
     const float *nx = T(m, l + 1 < NL ? cn[l + 1].wih : "head.w", &or_, &oc);
-    K_c[l] = kept(petra_genome_gene(g, cn[l].layer).keep, H);
+    K_c[l] = petra_prune_kept(petra_genome_gene(g, cn[l].layer).keep, H);
     double *score = malloc(sizeof(double) * (size_t)H);
     if (!score) goto oom;
     for (int j = 0; j < H; j++) {
       double in = 0;
-      for (int gte = 0; gte < NG; gte++) in += row_norm2(wih, ic, gte * H + j) + row_norm2(whh, hc, gte * H + j);
-      score[j] = in * (col_norm2(whh, hr, hc, j) + col_norm2(nx, or_, oc, j));
+      for (int gte = 0; gte < NG; gte++) in += petra_prune_row_norm2(wih, ic, gte * H + j) + petra_prune_row_norm2(whh, hc, gte * H + j);
+      score[j] = in * (petra_prune_col_norm2(whh, hr, hc, j) + petra_prune_col_norm2(nx, or_, oc, j));
     }
-    core_keep[l] = top_k(score, H, K_c[l]);
+    core_keep[l] = petra_prune_top_k(score, H, K_c[l]);
     free(score);
     if (!core_keep[l]) goto oom;
     if (l == 0)
@@ -170,73 +175,20 @@ petra_model *petra_prune(const petra_model *m, const petra_genome *g, petra_err 
       ns.stack[l - 1] = K_c[l];
   }
 
-  /* a transformer layer's feed-forward units: by their W1 row times their W2 column; a layer
-   * whose gene drops it is left out whole (the others keep their numbers: ns.tf_id) */
-  int tf_kept = 0, dropped[PETRA_MAX_CORE_LAYERS] = {0};
-  for (int l = 0; petra_spec_is_tf(s) && l < s->tf_layers; l++) {
-    char n1[PETRA_NAME_MAX], n2[PETRA_NAME_MAX], gname[16];
-    petra_tf_name(s, l, "w1", n1, sizeof n1);
-    petra_tf_name(s, l, "w2", n2, sizeof n2);
-    petra_tf_name(s, l, NULL, gname, sizeof gname);
-    if ((dropped[l] = petra_genome_gene(g, gname).drop)) continue;
-    int F = s->tf_ffn[l], r1 = 0, c1 = 0, r2 = 0, c2 = 0;
-    const float *w1 = T(m, n1, &r1, &c1), *w2 = T(m, n2, &r2, &c2);
-    K_f[l] = kept(petra_genome_gene(g, gname).keep, F);
-    double *score = malloc(sizeof(double) * (size_t)F);
-    if (!score) goto oom;
-    for (int j = 0; j < F; j++) score[j] = row_norm2(w1, c1, j) * col_norm2(w2, r2, c2, j);
-    ffn_keep[l] = top_k(score, F, K_f[l]);
-    free(score);
-    if (!ffn_keep[l]) goto oom;
-    ns.tf_ffn[tf_kept] = K_f[l];
-    ns.tf_id[tf_kept++] = s->tf_id[l];
-  }
-  if (petra_spec_is_tf(s)) {
-    if (!tf_kept) {
-      petra_err_set(err, PETRA_EINVAL, "prune: the genome drops every transformer layer (keep one)");
-      goto fail;
-    }
-    for (int l = tf_kept; l < PETRA_MAX_CORE_LAYERS; l++) ns.tf_ffn[l] = ns.tf_id[l] = 0;
-    ns.tf_layers = tf_kept;
-  }
+  /* a block's own rule (a transformer: feed-forward units, layers dropped whole) */
+  if (blk && blk->prune_spec(m, g, &ns, &blk_keep, err)) goto fail;
   for (int i = 0; i < g->n_layers; i++) {
     const char *gl = g->layers[i].layer;
-    int is_tf_layer = petra_spec_is_tf(s) && !strncmp(gl, "tf", 2) && gl[2] >= '0' && gl[2] <= '9';
-    if (g->layers[i].drop && !is_tf_layer) {
-      petra_err_set(err, PETRA_EINVAL, "prune: %s: drop=1 applies to transformer layers (tf0, tf1, ...)", gl);
+    if (g->layers[i].drop && !(petra_block_gene_flags(s, gl) & PETRA_EVO_DROPPABLE)) {
+      petra_err_set(err, PETRA_EINVAL, "prune: %s: drop=1 applies to a core's droppable layers (tf0, tf1, ...)", gl);
       goto fail;
     }
   }
 
   out = petra_model_new(&ns, 0, err);
   if (!out) goto fail;
-  if (petra_spec_is_tf(s)) { /* the transformer: input columns as the reader's, FFN units kept */
-    for (int i = 0; i < petra_model_n_tensors(m); i++) {
-      const petra_tensor_info *ti = petra_model_tensor(m, i);
-      if (strncmp(ti->name, "tf", 2)) continue;
-      int l = -1; /* the layer's position in m (its name carries its number, s->tf_id) */
-      const char *part = strchr(ti->name, '.') + 1;
-      if (ti->name[2] != '.')
-        for (int k = 0; k < s->tf_layers; k++)
-          if (s->tf_id[k] == ti->name[2] - '0') l = k;
-      if (l >= 0 && dropped[l]) continue;
-      float *dst = Tw(out, ti->name);
-      const float *src = petra_model_params((petra_model *)m) + ti->offset;
-      if (l < 0 && !strcmp(part, "in.w")) {
-        const int *cols = dense_keep ? dense_keep : in_cols;
-        gather(src, ti->cols, NULL, ti->rows, cols, dense_keep ? K_d : n_in_cols, dst);
-      } else if (l >= 0 && (!strcmp(part, "w1") || !strcmp(part, "b1"))) {
-        if (!strcmp(part, "w1"))
-          gather(src, ti->cols, ffn_keep[l], K_f[l], NULL, ti->cols, dst);
-        else
-          gather(src, ti->cols, NULL, 1, ffn_keep[l], K_f[l], dst);
-      } else if (l >= 0 && !strcmp(part, "w2")) {
-        gather(src, ti->cols, NULL, ti->rows, ffn_keep[l], K_f[l], dst);
-      } else {
-        memcpy(dst, src, sizeof(float) * (size_t)ti->rows * ti->cols);
-      }
-    }
-  }
+  if (blk) /* its input columns: the kept dense units, or embedding and numeric columns */
+    blk->prune_copy(m, out, blk_keep, dense_keep ? dense_keep : in_cols, dense_keep ? K_d : n_in_cols);
   /* copy kept weights */
   if (s->kind == PETRA_MODEL_SEQ) {
     for (int f = 0; f < s->n_fields; f++) {
@@ -244,15 +196,15 @@ petra_model *petra_prune(const petra_model *m, const petra_genome *g, petra_err 
       snprintf(name, sizeof name, "emb.%s", s->fields[f].name);
       int vr = 0, d = 0;
       const float *tab = T(m, name, &vr, &d);
-      gather(tab, d, NULL, vr, emb_keep[f], ns.fields[f].dim, Tw(out, name));
+      petra_prune_gather(tab, d, NULL, vr, emb_keep[f], ns.fields[f].dim, Tw(out, name));
     }
   }
   if (dense_keep) {
     const float *w = T(m, "dense0.w", &wr, &wc);
     const int *cols = s->kind == PETRA_MODEL_SEQ ? in_cols : NULL;
     int ncols = s->kind == PETRA_MODEL_SEQ ? n_in_cols : wc;
-    gather(w, wc, dense_keep, K_d, cols, ncols, Tw(out, "dense0.w"));
-    gather(T(m, "dense0.b", NULL, NULL), D, NULL, 1, dense_keep, K_d, Tw(out, "dense0.b"));
+    petra_prune_gather(w, wc, dense_keep, K_d, cols, ncols, Tw(out, "dense0.w"));
+    petra_prune_gather(T(m, "dense0.b", NULL, NULL), D, NULL, 1, dense_keep, K_d, Tw(out, "dense0.b"));
   }
   for (int l = 0; core_used && l < NL; l++) {
     int H = petra_spec_core_units(s, l), K = K_c[l];
@@ -264,10 +216,10 @@ petra_model *petra_prune(const petra_model *m, const petra_genome *g, petra_err 
      * kept embedding/numeric columns, or all (ts) */
     const int *cols = l > 0 ? core_keep[l - 1] : dense_keep ? dense_keep : (s->kind == PETRA_MODEL_SEQ ? in_cols : NULL);
     int ncols = l > 0 ? K_c[l - 1] : dense_keep ? K_d : (s->kind == PETRA_MODEL_SEQ ? n_in_cols : ic);
-    gather(wih, ic, rows, NG * K, cols, ncols, Tw(out, cn[l].wih));
-    gather(T(m, cn[l].whh, NULL, NULL), H, rows, NG * K, core_keep[l], K, Tw(out, cn[l].whh));
-    gather(T(m, cn[l].bih, NULL, NULL), NG * H, NULL, 1, rows, NG * K, Tw(out, cn[l].bih));
-    gather(T(m, cn[l].bhh, NULL, NULL), NG * H, NULL, 1, rows, NG * K, Tw(out, cn[l].bhh));
+    petra_prune_gather(wih, ic, rows, NG * K, cols, ncols, Tw(out, cn[l].wih));
+    petra_prune_gather(T(m, cn[l].whh, NULL, NULL), H, rows, NG * K, core_keep[l], K, Tw(out, cn[l].whh));
+    petra_prune_gather(T(m, cn[l].bih, NULL, NULL), NG * H, NULL, 1, rows, NG * K, Tw(out, cn[l].bih));
+    petra_prune_gather(T(m, cn[l].bhh, NULL, NULL), NG * H, NULL, 1, rows, NG * K, Tw(out, cn[l].bhh));
     free(rows);
   }
   {
@@ -276,7 +228,7 @@ petra_model *petra_prune(const petra_model *m, const petra_genome *g, petra_err 
     const int *top = core_used ? core_keep[NL - 1] : NULL;
     const int *cols = top ? top : (s->kind == PETRA_MODEL_TS && dense_keep ? dense_keep : NULL);
     int ncols = top ? K_c[NL - 1] : (s->kind == PETRA_MODEL_TS && dense_keep ? K_d : hc);
-    gather(hw, hc, NULL, hr, cols, ncols, Tw(out, "head.w"));
+    petra_prune_gather(hw, hc, NULL, hr, cols, ncols, Tw(out, "head.w"));
     memcpy(Tw(out, "head.b"), T(m, "head.b", NULL, NULL), sizeof(float) * (size_t)hr);
   }
   if (petra_model_n_state(m))
@@ -292,10 +244,8 @@ fail:
 done:
   for (int f = 0; f < PETRA_MAX_FIELDS; f++) free(emb_keep[f]);
   free(dense_keep);
-  for (int l = 0; l < PETRA_MAX_CORE_LAYERS; l++) {
-    free(core_keep[l]);
-    free(ffn_keep[l]);
-  }
+  for (int l = 0; l < PETRA_MAX_CORE_LAYERS; l++) free(core_keep[l]);
+  if (blk) blk->prune_free(blk_keep);
   free(in_cols);
   return out;
 }

@@ -1,13 +1,13 @@
 #include "quant.h"
 
+#include "block.h"
 #include "core.h"
 
 #include <math.h>
 #include <stddef.h>
 #include <string.h>
 
-/* "<stem><digits>.<part>" with one of parts: the layer "<stem><digits>" into layer. */
-static int layer_of(const char *tensor, const char *stem, const char *const *parts, char *layer, size_t n) {
+int petra_layer_of(const char *tensor, const char *stem, const char *const *parts, char *layer, size_t n) {
   size_t k = strlen(stem);
   if (strncmp(tensor, stem, k)) return 0;
   const char *d = tensor + k, *e = d;
@@ -24,17 +24,16 @@ static int layer_of(const char *tensor, const char *stem, const char *const *par
 }
 
 int petra_weight_matrix_layer(const char *tensor, char *layer, size_t n) {
-  static const char *const core_parts[] = {"wih", "whh", NULL}, *const tf_parts[] = {"wqkv", "wo", "w1", "w2", NULL};
-  const char *whole = !strcmp(tensor, "dense0.w") ? "dense0" : !strcmp(tensor, "head.w") ? "head"
-                      : !strcmp(tensor, "tf.in.w") ? "tf" : NULL;
+  static const char *const core_parts[] = {"wih", "whh", NULL};
+  const char *whole = !strcmp(tensor, "dense0.w") ? "dense0" : !strcmp(tensor, "head.w") ? "head" : NULL;
   if (whole) {
     if (strlen(whole) >= n) return 0;
     strcpy(layer, whole);
     return 1;
   }
   for (int i = 0; i < petra_n_cores; i++)
-    if (layer_of(tensor, petra_cores[i].key, core_parts, layer, n)) return 1;
-  return layer_of(tensor, "tf", tf_parts, layer, n);
+    if (petra_layer_of(tensor, petra_cores[i].key, core_parts, layer, n)) return 1;
+  return petra_block_weight_layer(tensor, layer, n);
 }
 
 /* Quantizes n weights x with levels ±lim to q; returns the scale, adds Σ q to *sum. */

@@ -12,6 +12,9 @@
  * Returns 1 and the genome layer the tensor belongs to (gru1, tf0, head) in layer [n], or 0. */
 #include <stddef.h>
 int petra_weight_matrix_layer(const char *tensor, char *layer, size_t n);
+/* A tensor named "<stem><digits>.<part>" with part one of parts (NULL-terminated): 1 and the
+ * layer "<stem><digits>" in layer [n], or 0. */
+int petra_layer_of(const char *tensor, const char *stem, const char *const *parts, char *layer, size_t n);
 
 /* int8, one symmetric scale per row: s = max|w|/127 (1 for an all-zero row),
  * q = clamp(round(w/s), ±127). rowsum (may be NULL) receives Σ q per row. */

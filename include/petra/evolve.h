@@ -47,11 +47,16 @@ typedef int (*petra_evo_eval_fn)(void *ctx, const petra_genome *g, petra_fitness
 
 #define PETRA_EVO_MAX_POP 64
 #define PETRA_EVO_MAX_LAYERS 12
+/* petra_evo_conf.layer_flags: the layer keeps all its units (keep stays 1); the layer may be
+ * dropped whole (gene drop=1; the search keeps at least one such layer) */
+#define PETRA_EVO_FIXED_UNITS 1
+#define PETRA_EVO_DROPPABLE 2
 
 typedef struct petra_evo_conf {
   int population;             /* 4 .. PETRA_EVO_MAX_POP */
   int n_layers;               /* layers the search may change */
   char layers[PETRA_EVO_MAX_LAYERS][32];
+  unsigned char layer_flags[PETRA_EVO_MAX_LAYERS]; /* PETRA_EVO_FIXED_UNITS | PETRA_EVO_DROPPABLE */
   int allow_bits8;            /* genes may choose 8-bit weights */
   int allow_bits4;            /* ... 4-bit weights (bits step along 32 -> 8 -> 4) */
   int allow_sparsity;         /* ... unstructured sparsity 0 / 0.5 / 0.75 / 0.9 */
@@ -70,8 +75,8 @@ typedef struct petra_evo_conf {
 typedef struct petra_evo petra_evo;
 
 petra_evo_conf petra_evo_defaults(void);
-/* Fills c's layer list with the layers of spec the search may change (embeddings, the dense
- * layer, the GRU, the head), in that order. */
+/* Fills c's layer list and flags with the layers of spec the search may change (embeddings,
+ * the dense layer, the core's layers, the head), in that order. */
 void petra_evo_conf_layers(petra_evo_conf *c, const petra_model_spec *spec);
 petra_evo *petra_evo_new(const petra_evo_conf *c, petra_evo_eval_fn eval, void *ctx, petra_err *err);
 void petra_evo_free(petra_evo *e);
