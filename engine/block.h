@@ -37,6 +37,12 @@ typedef void (*petra_block_apply)(void *ctx, int handle, int n, const float *x, 
 typedef struct petra_block {
   petra_core_kind kind; /* petra_model_spec.core */
   const char *key;      /* the spec key; the block's genome layers and tensors are named from it */
+  /* The spec: nonzero when key k is the block's (parsed into s, the result in *rc; every
+   * block is asked, whatever the core); its keys checked against the whole spec, made
+   * canonical when the core is another; the text after "KEY=" in the spec's text. */
+  int (*parse)(petra_model_spec *s, const char *k, const char *v, int *rc, petra_err *err);
+  int (*check)(petra_model_spec *s, petra_err *err);
+  void (*format)(const petra_model_spec *s, char *buf, size_t n);
   /* The genome layers the search may change, in order: their names (at most max) and flags
    * (petra/evolve.h: PETRA_EVO_FIXED_UNITS, PETRA_EVO_DROPPABLE); returns how many. */
   int (*genes)(const petra_model_spec *s, char (*names)[32], unsigned char *flags, int max);
@@ -54,23 +60,26 @@ typedef struct petra_block {
                           petra_block_events ev, float *ws, int train);
   /* After forward with train = 1, given dtop [B][W]: adds the block's gradients to the
    * model's and writes dx [T][B][in] when not NULL. */
-  void (*backward)(petra_model *m, const int *idx, int B, const float *x, const int *len, petra_block_events ev,
-                   float *ws, const float *dtop, float *dx);
+  void (*backward)(petra_model *m, const int *idx, int B, const float *x, const int *len,
+                   petra_block_events ev, float *ws, const float *dtop, float *dx);
 
   /* Plan: a state of its own (fp32 vectors, compiled linears' handles; *bytes_f32 the bytes
    * it keeps beside the linears), NULL with err set on failure. */
   void *(*plan_build)(const petra_model *m, const petra_genome *g, int in, petra_block_linker *lk,
                       size_t *bytes_f32, petra_err *err);
   size_t (*plan_ws_floats)(const void *st, int B);
-  const float *(*plan_forward)(const void *st, int B, const float *x, const int *len, petra_block_events ev,
-                               float *ws, petra_block_apply apply, void *ctx);
+  const float *(*plan_forward)(const void *st, int B, const float *x, const int *len,
+                               petra_block_events ev, float *ws, petra_block_apply apply,
+                               void *ctx);
   void (*plan_free)(void *st);
 
   /* Structured pruning as the genome says: the pruned spec in *ns and what the copy needs in
    * *keep (0), or an error; then the copy of the kept weights into out, whose input columns
    * are in_cols of m's (NULL: all); then prune_free (accepts NULL). */
-  int (*prune_spec)(const petra_model *m, const petra_genome *g, petra_model_spec *ns, void **keep, petra_err *err);
-  void (*prune_copy)(const petra_model *m, petra_model *out, const void *keep, const int *in_cols, int n_in_cols);
+  int (*prune_spec)(const petra_model *m, const petra_genome *g, petra_model_spec *ns, void **keep,
+                    petra_err *err);
+  void (*prune_copy)(const petra_model *m, petra_model *out, const void *keep, const int *in_cols,
+                     int n_in_cols);
   void (*prune_free)(void *keep);
 } petra_block;
 
@@ -87,13 +96,21 @@ unsigned petra_block_gene_flags(const petra_model_spec *s, const char *layer);
 /* model.c's builder, for the blocks' layouts: appends a [rows × cols] tensor, returns its index. */
 int petra_model_add_tensor(petra_model *m, const char *name, int rows, int cols);
 
+/* model_spec.c's parsers, for the blocks' keys: an integer in [lo, hi] (0 or an error naming
+ * key); a comma list of at most max of them (their count, −1 on a bad value, −2 on too many). */
+int petra_spec_parse_int(const char *key, const char *v, long lo, long hi, int *out,
+                         petra_err *err);
+int petra_spec_parse_int_list(const char *key, const char *v, long lo, long hi, int max, int *out,
+                              petra_err *err);
+
 /* prune.c's helpers, for the blocks' pruning rules: units kept of n at fraction keep (at least
  * one); the indices of the k largest scores in ascending order (malloc'ed, NULL: out of
  * memory); rows ri (nr, NULL: the first nr) and columns ci (nc, NULL: the first nc) of a
  * [*, cols] matrix into dst [nr × nc]; squared norms of a row and of a column. */
 int petra_prune_kept(float keep, int n);
 int *petra_prune_top_k(const double *score, int n, int k);
-void petra_prune_gather(const float *src, int cols, const int *ri, int nr, const int *ci, int nc, float *dst);
+void petra_prune_gather(const float *src, int cols, const int *ri, int nr, const int *ci, int nc,
+                        float *dst);
 double petra_prune_row_norm2(const float *w, int cols, int r);
 double petra_prune_col_norm2(const float *w, int rows, int cols, int c);
 #endif

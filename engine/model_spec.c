@@ -7,6 +7,7 @@
 
 #include "petra/model.h"
 
+#include "block.h"
 #include "core.h"
 
 static void defaults(petra_model_spec *s, petra_model_kind kind) {
@@ -35,7 +36,7 @@ static void defaults(petra_model_spec *s, petra_model_kind kind) {
   }
 }
 
-static int parse_int(const char *key, const char *v, long lo, long hi, int *out, petra_err *err) {
+int petra_spec_parse_int(const char *key, const char *v, long lo, long hi, int *out, petra_err *err) {
   char *end;
   errno = 0;
   long x = strtol(v, &end, 10);
@@ -48,14 +49,14 @@ static int parse_int(const char *key, const char *v, long lo, long hi, int *out,
 
 /* KEY=a,b,c: up to max integers in [lo, hi] into out; returns how many, -1 with err set for a
  * bad one, -2 when there are more than max (the caller says which limit). */
-static int parse_int_list(const char *key, const char *v, long lo, long hi, int max, int *out, petra_err *err) {
+int petra_spec_parse_int_list(const char *key, const char *v, long lo, long hi, int max, int *out, petra_err *err) {
   char buf[128];
   snprintf(buf, sizeof buf, "%s", v);
   char *save = NULL;
   int n = 0;
   for (char *u = strtok_r(buf, ",", &save); u; u = strtok_r(NULL, ",", &save)) {
     if (n == max) return -2;
-    if (parse_int(key, u, lo, hi, &out[n++], err)) return -1;
+    if (petra_spec_parse_int(key, u, lo, hi, &out[n++], err)) return -1;
   }
   return n;
 }
@@ -75,9 +76,16 @@ static int parse_field(const char *v, petra_field_spec *f, petra_err *err) {
     return petra_err_set(err, PETRA_EINVAL, "model spec: field '%s': bad vocabulary size", v);
   memcpy(num, c1 + 1, n1);
   num[n1] = 0;
-  int rc = parse_int("vocab", num, 1, 10000000, &f->vocab, err);
+  int rc = petra_spec_parse_int("vocab", num, 1, 10000000, &f->vocab, err);
   if (rc) return rc;
-  return parse_int("dim", c2 + 1, 1, 1024, &f->dim, err);
+  return petra_spec_parse_int("dim", c2 + 1, 1, 1024, &f->dim, err);
+}
+
+/* 1 if a block takes key k (its result in *rc), else 0 */
+static int blocks_parse(petra_model_spec *s, const char *k, const char *v, int *rc, petra_err *err) {
+  for (int b = 0; b < petra_n_blocks; b++)
+    if (petra_blocks[b]->parse(s, k, v, rc, err)) return 1;
+  return 0;
 }
 
 int petra_model_spec_parse(const char *text, petra_model_spec *s, petra_err *err) {
@@ -116,13 +124,13 @@ int petra_model_spec_parse(const char *text, petra_model_spec *s, petra_err *err
         if ((rc = parse_field(f, &s->fields[s->n_fields++], err))) return rc;
       }
     } else if (seq && !strcmp(k, "numeric")) {
-      rc = parse_int(k, v, 0, 4096, &s->n_numeric, err);
+      rc = petra_spec_parse_int(k, v, 0, 4096, &s->n_numeric, err);
     } else if (seq && !strcmp(k, "len")) {
-      rc = parse_int(k, v, 1, 4096, &s->seq_len, err);
+      rc = petra_spec_parse_int(k, v, 1, 4096, &s->seq_len, err);
     } else if (seq && !strcmp(k, "dense")) {
-      rc = parse_int(k, v, 0, 65536, &s->dense, err);
+      rc = petra_spec_parse_int(k, v, 0, 65536, &s->dense, err);
     } else if (seq && !strcmp(k, "layernorm")) {
-      rc = parse_int(k, v, 0, 1, &s->layernorm, err);
+      rc = petra_spec_parse_int(k, v, 0, 1, &s->layernorm, err);
     } else if (seq && !strcmp(k, "dropout")) {
       char *end;
       double d = strtod(v, &end);
@@ -131,67 +139,23 @@ int petra_model_spec_parse(const char *text, petra_model_spec *s, petra_err *err
         return petra_err_set(err, PETRA_ERANGE, "model spec: dropout=%s: expected [0, 1)", v);
       s->dropout = df;
     } else if (seq && !strcmp(k, "classes")) {
-      rc = parse_int(k, v, 1, 100000, &s->classes, err);
-    } else if (seq && !strcmp(k, "tf")) { /* LAYERS:HEADS:WIDTH */
-      int L = 0, H = 0, W = 0, used = 0;
-      if (sscanf(v, "%d:%d:%d%n", &L, &H, &W, &used) != 3 || v[used] || L < 1 || L > PETRA_MAX_CORE_LAYERS || H < 1 ||
-          W < 1 || W > 1024 || W % H)
-        return petra_err_set(err, PETRA_ERANGE,
-                             "model spec: tf=%s: expected LAYERS:HEADS:WIDTH, 1..%d layers, WIDTH <= 1024 a multiple of HEADS",
-                             v, PETRA_MAX_CORE_LAYERS);
-      s->core = PETRA_CORE_TF;
-      s->tf_layers = L, s->tf_heads = H, s->gru = W, s->n_stack = 0;
-      for (int l = 0; l < PETRA_MAX_CORE_LAYERS; l++) s->tf_ffn[l] = 2 * W, s->tf_id[l] = l;
-    } else if (seq && !strcmp(k, "ffn")) { /* after tf=: one value for every layer, or one per layer */
-      int n = parse_int_list(k, v, 1, 65536, PETRA_MAX_CORE_LAYERS, s->tf_ffn, err);
-      if (n == -1) return PETRA_ERANGE;
-      if (n == -2)
-        return petra_err_set(err, PETRA_ERANGE, "model spec: ffn=%s: at most %d layers", v, PETRA_MAX_CORE_LAYERS);
-      if (n == 0)
-        return petra_err_set(err, PETRA_ERANGE, "model spec: ffn=%s: expected units per layer, e.g. ffn=64,48", v);
-      for (int l = n; l < PETRA_MAX_CORE_LAYERS; l++) s->tf_ffn[l] = s->tf_ffn[n - 1];
-    } else if (seq && !strcmp(k, "tfid")) { /* after tf=: the layers' numbers, increasing */
-      int ids[PETRA_MAX_CORE_LAYERS];
-      int n = parse_int_list(k, v, 0, PETRA_MAX_CORE_LAYERS - 1, PETRA_MAX_CORE_LAYERS, ids, err);
-      if (n == -1) return PETRA_ERANGE;
-      if (n == -2 || n == 0 || n != s->tf_layers)
-        return petra_err_set(err, PETRA_ERANGE, "model spec: tfid=%s: expected one number per layer of tf=", v);
-      for (int l = 0; l < n; l++) {
-        if (l && ids[l] <= ids[l - 1])
-          return petra_err_set(err, PETRA_ERANGE, "model spec: tfid=%s: expected increasing numbers", v);
-        s->tf_id[l] = ids[l];
-      }
-    } else if (seq && !strcmp(k, "causal")) {
-      rc = parse_int(k, v, 0, 1, &s->tf_causal, err);
-    } else if (seq && !strcmp(k, "pos")) {
-      if (!strcmp(v, "index")) {
-        s->tf_time = 0;
-      } else if (!strncmp(v, "time:", 5)) {
-        int c = 0;
-        if ((rc = parse_int(k, v + 5, 0, 4095, &c, err))) return rc;
-        s->tf_time = c + 1;
-      } else {
-        return petra_err_set(err, PETRA_EINVAL, "model spec: pos=%s: expected index or time:COLUMN (a numeric column)", v);
-      }
-    } else if (seq && !strcmp(k, "pool")) {
-      if (strcmp(v, "last") && strcmp(v, "mean"))
-        return petra_err_set(err, PETRA_EINVAL, "model spec: pool=%s: expected last or mean", v);
-      s->tf_pool_mean = !strcmp(v, "mean");
+      rc = petra_spec_parse_int(k, v, 1, 100000, &s->classes, err);
+    } else if (seq && blocks_parse(s, k, v, &rc, err)) {
+      /* a block's key (engine/block.h): tf=, ffn=, causal= ... */
     } else if (!strcmp(k, "gru") || (seq && petra_core_by_key(k))) {
       /* the recurrent core's kind and units per layer: gru=64, lstm=64, gru=64,32 (engine/core.c) */
       int units[PETRA_MAX_CORE_LAYERS];
       const int max = seq ? PETRA_MAX_CORE_LAYERS : 1;
-      int n = parse_int_list(k, v, seq ? 1 : 0, 65536, max, units, err);
+      int n = petra_spec_parse_int_list(k, v, seq ? 1 : 0, 65536, max, units, err);
       if (n == -1) return PETRA_ERANGE;
       if (n == -2)
         return petra_err_set(err, PETRA_ERANGE, "model spec: %s=%s: at most %d stacked layers%s", k, v, max,
                              seq ? "" : " (ts models)");
-      if (n == 0) return parse_int(k, "", 0, 0, &s->gru, err); /* "gru=": the usual message */
+      if (n == 0) return petra_spec_parse_int(k, "", 0, 0, &s->gru, err); /* "gru=": the usual message */
       s->gru = units[0];
       s->n_stack = n - 1;
       for (int l = 1; l < n; l++) s->stack[l - 1] = units[l];
       if (seq) s->core = petra_core_by_key(k)->kind;
-      s->tf_layers = s->tf_heads = 0;
     } else if (!strcmp(k, "act")) {
       int a = petra_act_parse(v);
       if (a < 0)
@@ -206,20 +170,20 @@ int petra_model_spec_parse(const char *text, petra_model_spec *s, petra_err *err
       s->loss = (petra_loss)l;
       loss_given = 1;
     } else if (!seq && !strcmp(k, "window")) {
-      rc = parse_int(k, v, 1, 100000, &s->window, err);
+      rc = petra_spec_parse_int(k, v, 1, 100000, &s->window, err);
     } else if (!seq && !strcmp(k, "horizon")) {
-      rc = parse_int(k, v, 1, 100000, &s->horizon, err);
+      rc = petra_spec_parse_int(k, v, 1, 100000, &s->horizon, err);
     } else if (!seq && !strcmp(k, "channels")) {
-      rc = parse_int(k, v, 1, 4096, &s->channels, err);
+      rc = petra_spec_parse_int(k, v, 1, 4096, &s->channels, err);
     } else if (!seq && !strcmp(k, "target")) {
       if (!strcmp(v, "all"))
         s->target = -1;
       else
-        rc = parse_int(k, v, 0, 4095, &s->target, err);
+        rc = petra_spec_parse_int(k, v, 0, 4095, &s->target, err);
     } else if (!seq && !strcmp(k, "ci")) {
-      rc = parse_int(k, v, 0, 1, &s->ci, err);
+      rc = petra_spec_parse_int(k, v, 0, 1, &s->ci, err);
     } else if (!seq && !strcmp(k, "hidden")) {
-      rc = parse_int(k, v, 1, 65536, &s->hidden, err);
+      rc = petra_spec_parse_int(k, v, 1, 65536, &s->hidden, err);
     } else if (!seq && !strcmp(k, "arch")) {
       if (!strcmp(v, "linear")) s->arch = PETRA_TS_LINEAR;
       else if (!strcmp(v, "mlp")) s->arch = PETRA_TS_MLP;
@@ -227,7 +191,7 @@ int petra_model_spec_parse(const char *text, petra_model_spec *s, petra_err *err
       else if (!strcmp(v, "dlinear")) s->arch = PETRA_TS_DLINEAR;
       else return petra_err_set(err, PETRA_EINVAL, "model spec: arch=%s: expected linear, dlinear, mlp or gru", v);
     } else if (!seq && !strcmp(k, "kernel")) {
-      rc = parse_int(k, v, 1, 4095, &s->ma_kernel, err);
+      rc = petra_spec_parse_int(k, v, 1, 4095, &s->ma_kernel, err);
       if (!rc && s->ma_kernel % 2 == 0)
         return petra_err_set(err, PETRA_EINVAL, "model spec: kernel=%d: the moving average needs an odd kernel", s->ma_kernel);
     } else if (!seq && !strcmp(k, "norm")) {
@@ -251,22 +215,10 @@ int petra_model_spec_parse(const char *text, petra_model_spec *s, petra_err *err
     if (!loss_given) s->loss = s->classes > 1 ? PETRA_LOSS_CE : PETRA_LOSS_BCE;
     if (s->n_fields == 0 && s->n_numeric == 0)
       return petra_err_set(err, PETRA_EINVAL, "model spec: a seq model needs fields or numeric inputs");
-    /* the transformer keeps every layer's attention weights per example for its backward
-     * pass: heads × len² floats per layer (len=4096, 4 heads, 2 layers would be 512 MiB an
-     * example); refused past 2^24 floats (64 MiB) */
-    if (petra_spec_is_tf(s) && (double)s->tf_heads * s->seq_len * s->seq_len * s->tf_layers > 16777216.0)
-      return petra_err_set(err, PETRA_ERANGE,
-                           "model spec: tf=%d:%d:%d with len=%d keeps %.0f attention weights per example "
-                           "(layers x heads x len^2); at most 16777216: a shorter len or fewer heads",
-                           s->tf_layers, s->tf_heads, s->gru, s->seq_len,
-                           (double)s->tf_heads * s->seq_len * s->seq_len * s->tf_layers);
-    if (s->tf_time && !petra_spec_is_tf(s))
-      return petra_err_set(err, PETRA_EINVAL, "model spec: pos=time:%d applies to a transformer core (tf=)", s->tf_time - 1);
-    if (s->tf_time > s->n_numeric)
-      return petra_err_set(err, PETRA_ERANGE, "model spec: pos=time:%d but the model has %d numeric input(s) (columns 0..%d)",
-                           s->tf_time - 1, s->n_numeric, s->n_numeric - 1);
-    /* canonical: feed-forward widths only for the transformer's layers */
-    for (int l = petra_spec_is_tf(s) ? s->tf_layers : 0; l < PETRA_MAX_CORE_LAYERS; l++) s->tf_ffn[l] = s->tf_id[l] = 0;
+    for (int b = 0; b < petra_n_blocks; b++) { /* each block's keys against the spec (and canonical) */
+      int brc = petra_blocks[b]->check(s, err);
+      if (brc) return brc;
+    }
     if (s->loss == PETRA_LOSS_CE && s->classes < 2)
       return petra_err_set(err, PETRA_EINVAL, "model spec: loss=ce needs classes >= 2");
     if (s->loss == PETRA_LOSS_BCE && s->classes != 1)
@@ -288,20 +240,10 @@ int petra_model_spec_format(const petra_model_spec *s, char *buf, size_t size) {
     char units[256];
     const char *ckey = petra_core_of(s)->key;
     size_t uo;
-    if (petra_spec_is_tf(s)) {
-      ckey = "tf";
-      uo = (size_t)snprintf(units, sizeof units, "%d:%d:%d ffn=%d", s->tf_layers, s->tf_heads, s->gru, s->tf_ffn[0]);
-      for (int l = 1; l < s->tf_layers && uo < sizeof units; l++)
-        uo += (size_t)snprintf(units + uo, sizeof units - uo, ",%d", s->tf_ffn[l]);
-      int renumbered = 0;
-      for (int l = 0; l < s->tf_layers; l++) renumbered |= s->tf_id[l] != l;
-      for (int l = 0; renumbered && l < s->tf_layers && uo < sizeof units; l++)
-        uo += (size_t)snprintf(units + uo, sizeof units - uo, "%s%d", l ? "," : " tfid=", s->tf_id[l]);
-      if (uo < sizeof units)
-        uo += (size_t)snprintf(units + uo, sizeof units - uo, " causal=%d pool=%s", s->tf_causal,
-                               s->tf_pool_mean ? "mean" : "last");
-      if (s->tf_time && uo < sizeof units) /* (pos=index, the default, is not written: older spec texts) */
-        snprintf(units + uo, sizeof units - uo, " pos=time:%d", s->tf_time - 1);
+    const petra_block *blk = petra_block_of(s);
+    if (blk) {
+      ckey = blk->key;
+      blk->format(s, units, sizeof units);
     } else {
       uo = (size_t)snprintf(units, sizeof units, "%d", s->gru);
       for (int l = 0; l < s->n_stack && uo < sizeof units; l++)

@@ -16,6 +16,8 @@
 #include "petra/tf.h"
 #include "quant.h"
 
+extern const petra_block petra_tf_block;
+
 /* idx: the tensors outside the layers (ONE of them: in.w, in.b, pos, lnf.g, lnf.b, t2v.w,
  * t2v.b, t2v.p; −1 when absent), then per layer the 12 of tf_parts */
 enum { IN_W, IN_B, POS, LNF_G, LNF_B, T2V_W, T2V_B, T2V_P, ONE };
@@ -25,15 +27,131 @@ enum { IN_W, IN_B, POS, LNF_G, LNF_B, T2V_W, T2V_B, T2V_P, ONE };
 static const struct {
   const char *name;
   char rows, cols;
-} tf_parts[12] = {{"ln1.g", '1', 'w'}, {"ln1.b", '1', 'w'}, {"wqkv", 't', 'w'}, {"bqkv", '1', 't'},
-                  {"wo", 'w', 'w'},    {"bo", '1', 'w'},    {"ln2.g", '1', 'w'}, {"ln2.b", '1', 'w'},
-                  {"w1", 'f', 'w'},    {"b1", '1', 'f'},    {"w2", 'w', 'f'},    {"b2", '1', 'w'}};
+} tf_parts[12] = {{"ln1.g", '1', 'w'}, {"ln1.b", '1', 'w'}, {"wqkv", 't', 'w'},
+                  {"bqkv", '1', 't'},  {"wo", 'w', 'w'},    {"bo", '1', 'w'},
+                  {"ln2.g", '1', 'w'}, {"ln2.b", '1', 'w'}, {"w1", 'f', 'w'},
+                  {"b1", '1', 'f'},    {"w2", 'w', 'f'},    {"b2", '1', 'w'}};
 /* the four matrices of a layer (petra/tf.h ids QKV, O, F1, F2): their index in tf_parts; the
  * bias is the next */
 static const int mat_part[4] = {2, 4, 8, 10};
 
-static float *par(petra_model *m, int i) { return i < 0 ? NULL : petra_model_params(m) + petra_model_tensor(m, i)->offset; }
-static float *grad(petra_model *m, int i) { return i < 0 ? NULL : petra_model_grads(m) + petra_model_tensor(m, i)->offset; }
+static float *par(petra_model *m, int i) {
+  return i < 0 ? NULL : petra_model_params(m) + petra_model_tensor(m, i)->offset;
+}
+static float *grad(petra_model *m, int i) {
+  return i < 0 ? NULL : petra_model_grads(m) + petra_model_tensor(m, i)->offset;
+}
+
+/* ---------------------------------------------------------------- spec */
+
+/* The spec keys: tf=LAYERS:HEADS:WIDTH, ffn=, tfid=, causal=, pool=, pos=. Nonzero when the key
+ * is one of them (its result in *rc), 0 when not. */
+static int parse(petra_model_spec *s, const char *k, const char *v, int *rc, petra_err *err) {
+  if (!strcmp(k, "tf")) { /* LAYERS:HEADS:WIDTH */
+    int L = 0, H = 0, W = 0, used = 0;
+    if (sscanf(v, "%d:%d:%d%n", &L, &H, &W, &used) != 3 || v[used] || L < 1 ||
+        L > PETRA_MAX_CORE_LAYERS || H < 1 || W < 1 || W > 1024 || W % H)
+      return *rc = petra_err_set(err, PETRA_ERANGE,
+                                 "model spec: tf=%s: expected LAYERS:HEADS:WIDTH, 1..%d layers, "
+                                 "WIDTH <= 1024 a multiple of HEADS",
+                                 v, PETRA_MAX_CORE_LAYERS);
+    s->core = PETRA_CORE_TF;
+    s->tf_layers = L, s->tf_heads = H, s->gru = W, s->n_stack = 0;
+    for (int l = 0; l < PETRA_MAX_CORE_LAYERS; l++) s->tf_ffn[l] = 2 * W, s->tf_id[l] = l;
+  } else if (!strcmp(k, "ffn")) { /* after tf=: one value for every layer, or one per layer */
+    int n = petra_spec_parse_int_list(k, v, 1, 65536, PETRA_MAX_CORE_LAYERS, s->tf_ffn, err);
+    if (n == -1) return *rc = PETRA_ERANGE, 1;
+    if (n == -2)
+      return *rc = petra_err_set(err, PETRA_ERANGE, "model spec: ffn=%s: at most %d layers", v,
+                                 PETRA_MAX_CORE_LAYERS);
+    if (n == 0)
+      return *rc = petra_err_set(err, PETRA_ERANGE,
+                                 "model spec: ffn=%s: expected units per layer, e.g. ffn=64,48", v);
+    for (int l = n; l < PETRA_MAX_CORE_LAYERS; l++) s->tf_ffn[l] = s->tf_ffn[n - 1];
+  } else if (!strcmp(k, "tfid")) { /* after tf=: the layers' numbers, increasing */
+    int ids[PETRA_MAX_CORE_LAYERS];
+    int n = petra_spec_parse_int_list(k, v, 0, PETRA_MAX_CORE_LAYERS - 1, PETRA_MAX_CORE_LAYERS,
+                                      ids, err);
+    if (n == -1) return *rc = PETRA_ERANGE, 1;
+    if (n == -2 || n == 0 || n != s->tf_layers)
+      return *rc = petra_err_set(err, PETRA_ERANGE,
+                                 "model spec: tfid=%s: expected one number per layer of tf=", v);
+    for (int l = 0; l < n; l++) {
+      if (l && ids[l] <= ids[l - 1])
+        return *rc = petra_err_set(err, PETRA_ERANGE,
+                                   "model spec: tfid=%s: expected increasing numbers", v);
+      s->tf_id[l] = ids[l];
+    }
+  } else if (!strcmp(k, "causal")) {
+    *rc = petra_spec_parse_int(k, v, 0, 1, &s->tf_causal, err);
+  } else if (!strcmp(k, "pos")) {
+    if (!strcmp(v, "index")) {
+      s->tf_time = 0;
+    } else if (!strncmp(v, "time:", 5)) {
+      int c = 0;
+      if ((*rc = petra_spec_parse_int(k, v + 5, 0, 4095, &c, err))) return 1;
+      s->tf_time = c + 1;
+    } else {
+      return *rc = petra_err_set(
+                 err, PETRA_EINVAL,
+                 "model spec: pos=%s: expected index or time:COLUMN (a numeric column)", v);
+    }
+  } else if (!strcmp(k, "pool")) {
+    if (strcmp(v, "last") && strcmp(v, "mean"))
+      return *rc =
+                 petra_err_set(err, PETRA_EINVAL, "model spec: pool=%s: expected last or mean", v);
+    s->tf_pool_mean = !strcmp(v, "mean");
+  } else {
+    return 0;
+  }
+  return 1;
+}
+
+static int check(petra_model_spec *s, petra_err *err) {
+  const int is_tf = petra_block_of(s) == &petra_tf_block;
+  /* the transformer keeps every layer's attention weights per example for its backward
+   * pass: heads × len² floats per layer (len=4096, 4 heads, 2 layers would be 512 MiB an
+   * example); refused past 2^24 floats (64 MiB) */
+  if (is_tf && (double)s->tf_heads * s->seq_len * s->seq_len * s->tf_layers > 16777216.0)
+    return petra_err_set(
+        err, PETRA_ERANGE,
+        "model spec: tf=%d:%d:%d with len=%d keeps %.0f attention weights per example "
+        "(layers x heads x len^2); at most 16777216: a shorter len or fewer heads",
+        s->tf_layers, s->tf_heads, s->gru, s->seq_len,
+        (double)s->tf_heads * s->seq_len * s->seq_len * s->tf_layers);
+  if (s->tf_time && !is_tf)
+    return petra_err_set(err, PETRA_EINVAL,
+                         "model spec: pos=time:%d applies to a transformer core (tf=)",
+                         s->tf_time - 1);
+  if (s->tf_time > s->n_numeric)
+    return petra_err_set(
+        err, PETRA_ERANGE,
+        "model spec: pos=time:%d but the model has %d numeric input(s) (columns 0..%d)",
+        s->tf_time - 1, s->n_numeric, s->n_numeric - 1);
+  /* canonical: feed-forward widths only for the transformer's layers; no layers unless the
+   * core is this (tf=2:4:32 then gru=64: the GRU) */
+  if (!is_tf) s->tf_layers = s->tf_heads = 0;
+  for (int l = is_tf ? s->tf_layers : 0; l < PETRA_MAX_CORE_LAYERS; l++)
+    s->tf_ffn[l] = s->tf_id[l] = 0;
+  return 0;
+}
+
+/* tf=LAYERS:HEADS:WIDTH ffn=... as the spec text writes it (what follows "tf=") */
+static void format(const petra_model_spec *s, char *buf, size_t n) {
+  size_t uo;
+  uo = (size_t)snprintf(buf, n, "%d:%d:%d ffn=%d", s->tf_layers, s->tf_heads, s->gru, s->tf_ffn[0]);
+  for (int l = 1; l < s->tf_layers && uo < n; l++)
+    uo += (size_t)snprintf(buf + uo, n - uo, ",%d", s->tf_ffn[l]);
+  int renumbered = 0;
+  for (int l = 0; l < s->tf_layers; l++) renumbered |= s->tf_id[l] != l;
+  for (int l = 0; renumbered && l < s->tf_layers && uo < n; l++)
+    uo += (size_t)snprintf(buf + uo, n - uo, "%s%d", l ? "," : " tfid=", s->tf_id[l]);
+  if (uo < n)
+    uo += (size_t)snprintf(buf + uo, n - uo, " causal=%d pool=%s", s->tf_causal,
+                           s->tf_pool_mean ? "mean" : "last");
+  if (s->tf_time && uo < n) /* (pos=index, the default, is not written: older spec texts) */
+    snprintf(buf + uo, n - uo, " pos=time:%d", s->tf_time - 1);
+}
 
 /* ---------------------------------------------------------------- genome */
 
@@ -58,7 +176,9 @@ static int weight_layer(const char *tensor, char *layer, size_t n) {
   return petra_layer_of(tensor, "tf", parts, layer, n);
 }
 
-static void input_tensor(const petra_model_spec *s, char *buf, size_t n) { petra_tf_name(s, -1, "in.w", buf, n); }
+static void input_tensor(const petra_model_spec *s, char *buf, size_t n) {
+  petra_tf_name(s, -1, "in.w", buf, n);
+}
 
 /* ---------------------------------------------------------------- model */
 
@@ -100,7 +220,8 @@ static void layout(petra_model *m, int in, int *idx) {
 static void init_uniform(petra_model *m, int i, float bound) {
   float *x = par(m, i);
   size_t n = (size_t)petra_model_tensor(m, i)->rows * petra_model_tensor(m, i)->cols;
-  for (size_t k = 0; k < n; k++) x[k] = (float)((petra_rng_uniform(petra_model_rng(m)) * 2.0 - 1.0) * bound);
+  for (size_t k = 0; k < n; k++)
+    x[k] = (float)((petra_rng_uniform(petra_model_rng(m)) * 2.0 - 1.0) * bound);
 }
 
 /* linear maps as PyTorch's nn.Linear, norms at 1 and 0, positions N(0, 0.02²) */
@@ -118,14 +239,18 @@ static void init(petra_model *m, const int *idx) {
       par(m, idx[T2V_W])[k] = (float)petra_rng_normal(rng);
       par(m, idx[T2V_B])[k] = (float)(6.283185307179586 * petra_rng_uniform(rng));
     }
-    for (int i = 0; i < s->gru * PETRA_TF_T2V; i++) par(m, idx[T2V_P])[i] = (float)(0.02 * petra_rng_normal(rng));
+    for (int i = 0; i < s->gru * PETRA_TF_T2V; i++)
+      par(m, idx[T2V_P])[i] = (float)(0.02 * petra_rng_normal(rng));
   }
   int ones[] = {0, 6};
   for (int l = 0; l < s->tf_layers; l++) {
     const int *t = idx + ONE + 12 * l;
     for (int k = 0; k < 12; k++) {
       if (k == 0 || k == 1 || k == 6 || k == 7) continue;
-      int fan = k == 3 || k == 5 ? s->gru : k == 9 ? s->gru : k == 11 ? s->tf_ffn[l] : petra_model_tensor(m, t[k])->cols;
+      int fan = k == 3 || k == 5 ? s->gru
+                : k == 9         ? s->gru
+                : k == 11        ? s->tf_ffn[l]
+                                 : petra_model_tensor(m, t[k])->cols;
       init_uniform(m, t[k], 1.0f / sqrtf((float)fan));
     }
     for (int e = 0; e < 2; e++)
@@ -137,8 +262,14 @@ static void init(petra_model *m, const int *idx) {
 /* The dimensions for B sequences of in inputs; time-aware positions read the event times from
  * numeric column C of x0's rows (0 past a length). */
 static petra_tf_dims dims(const petra_model_spec *s, int B, int in, petra_block_events ev) {
-  petra_tf_dims d = {.T = s->seq_len, .B = B, .in = in, .W = s->gru, .heads = s->tf_heads,
-                     .layers = s->tf_layers, .causal = s->tf_causal, .pool_mean = s->tf_pool_mean};
+  petra_tf_dims d = {.T = s->seq_len,
+                     .B = B,
+                     .in = in,
+                     .W = s->gru,
+                     .heads = s->tf_heads,
+                     .layers = s->tf_layers,
+                     .causal = s->tf_causal,
+                     .pool_mean = s->tf_pool_mean};
   for (int l = 0; l < s->tf_layers; l++) d.F[l] = s->tf_ffn[l];
   if (s->tf_time && ev.x0) {
     d.tau = ev.x0 + (ev.E - s->n_numeric + s->tf_time - 1);
@@ -146,7 +277,8 @@ static petra_tf_dims dims(const petra_model_spec *s, int B, int in, petra_block_
   }
   return d;
 }
-static petra_tf_dims model_dims(const petra_model *m, const int *idx, int B, petra_block_events ev) {
+static petra_tf_dims model_dims(const petra_model *m, const int *idx, int B,
+                                petra_block_events ev) {
   return dims(petra_model_get_spec(m), B, petra_model_tensor(m, idx[IN_W])->cols, ev);
 }
 
@@ -157,22 +289,36 @@ static void bind(petra_model *m, const int *idx, float *(*at)(petra_model *, int
 static petra_tf_params params(petra_model *m, const int *idx) {
   float *v[ONE + 12 * PETRA_MAX_CORE_LAYERS] = {0};
   bind(m, idx, par, v);
-  petra_tf_params p = {.win = v[IN_W], .bin = v[IN_B], .pos = v[POS], .lnf_g = v[LNF_G], .lnf_b = v[LNF_B],
-                       .t2v_w = v[T2V_W], .t2v_b = v[T2V_B], .t2v_p = v[T2V_P]};
+  petra_tf_params p = {.win = v[IN_W],
+                       .bin = v[IN_B],
+                       .pos = v[POS],
+                       .lnf_g = v[LNF_G],
+                       .lnf_b = v[LNF_B],
+                       .t2v_w = v[T2V_W],
+                       .t2v_b = v[T2V_B],
+                       .t2v_p = v[T2V_P]};
   for (int l = 0; l < petra_model_get_spec(m)->tf_layers; l++) {
     float **q = v + ONE + 12 * l;
-    p.l[l] = (petra_tf_layer_params){q[0], q[1], q[2], q[3], q[4], q[5], q[6], q[7], q[8], q[9], q[10], q[11]};
+    p.l[l] = (petra_tf_layer_params){q[0], q[1], q[2], q[3], q[4],  q[5],
+                                     q[6], q[7], q[8], q[9], q[10], q[11]};
   }
   return p;
 }
 static petra_tf_grads grads(petra_model *m, const int *idx) {
   float *v[ONE + 12 * PETRA_MAX_CORE_LAYERS] = {0};
   bind(m, idx, grad, v);
-  petra_tf_grads g = {.win = v[IN_W], .bin = v[IN_B], .pos = v[POS], .lnf_g = v[LNF_G], .lnf_b = v[LNF_B],
-                      .t2v_w = v[T2V_W], .t2v_b = v[T2V_B], .t2v_p = v[T2V_P]};
+  petra_tf_grads g = {.win = v[IN_W],
+                      .bin = v[IN_B],
+                      .pos = v[POS],
+                      .lnf_g = v[LNF_G],
+                      .lnf_b = v[LNF_B],
+                      .t2v_w = v[T2V_W],
+                      .t2v_b = v[T2V_B],
+                      .t2v_p = v[T2V_P]};
   for (int l = 0; l < petra_model_get_spec(m)->tf_layers; l++) {
     float **q = v + ONE + 12 * l;
-    g.l[l] = (petra_tf_layer_grads){q[0], q[1], q[2], q[3], q[4], q[5], q[6], q[7], q[8], q[9], q[10], q[11]};
+    g.l[l] = (petra_tf_layer_grads){q[0], q[1], q[2], q[3], q[4],  q[5],
+                                    q[6], q[7], q[8], q[9], q[10], q[11]};
   }
   return g;
 }
@@ -207,8 +353,8 @@ static const float *forward(petra_model *m, const int *idx, int B, const float *
   return out;
 }
 
-static void backward(petra_model *m, const int *idx, int B, const float *x, const int *len, petra_block_events ev,
-                     float *ws, const float *dtop, float *dx) {
+static void backward(petra_model *m, const int *idx, int B, const float *x, const int *len,
+                     petra_block_events ev, float *ws, const float *dtop, float *dx) {
   petra_tf_dims d = model_dims(m, idx, B, ev);
   petra_tf_params tp = params(m, idx);
   petra_tf_grads tg = grads(m, idx);
@@ -220,7 +366,7 @@ static void backward(petra_model *m, const int *idx, int B, const float *x, cons
 typedef struct tf_plan {
   petra_model_spec s;
   int in;
-  float *f32;      /* one block: the fp32 vectors of p point into it */
+  float *f32;        /* one block: the fp32 vectors of p point into it */
   petra_tf_params p; /* (its weight pointers unused: the products are the compiled linears) */
   int h_in, h[PETRA_MAX_CORE_LAYERS][4]; /* the linears' handles: input, per layer QKV, O, W1, W2 */
 } tf_plan;
@@ -243,8 +389,10 @@ static void *plan_build(const petra_model *m, const petra_genome *g, int in, pet
   const petra_model_spec *s = petra_model_get_spec(m);
   const int W = s->gru, T = s->seq_len;
   tf_plan *t = calloc(1, sizeof *t);
-  size_t nf = (s->tf_time ? (size_t)(W + 2) * PETRA_TF_T2V : (size_t)T * W) + 3 * (size_t)W; /* pos, lnf g/b, in bias */
-  for (int l = 0; l < s->tf_layers; l++) nf += 4 * (size_t)W + 3 * (size_t)W + W + (size_t)s->tf_ffn[l] + W;
+  size_t nf = (s->tf_time ? (size_t)(W + 2) * PETRA_TF_T2V : (size_t)T * W) +
+              3 * (size_t)W; /* pos, lnf g/b, in bias */
+  for (int l = 0; l < s->tf_layers; l++)
+    nf += 4 * (size_t)W + 3 * (size_t)W + W + (size_t)s->tf_ffn[l] + W;
   if (!t || !(t->f32 = malloc(sizeof(float) * nf))) {
     plan_free(t);
     petra_err_set(err, PETRA_ENOMEM, "plan: out of memory");
@@ -254,12 +402,12 @@ static void *plan_build(const petra_model *m, const petra_genome *g, int in, pet
   t->in = in;
   float *q = t->f32;
   char nm[PETRA_NAME_MAX], gl[16];
-#define TFV(dst, l, part, n)                     \
-  do {                                           \
-    petra_tf_name(s, l, part, nm, sizeof nm);    \
+#define TFV(dst, l, part, n)                       \
+  do {                                             \
+    petra_tf_name(s, l, part, nm, sizeof nm);      \
     memcpy(q, tensor(m, nm), sizeof(float) * (n)); \
-    (dst) = q;                                   \
-    q += (n);                                    \
+    (dst) = q;                                     \
+    q += (n);                                      \
   } while (0)
   const float *bin;
   if (s->tf_time) {
@@ -329,8 +477,9 @@ static void plan_linear(void *ctx, int id, int n, const float *x, float *y) {
   c->apply(c->ctx, id == PETRA_TF_IN ? c->t->h_in : c->t->h[id / 4][id % 4], n, x, y);
 }
 
-static const float *plan_forward(const void *st, int B, const float *x, const int *len, petra_block_events ev,
-                                 float *ws, petra_block_apply apply, void *actx) {
+static const float *plan_forward(const void *st, int B, const float *x, const int *len,
+                                 petra_block_events ev, float *ws, petra_block_apply apply,
+                                 void *actx) {
   const tf_plan *t = st;
   petra_tf_dims d = plan_dims(t, B, ev);
   float *out = ws + petra_tf_fwd_ws_floats(&d);
@@ -356,7 +505,8 @@ static void prune_free(void *keep) {
 
 /* A layer's feed-forward units by their W1 row times their W2 column; a layer whose gene drops
  * it is left out whole (the others keep their numbers: ns->tf_id). */
-static int prune_spec(const petra_model *m, const petra_genome *g, petra_model_spec *ns, void **keep, petra_err *err) {
+static int prune_spec(const petra_model *m, const petra_genome *g, petra_model_spec *ns,
+                      void **keep, petra_err *err) {
   const petra_model_spec *s = petra_model_get_spec(m);
   tf_keep *k = calloc(1, sizeof *k);
   if (!k) return petra_err_set(err, PETRA_ENOMEM, "prune: out of memory");
@@ -369,7 +519,8 @@ static int prune_spec(const petra_model *m, const petra_genome *g, petra_model_s
     petra_layer_gene gene = petra_genome_gene(g, gname);
     if (gene.drop) continue;
     const int F = s->tf_ffn[l];
-    const petra_tensor_info *t1 = petra_model_find_tensor(m, n1), *t2 = petra_model_find_tensor(m, n2);
+    const petra_tensor_info *t1 = petra_model_find_tensor(m, n1),
+                            *t2 = petra_model_find_tensor(m, n2);
     const float *w1 = tensor(m, n1), *w2 = tensor(m, n2);
     k->k[l] = petra_prune_kept(gene.keep, F);
     double *score = malloc(sizeof(double) * (size_t)F);
@@ -377,7 +528,9 @@ static int prune_spec(const petra_model *m, const petra_genome *g, petra_model_s
       prune_free(k);
       return petra_err_set(err, PETRA_ENOMEM, "prune: out of memory");
     }
-    for (int j = 0; j < F; j++) score[j] = petra_prune_row_norm2(w1, t1->cols, j) * petra_prune_col_norm2(w2, t2->rows, t2->cols, j);
+    for (int j = 0; j < F; j++)
+      score[j] =
+          petra_prune_row_norm2(w1, t1->cols, j) * petra_prune_col_norm2(w2, t2->rows, t2->cols, j);
     k->ffn[l] = petra_prune_top_k(score, F, k->k[l]);
     free(score);
     if (!k->ffn[l]) {
@@ -389,7 +542,8 @@ static int prune_spec(const petra_model *m, const petra_genome *g, petra_model_s
   }
   if (!kept) {
     prune_free(k);
-    return petra_err_set(err, PETRA_EINVAL, "prune: the genome drops every transformer layer (keep one)");
+    return petra_err_set(err, PETRA_EINVAL,
+                         "prune: the genome drops every transformer layer (keep one)");
   }
   for (int l = kept; l < PETRA_MAX_CORE_LAYERS; l++) ns->tf_ffn[l] = ns->tf_id[l] = 0;
   ns->tf_layers = kept;
@@ -399,7 +553,8 @@ static int prune_spec(const petra_model *m, const petra_genome *g, petra_model_s
 
 /* The input projection's columns as the block's input; the feed-forward units kept; the rest
  * as they are, each kept layer under its own name. */
-static void prune_copy(const petra_model *m, petra_model *out, const void *keep, const int *in_cols, int n_in_cols) {
+static void prune_copy(const petra_model *m, petra_model *out, const void *keep, const int *in_cols,
+                       int n_in_cols) {
   const petra_model_spec *s = petra_model_get_spec(m);
   const tf_keep *k = keep;
   for (int i = 0; i < petra_model_n_tensors(m); i++) {
@@ -415,7 +570,8 @@ static void prune_copy(const petra_model *m, petra_model *out, const void *keep,
     float *dst = petra_model_params(out) + to->offset;
     const float *src = petra_model_params((petra_model *)m) + ti->offset;
     if (l < 0 && !strcmp(part, "in.w")) {
-      petra_prune_gather(src, ti->cols, NULL, ti->rows, in_cols, in_cols ? n_in_cols : ti->cols, dst);
+      petra_prune_gather(src, ti->cols, NULL, ti->rows, in_cols, in_cols ? n_in_cols : ti->cols,
+                         dst);
     } else if (l >= 0 && !strcmp(part, "w1")) {
       petra_prune_gather(src, ti->cols, k->ffn[l], k->k[l], NULL, ti->cols, dst);
     } else if (l >= 0 && !strcmp(part, "b1")) {
@@ -431,6 +587,9 @@ static void prune_copy(const petra_model *m, petra_model *out, const void *keep,
 const petra_block petra_tf_block = {
     .kind = PETRA_CORE_TF,
     .key = "tf",
+    .parse = parse,
+    .check = check,
+    .format = format,
     .genes = genes,
     .weight_layer = weight_layer,
     .input_tensor = input_tensor,
