@@ -37,6 +37,9 @@ typedef void (*petra_block_apply)(void *ctx, int handle, int n, const float *x, 
 typedef struct petra_block {
   petra_core_kind kind; /* petra_model_spec.core */
   const char *key;      /* the spec key; the block's genome layers and tensors are named from it */
+  /* a small core in spec text ("tf=2:2:8 ffn=12,8"): the table-driven tests take every block
+   * through gradients, plans, pruning and snapshots with it */
+  const char *example;
   /* The spec: nonzero when key k is the block's (parsed into s, the result in *rc; every
    * block is asked, whatever the core); its keys checked against the whole spec, made
    * canonical when the core is another; the text after "KEY=" in the spec's text. */

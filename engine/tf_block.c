@@ -587,6 +587,7 @@ static void prune_copy(const petra_model *m, petra_model *out, const void *keep,
 const petra_block petra_tf_block = {
     .kind = PETRA_CORE_TF,
     .key = "tf",
+    .example = "tf=2:2:8 ffn=12,8",
     .parse = parse,
     .check = check,
     .format = format,

@@ -4,6 +4,7 @@
 #include "exgen.h"
 #include "gradcheck.h"
 #include "petra/model.h"
+#include "block.h"
 #include "core.h"
 
 #define TOL 1e-3
@@ -90,6 +91,17 @@ TEST(every_recurrent_core_in_a_model_matches_finite_differences) {
     check_model_gradients(spec, 4, 1e-2f);
     snprintf(spec, sizeof spec, "seq fields=mcc:20:4 numeric=3 len=4 dense=0 %s=6,5 classes=3", petra_cores[c].key);
     check_model_gradients(spec, 4, 2e-2f);
+  }
+}
+/* every block of engine/core.c's second table (engine/block.h), by its example core */
+TEST(every_block_core_in_a_model_matches_finite_differences) {
+  CHECK(petra_n_blocks >= 1);
+  for (int b = 0; b < petra_n_blocks; b++) {
+    char spec[160];
+    snprintf(spec, sizeof spec, "seq fields=mcc:20:4 numeric=3 len=5 dense=8 act=tanh %s classes=1", petra_blocks[b]->example);
+    check_model_gradients(spec, 4, 2e-3f);
+    snprintf(spec, sizeof spec, "seq fields=mcc:10:3 numeric=2 len=4 dense=0 %s classes=3", petra_blocks[b]->example);
+    check_model_gradients(spec, 3, 2e-3f);
   }
 }
 TEST(seq_transformer_gradients_match_finite_differences) {

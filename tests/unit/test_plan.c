@@ -6,6 +6,7 @@
 
 #include "check.h"
 #include "exgen.h"
+#include "block.h"
 #include "core.h"
 #include "kernels.h"
 #include "petra/plan.h"
@@ -30,15 +31,22 @@ static const char *fixed_specs[] = {
     "ts window=24 horizon=6 channels=3 arch=dlinear kernel=5 ci=1 norm=last",
     "ts window=24 horizon=6 channels=3 arch=linear ci=0 norm=revin",
 };
-/* the specs above, then one two-layer model per recurrent core of engine/core.c's table (a
- * kind added there is planned, compressed and scored by every test here) */
-static unsigned n_specs(void) { return (unsigned)(sizeof fixed_specs / sizeof fixed_specs[0]) + (unsigned)petra_n_cores; }
+/* the specs above, then one two-layer model per recurrent core of engine/core.c's table and one
+ * model per block by its example (a kind added there is planned, compressed and scored by
+ * every test here) */
+static unsigned n_specs(void) {
+  return (unsigned)(sizeof fixed_specs / sizeof fixed_specs[0]) + (unsigned)petra_n_cores + (unsigned)petra_n_blocks;
+}
 static const char *spec_at(unsigned k) {
   static char gen[8][160];
-  unsigned nf = (unsigned)(sizeof fixed_specs / sizeof fixed_specs[0]);
+  unsigned nf = (unsigned)(sizeof fixed_specs / sizeof fixed_specs[0]), nc = (unsigned)petra_n_cores;
   if (k < nf) return fixed_specs[k];
-  snprintf(gen[(k - nf) % 8], sizeof gen[0], "seq fields=mcc:50:4,ch:4:2 numeric=3 len=7 dense=8 act=relu %s=7,5 classes=1",
-           petra_cores[k - nf].key);
+  if (k < nf + nc)
+    snprintf(gen[(k - nf) % 8], sizeof gen[0], "seq fields=mcc:50:4,ch:4:2 numeric=3 len=7 dense=8 act=relu %s=7,5 classes=1",
+             petra_cores[k - nf].key);
+  else
+    snprintf(gen[(k - nf) % 8], sizeof gen[0], "seq fields=mcc:50:4,ch:4:2 numeric=3 len=7 dense=8 act=relu %s classes=1",
+             petra_blocks[k - nf - nc]->example);
   return gen[(k - nf) % 8];
 }
 

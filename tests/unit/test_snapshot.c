@@ -7,6 +7,7 @@
 #include "petra/prune.h"
 #include "petra/rng.h"
 #include "petra/snapshot.h"
+#include "block.h"
 #include "core.h"
 
 static void hex(const uint8_t *d, char *out) {
@@ -63,6 +64,11 @@ TEST(snapshot_roundtrip_gives_the_same_model_and_metadata) {
   for (int c = 0; c < petra_n_cores; c++) { /* every recurrent core of engine/core.c's table */
     char spec[128];
     snprintf(spec, sizeof spec, "seq fields=mcc:50:4 numeric=2 len=6 dense=8 %s=7,5", petra_cores[c].key);
+    roundtrip(spec);
+  }
+  for (int b = 0; b < petra_n_blocks; b++) { /* and every block (engine/block.h) */
+    char spec[128];
+    snprintf(spec, sizeof spec, "seq fields=mcc:50:4 numeric=2 len=6 dense=8 %s", petra_blocks[b]->example);
     roundtrip(spec);
   }
 }
