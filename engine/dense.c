@@ -7,7 +7,15 @@
 #include "kernels.h"
 
 /* The products go through libpetra's AVX-512 row kernels where they run (kernels.h; OpenBLAS
- * 0.3.21 takes its AVX2 kernels on AMD Zen 4, at about half their rate), OpenBLAS otherwise. */
+ * 0.3.21 takes its AVX2 kernels on AMD Zen 4, at about half their rate, and its SSE3 Prescott
+ * kernels on Intel CPUs newer than it knows), OpenBLAS otherwise. */
+
+/* Rows from which the forward product transposes W once and runs the row kernel (below it,
+ * one matrix-vector product per row would do; the transpose costs in·out moves, 1/n of the
+ * product) */
+#ifndef DENSE_ROWS_MIN
+#define DENSE_ROWS_MIN 8
+#endif
 
 void petra_dense_forward(int n, int in, int out, const float *x, const float *W, const float *b,
                          float *y) {
@@ -17,10 +25,9 @@ void petra_dense_forward(int n, int in, int out, const float *x, const float *W,
     return;
   }
   /* many rows: W transposed once, then the row kernel */
-  float *wt = n >= 64 && k->fp32_fast ? malloc(sizeof(float) * (size_t)in * out) : NULL;
+  float *wt = n >= DENSE_ROWS_MIN && k->fp32_fast ? malloc(sizeof(float) * (size_t)in * out) : NULL;
   if (wt) {
-    for (int o = 0; o < out; o++)
-      for (int i = 0; i < in; i++) wt[(size_t)i * out + o] = W[(size_t)o * in + i];
+    petra_transpose(out, in, W, wt);
     k->sgemm_rows(n, in, out, out, x, wt, b, y);
     free(wt);
     return;

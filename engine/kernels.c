@@ -417,6 +417,11 @@ __attribute__((target("avx512f,avx512bw,avx512vnni"))) static void qgemm4_vnni(i
 #define qgemm4_avx512 qgemm4_vnni
 #endif
 
+void petra_transpose(int rows, int cols, const float *src, float *dst) {
+  for (int r = 0; r < rows; r++)
+    for (int c = 0; c < cols; c++) dst[(size_t)c * rows + r] = src[(size_t)r * cols + c];
+}
+
 void petra_qpack4(int rows, int in, const int8_t *q, uint8_t *W4) {
   int rows16 = (rows + 15) / 16 * 16, nb = (in + 31) / 32;
   for (int rb = 0; rb < rows16 / 16; rb++)

@@ -3,16 +3,11 @@
 #include <cblas.h>
 #include <string.h>
 
-void petra_rec_transpose_whh(int G, int H, const float *Whh, float *whhT) {
-  for (int i = 0; i < G; i++)
-    for (int j = 0; j < H; j++) whhT[(size_t)j * G + i] = Whh[(size_t)i * H + j];
-}
+void petra_rec_transpose_whh(int G, int H, const float *Whh, float *whhT) { petra_transpose(G, H, Whh, whhT); }
 
 void petra_rec_hidden_product(const petra_kernels *k, int B, int H, int G, const float *hp, const float *Whh,
                               const float *whhT, const float *bhh, float *hh) {
-  if (B == 1 && k->fp32_fast) {
-    k->sgemv_rm(G, H, Whh, hp, bhh, hh);
-  } else if (k->fp32_fast) {
+  if (k->fp32_fast) {
     k->sgemm_rows(B, H, G, G, hp, whhT, bhh, hh);
   } else {
     for (int b = 0; b < B; b++) memcpy(hh + (size_t)b * G, bhh, sizeof(float) * G);

@@ -8,7 +8,9 @@
 
 #include "kernels.h"
 
-/* Whhᵀ [H × G] into whhT, the per-step product's operand (read when B > 1). */
+/* Whhᵀ [H × G] into whhT, the per-step product's operand (the row kernel's, for every B: at
+ * B = 1 it beats a matrix-vector product over Whh's rows, which ends each row in a horizontal
+ * sum). */
 void petra_rec_transpose_whh(int G, int H, const float *Whh, float *whhT);
 
 /* hh [B × G] = hp [B × H] · Whhᵀ + bhh (whhT from petra_rec_transpose_whh). */
