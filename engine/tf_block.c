@@ -286,42 +286,20 @@ static petra_tf_dims model_dims(const petra_model *m, const int *idx, int B,
 static void bind(petra_model *m, const int *idx, float *(*at)(petra_model *, int), float **v) {
   for (int i = 0; i < ONE + 12 * petra_model_get_spec(m)->tf_layers; i++) v[i] = at(m, idx[i]);
 }
-static petra_tf_params params(petra_model *m, const int *idx) {
-  float *v[ONE + 12 * PETRA_MAX_CORE_LAYERS] = {0};
-  bind(m, idx, par, v);
-  petra_tf_params p = {.win = v[IN_W],
-                       .bin = v[IN_B],
-                       .pos = v[POS],
-                       .lnf_g = v[LNF_G],
-                       .lnf_b = v[LNF_B],
-                       .t2v_w = v[T2V_W],
-                       .t2v_b = v[T2V_B],
-                       .t2v_p = v[T2V_P]};
-  for (int l = 0; l < petra_model_get_spec(m)->tf_layers; l++) {
-    float **q = v + ONE + 12 * l;
-    p.l[l] = (petra_tf_layer_params){q[0], q[1], q[2], q[3], q[4],  q[5],
-                                     q[6], q[7], q[8], q[9], q[10], q[11]};
-  }
-  return p;
-}
-static petra_tf_grads grads(petra_model *m, const int *idx) {
-  float *v[ONE + 12 * PETRA_MAX_CORE_LAYERS] = {0};
-  bind(m, idx, grad, v);
-  petra_tf_grads g = {.win = v[IN_W],
-                      .bin = v[IN_B],
-                      .pos = v[POS],
-                      .lnf_g = v[LNF_G],
-                      .lnf_b = v[LNF_B],
-                      .t2v_w = v[T2V_W],
-                      .t2v_b = v[T2V_B],
-                      .t2v_p = v[T2V_P]};
-  for (int l = 0; l < petra_model_get_spec(m)->tf_layers; l++) {
-    float **q = v + ONE + 12 * l;
-    g.l[l] = (petra_tf_layer_grads){q[0], q[1], q[2], q[3], q[4],  q[5],
-                                    q[6], q[7], q[8], q[9], q[10], q[11]};
-  }
-  return g;
-}
+/* petra_tf_params and petra_tf_grads have the same members (const or not): one filler */
+#define TF_FILL(Struct, Layer, at)                                                                 \
+  float *v[ONE + 12 * PETRA_MAX_CORE_LAYERS] = {0};                                                \
+  bind(m, idx, at, v);                                                                             \
+  Struct r = {.win = v[IN_W], .bin = v[IN_B], .pos = v[POS], .lnf_g = v[LNF_G], .lnf_b = v[LNF_B], \
+              .t2v_w = v[T2V_W], .t2v_b = v[T2V_B], .t2v_p = v[T2V_P]};                            \
+  for (int l = 0; l < petra_model_get_spec(m)->tf_layers; l++) {                                   \
+    float **q = v + ONE + 12 * l;                                                                  \
+    r.l[l] = (Layer){q[0], q[1], q[2], q[3], q[4], q[5], q[6], q[7], q[8], q[9], q[10], q[11]};    \
+  }                                                                                                \
+  return r
+static petra_tf_params params(petra_model *m, const int *idx) { TF_FILL(petra_tf_params, petra_tf_layer_params, par); }
+static petra_tf_grads grads(petra_model *m, const int *idx) { TF_FILL(petra_tf_grads, petra_tf_layer_grads, grad); }
+#undef TF_FILL
 
 /* petra_tf_linear on the model's fp32 weights */
 typedef struct model_ctx {
