@@ -43,8 +43,10 @@ else
   echo "package built ($deb); installing it to check needs root: run deploy/verify-package.sh $deb as root"
 fi
 
-stage "tests: unit, cli, integration (real Kafka broker)"
-(cd build && ctest --output-on-failure -j 1)
+stage "tests: unit and cli (both cores)"
+(cd build && ctest --output-on-failure -L unit -j "$jobs")
+stage "tests: integration (real Kafka broker, one at a time)"
+(cd build && ctest --output-on-failure -LE unit -j 1)
 
 if [ "${1:-}" != "--no-sanitize" ]; then
   stage "build (ASan+UBSan)"
