@@ -16,6 +16,7 @@
 /* the most tensors and compiled linear layers a block may have */
 #define PETRA_BLOCK_MAX_TENSORS (8 + 12 * PETRA_MAX_CORE_LAYERS)
 #define PETRA_BLOCK_MAX_LINEARS (1 + 4 * PETRA_MAX_CORE_LAYERS)
+#define PETRA_BLOCK_MAX_GENES (1 + PETRA_MAX_CORE_LAYERS)
 
 /* The examples' per-event inputs before the dense layer, x0 [T][B][E] with the numeric
  * columns last: for a block that reads an event's own columns (time-aware positions). */
@@ -66,9 +67,10 @@ typedef struct petra_block {
   void (*backward)(petra_model *m, const int *idx, int B, const float *x, const int *len,
                    petra_block_events ev, float *ws, const float *dtop, float *dx);
 
-  /* Plan: a state of its own (fp32 vectors, compiled linears' handles; *bytes_f32 the bytes
+  /* Plan: a state of its own (fp32 vectors, the handles of the linears lk compiled as the
+   * genome says; *bytes_f32 the bytes
    * it keeps beside the linears), NULL with err set on failure. */
-  void *(*plan_build)(const petra_model *m, const petra_genome *g, int in, petra_block_linker *lk,
+  void *(*plan_build)(const petra_model *m, int in, petra_block_linker *lk,
                       size_t *bytes_f32, petra_err *err);
   size_t (*plan_ws_floats)(const void *st, int B);
   const float *(*plan_forward)(const void *st, int B, const float *x, const int *len,

@@ -45,9 +45,9 @@ int petra_block_weight_layer(const char *tensor, char *layer, size_t n) {
 
 unsigned petra_block_gene_flags(const petra_model_spec *s, const char *layer) {
   const petra_block *b = petra_block_of(s);
-  char names[PETRA_BLOCK_MAX_LINEARS][32];
-  unsigned char flags[PETRA_BLOCK_MAX_LINEARS];
-  int n = b ? b->genes(s, names, flags, PETRA_BLOCK_MAX_LINEARS) : 0;
+  char names[PETRA_BLOCK_MAX_GENES][32];
+  unsigned char flags[PETRA_BLOCK_MAX_GENES];
+  int n = b ? b->genes(s, names, flags, PETRA_BLOCK_MAX_GENES) : 0;
   for (int i = 0; i < n; i++)
     if (!strcmp(names[i], layer)) return flags[i];
   return 0;

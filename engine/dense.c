@@ -10,12 +10,9 @@
  * 0.3.21 takes its AVX2 kernels on AMD Zen 4, at about half their rate, and its SSE3 Prescott
  * kernels on Intel CPUs newer than it knows), OpenBLAS otherwise. */
 
-/* Rows from which the forward product transposes W once and runs the row kernel (below it,
- * one matrix-vector product per row would do; the transpose costs in·out moves, 1/n of the
- * product) */
-#ifndef DENSE_ROWS_MIN
-#define DENSE_ROWS_MIN 8
-#endif
+/* Rows from which the forward product transposes W once and runs the row kernel (the
+ * transpose costs in·out moves, 1/n of the product); fewer go to OpenBLAS, one to sgemv_rm */
+enum { DENSE_ROWS_MIN = 8 };
 
 void petra_dense_forward(int n, int in, int out, const float *x, const float *W, const float *b,
                          float *y) {

@@ -362,12 +362,12 @@ petra_evo *petra_evo_new(const petra_evo_conf *c, petra_evo_eval_fn eval, void *
   for (int l = 0; l < c->n_layers; l++)
     set_gene(c, &e->pop[1].genome, c->layers[l], keep_index(0.5f), c->allow_bits8 ? 8 : 32);
   e->pop[1].genome.finetune_steps = 200;
-  int first = 2, n_tf = 0, tf_first = -1;
+  int first = 2, n_drop = 0, drop_first = -1;
   for (int l = 0; l < c->n_layers; l++)
-    if (c->layer_flags[l] & PETRA_EVO_DROPPABLE && n_tf++ == 0) tf_first = l;
-  if (n_tf >= 2 && e->n > 2) {
+    if (c->layer_flags[l] & PETRA_EVO_DROPPABLE && n_drop++ == 0) drop_first = l;
+  if (n_drop >= 2 && e->n > 2) {
     e->pop[2].genome = e->pop[1].genome;
-    petra_layer_gene gene = petra_genome_gene(&e->pop[2].genome, c->layers[tf_first]);
+    petra_layer_gene gene = petra_genome_gene(&e->pop[2].genome, c->layers[drop_first]);
     gene.drop = 1;
     petra_genome_set(&e->pop[2].genome, &gene);
     first = 3;

@@ -36,7 +36,7 @@ void petra_gru_forward(int T, int B, int in, int H, const float *x, const int *l
   float *hh = hn + (size_t)T * B * H;
   float *whhT = hh + (size_t)B * G;
   const size_t rows = (size_t)T * B;
-  petra_rec_transpose_whh(G, H, Whh, whhT);
+  petra_transpose(G, H, Whh, whhT);
   const petra_kernels *k = petra_kernels_best();
   petra_dense_forward((int)rows, in, G, x, Wih, bih, gates); /* gates = x · Wihᵀ + bih */
   if (h0)

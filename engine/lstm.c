@@ -34,7 +34,7 @@ void petra_lstm_forward(int T, int B, int in, int H, const float *x, const int *
   float *whhT = hh + (size_t)B * G;
   const size_t rows = (size_t)T * B;
   const petra_kernels *k = petra_kernels_best();
-  petra_rec_transpose_whh(G, H, Whh, whhT);
+  petra_transpose(G, H, Whh, whhT);
   petra_dense_forward((int)rows, in, G, x, Wih, bih, acts);
   if (h0)
     memcpy(hs, h0, sizeof(float) * B * H);

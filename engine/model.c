@@ -28,7 +28,8 @@ typedef struct layout {
       g_bhh[PETRA_MAX_CORE_LAYERS]; /* recurrent layers (ts: one GRU) */
   int h_w, h_b;              /* head (seq) / output layer (ts; dlinear: the remainder's map) */
   int t_w;                   /* ts dlinear: the trend's map */
-  int blk[PETRA_BLOCK_MAX_TENSORS]; /* a block's (engine/block.h), in its own order */
+  const petra_block *block;         /* the spec's block (engine/block.h), or NULL */
+  int blk[PETRA_BLOCK_MAX_TENSORS]; /* its tensors, in its own order */
 } layout;
 
 /* Workspace for a batch of up to cap examples. */
@@ -106,6 +107,7 @@ static void build_layout(petra_model *m) {
   petra_model_spec *s = &m->spec;
   layout *L = &m->L;
   memset(L, -1, sizeof *L);
+  L->block = NULL;
   char name[PETRA_NAME_MAX + 8];
   if (s->kind == PETRA_MODEL_SEQ) {
     m->E = s->n_numeric;
@@ -124,8 +126,7 @@ static void build_layout(petra_model *m) {
       }
       in = s->dense;
     }
-    const petra_block *blk = petra_block_of(s);
-    if (blk) blk->layout(m, in, L->blk);
+    if ((L->block = petra_block_of(s))) L->block->layout(m, in, L->blk);
     const petra_core *core = petra_core_of(s);
     for (int l = 0; l < petra_spec_core_layers(s); l++) { /* each layer reads the one below */
       petra_core_names nm = petra_core_layer_names(core, l);
@@ -204,8 +205,7 @@ static void init_params(petra_model *m) {
     init_uniform(m, L->g_bih[l], b);
     init_uniform(m, L->g_bhh[l], b);
   }
-  const petra_block *blk = petra_block_of(&m->spec);
-  if (blk) blk->init(m, L->blk);
+  if (L->block) L->block->init(m, L->blk);
   float b = 1.0f / sqrtf((float)m->t[L->h_w].cols);
   init_uniform(m, L->h_w, b);
   init_uniform(m, L->h_b, b);
@@ -385,9 +385,8 @@ static int ensure_ws(petra_model *m, int n) {
     *dst[i] = sizes[i] ? p : NULL;
     p += sizes[i];
   }
-  const petra_block *blk = petra_block_of(s);
-  if (blk) { /* a block's workspace, in the block of the stacked layers */
-    if (!(w->stack = zalloc64(blk->ws_floats(m, m->L.blk, n)))) return PETRA_ENOMEM;
+  if (m->L.block) { /* a block's workspace, in the block of the stacked layers */
+    if (!(w->stack = zalloc64(m->L.block->ws_floats(m, m->L.blk, n)))) return PETRA_ENOMEM;
     w->bws = w->stack;
   }
   /* stacked recurrent layers: states, workspaces and the grad wrt their input */
@@ -512,7 +511,7 @@ static int seq_forward(petra_model *m, int n, const float *ex, int train) {
     }
     in_g = D;
   }
-  const petra_block *blk = petra_block_of(s);
+  const petra_block *blk = L->block;
   if (blk) {
     w->btop = blk->forward(m, L->blk, n, xg, w->len, (petra_block_events){w->x0, m->E}, w->bws, train);
     petra_dense_forward(n, H, s->classes, w->btop, P(m, L->h_w), P(m, L->h_b), w->out);
@@ -540,7 +539,7 @@ static void seq_backward(petra_model *m, int n) {
   const layout *L = &m->L;
   const int T = s->seq_len, D = s->dense, H = s->gru;
   const size_t rows = (size_t)T * n;
-  const petra_block *blk = petra_block_of(s);
+  const petra_block *blk = L->block;
   if (blk) {
     petra_dense_backward(n, H, s->classes, w->btop, P(m, L->h_w), w->dout, w->dh, Gr(m, L->h_w), Gr(m, L->h_b));
     const float *xg = D ? (s->dropout > 0 ? w->a3 : w->a2) : w->x0;

@@ -426,7 +426,7 @@ petra_plan *petra_plan_build_ex(const petra_model *m, const petra_genome *g, con
   if ((p->blk = petra_block_of(s))) {
     block_linker lk = {{link_add}, p, g, T1 * R1, sm};
     size_t bf = 0;
-    if (!(p->bstate = p->blk->plan_build(m, g, in, &lk.lk, &bf, err))) goto fail;
+    if (!(p->bstate = p->blk->plan_build(m, in, &lk.lk, &bf, err))) goto fail;
     p->bytes += bf;
     in = petra_spec_core_top(s);
   }

@@ -3,8 +3,6 @@
 #include <cblas.h>
 #include <string.h>
 
-void petra_rec_transpose_whh(int G, int H, const float *Whh, float *whhT) { petra_transpose(G, H, Whh, whhT); }
-
 void petra_rec_hidden_product(const petra_kernels *k, int B, int H, int G, const float *hp, const float *Whh,
                               const float *whhT, const float *bhh, float *hh) {
   if (k->fp32_fast) {

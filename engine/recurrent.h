@@ -8,12 +8,8 @@
 
 #include "kernels.h"
 
-/* Whhᵀ [H × G] into whhT, the per-step product's operand (the row kernel's, for every B: at
- * B = 1 it beats a matrix-vector product over Whh's rows, which ends each row in a horizontal
- * sum). */
-void petra_rec_transpose_whh(int G, int H, const float *Whh, float *whhT);
-
-/* hh [B × G] = hp [B × H] · Whhᵀ + bhh (whhT from petra_rec_transpose_whh). */
+/* hh [B × G] = hp [B × H] · Whhᵀ + bhh (whhT: Whhᵀ [H × G] by petra_transpose, the row kernel's operand at every B — at B = 1 it
+ * beats a matrix-vector product over Whh's rows, which ends each row in a horizontal sum). */
 void petra_rec_hidden_product(const petra_kernels *k, int B, int H, int G, const float *hp, const float *Whh,
                               const float *whhT, const float *bhh, float *hh);
 

@@ -29,7 +29,7 @@ void petra_rnn_forward(int T, int B, int in, int H, const float *x, const int *l
   float *acts = ws, *hh = acts + (size_t)T * B * H, *whhT = hh + (size_t)B * H;
   const size_t rows = (size_t)T * B;
   const petra_kernels *k = petra_kernels_best();
-  petra_rec_transpose_whh(H, H, Whh, whhT);
+  petra_transpose(H, H, Whh, whhT);
   petra_dense_forward((int)rows, in, H, x, Wih, bih, acts);
   if (h0)
     memcpy(hs, h0, sizeof(float) * B * H);

@@ -361,9 +361,8 @@ static const float *tensor(const petra_model *m, const char *name) {
   return t ? petra_model_params((petra_model *)m) + t->offset : NULL;
 }
 
-static void *plan_build(const petra_model *m, const petra_genome *g, int in, petra_block_linker *lk,
+static void *plan_build(const petra_model *m, int in, petra_block_linker *lk,
                         size_t *bytes_f32, petra_err *err) {
-  (void)g; /* (the linker reads the genes) */
   const petra_model_spec *s = petra_model_get_spec(m);
   const int W = s->gru, T = s->seq_len;
   tf_plan *t = calloc(1, sizeof *t);
