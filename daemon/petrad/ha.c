@@ -117,27 +117,171 @@ static int produce_version_record(petrad *d, uint64_t version) {
 /* A commit runs in steps so that the loop never waits on the broker for long (a broker outage
  * with a transaction open must not stall the control socket, health or the watchdog): each
  * step calls librdkafka with a short timeout; a retriable timeout leaves the commit pending and
- * txn_timer resumes it (commit_transaction and abort_transaction are resumable;
- * send_offsets_to_transaction is retried with the identical offsets and group metadata, as
- * librdkafka asks). While a commit is pending nothing is produced (petrad_txn_ensure says no). */
+ * txn_timer resumes it (commit_transaction and abort_transaction are resumable and honour
+ * their timeouts). send_offsets_to_transaction does not: librdkafka 2.0.2 waits for its
+ * AddOffsetsToTxn and TxnOffsetCommit answers without a bound whatever timeout it is given (it
+ * held the loop 10 s while a broker with a thousand partitions shut down), so the offsets go
+ * out from a thread of their own, the sender (below), retried there with the identical offsets
+ * and group metadata as librdkafka asks; the loop looks for its answer at each step. While a
+ * commit is pending nothing is produced (petrad_txn_ensure says no). */
 #define TXN_SLICE_MS 250  /* the first call: a healthy commit takes 40–90 ms here */
 #define TXN_RESUME_MS 50  /* each resumed call: the loop is held at most this long ... */
 #define TXN_RETRY_MS 500  /* ... this often (5–10% of the loop while the broker is away) */
+#define TXN_SEND_MS 5000  /* the sender's timeout per call (its own thread: may block) */
 
-static void txn_clear(petrad *d) {
-  if (d->out.txn_offsets) rd_kafka_topic_partition_list_destroy(d->out.txn_offsets);
-  if (d->out.txn_gm) rd_kafka_consumer_group_metadata_destroy(d->out.txn_gm);
-  d->out.txn_offsets = NULL;
-  d->out.txn_gm = NULL;
-  d->out.txn_phase = TXN_IDLE;
-  d->out.txn_state_generation = 0;
-  if (d->out.txn_timer.loop) uv_timer_stop(&d->out.txn_timer);
-}
+/* The sender: one thread per producer, started at the first commit with offsets. Handoff under
+ * mu: the loop posts a job (offsets, group metadata; busy = 1) and owns nothing of it from then;
+ * the sender sends it, retrying retriable errors until it is abandoned, frees the job and sets
+ * finished with the last error (NULL: sent); the loop takes that error (busy = 0). abandon
+ * (lease lost, stop) ends the retries; quit ends the thread. */
+typedef struct txn_sender {
+  uv_thread_t thread;
+  uv_mutex_t mu;
+  uv_cond_t cv;
+  rd_kafka_t *producer;
+  rd_kafka_topic_partition_list_t *offsets;
+  rd_kafka_consumer_group_metadata_t *gm;
+  int busy, finished, abandon, quit;
+  rd_kafka_error_t *error;
+} txn_sender;
 
 static int is_retriable(const rd_kafka_error_t *e) {
   int r = rd_kafka_error_is_retriable(e) && !rd_kafka_error_is_fatal(e) && !rd_kafka_error_txn_requires_abort(e);
   if (r) LOG_DEBUG("txn_retriable", "error=\"%s\"", rd_kafka_error_string(e));
   return r;
+}
+
+static void sender_main(void *arg) {
+  txn_sender *s = arg;
+  uv_mutex_lock(&s->mu);
+  for (;;) {
+    while (!s->quit && (!s->busy || s->finished)) uv_cond_wait(&s->cv, &s->mu);
+    if (s->quit && (!s->busy || s->finished)) break;
+    rd_kafka_topic_partition_list_t *offsets = s->offsets;
+    rd_kafka_consumer_group_metadata_t *gm = s->gm;
+    uv_mutex_unlock(&s->mu);
+    rd_kafka_error_t *e;
+    for (;;) {
+      e = rd_kafka_send_offsets_to_transaction(s->producer, offsets, gm, TXN_SEND_MS);
+      if (!e || !is_retriable(e)) break;
+      uv_mutex_lock(&s->mu);
+      int give_up = s->abandon;
+      if (!give_up) uv_cond_timedwait(&s->cv, &s->mu, (uint64_t)TXN_RETRY_MS * 1000000u);
+      give_up = s->abandon;
+      uv_mutex_unlock(&s->mu);
+      if (give_up) break;
+      rd_kafka_error_destroy(e);
+    }
+    rd_kafka_topic_partition_list_destroy(offsets);
+    rd_kafka_consumer_group_metadata_destroy(gm);
+    uv_mutex_lock(&s->mu);
+    s->offsets = NULL;
+    s->gm = NULL;
+    s->error = e;
+    s->finished = 1;
+    uv_cond_broadcast(&s->cv);
+  }
+  uv_mutex_unlock(&s->mu);
+}
+
+/* Posts the offsets (the sender takes them); −1 when its thread cannot start. */
+static int sender_post(petrad *d, rd_kafka_topic_partition_list_t *offsets, rd_kafka_consumer_group_metadata_t *gm) {
+  txn_sender *s = d->out.txn_sender;
+  if (!s) {
+    s = calloc(1, sizeof *s);
+    if (!s || uv_mutex_init(&s->mu)) {
+      free(s);
+      return -1;
+    }
+    uv_cond_init(&s->cv);
+    s->producer = d->out.producer;
+    if (uv_thread_create(&s->thread, sender_main, s)) {
+      uv_cond_destroy(&s->cv);
+      uv_mutex_destroy(&s->mu);
+      free(s);
+      return -1;
+    }
+    d->out.txn_sender = s;
+  }
+  uv_mutex_lock(&s->mu);
+  if (s->busy && !s->finished) { /* an abandoned send still inside librdkafka */
+    uv_mutex_unlock(&s->mu);
+    return -1;
+  }
+  if (s->error) rd_kafka_error_destroy(s->error);
+  s->error = NULL;
+  s->offsets = offsets;
+  s->gm = gm;
+  s->busy = 1;
+  s->finished = 0;
+  s->abandon = 0;
+  uv_cond_broadcast(&s->cv);
+  uv_mutex_unlock(&s->mu);
+  return 0;
+}
+
+/* The sender's answer, waiting up to wait_ms for it: 0 with *e (NULL: sent), 1 not yet. */
+static int sender_result(petrad *d, int wait_ms, rd_kafka_error_t **e) {
+  txn_sender *s = d->out.txn_sender;
+  *e = NULL;
+  uv_mutex_lock(&s->mu);
+  uint64_t end = uv_hrtime() + (uint64_t)wait_ms * 1000000u;
+  while (s->busy && !s->finished) {
+    uint64_t now = uv_hrtime();
+    if (now >= end || uv_cond_timedwait(&s->cv, &s->mu, end - now) == UV_ETIMEDOUT) break;
+  }
+  int rc = 1;
+  if (s->finished) {
+    *e = s->error;
+    s->error = NULL;
+    s->finished = s->busy = 0;
+    rc = 0;
+  }
+  uv_mutex_unlock(&s->mu);
+  return rc;
+}
+
+/* Its retries end (the lease is lost, or the stop gave up on the commit). */
+static void sender_abandon(petrad *d) {
+  txn_sender *s = d->out.txn_sender;
+  if (!s) return;
+  uv_mutex_lock(&s->mu);
+  s->abandon = 1;
+  uv_cond_broadcast(&s->cv);
+  uv_mutex_unlock(&s->mu);
+}
+
+int petrad_txn_sender_stop(petrad *d, int wait_ms) {
+  txn_sender *s = d->out.txn_sender;
+  if (!s) return 0;
+  uv_mutex_lock(&s->mu);
+  s->abandon = s->quit = 1;
+  uv_cond_broadcast(&s->cv);
+  uint64_t end = uv_hrtime() + (uint64_t)wait_ms * 1000000u;
+  while (s->busy && !s->finished) {
+    uint64_t now = uv_hrtime();
+    if (now >= end || uv_cond_timedwait(&s->cv, &s->mu, end - now) == UV_ETIMEDOUT) break;
+  }
+  int stuck = s->busy && !s->finished;
+  uv_mutex_unlock(&s->mu);
+  if (stuck) {
+    LOG_WARN("txn_sender_stuck", "ms=%d action=\"the producer is left open: librdkafka still waits for the offsets' answer\"", wait_ms);
+    return -1;
+  }
+  uv_thread_join(&s->thread);
+  if (s->error) rd_kafka_error_destroy(s->error);
+  uv_cond_destroy(&s->cv);
+  uv_mutex_destroy(&s->mu);
+  free(s);
+  d->out.txn_sender = NULL;
+  return 0;
+}
+
+static void txn_clear(petrad *d) {
+  if (d->out.txn_phase == TXN_SENDING_OFFSETS) sender_abandon(d); /* its answer is not awaited */
+  d->out.txn_phase = TXN_IDLE;
+  d->out.txn_state_generation = 0;
+  if (d->out.txn_timer.loop) uv_timer_stop(&d->out.txn_timer);
 }
 
 static void txn_done(petrad *d, int ok) {
@@ -165,12 +309,12 @@ static int txn_step(petrad *d, int slice_ms) {
   const char *where = "commit_transaction";
   if (d->out.txn_phase == TXN_SENDING_OFFSETS) {
     where = "send_offsets_to_transaction";
-    e = rd_kafka_send_offsets_to_transaction(d->out.producer, d->out.txn_offsets, d->out.txn_gm, slice_ms);
-    if (e && is_retriable(e)) {
-      rd_kafka_error_destroy(e);
-      return 1;
-    }
+    if (sender_result(d, slice_ms, &e)) return 1;
     if (!e) d->out.txn_phase = TXN_COMMITTING;
+    else if (is_retriable(e)) { /* abandoned by the stop's wait: not sent, so not committed */
+      rd_kafka_error_destroy(e);
+      e = rd_kafka_error_new(RD_KAFKA_RESP_ERR__TIMED_OUT, "the offsets were not sent");
+    }
   }
   if (!e && d->out.txn_phase == TXN_COMMITTING) {
     where = "commit_transaction";
@@ -254,9 +398,16 @@ int petrad_txn_commit(petrad *d, const ckpt *offsets, uint64_t state_generation,
         rd_kafka_topic_partition_list_add(l, offsets->offsets[i].topic, offsets->offsets[i].partition)->offset =
             offsets->offsets[i].offset;
     if (l->cnt > 0) {
-      d->out.txn_offsets = l;
-      d->out.txn_gm = rd_kafka_consumer_group_metadata(d->in.consumer);
-      d->out.txn_phase = TXN_SENDING_OFFSETS;
+      rd_kafka_consumer_group_metadata_t *gm = rd_kafka_consumer_group_metadata(d->in.consumer);
+      if (sender_post(d, l, gm)) {
+        rd_kafka_topic_partition_list_destroy(l);
+        rd_kafka_consumer_group_metadata_destroy(gm);
+        LOG_ERROR("txn_commit_failed", "where=send_offsets_to_transaction error=\"the offsets' sender is still busy or did "
+                                       "not start\" action=\"aborting the transaction\"");
+        d->out.txn_phase = TXN_ABORTING;
+      } else {
+        d->out.txn_phase = TXN_SENDING_OFFSETS;
+      }
     } else {
       rd_kafka_topic_partition_list_destroy(l);
     }

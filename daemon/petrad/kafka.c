@@ -812,9 +812,15 @@ void petrad_kafka_close(petrad *d) {
     uv_poll_stop(&d->out.ppoll);
     if ((d->out.txn_open || petrad_txn_committing(d)) && !d->out.txn_fatal) petrad_txn_commit(d, NULL, 0, 1); /* a standby-to-be's last Metrics */
     rd_kafka_resp_err_t e = rd_kafka_flush(d->out.producer, d->out.txn_fatal || d->ha.lease_lost ? 1000 : 10000);
-    if (e) LOG_WARN("producer_flush_incomplete", "outstanding=%d", rd_kafka_outq_len(d->out.producer));
+    if (e) {
+      LOG_WARN("producer_flush_incomplete", "outstanding=%d action=\"dropped\"", rd_kafka_outq_len(d->out.producer));
+      /* purged, their delivery reports (failed) come here and free what tracks them */
+      rd_kafka_purge(d->out.producer, RD_KAFKA_PURGE_F_QUEUE | RD_KAFKA_PURGE_F_INFLIGHT);
+      for (int i = 0; i < 20 && rd_kafka_outq_len(d->out.producer) > 0; i++) rd_kafka_poll(d->out.producer, 50);
+    }
     rd_kafka_queue_destroy(d->out.pq);
-    rd_kafka_destroy(d->out.producer);
+    /* (a sender still waiting inside librdkafka keeps the producer: the process ends anyway) */
+    if (petrad_txn_sender_stop(d, 5000) == 0) rd_kafka_destroy(d->out.producer);
     d->out.producer = NULL;
     close(d->out.pfd);
   }

@@ -136,8 +136,7 @@ typedef struct petrad_publish {
   /* transactions (ha.enabled) */
   int txn_open, txn_fatal;            /* a transaction is open / the producer is fenced */
   int txn_phase;                      /* a commit under way (ha.c), resumed by txn_timer */
-  rd_kafka_topic_partition_list_t *txn_offsets; /* what it sends, identical on every retry */
-  rd_kafka_consumer_group_metadata_t *txn_gm;
+  struct txn_sender *txn_sender;      /* the thread that sends a commit's offsets (ha.c) */
   uint64_t txn_state_generation;      /* the state set it carries (0: none) */
   uint64_t txn_pending_version;       /* the snapshot version it makes visible */
   double txn_commit_t0;
@@ -304,6 +303,9 @@ int petrad_txn_ensure(petrad *d);
  * aborted (fenced stops petrad). wait: finish it (up to 30 s; for the orderly stop). */
 int petrad_txn_commit(petrad *d, const ckpt *offsets, uint64_t state_generation, int wait);
 int petrad_txn_committing(const petrad *d);
+/* Stops the thread that sends offsets (before the producer is destroyed): 0 when it ended, −1
+ * when it is still inside librdkafka after wait_ms (the producer must then be left alone). */
+int petrad_txn_sender_stop(petrad *d, int wait_ms);
 
 /* control.c */
 int petrad_control_start(petrad *d, char *err, size_t n);
