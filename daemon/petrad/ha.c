@@ -125,9 +125,10 @@ static int produce_version_record(petrad *d, uint64_t version) {
  * and group metadata as librdkafka asks; the loop looks for its answer at each step. While a
  * commit is pending nothing is produced (petrad_txn_ensure says no). */
 #define TXN_SLICE_MS 250  /* the first call: a healthy commit takes 40–90 ms here */
-#define TXN_RESUME_MS 50  /* each resumed call: the loop is held at most this long ... */
+#define TXN_RESUME_MS 50  /* each resumed call (a step chains at most three) ... */
 #define TXN_RETRY_MS 500  /* ... this often (5–10% of the loop while the broker is away) */
 #define TXN_SEND_MS 5000  /* the sender's timeout per call (its own thread: may block) */
+#define TXN_STUCK_MS 120000 /* offsets unsent this long with the lease held: stop (systemd restarts) */
 
 /* The sender: one thread per producer, started at the first commit with offsets. Handoff under
  * mu: the loop posts a job (offsets, group metadata; busy = 1) and owns nothing of it from then;
@@ -159,9 +160,10 @@ static void sender_main(void *arg) {
     if (s->quit && (!s->busy || s->finished)) break;
     rd_kafka_topic_partition_list_t *offsets = s->offsets;
     rd_kafka_consumer_group_metadata_t *gm = s->gm;
+    const int skip = s->abandon; /* abandoned before it started: not sent */
     uv_mutex_unlock(&s->mu);
-    rd_kafka_error_t *e;
-    for (;;) {
+    rd_kafka_error_t *e = skip ? rd_kafka_error_new(RD_KAFKA_RESP_ERR__TIMED_OUT, "abandoned before it was sent") : NULL;
+    while (!skip) {
       e = rd_kafka_send_offsets_to_transaction(s->producer, offsets, gm, TXN_SEND_MS);
       if (!e || !is_retriable(e)) break;
       uv_mutex_lock(&s->mu);
@@ -357,11 +359,28 @@ static int txn_step(petrad *d, int slice_ms) {
   return -1;
 }
 
+/* A commit that got no answer in 30 s while petrad waits for it (the orderly stop): its output
+ * is not counted (the coordinator aborts it at transaction.timeout.ms). */
+static void txn_give_up(petrad *d) {
+  LOG_ERROR("txn_commit_failed", "where=%s error=\"no answer from the transaction coordinator in 30 s\" "
+                                 "action=\"its output is not counted\"",
+            d->out.txn_phase == TXN_SENDING_OFFSETS ? "send_offsets_to_transaction" : "commit_transaction");
+  txn_done(d, 0);
+}
+
 static void on_txn_timer(uv_timer_t *t) {
   petrad *d = t->data;
   if (d->ha.lease_lost) { /* nothing more from us: the open transaction is left to abort */
     txn_clear(d);
     d->out.txn_open = 0;
+  }
+  /* an offsets send librdkafka never answers, with the broker there (else the lease would
+   * have gone): nothing is produced meanwhile, so stop rather than stand still */
+  if (d->out.txn_phase == TXN_SENDING_OFFSETS && !d->stopping && mono_ms() - d->out.txn_commit_t0 > TXN_STUCK_MS) {
+    LOG_ERROR("txn_offsets_stuck", "ms=%.0f action=\"stopping: nothing is produced while it waits (systemd restarts "
+                                   "petrad)\"", mono_ms() - d->out.txn_commit_t0);
+    d->exit_code = 1;
+    petrad_request_stop(d, "transaction stuck");
   }
   if (d->out.txn_phase != TXN_IDLE && !d->out.txn_fatal) txn_step(d, TXN_RESUME_MS);
   if (d->out.txn_phase == TXN_IDLE) uv_timer_stop(t);
@@ -380,7 +399,10 @@ int petrad_txn_commit(petrad *d, const ckpt *offsets, uint64_t state_generation,
   if (d->out.txn_phase != TXN_IDLE) { /* one under way: finish it first when asked to wait */
     if (!wait) return 1;
     for (int i = 0; i < 120 && d->out.txn_phase != TXN_IDLE && !d->out.txn_fatal; i++) txn_step(d, TXN_SLICE_MS);
-    if (d->out.txn_phase != TXN_IDLE) return -1;
+    if (d->out.txn_phase != TXN_IDLE) {
+      txn_give_up(d);
+      return -1;
+    }
   }
   if (!d->out.txn_open) return -1;
   d->out.txn_commit_t0 = mono_ms();
@@ -415,9 +437,8 @@ int petrad_txn_commit(petrad *d, const ckpt *offsets, uint64_t state_generation,
   int rc = txn_step(d, TXN_SLICE_MS);
   if (rc == 1 && wait) {
     for (int i = 0; i < 120 && rc == 1 && !d->out.txn_fatal; i++) rc = txn_step(d, TXN_SLICE_MS);
-    if (rc == 1) { /* 30 s: give up on it (the coordinator aborts it at transaction.timeout.ms) */
-      LOG_ERROR("txn_commit_failed", "where=commit_transaction error=\"no answer from the transaction coordinator in 30 s\" action=\"its output is not counted\"");
-      txn_done(d, 0);
+    if (rc == 1) { /* 30 s */
+      txn_give_up(d);
       rc = -1;
     }
   }
