@@ -222,16 +222,22 @@ static int sender_post(petrad *d, rd_kafka_topic_partition_list_t *offsets, rd_k
   return 0;
 }
 
-/* The sender's answer, waiting up to wait_ms for it: 0 with *e (NULL: sent), 1 not yet. */
-static int sender_result(petrad *d, int wait_ms, rd_kafka_error_t **e) {
-  txn_sender *s = d->out.txn_sender;
-  *e = NULL;
-  uv_mutex_lock(&s->mu);
+/* Waits (s->mu held) up to wait_ms for the job under way to finish; 1 when none is running. */
+static int sender_wait(txn_sender *s, int wait_ms) {
   uint64_t end = uv_hrtime() + (uint64_t)wait_ms * 1000000u;
   while (s->busy && !s->finished) {
     uint64_t now = uv_hrtime();
     if (now >= end || uv_cond_timedwait(&s->cv, &s->mu, end - now) == UV_ETIMEDOUT) break;
   }
+  return !s->busy || s->finished;
+}
+
+/* The sender's answer, waiting up to wait_ms for it: 0 with *e (NULL: sent), 1 not yet. */
+static int sender_result(petrad *d, int wait_ms, rd_kafka_error_t **e) {
+  txn_sender *s = d->out.txn_sender;
+  *e = NULL;
+  uv_mutex_lock(&s->mu);
+  sender_wait(s, wait_ms);
   int rc = 1;
   if (s->finished) {
     *e = s->error;
@@ -259,12 +265,7 @@ int petrad_txn_sender_stop(petrad *d, int wait_ms) {
   uv_mutex_lock(&s->mu);
   s->abandon = s->quit = 1;
   uv_cond_broadcast(&s->cv);
-  uint64_t end = uv_hrtime() + (uint64_t)wait_ms * 1000000u;
-  while (s->busy && !s->finished) {
-    uint64_t now = uv_hrtime();
-    if (now >= end || uv_cond_timedwait(&s->cv, &s->mu, end - now) == UV_ETIMEDOUT) break;
-  }
-  int stuck = s->busy && !s->finished;
+  int stuck = !sender_wait(s, wait_ms);
   uv_mutex_unlock(&s->mu);
   if (stuck) {
     LOG_WARN("txn_sender_stuck", "ms=%d action=\"the producer is left open: librdkafka still waits for the offsets' answer\"", wait_ms);
@@ -359,13 +360,18 @@ static int txn_step(petrad *d, int slice_ms) {
   return -1;
 }
 
-/* A commit that got no answer in 30 s while petrad waits for it (the orderly stop): its output
- * is not counted (the coordinator aborts it at transaction.timeout.ms). */
-static void txn_give_up(petrad *d) {
+/* Finishes the commit under way while petrad waits for it (the orderly stop): 0 committed, −1
+ * not. One that got no answer in 30 s is given up: its output is not counted (the coordinator
+ * aborts it at transaction.timeout.ms). */
+static int txn_finish(petrad *d) {
+  int rc = 1;
+  for (int i = 0; i < 120 && d->out.txn_phase != TXN_IDLE && !d->out.txn_fatal; i++) rc = txn_step(d, TXN_SLICE_MS);
+  if (d->out.txn_phase == TXN_IDLE) return rc == 0 ? 0 : -1;
   LOG_ERROR("txn_commit_failed", "where=%s error=\"no answer from the transaction coordinator in 30 s\" "
                                  "action=\"its output is not counted\"",
             d->out.txn_phase == TXN_SENDING_OFFSETS ? "send_offsets_to_transaction" : "commit_transaction");
   txn_done(d, 0);
+  return -1;
 }
 
 static void on_txn_timer(uv_timer_t *t) {
@@ -398,11 +404,7 @@ int petrad_txn_commit(petrad *d, const ckpt *offsets, uint64_t state_generation,
   }
   if (d->out.txn_phase != TXN_IDLE) { /* one under way: finish it first when asked to wait */
     if (!wait) return 1;
-    for (int i = 0; i < 120 && d->out.txn_phase != TXN_IDLE && !d->out.txn_fatal; i++) txn_step(d, TXN_SLICE_MS);
-    if (d->out.txn_phase != TXN_IDLE) {
-      txn_give_up(d);
-      return -1;
-    }
+    txn_finish(d);
   }
   if (!d->out.txn_open) return -1;
   d->out.txn_commit_t0 = mono_ms();
@@ -435,13 +437,7 @@ int petrad_txn_commit(petrad *d, const ckpt *offsets, uint64_t state_generation,
     }
   }
   int rc = txn_step(d, TXN_SLICE_MS);
-  if (rc == 1 && wait) {
-    for (int i = 0; i < 120 && rc == 1 && !d->out.txn_fatal; i++) rc = txn_step(d, TXN_SLICE_MS);
-    if (rc == 1) { /* 30 s */
-      txn_give_up(d);
-      rc = -1;
-    }
-  }
+  if (rc == 1 && wait) rc = txn_finish(d);
   if (rc == 1) {
     if (!d->out.txn_timer.loop) {
       uv_timer_init(d->loop, &d->out.txn_timer);
