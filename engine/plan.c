@@ -47,11 +47,9 @@ typedef struct qlinear {
   const float *b;  /* bias [out] or NULL (points into the plan's fp32 block) */
 } qlinear;
 
-#define EMB_EXPAND (1 << 20)
 typedef struct qembed {
   int vocab, dim, bits;
-  float *w;       /* fp32 [vocab × dim]; with int8: their values, when at most EMB_EXPAND
-                   * floats (a working copy the gather copies from; not in the plan's bytes) */
+  float *w;       /* fp32 [vocab × dim] */
   int8_t *q;      /* int8 [vocab × dim] */
   float *scale;   /* per code */
 } qembed;
@@ -404,8 +402,6 @@ petra_plan *petra_plan_build_ex(const petra_model *m, const petra_genome *g, con
         if (!e->q || !e->scale) rc = -1;
         if (!rc) petra_quant_i8_rows(t, e->vocab, e->dim, e->q, e->scale, NULL);
         p->bytes += nw + sizeof(float) * (size_t)e->vocab;
-        if (!rc && nw <= EMB_EXPAND && (e->w = malloc(sizeof(float) * nw)))
-          for (size_t i = 0; i < nw; i++) e->w[i] = e->scale[i / (size_t)e->dim] * (float)e->q[i];
       }
       p->E += e->dim;
     }
@@ -686,7 +682,7 @@ int petra_plan_score(const petra_plan *p, int n, const float *ex, float *out, vo
             return PETRA_EINVAL;
           }
           int c = (int)cv;
-          if (q->w) {
+          if (q->bits == 32) {
             memcpy(row + off, q->w + (size_t)c * q->dim, sizeof(float) * q->dim);
           } else {
             for (int j = 0; j < q->dim; j++) row[off + j] = q->scale[c] * (float)q->q[(size_t)c * q->dim + j];
